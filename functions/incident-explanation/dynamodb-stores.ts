@@ -1,0 +1,130 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type {
+  IncidentView,
+  IncidentViewStore,
+  ResolveOutcome,
+  ReviewResolution,
+  ReviewTask,
+  ReviewTasks,
+} from './ports';
+
+// IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation) | REVIEW (the human review).
+const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
+
+function isConditionalCheckFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
+}
+
+export class DynamoDbIncidentViewStore implements IncidentViewStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async save(view: IncidentView): Promise<void> {
+    // A plain put: the view is derived from the incident alone, so rewriting it on a retry is harmless.
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...incidentKey(view.incidentId, 'VIEW'), ...view },
+      }),
+    );
+  }
+
+  async get(incidentId: string): Promise<IncidentView | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: incidentKey(incidentId, 'VIEW'),
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    const { pk: _pk, sk: _sk, ...view } = Item;
+    return view as IncidentView;
+  }
+}
+
+export class DynamoDbReviewTasks implements ReviewTasks {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async open(task: ReviewTask): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...incidentKey(task.incidentId, 'REVIEW'), ...task, status: 'OPEN' },
+          // Never reopen: the task exists after an earlier attempt, or a resolution arrived first.
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      // A resolution may have arrived first: keep it, but record why the review was wanted.
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: incidentKey(task.incidentId, 'REVIEW'),
+          UpdateExpression:
+            'SET reasons = if_not_exists(reasons, :reasons), openedAt = if_not_exists(openedAt, :openedAt)',
+          ExpressionAttributeValues: { ':reasons': task.reasons, ':openedAt': task.openedAt },
+        }),
+      );
+    }
+  }
+
+  async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: incidentKey(resolution.incidentId, 'REVIEW'),
+          UpdateExpression:
+            'SET #status = :resolved, reviewId = :reviewId, incidentId = :incidentId, decision = :decision, ' +
+            'reviewer = :reviewer, resolvedAt = :resolvedAt' +
+            (resolution.comment ? ', #comment = :comment' : ''),
+          // First resolution wins; a redelivered or late second resolution changes nothing.
+          ConditionExpression: 'attribute_not_exists(#status) OR #status = :open',
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            ...(resolution.comment ? { '#comment': 'comment' } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':resolved': 'RESOLVED',
+            ':open': 'OPEN',
+            ':reviewId': resolution.reviewId,
+            ':incidentId': resolution.incidentId,
+            ':decision': resolution.decision,
+            ':reviewer': resolution.reviewer,
+            ':resolvedAt': resolution.resolvedAt,
+            ...(resolution.comment ? { ':comment': resolution.comment } : {}),
+          },
+        }),
+      );
+      return 'RESOLVED';
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return 'ALREADY_RESOLVED';
+      throw error;
+    }
+  }
+
+  async get(incidentId: string): Promise<ReviewTask | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: incidentKey(incidentId, 'REVIEW'),
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    const { pk: _pk, sk: _sk, ...task } = Item;
+    return task as ReviewTask;
+  }
+}

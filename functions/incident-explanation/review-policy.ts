@@ -1,0 +1,23 @@
+import type { ExplainerResult } from './explanation';
+import type { Incident } from './incident';
+import type { ReviewReason } from './ports';
+
+/** Confidence below which a human reviews the explanation, unless configured otherwise. */
+export const DEFAULT_CONFIDENCE_THRESHOLD = 0.6;
+
+/**
+ * Why a human must review this explanation; empty when no review is needed. High and critical severity,
+ * a failed model call (the rules answered instead) and low confidence each open a review.
+ */
+export function reviewReasons(
+  incident: Incident,
+  result: ExplainerResult,
+  confidenceThreshold: number = DEFAULT_CONFIDENCE_THRESHOLD,
+): ReviewReason[] {
+  const reasons: ReviewReason[] = [];
+  if (incident.severity === 'CRITICAL') reasons.push('SEVERITY_CRITICAL');
+  if (incident.severity === 'HIGH') reasons.push('SEVERITY_HIGH');
+  if (result.fallback !== undefined) reasons.push('EXPLANATION_FAILED');
+  if (result.explanation.confidence < confidenceThreshold) reasons.push('LOW_CONFIDENCE');
+  return reasons;
+}

@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import { incidentArtefactId, uuidV5 } from '../../../functions/incident-explanation/deterministic-id';
+import { explainIncident } from '../../../functions/incident-explanation/explain-incident';
+import { parseExplanation } from '../../../functions/incident-explanation/explanation';
+import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
+import { toIncident } from '../../../functions/incident-explanation/incident';
+import { buildPrompt } from '../../../functions/incident-explanation/prompt';
+import { toResolution } from '../../../functions/incident-explanation/resolve-review';
+import {
+  RULES_MODEL_ID,
+  RulesIncidentExplainer,
+} from '../../../functions/incident-explanation/rules-explainer';
+import {
+  InMemoryIncidentViewStore,
+  InMemoryReviewTasks,
+  ScriptedModelExplainer,
+  sampleIncident,
+} from './fakes';
+
+const fixedClock = () => new Date('2026-11-23T10:00:01.000Z');
+
+function dependencies(explainer = new ScriptedModelExplainer({ confidence: 0.9 })) {
+  return {
+    explainer,
+    views: new InMemoryIncidentViewStore(),
+    reviews: new InMemoryReviewTasks(),
+    clock: fixedClock,
+  };
+}
+
+describe('deterministic ids', () => {
+  it('computes RFC 9562 UUIDv5 (the RFC example: DNS namespace, www.example.com)', () => {
+    expect(uuidV5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe(
+      '2ed6657d-e927-568b-95e1-2665a8aea6a2',
+    );
+  });
+  it('gives one id per incident and kind', () => {
+    expect(incidentArtefactId('inc-1', 'genai.request')).toBe(incidentArtefactId('inc-1', 'genai.request'));
+    expect(incidentArtefactId('inc-1', 'genai.request')).not.toBe(
+      incidentArtefactId('inc-1', 'genai.response'),
+    );
+    expect(incidentArtefactId('inc-1', 'genai.request')).not.toBe(
+      incidentArtefactId('inc-2', 'genai.request'),
+    );
+  });
+});
+
+describe('toIncident', () => {
+  it('reads decoded incident.detected data, unwrapping Avro unions', () => {
+    const incident = toIncident({
+      incidentId: 'inc-9',
+      vehicleId: 'veh-1',
+      severity: 'HIGH',
+      anomalyType: 'COLLISION',
+      location: { lat: 1.5, lon: { double: 2.5 } },
+      telemetry: { speedKmh: { double: 12 }, locked: false },
+      detectedAt: 1_763_892_000_000,
+    });
+    expect(incident).toMatchObject({
+      location: { lat: 1.5, lon: 2.5 },
+      telemetry: { speedKmh: 12, locked: false },
+    });
+    expect(incident.detectedAt).toBe('2025-11-23T10:00:00.000Z');
+  });
+  it('names every missing field', () => {
+    expect(() => toIncident({ incidentId: 'x', severity: 'SEVERE' })).toThrow(
+      /vehicleId.*anomalyType.*severity.*location.*detectedAt/,
+    );
+  });
+});
+
+describe('buildPrompt', () => {
+  it('is deterministic and carries the facts of the incident', () => {
+    const prompt = buildPrompt(sampleIncident());
+    expect(buildPrompt(sampleIncident())).toEqual(prompt);
+    expect(prompt.user).toContain('HARSH_BRAKING');
+    expect(prompt.user).toContain('decelerationG: 0.9');
+    expect(prompt.system).toContain('JSON');
+  });
+});
+
+describe('parseExplanation', () => {
+  it('reads the JSON answer inside surrounding prose and clamps confidence', () => {
+    const parsed = parseExplanation(
+      'Here you go:\n```json\n{"summary":"S","likelyCauses":["a"],"recommendedAction":"R","confidence":1.4}\n```',
+    );
+    expect(parsed).toEqual({ summary: 'S', likelyCauses: ['a'], recommendedAction: 'R', confidence: 1 });
+  });
+  it('rejects output without the fields', () => {
+    expect(() => parseExplanation('I cannot help')).toThrow(/no JSON/);
+    expect(() => parseExplanation('{"summary":"S"}')).toThrow(/lacks/);
+  });
+});
+
+describe('rules explainer', () => {
+  it('is deterministic and labelled RULES_FALLBACK', async () => {
+    const rules = new RulesIncidentExplainer();
+    const incident = sampleIncident({ severity: 'CRITICAL', anomalyType: 'BATTERY_OVERHEAT' });
+    const first = await rules.explain(incident, buildPrompt(incident));
+    const second = await rules.explain(incident, buildPrompt(incident));
+    expect(first.explainer).toBe('RULES_FALLBACK');
+    expect(first.modelId).toBe(RULES_MODEL_ID);
+    expect(first.explanation).toEqual(second.explanation);
+    expect(first.explanation.recommendedAction).toMatch(/^Immobilise/);
+  });
+  it('has low confidence for an anomaly type it does not know', async () => {
+    const incident = sampleIncident({ anomalyType: 'SOMETHING_NEW' });
+    const result = await new RulesIncidentExplainer().explain(incident, buildPrompt(incident));
+    expect(result.explanation.confidence).toBeLessThan(0.6);
+  });
+});
+
+describe('explainIncident', () => {
+  it('stores the view and produces genai.request and genai.response, no review for a confident MEDIUM', async () => {
+    const deps = dependencies();
+    const outcome = await explainIncident(sampleIncident(), { correlationId: 'corr-1' }, deps);
+    expect(outcome.review).toBeUndefined();
+    expect(outcome.events.map((event) => event.topic)).toEqual(['genai.request', 'genai.response']);
+    const [request, response] = outcome.events;
+    expect(request).toMatchObject({
+      key: 'inc-0001',
+      id: incidentArtefactId('inc-0001', 'genai.request'),
+      correlationId: 'corr-1',
+      data: { modelId: 'test.scripted-model-v1', parameters: { maxTokens: 512, temperature: 0.2 } },
+    });
+    expect(request?.data.prompt).toContain('HARSH_BRAKING');
+    expect(response?.data).toMatchObject({
+      explainer: 'MODEL',
+      inputTokens: 120,
+      outputTokens: 60,
+      totalTokens: 180,
+      latencyMs: 42,
+      confidence: 0.9,
+    });
+    expect(await deps.views.get('inc-0001')).toMatchObject({ explainer: 'MODEL', severity: 'MEDIUM' });
+  });
+
+  it.each([
+    ['HIGH', 0.9, ['SEVERITY_HIGH']],
+    ['CRITICAL', 0.9, ['SEVERITY_CRITICAL']],
+    ['LOW', 0.3, ['LOW_CONFIDENCE']],
+    ['MEDIUM', 0.59, ['LOW_CONFIDENCE']],
+  ] as const)('opens a review for %s severity at confidence %s', async (severity, confidence, reasons) => {
+    const deps = dependencies(new ScriptedModelExplainer({ confidence }));
+    const outcome = await explainIncident(sampleIncident({ severity }), {}, deps);
+    expect(outcome.review).toMatchObject({ status: 'OPEN', reasons });
+    expect((await deps.reviews.get('inc-0001'))?.status).toBe('OPEN');
+    const hitl = outcome.events.find((event) => event.topic === 'genai.hitl.requested');
+    expect(hitl?.id).toBe(incidentArtefactId('inc-0001', 'genai.hitl.requested'));
+    expect(hitl?.data).toMatchObject({ reviewId: outcome.review?.reviewId, incidentId: 'inc-0001' });
+  });
+
+  it('falls back to the rules when the model fails, labels it and opens a review', async () => {
+    const explainer = new FallbackIncidentExplainer(
+      new ScriptedModelExplainer(new Error('model down')),
+      new RulesIncidentExplainer(),
+    );
+    const deps = dependencies();
+    const outcome = await explainIncident(sampleIncident(), {}, { ...deps, explainer });
+    const response = outcome.events.find((event) => event.topic === 'genai.response');
+    expect(response?.data).toMatchObject({
+      explainer: 'RULES_FALLBACK',
+      modelId: RULES_MODEL_ID,
+      attemptedModelId: 'test.scripted-model-v1',
+      fallbackReason: 'Error: model down',
+    });
+    expect(outcome.events[0]?.data.modelId).toBe('test.scripted-model-v1');
+    expect(outcome.review?.reasons).toContain('EXPLANATION_FAILED');
+    expect(outcome.view).toMatchObject({ explainer: 'RULES_FALLBACK', fallbackReason: 'Error: model down' });
+  });
+
+  it('produces identical events for the same incident (deterministic ids and content)', async () => {
+    const first = await explainIncident(sampleIncident({ severity: 'HIGH' }), {}, dependencies());
+    const second = await explainIncident(sampleIncident({ severity: 'HIGH' }), {}, dependencies());
+    expect(second.events).toEqual(first.events);
+  });
+});
+
+describe('review resolution', () => {
+  it('resolves once; a second resolution is ALREADY_RESOLVED and changes nothing', async () => {
+    const reviews = new InMemoryReviewTasks();
+    await reviews.open({ reviewId: 'r1', incidentId: 'inc-1', status: 'OPEN', reasons: ['SEVERITY_HIGH'] });
+    const resolution = toResolution(
+      { reviewId: 'r1', incidentId: 'inc-1', decision: 'CONFIRMED', reviewer: 'ana' },
+      '2026-11-23T11:00:00.000Z',
+    );
+    expect(await reviews.resolve(resolution)).toBe('RESOLVED');
+    expect(await reviews.resolve({ ...resolution, decision: 'REJECTED' })).toBe('ALREADY_RESOLVED');
+    expect(await reviews.get('inc-1')).toMatchObject({ status: 'RESOLVED', decision: 'CONFIRMED' });
+  });
+  it('rejects a resolution without a decision', () => {
+    expect(() => toResolution({ reviewId: 'r', incidentId: 'i', reviewer: 'x' }, 't')).toThrow(/decision/);
+  });
+});

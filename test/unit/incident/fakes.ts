@@ -1,0 +1,108 @@
+import type {
+  ExplainerResult,
+  IncidentExplainer,
+  Prompt,
+} from '../../../functions/incident-explanation/explanation';
+import type { Incident } from '../../../functions/incident-explanation/incident';
+import type {
+  GenAiEventPublisher,
+  IncidentView,
+  IncidentViewStore,
+  OutgoingEvent,
+  ResolveOutcome,
+  ReviewResolution,
+  ReviewTask,
+  ReviewTasks,
+} from '../../../functions/incident-explanation/ports';
+
+export class InMemoryIncidentViewStore implements IncidentViewStore {
+  readonly views = new Map<string, IncidentView>();
+  async save(view: IncidentView): Promise<void> {
+    this.views.set(view.incidentId, structuredClone(view));
+  }
+  async get(incidentId: string): Promise<IncidentView | undefined> {
+    return this.views.get(incidentId);
+  }
+}
+
+export class InMemoryReviewTasks implements ReviewTasks {
+  readonly tasks = new Map<string, ReviewTask>();
+  async open(task: ReviewTask): Promise<void> {
+    if (!this.tasks.has(task.incidentId)) this.tasks.set(task.incidentId, { ...task, status: 'OPEN' });
+  }
+  async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
+    const existing = this.tasks.get(resolution.incidentId);
+    if (existing?.status === 'RESOLVED') return 'ALREADY_RESOLVED';
+    this.tasks.set(resolution.incidentId, {
+      reasons: [],
+      ...existing,
+      ...resolution,
+      status: 'RESOLVED',
+    });
+    return 'RESOLVED';
+  }
+  async get(incidentId: string): Promise<ReviewTask | undefined> {
+    return this.tasks.get(incidentId);
+  }
+}
+
+export class InMemoryGenAiEventPublisher implements GenAiEventPublisher {
+  readonly published: OutgoingEvent[] = [];
+  async publish(events: OutgoingEvent[]): Promise<void> {
+    this.published.push(...structuredClone(events));
+  }
+}
+
+/** Wraps an explainer and counts the calls that reach it. */
+export class CountingExplainer implements IncidentExplainer {
+  calls = 0;
+  constructor(private readonly inner: IncidentExplainer) {}
+  get modelId() {
+    return this.inner.modelId;
+  }
+  get parameters() {
+    return this.inner.parameters;
+  }
+  async explain(incident: Incident, prompt: Prompt): Promise<ExplainerResult> {
+    this.calls += 1;
+    return this.inner.explain(incident, prompt);
+  }
+}
+
+/** An explainer answering like a model with fixed text, or failing with the given error. */
+export class ScriptedModelExplainer implements IncidentExplainer {
+  readonly modelId = 'test.scripted-model-v1';
+  readonly parameters = { maxTokens: 512, temperature: 0.2 };
+  constructor(private readonly answer: { confidence: number } | Error) {}
+  async explain(): Promise<ExplainerResult> {
+    if (this.answer instanceof Error) throw this.answer;
+    const explanation = {
+      summary: 'The scooter braked hard to avoid a pedestrian.',
+      likelyCauses: ['Pedestrian crossing'],
+      recommendedAction: 'Check the brakes.',
+      confidence: this.answer.confidence,
+    };
+    return {
+      explainer: 'MODEL',
+      modelId: this.modelId,
+      explanation,
+      output: JSON.stringify(explanation),
+      usage: { inputTokens: 120, outputTokens: 60, totalTokens: 180 },
+      latencyMs: 42,
+      stopReason: 'end_turn',
+    };
+  }
+}
+
+export function sampleIncident(overrides: Partial<Incident> = {}): Incident {
+  return {
+    incidentId: 'inc-0001',
+    vehicleId: 'veh-42',
+    severity: 'MEDIUM',
+    anomalyType: 'HARSH_BRAKING',
+    location: { lat: 52.52, lon: 13.405 },
+    telemetry: { speedKmh: 31, decelerationG: 0.9 },
+    detectedAt: '2026-11-23T10:00:00.000Z',
+    ...overrides,
+  };
+}
