@@ -1,0 +1,194 @@
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
+import {
+  DynamoDbIncidentViewStore,
+  DynamoDbReviewTasks,
+} from '../../../functions/incident-explanation/dynamodb-stores';
+import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
+import {
+  type ConsumedEvent,
+  createIncidentEventProcessor,
+} from '../../../functions/incident-explanation/incident-events';
+import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
+import {
+  CountingExplainer,
+  InMemoryGenAiEventPublisher,
+  ScriptedModelExplainer,
+} from '../../unit/incident/fakes';
+import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
+
+let dynamo: { client: DynamoDBClient; documents: DynamoDBDocumentClient; stop: () => Promise<void> };
+let incidentsTable: string;
+let idempotencyTable: string;
+
+beforeAll(async () => {
+  dynamo = await localDynamoDb();
+  incidentsTable = await createTable(dynamo.client, 'incidents', 'pk-sk');
+  idempotencyTable = await createTable(dynamo.client, 'incident-idempotency', 'id');
+});
+afterAll(async () => dynamo?.stop());
+
+function incidentEvent(incidentId: string, severity: string, anomalyType = 'HARSH_BRAKING'): ConsumedEvent {
+  return {
+    topic: 'incident.detected',
+    id: `ce-${incidentId}`,
+    time: '2026-11-23T10:00:00.000Z',
+    correlationId: `corr-${incidentId}`,
+    data: {
+      incidentId,
+      vehicleId: 'veh-7',
+      severity,
+      anomalyType,
+      location: { lat: 48.85, lon: 2.35 },
+      telemetry: { speedKmh: 28, decelerationG: 0.8 },
+      detectedAt: '2026-11-23T10:00:00.000Z',
+    },
+  };
+}
+
+let runId = 0;
+function setUp(explainer = new CountingExplainer(new ScriptedModelExplainer({ confidence: 0.9 }))) {
+  const publisher = new InMemoryGenAiEventPublisher();
+  const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
+  const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
+  // One persistence layer per processor, as in the handler (never shared across prefixes).
+  const persistenceStore = new DynamoDBPersistenceLayer({
+    tableName: idempotencyTable,
+    awsSdkV3Client: dynamo.client,
+  });
+  const processor = createIncidentEventProcessor({ explainer, views, reviews, publisher, persistenceStore });
+  processor.registerLambdaContext(lambdaContext('incident-explanation'));
+  return { explainer, publisher, views, reviews, processor };
+}
+
+describe('incident-explanation with DynamoDB idempotency', () => {
+  let prefix: string;
+  beforeEach(() => {
+    runId += 1;
+    prefix = `run${Date.now().toString(36)}-${runId}`;
+  });
+
+  it('explains an incident once; a redelivery re-produces identical events without asking the explainer', async () => {
+    const first = setUp();
+    const event = incidentEvent(`${prefix}-inc-1`, 'MEDIUM');
+    await first.processor.process(event);
+    expect(first.explainer.calls).toBe(1);
+
+    // A redelivery, as after a crash: a new processor (new container), same tables.
+    const second = setUp();
+    await second.processor.process(event);
+    await second.processor.process(event);
+    expect(second.explainer.calls).toBe(0);
+    expect(second.publisher.published).toEqual([...first.publisher.published, ...first.publisher.published]);
+    expect(first.publisher.published.map((e) => e.id)).toEqual([
+      incidentArtefactId(`${prefix}-inc-1`, 'genai.request'),
+      incidentArtefactId(`${prefix}-inc-1`, 'genai.response'),
+    ]);
+    expect(await first.views.get(`${prefix}-inc-1`)).toMatchObject({
+      explainer: 'MODEL',
+      severity: 'MEDIUM',
+    });
+  });
+
+  it.each([
+    ['LOW', 0.9, false],
+    ['MEDIUM', 0.9, false],
+    ['HIGH', 0.9, true],
+    ['CRITICAL', 0.9, true],
+    ['MEDIUM', 0.4, true],
+  ] as const)('severity %s at confidence %s opens a review: %s', async (severity, confidence, opens) => {
+    const { processor, reviews, publisher } = setUp(
+      new CountingExplainer(new ScriptedModelExplainer({ confidence })),
+    );
+    const incidentId = `${prefix}-inc-${severity}-${confidence}`;
+    const result = await processor.process(incidentEvent(incidentId, severity));
+    expect(result).toMatchObject({ kind: 'explained', reviewOpened: opens });
+    const task = await reviews.get(incidentId);
+    expect(task?.status).toBe(opens ? 'OPEN' : undefined);
+    expect(publisher.published.some((e) => e.topic === 'genai.hitl.requested')).toBe(opens);
+  });
+
+  it('opens a review when the model fails and labels the rules answer RULES_FALLBACK', async () => {
+    const { processor, reviews, publisher, views } = setUp(
+      new CountingExplainer(
+        new FallbackIncidentExplainer(
+          new ScriptedModelExplainer(new Error('ThrottlingException after retries')),
+          new RulesIncidentExplainer(),
+        ),
+      ),
+    );
+    const incidentId = `${prefix}-inc-failed`;
+    await processor.process(incidentEvent(incidentId, 'LOW'));
+    expect((await reviews.get(incidentId))?.reasons).toEqual(['EXPLANATION_FAILED']);
+    expect((await views.get(incidentId))?.explainer).toBe('RULES_FALLBACK');
+    expect(publisher.published.find((e) => e.topic === 'genai.response')?.data).toMatchObject({
+      explainer: 'RULES_FALLBACK',
+      attemptedModelId: 'test.scripted-model-v1',
+    });
+  });
+
+  it('closes the review on genai.hitl.resolved; a redelivered or second resolution changes nothing', async () => {
+    const { processor, reviews, publisher } = setUp();
+    const incidentId = `${prefix}-inc-review`;
+    await processor.process(incidentEvent(incidentId, 'CRITICAL'));
+    const requested = publisher.published.find((e) => e.topic === 'genai.hitl.requested');
+    const reviewId = requested?.data.reviewId as string;
+    const resolved: ConsumedEvent = {
+      topic: 'genai.hitl.resolved',
+      id: 'ce-resolved-1',
+      time: '2026-11-23T10:05:00.000Z',
+      data: { reviewId, incidentId, decision: 'CONFIRMED', reviewer: 'ops-lead@example.com' },
+    };
+    expect(await processor.process(resolved)).toMatchObject({ outcome: 'RESOLVED' });
+    expect(await processor.process(resolved)).toMatchObject({ outcome: 'ALREADY_RESOLVED' });
+    expect(
+      await processor.process({ ...resolved, data: { ...(resolved.data as object), decision: 'REJECTED' } }),
+    ).toMatchObject({ outcome: 'ALREADY_RESOLVED' });
+    expect(await reviews.get(incidentId)).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'CONFIRMED',
+      reviewer: 'ops-lead@example.com',
+      reasons: ['SEVERITY_CRITICAL'],
+      resolvedAt: '2026-11-23T10:05:00.000Z',
+    });
+    // The incident redelivered after the resolution does not reopen the review.
+    await processor.process(incidentEvent(incidentId, 'CRITICAL'));
+    expect((await reviews.get(incidentId))?.status).toBe('RESOLVED');
+  });
+
+  it('a resolution that arrives before the review was opened is kept', async () => {
+    const { processor, reviews } = setUp();
+    const incidentId = `${prefix}-inc-early`;
+    await processor.process({
+      topic: 'genai.hitl.resolved',
+      id: 'ce-early',
+      time: '2026-11-23T10:05:00.000Z',
+      data: { reviewId: 'r-early', incidentId, decision: 'DISMISSED', reviewer: 'ana' },
+    });
+    await processor.process(incidentEvent(incidentId, 'HIGH'));
+    expect(await reviews.get(incidentId)).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'DISMISSED',
+      reasons: ['SEVERITY_HIGH'],
+    });
+  });
+
+  it('a failing publish is retried from the stored outcome, not with a new model call', async () => {
+    const explainer = new CountingExplainer(new ScriptedModelExplainer({ confidence: 0.9 }));
+    const { processor, publisher } = setUp(explainer);
+    const original = publisher.publish.bind(publisher);
+    let failures = 1;
+    publisher.publish = async (events) => {
+      if (failures-- > 0) throw new Error('broker unavailable');
+      return original(events);
+    };
+    const event = incidentEvent(`${prefix}-inc-publish`, 'LOW');
+    await expect(processor.process(event)).rejects.toThrow('broker unavailable');
+    await processor.process(event);
+    expect(explainer.calls).toBe(1);
+    expect(publisher.published.map((e) => e.topic)).toEqual(['genai.request', 'genai.response']);
+  });
+});
