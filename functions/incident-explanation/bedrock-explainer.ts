@@ -31,11 +31,9 @@ export function bedrockRuntimeClient(options: BedrockExplainerOptions): BedrockR
   return new BedrockRuntimeClient({
     maxAttempts: options.maxAttempts,
     retryMode: 'standard',
-    // Options for the SDK's default Node HTTP handler (no direct dependency on @smithy/node-http-handler).
-    requestHandler: {
-      connectionTimeout: Math.min(options.timeoutMs, 3000),
-      requestTimeout: options.timeoutMs,
-    },
+    // Bedrock Runtime's default handler speaks HTTP/2; these are its options (as the SDK's own default,
+    // one request per session). requestTimeout bounds each attempt, the abort signal the whole call.
+    requestHandler: { requestTimeout: options.timeoutMs, disableConcurrentStreams: true },
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...options.clientConfig,
   });
