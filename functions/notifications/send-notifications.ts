@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import {
+  type DeliveryReceipt,
+  type NotificationChannel,
+  type NotificationLog,
+  type NotificationMessage,
+  PermanentChannelError,
+} from './ports';
+import { type ConsumedEvent, decideNotifications } from './rules';
+import { render } from './templates';
+
+export interface RetryPolicy {
+  /** Attempts per message within one invocation, including the first. */
+  attempts: number;
+  baseDelayMs: number;
+}
+
+export interface SendNotificationsDependencies {
+  channel: NotificationChannel;
+  log: NotificationLog;
+  retry?: RetryPolicy;
+  /** How long a claim protects a send in progress; must exceed a send with all its in-process retries. */
+  leaseMs?: number;
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type NotificationOutcome = 'SENT' | 'ALREADY_SENT';
+
+export interface EventNotificationResult {
+  eventId: string;
+  notifications: {
+    notificationId: string;
+    recipientId: string;
+    outcome: NotificationOutcome;
+    attempts?: number;
+  }[];
+}
+
+/** Raised when a message could not be delivered; the record goes to the failure path (batch item failure). */
+export class NotificationDeliveryError extends Error {
+  override name = 'NotificationDeliveryError';
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200 };
+export const DEFAULT_LEASE_MS = 30_000;
+
+/** Deterministic per (event id, recipient): the idempotency key and the channel's deduplication id. */
+export function notificationId(eventId: string, recipientId: string): string {
+  return createHash('sha256').update(`${eventId}\u0000${recipientId}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Sends what the rules decide for one event, each (event id, recipient) at most once as far as the log can
+ * tell: claim in the log, send (retrying transient failures with backoff), mark sent. A message that keeps
+ * failing is marked FAILED and the event fails, so the batch reports it; messages already sent for this
+ * event stay SENT and are skipped when the event comes back.
+ */
+export async function sendNotifications(
+  event: ConsumedEvent,
+  dependencies: SendNotificationsDependencies,
+): Promise<EventNotificationResult> {
+  const clock = dependencies.clock ?? Date.now;
+  const sleep =
+    dependencies.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const retry = dependencies.retry ?? DEFAULT_RETRY;
+  const leaseMs = dependencies.leaseMs ?? DEFAULT_LEASE_MS;
+
+  const result: EventNotificationResult = { eventId: event.id, notifications: [] };
+  for (const intent of decideNotifications(event)) {
+    const rendered = render(intent.template, intent.values);
+    const message: NotificationMessage = {
+      notificationId: notificationId(event.id, intent.recipient.id),
+      eventId: event.id,
+      eventType: event.topic,
+      recipient: intent.recipient,
+      channel: intent.channel,
+      template: intent.template,
+      ...rendered,
+    };
+    const claim = await dependencies.log.claim(message, clock(), leaseMs);
+    if (claim.outcome === 'ALREADY_SENT') {
+      result.notifications.push({
+        notificationId: message.notificationId,
+        recipientId: intent.recipient.id,
+        outcome: 'ALREADY_SENT',
+      });
+      continue;
+    }
+    if (claim.outcome === 'IN_PROGRESS') {
+      throw new NotificationDeliveryError(
+        `Notification ${message.notificationId} is being sent by another invocation (claim until ${new Date(claim.leaseUntil).toISOString()})`,
+      );
+    }
+    const { receipt, attempts } = await sendWithRetry(dependencies.channel, message, retry, sleep).catch(
+      async (error: unknown) => {
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        await dependencies.log.markFailed(message, reason.slice(0, 1000), clock());
+        throw new NotificationDeliveryError(
+          `Notification ${message.notificationId} (${event.topic} ${event.id} -> ${intent.recipient.id}) failed: ${reason}`,
+        );
+      },
+    );
+    await dependencies.log.markSent(message, receipt, clock());
+    result.notifications.push({
+      notificationId: message.notificationId,
+      recipientId: intent.recipient.id,
+      outcome: 'SENT',
+      attempts,
+    });
+  }
+  return result;
+}
+
+async function sendWithRetry(
+  channel: NotificationChannel,
+  message: NotificationMessage,
+  retry: RetryPolicy,
+  sleep: (ms: number) => Promise<void>,
+): Promise<{ receipt: DeliveryReceipt; attempts: number }> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return { receipt: await channel.send(message), attempts: attempt };
+    } catch (error) {
+      if (error instanceof PermanentChannelError || attempt >= retry.attempts) throw error;
+      await sleep(retry.baseDelayMs * 2 ** (attempt - 1));
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { decideNotifications, formatMinorUnits } from '../../../functions/notifications/rules';
+import {
+  NotificationDeliveryError,
+  notificationId,
+  sendNotifications,
+} from '../../../functions/notifications/send-notifications';
+import { placeholders, render, TemplateError, templates } from '../../../functions/notifications/templates';
+import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
+
+const noSleep = async () => {};
+
+describe('notification rules', () => {
+  it('pages operations on-call for critical incidents only', () => {
+    expect(decideNotifications(sampleEvents.criticalIncident)).toEqual([
+      expect.objectContaining({
+        recipient: { kind: 'OPERATIONS_ONCALL', id: 'operations-oncall' },
+        channel: 'PAGER',
+        template: 'incident-critical-oncall',
+      }),
+    ]);
+    expect(decideNotifications(sampleEvents.mediumIncident)).toEqual([]);
+  });
+  it('emails reviewers for HITL requests and tells the customer about payment failures and bookings', () => {
+    expect(decideNotifications(sampleEvents.hitlRequested)[0]).toMatchObject({
+      recipient: { kind: 'REVIEWERS' },
+      channel: 'EMAIL',
+    });
+    expect(decideNotifications(sampleEvents.paymentFailed)[0]).toMatchObject({
+      recipient: { kind: 'CUSTOMER', id: 'customer-cust-7' },
+      channel: 'PUSH',
+      values: { amount: '12.50 EUR', failureReason: 'card expired' },
+    });
+    expect(decideNotifications(sampleEvents.bookingCreated)[0]).toMatchObject({
+      recipient: { id: 'customer-cust-7' },
+      template: 'booking-confirmed-customer',
+    });
+  });
+  it('ignores other topics and rejects events without the fields a message needs', () => {
+    expect(decideNotifications({ ...sampleEvents.bookingCreated, topic: 'booking.cancelled' })).toEqual([]);
+    expect(() => decideNotifications({ ...sampleEvents.bookingCreated, data: { bookingId: 'x' } })).toThrow(
+      /customerId, vehicleId/,
+    );
+  });
+  it('every rule supplies every placeholder of its template', () => {
+    for (const event of Object.values(sampleEvents)) {
+      for (const intent of decideNotifications(event)) {
+        expect(() => render(intent.template, intent.values)).not.toThrow();
+      }
+    }
+  });
+});
+
+describe('templates', () => {
+  it('are files with placeholders', () => {
+    expect(Object.keys(templates)).toHaveLength(4);
+    expect(placeholders(templates['payment-failed-customer'])).toEqual([
+      'bookingId',
+      'amount',
+      'failureReason',
+    ]);
+  });
+  it('refuses to render with a missing value', () => {
+    expect(() => render('booking-confirmed-customer', { bookingId: 'b' })).toThrow(TemplateError);
+  });
+});
+
+describe('formatMinorUnits', () => {
+  it('formats integer minor units per currency without floats', () => {
+    expect(formatMinorUnits('1250', 'EUR')).toBe('12.50 EUR');
+    expect(formatMinorUnits('5', 'EUR')).toBe('0.05 EUR');
+    expect(formatMinorUnits('1500', 'JPY')).toBe('1500 JPY');
+    expect(formatMinorUnits('-99', 'USD')).toBe('-0.99 USD');
+    expect(formatMinorUnits('90071992547409931', 'EUR')).toBe('900719925474099.31 EUR');
+  });
+});
+
+describe('sendNotifications', () => {
+  it('sends once per (event id, recipient); a repeat is ALREADY_SENT', async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    const first = await sendNotifications(sampleEvents.criticalIncident, { channel, log, sleep: noSleep });
+    const second = await sendNotifications(sampleEvents.criticalIncident, { channel, log, sleep: noSleep });
+    expect(first.notifications[0]).toMatchObject({ outcome: 'SENT', attempts: 1 });
+    expect(second.notifications[0]).toMatchObject({ outcome: 'ALREADY_SENT' });
+    expect(channel.calls).toBe(1);
+    expect(channel.sent[0]).toMatchObject({
+      notificationId: notificationId('ce-incident-1', 'operations-oncall'),
+      subject: 'CRITICAL incident inc-1 on vehicle veh-9',
+    });
+  });
+  it('retries a transient channel failure with backoff', async () => {
+    const channel = new RecordingChannel(2);
+    const delays: number[] = [];
+    const result = await sendNotifications(sampleEvents.paymentFailed, {
+      channel,
+      log: new InMemoryNotificationLog(),
+      sleep: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    expect(result.notifications[0]).toMatchObject({ outcome: 'SENT', attempts: 3 });
+    expect(delays).toEqual([200, 400]);
+  });
+  it('marks the entry FAILED after the last attempt and fails the event; a later retry can send', async () => {
+    const log = new InMemoryNotificationLog();
+    const failing = new RecordingChannel(3);
+    await expect(
+      sendNotifications(sampleEvents.bookingCreated, { channel: failing, log, sleep: noSleep }),
+    ).rejects.toThrow(NotificationDeliveryError);
+    expect([...log.entries.values()][0]).toMatchObject({ status: 'FAILED', attempts: 1 });
+    const healthy = new RecordingChannel();
+    await sendNotifications(sampleEvents.bookingCreated, { channel: healthy, log, sleep: noSleep });
+    expect(healthy.sent).toHaveLength(1);
+    expect([...log.entries.values()][0]).toMatchObject({ status: 'SENT', attempts: 2 });
+  });
+  it('does not send while another invocation holds a live claim, and takes over an expired one', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel();
+    const message = { eventId: 'ce-hitl-1', recipient: { id: 'incident-reviewers' } };
+    await log.claim(message as never, 1_000, 30_000);
+    await expect(
+      sendNotifications(sampleEvents.hitlRequested, { channel, log, clock: () => 2_000, sleep: noSleep }),
+    ).rejects.toThrow(/being sent by another invocation/);
+    expect(channel.calls).toBe(0);
+    await sendNotifications(sampleEvents.hitlRequested, {
+      channel,
+      log,
+      clock: () => 40_000,
+      sleep: noSleep,
+    });
+    expect(channel.calls).toBe(1);
+  });
+});
