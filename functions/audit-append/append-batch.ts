@@ -1,0 +1,146 @@
+import type { AppendOutcome, AuditEventStore } from './audit-event-store';
+import { type AuditRecord, buildAuditRecord, type DecodedEvent, type KafkaRecordBytes } from './audit-record';
+
+/** The MSK event as far as the audit needs it: records keyed by "<topic>-<partition>". */
+export interface KafkaBatch<Record extends KafkaRecordBytes = KafkaRecordBytes> {
+  records: { [topicPartition: string]: Record[] };
+}
+
+/** Decodes a record's CloudEvents attributes and data; throws for a record that cannot be decoded (poison). */
+export type AuditDecoder<Record extends KafkaRecordBytes> = (record: Record) => DecodedEvent;
+
+export interface BatchItemFailure {
+  itemIdentifier: { partition: string; offset: number };
+}
+
+export interface RecordCoordinates {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export interface AppendBatchResult {
+  batchItemFailures: BatchItemFailure[];
+  appended: number;
+  duplicates: number;
+  /** Same CloudEvents id as a stored event but a different body: recorded in audit_conflicts, reported here. */
+  conflicts: Array<RecordCoordinates & { ceId: string }>;
+  /** Records that can never be stored (decode or validation error): sent to the failure path. */
+  poison: Array<RecordCoordinates & { reason: string }>;
+  /** First record of each topic-partition whose write the database refused (rolled back, retried by the ESM). */
+  rejected: Array<RecordCoordinates & { reason: string }>;
+}
+
+/**
+ * Appends one MSK batch to the audit store.
+ * - Every record that decodes is written, all partitions together, in one atomic store call.
+ * - A poison record is reported as a batch item failure together with its successors in the partition (the ESM
+ *   commits per-partition offsets, so it redelivers them anyway; the successors already stored are then
+ *   duplicates, which cost nothing). After its retries the ESM sends it to the on-failure destination.
+ * - The store writes atomically. If the database refuses the data (see isRecordLevelError), each
+ *   topic-partition is retried in its own transaction and the ones refused again are reported as batch item
+ *   failures (rolled back, nothing half-written). Any other store error rejects: nothing of the batch was
+ *   written, and the ESM retries the whole batch.
+ */
+export async function appendBatch<Record extends KafkaRecordBytes>(
+  batch: KafkaBatch<Record>,
+  dependencies: { store: AuditEventStore; decode: AuditDecoder<Record> },
+): Promise<AppendBatchResult> {
+  const toAppend: AuditRecord[] = [];
+  const poison: AppendBatchResult['poison'] = [];
+  for (const records of Object.values(batch.records)) {
+    for (const record of records) {
+      try {
+        toAppend.push(buildAuditRecord(record, dependencies.decode(record)));
+      } catch (error) {
+        poison.push({ ...coordinatesOf(record), reason: describe(error) });
+      }
+    }
+  }
+
+  const result: AppendBatchResult = {
+    batchItemFailures: [],
+    appended: 0,
+    duplicates: 0,
+    conflicts: [],
+    poison,
+    rejected: [],
+  };
+  const count = (records: readonly AuditRecord[], outcomes: readonly AppendOutcome[]) => {
+    outcomes.forEach((outcome, index) => {
+      const record = records[index] as AuditRecord;
+      if (outcome.outcome === 'appended') result.appended += 1;
+      else if (outcome.outcome === 'duplicate') result.duplicates += 1;
+      else result.conflicts.push({ ...coordinatesOf(record), ceId: String(record.ce.id) });
+    });
+  };
+
+  try {
+    count(toAppend, await dependencies.store.append(toAppend));
+  } catch (error) {
+    if (!isRecordLevelError(error)) throw error;
+    // The database refused something in the data and the transaction rolled back. Find the partition(s) at
+    // fault by writing each topic-partition in its own transaction: a partition refused again is rolled back
+    // and reported from its first record; the others are stored now.
+    for (const records of groupByTopicPartition(toAppend)) {
+      try {
+        count(records, await dependencies.store.append(records));
+      } catch (partitionError) {
+        if (!isRecordLevelError(partitionError)) throw partitionError;
+        const first = records[0] as AuditRecord;
+        result.rejected.push({ ...coordinatesOf(first), reason: describe(partitionError) });
+      }
+    }
+  }
+  result.batchItemFailures = failuresFrom(batch, [...poison, ...result.rejected]);
+  return result;
+}
+
+/**
+ * Errors caused by what a record holds (SQLSTATE classes 22 data exception, 23 integrity constraint, P0 raised
+ * by PL/pgSQL): retrying the same batch fails the same way. Everything else (connection loss, timeouts,
+ * deadlocks, missing privileges, the server going down) fails the whole batch so the ESM retries it.
+ */
+export function isRecordLevelError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|P0)/.test(code);
+}
+
+function groupByTopicPartition(records: readonly AuditRecord[]): AuditRecord[][] {
+  const groups = new Map<string, AuditRecord[]>();
+  for (const record of records) {
+    const key = `${record.topic}-${record.partition}`;
+    const group = groups.get(key);
+    if (group) group.push(record);
+    else groups.set(key, [record]);
+  }
+  return [...groups.values()];
+}
+
+/** The first failed record of each partition and every record after it, in the Kafka response format. */
+export function failuresFrom(batch: KafkaBatch, failed: readonly RecordCoordinates[]): BatchItemFailure[] {
+  const failures: BatchItemFailure[] = [];
+  for (const records of Object.values(batch.records)) {
+    const first = records.findIndex((record) =>
+      failed.some(
+        (f) => f.topic === record.topic && f.partition === record.partition && f.offset === record.offset,
+      ),
+    );
+    if (first < 0) continue;
+    for (const record of records.slice(first)) {
+      failures.push({
+        itemIdentifier: { partition: `${record.topic}-${record.partition}`, offset: Number(record.offset) },
+      });
+    }
+  }
+  return failures;
+}
+
+function coordinatesOf(record: RecordCoordinates): RecordCoordinates {
+  return { topic: record.topic, partition: record.partition, offset: Number(record.offset) };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

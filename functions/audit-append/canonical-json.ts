@@ -1,0 +1,62 @@
+/**
+ * Canonical JSON for hashing: object keys sorted (by UTF-16 code units), no insignificant whitespace,
+ * properties with undefined values left out (as JSON.stringify does), numbers and strings as JSON.stringify
+ * writes them. A value read back from a PostgreSQL jsonb column and parsed again gives the same text, which is
+ * what lets `audit verify` recompute a hash from stored rows.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no representation for ${value}`);
+      return JSON.stringify(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, item]) => item !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+    }
+    default:
+      throw new TypeError(`canonical JSON has no representation for a ${typeof value}`);
+  }
+}
+
+/**
+ * Turns decoded event data into plain JSON values the way they will be stored: Buffers and byte arrays become
+ * base64 strings, bigints decimal strings, Dates ISO strings. Anything else that JSON cannot hold is an error.
+ */
+export function toJsonValue(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`${value} cannot be stored as JSON`);
+    return value;
+  }
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (typeof value === 'object') {
+    const result: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+      if (item !== undefined && typeof item !== 'function') result[key] = toJsonValue(item);
+    }
+    return result;
+  }
+  throw new TypeError(`a ${typeof value} cannot be stored as JSON`);
+}
+
+/** True when some string (key or value) holds U+0000, which PostgreSQL jsonb cannot store. */
+export function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
+  }
+  return false;
+}

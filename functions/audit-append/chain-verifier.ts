@@ -1,0 +1,118 @@
+import { type AuditContent, chainHash, contentHashOf } from './audit-record';
+
+/** A stored audit row as `audit verify` reads it. */
+export interface StoredAuditRow extends AuditContent {
+  seq: bigint;
+  recordedAtMicros: bigint;
+  ceId: string | null;
+  contentHash: Buffer;
+  prevHash: Buffer;
+  rowHash: Buffer;
+}
+
+export type ChainBreakReason =
+  | 'missing-link' // a sequence number is absent (a row was deleted)
+  | 'content-changed' // the row's content no longer matches the content hash recorded when it was appended
+  | 'prev-hash-mismatch' // the row does not point at the previous row's hash
+  | 'row-hash-mismatch' // the row hash does not follow from previous hash, content, seq and recording time
+  | 'head-mismatch'; // the chain ends somewhere else than its head says (rows removed or added at the end)
+
+export interface ChainBreak {
+  topic: string;
+  partition: number;
+  /** Sequence number of the first broken link (for head-mismatch: the head's). */
+  seq: bigint;
+  offset: number | null;
+  ceId: string | null;
+  reason: ChainBreakReason;
+  /** Hex of what the chain says it should be, and of what it is now. */
+  expected: string;
+  actual: string;
+}
+
+/** Walks one topic-partition chain in seq order and stops at the first broken link. */
+export class ChainWalker {
+  private seq: bigint;
+  private hash: Buffer;
+  private checked = 0;
+  private broken: ChainBreak | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    start: { seq: bigint; hash: Buffer },
+  ) {
+    this.seq = start.seq;
+    this.hash = start.hash;
+  }
+
+  get rowsChecked(): number {
+    return this.checked;
+  }
+
+  get lastSeq(): bigint {
+    return this.seq;
+  }
+
+  get firstBreak(): ChainBreak | undefined {
+    return this.broken;
+  }
+
+  /** Checks the next row; returns the break when this row is the first broken link. */
+  next(row: StoredAuditRow): ChainBreak | undefined {
+    if (this.broken) return this.broken;
+    const at = (reason: ChainBreakReason, expected: string, actual: string, seq = row.seq): ChainBreak => {
+      this.broken = {
+        topic: this.topic,
+        partition: this.partition,
+        seq,
+        offset: row.offset,
+        ceId: row.ceId,
+        reason,
+        expected,
+        actual,
+      };
+      return this.broken;
+    };
+    if (row.seq !== this.seq + 1n) {
+      return at('missing-link', `seq ${this.seq + 1n}`, `seq ${row.seq}`, this.seq + 1n);
+    }
+    const content = contentHashOf(row);
+    if (!content.equals(row.contentHash)) return at('content-changed', hex(row.contentHash), hex(content));
+    if (!row.prevHash.equals(this.hash)) return at('prev-hash-mismatch', hex(this.hash), hex(row.prevHash));
+    const rowHash = chainHash(this.hash, content, row.seq, row.recordedAtMicros);
+    if (!rowHash.equals(row.rowHash)) return at('row-hash-mismatch', hex(rowHash), hex(row.rowHash));
+    this.seq = row.seq;
+    this.hash = rowHash;
+    this.checked += 1;
+    return undefined;
+  }
+
+  /** After the last row: the chain must end where its head says. */
+  finish(head: { seq: bigint; hash: Buffer } | undefined): ChainBreak | undefined {
+    if (this.broken || !head) return this.broken;
+    if (head.seq !== this.seq || !head.hash.equals(this.hash)) {
+      this.broken = {
+        topic: this.topic,
+        partition: this.partition,
+        seq: head.seq,
+        offset: null,
+        ceId: null,
+        reason: 'head-mismatch',
+        expected: `seq ${head.seq} ${hex(head.hash)}`,
+        actual: `seq ${this.seq} ${hex(this.hash)}`,
+      };
+    }
+    return this.broken;
+  }
+}
+
+function hex(buffer: Buffer): string {
+  return buffer.toString('hex');
+}
+
+export function describeBreak(chainBreak: ChainBreak): string {
+  const where = `${chainBreak.topic}-${chainBreak.partition} seq ${chainBreak.seq}`;
+  const record = chainBreak.offset === null ? '' : ` (offset ${chainBreak.offset}, ce_id ${chainBreak.ceId})`;
+  return `${where}${record}: ${chainBreak.reason}, expected ${chainBreak.expected}, actual ${chainBreak.actual}`;
+}

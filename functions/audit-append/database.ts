@@ -1,0 +1,155 @@
+import pg from 'pg';
+import { ConfigurationError, intFromEnv } from '../../shared/config';
+
+/** Where the connection settings come from and how the pool behaves. */
+export interface DatabaseSettings {
+  /** Local runs and tests: postgres://user:pass@host:port/db. */
+  connectionString?: string;
+  /** In AWS: a Secrets Manager secret holding {host, port, username, password, dbname}. */
+  secretArn?: string;
+  /** A Lambda instance handles one batch at a time: one connection is enough, two tolerate a stuck one. */
+  poolMax: number;
+  statementTimeoutMs: number;
+  connectionTimeoutMs: number;
+  /** TLS for the secret-based (Aurora) connection; a connection string carries its own sslmode. */
+  ssl: boolean;
+}
+
+export interface DatabaseSecret {
+  host: string;
+  port?: number | string;
+  username: string;
+  password: string;
+  dbname?: string;
+}
+
+/** Reads DATABASE_SECRET_ARN (preferred) or DATABASE_URL, failing the cold start when neither is set. */
+export function databaseSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): DatabaseSettings {
+  const secretArn = env.DATABASE_SECRET_ARN || undefined;
+  const connectionString = env.DATABASE_URL || undefined;
+  if (!secretArn && !connectionString) {
+    throw new ConfigurationError(
+      'Missing required environment variable: DATABASE_SECRET_ARN or DATABASE_URL',
+    );
+  }
+  return {
+    secretArn,
+    connectionString: secretArn ? undefined : connectionString,
+    poolMax: intFromEnv('DATABASE_POOL_MAX', 1),
+    statementTimeoutMs: intFromEnv('DATABASE_STATEMENT_TIMEOUT_MS', 10_000),
+    connectionTimeoutMs: intFromEnv('DATABASE_CONNECT_TIMEOUT_MS', 5_000),
+    ssl: env.DATABASE_SSL !== 'disable',
+  };
+}
+
+/** pg settings for a pool, from the settings and (in AWS) the secret. */
+export function poolConfig(settings: DatabaseSettings, secret?: DatabaseSecret): pg.PoolConfig {
+  const common: pg.PoolConfig = {
+    max: settings.poolMax,
+    statement_timeout: settings.statementTimeoutMs,
+    // A little longer than the statement timeout: the server cancels first, the client gives up only if the
+    // network does not answer.
+    query_timeout: settings.statementTimeoutMs + 2_000,
+    idle_in_transaction_session_timeout: settings.statementTimeoutMs,
+    connectionTimeoutMillis: settings.connectionTimeoutMs,
+    // Frozen Lambda instances lose idle connections; drop them before the server or a NAT does.
+    idleTimeoutMillis: 60_000,
+    maxLifetimeSeconds: 900,
+    keepAlive: true,
+    application_name: 'audit-append',
+  };
+  if (secret) {
+    return {
+      ...common,
+      host: secret.host,
+      port: Number(secret.port ?? 5432),
+      user: secret.username,
+      password: secret.password,
+      database: secret.dbname ?? 'postgres',
+      ssl: settings.ssl ? { rejectUnauthorized: true } : false,
+    };
+  }
+  return { ...common, connectionString: settings.connectionString };
+}
+
+export type SecretReader = (secretArn: string) => Promise<string>;
+
+/**
+ * One small pg Pool per Lambda instance, created on first use (the secret is fetched then, not per batch).
+ * When the password is refused (rotated secret) or the pool cannot be built, the next call starts over.
+ */
+export class LambdaDatabase {
+  private pool: Promise<pg.Pool> | undefined;
+
+  constructor(
+    private readonly settings: DatabaseSettings,
+    private readonly readSecret: SecretReader,
+    private readonly onIdleError: (error: Error) => void = () => {},
+  ) {}
+
+  async query<Row extends Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: Row[] }> {
+    const pool = await this.connect();
+    try {
+      return await pool.query<Row>(text, values);
+    } catch (error) {
+      if ((error as { code?: string }).code === '28P01') await this.reset(); // invalid_password: re-read the secret
+      throw error;
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.reset();
+  }
+
+  private connect(): Promise<pg.Pool> {
+    this.pool ??= this.createPool().catch((error: unknown) => {
+      this.pool = undefined;
+      throw error;
+    });
+    return this.pool;
+  }
+
+  private async createPool(): Promise<pg.Pool> {
+    const secret = this.settings.secretArn
+      ? parseSecret(await this.readSecret(this.settings.secretArn))
+      : undefined;
+    const pool = new pg.Pool(poolConfig(this.settings, secret));
+    // An idle client that dies (server restart, failover) must not crash the instance.
+    pool.on('error', this.onIdleError);
+    return pool;
+  }
+
+  private async reset(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool) await (await pool.catch(() => undefined))?.end();
+  }
+}
+
+export function parseSecret(text: string): DatabaseSecret {
+  let secret: Partial<DatabaseSecret>;
+  try {
+    secret = JSON.parse(text) as Partial<DatabaseSecret>;
+  } catch {
+    throw new ConfigurationError('The database secret is not JSON');
+  }
+  if (!secret.host || !secret.username || !secret.password) {
+    throw new ConfigurationError('The database secret needs host, username and password');
+  }
+  return secret as DatabaseSecret;
+}
+
+/** Reads a secret string with the Secrets Manager client, created on first use. */
+export function secretsManagerReader(): SecretReader {
+  return async (secretArn) => {
+    const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    const response = await new SecretsManagerClient({ maxAttempts: 5 }).send(
+      new GetSecretValueCommand({ SecretId: secretArn }),
+    );
+    if (!response.SecretString) throw new ConfigurationError(`Secret ${secretArn} has no SecretString`);
+    return response.SecretString;
+  };
+}

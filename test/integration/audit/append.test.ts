@@ -1,0 +1,311 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { appendBatch } from '../../../functions/audit-append/append-batch';
+import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
+import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
+import { type AuditDatabase, createAuditDatabase } from './audit-database';
+
+let db: AuditDatabase;
+let store: PostgresAuditEventStore;
+let reader: PostgresAuditReader;
+let topic: string;
+let testNumber = 0;
+
+beforeAll(async () => {
+  db = await createAuditDatabase('append');
+  store = new PostgresAuditEventStore(db.owner);
+  reader = new PostgresAuditReader(db.owner);
+});
+afterAll(async () => {
+  await db?.drop();
+});
+beforeEach(() => {
+  // Every test writes its own topics, so counts and chains do not mix between tests.
+  testNumber += 1;
+  topic = `genai.request.t${testNumber}`;
+});
+
+const append = (event: ReturnType<typeof mskEvent>) =>
+  appendBatch(event, { store, decode: decodeJsonCloudEvent });
+
+async function count(sql: string, values: unknown[] = []): Promise<number> {
+  const { rows } = await db.owner.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sql}`, values);
+  return Number(rows[0]?.n);
+}
+
+const eventsOf = (topics: string[]) => count('audit_event WHERE topic = ANY($1)', [topics]);
+
+describe('audit-append against PostgreSQL', () => {
+  it('stores every attribute, coordinates, key, headers, data and raw value', async () => {
+    const record = cloudEventRecord({
+      topic,
+      partition: 2,
+      offset: 41,
+      correlationId: 'corr-1',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      data: { prompt: 'why?', amount: { minor: 1250, currency: 'EUR' }, tags: ['a', 'b'] },
+      extraHeaders: { binary: [0, 255, 1] },
+    });
+    const result = await append(mskEvent([record]));
+    expect(result).toMatchObject({
+      appended: 1,
+      duplicates: 0,
+      conflicts: [],
+      poison: [],
+      batchItemFailures: [],
+    });
+
+    const { rows } = await db.owner.query(
+      `SELECT topic, kafka_partition, kafka_offset::int, seq::int, kafka_timestamp::text, kafka_key, headers, ce, data,
+              raw_value, ce_id, ce_type, ce_subject, ce_time, correlation_id FROM audit_event WHERE topic = $1`,
+      [topic],
+    );
+    expect(rows).toHaveLength(1);
+    const row = rows[0];
+    expect(row).toMatchObject({
+      topic,
+      kafka_partition: 2,
+      kafka_offset: 41,
+      seq: 1,
+      kafka_timestamp: String(record.timestamp),
+      ce_id: `${topic}-2-41`,
+      ce_type: topic,
+      correlation_id: 'corr-1',
+      data: { prompt: 'why?', amount: { minor: 1250, currency: 'EUR' }, tags: ['a', 'b'] },
+    });
+    expect(row.kafka_key).toEqual(Buffer.from(record.key as string, 'base64'));
+    expect(row.raw_value).toEqual(Buffer.from(record.value as string, 'base64'));
+    expect(row.ce).toMatchObject({ id: `${topic}-2-41`, specversion: '1.0', correlationid: 'corr-1' });
+    expect(row.ce.traceparent).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+    expect(row.ce_time).toEqual(new Date(Date.UTC(2026, 10, 1, 12, 0, 41)));
+    expect(row.headers).toContainEqual(['binary', { base64: Buffer.from([0, 255, 1]).toString('base64') }]);
+    expect(row.headers).toContainEqual(['ce_correlationid', 'corr-1']);
+  });
+
+  it('leaves exactly one row per event after duplicate delivery and a replay of the same batch', async () => {
+    const records = [0, 1, 2, 3, 4].map((offset) => cloudEventRecord({ topic, offset }));
+    const other = [0, 1, 2].map((offset) => cloudEventRecord({ topic, partition: 1, offset }));
+    const batch = mskEvent([...records, ...other]);
+
+    expect(await append(batch)).toMatchObject({ appended: 8, duplicates: 0 });
+    // Redelivery of the same batch (a retry after a lost response), then a replay after an offset reset with
+    // a batch cut differently, holding the same record twice.
+    expect(await append(batch)).toMatchObject({ appended: 0, duplicates: 8, conflicts: [] });
+    const replay = mskEvent([...records.slice(2), records[4] as (typeof records)[number], ...other]);
+    expect(await append(replay)).toMatchObject({ appended: 0, duplicates: 7, conflicts: [] });
+
+    expect(await eventsOf([topic])).toBe(8);
+    expect(await count('(SELECT DISTINCT ce_id FROM audit_event WHERE topic = $1) ids', [topic])).toBe(8);
+    const { rows } = await db.owner.query(
+      'SELECT kafka_partition, last_seq::int FROM audit_chain_head WHERE topic = $1 ORDER BY 1',
+      [topic],
+    );
+    expect(rows).toEqual([
+      { kafka_partition: 0, last_seq: 5 },
+      { kafka_partition: 1, last_seq: 3 },
+    ]);
+    expect((await reader.verify({ topic })).ok).toBe(true);
+  });
+
+  it('keeps the first of two deliveries with one id inside a batch', async () => {
+    const body = {
+      id: 'same-id-in-batch',
+      subject: 'incident-9',
+      time: '2026-11-01T12:00:00Z',
+      data: { n: 1 },
+    };
+    const first = cloudEventRecord({ topic, offset: 0, ...body });
+    const again = cloudEventRecord({
+      topic,
+      offset: 1,
+      ...body,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    expect(await append(mskEvent([first, again]))).toMatchObject({ appended: 1, duplicates: 1 });
+    expect(await eventsOf([topic])).toBe(1);
+  });
+
+  it('records and reports a redelivered id with a different body, never dropping it silently', async () => {
+    const original = cloudEventRecord({ topic, offset: 0, id: 'pay-1', data: { amountMinor: 1000 } });
+    await append(mskEvent([original]));
+    const tampered = cloudEventRecord({ topic, offset: 7, id: 'pay-1', data: { amountMinor: 9000 } });
+    const next = cloudEventRecord({ topic, offset: 8 });
+
+    const result = await append(mskEvent([tampered, next]));
+    expect(result.conflicts).toEqual([{ topic, partition: 0, offset: 7, ceId: 'pay-1' }]);
+    expect(result).toMatchObject({ appended: 1, batchItemFailures: [] });
+
+    const { rows } = await db.owner.query(
+      `SELECT ce_id, kafka_offset::int, data, stored_body_hash <> body_hash AS differs
+       FROM audit_conflicts WHERE topic = $1`,
+      [topic],
+    );
+    expect(rows).toEqual([{ ce_id: 'pay-1', kafka_offset: 7, data: { amountMinor: 9000 }, differs: true }]);
+    // The stored event is the original.
+    const stored = await reader.query({ ceId: 'pay-1' });
+    expect(stored.map((row) => row.data)).toEqual([{ amountMinor: 1000 }]);
+    // Delivered again: reported again, recorded once.
+    expect((await append(mskEvent([tampered]))).conflicts).toHaveLength(1);
+    expect(await count('audit_conflicts WHERE topic = $1', [topic])).toBe(1);
+  });
+
+  it('sends a poison record and its successors to batch item failures and stores the rest', async () => {
+    const records = [
+      cloudEventRecord({ topic, offset: 10 }),
+      cloudEventRecord({ topic, offset: 11, rawValue: '{not json' }),
+      cloudEventRecord({ topic, offset: 12 }),
+      cloudEventRecord({ topic, partition: 1, offset: 5 }),
+      cloudEventRecord({ topic, partition: 1, offset: 6, time: '2026-02-30T00:00:00Z' }),
+    ];
+    const result = await append(mskEvent(records));
+
+    expect(result.poison).toEqual([
+      expect.objectContaining({ topic, partition: 0, offset: 11, reason: expect.stringContaining('JSON') }),
+      expect.objectContaining({
+        topic,
+        partition: 1,
+        offset: 6,
+        reason: expect.stringContaining('RFC 3339'),
+      }),
+    ]);
+    expect(result.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: `${topic}-0`, offset: 11 } },
+      { itemIdentifier: { partition: `${topic}-0`, offset: 12 } },
+      { itemIdentifier: { partition: `${topic}-1`, offset: 6 } },
+    ]);
+    const { rows } = await db.owner.query(
+      'SELECT kafka_partition, kafka_offset::int FROM audit_event WHERE topic = $1 ORDER BY 1, 2',
+      [topic],
+    );
+    expect(rows).toEqual([
+      { kafka_partition: 0, kafka_offset: 10 },
+      { kafka_partition: 0, kafka_offset: 12 },
+      { kafka_partition: 1, kafka_offset: 5 },
+    ]);
+    // The ESM redelivers from the failed offset: the successor already stored is a duplicate.
+    const retry = await append(mskEvent(records.slice(1, 3)));
+    expect(retry).toMatchObject({ appended: 0, duplicates: 1 });
+  });
+
+  describe('when the database refuses part of a batch', () => {
+    const failOn = async (ceId: string, sqlstate: string) => {
+      await db.owner.query(`CREATE OR REPLACE FUNCTION test_fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.ce ->> 'id' = '${ceId}' THEN RAISE EXCEPTION 'injected failure' USING ERRCODE = '${sqlstate}'; END IF;
+          RETURN NEW;
+        END $$`);
+      await db.owner.query(
+        'CREATE TRIGGER test_fail_insert BEFORE INSERT ON audit_event FOR EACH ROW EXECUTE FUNCTION test_fail_insert()',
+      );
+    };
+    const stopFailing = () => db.owner.query('DROP TRIGGER IF EXISTS test_fail_insert ON audit_event');
+
+    async function snapshot() {
+      const { rows } = await db.owner.query(
+        `SELECT (SELECT count(*) FROM audit_event WHERE topic = $1)::int AS events,
+                (SELECT count(*) FROM audit_event_ids WHERE topic = $1)::int AS ids,
+                (SELECT coalesce(sum(last_seq), 0) FROM audit_chain_head WHERE topic = $1)::int AS seqs`,
+        [topic],
+      );
+      return rows[0];
+    }
+
+    it('rolls back the refused partition cleanly, reports it as batch item failures and stores the others', async () => {
+      await append(mskEvent([cloudEventRecord({ topic, partition: 1, offset: 0 })]));
+      const before = await snapshot();
+      const batch = mskEvent([
+        cloudEventRecord({ topic, offset: 0 }),
+        cloudEventRecord({ topic, offset: 1 }),
+        cloudEventRecord({ topic, partition: 1, offset: 1 }),
+        cloudEventRecord({ topic, partition: 1, offset: 2, id: 'refused' }),
+        cloudEventRecord({ topic, partition: 1, offset: 3 }),
+      ]);
+      await failOn('refused', '22023');
+      try {
+        const result = await append(batch);
+        expect(result.rejected).toEqual([expect.objectContaining({ topic, partition: 1, offset: 1 })]);
+        expect(result.batchItemFailures).toEqual(
+          [1, 2, 3].map((offset) => ({
+            itemIdentifier: { partition: `${topic}-1`, offset },
+          })),
+        );
+      } finally {
+        await stopFailing();
+      }
+      // Partition 0 stored; partition 1 exactly as before: no rows, no claimed ids, head not advanced.
+      expect(await snapshot()).toEqual({
+        events: before.events + 2,
+        ids: before.ids + 2,
+        seqs: before.seqs + 2,
+      });
+      expect(await count('audit_event WHERE topic = $1 AND kafka_partition = 1', [topic])).toBe(1);
+      // The ESM redelivers partition 1: everything is stored once, the chains verify.
+      const retry = await append(batch);
+      expect(retry).toMatchObject({ appended: 3, duplicates: 2, batchItemFailures: [] });
+      expect(await eventsOf([topic])).toBe(6);
+      expect((await reader.verify({ topic })).ok).toBe(true);
+    });
+
+    it('fails the whole batch on a database error that is not about the data, writing nothing', async () => {
+      const before = await snapshot();
+      const batch = mskEvent([
+        cloudEventRecord({ topic, offset: 0 }),
+        cloudEventRecord({ topic, offset: 1, id: 'cancelled' }),
+        cloudEventRecord({ topic, partition: 3, offset: 0 }),
+      ]);
+      await failOn('cancelled', '57014'); // query_canceled, as a statement timeout raises it
+      try {
+        await expect(append(batch)).rejects.toMatchObject({ code: '57014' });
+      } finally {
+        await stopFailing();
+      }
+      expect(await snapshot()).toEqual(before);
+      expect(await append(batch)).toMatchObject({ appended: 3, batchItemFailures: [] });
+    });
+  });
+
+  it('answers queries by correlation id, type, subject and time range', async () => {
+    const records = [
+      cloudEventRecord({
+        topic,
+        offset: 0,
+        correlationId: 'case-77',
+        subject: 'incident-a',
+        type: 'genai.request',
+      }),
+      cloudEventRecord({
+        topic,
+        offset: 1,
+        correlationId: 'case-77',
+        subject: 'incident-a',
+        type: 'genai.response',
+      }),
+      cloudEventRecord({
+        topic,
+        offset: 2,
+        correlationId: 'case-78',
+        subject: 'incident-b',
+        type: 'genai.request',
+      }),
+      cloudEventRecord({
+        topic,
+        offset: 3,
+        subject: 'incident-b',
+        type: 'genai.hitl.requested',
+        time: '2026-12-24T18:30:00.000001+01:00',
+      }),
+    ];
+    await append(mskEvent(records));
+
+    const ids = (rows: Array<{ ceId: string }>) => rows.map((row) => row.ceId);
+    expect(ids(await reader.query({ correlationId: 'case-77' }))).toEqual([`${topic}-0-0`, `${topic}-0-1`]);
+    expect(ids(await reader.query({ type: 'genai.hitl.requested' }))).toEqual([`${topic}-0-3`]);
+    expect(ids(await reader.query({ subject: 'incident-b' }))).toEqual([`${topic}-0-2`, `${topic}-0-3`]);
+    const window = await reader.query({
+      from: new Date('2026-12-24T17:00:00Z'),
+      to: new Date('2026-12-24T18:00:00Z'),
+    });
+    expect(ids(window)).toEqual([`${topic}-0-3`]);
+    expect(window[0]?.time).toEqual(new Date('2026-12-24T17:30:00.000Z'));
+  });
+});
