@@ -30,6 +30,9 @@ export interface TraceContext {
 }
 
 /**
+ * Event data follows schemas/genai.*.v1.avsc: timestamps as epoch milliseconds (timestamp-millis), absent
+ * optional values as null.
+ *
  * What one incident produced. It is JSON (the idempotency layer stores it), and it holds the events in full,
  * so a redelivered incident re-produces exactly the same events without asking the explainer again.
  */
@@ -108,8 +111,12 @@ export async function explainIncident(
       modelId: result.fallback?.attemptedModelId ?? result.modelId,
       prompt: prompt.user,
       systemPrompt: prompt.system,
-      parameters: { ...dependencies.explainer.parameters },
-      requestedAt,
+      parameters: {
+        maxTokens: dependencies.explainer.parameters.maxTokens,
+        temperature: dependencies.explainer.parameters.temperature,
+        topP: dependencies.explainer.parameters.topP ?? null,
+      },
+      requestedAt: Date.parse(requestedAt),
     }),
     event(topics.genaiResponse, respondedAt, responseData(incident, requestId, result, respondedAt)),
   ];
@@ -124,7 +131,7 @@ export async function explainIncident(
         explainer: result.explainer,
         confidence: result.explanation.confidence,
         summary: result.explanation.summary,
-        requestedAt: respondedAt,
+        requestedAt: Date.parse(respondedAt),
       }),
     );
   }
@@ -151,10 +158,9 @@ function responseData(
     inputTokens: result.usage.inputTokens,
     outputTokens: result.usage.outputTokens,
     totalTokens: result.usage.totalTokens,
-    ...(result.stopReason ? { stopReason: result.stopReason } : {}),
-    ...(result.fallback
-      ? { attemptedModelId: result.fallback.attemptedModelId, fallbackReason: result.fallback.reason }
-      : {}),
-    respondedAt,
+    stopReason: result.stopReason ?? null,
+    attemptedModelId: result.fallback?.attemptedModelId ?? null,
+    fallbackReason: result.fallback?.reason ?? null,
+    respondedAt: Date.parse(respondedAt),
   };
 }

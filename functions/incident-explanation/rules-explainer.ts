@@ -29,9 +29,18 @@ const reading = (incident: Incident, ...names: string[]): string => {
 
 const rules: Rule[] = [
   {
+    matches: ['SENSOR_FAULT'],
+    summary: (i) =>
+      `A sensor on vehicle ${i.vehicleId} reported implausible readings (firmware ${i.telemetry.firmwareVersion ?? 'unknown'}). ` +
+      'The anomaly may not reflect what really happened to the vehicle.',
+    likelyCauses: ['Faulty or loose sensor', 'Firmware defect'],
+    recommendedAction: "Schedule a diagnostic check and compare with the vehicle's other readings.",
+    confidence: 0.6,
+  },
+  {
     matches: ['COLLISION', 'IMPACT', 'CRASH'],
     summary: (i) =>
-      `Vehicle ${i.vehicleId} registered a sudden impact (${reading(i, 'accelerationG', 'decelerationG', 'impactG')}). ` +
+      `Vehicle ${i.vehicleId} registered a sudden impact (${reading(i, 'accelerationG', 'speedKmh')}). ` +
       'This pattern usually means the vehicle hit an object or was hit.',
     likelyCauses: ['Collision with another road user or object', 'Vehicle knocked over while parked'],
     recommendedAction: 'Contact the rider, check for injuries and send a field team to inspect the vehicle.',
@@ -40,7 +49,7 @@ const rules: Rule[] = [
   {
     matches: ['BRAK'],
     summary: (i) =>
-      `Vehicle ${i.vehicleId} braked unusually hard (${reading(i, 'decelerationG', 'accelerationG', 'speedKmh')}). ` +
+      `Vehicle ${i.vehicleId} braked unusually hard (${reading(i, 'accelerationG', 'speedKmh')}). ` +
       'Hard braking often follows a near miss or an obstacle on the road.',
     likelyCauses: ['Near miss with another road user', 'Obstacle or pothole on the route', 'Brake fault'],
     recommendedAction: 'Review the trip and check the brakes at the next service stop.',
@@ -49,7 +58,7 @@ const rules: Rule[] = [
   {
     matches: ['SPEED'],
     summary: (i) =>
-      `Vehicle ${i.vehicleId} was going faster than allowed (${reading(i, 'speedKmh', 'speed')}). ` +
+      `Vehicle ${i.vehicleId} was going faster than allowed (${reading(i, 'speedKmh')}). ` +
       'This is usually rider behaviour, sometimes a speed-limiter fault.',
     likelyCauses: ['Rider exceeding the speed limit', 'Speed limiter misconfigured or faulty'],
     recommendedAction: 'Warn the rider and verify the speed-limiter configuration of the vehicle.',
@@ -58,28 +67,20 @@ const rules: Rule[] = [
   {
     matches: ['BATTERY', 'THERMAL', 'OVERHEAT', 'TEMPERATURE'],
     summary: (i) =>
-      `The battery of vehicle ${i.vehicleId} reported an abnormal reading (${reading(i, 'batteryTempC', 'batteryTemperatureC', 'batteryLevelPct')}). ` +
+      `The battery of vehicle ${i.vehicleId} reported an abnormal reading (${reading(i, 'batteryTempC', 'batteryLevelPct')}). ` +
       'Overheating batteries can fail or catch fire.',
     likelyCauses: ['Battery cell degradation', 'Charging fault', 'High ambient temperature under load'],
     recommendedAction: 'Take the vehicle out of service and have the battery inspected before the next ride.',
     confidence: 0.7,
   },
   {
-    matches: ['TAMPER', 'THEFT', 'UNAUTHORI', 'GEOFENCE'],
+    matches: ['TAMPER', 'THEFT', 'UNAUTHORI', 'GEOFENCE', 'UNEXPECTED_MOVEMENT'],
     summary: (i) =>
       `Vehicle ${i.vehicleId} moved or was handled outside normal use near ${i.location.lat}, ${i.location.lon}. ` +
       'This can indicate theft, vandalism or a ride outside the allowed area.',
     likelyCauses: ['Unauthorised movement or theft attempt', 'Ride outside the service area', 'GPS drift'],
     recommendedAction: 'Lock the vehicle remotely and ask a field team to locate it.',
     confidence: 0.65,
-  },
-  {
-    matches: ['FALL', 'TIP', 'TILT'],
-    summary: (i) =>
-      `Vehicle ${i.vehicleId} appears to have fallen over (${reading(i, 'tiltDeg', 'accelerationG')}).`,
-    likelyCauses: ['Rider fall', 'Vehicle knocked over while parked'],
-    recommendedAction: 'Contact the rider if a ride was active, then check the vehicle for damage.',
-    confidence: 0.7,
   },
 ];
 

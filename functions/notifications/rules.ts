@@ -58,6 +58,13 @@ function required(event: ConsumedEvent, data: Fields, ...names: string[]): Recor
   return values;
 }
 
+/** A timestamp-millis (number) or ISO string as an ISO instant. */
+function instant(value: unknown): string | undefined {
+  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value)).toISOString();
+  if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  return undefined;
+}
+
 /** Formats integer minor units (cents) for a person; never goes through floating-point arithmetic on money. */
 export function formatMinorUnits(amountMinor: string, currency: string): string {
   const minor = BigInt(amountMinor);
@@ -71,9 +78,11 @@ export function formatMinorUnits(amountMinor: string, currency: string): string 
   return `${negative ? '-' : ''}${whole}${digits > 0 ? `.${fraction}` : ''} ${currency}`;
 }
 
+/** payment.failed carries `amount: {amountMinor, currency}` (schemas/payment.failed.v1.avsc). */
 function amountText(data: Fields): string {
-  const currency = field(data, 'currency') ?? 'EUR';
-  const minor = field(data, 'amountMinor') ?? field(data, 'amountCents') ?? field(data, 'amount');
+  const money = (typeof data.amount === 'object' && data.amount !== null ? data.amount : data) as Fields;
+  const currency = field(money, 'currency') ?? 'EUR';
+  const minor = field(money, 'amountMinor');
   return minor !== undefined && /^-?\d+$/.test(minor) ? formatMinorUnits(minor, currency) : 'the amount due';
 }
 
@@ -97,7 +106,7 @@ export function decideNotifications(event: ConsumedEvent): NotificationIntent[] 
           template: 'incident-critical-oncall',
           values: {
             ...values,
-            detectedAt: field(data, 'detectedAt') ?? event.time,
+            detectedAt: instant(data.detectedAt) ?? event.time,
             lat: field(location, 'lat') ?? field(location, 'latitude') ?? '?',
             lon: field(location, 'lon') ?? field(location, 'longitude') ?? '?',
           },
@@ -126,7 +135,7 @@ export function decideNotifications(event: ConsumedEvent): NotificationIntent[] 
             ...values,
             amount: amountText(data),
             failureReason:
-              field(data, 'failureReason') ?? field(data, 'reason') ?? 'the payment was declined',
+              field(data, 'failureMessage') ?? field(data, 'failureCode') ?? 'the payment was declined',
           },
         },
       ];

@@ -43,7 +43,7 @@ function incidentEvent(incidentId: string, severity: string, anomalyType = 'HARS
       severity,
       anomalyType,
       location: { lat: 48.85, lon: 2.35 },
-      telemetry: { speedKmh: 28, decelerationG: 0.8 },
+      telemetry: { speedKmh: 28, accelerationG: -0.8 },
       detectedAt: '2026-11-23T10:00:00.000Z',
     },
   };

@@ -51,7 +51,7 @@ describe('toIncident', () => {
       incidentId: 'inc-9',
       vehicleId: 'veh-1',
       severity: 'HIGH',
-      anomalyType: 'COLLISION',
+      anomalyType: 'CRASH_DETECTED',
       location: { lat: 1.5, lon: { double: 2.5 } },
       telemetry: { speedKmh: { double: 12 }, locked: false },
       detectedAt: 1_763_892_000_000,
@@ -74,7 +74,7 @@ describe('buildPrompt', () => {
     const prompt = buildPrompt(sampleIncident());
     expect(buildPrompt(sampleIncident())).toEqual(prompt);
     expect(prompt.user).toContain('HARSH_BRAKING');
-    expect(prompt.user).toContain('decelerationG: 0.9');
+    expect(prompt.user).toContain('accelerationG: -0.9');
     expect(prompt.system).toContain('JSON');
   });
 });

@@ -101,7 +101,7 @@ export function sampleIncident(overrides: Partial<Incident> = {}): Incident {
     severity: 'MEDIUM',
     anomalyType: 'HARSH_BRAKING',
     location: { lat: 52.52, lon: 13.405 },
-    telemetry: { speedKmh: 31, decelerationG: 0.9 },
+    telemetry: { speedKmh: 31, accelerationG: -0.9 },
     detectedAt: '2026-11-23T10:00:00.000Z',
     ...overrides,
   };
