@@ -137,6 +137,16 @@ BEGIN
 END
 $$;
 
+-- Row triggers are cloned onto every partition (so direct access to a partition is covered too); statement
+-- triggers refuse the statement even when it matches no row.
+CREATE TRIGGER audit_event_append_only_statement BEFORE UPDATE OR DELETE ON audit_event
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+CREATE TRIGGER audit_event_ids_append_only_statement BEFORE UPDATE OR DELETE ON audit_event_ids
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+CREATE TRIGGER audit_conflicts_append_only_statement BEFORE UPDATE OR DELETE ON audit_conflicts
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+CREATE TRIGGER audit_chain_anchor_append_only_statement BEFORE UPDATE OR DELETE ON audit_chain_anchor
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
 CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
   FOR EACH ROW EXECUTE FUNCTION audit_reject_change();
 CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
