@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { incidentArtefactId, uuidV5 } from '../../../functions/incident-explanation/deterministic-id';
 import { explainIncident } from '../../../functions/incident-explanation/explain-incident';
+import {
+  createExplainer,
+  explainerSettingsFromEnv,
+} from '../../../functions/incident-explanation/explainer-config';
 import { parseExplanation } from '../../../functions/incident-explanation/explanation';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
 import { toIncident } from '../../../functions/incident-explanation/incident';
@@ -190,5 +194,25 @@ describe('review resolution', () => {
   });
   it('rejects a resolution without a decision', () => {
     expect(() => toResolution({ reviewId: 'r', incidentId: 'i', reviewer: 'x' }, 't')).toThrow(/decision/);
+  });
+});
+
+describe('explainer settings', () => {
+  it('uses the rules when no model is configured, Bedrock with fallback when one is', () => {
+    expect(explainerSettingsFromEnv({})).toMatchObject({ kind: 'rules' });
+    expect(createExplainer(explainerSettingsFromEnv({}))).toBeInstanceOf(RulesIncidentExplainer);
+    const settings = explainerSettingsFromEnv({ BEDROCK_MODEL_ID: 'm', BEDROCK_TIMEOUT_MS: '1500' });
+    expect(settings).toMatchObject({ kind: 'bedrock', modelId: 'm', timeoutMs: 1500, maxAttempts: 3 });
+    expect(createExplainer(settings)).toBeInstanceOf(FallbackIncidentExplainer);
+    expect(
+      createExplainer(explainerSettingsFromEnv({ EXPLAINER: 'rules', BEDROCK_MODEL_ID: 'm' })),
+    ).toBeInstanceOf(RulesIncidentExplainer);
+  });
+  it('fails at start-up on a bad setting', () => {
+    expect(() => explainerSettingsFromEnv({ EXPLAINER: 'bedrock' })).toThrow(/BEDROCK_MODEL_ID/);
+    expect(() => explainerSettingsFromEnv({ EXPLAINER: 'gpt' })).toThrow(/EXPLAINER/);
+    expect(() => explainerSettingsFromEnv({ BEDROCK_MODEL_ID: 'm', BEDROCK_TIMEOUT_MS: 'soon' })).toThrow(
+      /BEDROCK_TIMEOUT_MS/,
+    );
   });
 });
