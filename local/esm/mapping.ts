@@ -1,0 +1,303 @@
+// One event source mapping: a consumer group on the broker feeding the batcher, batches handed to the
+// processor, offsets committed per partition once a batch part is resolved.
+import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { type BatchObserver, defaultRetryDelayMs, processBatch } from './batch-processor';
+import { type Batch, Batcher, type QueuedRecord } from './batcher';
+import type { EsmDefinition } from './config';
+import type { DestinationWriter } from './destinations';
+import { envelopeSize, mskRecordSize, partitionKey, type SourceRecord } from './event';
+import { compileFilter, type RecordFilter } from './filter';
+import type { EsmHandler } from './invoker';
+import { applyStartingPosition } from './starting-position';
+import { EsmStats } from './stats';
+
+export type MappingState = 'Enabled' | 'Disabled' | 'Enabling' | 'Disabling';
+
+export interface MappingOptions {
+  definition: EsmDefinition;
+  brokers: string[];
+  handler: EsmHandler;
+  writeDestination?: DestinationWriter;
+  region?: string;
+  accountId?: string;
+  retryDelayMs?: (attempt: number) => number;
+  /** Records buffered across partitions before fetching pauses. */
+  maxBufferedRecords?: number;
+  log?: (message: string) => void;
+}
+
+type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
+
+export class EventSourceMapping {
+  readonly definition: EsmDefinition;
+  readonly stats = new EsmStats();
+  #state: MappingState = 'Disabled';
+  readonly #options: MappingOptions;
+  readonly #filter: RecordFilter;
+  #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #batcher: Batcher | undefined;
+  #abort = new AbortController();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #nextOffset = new Map<string, bigint>();
+  readonly #leaderEpochs = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #paused = false;
+  #lastStateChange = new Date();
+
+  constructor(options: MappingOptions) {
+    this.#options = options;
+    this.definition = options.definition;
+    this.#filter = compileFilter(options.definition.filterPatterns);
+  }
+
+  get state(): MappingState {
+    return this.#state;
+  }
+
+  get lastModified(): Date {
+    return this.#lastStateChange;
+  }
+
+  get bootstrapServers(): string {
+    return this.#options.brokers.join(',');
+  }
+
+  async start(): Promise<void> {
+    if (this.#state === 'Enabled' || this.#state === 'Enabling') return;
+    this.#setState('Enabling');
+    const { definition, brokers } = this.#options;
+    const admin = new Admin({ clientId: `esm-${definition.uuid}-admin`, bootstrapBrokers: brokers });
+    try {
+      await applyStartingPosition(admin, definition);
+    } finally {
+      await admin.close();
+    }
+    this.#abort = new AbortController();
+    this.#nextOffset.clear();
+    this.#batcher = new Batcher({
+      batchSize: definition.batchSize,
+      windowMs: definition.maximumBatchingWindowMs,
+      maxConcurrency: definition.maximumConcurrency,
+      envelopeBytes: envelopeSize({
+        eventSourceArn: definition.eventSourceArn,
+        bootstrapServers: this.bootstrapServers,
+      }),
+    });
+    const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      clientId: `esm-${definition.uuid}`,
+      groupId: definition.consumerGroupId,
+      bootstrapBrokers: brokers,
+      autocommit: false,
+      // Short enough for a clean stop and a prompt rebalance after a crash; the default is one minute.
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTime: 500,
+    });
+    consumer.on('consumer:group:join', ({ assignments }) => this.#onAssignments(assignments ?? []));
+    this.#consumer = consumer;
+    const stream = await consumer.consume({
+      topics: [definition.topic],
+      mode: 'committed',
+      fallbackMode: definition.startingPosition === 'LATEST' ? 'latest' : 'earliest',
+      autocommit: false,
+    });
+    this.#stream = stream;
+    stream.on('data', (message: KafkaMessage) => this.#onMessage(message));
+    stream.on('error', (error: Error) => this.#log(`consumer error: ${error.message}`));
+    this.#setState('Enabled');
+  }
+
+  /** Leaves the group: in-flight invocations finish (and commit), pending retries are abandoned uncommitted. */
+  async stop(): Promise<void> {
+    if (this.#state === 'Disabled' || this.#state === 'Disabling') return;
+    this.#setState('Disabling');
+    clearTimeout(this.#timer);
+    this.#abort.abort();
+    this.#stream?.pause();
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#stream?.close().catch((error: Error) => this.#log(`closing the stream: ${error.message}`));
+    await this.#consumer?.close().catch((error: Error) => this.#log(`leaving the group: ${error.message}`));
+    this.#stream = undefined;
+    this.#consumer = undefined;
+    this.#batcher = undefined;
+    this.stats.inFlightRecords = 0;
+    this.#setState('Disabled');
+  }
+
+  #setState(state: MappingState) {
+    this.#state = state;
+    this.#lastStateChange = new Date();
+  }
+
+  #onMessage(message: KafkaMessage): void {
+    const batcher = this.#batcher;
+    if (!batcher || this.#state !== 'Enabled') return;
+    const key = partitionKey(message.topic, message.partition);
+    const expected = this.#nextOffset.get(key);
+    // The stream re-reads from the committed offset after a rebalance: skip what is already queued.
+    if (expected !== undefined && message.offset < expected) return;
+    this.#nextOffset.set(key, message.offset + 1n);
+    this.#leaderEpochs.set(key, message.leaderEpoch);
+    const record: SourceRecord = {
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      timestamp: Number(message.timestamp),
+      timestampType: 'CREATE_TIME',
+      key: message.key ?? null,
+      value: message.value ?? null,
+      headers: message.headerEntries.map(([name, value]) => [
+        name.toString('utf8'),
+        value ?? Buffer.alloc(0),
+      ]),
+    };
+    const entry: QueuedRecord = {
+      record,
+      matched: this.#filter(record),
+      size: mskRecordSize(record),
+      arrivedAt: Date.now(),
+      leaderEpoch: message.leaderEpoch,
+    };
+    batcher.add(entry);
+    this.stats.received += 1;
+    this.#applyBackpressure(batcher, key, message);
+    this.#schedule();
+  }
+
+  #applyBackpressure(batcher: Batcher, key: string, message: KafkaMessage): void {
+    const maxBuffered = this.#options.maxBufferedRecords ?? Math.max(5000, this.definition.batchSize * 4);
+    const perPartitionCap = Math.max(this.definition.batchSize * 2, 1000);
+    // A partition stuck on a retrying batch must not stall the others: keep a bounded queue for it and
+    // fetch the rest again later.
+    if (batcher.isInFlight(key) && batcher.queued(key) > perPartitionCap) {
+      const firstDropped = batcher.trim(key, perPartitionCap);
+      if (firstDropped !== undefined && this.#stream) {
+        this.#stream.offsetsToFetch.set(`${message.topic}:${message.partition}`, firstDropped);
+        this.#nextOffset.set(key, firstDropped);
+      }
+    }
+    if (!this.#paused && batcher.buffered >= maxBuffered) {
+      this.#paused = true;
+      this.#stream?.pause();
+    }
+  }
+
+  #maybeResume(): void {
+    const batcher = this.#batcher;
+    const maxBuffered = this.#options.maxBufferedRecords ?? Math.max(5000, this.definition.batchSize * 4);
+    if (this.#paused && batcher && batcher.buffered < maxBuffered / 2 && this.#state === 'Enabled') {
+      this.#paused = false;
+      this.#stream?.resume();
+    }
+  }
+
+  #onAssignments(assignments: Array<{ topic: string; partitions: number[] }>): void {
+    const owned = new Set(assignments.flatMap((a) => a.partitions.map((p) => partitionKey(a.topic, p))));
+    for (const key of [...this.#nextOffset.keys()]) {
+      if (owned.has(key)) continue;
+      this.#batcher?.drop(key);
+      this.#nextOffset.delete(key);
+    }
+  }
+
+  #schedule(): void {
+    const batcher = this.#batcher;
+    if (!batcher || this.#state !== 'Enabled') return;
+    const now = Date.now();
+    for (const batch of batcher.takeReady(now)) this.#launch(batcher, batch);
+    clearTimeout(this.#timer);
+    const due = batcher.nextDueIn(now);
+    if (due !== undefined) this.#timer = setTimeout(() => this.#schedule(), due);
+  }
+
+  #launch(batcher: Batcher, batch: Batch): void {
+    const { definition } = this.#options;
+    let records = 0;
+    for (const entries of batch.partitions.values()) records += entries.length;
+    this.stats.inFlightRecords += records;
+    const running = processBatch(batch, {
+      esmUuid: definition.uuid,
+      policy: definition,
+      handler: this.#options.handler,
+      source: { eventSourceArn: definition.eventSourceArn, bootstrapServers: this.bootstrapServers },
+      fn: {
+        functionName: definition.functionName,
+        timeoutSeconds: definition.timeoutSeconds,
+        memorySize: definition.memorySize,
+        region: this.#options.region ?? process.env.AWS_REGION ?? 'eu-west-1',
+        accountId: this.#options.accountId ?? '000000000000',
+      },
+      ...(this.#options.writeDestination ? { writeDestination: this.#options.writeDestination } : {}),
+      resolve: (key, lastOffset, done) => this.#resolve(batcher, batch, key, lastOffset, done),
+      retryDelayMs: this.#options.retryDelayMs ?? defaultRetryDelayMs,
+      signal: this.#abort.signal,
+      observer: this.#observer(),
+    })
+      .catch((error: Error) =>
+        this.#log(`batch ${batch.id} failed unexpectedly: ${error.stack ?? error.message}`),
+      )
+      .finally(() => {
+        this.#inFlight.delete(running);
+        this.stats.inFlightRecords -= records;
+        batcher.batchDone();
+        this.#maybeResume();
+        this.#schedule();
+      });
+    this.#inFlight.add(running);
+  }
+
+  async #resolve(
+    batcher: Batcher,
+    batch: Batch,
+    key: string,
+    lastOffset: bigint,
+    done: boolean,
+  ): Promise<void> {
+    const entries = batch.partitions.get(key);
+    const first = entries?.[0]?.record;
+    if (!first || !this.#consumer) return;
+    try {
+      await this.#consumer.commit({
+        offsets: [
+          {
+            topic: first.topic,
+            partition: first.partition,
+            offset: lastOffset + 1n,
+            leaderEpoch: this.#leaderEpochs.get(key) ?? -1,
+          },
+        ],
+      });
+      this.stats.committed.set(key, lastOffset + 1n);
+    } catch (error) {
+      // Typically a rebalance took the partition away: its records will be redelivered (at-least-once).
+      this.#log(`commit of ${key}@${lastOffset + 1n} failed: ${(error as Error).message}`);
+    }
+    if (done) batcher.release(key);
+  }
+
+  #observer(): BatchObserver {
+    return {
+      invoked: (_records, ok, error) => {
+        this.stats.invocations += 1;
+        if (!ok) {
+          this.stats.failedInvocations += 1;
+          if (error) this.#log(`invocation failed: ${error.message}`);
+        }
+      },
+      succeeded: (entries) => this.stats.recordSucceeded(entries),
+      sentToDestination: (entries) => {
+        this.stats.failedToDestination += entries.length;
+      },
+      destinationError: (error) =>
+        this.#log(`on-failure destination write failed, retrying: ${error.message}`),
+    };
+  }
+
+  #log(message: string): void {
+    (this.#options.log ?? ((m: string) => console.error(m)))(
+      `[esm ${this.definition.functionKey} ${this.definition.topic}] ${message}`,
+    );
+  }
+}

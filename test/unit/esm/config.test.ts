@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import {
+  esmDefinitionsFrom,
+  mskEventLogicalId,
+  type ResolvedServerlessConfig,
+} from '../../../local/esm/config';
+
+const arn = 'arn:aws:kafka:eu-west-1:000000000000:cluster/mobility-events-local/0000';
+
+function config(extension: Record<string, unknown>): ResolvedServerlessConfig {
+  return {
+    service: 'svc',
+    provider: { stage: 'local', timeout: 60, memorySize: 512 },
+    functions: {
+      billing: {
+        handler: 'functions/billing/handler.handler',
+        name: 'svc-local-billing',
+        events: [{ msk: { arn, topic: 'payment.failed', consumerGroupId: 'g1', batchSize: 100 } }],
+      },
+    },
+    resources: {
+      Resources: {
+        FailedRecordsBucket: {
+          Type: 'AWS::S3::Bucket',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+          Properties: { BucketName: { 'Fn::Sub': 'svc-local-failed-records-${AWS::AccountId}' } },
+        },
+      },
+      extensions: { [mskEventLogicalId('billing', arn, 'payment.failed')]: { Properties: extension } },
+    },
+  };
+}
+
+describe('esmDefinitionsFrom', () => {
+  it('merges the msk event with its resources.extensions properties', () => {
+    const [esm] = esmDefinitionsFrom(
+      config({
+        MaximumRetryAttempts: 3,
+        MaximumRecordAgeInSeconds: 21600,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['FailedRecordsBucket', 'Arn'] } } },
+      }),
+    );
+    expect(esm).toMatchObject({
+      logicalId: 'BillingEventSourceMappingMSKMobilityeventslocalPaymentfailed',
+      functionName: 'svc-local-billing',
+      timeoutSeconds: 60,
+      batchSize: 100,
+      maximumBatchingWindowMs: 500,
+      startingPosition: 'TRIM_HORIZON',
+      maximumRetryAttempts: 3,
+      bisectBatchOnFunctionError: true,
+      reportBatchItemFailures: true,
+      destination: { type: 's3', bucket: 'svc-local-failed-records-000000000000' },
+    });
+  });
+
+  it('caps infinite retries at 10 when a destination is set, and defaults to infinite otherwise', () => {
+    const destination = { DestinationConfig: { OnFailure: { Destination: 'kafka://dead-letters' } } };
+    expect(esmDefinitionsFrom(config(destination))[0]?.maximumRetryAttempts).toBe(10);
+    expect(esmDefinitionsFrom(config({}))[0]).toMatchObject({
+      maximumRetryAttempts: -1,
+      reportBatchItemFailures: false,
+    });
+  });
+});
