@@ -6,8 +6,19 @@ export interface KafkaBatch<Record extends KafkaRecordBytes = KafkaRecordBytes> 
   records: { [topicPartition: string]: Record[] };
 }
 
-/** Decodes a record's CloudEvents attributes and data; throws for a record that cannot be decoded (poison). */
-export type AuditDecoder<Record extends KafkaRecordBytes> = (record: Record) => DecodedEvent;
+/**
+ * Decodes a record's CloudEvents attributes and data; throws (or rejects) for a record that cannot be decoded
+ * (poison). May return a promise when it has to fetch a schema; a rejection that is not about the record
+ * (registry unreachable) must be marked with `failsBatch` so the batch is retried instead.
+ */
+export type AuditDecoder<Record extends KafkaRecordBytes> = (
+  record: Record,
+) => DecodedEvent | Promise<DecodedEvent>;
+
+/** An error that is nobody's record's fault (a schema registry that cannot be reached): fails the batch. */
+export class BatchRetryError extends Error {
+  override name = 'BatchRetryError';
+}
 
 export interface BatchItemFailure {
   itemIdentifier: { partition: string; offset: number };
@@ -51,8 +62,10 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
   for (const records of Object.values(batch.records)) {
     for (const record of records) {
       try {
-        toAppend.push(buildAuditRecord(record, dependencies.decode(record)));
+        const decoded = dependencies.decode(record);
+        toAppend.push(buildAuditRecord(record, decoded instanceof Promise ? await decoded : decoded));
       } catch (error) {
+        if (error instanceof BatchRetryError) throw error;
         poison.push({ ...coordinatesOf(record), reason: describe(error) });
       }
     }

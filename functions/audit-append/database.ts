@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ConfigurationError, intFromEnv } from '../../shared/config';
+import { ConfigurationError } from '../../shared/config';
 
 /** Where the connection settings come from and how the pool behaves. */
 export interface DatabaseSettings {
@@ -35,11 +35,21 @@ export function databaseSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): D
   return {
     secretArn,
     connectionString: secretArn ? undefined : connectionString,
-    poolMax: intFromEnv('DATABASE_POOL_MAX', 1),
-    statementTimeoutMs: intFromEnv('DATABASE_STATEMENT_TIMEOUT_MS', 10_000),
-    connectionTimeoutMs: intFromEnv('DATABASE_CONNECT_TIMEOUT_MS', 5_000),
+    poolMax: integer(env, 'DATABASE_POOL_MAX', 1),
+    statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 10_000),
+    connectionTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5_000),
     ssl: env.DATABASE_SSL !== 'disable',
   };
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ConfigurationError(`Environment variable ${name} must be a positive integer, got "${raw}"`);
+  }
+  return value;
 }
 
 /** pg settings for a pool, from the settings and (in AWS) the secret. */

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import {
+  appendBatch,
+  BatchRetryError,
+  isRecordLevelError,
+} from '../../../functions/audit-append/append-batch';
+import type { AppendOutcome, AuditEventStore } from '../../../functions/audit-append/audit-event-store';
+import type { AuditRecord } from '../../../functions/audit-append/audit-record';
+import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from './support/msk';
+
+/** Fails a call when it contains a record of the given partition with a given error code. */
+class FakeStore implements AuditEventStore {
+  calls: AuditRecord[][] = [];
+  constructor(
+    private readonly outcome: (record: AuditRecord) => AppendOutcome = () => ({
+      outcome: 'appended',
+      seq: 1n,
+    }),
+    private readonly failWhen?: (records: readonly AuditRecord[]) => string | undefined,
+  ) {}
+  async append(records: readonly AuditRecord[]): Promise<AppendOutcome[]> {
+    this.calls.push([...records]);
+    const code = this.failWhen?.(records);
+    if (code) throw Object.assign(new Error(`failed with ${code}`), { code });
+    return records.map(this.outcome);
+  }
+}
+
+describe('appendBatch', () => {
+  it('writes all partitions of a batch in one store call', async () => {
+    const store = new FakeStore();
+    const event = mskEvent(
+      [0, 1, 2].flatMap((offset) => [
+        cloudEventRecord({ offset }),
+        cloudEventRecord({ topic: 'payment.failed', partition: 4, offset }),
+      ]),
+    );
+    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    expect(store.calls).toHaveLength(1);
+    expect(store.calls[0]).toHaveLength(6);
+    expect(result).toMatchObject({ appended: 6, batchItemFailures: [] });
+  });
+
+  it('reports a poison record with its successors and stores the rest', async () => {
+    const store = new FakeStore();
+    const event = mskEvent([
+      cloudEventRecord({ offset: 7 }),
+      cloudEventRecord({ offset: 8, rawValue: 'not json' }),
+      cloudEventRecord({ offset: 9 }),
+      cloudEventRecord({ partition: 1, offset: 3 }),
+    ]);
+    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    expect(store.calls[0]?.map((record) => [record.partition, record.offset])).toEqual([
+      [0, 7],
+      [0, 9],
+      [1, 3],
+    ]);
+    expect(result.poison).toEqual([
+      expect.objectContaining({ topic: 'genai.request', partition: 0, offset: 8 }),
+    ]);
+    expect(result.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'genai.request-0', offset: 8 } },
+      { itemIdentifier: { partition: 'genai.request-0', offset: 9 } },
+    ]);
+  });
+
+  it('counts duplicates and reports conflicts with their coordinates', async () => {
+    const store = new FakeStore((record) =>
+      record.offset === 1
+        ? { outcome: 'duplicate' }
+        : record.offset === 2
+          ? { outcome: 'conflict' }
+          : { outcome: 'appended', seq: 9n },
+    );
+    const event = mskEvent([0, 1, 2].map((offset) => cloudEventRecord({ offset })));
+    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    expect(result).toMatchObject({ appended: 1, duplicates: 1, batchItemFailures: [] });
+    expect(result.conflicts).toEqual([
+      { topic: 'genai.request', partition: 0, offset: 2, ceId: 'genai.request-0-2' },
+    ]);
+  });
+
+  it('isolates a partition the database refuses and reports it from its first record', async () => {
+    const store = new FakeStore(undefined, (records) =>
+      records.some((record) => record.partition === 1) ? '23514' : undefined,
+    );
+    const event = mskEvent([
+      cloudEventRecord({ offset: 0 }),
+      cloudEventRecord({ partition: 1, offset: 5 }),
+      cloudEventRecord({ partition: 1, offset: 6 }),
+    ]);
+    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    expect(store.calls.map((call) => call.length)).toEqual([3, 1, 2]);
+    expect(result.appended).toBe(1);
+    expect(result.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'genai.request-1', offset: 5 } },
+      { itemIdentifier: { partition: 'genai.request-1', offset: 6 } },
+    ]);
+  });
+
+  it('fails the batch on connection loss, timeouts and registry outages', async () => {
+    const event = mskEvent([cloudEventRecord({ offset: 0 })]);
+    await expect(
+      appendBatch(event, { store: new FakeStore(undefined, () => '08006'), decode: decodeJsonCloudEvent }),
+    ).rejects.toMatchObject({ code: '08006' });
+    await expect(
+      appendBatch(event, {
+        store: new FakeStore(),
+        decode: () => Promise.reject(new BatchRetryError('registry unreachable')),
+      }),
+    ).rejects.toThrow('registry unreachable');
+  });
+
+  it('classifies database errors', () => {
+    expect(['22P02', '23505', 'P0001'].map((code) => isRecordLevelError({ code }))).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(
+      ['08006', '57014', '40P01', '42501', undefined].map((code) => isRecordLevelError({ code })),
+    ).toEqual([false, false, false, false, false]);
+  });
+});
