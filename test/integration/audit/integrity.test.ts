@@ -4,6 +4,7 @@ import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { contentHashOf } from '../../../functions/audit-append/audit-record';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { runAuditCommand } from '../../../local/audit';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase, ensureWriterLogin, withDatabase } from './audit-database';
 
@@ -214,5 +215,49 @@ describe('retention', () => {
     expect((await reader.verify({ topic })).ok).toBe(true);
     await behindTheTriggersBack([`UPDATE audit_event SET data = '{}' WHERE topic = '${topic}' AND seq = 6`]);
     expect((await reader.verify({ topic })).firstBreak).toMatchObject({ seq: 6n, reason: 'content-changed' });
+  });
+});
+
+describe('audit CLI', () => {
+  const run = async (argv: string[]) => {
+    const out: string[] = [];
+    const status = await runAuditCommand(argv, {
+      databaseUrl: db.url,
+      io: { out: (line) => out.push(line), err: (line) => out.push(line) },
+    });
+    return { status, out: out.join('\n') };
+  };
+
+  it('verify prints the first broken link precisely and exits 1', async () => {
+    const topic = 'genai.cli.tamper';
+    await appendTo(topic, [20, 21, 22]);
+    expect(await run(['verify', '--topic', topic])).toMatchObject({
+      status: 0,
+      out: expect.stringContaining('all chains intact'),
+    });
+    await behindTheTriggersBack([
+      `UPDATE audit_event SET kafka_offset = 99 WHERE topic = '${topic}' AND seq = 2`,
+    ]);
+    const { status, out } = await run(['verify', '--topic', topic]);
+    expect(status).toBe(1);
+    expect(out).toMatch(
+      new RegExp(
+        `first broken link: ${topic.replaceAll('.', '\\.')}-0 seq 2 \\(offset 99, ce_id ${topic.replaceAll('.', '\\.')}-0-21\\): ` +
+          'content-changed, expected [0-9a-f]{64}, actual [0-9a-f]{64}',
+      ),
+    );
+  });
+
+  it('query finds events by correlation id and prints them', async () => {
+    const store = new PostgresAuditEventStore(db.owner);
+    await appendBatch(
+      mskEvent([cloudEventRecord({ topic: 'genai.cli.query', offset: 0, correlationId: 'case-cli-1' })]),
+      { store, decode: decodeJsonCloudEvent },
+    );
+    const { status, out } = await run(['query', '--correlation-id', 'case-cli-1']);
+    expect(status).toBe(0);
+    expect(out).toContain('genai.cli.query-0-0');
+    expect(out).toContain('1 event');
+    expect((await run(['query'])).status).toBe(2);
   });
 });

@@ -1,0 +1,204 @@
+/**
+ * `audit verify` and `audit query` (and `audit retention`) against the audit event store.
+ *
+ *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--json]
+ *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO]
+ *                            [--limit N] [--json]
+ *   tsx local/audit.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
+ *
+ * Connects to DATABASE_URL (the local stack exports it; in AWS use a role that can read the store).
+ * Exit status: 0 ok, 1 a broken chain, 2 usage error.
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { describeBreak } from '../functions/audit-append/chain-verifier';
+import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
+
+export const AUDIT_USAGE = `usage:
+  audit verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--json]
+  audit query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO] [--limit N] [--json]
+  audit retention --before ISO`;
+
+class UsageError extends Error {}
+
+export interface AuditCommandIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const consoleIo: AuditCommandIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Runs one audit command; returns the exit status. */
+export async function runAuditCommand(
+  argv: string[],
+  options: { databaseUrl?: string; io?: AuditCommandIo } = {},
+): Promise<number> {
+  const io = options.io ?? consoleIo;
+  const [command, ...rest] = argv;
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(rest);
+  } catch (error) {
+    io.err(`${(error as Error).message}\n${AUDIT_USAGE}`);
+    return 2;
+  }
+  const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    io.err('DATABASE_URL is not set (start the local stack, or point it at the audit database)');
+    return 2;
+  }
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, application_name: 'audit-cli' });
+  try {
+    const reader = new PostgresAuditReader(pool);
+    switch (command) {
+      case 'verify':
+        return await verify(reader, parsed, io);
+      case 'query':
+        return await query(reader, parsed, io);
+      case 'retention':
+        return await retention(reader, parsed, io);
+      default:
+        io.err(AUDIT_USAGE);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`${error.message}\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    throw error;
+  } finally {
+    await pool.end();
+  }
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    strict: true,
+    options: {
+      topic: { type: 'string' },
+      partition: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      before: { type: 'string' },
+      'correlation-id': { type: 'string' },
+      type: { type: 'string' },
+      subject: { type: 'string' },
+      id: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  }).values;
+}
+
+type Options = ReturnType<typeof parse>;
+
+function date(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const parsed = new Date(value);
+  if (Number.isNaN(parsed.getTime()))
+    throw new UsageError(`--${name} must be an ISO 8601 time, got "${value}"`);
+  return parsed;
+}
+
+function integer(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new UsageError(`--${name} must be a whole number`);
+  return parsed;
+}
+
+const json = (value: unknown) =>
+  JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item), 2);
+
+async function verify(reader: PostgresAuditReader, options: Options, io: AuditCommandIo): Promise<number> {
+  const report = await reader.verify({
+    topic: options.topic,
+    partition: integer(options.partition, 'partition'),
+    from: date(options.from, 'from'),
+    to: date(options.to, 'to'),
+  });
+  if (options.json) {
+    io.out(json(report));
+  } else {
+    for (const chain of report.chains) {
+      const status = chain.broken ? 'BROKEN' : 'ok';
+      io.out(
+        `${status.padEnd(6)} ${chain.topic}-${chain.partition}: ${chain.rowsChecked} rows checked ` +
+          `(seq ${chain.startSeq + 1n}..${chain.lastSeq}, from ${chain.startedFrom})`,
+      );
+    }
+    if (report.chains.length === 0) io.out('no chains to verify');
+    io.out(
+      report.firstBreak ? `first broken link: ${describeBreak(report.firstBreak)}` : 'all chains intact',
+    );
+  }
+  return report.ok ? 0 : 1;
+}
+
+async function query(reader: PostgresAuditReader, options: Options, io: AuditCommandIo): Promise<number> {
+  const filter = {
+    correlationId: options['correlation-id'],
+    type: options.type,
+    subject: options.subject,
+    ceId: options.id,
+    from: date(options.from, 'from'),
+    to: date(options.to, 'to'),
+    limit: integer(options.limit, 'limit'),
+  };
+  if (Object.entries(filter).every(([name, value]) => name === 'limit' || value === undefined)) {
+    throw new UsageError(
+      'query needs at least one of --correlation-id, --type, --subject, --id, --from, --to',
+    );
+  }
+  const rows = await reader.query(filter);
+  if (options.json) {
+    io.out(json(rows));
+    return 0;
+  }
+  for (const row of rows) {
+    io.out(
+      [
+        row.time?.toISOString() ?? '-',
+        row.type,
+        row.ceId,
+        `subject=${row.subject ?? '-'}`,
+        `correlation=${row.correlationId ?? '-'}`,
+        `${row.topic}-${row.partition}@${row.offset}`,
+        `seq=${row.seq}`,
+        JSON.stringify(row.data),
+      ].join('  '),
+    );
+  }
+  io.out(`${rows.length} event${rows.length === 1 ? '' : 's'}`);
+  return 0;
+}
+
+async function retention(reader: PostgresAuditReader, options: Options, io: AuditCommandIo): Promise<number> {
+  const before = date(options.before, 'before');
+  if (!before) throw new UsageError('retention needs --before');
+  const dropped = await reader.dropPartitionsBefore(before);
+  for (const partition of dropped) {
+    io.out(
+      `dropped ${partition.droppedPartition}: ${partition.droppedRows} rows, ${partition.anchoredChains} chain anchors kept`,
+    );
+  }
+  if (dropped.length === 0) io.out('nothing to drop');
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runAuditCommand(process.argv.slice(2)).then(
+    (status) => {
+      process.exitCode = status;
+    },
+    (error: unknown) => {
+      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
