@@ -110,10 +110,14 @@ export interface AwsChannelSettings {
   reviewersEmail: string;
 }
 
+/**
+ * The SNS and SES clients make one attempt per send: sendNotifications retries (with backoff, logged in the
+ * notification log), so SDK retries would multiply the attempts.
+ */
 export function awsChannels(
   settings: AwsChannelSettings,
-  sns = new SNSClient({}),
-  ses = new SESv2Client({}),
+  sns = new SNSClient({ maxAttempts: 1 }),
+  ses = new SESv2Client({ maxAttempts: 1 }),
 ) {
   return new RoutingChannel({
     PAGER: new SnsChannel(sns, settings.oncallTopicArn),

@@ -25,7 +25,7 @@ describe.skipIf(!haveSchemas)('produced events match schemas/genai.*.v1.avsc', (
   const incidentData = {
     incidentId: 'inc-schema',
     vehicleId: 'veh-1',
-    vehicleType: 'E_SCOOTER',
+    vehicleType: 'SCOOTER',
     bookingId: null,
     customerId: null,
     severity: 'CRITICAL',

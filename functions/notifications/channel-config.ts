@@ -1,0 +1,38 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConfigurationError } from '../../shared/config';
+import { awsChannels } from './aws-channels';
+import { OutboxChannel } from './outbox-channel';
+import type { NotificationChannel } from './ports';
+
+/**
+ * CHANNEL=outbox (default: local runs; messages land in the notifications table, `dev` shows them) or
+ * aws (SNS for on-call paging and customer push, SES for reviewer email), which needs ONCALL_TOPIC_ARN,
+ * CUSTOMER_TOPIC_ARN, NOTIFICATION_EMAIL_FROM and REVIEWERS_EMAIL.
+ */
+export function createChannel(
+  env: NodeJS.ProcessEnv,
+  documents: DynamoDBDocumentClient,
+  notificationsTable: string,
+): NotificationChannel {
+  const kind = (env.CHANNEL || 'outbox').toLowerCase();
+  if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable);
+  if (kind !== 'aws') throw new ConfigurationError(`CHANNEL must be outbox or aws, got "${env.CHANNEL}"`);
+  const names = [
+    'ONCALL_TOPIC_ARN',
+    'CUSTOMER_TOPIC_ARN',
+    'NOTIFICATION_EMAIL_FROM',
+    'REVIEWERS_EMAIL',
+  ] as const;
+  const missing = names.filter((name) => !env[name]);
+  if (missing.length > 0) throw new ConfigurationError(`CHANNEL=aws needs ${missing.join(', ')}`);
+  return awsChannels({
+    oncallTopicArn: env.ONCALL_TOPIC_ARN as string,
+    customerTopicArn: env.CUSTOMER_TOPIC_ARN as string,
+    emailFrom: env.NOTIFICATION_EMAIL_FROM as string,
+    reviewersEmail: env.REVIEWERS_EMAIL as string,
+  });
+}
+
+export function channelAdapterName(env: NodeJS.ProcessEnv): string {
+  return (env.CHANNEL || 'outbox').toLowerCase();
+}
