@@ -5,34 +5,30 @@ import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 
 /**
- * CHANNEL=outbox (default: local runs; messages land in the notifications table, `dev` shows them) or
- * aws (SNS for on-call paging and customer push, SES for reviewer email), which needs ONCALL_TOPIC_ARN,
- * CUSTOMER_TOPIC_ARN, NOTIFICATION_EMAIL_FROM and REVIEWERS_EMAIL.
+ * CHANNEL=outbox (messages land in the notifications table, `dev` shows them) or aws (SNS for on-call
+ * paging and customer push, SES for reviewer email). Default: aws when ONCALL_TOPIC_ARN is set (a deployed
+ * stage), outbox otherwise (local runs). aws needs ONCALL_TOPIC_ARN,
+ * CUSTOMER_TOPIC_ARN, EMAIL_FROM and REVIEWERS_EMAIL.
  */
 export function createChannel(
   env: NodeJS.ProcessEnv,
   documents: DynamoDBDocumentClient,
   notificationsTable: string,
 ): NotificationChannel {
-  const kind = (env.CHANNEL || 'outbox').toLowerCase();
+  const kind = channelAdapterName(env);
   if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable);
   if (kind !== 'aws') throw new ConfigurationError(`CHANNEL must be outbox or aws, got "${env.CHANNEL}"`);
-  const names = [
-    'ONCALL_TOPIC_ARN',
-    'CUSTOMER_TOPIC_ARN',
-    'NOTIFICATION_EMAIL_FROM',
-    'REVIEWERS_EMAIL',
-  ] as const;
+  const names = ['ONCALL_TOPIC_ARN', 'CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'] as const;
   const missing = names.filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigurationError(`CHANNEL=aws needs ${missing.join(', ')}`);
   return awsChannels({
     oncallTopicArn: env.ONCALL_TOPIC_ARN as string,
     customerTopicArn: env.CUSTOMER_TOPIC_ARN as string,
-    emailFrom: env.NOTIFICATION_EMAIL_FROM as string,
+    emailFrom: env.EMAIL_FROM as string,
     reviewersEmail: env.REVIEWERS_EMAIL as string,
   });
 }
 
 export function channelAdapterName(env: NodeJS.ProcessEnv): string {
-  return (env.CHANNEL || 'outbox').toLowerCase();
+  return (env.CHANNEL || (env.ONCALL_TOPIC_ARN ? 'aws' : 'outbox')).toLowerCase();
 }
