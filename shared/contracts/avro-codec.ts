@@ -1,0 +1,167 @@
+/**
+ * Event data codec: Avro with Confluent or Glue framing (encode and decode), and JSON values (decode).
+ * Decoding never throws for bad bytes: it returns a failure with a reason, so one poison record cannot
+ * crash a batch loop. Registry failures to *ask* (network) do throw: they are not the record's fault.
+ */
+import { deflateSync, inflateSync } from 'node:zlib';
+import type avro from 'avsc';
+import { confluentHeader, type Framing, glueHeader, readFraming } from './framing';
+import type { RegisteredSchema, SchemaId, SchemaRegistry } from './schema-registry';
+
+export type ValueFormat = 'avro-confluent' | 'avro-glue' | 'json';
+
+export type ValueFailureReason =
+  | 'wrong-magic-byte'
+  | 'unknown-schema-id'
+  | 'truncated-avro'
+  | 'invalid-avro'
+  | 'invalid-json';
+
+export type ValueDecodeResult =
+  | { ok: true; data: unknown; format: ValueFormat; schema: RegisteredSchema | undefined }
+  | { ok: false; reason: ValueFailureReason; detail: string };
+
+/** Result of the synchronous path: `missingSchemaId` means "resolve this id, then call again". */
+export type CachedValueDecodeResult = ValueDecodeResult | { ok: false; missingSchemaId: SchemaId };
+
+/** Decodes with schemas already cached; never does I/O (the per-record hot path). */
+export function decodeValueCached(value: Buffer, registry: SchemaRegistry): CachedValueDecodeResult {
+  const framing = readFraming(value);
+  switch (framing.kind) {
+    case 'json':
+      return decodeJson(value);
+    case 'invalid':
+      return { ok: false, reason: 'wrong-magic-byte', detail: framing.detail };
+    case 'confluent':
+    case 'glue': {
+      const id = framing.kind === 'confluent' ? framing.schemaId : framing.schemaVersionId;
+      const schema = registry.cached(id);
+      if (!schema) return { ok: false, missingSchemaId: id };
+      return decodeAvro(value, framing, schema);
+    }
+  }
+}
+
+/** Decodes a framed or JSON value, asking the registry for a schema it has not seen yet. */
+export async function decodeValue(value: Buffer, registry: SchemaRegistry): Promise<ValueDecodeResult> {
+  const first = decodeValueCached(value, registry);
+  if (!('missingSchemaId' in first)) return first;
+  const schema = await registry.resolve(first.missingSchemaId);
+  if (!schema) {
+    return {
+      ok: false,
+      reason: 'unknown-schema-id',
+      detail: `schema id ${first.missingSchemaId} not registered`,
+    };
+  }
+  const again = decodeValueCached(value, { cached: () => schema, resolve: () => Promise.resolve(schema) });
+  return 'missingSchemaId' in again
+    ? { ok: false, reason: 'unknown-schema-id', detail: 'unreachable' }
+    : again;
+}
+
+function decodeJson(value: Buffer): ValueDecodeResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(value.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: 'invalid-json', detail: (error as Error).message };
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, reason: 'invalid-json', detail: 'event data must be a JSON object' };
+  }
+  return { ok: true, data, format: 'json', schema: undefined };
+}
+
+function decodeAvro(
+  value: Buffer,
+  framing: Extract<Framing, { kind: 'confluent' | 'glue' }>,
+  schema: RegisteredSchema,
+): ValueDecodeResult {
+  let body = value;
+  let offset = framing.bodyOffset;
+  if (framing.kind === 'glue' && framing.compressed) {
+    try {
+      body = inflateSync(value.subarray(framing.bodyOffset));
+    } catch (error) {
+      return { ok: false, reason: 'invalid-avro', detail: `zlib: ${(error as Error).message}` };
+    }
+    offset = 0;
+  }
+  let decoded: { value: unknown; offset: number };
+  try {
+    decoded = schema.readerType.decode(body, offset, schema.resolver);
+  } catch (error) {
+    return { ok: false, reason: 'invalid-avro', detail: `${describe(schema)}: ${(error as Error).message}` };
+  }
+  if (decoded.offset < 0) {
+    return { ok: false, reason: 'truncated-avro', detail: `${describe(schema)}: body ends early` };
+  }
+  if (decoded.offset !== body.length) {
+    return {
+      ok: false,
+      reason: 'invalid-avro',
+      detail: `${describe(schema)}: ${body.length - decoded.offset} trailing byte(s) after the record`,
+    };
+  }
+  return {
+    ok: true,
+    data: decoded.value,
+    format: framing.kind === 'confluent' ? 'avro-confluent' : 'avro-glue',
+    schema,
+  };
+}
+
+function describe(schema: RegisteredSchema): string {
+  return `${schema.eventType} v${schema.version} (schema id ${schema.id})`;
+}
+
+export class EncodeError extends Error {
+  override name = 'EncodeError';
+}
+
+/** Avro body of `data`; a value that does not fit the schema fails with every offending field path. */
+export function encodeAvroBody(type: avro.Type, data: unknown, what: string): Buffer {
+  const problems: string[] = [];
+  if (
+    !type.isValid(data, { errorHook: (path, value) => problems.push(`${path.join('.')}=${show(value)}`) })
+  ) {
+    throw new EncodeError(`${what}: data does not match the schema at ${problems.join(', ')}`);
+  }
+  return type.toBuffer(data);
+}
+
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Confluent framing: magic 0 + 4-byte big-endian schema id + Avro body (written with `schema.writerType`). */
+export function encodeConfluent(schema: RegisteredSchema, data: unknown): Buffer {
+  if (typeof schema.id !== 'number')
+    throw new EncodeError(`Confluent framing needs a numeric id, got ${schema.id}`);
+  return Buffer.concat([
+    confluentHeader(schema.id),
+    encodeAvroBody(schema.writerType, data, `${schema.eventType} v${schema.version}`),
+  ]);
+}
+
+/** Glue framing (header version 3, compression none or zlib, schema version UUID) + Avro body. */
+export function encodeGlue(
+  schemaVersionId: string,
+  type: avro.Type,
+  data: unknown,
+  options: { compress?: boolean } = {},
+): Buffer {
+  const body = encodeAvroBody(type, data, `Glue schema version ${schemaVersionId}`);
+  const compress = options.compress ?? false;
+  return Buffer.concat([glueHeader(schemaVersionId, compress), compress ? deflateSync(body) : body]);
+}
+
+/** JSON value (what an ESM with EventRecordFormat=JSON delivers); tests and fixtures use it. */
+export function encodeJson(data: unknown): Buffer {
+  return Buffer.from(JSON.stringify(data), 'utf8');
+}

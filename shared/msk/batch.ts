@@ -1,0 +1,130 @@
+/**
+ * Partial batch responses for Kafka ESMs. Kafka commits per partition, so once a record of a partition fails,
+ * that record AND every later record of the partition are reported (and not processed): the ESM then
+ * redelivers from the failed offset and per-partition order is never broken.
+ */
+import type { DecodedPartition, DecodedRecord } from './decode';
+import { RecordDecodeError } from './decode';
+import { type KafkaBatchItemFailure, type KafkaBatchResponse, topicPartitionKey } from './event';
+
+/** The subset of a logger used here; a Powertools Logger satisfies it. */
+export interface BatchLogger {
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+const consoleLogger: BatchLogger = {
+  error: (message, attributes) => console.error(JSON.stringify({ level: 'ERROR', message, ...attributes })),
+};
+
+function describeCause(cause: unknown): Record<string, unknown> {
+  if (cause instanceof RecordDecodeError) {
+    return { reason: cause.reason, error: cause.message };
+  }
+  if (cause instanceof Error) return { reason: cause.name, error: cause.message, stack: cause.stack };
+  return { reason: 'non-error-thrown', error: String(cause) };
+}
+
+/** Collects batch item failures; the reason of every failure is logged once per partition. */
+export class BatchFailures {
+  readonly #failures = new Map<string, KafkaBatchItemFailure[]>();
+  readonly #logger: BatchLogger;
+
+  constructor(logger: BatchLogger = consoleLogger) {
+    this.#logger = logger;
+  }
+
+  /**
+   * Reports the record at `index` and every later record of the partition, and logs why. The caller must
+   * stop processing that partition. Calling it again for the same partition keeps the earliest offset.
+   */
+  failFrom(partition: DecodedPartition<unknown>, index: number, cause: unknown): void {
+    const failed = partition.records.slice(index);
+    const first = failed[0];
+    if (!first) return;
+    const identifiers = failed.map((record) => ({
+      itemIdentifier: { partition: topicPartitionKey(record.topic, record.partition), offset: record.offset },
+    }));
+    const existing = this.#failures.get(partition.key);
+    if (existing && (existing[0]?.itemIdentifier.offset ?? Number.POSITIVE_INFINITY) <= first.offset) return;
+    this.#failures.set(partition.key, identifiers);
+    this.#logger.error('Kafka record failed; it and the later records of its partition are reported', {
+      partition: partition.key,
+      offset: first.offset,
+      reportedRecords: identifiers.length,
+      ...describeCause(cause),
+    });
+  }
+
+  /** Reports a whole partition (e.g. a batch write covering it failed). */
+  failPartition(partition: DecodedPartition<unknown>, cause: unknown): void {
+    this.failFrom(partition, 0, cause);
+  }
+
+  hasFailed(partitionKey: string): boolean {
+    return this.#failures.has(partitionKey);
+  }
+
+  get count(): number {
+    let count = 0;
+    for (const failures of this.#failures.values()) count += failures.length;
+    return count;
+  }
+
+  /** The response the ESM expects; an empty list means the whole batch succeeded. */
+  toResponse(): KafkaBatchResponse {
+    const keys = [...this.#failures.keys()].sort();
+    return { batchItemFailures: keys.flatMap((key) => this.#failures.get(key) ?? []) };
+  }
+}
+
+export type RecordHandler<Data> = (record: DecodedRecord<Data>) => Promise<void> | void;
+
+export interface ProcessOptions {
+  logger?: BatchLogger;
+  /**
+   * Errors that must fail the whole invocation instead of becoming batch item failures (e.g. configuration
+   * errors, where retrying single records is pointless). They are rethrown after every partition stopped.
+   */
+  isFatal?: (error: unknown) => boolean;
+}
+
+/**
+ * Runs `handler` on each record, partitions concurrently, records of one partition strictly in order.
+ * Decode errors and handler errors are reported (with the later records of the partition) and logged.
+ */
+export async function processByPartition<Data>(
+  partitions: DecodedPartition<Data>[],
+  handler: RecordHandler<Data>,
+  options: ProcessOptions = {},
+): Promise<KafkaBatchResponse> {
+  const failures = new BatchFailures(options.logger);
+  // allSettled, not all: a fatal error in one partition must not leave others running after we return.
+  const results = await Promise.allSettled(
+    partitions.map((partition) => processPartition(partition, handler, failures, options)),
+  );
+  const fatal = results.find((result) => result.status === 'rejected');
+  if (fatal) throw (fatal as PromiseRejectedResult).reason;
+  return failures.toResponse();
+}
+
+async function processPartition<Data>(
+  partition: DecodedPartition<Data>,
+  handler: RecordHandler<Data>,
+  failures: BatchFailures,
+  options: ProcessOptions,
+): Promise<void> {
+  for (let index = 0; index < partition.records.length; index++) {
+    const record = partition.records[index] as DecodedPartition<Data>['records'][number];
+    if (record instanceof RecordDecodeError) {
+      failures.failFrom(partition, index, record);
+      return;
+    }
+    try {
+      await handler(record);
+    } catch (error) {
+      if (options.isFatal?.(error)) throw error;
+      failures.failFrom(partition, index, error);
+      return;
+    }
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * Decodes a Kafka ESM event into per-partition lists, in offset order, of decoded records or typed errors.
+ * A bad record becomes a RecordDecodeError in its place (it never throws out of the loop); only a failure
+ * to reach the schema registry rejects, because that is not the record's fault and the batch must retry.
+ */
+import { decodeValueCached, type ValueFailureReason, type ValueFormat } from '../contracts/avro-codec';
+import {
+  AVRO_CONTENT_TYPE,
+  type CloudEventAttributes,
+  JSON_CONTENT_TYPE,
+  readCloudEvent,
+} from '../contracts/cloudevents';
+import type { RegisteredSchema, SchemaRegistry } from '../contracts/schema-registry';
+import type { KafkaEvent, KafkaEventRecord } from './event';
+import { decodeHeaders } from './headers';
+
+/** Kafka's default max.message.bytes (1 MiB); functions may lower it. */
+export const DEFAULT_MAX_VALUE_BYTES = 1_048_576;
+
+export interface DecodeOptions {
+  registry: SchemaRegistry;
+  /** Values larger than this (decoded bytes) are rejected before they are decoded. */
+  maxValueBytes?: number;
+}
+
+export type DecodeFailureReason =
+  | ValueFailureReason
+  | 'missing-ce-headers'
+  | 'value-too-large'
+  | 'invalid-header'
+  | 'schema-type-mismatch'
+  | 'invalid-record';
+
+export interface RecordCoordinates {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export class RecordDecodeError extends Error {
+  override name = 'RecordDecodeError';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly reason: DecodeFailureReason;
+  readonly detail: string;
+
+  constructor(coordinates: RecordCoordinates, reason: DecodeFailureReason, detail: string) {
+    super(
+      `Cannot decode record ${coordinates.topic}-${coordinates.partition} offset ${coordinates.offset}: ` +
+        `${reason}: ${detail}`,
+    );
+    this.topic = coordinates.topic;
+    this.partition = coordinates.partition;
+    this.offset = coordinates.offset;
+    this.reason = reason;
+    this.detail = detail;
+  }
+}
+
+interface DecodedRecordBase extends RecordCoordinates {
+  timestamp: number;
+  timestampType: KafkaEventRecord['timestampType'];
+  /** UTF-8 key (the aggregate id), or null when the record has none. */
+  key: string | null;
+  headers: Record<string, string>;
+}
+
+export interface DecodedEvent<Data = Record<string, unknown>> extends DecodedRecordBase {
+  tombstone: false;
+  cloudEvent: CloudEventAttributes;
+  /** Avro data read as the newest catalog version of its type, or the JSON object. */
+  data: Data;
+  rawValue: Buffer;
+  format: ValueFormat;
+  /** The writer's schema (undefined for JSON values). */
+  schema: Pick<RegisteredSchema, 'id' | 'eventType' | 'version'> | undefined;
+}
+
+/** A record with a null value: a deletion marker for its key. */
+export interface DecodedTombstone extends DecodedRecordBase {
+  tombstone: true;
+  /** Present when the producer sent complete CloudEvents headers with the tombstone. */
+  cloudEvent: CloudEventAttributes | null;
+  data: null;
+  rawValue: null;
+}
+
+export type DecodedRecord<Data = Record<string, unknown>> = DecodedEvent<Data> | DecodedTombstone;
+export type DecodeOutcome<Data = Record<string, unknown>> = DecodedRecord<Data> | RecordDecodeError;
+
+export interface DecodedPartition<Data = Record<string, unknown>> {
+  /** `"<topic>-<partition>"`, as in the event and in batch item failures. */
+  key: string;
+  topic: string;
+  partition: number;
+  /** In offset order. */
+  records: DecodeOutcome<Data>[];
+}
+
+export function isRecordDecodeError(outcome: DecodeOutcome<unknown>): outcome is RecordDecodeError {
+  return outcome instanceof RecordDecodeError;
+}
+
+/** Decoded length of a base64 string, computed without decoding it. */
+function base64DecodedLength(base64: string): number {
+  let padding = 0;
+  if (base64.endsWith('==')) padding = 2;
+  else if (base64.endsWith('=')) padding = 1;
+  return Math.floor((base64.length * 3) / 4) - padding;
+}
+
+export async function decodeEvent(event: KafkaEvent, options: DecodeOptions): Promise<DecodedPartition[]> {
+  const partitions: DecodedPartition[] = [];
+  for (const [key, rawRecords] of Object.entries(event.records)) {
+    const ordered = inOffsetOrder(rawRecords);
+    const records: DecodeOutcome[] = new Array(ordered.length);
+    for (let i = 0; i < ordered.length; i++) {
+      const outcome = decodeRecord(ordered[i] as KafkaEventRecord, options);
+      // Await only a real promise (a schema fetch): awaiting every record would cost a microtask each.
+      records[i] = outcome instanceof Promise ? await outcome : outcome;
+    }
+    const first = ordered[0];
+    partitions.push({
+      key,
+      topic: first?.topic ?? key.slice(0, key.lastIndexOf('-')),
+      partition: first?.partition ?? Number(key.slice(key.lastIndexOf('-') + 1)),
+      records,
+    });
+  }
+  return partitions;
+}
+
+/** The ESM delivers each partition in order; sort only if it does not (a hand-made or emulated event). */
+function inOffsetOrder(records: KafkaEventRecord[]): KafkaEventRecord[] {
+  for (let i = 1; i < records.length; i++) {
+    if ((records[i] as KafkaEventRecord).offset < (records[i - 1] as KafkaEventRecord).offset) {
+      return [...records].sort((a, b) => a.offset - b.offset);
+    }
+  }
+  return records;
+}
+
+/** A record with base64 and header bytes decoded, before any contract (CloudEvents, Avro) is applied. */
+export interface RawRecord extends DecodedRecordBase {
+  /** Null for a tombstone. */
+  value: Buffer | null;
+}
+
+/**
+ * Base64 key/value and byte-array headers decoded; the size limit applied. Returns (does not throw) a
+ * RecordDecodeError for a header that is not a byte array or a value over the limit.
+ */
+export function decodeRawRecord(
+  record: KafkaEventRecord,
+  options: Pick<DecodeOptions, 'maxValueBytes'> = {},
+): RawRecord | RecordDecodeError {
+  const { topic, partition, offset } = record;
+  const fail = (reason: DecodeFailureReason, detail: string) =>
+    new RecordDecodeError({ topic, partition, offset }, reason, detail);
+
+  const headerResult = decodeHeaders(record.headers);
+  if (!headerResult.ok) return fail('invalid-header', headerResult.problem);
+
+  const rawKey = record.key;
+  if (rawKey !== undefined && rawKey !== null && typeof rawKey !== 'string') {
+    return fail('invalid-record', 'key is not a base64 string');
+  }
+  const rawValue = record.value;
+  if (rawValue !== undefined && rawValue !== null && typeof rawValue !== 'string') {
+    return fail('invalid-record', 'value is not a base64 string');
+  }
+  let value: Buffer | null = null;
+  if (typeof rawValue === 'string') {
+    const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    // Checked on the base64 length, so an oversized value is never allocated.
+    const size = base64DecodedLength(rawValue);
+    if (size > maxValueBytes)
+      return fail('value-too-large', `value is ${size} bytes, limit is ${maxValueBytes}`);
+    value = Buffer.from(rawValue, 'base64');
+  }
+  return {
+    topic,
+    partition,
+    offset,
+    timestamp: record.timestamp,
+    timestampType: record.timestampType,
+    key: typeof rawKey === 'string' ? Buffer.from(rawKey, 'base64').toString('utf8') : null,
+    headers: headerResult.headers,
+    value,
+  };
+}
+
+/**
+ * Decodes one record. Returns (does not throw) a RecordDecodeError for bad input. Synchronous unless the
+ * value names a schema this process has not seen, so the common path costs no promise per record.
+ */
+export function decodeRecord(
+  record: KafkaEventRecord,
+  options: DecodeOptions,
+): DecodeOutcome | Promise<DecodeOutcome> {
+  const raw = decodeRawRecord(record, options);
+  if (raw instanceof RecordDecodeError) return raw;
+  const { value, ...base } = raw;
+  const fail = (reason: DecodeFailureReason, detail: string) => new RecordDecodeError(raw, reason, detail);
+
+  if (value === null) {
+    const ce = readCloudEvent(base.headers, AVRO_CONTENT_TYPE);
+    return { ...base, tombstone: true, cloudEvent: ce.ok ? ce.attributes : null, data: null, rawValue: null };
+  }
+
+  const decoded = decodeValueCached(value, options.registry);
+  if ('missingSchemaId' in decoded) {
+    const id = decoded.missingSchemaId;
+    return options.registry.resolve(id).then((schema) => {
+      if (!schema) return fail('unknown-schema-id', `schema id ${id} is not registered`);
+      // Retry with the fetched schema pinned, whether or not the registry caches it.
+      const registry: SchemaRegistry = {
+        cached: (other) => (other === id ? schema : options.registry.cached(other)),
+        resolve: (other) => options.registry.resolve(other),
+      };
+      return decodeRecord(record, { ...options, registry }) as DecodeOutcome;
+    });
+  }
+  if (!decoded.ok) return fail(decoded.reason, decoded.detail);
+
+  const ce = readCloudEvent(base.headers, decoded.format === 'json' ? JSON_CONTENT_TYPE : AVRO_CONTENT_TYPE);
+  if (!ce.ok) return fail('missing-ce-headers', ce.problem);
+  const schema = decoded.schema;
+  if (schema && schema.eventType !== ce.attributes.type) {
+    return fail(
+      'schema-type-mismatch',
+      `ce_type ${ce.attributes.type} but value written with ${schema.eventType} v${schema.version} (id ${schema.id})`,
+    );
+  }
+  return {
+    ...base,
+    tombstone: false,
+    cloudEvent: ce.attributes,
+    data: decoded.data as Record<string, unknown>,
+    rawValue: value,
+    format: decoded.format,
+    schema,
+  };
+}

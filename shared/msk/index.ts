@@ -1,0 +1,5 @@
+export * from './batch';
+export * from './build';
+export * from './decode';
+export * from './event';
+export * from './headers';
