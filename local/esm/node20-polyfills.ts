@@ -1,6 +1,6 @@
 // @platformatic/kafka calls Promise.withResolvers (Node 22+); Node 20 lacks it. Import this module before
 // using the client.
-if (typeof Promise.withResolvers !== 'function') {
+if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
     writable: true,
