@@ -14,8 +14,8 @@ function normalizedFunctionName(functionKey) {
 
 function clusterToken(arn) {
   if (typeof arn === 'string') return arn.split('/')[1];
-  if (arn && arn['Fn::ImportValue']) return arn['Fn::ImportValue'];
-  if (arn && arn.Ref) return arn.Ref;
+  if (arn?.['Fn::ImportValue']) return arn['Fn::ImportValue'];
+  if (arn?.Ref) return arn.Ref;
   throw new Error(`msk event arn must be an ARN string, Ref or Fn::ImportValue, got ${JSON.stringify(arn)}`);
 }
 
@@ -43,14 +43,42 @@ function esmProperties(settings, where) {
   };
 }
 
+// Rules every `msk` event must follow; a violation fails `serverless package` with the event named.
+// - consumerGroupId: set and unique (a group id is immutable and must be unique among the account's Kafka ESMs;
+//   two ESMs in one group would split the partitions between them).
+// - batchSize: set explicitly (the window defaults to 500 ms for Kafka when maximumBatchingWindow is absent).
+// - provisionedPollerConfig: Kafka ESMs accept retries, bisect, partial batch responses and on-failure
+//   destinations only in provisioned mode.
+function validateEvent(functionKey, index, msk, settings, groups) {
+  const where = `functions.${functionKey}.events.${index}.msk (topic ${msk.topic})`;
+  if (!msk.consumerGroupId) throw new Error(`${where}: consumerGroupId is required`);
+  const other = groups.get(msk.consumerGroupId);
+  if (other)
+    throw new Error(`${where}: consumerGroupId "${msk.consumerGroupId}" is already used by ${other}`);
+  groups.set(msk.consumerGroupId, where);
+  if (!msk.batchSize) throw new Error(`${where}: batchSize is required`);
+  const needsProvisioned =
+    settings.maximumRetryAttempts !== undefined ||
+    settings.bisectBatchOnFunctionError ||
+    settings.reportBatchItemFailures ||
+    settings.onFailure;
+  if (needsProvisioned && !msk.provisionedPollerConfig) {
+    throw new Error(
+      `${where}: provisionedPollerConfig is required, retries/bisect/partial failures/destinations need provisioned mode`,
+    );
+  }
+}
+
 module.exports = async ({ resolveConfigurationProperty }) => {
   const functions = (await resolveConfigurationProperty(['functions'])) || {};
   const esm = (await resolveConfigurationProperty(['custom', 'esm'])) || {};
   const extensions = {};
+  const groups = new Map();
   for (const [functionKey, fn] of Object.entries(functions)) {
-    const settings = { ...esm.defaults, ...(esm.functions || {})[functionKey] };
-    for (const event of fn.events || []) {
+    const settings = { ...esm.defaults, ...esm.functions?.[functionKey] };
+    for (const [index, event] of (fn.events || []).entries()) {
       if (!event.msk) continue;
+      validateEvent(functionKey, index, event.msk, settings, groups);
       const logicalId = mskEventLogicalId(functionKey, event.msk.arn, event.msk.topic);
       extensions[logicalId] = {
         Properties: esmProperties(settings, `custom.esm (function ${functionKey})`),

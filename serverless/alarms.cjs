@@ -1,0 +1,128 @@
+'use strict';
+// CloudWatch alarms, generated from the functions and their `msk` events so that every ESM and every function
+// is covered without a hand-kept list. All alarms notify AlarmTopic (e-mail subscription: alarmEmail).
+//
+// - <Esm>OffsetLagAlarm, one per ESM: AWS/Lambda OffsetLag (records behind the head of the topic), dimensions
+//   FunctionName + EventSourceMappingUUID (Ref of the ESM resource), Maximum over 1 min for 5 minutes.
+// - <Fn>ErrorsAlarm: AWS/Lambda Errors, any failed invocation (a thrown batch; partial failures are reported
+//   per record and show as retries, then as failed-record writes).
+// - <Fn>DestinationDeliveryFailuresAlarm: AWS/Lambda DestinationDeliveryFailures, the ESM could not write a failed
+//   batch to the bucket: those records are lost once Kafka retention passes.
+// - FailedRecordsWrittenAlarm: AWS/S3 PutRequests on FailedRecordsBucket (request metrics, FilterId
+//   failed-record-writes): an ESM gave up on a batch and wrote it to the bucket. This is the "DLQ write" signal;
+//   the object key names the ESM (see README "Replay").
+
+const { mskEventLogicalId } = require('./esm-extensions.cjs');
+
+// Records of lag that mean "behind": incidents must flow within seconds, aggregates tolerate more.
+const OFFSET_LAG_THRESHOLD = {
+  'incident-explanation': 100,
+  notifications: 1000,
+  default: 10000,
+};
+
+const normalizedFunctionName = (functionKey) =>
+  functionKey.charAt(0).toUpperCase() +
+  functionKey.slice(1).replace(/-/g, 'Dash').replace(/_/g, 'Underscore');
+
+function alarm(name, description, metric, threshold, { period = 60, evaluationPeriods = 1 } = {}) {
+  return {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: name,
+      AlarmDescription: description,
+      ...metric,
+      Period: period,
+      EvaluationPeriods: evaluationPeriods,
+      DatapointsToAlarm: evaluationPeriods,
+      Threshold: threshold,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: 'AlarmTopic' }],
+      OKActions: [{ Ref: 'AlarmTopic' }],
+    },
+  };
+}
+
+module.exports = async ({ resolveConfigurationProperty }) => {
+  const functions = (await resolveConfigurationProperty(['functions'])) || {};
+  const deploy = await resolveConfigurationProperty(['custom', 'deploy']);
+  const service = await resolveConfigurationProperty(['service']);
+  const prefix = `${service}-${deploy.stage}`;
+  const Resources = {
+    // Not KMS-encrypted: CloudWatch cannot publish to a topic under the AWS managed aws/sns key.
+    AlarmTopic: {
+      Type: 'AWS::SNS::Topic',
+      Properties: { TopicName: `${prefix}-alarms`, DisplayName: `${prefix} alarms` },
+    },
+  };
+  if (deploy.alarmEmail) {
+    Resources.AlarmEmailSubscription = {
+      Type: 'AWS::SNS::Subscription',
+      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: deploy.alarmEmail },
+    };
+  }
+  for (const [functionKey, fn] of Object.entries(functions)) {
+    const functionRef = { Ref: `${normalizedFunctionName(functionKey)}LambdaFunction` };
+    const id = normalizedFunctionName(functionKey);
+    Resources[`${id}ErrorsAlarm`] = alarm(
+      `${prefix}-${functionKey}-errors`,
+      `${functionKey} invocations failed (whole batch retried; see its logs)`,
+      {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: functionRef }],
+        Statistic: 'Sum',
+      },
+      1,
+      { period: 300 },
+    );
+    Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
+      `${prefix}-${functionKey}-destination-delivery-failures`,
+      `${functionKey}: failed records could not be written to the failed-records bucket`,
+      {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'DestinationDeliveryFailures',
+        Dimensions: [{ Name: 'FunctionName', Value: functionRef }],
+        Statistic: 'Sum',
+      },
+      1,
+    );
+    const threshold = OFFSET_LAG_THRESHOLD[functionKey] ?? OFFSET_LAG_THRESHOLD.default;
+    for (const event of fn.events || []) {
+      if (!event.msk) continue;
+      const esm = mskEventLogicalId(functionKey, event.msk.arn, event.msk.topic);
+      Resources[`${esm}OffsetLagAlarm`] = alarm(
+        `${prefix}-${functionKey}-${event.msk.topic}-offset-lag`,
+        `${functionKey} is ${threshold}+ records behind on ${event.msk.topic} for 5 minutes`,
+        {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'OffsetLag',
+          Dimensions: [
+            { Name: 'FunctionName', Value: functionRef },
+            { Name: 'EventSourceMappingUUID', Value: { Ref: esm } },
+          ],
+          Statistic: 'Maximum',
+        },
+        threshold,
+        { evaluationPeriods: 5 },
+      );
+    }
+  }
+  Resources.FailedRecordsWrittenAlarm = alarm(
+    `${prefix}-failed-records-written`,
+    'An event source mapping gave up on a batch and wrote it to the failed-records bucket (replay it)',
+    {
+      Namespace: 'AWS/S3',
+      MetricName: 'PutRequests',
+      Dimensions: [
+        { Name: 'BucketName', Value: { Ref: 'FailedRecordsBucket' } },
+        { Name: 'FilterId', Value: 'failed-record-writes' },
+      ],
+      Statistic: 'Sum',
+    },
+    1,
+    { period: 300 },
+  );
+  return { Resources };
+};

@@ -1,0 +1,257 @@
+'use strict';
+// One IAM execution role per function, least privilege. Every function in serverless.yml names its role
+// (`role: <Function>ExecutionRole`), so osls creates no shared default role and adds none of its own `msk`
+// statements (it only appends them to IamRoleLambdaExecution, which then does not exist).
+//
+// What each function may touch is declared in GRANTS below. Kafka topics and consumer groups are NOT declared:
+// they are read from the function's `msk` events, so a role always matches exactly the ESMs it serves.
+//
+// Wildcard resources, only where AWS offers nothing narrower:
+// - ec2 ENI actions (Describe*, Create/DeleteNetworkInterface): the MSK event source mapping creates ENIs in the
+//   cluster's subnets with the function's role, and VPC functions need the same for their own ENIs. The Describe*
+//   actions support no resource-level permissions; the ENI ids do not exist before Lambda creates them.
+// - xray:PutTraceSegments / PutTelemetryRecords: X-Ray supports no resource-level permissions.
+// - bedrock foundation-model ARNs in `*` region: only for a cross-region inference profile (eu./us./apac./global.),
+//   which may route to any region of its geography (see params.cjs).
+
+const { mskEventLogicalId } = require('./esm-extensions.cjs');
+
+// DynamoDB actions per use. Powertools idempotency needs exactly these four on its table.
+const IDEMPOTENCY = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+
+const GRANTS = {
+  'incident-explanation': {
+    tables: {
+      IncidentsTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      IncidentIdempotencyTable: IDEMPOTENCY,
+    },
+    // Produces the GenAI trail (DESIGN.md); these topics only, no wildcard over genai.*.
+    produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],
+    bedrock: true,
+  },
+  'audit-append': {
+    databaseSecret: true,
+  },
+  'demand-prediction-update': {
+    tables: {
+      DemandTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    },
+  },
+  billing: {
+    tables: {
+      BillingTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      BillingIdempotencyTable: IDEMPOTENCY,
+    },
+  },
+  notifications: {
+    tables: {
+      NotificationsTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      NotificationsIdempotencyTable: IDEMPOTENCY,
+    },
+  },
+};
+
+const ENI_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeVpcs',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+const upperFirst = (name) => name.charAt(0).toUpperCase() + name.slice(1);
+/** incident-explanation -> IncidentExplanationExecutionRole (the `role:` each function names in serverless.yml). */
+const roleLogicalId = (functionKey) => `${functionKey.split(/[-_]/).map(upperFirst).join('')}ExecutionRole`;
+
+const sub = (text) => ({ 'Fn::Sub': text });
+
+function statementsFor(functionKey, fn, deploy, service, stage) {
+  const grants = GRANTS[functionKey];
+  if (!grants) {
+    throw new Error(
+      `serverless/iam.cjs has no GRANTS entry for function "${functionKey}": declare what it may access`,
+    );
+  }
+  const functionName = fn.name || `${service}-${stage}-${functionKey}`;
+  const msk = (fn.events || []).filter((event) => event.msk).map((event) => event.msk);
+  const statements = [
+    {
+      Sid: 'OwnLogGroup',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: sub(
+        `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${functionName}:*`,
+      ),
+    },
+    {
+      Sid: 'XRayNoResourceLevelPermissions',
+      Effect: 'Allow',
+      Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+      Resource: '*',
+    },
+  ];
+  if (msk.length > 0 || fn.vpc) {
+    statements.push({
+      Sid: 'VpcNetworkInterfacesNoResourceLevelPermissions',
+      Effect: 'Allow',
+      Action: ENI_ACTIONS,
+      Resource: '*',
+    });
+  }
+  if (msk.length > 0) {
+    const clusters = [...new Set(msk.map((event) => event.arn))];
+    const topics = [...new Set(msk.map((event) => event.topic))];
+    const groups = msk.map((event) => event.consumerGroupId);
+    statements.push(
+      {
+        Sid: 'EventSourceMappingCluster',
+        Effect: 'Allow',
+        Action: [
+          'kafka:DescribeCluster',
+          'kafka:DescribeClusterV2',
+          'kafka:GetBootstrapBrokers',
+          'kafka-cluster:Connect',
+          'kafka-cluster:DescribeClusterDynamicConfiguration',
+        ],
+        Resource: clusters,
+      },
+      {
+        Sid: 'EventSourceMappingReadTopics',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+        Resource: topics.map((topic) => `${deploy.mskTopicArnPrefix}/${topic}`),
+      },
+      {
+        Sid: 'EventSourceMappingConsumerGroups',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+        Resource: groups.map((group) => `${deploy.mskGroupArnPrefix}/${group}`),
+      },
+      // The on-failure destination. Lambda picks the object key (aws/lambda/<ESM UUID>/..., undocumented for
+      // Kafka), so the prefix cannot be narrowed per function; s3:ResourceAccount guards against a re-created
+      // bucket of the same name in another account (AWS advice for S3 destinations).
+      {
+        Sid: 'OnFailureDestinationWrite',
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['FailedRecordsBucket', 'Arn'] }, '/*']] },
+        Condition: { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } },
+      },
+      {
+        Sid: 'OnFailureDestinationList',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket'],
+        Resource: { 'Fn::GetAtt': ['FailedRecordsBucket', 'Arn'] },
+        Condition: { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } },
+      },
+    );
+  }
+  if (grants.produces) {
+    statements.push(
+      {
+        Sid: 'ProduceCluster',
+        Effect: 'Allow',
+        Action: [
+          'kafka-cluster:Connect',
+          'kafka-cluster:DescribeCluster',
+          'kafka-cluster:WriteDataIdempotently',
+        ],
+        Resource: deploy.mskClusterArn,
+      },
+      {
+        Sid: 'ProduceTopics',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+        Resource: grants.produces.map((topic) => `${deploy.mskTopicArnPrefix}/${topic}`),
+      },
+    );
+  }
+  for (const [table, actions] of Object.entries(grants.tables || {})) {
+    statements.push({
+      Sid: `Table${table}`,
+      Effect: 'Allow',
+      Action: actions,
+      Resource: { 'Fn::GetAtt': [table, 'Arn'] },
+    });
+  }
+  if (grants.databaseSecret && deploy.database.secretArn) {
+    statements.push({
+      Sid: 'DatabaseSecret',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: deploy.database.secretArn,
+    });
+    if (deploy.secretKmsKeyArns.length > 0) {
+      statements.push({
+        Sid: 'DatabaseSecretKey',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt'],
+        Resource: deploy.secretKmsKeyArns,
+        Condition: {
+          StringEquals: { 'kms:ViaService': sub(`secretsmanager.\${AWS::Region}.amazonaws.com`) },
+        },
+      });
+    }
+  }
+  if (grants.bedrock && deploy.bedrockResources.length > 0) {
+    statements.push({
+      Sid: 'BedrockInvoke',
+      Effect: 'Allow',
+      Action: ['bedrock:InvokeModel'],
+      Resource: deploy.bedrockResources,
+    });
+  }
+  return statements;
+}
+
+module.exports = async ({ resolveConfigurationProperty }) => {
+  const functions = (await resolveConfigurationProperty(['functions'])) || {};
+  const deploy = await resolveConfigurationProperty(['custom', 'deploy']);
+  const service = await resolveConfigurationProperty(['service']);
+  const stage = deploy.stage;
+  const Resources = {};
+  for (const [functionKey, fn] of Object.entries(functions)) {
+    const logicalId = roleLogicalId(functionKey);
+    if (fn.role !== logicalId) {
+      throw new Error(
+        `function "${functionKey}" must use its own role: set \`role: ${logicalId}\` in serverless.yml ` +
+          '(without it osls creates a shared default role for all functions)',
+      );
+    }
+    for (const event of fn.events || []) {
+      if (event.msk) mskEventLogicalId(functionKey, event.msk.arn, event.msk.topic); // validates the arn form
+    }
+    Resources[logicalId] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        Description: `Execution role of ${service}-${stage}-${functionKey} (serverless/iam.cjs)`,
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'lambda.amazonaws.com' },
+              Action: 'sts:AssumeRole',
+            },
+          ],
+        },
+        Policies: [
+          {
+            PolicyName: `${functionKey}-least-privilege`,
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: statementsFor(functionKey, fn, deploy, service, stage),
+            },
+          },
+        ],
+      },
+    };
+  }
+  return { Resources };
+};
+
+module.exports.GRANTS = GRANTS;
+module.exports.roleLogicalId = roleLogicalId;
