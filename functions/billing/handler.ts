@@ -1,8 +1,40 @@
-import type { MSKEvent } from 'aws-lambda';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Context } from 'aws-lambda';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { ConfigurationError, requireEnv } from '../../shared/config';
+import { fileCatalogSchemaRegistry } from '../../shared/contracts/file-catalog-registry';
+import { decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { createObservability } from '../../shared/observability';
+import { createBillingProcessor } from './billing-processor';
+import { DynamoDbCustomerStatements, DynamoDbInvoiceStore } from './dynamodb-billing-store';
+import type { TariffTable } from './pricing';
+import { processBillingBatch } from './process-billing-batch';
+import tariffs from './tariffs.json';
 
-// Placeholder until the concern is implemented: counts the records it was given.
-export const handler = async (event: MSKEvent) => {
-  const records = Object.values(event.records).reduce((n, batch) => n + batch.length, 0);
-  console.log(JSON.stringify({ message: 'batch received', records }));
-  return { batchItemFailures: [] };
+// Wiring only: configuration, adapters, then decode -> bill each record idempotently -> report failures.
+const env = requireEnv('BILLING_TABLE', 'IDEMPOTENCY_TABLE');
+const { logger, metrics } = createObservability('billing');
+const documents = dynamoDocumentClient();
+
+const processor = createBillingProcessor({
+  invoices: new DynamoDbInvoiceStore(documents, env.BILLING_TABLE),
+  statements: new DynamoDbCustomerStatements(documents, env.BILLING_TABLE),
+  persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
+});
+
+export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
+  logger.addContext(context);
+  processor.registerLambdaContext(context);
+  const partitions = await decodeEvent(event, { registry: fileCatalogSchemaRegistry });
+  const outcome = await processBillingBatch(
+    partitions,
+    tariffs as TariffTable,
+    processor,
+    logger,
+    (error) => error instanceof ConfigurationError,
+  );
+  metrics.addMetric('RecordsBilled', 'Count', outcome.processed);
+  metrics.addMetric('RecordsFailed', 'Count', outcome.failed);
+  metrics.publishStoredMetrics();
+  return outcome.response;
 };

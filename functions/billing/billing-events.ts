@@ -1,0 +1,146 @@
+import { type Price, PricingError, priceRide, type TariffTable } from './pricing';
+
+export const BILLING_EVENT_TYPES = ['booking.completed', 'payment.succeeded', 'payment.failed'] as const;
+
+export interface RecordCoordinates {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** A completed ride, priced: everything the invoice needs. */
+export interface RideCompleted {
+  kind: 'RIDE_COMPLETED';
+  /** CloudEvents id: the idempotency key. */
+  eventId: string;
+  bookingId: string;
+  customerId: string;
+  vehicleType: string;
+  zoneId: string;
+  durationSeconds: number;
+  distanceMeters: number;
+  completedAt: string;
+  price: Price;
+}
+
+export type PaymentOutcome = 'SUCCEEDED' | 'FAILED';
+
+export interface PaymentReported {
+  kind: 'PAYMENT';
+  eventId: string;
+  outcome: PaymentOutcome;
+  paymentId: string;
+  bookingId: string;
+  customerId: string;
+  amountMinor: number;
+  currency: string;
+  at: string;
+  failureCode?: string;
+}
+
+export type BillingCommand = RideCompleted | PaymentReported;
+
+/** Bad input: names the field and the record; goes to the failure path, never retried into success. */
+export class InvalidBillingEvent extends Error {
+  override name = 'InvalidBillingEvent';
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+    readonly record: RecordCoordinates,
+  ) {
+    super(`${record.topic}-${record.partition}@${record.offset}: field "${field}" ${problem}`);
+  }
+}
+
+function isoTime(value: unknown): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  if (typeof value === 'number' && Number.isFinite(value)) return new Date(value).toISOString();
+  if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  return undefined;
+}
+
+/** Validates a decoded billing event and turns it into a command; prices rides from the tariff table. */
+export function toBillingCommand(
+  record: RecordCoordinates & { eventId: string; eventType: string; data: unknown },
+  tariffs: TariffTable,
+): BillingCommand {
+  const where = { topic: record.topic, partition: record.partition, offset: record.offset };
+  const invalid = (field: string, problem: string) => new InvalidBillingEvent(field, problem, where);
+  if (typeof record.data !== 'object' || record.data === null)
+    throw invalid('data', 'is missing (tombstone?)');
+  const data = record.data as Record<string, unknown>;
+  const text = (field: string): string => {
+    const value = data[field];
+    if (typeof value !== 'string' || value === '') throw invalid(field, 'is missing');
+    return value;
+  };
+  const time = (field: string): string => {
+    const value = isoTime(data[field]);
+    if (value === undefined) throw invalid(field, 'is missing or not a timestamp');
+    return value;
+  };
+
+  if (record.eventType === 'booking.completed') {
+    const currency = text('currency');
+    if (currency !== tariffs.currency) {
+      throw invalid('currency', `"${currency}" differs from the tariff currency ${tariffs.currency}`);
+    }
+    const ride = {
+      vehicleType: text('vehicleType'),
+      durationSeconds: Number(data.durationSeconds),
+      distanceMeters: Number(data.distanceMeters),
+    };
+    let price: Price;
+    try {
+      price = priceRide(ride, tariffs);
+    } catch (error) {
+      if (error instanceof PricingError)
+        throw invalid(error.field, error.message.replace(/^field "[^"]+" /, ''));
+      throw error;
+    }
+    return {
+      kind: 'RIDE_COMPLETED',
+      eventId: record.eventId,
+      bookingId: text('bookingId'),
+      customerId: text('customerId'),
+      zoneId: text('zoneId'),
+      ...ride,
+      completedAt: time('completedAt'),
+      price,
+    };
+  }
+
+  if (record.eventType === 'payment.succeeded' || record.eventType === 'payment.failed') {
+    const amount = data.amount as Record<string, unknown> | undefined;
+    if (typeof amount !== 'object' || amount === null) throw invalid('amount', 'is missing');
+    const amountMinor = Number(amount.amountMinor);
+    if (!Number.isSafeInteger(amountMinor) || amountMinor < 0) {
+      throw invalid(
+        'amount.amountMinor',
+        `must be an integer >= 0 (minor units), got ${String(amount.amountMinor)}`,
+      );
+    }
+    const currency = amount.currency;
+    if (currency !== tariffs.currency) {
+      throw invalid(
+        'amount.currency',
+        `"${String(currency)}" differs from the billing currency ${tariffs.currency}`,
+      );
+    }
+    const succeeded = record.eventType === 'payment.succeeded';
+    const command: PaymentReported = {
+      kind: 'PAYMENT',
+      eventId: record.eventId,
+      outcome: succeeded ? 'SUCCEEDED' : 'FAILED',
+      paymentId: text('paymentId'),
+      bookingId: text('bookingId'),
+      customerId: text('customerId'),
+      amountMinor,
+      currency: tariffs.currency,
+      at: time(succeeded ? 'succeededAt' : 'failedAt'),
+    };
+    if (!succeeded) command.failureCode = text('failureCode');
+    return command;
+  }
+  throw invalid('type', `"${record.eventType}" is not a billing event`);
+}

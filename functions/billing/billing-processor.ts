@@ -1,0 +1,42 @@
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
+import type { Context } from 'aws-lambda';
+import { type BillingDependencies, type BillingResult, bill } from './bill';
+import type { BillingCommand } from './billing-events';
+
+export interface BillingProcessorOptions extends BillingDependencies {
+  /** Its own persistence layer (BillingIdempotencyTable): never shared with another function. */
+  persistenceStore: BasePersistenceLayer;
+  idempotencyTtlSeconds?: number;
+}
+
+export interface BillingProcessor {
+  process(command: BillingCommand): Promise<BillingResult>;
+  registerLambdaContext(context: Context): void;
+}
+
+/** 100 days: longer than the retention of every billing topic (payment.* keep 90 days). */
+export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 100 * 24 * 3600;
+
+/**
+ * Powertools idempotency per record, keyed by the CloudEvents id: a redelivered event that completed is
+ * answered from its stored result without touching the billing table. A record that threw has its
+ * idempotency record deleted, so the retry runs again; the billing steps are idempotent themselves (see
+ * bill.ts), which is what makes that re-run and a payment applied from two paths safe.
+ */
+export function createBillingProcessor(options: BillingProcessorOptions): BillingProcessor {
+  const config = new IdempotencyConfig({
+    eventKeyJmesPath: 'eventId',
+    expiresAfterSeconds: options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+    throwOnNoIdempotencyKey: true,
+  });
+  const billOnce = makeIdempotent((command: BillingCommand) => bill(command, options), {
+    persistenceStore: options.persistenceStore,
+    config,
+    keyPrefix: 'billing',
+  });
+  return {
+    process: (command) => billOnce(command),
+    registerLambdaContext: (context) => config.registerLambdaContext(context),
+  };
+}
