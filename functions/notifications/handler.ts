@@ -1,8 +1,58 @@
-import type { MSKEvent } from 'aws-lambda';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Context } from 'aws-lambda';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
+import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
+import { decodeEvent, type KafkaBatchResponse, type KafkaEvent, processByPartition } from '../../shared/msk';
+import { createObservability } from '../../shared/observability';
+import { channelAdapterName, createChannel } from './channel-config';
+import { DynamoDbNotificationLog } from './dynamodb-notification-log';
+import { createNotificationEventProcessor } from './notification-events';
 
-// Placeholder until the concern is implemented: counts the records it was given.
-export const handler = async (event: MSKEvent) => {
-  const records = Object.values(event.records).reduce((n, batch) => n + batch.length, 0);
-  console.log(JSON.stringify({ message: 'batch received', records }));
-  return { batchItemFailures: [] };
+// Wiring only: configuration, adapters, then decode -> process each record idempotently -> report failures.
+const env = requireEnv('NOTIFICATIONS_TABLE', 'IDEMPOTENCY_TABLE');
+const { logger, metrics } = createObservability('notifications');
+const documents = dynamoDocumentClient();
+const registry = schemaRegistryFromEnv();
+
+const processor = createNotificationEventProcessor({
+  channel: createChannel(process.env, documents, env.NOTIFICATIONS_TABLE),
+  log: new DynamoDbNotificationLog(documents, env.NOTIFICATIONS_TABLE),
+  retry: {
+    attempts: intFromEnv('CHANNEL_ATTEMPTS', 3),
+    baseDelayMs: intFromEnv('CHANNEL_RETRY_BASE_MS', 200),
+  },
+  leaseMs: intFromEnv('NOTIFICATION_LEASE_MS', 30_000),
+  persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
+  keyPrefix: 'notifications',
+});
+logger.info('Notifications ready', { channel: channelAdapterName(process.env) });
+
+export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
+  logger.addContext(context);
+  processor.registerLambdaContext(context);
+  const partitions = await decodeEvent(event, { registry });
+  const response = await processByPartition(
+    partitions,
+    async (record) => {
+      if (record.tombstone) return;
+      const result = await processor.process({
+        topic: record.topic,
+        id: record.cloudEvent.id,
+        time: record.cloudEvent.time,
+        data: record.data,
+      });
+      for (const notification of result.notifications) {
+        metrics.addMetric(
+          notification.outcome === 'SENT' ? 'NotificationsSent' : 'NotificationsSkipped',
+          'Count',
+          1,
+        );
+      }
+    },
+    { logger, isFatal: (error) => error instanceof ConfigurationError },
+  );
+  metrics.addMetric('RecordsFailed', 'Count', response.batchItemFailures.length);
+  metrics.publishStoredMetrics();
+  return response;
 };
