@@ -1,0 +1,331 @@
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createBillingProcessor } from '../../../functions/billing/billing-processor';
+import {
+  clearTable,
+  DynamoDbCustomerStatements,
+  DynamoDbInvoiceStore,
+} from '../../../functions/billing/dynamodb-billing-store';
+import type { CustomerStatements } from '../../../functions/billing/ports';
+import type { TariffTable } from '../../../functions/billing/pricing';
+import { processBillingBatch } from '../../../functions/billing/process-billing-batch';
+import tariffsFile from '../../../functions/billing/tariffs.json';
+import { encodeConfluent } from '../../../shared/contracts/avro-codec';
+import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
+import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
+import { decodeEvent, type KafkaEventRecord, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import {
+  billingTableDefinition,
+  createUniqueTable,
+  documentClient,
+  dynamoEndpoint,
+  idempotencyTableDefinition,
+  snapshot,
+} from '../demand/dynamo-test-support';
+
+const tariffs = tariffsFile as TariffTable;
+const context = { getRemainingTimeInMillis: () => 60_000, functionName: 'billing' } as unknown as Context;
+const T0 = Date.parse('2026-11-23T10:00:00Z');
+const silent = { error: () => {} };
+
+/** A real ESM record: Avro (Confluent framing) value plus CloudEvents headers, as producers send it. */
+function record(
+  type: string,
+  partition: number,
+  offset: number,
+  id: string,
+  data: Record<string, unknown>,
+): KafkaEventRecord {
+  const subject = data.bookingId as string;
+  return kafkaEventRecord({
+    topic: type,
+    partition,
+    offset,
+    timestamp: T0,
+    key: subject,
+    value: encodeConfluent(fileCatalogSchemaRegistry.latest(type), data),
+    headers: cloudEventHeaders({
+      id,
+      type,
+      source: 'urn:mobility:test',
+      specversion: '1.0',
+      time: new Date(T0).toISOString(),
+      subject,
+      datacontenttype: 'application/avro',
+    }),
+  });
+}
+
+const point = { lat: 52.52, lon: 13.405 };
+function completed(
+  partition: number,
+  offset: number,
+  bookingId: string,
+  extra: Record<string, unknown> = {},
+) {
+  return record('booking.completed', partition, offset, `evt-completed-${bookingId}`, {
+    bookingId,
+    customerId: 'cust-1',
+    vehicleId: 'veh-1',
+    vehicleType: 'SCOOTER',
+    zoneId: 'ber-mitte',
+    pickup: point,
+    dropoff: point,
+    distanceMeters: 2_400,
+    durationSeconds: 750, // 13 started minutes: 100 + 325 = 425 cents
+    currency: 'EUR',
+    startedAt: T0 - 750_000,
+    completedAt: T0,
+    ...extra,
+  });
+}
+function payment(
+  outcome: 'succeeded' | 'failed',
+  partition: number,
+  offset: number,
+  bookingId: string,
+  paymentId: string,
+  currency = 'EUR',
+) {
+  const common = {
+    paymentId,
+    bookingId,
+    customerId: 'cust-1',
+    invoiceId: null,
+    amount: { amountMinor: 425, currency },
+    method: 'CARD',
+  };
+  return outcome === 'succeeded'
+    ? record('payment.succeeded', partition, offset, `evt-${paymentId}-ok`, {
+        ...common,
+        pspReference: `psp-${paymentId}`,
+        succeededAt: T0 + 60_000,
+      })
+    : record('payment.failed', partition, offset, `evt-${paymentId}-failed`, {
+        ...common,
+        failureCode: 'insufficient_funds',
+        failureMessage: 'Insufficient funds',
+        retryable: true,
+        attempt: 1,
+        failedAt: T0 + 30_000,
+      });
+}
+
+describe('billing on the DynamoDB stand-in', () => {
+  let client: DynamoDBDocumentClient;
+  let billingTable: string;
+  let idempotencyTable: string;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    client = await documentClient();
+    endpoint = await dynamoEndpoint();
+  });
+  beforeEach(async () => {
+    billingTable = await createUniqueTable(client, 'billing-test', billingTableDefinition);
+    idempotencyTable = await createUniqueTable(client, 'billing-idem-test', idempotencyTableDefinition);
+  });
+
+  function billing(statements?: CustomerStatements) {
+    const invoices = new DynamoDbInvoiceStore(client, billingTable);
+    const processor = createBillingProcessor({
+      invoices,
+      statements: statements ?? new DynamoDbCustomerStatements(client, billingTable),
+      persistenceStore: new DynamoDBPersistenceLayer({
+        tableName: idempotencyTable,
+        clientConfig: {
+          endpoint,
+          region: process.env.AWS_REGION ?? 'eu-west-1',
+          credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        },
+      }),
+    });
+    processor.registerLambdaContext(context);
+    return {
+      invoices,
+      statements: new DynamoDbCustomerStatements(client, billingTable),
+      deliver: async (records: KafkaEventRecord[]) => {
+        const partitions = await decodeEvent(kafkaEvent(records), { registry: fileCatalogSchemaRegistry });
+        return processBillingBatch(partitions, tariffs, processor, silent);
+      },
+    };
+  }
+
+  it('invoices a completed ride once and adds it to the monthly statement', async () => {
+    const { deliver, invoices, statements } = billing();
+    const outcome = await deliver([completed(0, 1, 'b-1')]);
+    expect(outcome.response.batchItemFailures).toEqual([]);
+    expect(await invoices.get('b-1')).toMatchObject({
+      invoiceId: 'INV-b-1',
+      customerId: 'cust-1',
+      month: '2026-11',
+      totalMinor: 425,
+      currency: 'EUR',
+      status: 'OPEN',
+      lines: [
+        { code: 'UNLOCK', quantity: 1, amountMinor: 100 },
+        { code: 'TIME', quantity: 13, amountMinor: 325 },
+      ],
+    });
+    expect(await statements.get('cust-1', '2026-11')).toMatchObject({
+      invoiceCount: 1,
+      invoicedMinor: 425,
+      paidMinor: 0,
+    });
+  });
+
+  it('ends with the same read model when the same batch is delivered twice', async () => {
+    const { deliver, statements } = billing();
+    const batch = [
+      completed(0, 1, 'b-1'),
+      completed(0, 2, 'b-2'),
+      payment('succeeded', 3, 7, 'b-1', 'pay-1'),
+    ];
+    await deliver(batch);
+    const once = await snapshot(client, billingTable);
+    const again = await deliver(batch);
+    expect(again.response.batchItemFailures).toEqual([]);
+    expect(await snapshot(client, billingTable)).toBe(once);
+    expect(await statements.get('cust-1', '2026-11')).toMatchObject({
+      invoiceCount: 2,
+      invoicedMinor: 850,
+      paidMinor: 425,
+    });
+  });
+
+  it('parks a payment that arrives before its invoice and applies it when the invoice arrives', async () => {
+    const { deliver, invoices, statements } = billing();
+    await deliver([payment('succeeded', 1, 3, 'b-9', 'pay-9')]);
+    expect(await invoices.get('b-9')).toBeUndefined();
+    expect(await invoices.payments('b-9')).toMatchObject([
+      { paymentId: 'pay-9', outcome: 'SUCCEEDED', amountMinor: 425 },
+    ]);
+
+    await deliver([completed(4, 12, 'b-9')]);
+    expect(await invoices.get('b-9')).toMatchObject({ status: 'PAID', paidMinor: 425, totalMinor: 425 });
+    expect(await statements.get('cust-1', '2026-11')).toMatchObject({
+      invoiceCount: 1,
+      invoicedMinor: 425,
+      paidMinor: 425,
+      paymentIds: ['pay-9:SUCCEEDED'],
+    });
+  });
+
+  it('reaches the same state whatever order invoice, failed and succeeded payments arrive in', async () => {
+    const events = [
+      completed(0, 1, 'b-5'),
+      payment('failed', 0, 1, 'b-5', 'pay-a'),
+      payment('succeeded', 0, 1, 'b-5', 'pay-b'),
+    ];
+    const orders = [
+      [0, 1, 2],
+      [2, 1, 0],
+      [1, 0, 2],
+      [1, 2, 0],
+    ];
+    const snapshots: string[] = [];
+    for (const order of orders) {
+      billingTable = await createUniqueTable(client, 'billing-test', billingTableDefinition);
+      idempotencyTable = await createUniqueTable(client, 'billing-idem-test', idempotencyTableDefinition);
+      const { deliver, invoices } = billing();
+      for (const index of order) await deliver([events[index] as KafkaEventRecord]);
+      expect(await invoices.get('b-5')).toMatchObject({ status: 'PAID', paidMinor: 425 });
+      snapshots.push(await snapshot(client, billingTable));
+    }
+    expect(new Set(snapshots).size).toBe(1);
+    // A failure alone leaves the invoice PAYMENT_FAILED.
+    const { deliver, invoices } = billing();
+    await deliver([completed(0, 1, 'b-6'), payment('failed', 1, 2, 'b-6', 'pay-c')]);
+    expect(await invoices.get('b-6')).toMatchObject({ status: 'PAYMENT_FAILED', paidMinor: 0 });
+  });
+
+  it('fails a payment in another currency by field and record, applies the rest, and a retry ends correct', async () => {
+    const { deliver, invoices, statements } = billing();
+    const batch = [
+      completed(0, 10, 'b-1'),
+      completed(0, 11, 'b-2', { durationSeconds: -60 }),
+      completed(0, 12, 'b-3'),
+      payment('succeeded', 1, 20, 'b-1', 'pay-1', 'USD'),
+      payment('succeeded', 1, 21, 'b-3', 'pay-3'),
+    ];
+    const first = await deliver(batch);
+    expect(first.response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'booking.completed-0', offset: 11 } },
+      { itemIdentifier: { partition: 'booking.completed-0', offset: 12 } },
+      { itemIdentifier: { partition: 'payment.succeeded-1', offset: 20 } },
+      { itemIdentifier: { partition: 'payment.succeeded-1', offset: 21 } },
+    ]);
+    // The rest of the batch is applied already: b-1 and b-3 invoiced, b-3 paid.
+    expect(await invoices.get('b-3')).toMatchObject({ status: 'PAID' });
+    expect(await invoices.get('b-2')).toBeUndefined();
+
+    // The ESM redelivers from the failed offsets: the bad records fail again, nothing is applied twice.
+    const retry = await deliver(batch.filter((_, i) => i === 1 || i === 2 || i === 3 || i === 4));
+    expect(retry.failed).toBe(2);
+    expect(await statements.get('cust-1', '2026-11')).toMatchObject({
+      invoiceCount: 2,
+      invoicedMinor: 850,
+      paidMinor: 425,
+      invoiceIds: ['INV-b-1', 'INV-b-3'],
+    });
+    expect(await invoices.get('b-1')).toMatchObject({ status: 'OPEN', paidMinor: 0 });
+  });
+
+  it('repairs a record that failed halfway (statement write failed) on the retry, counting once', async () => {
+    const real = new DynamoDbCustomerStatements(client, billingTable);
+    let failNext = true;
+    const flaky: CustomerStatements = {
+      addInvoice: async (invoice) => {
+        if (failNext) {
+          failNext = false;
+          throw new Error('throttled');
+        }
+        return real.addInvoice(invoice);
+      },
+      addPayment: (invoice, p) => real.addPayment(invoice, p),
+      get: (customerId, month) => real.get(customerId, month),
+    };
+    const { deliver, invoices } = billing(flaky);
+    const batch = [completed(2, 5, 'b-7')];
+    const first = await deliver(batch);
+    expect(first.response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'booking.completed-2', offset: 5 } },
+    ]);
+    expect(await invoices.get('b-7')).toBeDefined(); // the invoice got written before the failure
+    expect(await real.get('cust-1', '2026-11')).toBeUndefined();
+
+    const retry = await deliver(batch); // Powertools deleted the idempotency record on the throw: runs again
+    expect(retry.response.batchItemFailures).toEqual([]);
+    await deliver(batch); // and a third delivery is answered by the idempotency record
+    expect(await real.get('cust-1', '2026-11')).toMatchObject({ invoiceCount: 1, invoicedMinor: 425 });
+  });
+
+  it('rebuilds byte for byte: clear both tables and replay in another order', async () => {
+    const history: KafkaEventRecord[] = [];
+    for (let i = 0; i < 30; i++) {
+      const bookingId = `b-${i}`;
+      history.push(
+        completed(i % 3, i, bookingId, {
+          customerId: `cust-${i % 4}`,
+          durationSeconds: 60 * (i + 1),
+          vehicleType: i % 2 ? 'CAR' : 'EBIKE',
+          distanceMeters: 700 * i,
+        }),
+      );
+      if (i % 3 === 0) history.push(payment('failed', i % 2, i, bookingId, `pay-${i}-1`));
+      if (i % 2 === 0) history.push(payment('succeeded', i % 2, i, bookingId, `pay-${i}-2`));
+    }
+    const first = billing();
+    for (let i = 0; i < history.length; i += 10) await first.deliver(history.slice(i, i + 10));
+    const original = await snapshot(client, billingTable);
+
+    expect(await clearTable(client, billingTable, ['pk', 'sk'])).toBeGreaterThan(0);
+    await clearTable(client, idempotencyTable, ['id']);
+    const replay = billing();
+    const reversed = [...history].reverse();
+    for (let i = 0; i < reversed.length; i += 7) await replay.deliver(reversed.slice(i, i + 7));
+    expect(await snapshot(client, billingTable)).toBe(original);
+  }, 60_000);
+});
