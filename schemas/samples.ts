@@ -191,3 +191,33 @@ export function aggregateIdOf(eventType: string, data: Record<string, unknown>):
   if (eventType.startsWith('vehicle.')) return String(data.vehicleId);
   return String(data.incidentId);
 }
+
+/** The data field holding the event's occurrence time (ce_time and the Kafka record timestamp). */
+export const eventTimeField: Record<SampleEventType, string> = {
+  'booking.created': 'createdAt',
+  'booking.completed': 'completedAt',
+  'booking.cancelled': 'cancelledAt',
+  'payment.succeeded': 'succeededAt',
+  'payment.failed': 'failedAt',
+  'incident.detected': 'detectedAt',
+  'genai.request': 'requestedAt',
+  'genai.response': 'respondedAt',
+  'genai.hitl.requested': 'requestedAt',
+  'genai.hitl.resolved': 'resolvedAt',
+  'vehicle.status.changed': 'changedAt',
+};
+
+/** ce_source of each event type's producer. */
+export const sampleSources: Record<SampleEventType, string> = {
+  'booking.created': 'urn:mobility:booking-service',
+  'booking.completed': 'urn:mobility:booking-service',
+  'booking.cancelled': 'urn:mobility:booking-service',
+  'payment.succeeded': 'urn:mobility:payment-service',
+  'payment.failed': 'urn:mobility:payment-service',
+  'incident.detected': 'urn:mobility:fleet-anomaly-detection',
+  'genai.request': 'urn:mobility:mobility-events:incident-explanation',
+  'genai.response': 'urn:mobility:mobility-events:incident-explanation',
+  'genai.hitl.requested': 'urn:mobility:mobility-events:incident-explanation',
+  'genai.hitl.resolved': 'urn:mobility:safety-review-console',
+  'vehicle.status.changed': 'urn:mobility:fleet-service',
+};

@@ -15,6 +15,7 @@ export class FileCatalogSchemaRegistry implements SchemaRegistry {
   readonly #byId = new Map<SchemaId, RegisteredSchema>();
   readonly #latestByType = new Map<string, RegisteredSchema>();
   readonly #byTypeVersion = new Map<string, RegisteredSchema>();
+  readonly #entries = new Map<number, SchemaCatalogEntry>();
 
   constructor(entries: readonly SchemaCatalogEntry[] = schemaCatalog) {
     const writerTypes = new Map(entries.map((entry) => [entry.id, parseAvroType(entry.schema)]));
@@ -24,6 +25,7 @@ export class FileCatalogSchemaRegistry implements SchemaRegistry {
       if (!current || entry.version > current.version) newest.set(entry.type, entry);
     }
     for (const entry of entries) {
+      this.#entries.set(entry.id, entry);
       const writerType = writerTypes.get(entry.id) as ReturnType<typeof parseAvroType>;
       const newestEntry = newest.get(entry.type) as SchemaCatalogEntry;
       const readerType = writerTypes.get(newestEntry.id);
@@ -61,6 +63,13 @@ export class FileCatalogSchemaRegistry implements SchemaRegistry {
     const schema = this.#byTypeVersion.get(`${eventType}@${version}`);
     if (!schema) throw new Error(`No schema ${eventType} v${version} in schemas/catalog.json`);
     return schema;
+  }
+
+  /** The catalog entry (file, Glue schema version id) of a numeric schema id. */
+  catalogEntry(id: number): SchemaCatalogEntry {
+    const entry = this.#entries.get(id);
+    if (!entry) throw new Error(`No schema id ${id} in schemas/catalog.json`);
+    return entry;
   }
 
   eventTypes(): string[] {

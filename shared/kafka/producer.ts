@@ -1,0 +1,59 @@
+/**
+ * The project's producer (sample traffic, the GenAI events the incident function emits). Idempotent
+ * (acks=all, idempotent=true), so a client retry never writes a duplicate; each event is encoded and
+ * validated before anything is sent, so a bad event fails the whole publish instead of half of it.
+ */
+import { ProduceAcks, Producer } from '@platformatic/kafka';
+import type { FileCatalogSchemaRegistry } from '../contracts/file-catalog-registry';
+import { type KafkaConnectionSettings, kafkaClientOptions } from './client-options';
+import { type KafkaMessage, type OutgoingEvent, toKafkaMessage } from './event-message';
+
+/** The subset of a @platformatic/kafka Producer used here (tests pass a fake). */
+export interface MessageSender {
+  send(options: {
+    messages: { topic: string; key: Buffer; value: Buffer; headers: Map<Buffer, Buffer> }[];
+  }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export function createKafkaSender(settings: KafkaConnectionSettings): MessageSender {
+  return new Producer({
+    ...kafkaClientOptions(settings),
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    // Topics are created by the platform (serverless.yml custom.kafka.topics), never by a typo here.
+    autocreateTopics: false,
+  });
+}
+
+export function toProducerRecord(message: KafkaMessage) {
+  const headers = new Map<Buffer, Buffer>();
+  for (const [name, value] of Object.entries(message.headers)) {
+    headers.set(Buffer.from(name), Buffer.from(value, 'utf8'));
+  }
+  return { topic: message.topic, key: Buffer.from(message.key, 'utf8'), value: message.value, headers };
+}
+
+export class EventProducer {
+  readonly #sender: MessageSender;
+  readonly #registry: FileCatalogSchemaRegistry | undefined;
+
+  constructor(sender: MessageSender, registry?: FileCatalogSchemaRegistry) {
+    this.#sender = sender;
+    this.#registry = registry;
+  }
+
+  static connect(settings: KafkaConnectionSettings): EventProducer {
+    return new EventProducer(createKafkaSender(settings));
+  }
+
+  async publish(events: readonly OutgoingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const messages = events.map((event) => toProducerRecord(toKafkaMessage(event, this.#registry)));
+    await this.#sender.send({ messages });
+  }
+
+  close(): Promise<void> {
+    return this.#sender.close();
+  }
+}

@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { functionTopics, generateFiles, repoRoot } from '../../../local/generate-events';
+import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
+import { processByPartition } from '../../../shared/msk/batch';
+import { decodeEvent, isRecordDecodeError } from '../../../shared/msk/decode';
+import { loadEvent } from '../../support/load-event';
+
+const generated = generateFiles();
+const eventFiles = [...generated.keys()].filter(
+  (path) => path.startsWith('events/') && !path.includes('aws-examples'),
+);
+
+describe('generated files (npm run events:generate)', () => {
+  it('are committed up to date, byte for byte', () => {
+    const stale = [...generated].filter(([path, content]) => {
+      try {
+        return readFileSync(join(repoRoot, path), 'utf8') !== content;
+      } catch {
+        return true;
+      }
+    });
+    expect(
+      stale.map(([path]) => path),
+      'run `npm run events:generate` and commit the result',
+    ).toEqual([]);
+  });
+
+  it('are deterministic', () => {
+    expect(generateFiles()).toEqual(generated);
+  });
+
+  it('cover the five functions, each with a multi-partition batch, a tombstone and a poison record', () => {
+    for (const fn of [
+      'incident-explanation',
+      'audit-append',
+      'demand-prediction-update',
+      'billing',
+      'notifications',
+    ]) {
+      for (const name of ['multi-partition.json', 'tombstone.json', 'poison.json']) {
+        expect(generated.has(`events/${fn}/${name}`), `${fn}/${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('match the topics each function consumes in serverless.yml', () => {
+    const yml = readFileSync(join(repoRoot, 'serverless.yml'), 'utf8');
+    const functionsSection = yml.slice(yml.indexOf('\nfunctions:'), yml.indexOf('\nresources:'));
+    for (const [fn, topics] of Object.entries(functionTopics)) {
+      const start = functionsSection.indexOf(`\n  ${fn}:\n`);
+      const rest = functionsSection.slice(start + fn.length + 4);
+      const end = rest.search(/\n {2}[a-z][\w-]*:\n/);
+      const block = end === -1 ? rest : rest.slice(0, end);
+      const consumed = [...block.matchAll(/topic: ([\w.]+)/g)].map((m) => m[1]);
+      expect(new Set(consumed), fn).toEqual(new Set(topics));
+    }
+  });
+});
+
+describe.each(eventFiles)('%s', (path) => {
+  const relative = path.slice('events/'.length);
+
+  it('decodes: every record is a CloudEvent of its topic, except the poison record', async () => {
+    const partitions = await decodeEvent(loadEvent(relative), { registry });
+    const outcomes = partitions.flatMap((partition) => partition.records);
+    const errors = outcomes.filter(isRecordDecodeError);
+    expect(errors.map((error) => error.reason)).toEqual(
+      relative.endsWith('poison.json') ? ['wrong-magic-byte'] : [],
+    );
+    for (const outcome of outcomes) {
+      if (isRecordDecodeError(outcome) || outcome.tombstone) continue;
+      expect(outcome.cloudEvent.type).toBe(outcome.topic);
+      expect(outcome.key).toBe(outcome.cloudEvent.subject);
+      expect(registry.latest(outcome.topic).readerType.isValid(outcome.data)).toBe(true);
+    }
+    expect(outcomes.some((outcome) => !isRecordDecodeError(outcome) && outcome.tombstone)).toBe(
+      relative.endsWith('tombstone.json'),
+    );
+  });
+});
+
+describe('poison fixture', () => {
+  it('fails the poison record and the rest of its partition only', async () => {
+    const partitions = await decodeEvent(loadEvent('billing/poison.json'), { registry });
+    const response = await processByPartition(partitions, () => undefined, {
+      logger: { error: () => undefined },
+    });
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
+      { partition: 'booking.completed-2', offset: 901 },
+      { partition: 'booking.completed-2', offset: 902 },
+    ]);
+  });
+
+  it('multi-partition fixtures carry several topic-partitions', () => {
+    expect(Object.keys(loadEvent('notifications/multi-partition.json').records)).toEqual([
+      'incident.detected-0',
+      'incident.detected-3',
+      'incident.detected-5',
+    ]);
+  });
+});
