@@ -34,7 +34,8 @@ export interface TestMessage {
 }
 
 export async function produce(topic: string, messages: TestMessage[]): Promise<void> {
-  const producer = new Producer({ clientId: 'e2e-producer', bootstrapBrokers: brokers() });
+  // Idempotent: a retried produce under load must not duplicate records (tests count them exactly).
+  const producer = new Producer({ clientId: 'e2e-producer', bootstrapBrokers: brokers(), idempotent: true });
   try {
     await producer.send({
       messages: messages.map((m) => ({

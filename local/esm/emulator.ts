@@ -1,0 +1,77 @@
+// Runs every event source mapping of the service; the Lambda API endpoint and `dev` drive it.
+import type { EsmDefinition } from './config';
+import { type DestinationDeps, destinationWriter } from './destinations';
+import { type EsmHandler, resolveHandler } from './invoker';
+import { EventSourceMapping } from './mapping';
+
+export interface EmulatorOptions {
+  definitions: EsmDefinition[];
+  brokers: string[];
+  /** Handlers injected by tests, by ESM uuid or function key; the rest are imported from serverless.yml. */
+  handlers?: Record<string, EsmHandler>;
+  loadHandler?: (definition: EsmDefinition) => Promise<EsmHandler>;
+  destinations?: DestinationDeps;
+  retryDelayMs?: (attempt: number) => number;
+  region?: string;
+  log?: (message: string) => void;
+}
+
+export class EsmEmulator {
+  readonly mappings: EventSourceMapping[] = [];
+  readonly #options: EmulatorOptions;
+
+  constructor(options: EmulatorOptions) {
+    this.#options = options;
+  }
+
+  /** Creates every mapping and starts the enabled ones. */
+  async start(): Promise<void> {
+    for (const definition of this.#options.definitions) {
+      const handler = await this.#handlerFor(definition);
+      const mapping = new EventSourceMapping({
+        definition,
+        brokers: this.#options.brokers,
+        handler,
+        ...(definition.destination
+          ? { writeDestination: destinationWriter(definition.destination, this.#options.destinations ?? {}) }
+          : {}),
+        ...(this.#options.retryDelayMs ? { retryDelayMs: this.#options.retryDelayMs } : {}),
+        ...(this.#options.region ? { region: this.#options.region } : {}),
+        ...(this.#options.log ? { log: this.#options.log } : {}),
+      });
+      this.mappings.push(mapping);
+    }
+    await Promise.all(this.mappings.filter((m) => m.definition.enabled).map((m) => m.start()));
+  }
+
+  find(uuid: string): EventSourceMapping | undefined {
+    return this.mappings.find((m) => m.definition.uuid === uuid);
+  }
+
+  /** Like UpdateEventSourceMapping Enabled: returns at once, the transition completes in the background. */
+  setEnabled(uuid: string, enabled: boolean): EventSourceMapping {
+    const mapping = this.find(uuid);
+    if (!mapping) throw new Error(`No event source mapping ${uuid}`);
+    const transition = enabled ? mapping.start() : mapping.stop();
+    transition.catch((error: Error) =>
+      this.#log(`${enabled ? 'enabling' : 'disabling'} ${uuid}: ${error.message}`),
+    );
+    return mapping;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.mappings.map((m) => m.stop()));
+  }
+
+  async #handlerFor(definition: EsmDefinition): Promise<EsmHandler> {
+    const injected =
+      this.#options.handlers?.[definition.uuid] ?? this.#options.handlers?.[definition.functionKey];
+    if (injected) return injected;
+    if (this.#options.loadHandler) return this.#options.loadHandler(definition);
+    return resolveHandler(definition.handler);
+  }
+
+  #log(message: string): void {
+    (this.#options.log ?? ((m: string) => console.error(m)))(message);
+  }
+}

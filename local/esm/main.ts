@@ -1,0 +1,67 @@
+// Runs the emulator (and the local Lambda API) as its own process:
+//   tsx local/esm/main.ts [--functions a,b] [--api-port 4010]
+//   tsx local/esm/main.ts --definitions-file defs.json --handler-module handler.ts   (tests)
+// Prints one line `ESM_EMULATOR_READY <json>` when every enabled mapping has joined its group.
+import './node20-polyfills';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startLambdaApi } from '../lambda-api/server';
+import { type EsmDefinition, loadEsmDefinitions } from './config';
+import { EsmEmulator } from './emulator';
+import type { EsmHandler } from './invoker';
+
+const { values } = parseArgs({
+  options: {
+    functions: { type: 'string' },
+    'api-port': { type: 'string' },
+    'definitions-file': { type: 'string' },
+    'handler-module': { type: 'string' },
+  },
+});
+
+async function definitions(): Promise<EsmDefinition[]> {
+  if (values['definitions-file']) {
+    return JSON.parse(await readFile(values['definitions-file'], 'utf8')) as EsmDefinition[];
+  }
+  const all = await loadEsmDefinitions();
+  const only = values.functions?.split(',');
+  return only ? all.filter((d) => only.includes(d.functionKey)) : all;
+}
+
+async function injectedHandler(): Promise<EsmHandler | undefined> {
+  const modulePath = values['handler-module'];
+  if (!modulePath) return undefined;
+  const module = (await import(pathToFileURL(path.resolve(modulePath)).href)) as { handler?: EsmHandler };
+  if (typeof module.handler !== 'function') throw new Error(`${modulePath} does not export "handler"`);
+  return module.handler;
+}
+
+async function main(): Promise<void> {
+  const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+  const defs = await definitions();
+  const handler = await injectedHandler();
+  const emulator = new EsmEmulator({
+    definitions: defs,
+    brokers,
+    ...(handler ? { handlers: Object.fromEntries(defs.map((d) => [d.uuid, handler])) } : {}),
+  });
+  await emulator.start();
+  const api = await startLambdaApi(emulator, {
+    ...(values['api-port'] ? { port: Number(values['api-port']) } : {}),
+  });
+  console.log(`ESM_EMULATOR_READY ${JSON.stringify({ lambdaEndpoint: api.url, mappings: defs.length })}`);
+  const shutdown = async () => {
+    await api.close();
+    await emulator.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});
