@@ -1,8 +1,28 @@
-import type { MSKEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { requireEnv } from '../../shared/config';
+import { fileCatalogSchemaRegistry } from '../../shared/contracts/file-catalog-registry';
+import { decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { createObservability } from '../../shared/observability';
+import type { DemandModelConfig } from './demand-model';
+import { DynamoDbDemandReadModel } from './dynamodb-demand-read-model';
+import { processDemandBatch } from './process-demand-batch';
+import zones from './zones.json';
 
-// Placeholder until the concern is implemented: counts the records it was given.
-export const handler = async (event: MSKEvent) => {
-  const records = Object.values(event.records).reduce((n, batch) => n + batch.length, 0);
-  console.log(JSON.stringify({ message: 'batch received', records }));
-  return { batchItemFailures: [] };
+// Wiring only: configuration, adapters, then decode -> aggregate per zone-hour -> fenced writes -> failures.
+const env = requireEnv('DEMAND_TABLE');
+const { logger, metrics } = createObservability('demand-prediction-update');
+const config = zones as DemandModelConfig;
+const knownZones = new Set(config.zones.map((zone) => zone.zoneId));
+const readModel = new DynamoDbDemandReadModel(dynamoDocumentClient(), env.DEMAND_TABLE);
+
+export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
+  logger.addContext(context);
+  const partitions = await decodeEvent(event, { registry: fileCatalogSchemaRegistry });
+  const outcome = await processDemandBatch(partitions, config, knownZones, readModel, logger);
+  metrics.addMetric('BookingsApplied', 'Count', outcome.signals);
+  metrics.addMetric('ZoneHourWrites', 'Count', outcome.outcomes.length);
+  metrics.addMetric('RecordsFailed', 'Count', outcome.response.batchItemFailures.length);
+  metrics.publishStoredMetrics();
+  return outcome.response;
 };

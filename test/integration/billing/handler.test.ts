@@ -1,0 +1,116 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeConfluent } from '../../../shared/contracts/avro-codec';
+import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
+import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
+import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import {
+  billingTableDefinition,
+  createUniqueTable,
+  documentClient,
+  idempotencyTableDefinition,
+  snapshot,
+} from '../demand/dynamo-test-support';
+
+const context = {
+  getRemainingTimeInMillis: () => 60_000,
+  functionName: 'billing',
+  awsRequestId: 'req-1',
+} as unknown as Context;
+const T0 = Date.parse('2026-11-23T10:00:00Z');
+
+function avroRecord(type: string, partition: number, offset: number, data: Record<string, unknown>) {
+  const subject = data.bookingId as string;
+  return kafkaEventRecord({
+    topic: type,
+    partition,
+    offset,
+    timestamp: T0,
+    key: subject,
+    value: encodeConfluent(fileCatalogSchemaRegistry.latest(type), data),
+    headers: cloudEventHeaders({
+      id: `evt-${type}-${partition}-${offset}`,
+      type,
+      source: 'urn:mobility:test',
+      specversion: '1.0',
+      time: new Date(T0).toISOString(),
+      subject,
+      datacontenttype: 'application/avro',
+    }),
+  });
+}
+
+describe('billing handler (real MSK event, Avro values, Powertools idempotency on dynalite)', () => {
+  let client: DynamoDBDocumentClient;
+  let handler: (event: KafkaEvent, context: Context) => Promise<{ batchItemFailures: unknown[] }>;
+
+  beforeAll(async () => {
+    client = await documentClient();
+    process.env.BILLING_TABLE = await createUniqueTable(client, 'billing-handler', billingTableDefinition);
+    process.env.IDEMPOTENCY_TABLE = await createUniqueTable(
+      client,
+      'billing-handler-idem',
+      idempotencyTableDefinition,
+    );
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    ({ handler } = await import('../../../functions/billing/handler'));
+  });
+
+  it('invoices, pays, reports a foreign-currency payment, and ignores a redelivery', async () => {
+    const money = (currency: string) => ({ amountMinor: 2_251, currency });
+    const event = kafkaEvent([
+      avroRecord('payment.succeeded', 0, 5, {
+        paymentId: 'pay-1',
+        bookingId: 'b-1',
+        customerId: 'c-1',
+        invoiceId: null,
+        amount: money('EUR'),
+        method: 'CARD',
+        pspReference: 'psp-1',
+        succeededAt: T0 + 1_000,
+      }),
+      avroRecord('payment.succeeded', 1, 9, {
+        paymentId: 'pay-2',
+        bookingId: 'b-2',
+        customerId: 'c-1',
+        invoiceId: null,
+        amount: money('CHF'),
+        method: 'CARD',
+        pspReference: 'psp-2',
+        succeededAt: T0 + 1_000,
+      }),
+    ]);
+    const response = await handler(event, context);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'payment.succeeded-1', offset: 9 } },
+    ]);
+
+    const ride = kafkaEvent([
+      avroRecord('booking.completed', 3, 2, {
+        bookingId: 'b-1',
+        customerId: 'c-1',
+        vehicleId: 'v-1',
+        vehicleType: 'MOPED',
+        zoneId: 'ber-mitte',
+        pickup: { lat: 52.5, lon: 13.4 },
+        dropoff: { lat: 52.5, lon: 13.4 },
+        distanceMeters: 50,
+        durationSeconds: 3_600,
+        currency: 'EUR',
+        startedAt: T0 - 3_600_000,
+        completedAt: T0,
+      }),
+    ]);
+    expect((await handler(ride, context)).batchItemFailures).toEqual([]);
+    const table = process.env.BILLING_TABLE as string;
+    const state = await snapshot(client, table);
+    expect(state).toContain('"status": "PAID"');
+    expect(state).toContain('"totalMinor": 2251');
+
+    await handler(ride, context);
+    await handler(event, context);
+    expect(await snapshot(client, table)).toBe(state);
+  });
+});
