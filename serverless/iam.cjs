@@ -34,7 +34,8 @@ const GRANTS = {
   },
   'demand-prediction-update': {
     tables: {
-      DemandTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      // No Scan/BatchWriteItem: clearing the read model for a rebuild is an operator step, not the function's.
+      DemandTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     },
   },
   billing: {
@@ -48,6 +49,8 @@ const GRANTS = {
       NotificationsTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       NotificationsIdempotencyTable: IDEMPOTENCY,
     },
+    // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
+    notificationChannels: true,
   },
 };
 
@@ -195,6 +198,26 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
         },
       });
     }
+  }
+  if (grants.notificationChannels && deploy.notifications.pagerTopicArn) {
+    const { pagerTopicArn, pushTopicArn, emailFrom, sesIdentity } = deploy.notifications;
+    statements.push(
+      {
+        Sid: 'NotificationTopics',
+        Effect: 'Allow',
+        Action: ['sns:Publish'],
+        Resource: [pagerTopicArn, pushTopicArn],
+      },
+      {
+        Sid: 'NotificationEmail',
+        Effect: 'Allow',
+        Action: ['ses:SendEmail'],
+        Resource: sub(
+          `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`,
+        ),
+        Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
+      },
+    );
   }
   if (grants.bedrock && deploy.bedrockResources.length > 0) {
     statements.push({

@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file lives in test/deploy). */
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+// What `serverless package` reads: the config, its includes and the code esbuild bundles.
+const PROJECT_ENTRIES = [
+  'serverless.yml',
+  'serverless',
+  'functions',
+  'shared',
+  'schemas',
+  'migrations',
+  'package.json',
+  'tsconfig.json',
+];
+
+export interface CloudFormationResource {
+  Type: string;
+  Condition?: string;
+  DependsOn?: string | string[];
+  Properties: Record<string, unknown>;
+  [attribute: string]: unknown;
+}
+
+export interface CloudFormationTemplate {
+  Resources: Record<string, CloudFormationResource>;
+  Conditions?: Record<string, unknown>;
+  Outputs?: Record<string, unknown>;
+}
+
+export interface PackageResult {
+  ok: boolean;
+  /** stdout and stderr together: osls prints its errors to either. */
+  output: string;
+  /** The packaged update-stack template, when packaging succeeded. */
+  template?: CloudFormationTemplate;
+  /** Where the artifacts (.zip per function, templates) were written. */
+  artifactDir: string;
+}
+
+export interface PackageOptions {
+  stage: string;
+  /** `--param` values: name -> value. */
+  params?: Record<string, string>;
+  region?: string;
+}
+
+/**
+ * Runs `serverless package` for one stage in a private copy of the service (its own .esbuild and output
+ * directory), so several stages can be packaged in parallel and nothing in the working tree is touched.
+ * Never throws for a failed package: the result says ok=false and carries the CLI output.
+ */
+export async function packageStage(options: PackageOptions): Promise<PackageResult> {
+  const workDir = await mkdtemp(path.join(tmpdir(), `mobility-events-${options.stage}-`));
+  await Promise.all(
+    PROJECT_ENTRIES.map((entry) =>
+      cp(path.join(projectRoot, entry), path.join(workDir, entry), { recursive: true }).catch(
+        (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        },
+      ),
+    ),
+  );
+  await symlink(path.join(projectRoot, 'node_modules'), path.join(workDir, 'node_modules'), 'dir');
+  const artifactDir = path.join(workDir, 'artifacts');
+  await mkdir(artifactDir);
+  const args = [
+    path.join(projectRoot, 'node_modules/osls/bin/serverless.js'),
+    'package',
+    '--stage',
+    options.stage,
+    '--region',
+    options.region ?? 'eu-west-1',
+    '--package',
+    artifactDir,
+    ...Object.entries(options.params ?? {}).map(([name, value]) => `--param=${name}=${value}`),
+  ];
+  const { ok, output } = await new Promise<{ ok: boolean; output: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      args,
+      // No AWS credentials or profile: packaging must work offline and must not reach for an account.
+      {
+        cwd: workDir,
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 180_000,
+        env: { ...process.env, AWS_PROFILE: '', SLS_TELEMETRY_DISABLED: '1' },
+      },
+      (error, stdout, stderr) => resolve({ ok: !error, output: `${stdout}\n${stderr}` }),
+    );
+  });
+  const template = ok
+    ? (JSON.parse(
+        await readFile(path.join(artifactDir, 'cloudformation-template-update-stack.json'), 'utf8'),
+      ) as CloudFormationTemplate)
+    : undefined;
+  return { ok, output, artifactDir, ...(template ? { template } : {}) };
+}
+
+/** Removes the private copy made by packageStage. */
+export async function removePackage(result: PackageResult): Promise<void> {
+  await rm(path.dirname(result.artifactDir), { recursive: true, force: true });
+}
+
+/** A complete parameter set for an AWS stage (fictitious account 123456789012, eu-west-1). */
+export const AWS_STAGE_PARAMS: Record<string, string> = {
+  mskClusterArn:
+    'arn:aws:kafka:eu-west-1:123456789012:cluster/mobility-prod/1a2b3c4d-1111-2222-3333-444455556666-3',
+  kafkaBrokers:
+    'b-1.mobilityprod.abc123.c3.kafka.eu-west-1.amazonaws.com:9098,b-2.mobilityprod.abc123.c3.kafka.eu-west-1.amazonaws.com:9098',
+  subnetIds: 'subnet-0aaa1111bbbb2222c,subnet-0ddd3333eeee4444f',
+  securityGroupIds: 'sg-0123456789abcdef0',
+  vpcId: 'vpc-0123456789abcdef0',
+  bedrockModelId: 'eu.anthropic.claude-3-haiku-20240307-v1:0',
+  alarmEmail: 'ops@example.com',
+  notificationsPagerTopicArn: 'arn:aws:sns:eu-west-1:123456789012:oncall-pager',
+  notificationsPushTopicArn: 'arn:aws:sns:eu-west-1:123456789012:customer-push',
+  notificationsEmailFrom: 'no-reply@mobility.example.com',
+  notificationsReviewersEmail: 'reviewers@mobility.example.com',
+};

@@ -1,0 +1,649 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AWS_STAGE_PARAMS,
+  type CloudFormationResource,
+  type CloudFormationTemplate,
+  type PackageResult,
+  packageStage,
+  removePackage,
+} from './package-stage';
+
+// The packaged CloudFormation template is the deployment contract (no AWS account here): every stage is
+// packaged offline, in parallel, into private copies of the service, and the templates are checked.
+
+const FUNCTIONS = {
+  'incident-explanation': { id: 'IncidentDashexplanation', role: 'IncidentExplanationExecutionRole' },
+  'audit-append': { id: 'AuditDashappend', role: 'AuditAppendExecutionRole' },
+  'demand-prediction-update': {
+    id: 'DemandDashpredictionDashupdate',
+    role: 'DemandPredictionUpdateExecutionRole',
+  },
+  billing: { id: 'Billing', role: 'BillingExecutionRole' },
+  notifications: { id: 'Notifications', role: 'NotificationsExecutionRole' },
+} as const;
+type FunctionKey = keyof typeof FUNCTIONS;
+const FUNCTION_KEYS = Object.keys(FUNCTIONS) as FunctionKey[];
+
+// Which tables each function may touch: nothing else, and nobody else's.
+const TABLES: Record<FunctionKey, string[]> = {
+  'incident-explanation': ['IncidentsTable', 'IncidentIdempotencyTable'],
+  'audit-append': [],
+  'demand-prediction-update': ['DemandTable'],
+  billing: ['BillingTable', 'BillingIdempotencyTable'],
+  notifications: ['NotificationsTable', 'NotificationsIdempotencyTable'],
+};
+const IDEMPOTENCY_TABLES = [
+  'IncidentIdempotencyTable',
+  'BillingIdempotencyTable',
+  'NotificationsIdempotencyTable',
+];
+const READ_MODEL_TABLES = ['IncidentsTable', 'DemandTable', 'BillingTable', 'NotificationsTable'];
+
+// The only actions allowed on Resource "*": AWS supports no resource-level permissions for them.
+const WILDCARD_ACTIONS = new Set([
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeVpcs',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+]);
+
+// CloudFormation JSON is asserted on field by field; a loose type keeps those assertions readable.
+// biome-ignore lint/suspicious/noExplicitAny: untyped template JSON under test
+type Loose = any;
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+function resourcesOfType(template: CloudFormationTemplate, type: string): [string, CloudFormationResource][] {
+  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+function roleStatements(template: CloudFormationTemplate, roleId: string): Statement[] {
+  const role = template.Resources[roleId];
+  expect(role?.Type, `${roleId} exists`).toBe('AWS::IAM::Role');
+  const policies = role?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[];
+  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+}
+
+/** Every `Fn::GetAtt` / `Ref` target a value mentions, recursively. */
+function referencedLogicalIds(value: unknown): Set<string> {
+  const ids = new Set<string>();
+  const walk = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if (typeof record.Ref === 'string') ids.add(record.Ref);
+      const getAtt = record['Fn::GetAtt'];
+      if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') ids.add(getAtt[0]);
+      Object.values(record).forEach(walk);
+    }
+  };
+  walk(value);
+  return ids;
+}
+
+function esmsOf(template: CloudFormationTemplate, fn: FunctionKey) {
+  return resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').filter(([id]) =>
+    id.startsWith(`${FUNCTIONS[fn].id}EventSourceMappingMSK`),
+  );
+}
+
+function environmentOf(template: CloudFormationTemplate, fn: FunctionKey): Record<string, unknown> {
+  const lambda = template.Resources[`${FUNCTIONS[fn].id}LambdaFunction`];
+  return (lambda!.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+const CREATE: Record<string, string> = { ...AWS_STAGE_PARAMS, auroraMode: 'create' };
+const IMPORTED_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audit-db-AbCdEf';
+const IMPORTED_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444';
+const { vpcId: _unusedWithImport, ...IMPORT_BASE } = AWS_STAGE_PARAMS;
+const IMPORT: Record<string, string> = {
+  ...IMPORT_BASE,
+  auroraMode: 'import',
+  auroraSecretArn: IMPORTED_SECRET,
+  auroraSecretKmsKeyArn: IMPORTED_KEY,
+};
+
+const { auroraSecretArn: _omitted, ...withoutSecret } = IMPORT;
+
+let local: PackageResult;
+let prod: PackageResult;
+let imported: PackageResult;
+let missingAll: PackageResult;
+let missingImport: PackageResult;
+let invalid: PackageResult;
+
+beforeAll(async () => {
+  [local, prod, imported, missingAll, missingImport, invalid] = await Promise.all([
+    packageStage({ stage: 'local' }),
+    packageStage({ stage: 'prod', params: CREATE }),
+    packageStage({ stage: 'staging', params: IMPORT }),
+    packageStage({ stage: 'prod' }),
+    packageStage({ stage: 'staging', params: withoutSecret }),
+    packageStage({
+      stage: 'prod',
+      params: { ...CREATE, subnetIds: 'subnet-1,not-a-subnet', auroraMode: 'copy' },
+    }),
+  ]);
+  for (const result of [local, prod, imported]) {
+    if (!result.ok) throw new Error(`serverless package failed:\n${result.output}`);
+  }
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all(
+    [local, prod, imported, missingAll, missingImport, invalid].filter(Boolean).map(removePackage),
+  );
+});
+
+const packaged = () =>
+  [
+    ['local', local],
+    ['prod (Aurora created)', prod],
+    ['staging (Aurora imported)', imported],
+  ] as const;
+
+describe('every packaged stage', () => {
+  it('gives every ESM a unique consumer group, a batch size, provisioned pollers and full error handling', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const esms = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+      expect(esms.length, stage).toBe(18);
+      const groups = new Set<string>();
+      for (const [id, esm] of esms) {
+        const p = esm.Properties as Record<string, Loose>;
+        const group = p.AmazonManagedKafkaEventSourceConfig?.ConsumerGroupId as string;
+        expect(group, `${stage} ${id} consumer group`).toMatch(/^mobility-events-[a-z]+-[a-z-]+$/);
+        expect(groups.has(group), `${stage} ${id} duplicate group ${group}`).toBe(false);
+        groups.add(group);
+        expect(p.BatchSize, `${stage} ${id}`).toBeGreaterThan(0);
+        expect(p.ProvisionedPollerConfig?.MinimumPollers, `${stage} ${id}`).toBeGreaterThanOrEqual(1);
+        expect(p.ProvisionedPollerConfig?.MaximumPollers, `${stage} ${id}`).toBeLessThanOrEqual(6);
+        expect(p.FunctionResponseTypes, `${stage} ${id}`).toEqual(['ReportBatchItemFailures']);
+        expect(p.MaximumRetryAttempts, `${stage} ${id}`).toBeGreaterThanOrEqual(1);
+        expect(p.MaximumRecordAgeInSeconds, `${stage} ${id}`).toBeGreaterThanOrEqual(60);
+        expect(p.BisectBatchOnFunctionError, `${stage} ${id}`).toBe(true);
+        expect(p.DestinationConfig, `${stage} ${id}`).toEqual({
+          OnFailure: { Destination: { 'Fn::GetAtt': ['FailedRecordsBucket', 'Arn'] } },
+        });
+        expect(p.StartingPosition, `${stage} ${id}`).toBe('TRIM_HORIZON');
+      }
+    }
+  });
+
+  it('batches for throughput where it is cheap and keeps the incident path small', () => {
+    const template = prod.template!;
+    for (const [id, esm] of esmsOf(template, 'audit-append')) {
+      expect(esm.Properties.BatchSize, id).toBe(500);
+      expect(esm.Properties.MaximumBatchingWindowInSeconds, id).toBe(1);
+      expect(esm.Properties.MaximumRetryAttempts, id).toBe(10);
+    }
+    for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
+      expect(esm.Properties.BatchSize, id).toBe(10);
+      expect(esm.Properties.MaximumBatchingWindowInSeconds, id).toBeUndefined();
+    }
+  });
+
+  it('gives each function its own role and creates no shared default role', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      expect(template.Resources.IamRoleLambdaExecution, stage).toBeUndefined();
+      expect(
+        resourcesOfType(template, 'AWS::IAM::Role')
+          .map(([id]) => id)
+          .sort(),
+        stage,
+      ).toEqual(FUNCTION_KEYS.map((fn) => FUNCTIONS[fn].role).sort());
+      for (const fn of FUNCTION_KEYS) {
+        const lambda = template.Resources[`${FUNCTIONS[fn].id}LambdaFunction`]!;
+        expect(lambda.Properties.Role, `${stage} ${fn}`).toEqual({
+          'Fn::GetAtt': [FUNCTIONS[fn].role, 'Arn'],
+        });
+        for (const [id, esm] of esmsOf(template, fn)) {
+          expect(asArray(esm.DependsOn ?? []), `${stage} ${id}`).toContain(FUNCTIONS[fn].role);
+        }
+      }
+    }
+  });
+
+  it('allows wildcard resources only for actions without resource-level permissions, and no wildcard actions', () => {
+    for (const [stage, result] of packaged()) {
+      for (const fn of FUNCTION_KEYS) {
+        for (const statement of roleStatements(result.template!, FUNCTIONS[fn].role)) {
+          expect(statement.Effect).toBe('Allow');
+          for (const action of asArray(statement.Action)) {
+            expect(action, `${stage} ${fn} ${statement.Sid}`).not.toMatch(/\*/);
+          }
+          const resources = asArray(statement.Resource);
+          if (resources.includes('*')) {
+            expect(resources, `${stage} ${fn} ${statement.Sid}`).toEqual(['*']);
+            for (const action of asArray(statement.Action)) {
+              expect(WILDCARD_ACTIONS.has(action), `${stage} ${fn} ${action} on *`).toBe(true);
+            }
+          }
+          for (const resource of resources) {
+            if (typeof resource !== 'string' || resource === '*') continue;
+            // Kafka ARNs name the exact cluster, topic or group: no wildcard in them.
+            expect(resource, `${stage} ${fn} ${statement.Sid}`).not.toMatch(/\*/);
+          }
+        }
+      }
+    }
+  });
+
+  it('grants each function only its own tables, with the actions it uses', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const tableIds = resourcesOfType(template, 'AWS::DynamoDB::Table').map(([id]) => id);
+      for (const fn of FUNCTION_KEYS) {
+        const statements = roleStatements(template, FUNCTIONS[fn].role);
+        const tables = [...referencedLogicalIds(statements)].filter((id) => tableIds.includes(id)).sort();
+        expect(tables, `${stage} ${fn}`).toEqual([...TABLES[fn]].sort());
+        const dynamoActions = statements
+          .flatMap((s) => asArray(s.Action))
+          .filter((a) => a.startsWith('dynamodb:'));
+        for (const forbidden of ['dynamodb:Scan', 'dynamodb:DeleteTable', 'dynamodb:BatchWriteItem']) {
+          expect(dynamoActions, `${stage} ${fn}`).not.toContain(forbidden);
+        }
+        for (const statement of statements.filter((s) => s.Sid?.endsWith('IdempotencyTable'))) {
+          expect([...asArray(statement.Action)].sort()).toEqual(
+            ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'].sort(),
+          );
+        }
+      }
+    }
+  });
+
+  it('lets the ESM of each function read only its topics and use only its consumer groups', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      for (const fn of FUNCTION_KEYS) {
+        const esms = esmsOf(template, fn).map(([, esm]) => esm.Properties as Record<string, Loose>);
+        const cluster = esms[0]!.EventSourceArn as string;
+        const topicPrefix = cluster.replace(':cluster/', ':topic/');
+        const groupPrefix = cluster.replace(':cluster/', ':group/');
+        const statements = roleStatements(template, FUNCTIONS[fn].role);
+        const bySid = (sid: string) => statements.find((s) => s.Sid === sid)!;
+        expect(bySid('EventSourceMappingCluster').Resource, `${stage} ${fn}`).toEqual([cluster]);
+        expect(bySid('EventSourceMappingCluster').Action).toEqual(
+          expect.arrayContaining([
+            'kafka:DescribeCluster',
+            'kafka:GetBootstrapBrokers',
+            'kafka-cluster:Connect',
+            'kafka-cluster:DescribeClusterDynamicConfiguration',
+          ]),
+        );
+        expect([...asArray(bySid('EventSourceMappingReadTopics').Resource as string[])].sort()).toEqual(
+          [...new Set(esms.map((p) => `${topicPrefix}/${p.Topics[0]}`))].sort(),
+        );
+        expect(bySid('EventSourceMappingReadTopics').Action).toEqual([
+          'kafka-cluster:DescribeTopic',
+          'kafka-cluster:ReadData',
+        ]);
+        expect([...asArray(bySid('EventSourceMappingConsumerGroups').Resource as string[])].sort()).toEqual(
+          esms.map((p) => `${groupPrefix}/${p.AmazonManagedKafkaEventSourceConfig.ConsumerGroupId}`).sort(),
+        );
+        expect(bySid('EventSourceMappingConsumerGroups').Action).toEqual([
+          'kafka-cluster:DescribeGroup',
+          'kafka-cluster:AlterGroup',
+        ]);
+        // Produce rights: only incident-explanation, only on the GenAI topics it writes.
+        const writes = statements.filter((s) => asArray(s.Action).includes('kafka-cluster:WriteData'));
+        if (fn === 'incident-explanation') {
+          expect(writes.flatMap((s) => asArray(s.Resource as string[])).sort()).toEqual(
+            ['genai.hitl.requested', 'genai.request', 'genai.response'].map((t) => `${topicPrefix}/${t}`),
+          );
+        } else {
+          expect(writes, `${stage} ${fn}`).toEqual([]);
+        }
+      }
+    }
+  });
+
+  it('lets every role write failed records to the bucket of this account only, and log to its own group', () => {
+    for (const [stage, result] of packaged()) {
+      for (const fn of FUNCTION_KEYS) {
+        const statements = roleStatements(result.template!, FUNCTIONS[fn].role);
+        const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
+        expect(s3.flatMap((s) => asArray(s.Action)).sort(), `${stage} ${fn}`).toEqual([
+          's3:ListBucket',
+          's3:PutObject',
+        ]);
+        for (const statement of s3) {
+          expect(statement.Condition, `${stage} ${fn}`).toEqual({
+            StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } },
+          });
+          expect([...referencedLogicalIds(statement.Resource)]).toEqual(['FailedRecordsBucket']);
+        }
+        const logs = statements.find((s) => s.Sid === 'OwnLogGroup')!;
+        expect(JSON.stringify(logs.Resource)).toContain(`log-group:/aws/lambda/mobility-events-`);
+        expect(JSON.stringify(logs.Resource)).toContain(`-${fn}:*`);
+      }
+    }
+  });
+
+  it('keeps table keys, on-demand billing, point-in-time recovery and TTL on idempotency tables', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      for (const id of [...READ_MODEL_TABLES, ...IDEMPOTENCY_TABLES]) {
+        const table = template.Resources[id]!.Properties as Record<string, Loose>;
+        expect(table.BillingMode, `${stage} ${id}`).toBe('PAY_PER_REQUEST');
+        expect(table.PointInTimeRecoverySpecification, `${stage} ${id}`).toEqual({
+          PointInTimeRecoveryEnabled: true,
+        });
+        if (IDEMPOTENCY_TABLES.includes(id)) {
+          expect(table.KeySchema).toEqual([{ AttributeName: 'id', KeyType: 'HASH' }]);
+          expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'expiration', Enabled: true });
+        } else {
+          expect(table.KeySchema).toEqual([
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ]);
+        }
+      }
+    }
+  });
+
+  it('protects the failed-records bucket: encrypted, private, TLS only, expiring, retained', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const bucket = template.Resources.FailedRecordsBucket!;
+      const p = bucket.Properties as Record<string, Loose>;
+      expect(bucket.DeletionPolicy, stage).toBe('Retain');
+      expect(
+        p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+      ).toBe('AES256');
+      expect(p.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(p.LifecycleConfiguration.Rules[0]).toMatchObject({ Status: 'Enabled', ExpirationInDays: 90 });
+      const policy = template.Resources.FailedRecordsBucketPolicy!.Properties as Record<string, Loose>;
+      expect(policy.Bucket).toEqual({ Ref: 'FailedRecordsBucket' });
+      const denyPlainHttp = (policy.PolicyDocument.Statement as Statement[]).find(
+        (s) => s.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+      );
+      expect(denyPlainHttp).toMatchObject({ Effect: 'Deny', Principal: '*', Action: 's3:*' });
+      expect(asArray(denyPlainHttp!.Resource)).toHaveLength(2);
+    }
+  });
+
+  it('alarms on OffsetLag per ESM, errors and destination failures per function, and failed-record writes', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(
+        ([, a]) => a.Properties as Loose,
+      );
+      for (const [esmId, esm] of resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')) {
+        const lag = alarms.filter(
+          (a) => a.MetricName === 'OffsetLag' && JSON.stringify(a.Dimensions).includes(`"Ref":"${esmId}"`),
+        );
+        expect(lag, `${stage} ${esmId}`).toHaveLength(1);
+        expect(lag[0].Namespace).toBe('AWS/Lambda');
+        expect(lag[0].Dimensions).toEqual([
+          { Name: 'FunctionName', Value: { Ref: (esm.Properties.FunctionName as Loose)['Fn::GetAtt'][0] } },
+          { Name: 'EventSourceMappingUUID', Value: { Ref: esmId } },
+        ]);
+      }
+      for (const fn of FUNCTION_KEYS) {
+        for (const metric of ['Errors', 'DestinationDeliveryFailures']) {
+          const matching = alarms.filter(
+            (a) =>
+              a.MetricName === metric &&
+              JSON.stringify(a.Dimensions) ===
+                JSON.stringify([
+                  { Name: 'FunctionName', Value: { Ref: `${FUNCTIONS[fn].id}LambdaFunction` } },
+                ]),
+          );
+          expect(matching, `${stage} ${fn} ${metric}`).toHaveLength(1);
+        }
+      }
+      const writes = alarms.filter((a) => a.Namespace === 'AWS/S3' && a.MetricName === 'PutRequests');
+      expect(writes).toHaveLength(1);
+      expect(writes[0].Dimensions).toContainEqual({ Name: 'FilterId', Value: 'failed-record-writes' });
+      expect((template.Resources.FailedRecordsBucket!.Properties as Loose).MetricsConfigurations).toEqual([
+        { Id: 'failed-record-writes' },
+      ]);
+      for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+    }
+    const subscription = resourcesOfType(prod.template!, 'AWS::SNS::Subscription');
+    expect(subscription.map(([, s]) => s.Properties)).toEqual([
+      { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: 'ops@example.com' },
+    ]);
+    expect(resourcesOfType(local.template!, 'AWS::SNS::Subscription')).toEqual([]);
+  });
+
+  it('sets Powertools service names, log level and active tracing on every function', () => {
+    for (const [stage, result] of packaged()) {
+      for (const fn of FUNCTION_KEYS) {
+        const lambda = result.template!.Resources[`${FUNCTIONS[fn].id}LambdaFunction`]!;
+        expect(lambda.Properties.TracingConfig, `${stage} ${fn}`).toEqual({ Mode: 'Active' });
+        const env = environmentOf(result.template!, fn);
+        expect(env.POWERTOOLS_SERVICE_NAME, `${stage} ${fn}`).toBe(fn);
+        expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+        expect(env.STAGE).toBe(stage.split(' ')[0]);
+      }
+      const template = result.template!;
+      expect(environmentOf(template, 'incident-explanation')).toMatchObject({
+        INCIDENTS_TABLE: { Ref: 'IncidentsTable' },
+        IDEMPOTENCY_TABLE: { Ref: 'IncidentIdempotencyTable' },
+      });
+      expect(environmentOf(template, 'demand-prediction-update')).toMatchObject({
+        DEMAND_TABLE: { Ref: 'DemandTable' },
+      });
+      expect(environmentOf(template, 'billing')).toMatchObject({
+        BILLING_TABLE: { Ref: 'BillingTable' },
+        IDEMPOTENCY_TABLE: { Ref: 'BillingIdempotencyTable' },
+      });
+      expect(environmentOf(template, 'notifications')).toMatchObject({
+        NOTIFICATIONS_TABLE: { Ref: 'NotificationsTable' },
+        IDEMPOTENCY_TABLE: { Ref: 'NotificationsIdempotencyTable' },
+      });
+    }
+  });
+});
+
+describe('the local stage', () => {
+  it('needs no AWS parameter: no VPC, rules explainer, local database, outbox channel', () => {
+    const template = local.template!;
+    for (const fn of FUNCTION_KEYS) {
+      expect(
+        template.Resources[`${FUNCTIONS[fn].id}LambdaFunction`]!.Properties.VpcConfig,
+        fn,
+      ).toBeUndefined();
+    }
+    expect(environmentOf(template, 'incident-explanation')).toMatchObject({
+      BEDROCK_MODEL_ID: '',
+      KAFKA_AUTH: 'none',
+    });
+    expect(environmentOf(template, 'audit-append')).toMatchObject({ DATABASE_SECRET_ARN: '' });
+    expect(environmentOf(template, 'audit-append').DATABASE_URL).toMatch(/^postgres:\/\//);
+    expect(environmentOf(template, 'notifications')).toMatchObject({ ONCALL_TOPIC_ARN: '' });
+    expect(template.Conditions?.AuroraCreate).toEqual({ 'Fn::Equals': ['none', 'create'] });
+    const names = roleStatements(template, FUNCTIONS['audit-append'].role).map((s) => s.Sid);
+    expect(names).not.toContain('DatabaseSecret');
+    expect(roleStatements(template, FUNCTIONS['incident-explanation'].role).map((s) => s.Sid)).not.toContain(
+      'BedrockInvoke',
+    );
+  });
+});
+
+describe('an AWS stage', () => {
+  it('puts the MSK producer and the Aurora client in the VPC, and nothing else', () => {
+    const template = prod.template!;
+    const vpcOf = (fn: FunctionKey) =>
+      template.Resources[`${FUNCTIONS[fn].id}LambdaFunction`]!.Properties.VpcConfig;
+    expect(vpcOf('incident-explanation')).toEqual({
+      SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
+      SecurityGroupIds: ['sg-0123456789abcdef0'],
+    });
+    expect(vpcOf('audit-append')).toEqual({
+      SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
+      SecurityGroupIds: ['sg-0123456789abcdef0', { Ref: 'AuroraClientSecurityGroup' }],
+    });
+    for (const fn of ['demand-prediction-update', 'billing', 'notifications'] as const) {
+      expect(vpcOf(fn), fn).toBeUndefined();
+    }
+    expect(environmentOf(template, 'incident-explanation')).toMatchObject({
+      BEDROCK_MODEL_ID: AWS_STAGE_PARAMS.bedrockModelId,
+      KAFKA_AUTH: 'iam',
+      KAFKA_BROKERS: AWS_STAGE_PARAMS.kafkaBrokers,
+    });
+    expect(environmentOf(template, 'notifications')).toMatchObject({
+      ONCALL_TOPIC_ARN: AWS_STAGE_PARAMS.notificationsPagerTopicArn,
+      CUSTOMER_TOPIC_ARN: AWS_STAGE_PARAMS.notificationsPushTopicArn,
+      EMAIL_FROM: AWS_STAGE_PARAMS.notificationsEmailFrom,
+      REVIEWERS_EMAIL: AWS_STAGE_PARAMS.notificationsReviewersEmail,
+    });
+  });
+
+  it('gives Bedrock to incident-explanation only, through the inference profile and its models', () => {
+    const template = prod.template!;
+    for (const fn of FUNCTION_KEYS) {
+      const bedrock = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('bedrock:')),
+      );
+      if (fn !== 'incident-explanation') {
+        expect(bedrock, fn).toEqual([]);
+        continue;
+      }
+      expect(bedrock).toHaveLength(1);
+      expect(bedrock[0]!.Action).toEqual(['bedrock:InvokeModel']);
+      expect(JSON.stringify(bedrock[0]!.Resource)).toContain(
+        'inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0',
+      );
+    }
+  });
+
+  it('gives SNS and SES to notifications only, on its two topics and its sender', () => {
+    const template = prod.template!;
+    for (const fn of FUNCTION_KEYS) {
+      const statements = roleStatements(template, FUNCTIONS[fn].role);
+      const sns = statements.filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('sns:') || a.startsWith('ses:')),
+      );
+      if (fn !== 'notifications') {
+        expect(sns, fn).toEqual([]);
+        continue;
+      }
+      expect(sns.find((s) => s.Sid === 'NotificationTopics')!.Resource).toEqual([
+        AWS_STAGE_PARAMS.notificationsPagerTopicArn,
+        AWS_STAGE_PARAMS.notificationsPushTopicArn,
+      ]);
+      expect(sns.find((s) => s.Sid === 'NotificationEmail')!.Condition).toEqual({
+        StringEquals: { 'ses:FromAddress': AWS_STAGE_PARAMS.notificationsEmailFrom },
+      });
+    }
+  });
+
+  it('creates Aurora Serverless v2 with its secret when auroraMode=create, readable by audit-append only', () => {
+    const template = prod.template!;
+    expect(template.Conditions?.AuroraCreate).toEqual({ 'Fn::Equals': ['create', 'create'] });
+    const cluster = template.Resources.AuroraCluster!;
+    expect(cluster.Condition).toBe('AuroraCreate');
+    expect(cluster.DeletionPolicy).toBe('Snapshot');
+    expect(cluster.Properties).toMatchObject({
+      Engine: 'aurora-postgresql',
+      StorageEncrypted: true,
+      DeletionProtection: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+    });
+    expect(template.Resources.AuroraWriterInstance!.Properties.DBInstanceClass).toBe('db.serverless');
+    expect(template.Resources.AuroraSecretAttachment!.Properties).toMatchObject({
+      SecretId: { Ref: 'AuroraSecret' },
+      TargetId: { Ref: 'AuroraCluster' },
+    });
+    const ingress = (template.Resources.AuroraSecurityGroup!.Properties as Loose).SecurityGroupIngress;
+    expect(ingress).toEqual([
+      expect.objectContaining({
+        FromPort: 5432,
+        SourceSecurityGroupId: { Ref: 'AuroraClientSecurityGroup' },
+      }),
+    ]);
+    expect(environmentOf(template, 'audit-append')).toMatchObject({
+      DATABASE_SECRET_ARN: { Ref: 'AuroraSecret' },
+    });
+    for (const fn of FUNCTION_KEYS) {
+      const secretReaders = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
+      );
+      expect(
+        secretReaders.map((s) => s.Resource),
+        fn,
+      ).toEqual(fn === 'audit-append' ? [{ Ref: 'AuroraSecret' }] : []);
+    }
+  });
+
+  it('creates no database when auroraMode=import and reads the given secret (and its key) instead', () => {
+    const template = imported.template!;
+    expect(template.Conditions?.AuroraCreate).toEqual({ 'Fn::Equals': ['import', 'create'] });
+    for (const id of ['AuroraCluster', 'AuroraWriterInstance', 'AuroraSecret', 'AuroraSecurityGroup']) {
+      expect(template.Resources[id]!.Condition, id).toBe('AuroraCreate');
+    }
+    expect(environmentOf(template, 'audit-append')).toMatchObject({ DATABASE_SECRET_ARN: IMPORTED_SECRET });
+    expect(template.Resources.AuditDashappendLambdaFunction!.Properties.VpcConfig).toEqual({
+      SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
+      SecurityGroupIds: ['sg-0123456789abcdef0'],
+    });
+    const statements = roleStatements(template, FUNCTIONS['audit-append'].role);
+    expect(statements.find((s) => s.Sid === 'DatabaseSecret')!.Resource).toBe(IMPORTED_SECRET);
+    expect(statements.find((s) => s.Sid === 'DatabaseSecretKey')).toMatchObject({
+      Action: ['kms:Decrypt'],
+      Resource: [IMPORTED_KEY],
+    });
+  });
+});
+
+describe('missing or invalid parameters', () => {
+  it('fail packaging with one message naming every missing parameter and how to pass it', () => {
+    expect(missingAll.ok).toBe(false);
+    const message = missingAll.output;
+    expect(message).toContain('Deployment parameters for stage "prod" are missing or invalid');
+    for (const name of [
+      'mskClusterArn',
+      'kafkaBrokers',
+      'subnetIds',
+      'securityGroupIds',
+      'vpcId',
+      'bedrockModelId',
+      'alarmEmail',
+      'notificationsPagerTopicArn',
+      'notificationsPushTopicArn',
+      'notificationsEmailFrom',
+      'notificationsReviewersEmail',
+    ]) {
+      expect(message).toContain(`  - ${name}: missing`);
+    }
+    expect(message).toContain('--param="mskClusterArn=..."');
+    expect(message).toContain('params.prod in serverless.yml');
+    // One message, not one "Value not found" per reference.
+    expect(message).not.toContain('Value not found at "param" source');
+  });
+
+  it('names the import-only parameter when importing Aurora without its secret', () => {
+    expect(missingImport.ok).toBe(false);
+    expect(missingImport.output).toContain('  - auroraSecretArn: missing');
+    expect(missingImport.output).not.toContain('  - vpcId: missing');
+  });
+
+  it('names malformed values', () => {
+    expect(invalid.ok).toBe(false);
+    expect(invalid.output).toContain('  - subnetIds: "subnet-1,not-a-subnet" is not valid');
+    expect(invalid.output).toContain('  - auroraMode: "copy" is not one of create, import');
+  });
+});
