@@ -1,8 +1,61 @@
-import type { MSKEvent } from 'aws-lambda';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Context } from 'aws-lambda';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { ConfigurationError, requireEnv } from '../../shared/config';
+import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
+import { decodeEvent, type KafkaBatchResponse, type KafkaEvent, processByPartition } from '../../shared/msk';
+import { createObservability } from '../../shared/observability';
+import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-stores';
+import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
+import { createIncidentEventProcessor } from './incident-events';
+import { kafkaGenAiEventPublisher } from './kafka-genai-publisher';
 
-// Placeholder until the concern is implemented: counts the records it was given.
-export const handler = async (event: MSKEvent) => {
-  const records = Object.values(event.records).reduce((n, batch) => n + batch.length, 0);
-  console.log(JSON.stringify({ message: 'batch received', records }));
-  return { batchItemFailures: [] };
+// Wiring only: configuration, adapters, then decode -> process each record idempotently -> report failures.
+const env = requireEnv('INCIDENTS_TABLE', 'IDEMPOTENCY_TABLE', 'KAFKA_BROKERS');
+const { logger, metrics } = createObservability('incident-explanation');
+const documents = dynamoDocumentClient();
+const registry = schemaRegistryFromEnv();
+const explainerSettings = explainerSettingsFromEnv();
+
+const processor = createIncidentEventProcessor({
+  explainer: createExplainer(explainerSettings, (reason) => {
+    logger.warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
+    metrics.addMetric('ExplainerFallbacks', 'Count', 1);
+  }),
+  views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
+  reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
+  publisher: kafkaGenAiEventPublisher(process.env),
+  persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
+  keyPrefix: 'incident-explanation',
+});
+logger.info('Incident explanation ready', {
+  explainer: explainerSettings.kind,
+  modelId: explainerSettings.modelId,
+});
+
+export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
+  logger.addContext(context);
+  processor.registerLambdaContext(context);
+  const partitions = await decodeEvent(event, { registry });
+  const response = await processByPartition(
+    partitions,
+    async (record) => {
+      if (record.tombstone) return;
+      const result = await processor.process({
+        topic: record.topic,
+        id: record.cloudEvent.id,
+        time: record.cloudEvent.time,
+        ...(record.cloudEvent.correlationId ? { correlationId: record.cloudEvent.correlationId } : {}),
+        ...(record.cloudEvent.traceparent ? { traceparent: record.cloudEvent.traceparent } : {}),
+        data: record.data,
+      });
+      logger.info('Record processed', { ...result, offset: record.offset, partition: record.partition });
+      if (result.kind === 'explained' && result.reviewOpened) metrics.addMetric('ReviewsOpened', 'Count', 1);
+      if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
+    },
+    { logger, isFatal: (error) => error instanceof ConfigurationError },
+  );
+  metrics.addMetric('RecordsFailed', 'Count', response.batchItemFailures.length);
+  metrics.publishStoredMetrics();
+  return response;
 };

@@ -1,0 +1,290 @@
+// The Kafka client needs Promise.withResolvers (Node 22); local Node is 20.
+import '../../../local/esm/node20-polyfills';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { Admin, Consumer } from '@platformatic/kafka';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
+import { DynamoDbReviewTasks } from '../../../functions/incident-explanation/dynamodb-stores';
+import { encodeConfluent } from '../../../shared/contracts/avro-codec';
+import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
+import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
+import {
+  decodeRecord,
+  isRecordDecodeError,
+  type KafkaBatchResponse,
+  type KafkaEvent,
+  kafkaEvent,
+  kafkaEventRecord,
+} from '../../../shared/msk';
+import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
+
+/**
+ * The incident-explanation handler end to end: MSK events in, Bedrock through a local Converse stand-in
+ * (counting the calls that reach the "model"), DynamoDB idempotency and read models on dynalite, and the
+ * genai.* events produced to a real Kafka broker (KAFKA_BROKERS) and read back.
+ */
+const brokers = process.env.KAFKA_BROKERS;
+const genaiTopics = ['genai.request', 'genai.response', 'genai.hitl.requested'];
+
+let converse: Http2Server;
+const sessions = new Set<ServerHttp2Session>();
+let modelCalls = 0;
+let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
+const run = randomUUID().slice(0, 8);
+
+const modelAnswer = (confidence: number) =>
+  JSON.stringify({
+    summary: 'The vehicle stopped abruptly; the rider most likely braked for an obstacle.',
+    likelyCauses: ['Obstacle on the road'],
+    recommendedAction: 'Check the brakes at the next service.',
+    confidence,
+  });
+
+async function ensureTopics(topics: string[]) {
+  const admin = new Admin({
+    clientId: 'incident-test-admin',
+    bootstrapBrokers: (brokers as string).split(','),
+  });
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => !existing.has(topic));
+    if (missing.length > 0) await admin.createTopics({ topics: missing, partitions: 1, replicas: 1 });
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Reads every genai.* record of this run's incidents, decoded like a consumer would. */
+async function readGenAiEvents(expected: number) {
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: `incident-test-${run}`,
+    groupId: `incident-test-${randomUUID()}`,
+    bootstrapBrokers: (brokers as string).split(','),
+  });
+  const found: { topic: string; key: string; id: string; data: Record<string, unknown>; value: string }[] =
+    [];
+  try {
+    const stream = await consumer.consume({ topics: genaiTopics, mode: 'earliest', autocommit: false });
+    const deadline = setTimeout(() => stream.close().catch(() => {}), 15_000);
+    for await (const message of stream) {
+      const key = message.key?.toString('utf8') ?? '';
+      if (key.startsWith(`inc-${run}`)) {
+        const headers = [...message.headers.entries()].map(([name, value]) => ({
+          [name.toString()]: [...value],
+        }));
+        const decoded = await decodeRecord(
+          {
+            topic: message.topic,
+            partition: message.partition,
+            offset: Number(message.offset),
+            timestamp: Number(message.timestamp),
+            timestampType: 'CREATE_TIME',
+            key: message.key?.toString('base64') ?? null,
+            value: message.value?.toString('base64') ?? null,
+            headers,
+          },
+          { registry: fileCatalogSchemaRegistry },
+        );
+        if (isRecordDecodeError(decoded) || decoded.tombstone)
+          throw new Error(`undecodable ${message.topic}`);
+        found.push({
+          topic: message.topic,
+          key,
+          id: decoded.cloudEvent.id,
+          data: decoded.data,
+          value: message.value.toString('base64'),
+        });
+      }
+      if (found.length >= expected) break;
+    }
+    clearTimeout(deadline);
+    await stream.close();
+  } finally {
+    await consumer.close(true);
+  }
+  return found;
+}
+
+let offset = 0;
+function incidentRecord(incidentId: string, severity: string) {
+  return kafkaEventRecord({
+    topic: 'incident.detected',
+    partition: 0,
+    offset: offset++,
+    timestamp: Date.parse('2026-11-23T10:00:00Z'),
+    key: incidentId,
+    value: encodeConfluent(fileCatalogSchemaRegistry.latest('incident.detected'), {
+      incidentId,
+      vehicleId: 'veh-3',
+      vehicleType: 'SCOOTER',
+      bookingId: null,
+      customerId: null,
+      severity,
+      anomalyType: 'HARSH_BRAKING',
+      location: { lat: 52.5, lon: 13.4 },
+      zoneId: 'berlin-mitte',
+      telemetry: {
+        speedKmh: 27,
+        accelerationG: -0.9,
+        batteryLevelPct: 80,
+        batteryTempC: 25,
+        odometerMeters: 5000,
+        firmwareVersion: '4.2.1',
+        capturedAt: Date.parse('2026-11-23T09:59:59Z'),
+      },
+      anomalyScore: 0.8,
+      detectorVersion: 'det-1',
+      detectedAt: Date.parse('2026-11-23T09:59:59Z'),
+    }),
+    headers: cloudEventHeaders({
+      id: `ce-${incidentId}`,
+      type: 'incident.detected',
+      source: 'test/incident-detector',
+      specversion: '1.0',
+      time: '2026-11-23T09:59:59.000Z',
+      subject: incidentId,
+      datacontenttype: 'application/avro',
+      correlationId: `corr-${incidentId}`,
+    }),
+  });
+}
+
+describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse stand-in, dynalite)', () => {
+  beforeAll(async () => {
+    converse = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        modelCalls += 1;
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({
+            output: { message: { role: 'assistant', content: [{ text: modelAnswer(0.85) }] } },
+            usage: { inputTokens: 200, outputTokens: 50, totalTokens: 250 },
+            stopReason: 'end_turn',
+            metrics: { latencyMs: 300 },
+          }),
+        );
+      });
+    });
+    converse.on('session', (session) => {
+      sessions.add(session);
+      session.on('close', () => sessions.delete(session));
+    });
+    await new Promise<void>((resolve) => converse.listen(0, '127.0.0.1', resolve));
+    await ensureTopics(['incident.detected', 'genai.hitl.resolved', ...genaiTopics]);
+
+    dynamo = await localDynamoDb();
+    const endpoint = await dynamo.client.config.endpoint?.();
+    Object.assign(process.env, {
+      AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${(converse.address() as AddressInfo).port}`,
+      BEDROCK_MODEL_ID: 'eu.anthropic.claude-3-haiku-20240307-v1:0',
+      BEDROCK_TIMEOUT_MS: '3000',
+      INCIDENTS_TABLE: await createTable(dynamo.client, 'incidents', 'pk-sk'),
+      IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'incident-idempotency', 'id'),
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
+    ({ handler } = await import('../../../functions/incident-explanation/handler'));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const session of sessions) session.destroy();
+    await new Promise<void>((resolve) => converse?.close(() => resolve()));
+    await dynamo?.stop();
+  });
+
+  it('explains each incident once, produces genai.* with deterministic ids, and re-produces them on redelivery', async () => {
+    const medium = `inc-${run}-medium`;
+    const critical = `inc-${run}-critical`;
+    const event = kafkaEvent([incidentRecord(medium, 'MEDIUM'), incidentRecord(critical, 'CRITICAL')]);
+
+    const started = performance.now();
+    expect(
+      (await handler(event, lambdaContext('incident-explanation') as Context)).batchItemFailures,
+    ).toEqual([]);
+    const firstMs = performance.now() - started;
+    expect(modelCalls).toBe(2);
+
+    const redeliveryStarted = performance.now();
+    expect(
+      (await handler(event, lambdaContext('incident-explanation') as Context)).batchItemFailures,
+    ).toEqual([]);
+    const redeliveryMs = performance.now() - redeliveryStarted;
+    expect(modelCalls).toBe(2);
+    console.log(
+      `2 incidents: first delivery ${Math.round(firstMs)} ms (model + DynamoDB + produce), ` +
+        `redelivery ${Math.round(redeliveryMs)} ms (stored result + produce)`,
+    );
+
+    // 2 x (request + response) + 1 hitl.requested, each produced twice (once per delivery).
+    const events = await readGenAiEvents(10);
+    expect(events).toHaveLength(10);
+    const byId = new Map<string, typeof events>();
+    for (const event of events) byId.set(event.id, [...(byId.get(event.id) ?? []), event]);
+    expect(byId.size).toBe(5);
+    for (const copies of byId.values()) {
+      expect(copies).toHaveLength(2);
+      expect(copies[1]?.value).toBe(copies[0]?.value); // byte-identical re-production
+    }
+    expect(byId.has(incidentArtefactId(critical, 'genai.hitl.requested'))).toBe(true);
+    expect(byId.has(incidentArtefactId(medium, 'genai.hitl.requested'))).toBe(false);
+    const response = byId.get(incidentArtefactId(medium, 'genai.response'))?.[0];
+    expect(response?.key).toBe(medium);
+    expect(response?.data).toMatchObject({
+      explainer: 'MODEL',
+      modelId: 'eu.anthropic.claude-3-haiku-20240307-v1:0',
+      inputTokens: 200,
+      outputTokens: 50,
+      totalTokens: 250,
+      confidence: 0.85,
+    });
+
+    // The reviewer resolves the critical incident's review.
+    const reviews = new DynamoDbReviewTasks(dynamo.documents, process.env.INCIDENTS_TABLE as string);
+    expect((await reviews.get(critical))?.status).toBe('OPEN');
+    const resolved = kafkaEvent([
+      kafkaEventRecord({
+        topic: 'genai.hitl.resolved',
+        partition: 0,
+        offset: 0,
+        timestamp: Date.parse('2026-11-23T10:10:00Z'),
+        key: critical,
+        value: encodeConfluent(fileCatalogSchemaRegistry.latest('genai.hitl.resolved'), {
+          reviewId: incidentArtefactId(critical, 'review'),
+          incidentId: critical,
+          decision: 'CONFIRMED',
+          reviewer: 'ops-lead',
+          comment: 'Brakes checked',
+          resolvedAt: Date.parse('2026-11-23T10:10:00Z'),
+        }),
+        headers: cloudEventHeaders({
+          id: `ce-resolved-${critical}`,
+          type: 'genai.hitl.resolved',
+          source: 'test/review-console',
+          specversion: '1.0',
+          time: '2026-11-23T10:10:00.000Z',
+          subject: critical,
+          datacontenttype: 'application/avro',
+        }),
+      }),
+    ]);
+    expect(
+      (await handler(resolved, lambdaContext('incident-explanation') as Context)).batchItemFailures,
+    ).toEqual([]);
+    expect(await reviews.get(critical)).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'CONFIRMED',
+      reviewer: 'ops-lead',
+      comment: 'Brakes checked',
+      resolvedAt: '2026-11-23T10:10:00.000Z',
+    });
+  }, 60_000);
+});
