@@ -71,12 +71,13 @@ CREATE TABLE audit_event (
   ce jsonb NOT NULL,
   data jsonb,
   raw_value bytea,
-  ce_id text GENERATED ALWAYS AS (ce ->> 'id') STORED,
-  ce_type text GENERATED ALWAYS AS (ce ->> 'type') STORED,
-  ce_source text GENERATED ALWAYS AS (ce ->> 'source') STORED,
-  ce_subject text GENERATED ALWAYS AS (ce ->> 'subject') STORED,
-  ce_time timestamptz GENERATED ALWAYS AS (audit_rfc3339(ce ->> 'time')) STORED,
-  correlation_id text GENERATED ALWAYS AS (ce ->> 'correlationid') STORED,
+  -- Query columns, copied from ce by audit_append; `audit verify` checks they still equal the hashed ce.
+  ce_id text NOT NULL,
+  ce_type text NOT NULL,
+  ce_source text NOT NULL,
+  ce_subject text,
+  ce_time timestamptz,
+  correlation_id text,
   body_hash bytea NOT NULL,
   content_hash bytea NOT NULL,
   prev_hash bytea NOT NULL,
@@ -86,7 +87,7 @@ CREATE TABLE audit_event (
 COMMENT ON TABLE audit_event IS
   'Every compliance-critical event, append-only. row_hash = sha256(prev_hash || content_hash || int8(seq) || int8(recorded_at in microseconds)).';
 
-CREATE INDEX audit_event_ce_id ON audit_event (ce_id);
+-- Lookups by ce_id go through audit_event_ids, which holds the full primary key of the event row.
 CREATE INDEX audit_event_correlation_id ON audit_event (correlation_id) WHERE correlation_id IS NOT NULL;
 CREATE INDEX audit_event_type_time ON audit_event (ce_type, ce_time);
 CREATE INDEX audit_event_subject_time ON audit_event (ce_subject, ce_time) WHERE ce_subject IS NOT NULL;
@@ -97,8 +98,9 @@ CREATE TABLE audit_event_ids (
   body_hash bytea NOT NULL,
   topic text NOT NULL,
   kafka_partition integer NOT NULL,
-  kafka_offset bigint NOT NULL,
-  recorded_at timestamptz NOT NULL
+  seq bigint NOT NULL,
+  recorded_at timestamptz NOT NULL,
+  kafka_offset bigint NOT NULL
 );
 COMMENT ON TABLE audit_event_ids IS 'Idempotency guard: one row per stored CloudEvents id, with the hash of its body.';
 
@@ -199,158 +201,162 @@ CREATE FUNCTION audit_append_at(p_records jsonb, p_now timestamptz)
 RETURNS TABLE (idx integer, outcome text, seq bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-  v_new integer[];
-  v_conflict integer[];
-  v_undecided integer[];
-  v_i integer;
+  v_n integer := coalesce(jsonb_array_length(p_records), 0);
+  v_order integer[];     -- element numbers (1-based) in topic, partition, offset order
+  v_ids text[];          -- by element number
+  v_bh bytea[];
+  v_first boolean[];     -- first element of the batch with its id
+  v_first_bh bytea[];    -- body hash of that first element
+  v_ex_ids text[];       -- ids of this batch already stored, and their body hashes
+  v_ex_bh bytea[];
+  v_outcome text[] := array_fill(NULL::text, ARRAY[v_n]);
+  v_seq_of bigint[] := array_fill(NULL::bigint, ARRAY[v_n]);
+  v_conflicts integer[] := '{}';
+  v_k integer;
+  v_pos integer;
+  v_stored_bh bytea;
   v_e jsonb;
   v_topic text;
   v_partition integer;
   v_seq bigint;
   v_prev bytea;
   v_at timestamptz;
-  v_hash bytea;
-  v_out_i integer[] := '{}';
+  v_at_bytes bytea;
+  v_out_k integer[] := '{}';
   v_out_seq bigint[] := '{}';
   v_out_prev bytea[] := '{}';
   v_out_hash bytea[] := '{}';
   v_out_at timestamptz[] := '{}';
-  v_head_topic text[] := '{}';
-  v_head_partition integer[] := '{}';
+  v_head_t text[] := '{}';
+  v_head_p integer[] := '{}';
   v_head_seq bigint[] := '{}';
   v_head_hash bytea[] := '{}';
-  v_head_offset bigint[] := '{}';
+  v_head_o bigint[] := '{}';
   v_head_at timestamptz[] := '{}';
+  v_claimed integer;
 BEGIN
-  IF p_records IS NULL OR jsonb_array_length(p_records) = 0 THEN
+  IF v_n = 0 THEN
     RETURN;
   END IF;
   PERFORM audit_ensure_partition(p_now);
   PERFORM audit_ensure_partition(((audit_month_start(p_now) AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC');
 
-  -- Chain heads: create the missing ones, then lock all of this batch's in a fixed order (no deadlocks).
+  -- Chain heads of this batch: created if missing and locked (the upsert takes the row lock) in a fixed
+  -- order, so concurrent batches on the same partitions serialise and never deadlock.
   INSERT INTO audit_chain_head AS h (topic, kafka_partition)
-  SELECT DISTINCT e ->> 't', (e ->> 'p')::integer FROM jsonb_array_elements(p_records) AS e
-  ORDER BY 1, 2
-  ON CONFLICT DO NOTHING;
-  PERFORM 1 FROM audit_chain_head h
-  WHERE (h.topic, h.kafka_partition) IN (
-    SELECT e ->> 't', (e ->> 'p')::integer FROM jsonb_array_elements(p_records) AS e)
-  ORDER BY h.topic, h.kafka_partition
-  FOR UPDATE;
+  SELECT DISTINCT e ->> 't', (e ->> 'p')::integer FROM jsonb_array_elements(p_records) AS e ORDER BY 1, 2
+  ON CONFLICT (topic, kafka_partition) DO UPDATE SET last_seq = h.last_seq;
 
-  -- Claim the ids. The first element with a new id is appended; others are duplicates or conflicts.
-  WITH input AS (
-    SELECT (x.n - 1)::integer AS i, x.e -> 'ce' ->> 'id' AS ce_id, decode(x.e ->> 'bh', 'hex') AS bh,
-           x.e ->> 't' AS t, (x.e ->> 'p')::integer AS p, (x.e ->> 'o')::bigint AS o
-    FROM jsonb_array_elements(p_records) WITH ORDINALITY AS x(e, n)
-  ), firsts AS (
-    SELECT DISTINCT ON (input.ce_id) * FROM input ORDER BY input.ce_id, input.i
-  ), claimed AS (
-    INSERT INTO audit_event_ids (ce_id, body_hash, topic, kafka_partition, kafka_offset, recorded_at)
-    SELECT f.ce_id, f.bh, f.t, f.p, f.o, p_now FROM firsts f ORDER BY f.ce_id
-    ON CONFLICT (ce_id) DO NOTHING
-    RETURNING audit_event_ids.ce_id, audit_event_ids.body_hash
-  ), classified AS (
-    SELECT input.i, input.t, input.p, input.o,
-      CASE
-        WHEN c.ce_id IS NOT NULL AND f.i = input.i THEN 'appended'
-        WHEN coalesce(c.body_hash, g.body_hash) = input.bh THEN 'duplicate'
-        WHEN coalesce(c.body_hash, g.body_hash) IS NOT NULL THEN 'conflict'
-        ELSE 'undecided' -- claimed by a concurrent transaction that committed after this statement began
-      END AS kind
-    FROM input
-    JOIN firsts f ON f.ce_id = input.ce_id
-    LEFT JOIN claimed c ON c.ce_id = input.ce_id
-    LEFT JOIN audit_event_ids g ON g.ce_id = input.ce_id
-  )
-  SELECT array_agg(classified.i ORDER BY classified.t, classified.p, classified.o, classified.i)
-           FILTER (WHERE kind = 'appended'),
-         array_agg(classified.i) FILTER (WHERE kind = 'conflict'),
-         array_agg(classified.i) FILTER (WHERE kind = 'undecided')
-  INTO v_new, v_conflict, v_undecided
-  FROM classified;
+  -- Read the batch once.
+  SELECT array_agg(x.ce ->> 'id' ORDER BY x.n), array_agg(decode(x.bh, 'hex') ORDER BY x.n),
+         array_agg(x.first ORDER BY x.n), array_agg(x.first_bh ORDER BY x.n),
+         array_agg(x.n::integer ORDER BY x.t, x.p, x.o, x.n)
+  INTO v_ids, v_bh, v_first, v_first_bh, v_order
+  FROM (
+    SELECT r.*, row_number() OVER w = 1 AS first, decode(first_value(r.bh) OVER w, 'hex') AS first_bh
+    FROM ROWS FROM (jsonb_to_recordset(p_records) AS (t text, p integer, o bigint, ce jsonb, bh text))
+      WITH ORDINALITY AS r(t, p, o, ce, bh, n)
+    WINDOW w AS (PARTITION BY r.ce ->> 'id' ORDER BY r.n)
+  ) AS x;
 
-  IF v_undecided IS NOT NULL THEN -- decide against the now-committed claim (new statement, new snapshot)
-    SELECT array_agg(u.i) FILTER (WHERE g.body_hash <> decode(p_records -> u.i ->> 'bh', 'hex'))
-    INTO v_undecided
-    FROM unnest(v_undecided) AS u(i)
-    JOIN audit_event_ids g ON g.ce_id = p_records -> u.i -> 'ce' ->> 'id';
-    v_conflict := coalesce(v_conflict, '{}') || coalesce(v_undecided, '{}');
-  END IF;
+  SELECT array_agg(g.ce_id), array_agg(g.body_hash) INTO v_ex_ids, v_ex_bh
+  FROM audit_event_ids g WHERE g.ce_id = ANY (v_ids);
 
-  IF v_conflict IS NOT NULL AND cardinality(v_conflict) > 0 THEN
-    INSERT INTO audit_conflicts (ce_id, stored_body_hash, body_hash, topic, kafka_partition, kafka_offset,
-                                 kafka_timestamp, kafka_key, headers, ce, data, raw_value)
-    SELECT e -> 'ce' ->> 'id', g.body_hash, decode(e ->> 'bh', 'hex'), e ->> 't', (e ->> 'p')::integer,
-           (e ->> 'o')::bigint, (e ->> 'ts')::bigint, decode(e ->> 'k', 'base64'), e -> 'h', e -> 'ce',
-           nullif(e -> 'd', 'null'::jsonb), decode(e ->> 'r', 'base64')
-    FROM unnest(v_conflict) AS u(i)
-    CROSS JOIN LATERAL (SELECT p_records -> u.i AS e) AS x
-    JOIN audit_event_ids g ON g.ce_id = x.e -> 'ce' ->> 'id'
-    ON CONFLICT DO NOTHING;
-  END IF;
-
-  -- Chain the new rows: one fold per topic-partition, in offset order.
-  IF v_new IS NOT NULL THEN
-    FOREACH v_i IN ARRAY v_new LOOP
-      v_e := p_records -> v_i;
-      IF v_topic IS DISTINCT FROM v_e ->> 't' OR v_partition IS DISTINCT FROM (v_e ->> 'p')::integer THEN
-        IF v_topic IS NOT NULL THEN
-          v_head_topic := v_head_topic || v_topic;
-          v_head_partition := v_head_partition || v_partition;
-          v_head_seq := v_head_seq || v_seq;
-          v_head_hash := v_head_hash || v_prev;
-          v_head_offset := v_head_offset || (p_records -> v_out_i[cardinality(v_out_i)] ->> 'o')::bigint;
-          v_head_at := v_head_at || v_at;
-        END IF;
-        v_topic := v_e ->> 't';
-        v_partition := (v_e ->> 'p')::integer;
-        SELECT h.last_seq, h.last_hash, greatest(p_now, h.last_recorded_at)
-        INTO v_seq, v_prev, v_at
-        FROM audit_chain_head h WHERE h.topic = v_topic AND h.kafka_partition = v_partition;
+  -- Classify each element and chain the new ones: one fold per topic-partition, in offset order.
+  FOREACH v_k IN ARRAY v_order LOOP
+    v_pos := CASE WHEN v_ex_ids IS NULL THEN NULL ELSE array_position(v_ex_ids, v_ids[v_k]) END;
+    IF v_pos IS NOT NULL OR NOT v_first[v_k] THEN
+      v_stored_bh := CASE WHEN v_pos IS NOT NULL THEN v_ex_bh[v_pos] ELSE v_first_bh[v_k] END;
+      IF v_stored_bh = v_bh[v_k] THEN
+        v_outcome[v_k] := 'duplicate';
+      ELSE
+        v_outcome[v_k] := 'conflict';
+        v_conflicts := v_conflicts || v_k;
       END IF;
-      v_seq := v_seq + 1;
-      v_hash := sha256(v_prev || decode(v_e ->> 'ch', 'hex') || int8send(v_seq)
-                       || int8send((extract(epoch FROM v_at) * 1000000)::bigint));
-      v_out_i := v_out_i || v_i;
-      v_out_seq := v_out_seq || v_seq;
-      v_out_prev := v_out_prev || v_prev;
-      v_out_hash := v_out_hash || v_hash;
-      v_out_at := v_out_at || v_at;
-      v_prev := v_hash;
-    END LOOP;
-    v_head_topic := v_head_topic || v_topic;
-    v_head_partition := v_head_partition || v_partition;
+      CONTINUE;
+    END IF;
+    v_e := p_records -> (v_k - 1);
+    IF v_topic IS DISTINCT FROM v_e ->> 't' OR v_partition IS DISTINCT FROM (v_e ->> 'p')::integer THEN
+      IF v_topic IS NOT NULL THEN
+        v_head_t := v_head_t || v_topic;
+        v_head_p := v_head_p || v_partition;
+        v_head_seq := v_head_seq || v_seq;
+        v_head_hash := v_head_hash || v_prev;
+        v_head_o := v_head_o || (p_records -> (v_out_k[cardinality(v_out_k)] - 1) ->> 'o')::bigint;
+        v_head_at := v_head_at || v_at;
+      END IF;
+      v_topic := v_e ->> 't';
+      v_partition := (v_e ->> 'p')::integer;
+      -- Recording time never goes back along a chain, so retention always drops a prefix of it.
+      SELECT h.last_seq, h.last_hash, greatest(p_now, h.last_recorded_at)
+      INTO v_seq, v_prev, v_at
+      FROM audit_chain_head h WHERE h.topic = v_topic AND h.kafka_partition = v_partition;
+      v_at_bytes := int8send((extract(epoch FROM v_at) * 1000000)::bigint);
+    END IF;
+    v_seq := v_seq + 1;
+    v_out_prev := v_out_prev || v_prev;
+    v_prev := sha256(v_prev || decode(v_e ->> 'ch', 'hex') || int8send(v_seq) || v_at_bytes);
+    v_outcome[v_k] := 'appended';
+    v_seq_of[v_k] := v_seq;
+    v_out_k := v_out_k || v_k;
+    v_out_seq := v_out_seq || v_seq;
+    v_out_hash := v_out_hash || v_prev;
+    v_out_at := v_out_at || v_at;
+  END LOOP;
+
+  IF v_topic IS NOT NULL THEN
+    v_head_t := v_head_t || v_topic;
+    v_head_p := v_head_p || v_partition;
     v_head_seq := v_head_seq || v_seq;
     v_head_hash := v_head_hash || v_prev;
-    v_head_offset := v_head_offset || (p_records -> v_out_i[cardinality(v_out_i)] ->> 'o')::bigint;
+    v_head_o := v_head_o || (p_records -> (v_out_k[cardinality(v_out_k)] - 1) ->> 'o')::bigint;
     v_head_at := v_head_at || v_at;
 
     INSERT INTO audit_event (recorded_at, topic, kafka_partition, kafka_offset, seq, kafka_timestamp, kafka_key,
-                             headers, ce, data, raw_value, body_hash, content_hash, prev_hash, row_hash)
-    SELECT u.at, x.e ->> 't', (x.e ->> 'p')::integer, (x.e ->> 'o')::bigint, u.seq, (x.e ->> 'ts')::bigint,
-           decode(x.e ->> 'k', 'base64'), x.e -> 'h', x.e -> 'ce', nullif(x.e -> 'd', 'null'::jsonb),
-           decode(x.e ->> 'r', 'base64'), decode(x.e ->> 'bh', 'hex'), decode(x.e ->> 'ch', 'hex'), u.prev, u.hash
-    FROM unnest(v_out_i, v_out_seq, v_out_prev, v_out_hash, v_out_at) AS u(i, seq, prev, hash, at)
-    CROSS JOIN LATERAL (SELECT p_records -> u.i AS e) AS x;
+                             headers, ce, data, raw_value, ce_id, ce_type, ce_source, ce_subject, ce_time,
+                             correlation_id, body_hash, content_hash, prev_hash, row_hash)
+    SELECT u.at, e ->> 't', (e ->> 'p')::integer, (e ->> 'o')::bigint, u.seq, (e ->> 'ts')::bigint,
+           decode(e ->> 'k', 'base64'), e -> 'h', e -> 'ce', nullif(e -> 'd', 'null'::jsonb),
+           decode(e ->> 'r', 'base64'), e -> 'ce' ->> 'id', e -> 'ce' ->> 'type', e -> 'ce' ->> 'source',
+           e -> 'ce' ->> 'subject', (e -> 'ce' ->> 'time')::timestamptz, e -> 'ce' ->> 'correlationid',
+           v_bh[u.k], decode(e ->> 'ch', 'hex'), u.prev, u.hash
+    FROM unnest(v_out_k, v_out_seq, v_out_prev, v_out_hash, v_out_at) AS u(k, seq, prev, hash, at)
+    CROSS JOIN LATERAL (SELECT p_records -> (u.k - 1) AS e) AS x;
+
+    -- Claim the ids. Under the chain head locks no other batch of these partitions can claim them, but the
+    -- same id may arrive on another partition at the same moment: then this batch fails and is retried.
+    INSERT INTO audit_event_ids (ce_id, body_hash, topic, kafka_partition, seq, recorded_at, kafka_offset)
+    SELECT v_ids[u.k], v_bh[u.k], e ->> 't', (e ->> 'p')::integer, u.seq, u.at, (e ->> 'o')::bigint
+    FROM unnest(v_out_k, v_out_seq, v_out_at) AS u(k, seq, at)
+    CROSS JOIN LATERAL (SELECT p_records -> (u.k - 1) AS e) AS x
+    ON CONFLICT (ce_id) DO NOTHING;
+    GET DIAGNOSTICS v_claimed = ROW_COUNT;
+    IF v_claimed < cardinality(v_out_k) THEN
+      RAISE EXCEPTION 'an event id of this batch was stored concurrently by another transaction; retry the batch'
+        USING ERRCODE = 'serialization_failure';
+    END IF;
 
     UPDATE audit_chain_head h
     SET last_seq = u.seq, last_hash = u.hash, last_offset = u.o, last_recorded_at = u.at
-    FROM unnest(v_head_topic, v_head_partition, v_head_seq, v_head_hash, v_head_offset, v_head_at)
-      AS u(topic, kafka_partition, seq, hash, o, at)
+    FROM unnest(v_head_t, v_head_p, v_head_seq, v_head_hash, v_head_o, v_head_at) AS u(topic, kafka_partition, seq, hash, o, at)
     WHERE h.topic = u.topic AND h.kafka_partition = u.kafka_partition;
   END IF;
 
+  IF cardinality(v_conflicts) > 0 THEN
+    INSERT INTO audit_conflicts (ce_id, stored_body_hash, body_hash, topic, kafka_partition, kafka_offset,
+                                 kafka_timestamp, kafka_key, headers, ce, data, raw_value)
+    SELECT v_ids[c.k], coalesce(g.body_hash, v_first_bh[c.k]), v_bh[c.k], e ->> 't', (e ->> 'p')::integer,
+           (e ->> 'o')::bigint, (e ->> 'ts')::bigint, decode(e ->> 'k', 'base64'), e -> 'h', e -> 'ce',
+           nullif(e -> 'd', 'null'::jsonb), decode(e ->> 'r', 'base64')
+    FROM unnest(v_conflicts) AS c(k)
+    CROSS JOIN LATERAL (SELECT p_records -> (c.k - 1) AS e) AS x
+    LEFT JOIN audit_event_ids g ON g.ce_id = v_ids[c.k]
+    ON CONFLICT DO NOTHING;
+  END IF;
+
   RETURN QUERY
-  SELECT (x.n - 1)::integer,
-         CASE WHEN (x.n - 1)::integer = ANY (coalesce(v_conflict, '{}')) THEN 'conflict'
-              WHEN a.seq IS NOT NULL THEN 'appended'
-              ELSE 'duplicate' END,
-         a.seq
-  FROM jsonb_array_elements(p_records) WITH ORDINALITY AS x(e, n)
-  LEFT JOIN unnest(v_out_i, v_out_seq) AS a(i, seq) ON a.i = (x.n - 1)::integer
-  ORDER BY x.n;
+  SELECT (u.k - 1)::integer, u.outcome, u.seq
+  FROM unnest(v_outcome, v_seq_of) WITH ORDINALITY AS u(outcome, seq, k);
 END
 $$;
 

@@ -5,6 +5,8 @@ export interface StoredAuditRow extends AuditContent {
   seq: bigint;
   recordedAtMicros: bigint;
   ceId: string | null;
+  /** Query columns (ce_type, ce_time, ...) that no longer equal the hashed CloudEvents attributes. */
+  changedColumns?: string;
   contentHash: Buffer;
   prevHash: Buffer;
   rowHash: Buffer;
@@ -15,6 +17,7 @@ export type ChainBreakReason =
   | 'content-changed' // the row's content no longer matches the content hash recorded when it was appended
   | 'prev-hash-mismatch' // the row does not point at the previous row's hash
   | 'row-hash-mismatch' // the row hash does not follow from previous hash, content, seq and recording time
+  | 'columns-changed' // a query column (ce_type, ce_time, ...) no longer equals the hashed attribute
   | 'head-mismatch'; // the chain ends somewhere else than its head says (rows removed or added at the end)
 
 export interface ChainBreak {
@@ -82,6 +85,13 @@ export class ChainWalker {
     if (!row.prevHash.equals(this.hash)) return at('prev-hash-mismatch', hex(this.hash), hex(row.prevHash));
     const rowHash = chainHash(this.hash, content, row.seq, row.recordedAtMicros);
     if (!rowHash.equals(row.rowHash)) return at('row-hash-mismatch', hex(rowHash), hex(row.rowHash));
+    if (row.changedColumns) {
+      return at(
+        'columns-changed',
+        'query columns equal to the hashed attributes',
+        `changed: ${row.changedColumns}`,
+      );
+    }
     this.seq = row.seq;
     this.hash = rowHash;
     this.checked += 1;

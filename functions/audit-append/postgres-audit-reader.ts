@@ -128,7 +128,15 @@ export class PostgresAuditReader {
       const { rows } = await this.database.query<Record<string, unknown>>(
         `SELECT seq::text, (extract(epoch FROM recorded_at) * 1000000)::bigint::text AS recorded_at_us,
                 topic, kafka_partition, kafka_offset::text, kafka_timestamp::text, kafka_key, headers, ce, data,
-                raw_value, ce_id, content_hash, prev_hash, row_hash
+                raw_value, ce_id, content_hash, prev_hash, row_hash,
+                concat_ws(', ',
+                  CASE WHEN ce_id IS DISTINCT FROM ce ->> 'id' THEN 'ce_id' END,
+                  CASE WHEN ce_type IS DISTINCT FROM ce ->> 'type' THEN 'ce_type' END,
+                  CASE WHEN ce_source IS DISTINCT FROM ce ->> 'source' THEN 'ce_source' END,
+                  CASE WHEN ce_subject IS DISTINCT FROM ce ->> 'subject' THEN 'ce_subject' END,
+                  CASE WHEN ce_time IS DISTINCT FROM audit_rfc3339(ce ->> 'time') THEN 'ce_time' END,
+                  CASE WHEN correlation_id IS DISTINCT FROM ce ->> 'correlationid' THEN 'correlation_id' END
+                ) AS changed_columns
          FROM audit_event
          WHERE topic = $1 AND kafka_partition = $2 AND seq > $3 AND ($5::timestamptz IS NULL OR recorded_at < $5)
          ORDER BY seq LIMIT $4`,
@@ -165,7 +173,13 @@ export class PostgresAuditReader {
     if (filter.correlationId !== undefined) add('correlation_id = ?', filter.correlationId);
     if (filter.type !== undefined) add('ce_type = ?', filter.type);
     if (filter.subject !== undefined) add('ce_subject = ?', filter.subject);
-    if (filter.ceId !== undefined) add('ce_id = ?', filter.ceId);
+    if (filter.ceId !== undefined) {
+      // Through the id guard, which holds the event's full primary key.
+      add(
+        '(topic, kafka_partition, seq, recorded_at) IN (SELECT topic, kafka_partition, seq, recorded_at FROM audit_event_ids WHERE ce_id = ?)',
+        filter.ceId,
+      );
+    }
     if (filter.from !== undefined) add('ce_time >= ?', filter.from);
     if (filter.to !== undefined) add('ce_time < ?', filter.to);
     values.push(filter.limit ?? 100);
@@ -222,6 +236,7 @@ function toStoredRow(row: Record<string, unknown>): StoredAuditRow {
     data: row.data ?? null,
     rawValue: (row.raw_value as Buffer | null) ?? null,
     ceId: (row.ce_id as string | null) ?? null,
+    changedColumns: (row.changed_columns as string) || undefined,
     contentHash: row.content_hash as Buffer,
     prevHash: row.prev_hash as Buffer,
     rowHash: row.row_hash as Buffer,

@@ -157,6 +157,19 @@ describe('audit verify', () => {
     expect(report.firstBreak).toMatchObject({ topic, seq: 2n, offset: 1, reason: 'row-hash-mismatch' });
   });
 
+  it('finds a query column changed without touching the hashed content', async () => {
+    const topic = 'genai.tamper.columns';
+    await appendTo(topic, [0, 1, 2]);
+    await behindTheTriggersBack([
+      `UPDATE audit_event SET ce_type = 'payment.refunded', ce_time = ce_time - interval '1 day' WHERE topic = '${topic}' AND seq = 2`,
+    ]);
+    expect((await reader.verify({ topic })).firstBreak).toMatchObject({
+      seq: 2n,
+      reason: 'columns-changed',
+      actual: 'changed: ce_type, ce_time',
+    });
+  });
+
   it('finds a deleted row and rows cut from the end of a chain', async () => {
     const topic = 'genai.tamper.delete';
     await appendTo(topic, [0, 1, 2, 3, 4]);
