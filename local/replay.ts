@@ -1,0 +1,329 @@
+// Replays a function's topic by resetting its ESM consumer group, the same way against AWS and locally:
+// find the ESM through the Lambda API, disable it, wait until its group is empty, reset the group's offsets
+// (Kafka admin API), enable it again.
+//
+//   tsx local/replay.ts --function billing (--from-earliest | --from-timestamp <iso|epoch s> | --offsets 0:10,1:20)
+//       [--topic payment.failed] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint URL] [--wait-timeout 120]
+import './esm/node20-polyfills';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  type EventSourceMappingConfiguration,
+  LambdaClient,
+  ListEventSourceMappingsCommand,
+  UpdateEventSourceMappingCommand,
+} from '@aws-sdk/client-lambda';
+import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
+import { partitionLags } from './esm/lag';
+import { offsetsAt } from './esm/starting-position';
+
+/** Clears a function's read model before its topic is replayed into it. Function owners register one. */
+export interface ReadModelRebuilder {
+  /** The function key in serverless.yml, e.g. "demand-prediction-update". */
+  functionKey: string;
+  describe: string;
+  clear(): Promise<void>;
+}
+
+const rebuilders = new Map<string, ReadModelRebuilder>();
+
+export function registerReadModelRebuilder(rebuilder: ReadModelRebuilder): void {
+  rebuilders.set(rebuilder.functionKey, rebuilder);
+}
+
+export type ReplayFrom =
+  | { kind: 'earliest' }
+  | { kind: 'timestamp'; at: Date }
+  | { kind: 'offsets'; offsets: Map<number, bigint> };
+
+export interface ReplayOptions {
+  lambda: LambdaClient;
+  brokers: string[];
+  /** Function name (or ARN) as the Lambda API knows it. */
+  functionName: string;
+  /** Function key for --rebuild; defaults to functionName. */
+  functionKey?: string;
+  topic?: string;
+  from: ReplayFrom;
+  dryRun?: boolean;
+  rebuild?: boolean;
+  waitTimeoutMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface PartitionReset {
+  partition: number;
+  oldOffset: bigint | undefined;
+  newOffset: bigint;
+  recordsToReprocess: bigint;
+}
+
+export interface MappingReplay {
+  uuid: string;
+  topic: string;
+  consumerGroupId: string;
+  partitions: PartitionReset[];
+}
+
+export async function replay(options: ReplayOptions): Promise<MappingReplay[]> {
+  const log = options.log ?? ((message: string) => console.error(message));
+  const mappings = await findMappings(options.lambda, options.functionName, options.topic);
+  const admin = new Admin({ clientId: 'replay', bootstrapBrokers: options.brokers });
+  try {
+    const plans = await Promise.all(mappings.map((m) => planFor(admin, m, options.from)));
+    if (options.dryRun) return plans;
+    const rebuilder = options.rebuild ? rebuilderFor(options.functionKey ?? options.functionName) : undefined;
+    for (const plan of plans) {
+      log(`disabling ESM ${plan.uuid} (${plan.topic}, group ${plan.consumerGroupId})`);
+      await setEnabled(options.lambda, plan.uuid, false);
+      try {
+        await waitUntilGroupEmpty(admin, plan.consumerGroupId, options.waitTimeoutMs ?? 120_000);
+      } catch (error) {
+        await setEnabled(options.lambda, plan.uuid, true);
+        throw error;
+      }
+    }
+    try {
+      if (rebuilder) {
+        log(`clearing the read model: ${rebuilder.describe}`);
+        await rebuilder.clear();
+      }
+      for (const plan of plans) {
+        // Committed offsets may have moved between planning and disabling: plan again on the idle group.
+        const fresh = await planFor(
+          admin,
+          mappings.find((m) => m.UUID === plan.uuid) as Mapping,
+          options.from,
+        );
+        plan.partitions = fresh.partitions;
+        await admin.alterConsumerGroupOffsets({
+          groupId: plan.consumerGroupId,
+          topics: [
+            {
+              name: plan.topic,
+              partitionOffsets: plan.partitions.map((p) => ({ partition: p.partition, offset: p.newOffset })),
+            },
+          ],
+        });
+      }
+    } finally {
+      for (const plan of plans) {
+        log(`enabling ESM ${plan.uuid}`);
+        await setEnabled(options.lambda, plan.uuid, true);
+      }
+    }
+    return plans;
+  } finally {
+    await admin.close();
+  }
+}
+
+interface Mapping {
+  UUID: string;
+  topic: string;
+  consumerGroupId: string;
+}
+
+async function findMappings(lambda: LambdaClient, functionName: string, topic?: string): Promise<Mapping[]> {
+  const found: EventSourceMappingConfiguration[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await lambda.send(
+      new ListEventSourceMappingsCommand({
+        FunctionName: functionName,
+        ...(marker ? { Marker: marker } : {}),
+      }),
+    );
+    found.push(...(page.EventSourceMappings ?? []));
+    marker = page.NextMarker;
+  } while (marker);
+  const kafka = found
+    .filter((m) => m.UUID && m.Topics?.[0])
+    .map((m) => ({
+      UUID: m.UUID as string,
+      topic: m.Topics?.[0] as string,
+      // Without a configured group id Lambda uses the ESM's UUID.
+      consumerGroupId:
+        m.AmazonManagedKafkaEventSourceConfig?.ConsumerGroupId ??
+        m.SelfManagedKafkaEventSourceConfig?.ConsumerGroupId ??
+        (m.UUID as string),
+    }))
+    .filter((m) => !topic || m.topic === topic);
+  if (kafka.length === 0) {
+    throw new Error(
+      `No Kafka event source mapping for function ${functionName}${topic ? ` and topic ${topic}` : ''}`,
+    );
+  }
+  return kafka;
+}
+
+async function planFor(admin: Admin, mapping: Mapping, from: ReplayFrom): Promise<MappingReplay> {
+  const lags = await partitionLags(admin, mapping.consumerGroupId, mapping.topic);
+  const partitions = lags.map((l) => l.partition);
+  const targets =
+    from.kind === 'earliest'
+      ? await offsetsAt(admin, mapping.topic, partitions, ListOffsetTimestamps.EARLIEST)
+      : from.kind === 'timestamp'
+        ? await offsetsAt(admin, mapping.topic, partitions, BigInt(from.at.getTime()))
+        : from.offsets;
+  const resets: PartitionReset[] = [];
+  for (const lag of lags) {
+    const target = targets.get(lag.partition);
+    // Explicit offsets may name only some partitions: the others keep their position.
+    if (target === undefined) continue;
+    if (target < lag.earliest || target > lag.latest) {
+      throw new Error(
+        `Offset ${target} for ${mapping.topic}-${lag.partition} is outside ${lag.earliest}..${lag.latest}`,
+      );
+    }
+    resets.push({
+      partition: lag.partition,
+      oldOffset: lag.committed,
+      newOffset: target,
+      recordsToReprocess: lag.latest - target,
+    });
+  }
+  return {
+    uuid: mapping.UUID,
+    topic: mapping.topic,
+    consumerGroupId: mapping.consumerGroupId,
+    partitions: resets,
+  };
+}
+
+async function setEnabled(lambda: LambdaClient, uuid: string, enabled: boolean): Promise<void> {
+  await lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enabled }));
+}
+
+/** Offsets of a group with members cannot be reset; Lambda may take a while to let go (reference §5). */
+async function waitUntilGroupEmpty(admin: Admin, groupId: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const group = (await admin.describeGroups({ groups: [groupId] })).get(groupId);
+    const members = group?.members.size ?? 0;
+    if (members === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Consumer group ${groupId} still has ${members} member(s) after ${Math.round(timeoutMs / 1000)} s ` +
+          `(state ${group?.state}). The ESM may still be disabling (AWS can take about 90 s) or another ` +
+          'consumer uses this group. Nothing was reset; the ESM was enabled again. Retry with a longer --wait-timeout.',
+      );
+    }
+    await sleep(500);
+  }
+}
+
+function rebuilderFor(functionKey: string): ReadModelRebuilder {
+  const rebuilder = rebuilders.get(functionKey);
+  if (!rebuilder) {
+    const known = [...rebuilders.keys()].join(', ') || 'none registered';
+    throw new Error(`--rebuild: no ReadModelRebuilder for ${functionKey} (known: ${known})`);
+  }
+  return rebuilder;
+}
+
+export function parseOffsets(spec: string): Map<number, bigint> {
+  const offsets = new Map<number, bigint>();
+  for (const pair of spec.split(',')) {
+    const match = /^(\d+):(\d+)$/.exec(pair.trim());
+    if (!match) throw new Error(`--offsets expects partition:offset pairs like 0:10,1:20, got "${pair}"`);
+    offsets.set(Number(match[1]), BigInt(match[2] as string));
+  }
+  return offsets;
+}
+
+export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
+  const lines = [dryRun ? 'Plan (dry run, nothing changed):' : 'Replayed:'];
+  for (const plan of plans) {
+    lines.push(`ESM ${plan.uuid}  topic ${plan.topic}  group ${plan.consumerGroupId}`);
+    lines.push('  partition  old offset  new offset  records to reprocess');
+    for (const p of plan.partitions) {
+      lines.push(
+        `  ${String(p.partition).padStart(9)}  ${String(p.oldOffset ?? '-').padStart(10)}  ${String(p.newOffset).padStart(10)}  ${String(p.recordsToReprocess).padStart(20)}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+async function localLambdaEndpoint(): Promise<string | undefined> {
+  try {
+    const state = JSON.parse(await readFile('.local/esm-emulator.json', 'utf8')) as {
+      lambdaEndpoint?: string;
+    };
+    return state.lambdaEndpoint;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      function: { type: 'string' },
+      topic: { type: 'string' },
+      'from-earliest': { type: 'boolean' },
+      'from-timestamp': { type: 'string' },
+      offsets: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      rebuild: { type: 'boolean' },
+      stage: { type: 'string', default: 'local' },
+      'lambda-endpoint': { type: 'string' },
+      'wait-timeout': { type: 'string', default: '120' },
+    },
+  });
+  if (!values.function) throw new Error('--function <key> is required (e.g. --function billing)');
+  const from = replayFrom(values);
+  const stage = values.stage ?? 'local';
+  const endpoint =
+    values['lambda-endpoint'] ??
+    process.env.AWS_ENDPOINT_URL_LAMBDA ??
+    (stage === 'local' ? await localLambdaEndpoint() : undefined);
+  if (stage === 'local' && !endpoint) {
+    throw new Error('No local Lambda endpoint: start `npm run dev` first, or pass --lambda-endpoint');
+  }
+  const lambda = new LambdaClient({
+    region: process.env.AWS_REGION ?? 'eu-west-1',
+    ...(endpoint ? { endpoint } : {}),
+    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+  });
+  const plans = await replay({
+    lambda,
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    functionName: `mobility-events-${stage}-${values.function}`,
+    functionKey: values.function,
+    ...(values.topic ? { topic: values.topic } : {}),
+    from,
+    dryRun: values['dry-run'] ?? false,
+    rebuild: values.rebuild ?? false,
+    waitTimeoutMs: Number(values['wait-timeout']) * 1000,
+  });
+  console.log(formatReplay(plans, values['dry-run'] ?? false));
+}
+
+function replayFrom(values: {
+  'from-earliest'?: boolean;
+  'from-timestamp'?: string;
+  offsets?: string;
+}): ReplayFrom {
+  const chosen = [values['from-earliest'], values['from-timestamp'], values.offsets].filter(Boolean).length;
+  if (chosen !== 1) throw new Error('Choose exactly one of --from-earliest, --from-timestamp, --offsets');
+  if (values['from-earliest']) return { kind: 'earliest' };
+  if (values.offsets) return { kind: 'offsets', offsets: parseOffsets(values.offsets) };
+  const raw = values['from-timestamp'] as string;
+  const at = /^\d+$/.test(raw) ? new Date(Number(raw) * 1000) : new Date(raw);
+  if (Number.isNaN(at.getTime()))
+    throw new Error(`--from-timestamp: cannot read "${raw}" (ISO 8601 or epoch seconds)`);
+  return { kind: 'timestamp', at };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: Error) => {
+    console.error(error.message);
+    process.exit(1);
+  });
+}
