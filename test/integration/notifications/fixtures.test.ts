@@ -1,0 +1,88 @@
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listOutbox } from '../../../functions/notifications/outbox-channel';
+import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { loadEvent } from '../../support/load-event';
+import { createTable, lambdaContext, localDynamoDb } from '../incident/local-dynamodb';
+
+/** The sample events of events/notifications through the handler with the local outbox channel. */
+let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
+let table: string;
+
+beforeAll(async () => {
+  dynamo = await localDynamoDb();
+  const endpoint = await dynamo.client.config.endpoint?.();
+  table = await createTable(dynamo.client, 'notifications', 'pk-sk');
+  Object.assign(process.env, {
+    AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+    NOTIFICATIONS_TABLE: table,
+    IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'notifications-idempotency', 'id'),
+    POWERTOOLS_LOG_LEVEL: 'CRITICAL',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
+  delete process.env.CHANNEL;
+  delete process.env.ONCALL_TOPIC_ARN;
+  ({ handler } = await import('../../../functions/notifications/handler'));
+});
+afterAll(async () => dynamo?.stop());
+
+const fixtures = [
+  'incident-detected.json',
+  'genai-hitl-requested.json',
+  'payment-failed.json',
+  'booking-created.json',
+  'multi-partition.json',
+  'tombstone.json',
+  'poison.json',
+];
+
+/** Failures must be, per partition, a tail of that partition's offsets (the failed record + successors). */
+function expectTails(event: KafkaEvent, response: KafkaBatchResponse) {
+  for (const [key, records] of Object.entries(event.records)) {
+    const failed = response.batchItemFailures
+      .filter((failure) => failure.itemIdentifier.partition === key)
+      .map((failure) => failure.itemIdentifier.offset);
+    const offsets = records.map((record) => record.offset);
+    expect(failed).toEqual(offsets.slice(offsets.length - failed.length));
+  }
+}
+
+describe('notifications handler on the sample events (outbox channel)', () => {
+  it('processes every fixture, reports the poison record with its successors, and a redelivery adds nothing', async () => {
+    const responses = new Map<string, KafkaBatchResponse>();
+    for (const fixture of fixtures) {
+      const event = loadEvent(`notifications/${fixture}`);
+      const response = await handler(event, lambdaContext('notifications') as Context);
+      expectTails(event, response);
+      responses.set(fixture, response);
+    }
+    for (const fixture of fixtures.filter((name) => name !== 'poison.json')) {
+      expect(responses.get(fixture)?.batchItemFailures, fixture).toEqual([]);
+    }
+    expect(responses.get('poison.json')?.batchItemFailures.length).toBeGreaterThan(0);
+
+    const outbox = await listOutbox(dynamo.documents, table);
+    const templates = new Set(outbox.map((entry) => entry.template));
+    expect(templates).toEqual(
+      new Set([
+        'incident-critical-oncall',
+        'hitl-review-requested',
+        'payment-failed-customer',
+        'booking-confirmed-customer',
+      ]),
+    );
+    for (const entry of outbox) expect(entry.body).not.toMatch(/\{\{/);
+    console.log(
+      `outbox after the fixtures: ${outbox.length} messages; e.g.\n${outbox[0]?.subject}\n${outbox[0]?.body}`,
+    );
+
+    for (const fixture of fixtures) {
+      await handler(loadEvent(`notifications/${fixture}`), lambdaContext('notifications') as Context);
+    }
+    expect(await listOutbox(dynamo.documents, table)).toHaveLength(outbox.length);
+  });
+});
