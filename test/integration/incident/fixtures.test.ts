@@ -1,0 +1,75 @@
+// The Kafka client needs Promise.withResolvers (Node 22); local Node is 20.
+import '../../../local/esm/node20-polyfills';
+import { Admin } from '@platformatic/kafka';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbIncidentViewStore } from '../../../functions/incident-explanation/dynamodb-stores';
+import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { loadEvent } from '../../support/load-event';
+import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
+
+/**
+ * The sample events of events/incident-explanation through the handler as it runs locally: the rules
+ * explainer (no BEDROCK_MODEL_ID), dynalite, and a real broker for the genai.* events (KAFKA_BROKERS).
+ */
+const brokers = process.env.KAFKA_BROKERS;
+let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
+
+const fixtures = [
+  'incident-detected.json',
+  'multi-partition.json',
+  'tombstone.json',
+  'poison.json',
+  'genai-hitl-resolved.json',
+];
+
+describe.skipIf(!brokers)('incident-explanation handler on the sample events (rules explainer)', () => {
+  beforeAll(async () => {
+    const admin = new Admin({
+      clientId: 'incident-fixtures',
+      bootstrapBrokers: (brokers as string).split(','),
+    });
+    try {
+      const topics = ['genai.request', 'genai.response', 'genai.hitl.requested'];
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((topic) => !existing.has(topic));
+      if (missing.length > 0) await admin.createTopics({ topics: missing, partitions: 1, replicas: 1 });
+    } finally {
+      await admin.close();
+    }
+    dynamo = await localDynamoDb();
+    const endpoint = await dynamo.client.config.endpoint?.();
+    Object.assign(process.env, {
+      AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+      INCIDENTS_TABLE: await createTable(dynamo.client, 'incidents', 'pk-sk'),
+      IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'incident-idempotency', 'id'),
+      POWERTOOLS_LOG_LEVEL: 'CRITICAL',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
+    delete process.env.BEDROCK_MODEL_ID;
+    delete process.env.EXPLAINER;
+    ({ handler } = await import('../../../functions/incident-explanation/handler'));
+  }, 60_000);
+  afterAll(async () => dynamo?.stop());
+
+  it('explains every sample incident with the rules, labelled RULES_FALLBACK; only the poison record fails', async () => {
+    for (const fixture of fixtures) {
+      const event = loadEvent(`incident-explanation/${fixture}`);
+      const response = await handler(event, lambdaContext('incident-explanation') as Context);
+      if (fixture === 'poison.json') {
+        expect(response.batchItemFailures.length).toBeGreaterThan(0);
+      } else {
+        expect(response.batchItemFailures, fixture).toEqual([]);
+      }
+    }
+    const views = new DynamoDbIncidentViewStore(dynamo.documents, process.env.INCIDENTS_TABLE as string);
+    const event = loadEvent('incident-explanation/incident-detected.json');
+    const firstKey = Object.values(event.records)[0]?.[0]?.key as string;
+    const view = await views.get(Buffer.from(firstKey, 'base64').toString('utf8'));
+    expect(view).toMatchObject({ explainer: 'RULES_FALLBACK', modelId: 'rules/incident-explainer-v1' });
+  }, 60_000);
+});
