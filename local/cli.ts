@@ -1,0 +1,39 @@
+// The project's local command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...).
+// Each subcommand is a module exporting `run(args): Promise<number | undefined>` (the exit code); add one by
+// adding a line to the map. Modules load lazily, so one subcommand never pays for another's imports.
+type Subcommand = { run(args: string[]): Promise<number | undefined> };
+
+const subcommands: Record<string, { summary: string; load: () => Promise<Subcommand> }> = {
+  stack: {
+    summary: 'up | down | status of the local services (Kafka, PostgreSQL, DynamoDB, S3)',
+    load: () => import('./stack/command'),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(subcommands).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`);
+  return `usage: tsx local/cli.ts <subcommand> [args]\n\n${lines.join('\n')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  const entry = name ? subcommands[name] : undefined;
+  if (!entry) {
+    process.stderr.write(name && name !== '--help' ? `unknown subcommand "${name}"\n\n${usage()}` : usage());
+    return name && name !== '--help' ? 2 : 0;
+  }
+  const subcommand = await entry.load();
+  return (await subcommand.run(args)) ?? 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    // Known failures (StackError & co.) carry a message written for the reader; no stack trace for those.
+    const err = error as Error;
+    process.stderr.write(`${err.name === 'StackError' ? err.message : (err.stack ?? String(err))}\n`);
+    process.exitCode = 1;
+  },
+);

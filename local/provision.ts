@@ -1,0 +1,323 @@
+// Creates what the deployment defines, locally: Kafka topics (custom.kafka.topics), every DynamoDB table and
+// the failed-records bucket (resources.Resources), and the database schema (migrations/*.sql). The source is
+// the resolved serverless config, so local and AWS cannot drift apart. Everything here is idempotent.
+import './esm/node20-polyfills';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type AttributeDefinition,
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Admin } from '@platformatic/kafka';
+import pg from 'pg';
+import { repoRoot, stateDir } from './stack/paths';
+
+export const LOCAL_ACCOUNT_ID = '000000000000';
+export const LOCAL_STAGE = 'local';
+export const LOCAL_REGION = 'eu-west-1';
+
+// biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
+type Json = any;
+
+/** Hash of every file that shapes the resolved config; the cache is reused while it is unchanged. */
+function configHash(stage: string): string {
+  const hash = createHash('sha256').update(stage);
+  hash.update(readFileSync(join(repoRoot, 'serverless.yml')));
+  const extensionsDir = join(repoRoot, 'serverless');
+  if (existsSync(extensionsDir)) {
+    for (const file of readdirSync(extensionsDir)
+      .filter((name) => name.endsWith('.cjs'))
+      .sort()) {
+      hash.update(file).update(readFileSync(join(extensionsDir, file)));
+    }
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * `serverless print --format json --stage <stage>`, cached under .local by a hash of serverless.yml and
+ * serverless/*.cjs, because print takes seconds and every `stack up` / test run needs it.
+ */
+export function resolvedServerlessConfig(stage = LOCAL_STAGE): Json {
+  const cacheDir = join(stateDir, 'serverless-print');
+  const cacheFile = join(cacheDir, `${stage}-${configHash(stage)}.json`);
+  if (existsSync(cacheFile)) return JSON.parse(readFileSync(cacheFile, 'utf8'));
+  const result = spawnSync(
+    join(repoRoot, 'node_modules', '.bin', 'serverless'),
+    ['print', '--format', 'json', '--stage', stage],
+    { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (result.status !== 0) {
+    throw new Error(
+      `\`serverless print --stage ${stage}\` failed (exit ${result.status}):\n${result.stderr || result.stdout}`,
+    );
+  }
+  const config = JSON.parse(result.stdout);
+  mkdirSync(cacheDir, { recursive: true });
+  // Write then rename: a concurrent reader never sees half a file.
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, result.stdout);
+  renameSync(tmp, cacheFile);
+  return config;
+}
+
+export interface TopicDefinition {
+  name: string;
+  partitions: number;
+  configs: Record<string, string>;
+}
+
+export interface LocalDefinitions {
+  topics: TopicDefinition[];
+  /** Logical id => CreateTable input (key schema, attributes, indexes). */
+  tables: Record<string, CreateTableCommandInput>;
+  /** Env var name (IncidentsTable -> INCIDENTS_TABLE) => table name of the stage. */
+  tableEnv: Record<string, string>;
+  failedRecordsBucket: string;
+  notes: string[];
+}
+
+/** Resolves the CloudFormation pseudo parameters a local stage can know; anything else is an error. */
+export function substitutePseudoParameters(value: Json, service: string, stage: string): string {
+  if (typeof value === 'string') return value;
+  const template = value?.['Fn::Sub'];
+  if (typeof template !== 'string') {
+    throw new Error(`cannot resolve ${JSON.stringify(value)} locally (only plain strings and Fn::Sub)`);
+  }
+  const known: Record<string, string> = {
+    'AWS::AccountId': LOCAL_ACCOUNT_ID,
+    'AWS::Region': LOCAL_REGION,
+    'AWS::StackName': `${service}-${stage}`,
+    'AWS::Partition': 'aws',
+  };
+  return template.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
+    const resolved = known[name];
+    if (resolved === undefined) throw new Error(`cannot resolve \${${name}} in ${template} locally`);
+    return resolved;
+  });
+}
+
+function envNameOf(logicalId: string): string {
+  return logicalId.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+export function localDefinitions(config: Json = resolvedServerlessConfig()): LocalDefinitions {
+  const service: string = config.service;
+  const stage: string = config.provider?.stage ?? LOCAL_STAGE;
+  const notes: string[] = [];
+
+  const topics = Object.entries<Json>(config.custom?.kafka?.topics ?? {}).map(([name, settings]) => {
+    const configs: Record<string, string> = {};
+    if (settings?.retentionDays)
+      configs['retention.ms'] = String(settings.retentionDays * 24 * 60 * 60 * 1000);
+    return { name, partitions: Number(settings?.partitions ?? 1), configs };
+  });
+
+  const tables: Record<string, CreateTableCommandInput> = {};
+  const tableEnv: Record<string, string> = {};
+  let failedRecordsBucket: string | undefined;
+  for (const [logicalId, resource] of Object.entries<Json>(config.resources?.Resources ?? {})) {
+    if (resource.Type === 'AWS::DynamoDB::Table') {
+      const p = resource.Properties;
+      const tableName = substitutePseudoParameters(p.TableName, service, stage);
+      tables[logicalId] = {
+        TableName: tableName,
+        KeySchema: p.KeySchema,
+        AttributeDefinitions: p.AttributeDefinitions as AttributeDefinition[],
+        BillingMode: p.BillingMode ?? 'PAY_PER_REQUEST',
+        ...(p.BillingMode === 'PROVISIONED' ? { ProvisionedThroughput: p.ProvisionedThroughput } : {}),
+        ...(p.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: p.GlobalSecondaryIndexes } : {}),
+        ...(p.LocalSecondaryIndexes ? { LocalSecondaryIndexes: p.LocalSecondaryIndexes } : {}),
+      };
+      tableEnv[envNameOf(logicalId)] = tableName;
+      if (p.TimeToLiveSpecification?.Enabled) {
+        notes.push(
+          `${tableName}: TTL on "${p.TimeToLiveSpecification.AttributeName}" not set (dynalite has no TTL API)`,
+        );
+      }
+    }
+    if (logicalId === 'FailedRecordsBucket') {
+      failedRecordsBucket = substitutePseudoParameters(resource.Properties.BucketName, service, stage);
+    }
+  }
+  if (!failedRecordsBucket) throw new Error('serverless.yml has no resources.Resources.FailedRecordsBucket');
+  return { topics, tables, tableEnv, failedRecordsBucket, notes };
+}
+
+function isAlreadyExists(error: unknown): boolean {
+  // Nested errors (MultipleErrors) carry the broker's per-topic error; its text is the reliable part.
+  const text = JSON.stringify(error, Object.getOwnPropertyNames(error ?? {})) + String(error);
+  return /already exists|TOPIC_ALREADY_EXISTS/i.test(text);
+}
+
+export async function provisionTopics(brokers: string, topics: TopicDefinition[]): Promise<string[]> {
+  const admin = new Admin({ clientId: 'stack-provision', bootstrapBrokers: [brokers], timeout: 15_000 });
+  const created: string[] = [];
+  try {
+    const existing = new Set(await admin.listTopics());
+    for (const topic of topics) {
+      if (existing.has(topic.name)) continue;
+      try {
+        await admin.createTopics({
+          topics: [topic.name],
+          partitions: topic.partitions,
+          replicas: 1,
+          configs: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
+        });
+        created.push(topic.name);
+      } catch (error) {
+        if (!isAlreadyExists(error)) throw new Error(`creating topic ${topic.name} failed: ${String(error)}`);
+      }
+    }
+    return created;
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Dummy keys for the stand-ins (s3rver accepts exactly these); real credentials from the env win. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const credentials = () => (process.env.AWS_ACCESS_KEY_ID ? undefined : LOCAL_CREDENTIALS);
+
+export function localDynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: process.env.AWS_REGION ?? LOCAL_REGION,
+    credentials: credentials(),
+  });
+}
+
+export async function provisionTables(
+  endpoint: string,
+  tables: CreateTableCommandInput[],
+): Promise<string[]> {
+  const client = localDynamoClient(endpoint);
+  const created: string[] = [];
+  try {
+    for (const table of tables) {
+      try {
+        await client.send(new CreateTableCommand(table));
+        created.push(table.TableName as string);
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+    }
+    return created;
+  } finally {
+    client.destroy();
+  }
+}
+
+export async function provisionBucket(endpoint: string, bucket: string): Promise<boolean> {
+  const client = new S3Client({
+    endpoint,
+    region: process.env.AWS_REGION ?? LOCAL_REGION,
+    forcePathStyle: true,
+    credentials: credentials(),
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return true;
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return false;
+    throw error;
+  } finally {
+    client.destroy();
+  }
+}
+
+export const migrationsDir = join(repoRoot, 'migrations');
+
+/**
+ * Applies every migrations/*.sql in file-name order, once each, each in its own transaction, recorded in
+ * schema_migrations with a checksum: an applied file that was edited afterwards is an error, not a silent skip.
+ * Safe to run from several processes at once (a transaction-scoped advisory lock serialises them).
+ */
+export async function runMigrations(databaseUrl: string, dir = migrationsDir): Promise<string[]> {
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith('.sql'))
+        .sort()
+    : [];
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const applied: string[] = [];
+  try {
+    await client.query(
+      `create table if not exists schema_migrations (
+         name text primary key,
+         checksum text not null,
+         applied_at timestamptz not null default now()
+       )`,
+    );
+    for (const name of files) {
+      const sql = readFileSync(join(dir, name), 'utf8');
+      const checksum = createHash('sha256').update(sql).digest('hex');
+      await client.query('begin');
+      try {
+        await client.query('select pg_advisory_xact_lock(7243150417)');
+        const { rows } = await client.query<{ checksum: string }>(
+          'select checksum from schema_migrations where name = $1',
+          [name],
+        );
+        if (rows[0]) {
+          await client.query('commit');
+          if (rows[0].checksum !== checksum) {
+            throw new Error(
+              `migration ${name} was edited after it was applied; add a new migration file instead`,
+            );
+          }
+          continue;
+        }
+        await client.query(sql);
+        await client.query('insert into schema_migrations (name, checksum) values ($1, $2)', [
+          name,
+          checksum,
+        ]);
+        await client.query('commit');
+        applied.push(name);
+      } catch (error) {
+        await client.query('rollback').catch(() => {});
+        throw new Error(`migration ${name} failed: ${(error as Error).message}`);
+      }
+    }
+    return applied;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface ProvisionEndpoints {
+  kafkaBrokers: string;
+  databaseUrl: string;
+  dynamodbEndpoint: string;
+  s3Endpoint: string;
+}
+
+export interface ProvisionReport {
+  topicsCreated: string[];
+  tablesCreated: string[];
+  bucketCreated: boolean;
+  migrationsApplied: string[];
+  notes: string[];
+}
+
+export async function provisionAll(
+  endpoints: ProvisionEndpoints,
+  definitions: LocalDefinitions = localDefinitions(),
+): Promise<ProvisionReport> {
+  const [topicsCreated, tablesCreated, bucketCreated, migrationsApplied] = await Promise.all([
+    provisionTopics(endpoints.kafkaBrokers, definitions.topics),
+    provisionTables(endpoints.dynamodbEndpoint, Object.values(definitions.tables)),
+    provisionBucket(endpoints.s3Endpoint, definitions.failedRecordsBucket),
+    runMigrations(endpoints.databaseUrl),
+  ]);
+  return { topicsCreated, tablesCreated, bucketCreated, migrationsApplied, notes: definitions.notes };
+}

@@ -1,0 +1,200 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pidFile } from './paths';
+
+/** A failure of the local stack with a message meant for the person at the terminal. */
+export class StackError extends Error {
+  override name = 'StackError';
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the pid exists but belongs to someone else, so it is alive (and not ours).
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The process's command line, or '' when it is gone (Linux /proc; elsewhere we trust the pid). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return existsSync('/proc') ? '' : '(unknown)';
+  }
+}
+
+export interface PidRecord {
+  pid: number;
+  /** A string the process's command line must contain, so a recycled pid is never taken for ours. */
+  marker: string;
+  startedAt: string;
+  /** Who wants it running: `stack up` (cli) or a test run (test); test runs only stop test-owned children. */
+  owner: 'cli' | 'test';
+}
+
+export function readPid(service: string): PidRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(pidFile(service), 'utf8')) as PidRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writePid(service: string, record: PidRecord): void {
+  writeFileSync(pidFile(service), `${JSON.stringify(record)}\n`);
+}
+
+export function removePid(service: string): void {
+  rmSync(pidFile(service), { force: true });
+}
+
+/** The pid of the service's child if its pid file names a live process that is really that child. */
+export function livePid(service: string): number | undefined {
+  const record = readPid(service);
+  if (!record) return undefined;
+  if (isAlive(record.pid)) {
+    const cmd = commandLine(record.pid);
+    if (cmd === '(unknown)' || cmd.includes(record.marker)) return record.pid;
+  }
+  return undefined;
+}
+
+export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Fails early with a clear message instead of letting a child die on EADDRINUSE with the reason buried. */
+export async function assertPortFree(port: number, service: string, variable: string): Promise<void> {
+  const free = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  if (!free) {
+    throw new StackError(
+      `${service}: port 127.0.0.1:${port} is already in use by another process. ` +
+        `Stop that process or choose another port with ${variable}=<port>.`,
+    );
+  }
+}
+
+export function logTail(file: string, lines = 40): string {
+  if (!existsSync(file)) return `(no log at ${file})`;
+  const text = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return text.slice(-lines).join('\n');
+}
+
+let spawnOwner: PidRecord['owner'] = 'cli';
+/** Set by `up` before it starts children; their pid files carry it. */
+export function setSpawnOwner(owner: PidRecord['owner']): void {
+  spawnOwner = owner;
+}
+
+export interface DetachedChild {
+  pid: number;
+  child: ChildProcess;
+}
+
+/**
+ * Starts a child that outlives this process: its own process group, stdio to a log file (no pipes back to
+ * us, which would keep our event loop alive and kill the child with SIGPIPE when we exit).
+ */
+export function spawnDetached(
+  command: string,
+  args: string[],
+  options: { service: string; marker: string; logFile: string; cwd: string; env?: NodeJS.ProcessEnv },
+): DetachedChild {
+  const out = openSync(options.logFile, 'a');
+  try {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
+    if (child.pid === undefined) {
+      throw new StackError(`could not start ${command}: ${options.logFile}`);
+    }
+    child.unref();
+    // Recorded at once (before readiness), so a child that never becomes ready is still stopped by its pid.
+    writePid(options.service, {
+      pid: child.pid,
+      marker: options.marker,
+      startedAt: new Date().toISOString(),
+      owner: spawnOwner,
+    });
+    return { pid: child.pid, child };
+  } finally {
+    closeSync(out);
+  }
+}
+
+/** SIGTERM, then SIGKILL once the grace period is over. Resolves when the process is gone. */
+export async function stopPid(pid: number, graceMs = 10_000): Promise<'stopped' | 'killed' | 'not-running'> {
+  if (!isAlive(pid)) return 'not-running';
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return 'not-running';
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return 'stopped';
+    await sleep(100);
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return 'stopped';
+  }
+  while (isAlive(pid)) await sleep(50);
+  return 'killed';
+}
+
+/**
+ * Polls `ready` until it resolves true; fails with the log tail if the child exits or the timeout passes.
+ * `ready` is asked again after every failure, so transient errors while the service boots are fine.
+ */
+export async function waitUntilReady(options: {
+  service: string;
+  pid: number;
+  logFile: string;
+  timeoutMs: number;
+  ready: () => Promise<boolean>;
+}): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (!isAlive(options.pid)) {
+      throw new StackError(
+        `${options.service} exited during start-up (pid ${options.pid}). Last lines of ${options.logFile}:\n` +
+          logTail(options.logFile),
+      );
+    }
+    try {
+      if (await options.ready()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(150);
+  }
+  const reason = lastError instanceof Error ? ` Last readiness error: ${lastError.message}.` : '';
+  throw new StackError(
+    `${options.service} did not become ready within ${Math.round(options.timeoutMs / 1000)} s (pid ` +
+      `${options.pid}).${reason} Last lines of ${options.logFile}:\n${logTail(options.logFile)}`,
+  );
+}

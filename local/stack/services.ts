@@ -1,0 +1,173 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { kafkaAnswersMetadata, startKafka } from './kafka';
+import { logFile, repoRoot, stateDir } from './paths';
+import { portAnswers, spawnDetached, waitUntilReady } from './processes';
+
+export type ServiceName = 'kafka' | 'postgres' | 'dynamodb' | 's3';
+
+export interface ServiceDefinition {
+  name: ServiceName;
+  description: string;
+  /** Set => use that endpoint, start nothing. */
+  overrideVar: string;
+  portVar: string;
+  defaultPort: number;
+  /** Part of the child's command line; guards against a recycled pid being taken for ours. */
+  marker: string;
+  endpoint(port: number): string;
+  start(port: number, timeoutMs: number): Promise<number>;
+  /** A real request against the service (beyond the port answering). */
+  ready(port: number): Promise<boolean>;
+}
+
+const node = process.execPath;
+const modulePath = (...parts: string[]) => join(repoRoot, 'node_modules', ...parts);
+
+export const kafkaControllerPort = () => Number(process.env.STACK_KAFKA_CONTROLLER_PORT ?? 9093);
+
+async function pgAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function startNodeServer(
+  service: ServiceName,
+  marker: string,
+  args: string[],
+  port: number,
+  timeoutMs: number,
+  ready: () => Promise<boolean>,
+): Promise<number> {
+  const log = logFile(service);
+  const { pid } = spawnDetached(node, args, { service, marker, logFile: log, cwd: repoRoot });
+  await waitUntilReady({
+    service,
+    pid,
+    logFile: log,
+    timeoutMs,
+    ready: async () => (await portAnswers(port)) && ready(),
+  });
+  return pid;
+}
+
+export const services: ServiceDefinition[] = [
+  {
+    name: 'kafka',
+    description: 'Apache Kafka 4 (KRaft, Maven jars)',
+    overrideVar: 'KAFKA_BROKERS',
+    portVar: 'STACK_KAFKA_PORT',
+    defaultPort: 9092,
+    marker: 'kafka.Kafka',
+    endpoint: (port) => `127.0.0.1:${port}`,
+    start: (port, timeoutMs) => startKafka({ broker: port, controller: kafkaControllerPort() }, timeoutMs),
+    ready: (port) => kafkaAnswersMetadata(`127.0.0.1:${port}`),
+  },
+  {
+    name: 'postgres',
+    description: 'PGlite behind pglite-socket',
+    overrideVar: 'DATABASE_URL',
+    portVar: 'STACK_POSTGRES_PORT',
+    defaultPort: 55432,
+    marker: 'pglite-socket',
+    endpoint: (port) => `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start: (port, timeoutMs) => {
+      const dataDir = join(stateDir, 'pglite');
+      mkdirSync(dataDir, { recursive: true });
+      return startNodeServer(
+        'postgres',
+        'pglite-socket',
+        [
+          modulePath('@electric-sql', 'pglite-socket', 'dist', 'scripts', 'server.js'),
+          `--db=${dataDir}`,
+          '--host=127.0.0.1',
+          `--port=${port}`,
+          // One shared backend either way, but pg Pools open several connections.
+          `--max-connections=${process.env.STACK_POSTGRES_MAX_CONNECTIONS ?? 16}`,
+        ],
+        port,
+        timeoutMs,
+        () => pgAnswers(`postgres://postgres@127.0.0.1:${port}/postgres`),
+      );
+    },
+    ready: (port) => pgAnswers(`postgres://postgres@127.0.0.1:${port}/postgres`),
+  },
+  {
+    name: 'dynamodb',
+    description: 'dynalite',
+    overrideVar: 'AWS_ENDPOINT_URL_DYNAMODB',
+    portVar: 'STACK_DYNAMODB_PORT',
+    defaultPort: 4567,
+    marker: 'dynalite',
+    endpoint: (port) => `http://127.0.0.1:${port}`,
+    start: (port, timeoutMs) => {
+      const dataDir = join(stateDir, 'dynalite');
+      mkdirSync(dataDir, { recursive: true });
+      return startNodeServer(
+        'dynamodb',
+        'dynalite',
+        [
+          modulePath('dynalite', 'cli.js'),
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          // LevelDB under .local so items survive a restart like the broker's topics do.
+          '--path',
+          dataDir,
+          '--createTableMs',
+          '0',
+          '--deleteTableMs',
+          '0',
+          '--updateTableMs',
+          '0',
+        ],
+        port,
+        timeoutMs,
+        async () => true,
+      );
+    },
+    ready: (port) => portAnswers(port),
+  },
+  {
+    name: 's3',
+    description: 's3rver',
+    overrideVar: 'AWS_ENDPOINT_URL_S3',
+    portVar: 'STACK_S3_PORT',
+    defaultPort: 4569,
+    marker: 's3rver',
+    endpoint: (port) => `http://127.0.0.1:${port}`,
+    start: (port, timeoutMs) => {
+      const dataDir = join(stateDir, 's3rver');
+      mkdirSync(dataDir, { recursive: true });
+      return startNodeServer(
+        's3',
+        's3rver',
+        [
+          // s3rver's continuation tokens use DES, which OpenSSL 3 only offers from its legacy provider:
+          // without this flag every truncated ListObjectsV2 answers InternalError.
+          '--openssl-legacy-provider',
+          modulePath('s3rver', 'bin', 's3rver.js'),
+          '-d',
+          dataDir,
+          '-a',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '--silent',
+        ],
+        port,
+        timeoutMs,
+        async () => true,
+      );
+    },
+    ready: (port) => portAnswers(port),
+  },
+];
