@@ -9,6 +9,7 @@ import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-store
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
 import { createIncidentEventProcessor } from './incident-events';
 import { kafkaGenAiEventPublisher } from './kafka-genai-publisher';
+import { confidenceThresholdFromEnv } from './review-policy';
 
 // Wiring only: configuration, adapters, then decode -> process each record idempotently -> report failures.
 const env = requireEnv('INCIDENTS_TABLE', 'IDEMPOTENCY_TABLE', 'KAFKA_BROKERS');
@@ -27,6 +28,7 @@ const processor = createIncidentEventProcessor({
   publisher: kafkaGenAiEventPublisher(process.env),
   persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
   keyPrefix: 'incident-explanation',
+  confidenceThreshold: confidenceThresholdFromEnv(),
 });
 logger.info('Incident explanation ready', {
   explainer: explainerSettings.kind,

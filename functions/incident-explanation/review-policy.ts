@@ -1,3 +1,4 @@
+import { ConfigurationError } from '../../shared/config';
 import type { ExplainerResult } from './explanation';
 import type { Incident } from './incident';
 import type { ReviewReason } from './ports';
@@ -20,4 +21,15 @@ export function reviewReasons(
   if (result.fallback !== undefined) reasons.push('EXPLANATION_FAILED');
   if (result.explanation.confidence < confidenceThreshold) reasons.push('LOW_CONFIDENCE');
   return reasons;
+}
+
+/** REVIEW_CONFIDENCE_THRESHOLD (0..1) from the environment, or the default. */
+export function confidenceThresholdFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.REVIEW_CONFIDENCE_THRESHOLD;
+  if (raw === undefined || raw === '') return DEFAULT_CONFIDENCE_THRESHOLD;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    throw new ConfigurationError(`REVIEW_CONFIDENCE_THRESHOLD must be between 0 and 1, got "${raw}"`);
+  }
+  return value;
 }

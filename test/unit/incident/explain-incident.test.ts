@@ -10,6 +10,7 @@ import { FallbackIncidentExplainer } from '../../../functions/incident-explanati
 import { toIncident } from '../../../functions/incident-explanation/incident';
 import { buildPrompt } from '../../../functions/incident-explanation/prompt';
 import { toResolution } from '../../../functions/incident-explanation/resolve-review';
+import { confidenceThresholdFromEnv } from '../../../functions/incident-explanation/review-policy';
 import {
   RULES_MODEL_ID,
   RulesIncidentExplainer,
@@ -213,6 +214,16 @@ describe('explainer settings', () => {
     expect(() => explainerSettingsFromEnv({ EXPLAINER: 'gpt' })).toThrow(/EXPLAINER/);
     expect(() => explainerSettingsFromEnv({ BEDROCK_MODEL_ID: 'm', BEDROCK_TIMEOUT_MS: 'soon' })).toThrow(
       /BEDROCK_TIMEOUT_MS/,
+    );
+  });
+});
+
+describe('review confidence threshold', () => {
+  it('defaults to 0.6 and accepts 0..1', () => {
+    expect(confidenceThresholdFromEnv({})).toBe(0.6);
+    expect(confidenceThresholdFromEnv({ REVIEW_CONFIDENCE_THRESHOLD: '0.75' })).toBe(0.75);
+    expect(() => confidenceThresholdFromEnv({ REVIEW_CONFIDENCE_THRESHOLD: '75' })).toThrow(
+      /between 0 and 1/,
     );
   });
 });
