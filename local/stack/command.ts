@@ -1,12 +1,13 @@
 // `npm run stack -- up|down|status`
-import { down, readStackState, status, up } from './index';
+import { down, liveLeases, readStackState, status, up } from './index';
 import { stateDir } from './paths';
 
 const USAGE = `usage: npm run stack -- <up|down|status>
 
   up       start what is not running (Kafka, PGlite, dynalite, s3rver), provision topics, tables, bucket
            and migrations from serverless.yml; reuse what already runs. Endpoints: .local/stack.json
-  down     stop every child by its pid (SIGTERM, then SIGKILL)
+  down     stop every child by its pid (SIGTERM, then SIGKILL); refuses while a test run uses the
+           stack unless --force
   status   each service with pid, endpoint and whether it answers
 
 Environment: KAFKA_BROKERS, DATABASE_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3 use that endpoint
@@ -40,6 +41,15 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
     case 'down': {
+      // Several people share this working tree: do not pull the stack from under a running test suite.
+      const leases = liveLeases();
+      if (leases.length > 0 && !args.includes('--force')) {
+        process.stderr.write(
+          `the stack is in use by ${leases.length} running test run(s) (pid ${leases.join(', ')}); ` +
+            'they stop it themselves when they finish. Use `npm run stack -- down --force` to stop it now.\n',
+        );
+        return 1;
+      }
       const results = await down();
       if (results.length === 0) log('nothing was running');
       for (const r of results) log(`${r.name.padEnd(9)} pid ${r.pid} ${r.result}`);

@@ -1,0 +1,124 @@
+// The stack the integration project runs against: endpoints reach the workers, everything answers, a
+// second `up` reuses it, and the pid/port safeguards behave (stale pid, recycled pid, port in use, a child
+// that dies during start-up reported with its log).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readStackState, status, up } from '../../local/stack/index';
+import { logFile, stackFile } from '../../local/stack/paths';
+import {
+  assertPortFree,
+  livePid,
+  removePid,
+  StackError,
+  spawnDetached,
+  waitUntilReady,
+  writePid,
+} from '../../local/stack/processes';
+import { stackEnv } from '../support/env';
+
+const REQUIRED = [
+  'KAFKA_BROKERS',
+  'DATABASE_URL',
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'FAILED_RECORDS_BUCKET',
+  'INCIDENTS_TABLE',
+  'DEMAND_TABLE',
+  'BILLING_TABLE',
+  'NOTIFICATIONS_TABLE',
+];
+
+describe('local stack', () => {
+  it('hands its endpoints and resource names to every test worker', () => {
+    for (const name of REQUIRED) expect(process.env[name], name).toBeTruthy();
+    expect(process.env.AWS_REGION).toBe('eu-west-1');
+    expect(process.env.FAILED_RECORDS_BUCKET).toBe('mobility-events-local-failed-records-000000000000');
+    expect(process.env.INCIDENTS_TABLE).toBe('mobility-events-local-incidents');
+    expect(stackEnv().KAFKA_BROKERS).toBe(process.env.KAFKA_BROKERS);
+  });
+
+  it('reports every service up and records its endpoints in .local/stack.json', async () => {
+    const services = await status();
+    expect(services.map((s) => [s.name, s.up])).toEqual([
+      ['kafka', true],
+      ['postgres', true],
+      ['dynamodb', true],
+      ['s3', true],
+    ]);
+    const state = JSON.parse(readFileSync(stackFile, 'utf8'));
+    expect(state.env.KAFKA_BROKERS).toBe(process.env.KAFKA_BROKERS);
+  });
+
+  it('reuses the running services on a second up', async () => {
+    const before = readStackState();
+    const state = await up({ owner: 'test' });
+    for (const service of state.services) {
+      expect(['reused', 'external'], service.name).toContain(service.action);
+      const earlier = before?.services.find((s) => s.name === service.name);
+      if (service.pid) expect(service.pid).toBe(earlier?.pid);
+    }
+  });
+});
+
+describe('stack process safeguards', () => {
+  const probe = `probe-${process.pid}`;
+  let server: Server | undefined;
+  afterEach(async () => {
+    removePid(probe);
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+  });
+
+  it('treats a pid file of a dead process as stale', async () => {
+    const child = spawnDetached(process.execPath, ['-e', '0'], {
+      service: probe,
+      marker: '-e',
+      logFile: logFile(probe),
+      cwd: '.',
+    });
+    await new Promise((resolve) => child.child.once('exit', resolve));
+    expect(livePid(probe)).toBeUndefined();
+  });
+
+  it('does not take a recycled pid (live, but another program) for its child', () => {
+    writePid(probe, {
+      pid: process.pid,
+      marker: 'kafka.Kafka',
+      startedAt: new Date().toISOString(),
+      owner: 'test',
+    });
+    expect(livePid(probe)).toBeUndefined();
+  });
+
+  it('names the port and the variable when a port is taken', async () => {
+    server = createServer();
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await expect(assertPortFree(port, 'kafka', 'STACK_KAFKA_PORT')).rejects.toThrow(
+      new RegExp(`127\\.0\\.0\\.1:${port} is already in use.*STACK_KAFKA_PORT`),
+    );
+  });
+
+  it('reports a child that dies during start-up with the tail of its log', async () => {
+    writeFileSync(logFile(probe), '');
+    const { pid } = spawnDetached(
+      process.execPath,
+      ['-e', 'console.log("FATAL: could not bind listener"); process.exit(3)'],
+      { service: probe, marker: 'FATAL', logFile: logFile(probe), cwd: '.' },
+    );
+    const failure = waitUntilReady({
+      service: 'probe',
+      pid,
+      logFile: logFile(probe),
+      timeoutMs: 60_000,
+      ready: async () => false,
+    });
+    await expect(failure).rejects.toBeInstanceOf(StackError);
+    await expect(failure).rejects.toThrow(/exited during start-up[\s\S]*FATAL: could not bind listener/);
+  });
+});
