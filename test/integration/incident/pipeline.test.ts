@@ -1,0 +1,211 @@
+// The Kafka client needs Promise.withResolvers (Node 22); local Node is 20.
+import '../../../local/esm/node20-polyfills';
+import { randomUUID } from 'node:crypto';
+import type { Context, MSKEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
+import {
+  DynamoDbIncidentViewStore,
+  DynamoDbReviewTasks,
+} from '../../../functions/incident-explanation/dynamodb-stores';
+import { listOutbox } from '../../../functions/notifications/outbox-channel';
+import { EsmEmulator } from '../../../local/esm/emulator';
+import type { EsmHandler } from '../../../local/esm/invoker';
+import { EventProducer } from '../../../shared/kafka/producer';
+import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { createTopic, testDefinition, waitFor } from '../../e2e/kafka-helpers';
+import { createTable, localDynamoDb } from './local-dynamodb';
+
+/**
+ * The local pipeline through a real broker and the ESM emulator: incident.detected -> incident-explanation
+ * (rules explainer) -> genai.hitl.requested -> notifications (outbox), and genai.hitl.resolved closing the
+ * review. The handlers are the real ones, wired from the environment as in `dev`.
+ */
+const brokers = process.env.KAFKA_BROKERS;
+type Handler = (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
+
+let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+let emulator: EsmEmulator;
+let producer: EventProducer;
+let incidentsTable: string;
+let notificationsTable: string;
+const run = randomUUID().slice(0, 8);
+
+async function ensureTopic(topic: string) {
+  await createTopic(topic, 1).catch((error: Error) => {
+    if (!/exists/i.test(error.message) && !/exists/i.test(String((error as { errors?: unknown }).errors))) {
+      throw error;
+    }
+  });
+}
+
+describe.skipIf(!brokers)(
+  'local pipeline: incident -> explanation -> review notification -> resolution',
+  () => {
+    beforeAll(async () => {
+      for (const topic of [
+        'incident.detected',
+        'genai.request',
+        'genai.response',
+        'genai.hitl.requested',
+        'genai.hitl.resolved',
+      ]) {
+        await ensureTopic(topic);
+      }
+      dynamo = await localDynamoDb();
+      const endpoint = await dynamo.client.config.endpoint?.();
+      incidentsTable = await createTable(dynamo.client, 'incidents', 'pk-sk');
+      notificationsTable = await createTable(dynamo.client, 'notifications', 'pk-sk');
+      Object.assign(process.env, {
+        AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
+        AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+        AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+        AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+        INCIDENTS_TABLE: incidentsTable,
+        NOTIFICATIONS_TABLE: notificationsTable,
+        POWERTOOLS_LOG_LEVEL: 'CRITICAL',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      });
+      delete process.env.BEDROCK_MODEL_ID;
+      delete process.env.CHANNEL;
+      delete process.env.ONCALL_TOPIC_ARN;
+      // Each handler reads IDEMPOTENCY_TABLE at import: one table per function, as in serverless.yml.
+      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'incident-idempotency', 'id');
+      const incidentHandler = (await import('../../../functions/incident-explanation/handler'))
+        .handler as Handler;
+      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'notifications-idempotency', 'id');
+      const notificationsHandler = (await import('../../../functions/notifications/handler'))
+        .handler as Handler;
+
+      const asEsmHandler =
+        (handler: Handler): EsmHandler =>
+        (event: MSKEvent, context: Context) =>
+          handler(event as unknown as KafkaEvent, context);
+      const mapping = (functionKey: string, topic: string) =>
+        testDefinition(topic, {
+          functionKey,
+          functionName: `${functionKey}-${run}`,
+          consumerGroupId: `pipeline-${run}-${functionKey}-${topic}`,
+          maximumBatchingWindowMs: 50,
+          reportBatchItemFailures: true,
+          maximumRetryAttempts: 3,
+        });
+      emulator = new EsmEmulator({
+        definitions: [
+          mapping('incident-explanation', 'incident.detected'),
+          mapping('incident-explanation', 'genai.hitl.resolved'),
+          mapping('notifications', 'incident.detected'),
+          mapping('notifications', 'genai.hitl.requested'),
+        ],
+        brokers: (brokers as string).split(','),
+        handlers: {
+          'incident-explanation': asEsmHandler(incidentHandler),
+          notifications: asEsmHandler(notificationsHandler),
+        },
+        retryDelayMs: () => 100,
+        log: () => {},
+      });
+      await emulator.start();
+      producer = EventProducer.connect({
+        brokers: (brokers as string).split(','),
+        clientId: `pipeline-${run}`,
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await emulator?.stop();
+      await producer?.close();
+      await dynamo?.stop();
+    }, 60_000);
+
+    it('explains a critical incident, pages on-call, asks reviewers, and closes the review on resolution', async () => {
+      const incidentId = `inc-${run}-critical`;
+      const started = Date.now();
+      await producer.publish([
+        {
+          topic: 'incident.detected',
+          key: incidentId,
+          id: `ce-${incidentId}`,
+          type: 'incident.detected',
+          source: 'test/incident-detector',
+          subject: incidentId,
+          time: new Date(started).toISOString(),
+          data: {
+            incidentId,
+            vehicleId: 'veh-77',
+            vehicleType: 'SCOOTER',
+            bookingId: null,
+            customerId: null,
+            severity: 'CRITICAL',
+            anomalyType: 'BATTERY_OVERHEAT',
+            location: { lat: 52.5, lon: 13.4 },
+            zoneId: 'berlin-mitte',
+            telemetry: {
+              speedKmh: 0,
+              accelerationG: 0,
+              batteryLevelPct: 55,
+              batteryTempC: 71.5,
+              odometerMeters: 9000,
+              firmwareVersion: '4.2.1',
+              capturedAt: started,
+            },
+            anomalyScore: 0.99,
+            detectorVersion: 'det-1',
+            detectedAt: started,
+          },
+        },
+      ]);
+
+      const outboxFor = async () =>
+        (await listOutbox(dynamo.documents, notificationsTable)).filter((entry) =>
+          entry.body.includes(incidentId),
+        );
+      await waitFor(
+        'the on-call page and the review request in the outbox',
+        async () => (await outboxFor()).length >= 2,
+      );
+      const elapsedMs = Date.now() - started;
+      const outbox = await outboxFor();
+      expect(outbox.map((entry) => entry.template).sort()).toEqual([
+        'hitl-review-requested',
+        'incident-critical-oncall',
+      ]);
+      console.log(
+        `incident.detected -> outbox (page + review request via genai.hitl.requested): ${elapsedMs} ms`,
+      );
+
+      const view = await new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable).get(incidentId);
+      expect(view).toMatchObject({ explainer: 'RULES_FALLBACK', severity: 'CRITICAL' });
+      const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
+      expect((await reviews.get(incidentId))?.status).toBe('OPEN');
+
+      await producer.publish([
+        {
+          topic: 'genai.hitl.resolved',
+          key: incidentId,
+          id: `ce-resolved-${incidentId}`,
+          type: 'genai.hitl.resolved',
+          source: 'test/review-console',
+          subject: incidentId,
+          time: new Date().toISOString(),
+          data: {
+            reviewId: incidentArtefactId(incidentId, 'review'),
+            incidentId,
+            decision: 'ESCALATED',
+            reviewer: 'safety-officer',
+            comment: null,
+            resolvedAt: Date.now(),
+          },
+        },
+      ]);
+      await waitFor(
+        'the review to be resolved',
+        async () => (await reviews.get(incidentId))?.status === 'RESOLVED',
+      );
+      expect(await reviews.get(incidentId)).toMatchObject({
+        decision: 'ESCALATED',
+        reviewer: 'safety-officer',
+      });
+    }, 60_000);
+  },
+);
