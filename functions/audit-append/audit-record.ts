@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, containsNul, toJsonValue } from './canonical-json';
+import { canonicalJson, toJsonValue } from './canonical-json';
 
 /** A Kafka header as stored: UTF-8 text when the bytes are text jsonb can hold, base64 otherwise. */
 export type StoredHeader = [name: string, value: string | { base64: string }];
@@ -53,12 +53,14 @@ export class UnstorableRecordError extends Error {
 
 export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 
-const TRACE_CONTEXT_ATTRIBUTES = new Set(['traceparent', 'tracestate']);
+/** U+0000 as JSON.stringify writes it (an unescaped backslash, then u0000): jsonb cannot store it. */
+const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+
 const REQUIRED_ATTRIBUTES = ['id', 'source', 'type', 'specversion'] as const;
 const RFC3339 =
   /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 
-export function sha256(...parts: Buffer[]): Buffer {
+export function sha256(...parts: Array<Buffer | string>): Buffer {
   const hash = createHash('sha256');
   for (const part of parts) hash.update(part);
   return hash.digest();
@@ -73,7 +75,6 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
   } catch (error) {
     throw new UnstorableRecordError(`event data cannot be stored as JSON: ${(error as Error).message}`);
   }
-  if (containsNul(data)) throw new UnstorableRecordError('event data holds U+0000, which jsonb cannot store');
   const content: AuditContent = {
     topic: kafka.topic,
     partition: kafka.partition,
@@ -85,7 +86,21 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
     data,
     rawValue: kafka.value == null ? null : Buffer.from(kafka.value, 'base64'),
   };
-  return { ...content, bodyHash: bodyHashOf(content), contentHash: contentHashOf(content) };
+  // The canonical texts of ce and data serve both hashes.
+  const ceJson = attributesJson(ce);
+  const dataJson = canonicalJson(data ?? null);
+  if (ESCAPED_NUL.test(dataJson))
+    throw new UnstorableRecordError('event data holds U+0000, which jsonb cannot store');
+  if (ESCAPED_NUL.test(ceJson)) throw new UnstorableRecordError('CloudEvents attributes hold U+0000');
+  return {
+    ...content,
+    bodyHash: bodyHash(
+      content,
+      hasTraceContext(ce) ? attributesJson(withoutTraceContext(ce)) : ceJson,
+      dataJson,
+    ),
+    contentHash: contentHash(content, ceJson, dataJson),
+  };
 }
 
 /** CloudEvents attribute names are lower-case; the decoder may use camelCase (correlationId). */
@@ -106,7 +121,6 @@ export function normaliseAttributes(cloudEvent: Record<string, unknown>): Record
       `CloudEvents attribute "time" is not an RFC 3339 timestamp: ${String(ce.time)}`,
     );
   }
-  if (containsNul(ce)) throw new UnstorableRecordError('CloudEvents attributes hold U+0000');
   return ce;
 }
 
@@ -122,38 +136,83 @@ function isRfc3339(value: unknown): boolean {
 export function storedHeaders(headers: KafkaRecordBytes['headers']): StoredHeader[] {
   const stored: StoredHeader[] = [];
   for (const header of headers ?? []) {
-    for (const [name, bytes] of Object.entries(header)) {
+    for (const name in header) {
+      const bytes = header[name] as number[];
+      const ascii = asciiText(bytes);
+      if (ascii !== undefined) {
+        stored.push([name, ascii]);
+        continue;
+      }
       const buffer = Buffer.from(bytes);
       const text = buffer.toString('utf8');
-      const isText = !text.includes('\u0000') && Buffer.from(text, 'utf8').equals(buffer);
+      // Invalid UTF-8 decodes to U+FFFD; jsonb cannot hold U+0000. Either way keep the exact bytes as base64.
+      const isText = !text.includes('\uFFFD') && !text.includes('\u0000');
       stored.push([name, isText ? text : { base64: buffer.toString('base64') }]);
     }
   }
   return stored;
 }
 
-export function bodyHashOf(content: AuditContent): Buffer {
-  const ce = Object.fromEntries(
-    Object.entries(content.ce).filter(([name]) => !TRACE_CONTEXT_ATTRIBUTES.has(name)),
-  );
-  const body = { v: 1, key: content.key?.toString('base64') ?? null, ce, data: content.data ?? null };
-  return sha256(Buffer.from(canonicalJson(body), 'utf8'));
+/** Most header values are short ASCII (ids, types, times): read them without a Buffer. */
+function asciiText(bytes: number[]): string | undefined {
+  if (bytes.length > 512) return undefined;
+  for (const byte of bytes) {
+    if (byte === 0 || byte > 0x7f) return undefined;
+  }
+  return String.fromCharCode(...bytes);
 }
 
+/** Canonical JSON of the attributes: a flat object of strings as a rule, which JSON.stringify can sort. */
+function attributesJson(ce: Record<string, unknown>): string {
+  for (const key in ce) {
+    const value = ce[key];
+    if (value !== null && typeof value === 'object') return canonicalJson(ce);
+  }
+  return JSON.stringify(ce, Object.keys(ce).sort());
+}
+
+function hasTraceContext(ce: Record<string, unknown>): boolean {
+  return ce.traceparent !== undefined || ce.tracestate !== undefined;
+}
+
+function withoutTraceContext(ce: Record<string, unknown>): Record<string, unknown> {
+  const { traceparent: _traceparent, tracestate: _tracestate, ...rest } = ce;
+  return rest;
+}
+
+const keyJson = (key: Buffer | null) => (key ? `"${key.toString('base64')}"` : 'null');
+
+/** sha256 of the canonical JSON of {v: 1, key, ce (without trace context), data}. */
+function bodyHash(content: AuditContent, ceWithoutTraceJson: string, dataJson: string): Buffer {
+  return sha256(`{"ce":${ceWithoutTraceJson},"data":${dataJson},"key":${keyJson(content.key)},"v":1}`);
+}
+
+/**
+ * sha256 of the canonical JSON of {v: 1, topic, partition, offset, timestamp, key, headers, ce, data,
+ * rawValueSha256}, written out with its keys already in canonical order.
+ */
+function contentHash(content: AuditContent, ceJson: string, dataJson: string): Buffer {
+  const raw = content.rawValue ? `"${sha256(content.rawValue).toString('hex')}"` : 'null';
+  // Headers are arrays of strings and one-key objects: JSON.stringify writes them canonically already.
+  return sha256(
+    `{"ce":${ceJson},"data":${dataJson},"headers":${JSON.stringify(content.headers)},"key":${keyJson(content.key)},` +
+      `"offset":${canonicalJson(content.offset)},"partition":${canonicalJson(content.partition)},` +
+      `"rawValueSha256":${raw},"timestamp":${canonicalJson(content.timestamp)},"topic":${JSON.stringify(content.topic)},"v":1}`,
+  );
+}
+
+/** Identity of the event for idempotency: key, CloudEvents attributes without trace context, data. */
+export function bodyHashOf(content: AuditContent): Buffer {
+  return bodyHash(
+    content,
+    canonicalJson(withoutTraceContext(content.ce)),
+    canonicalJson(content.data ?? null),
+  );
+}
+
+/** What the chain links: every stored byte of the event and its coordinates. */
 export function contentHashOf(content: AuditContent): Buffer {
-  const canonical = {
-    v: 1,
-    topic: content.topic,
-    partition: content.partition,
-    offset: content.offset,
-    timestamp: content.timestamp,
-    key: content.key?.toString('base64') ?? null,
-    headers: content.headers,
-    ce: content.ce,
-    data: content.data ?? null,
-    rawValueSha256: content.rawValue ? sha256(content.rawValue).toString('hex') : null,
-  };
-  return sha256(Buffer.from(canonicalJson(canonical), 'utf8'));
+  return contentHash(content, attributesJson(content.ce), canonicalJson(content.data ?? null));
 }
 
 /** One link of a chain: sha256(prev || content || int64be(seq) || int64be(recorded_at µs)), as audit_append computes it. */

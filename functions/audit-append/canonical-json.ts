@@ -8,17 +8,32 @@ export function canonicalJson(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-    case 'boolean':
       return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no representation for ${value}`);
       return JSON.stringify(value);
     case 'object': {
-      if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
-      const entries = Object.entries(value as Record<string, unknown>)
-        .filter(([, item]) => item !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+      if (Array.isArray(value)) {
+        let text = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) text += ',';
+          text += canonicalJson(value[i] ?? null);
+        }
+        return `${text}]`;
+      }
+      const object = value as Record<string, unknown>;
+      const keys = Object.keys(object).sort();
+      let text = '{';
+      let first = true;
+      for (const key of keys) {
+        const item = object[key];
+        if (item === undefined) continue;
+        text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`;
+        first = false;
+      }
+      return `${text}}`;
     }
     default:
       throw new TypeError(`canonical JSON has no representation for a ${typeof value}`);
@@ -49,14 +64,4 @@ export function toJsonValue(value: unknown): unknown {
     return result;
   }
   throw new TypeError(`a ${typeof value} cannot be stored as JSON`);
-}
-
-/** True when some string (key or value) holds U+0000, which PostgreSQL jsonb cannot store. */
-export function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
-  }
-  return false;
 }

@@ -4,8 +4,42 @@ import pg from 'pg';
 
 const MIGRATIONS = path.resolve(import.meta.dirname, '../../../migrations');
 
-export const serverUrl = (): string =>
-  process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
+let chosenServer: Promise<string> | undefined;
+
+/**
+ * The PostgreSQL server the audit tests create their databases on: AUDIT_TEST_DATABASE_URL, else DATABASE_URL
+ * (CI points it at the real server; the local stack may hand out PGlite, which has one database and one
+ * backend, so it cannot host these tests), else the local server on 127.0.0.1:5432.
+ */
+export function serverUrl(): Promise<string> {
+  chosenServer ??= (async () => {
+    const candidates = [process.env.AUDIT_TEST_DATABASE_URL, process.env.DATABASE_URL, LOCAL_POSTGRES];
+    const problems: string[] = [];
+    for (const url of candidates) {
+      if (!url) continue;
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ version: string }>('SELECT version()');
+        if (!rows[0]?.version.includes('PGlite')) return url;
+        problems.push(`${redact(url)} is PGlite`);
+      } catch (error) {
+        problems.push(`${redact(url)}: ${(error as Error).message}`);
+      } finally {
+        await client.end().catch(() => {});
+      }
+    }
+    throw new Error(`audit integration tests need a real PostgreSQL server (${problems.join('; ')})`);
+  })();
+  return chosenServer;
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
 
 export interface AuditDatabase {
   url: string;
@@ -40,14 +74,15 @@ export async function applyMigrations(url: string): Promise<void> {
 /** A fresh database with the audit migrations applied, on the server DATABASE_URL points at. */
 export async function createAuditDatabase(label: string): Promise<AuditDatabase> {
   const name = `audit_${label}_${process.pid}_${Date.now().toString(36)}`.toLowerCase();
-  const admin = new pg.Client({ connectionString: serverUrl() });
+  const server = await serverUrl();
+  const admin = new pg.Client({ connectionString: server });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = withDatabase(serverUrl(), name);
+  const url = withDatabase(server, name);
   await applyMigrations(url);
   const owner = new pg.Pool({ connectionString: url, max: 3 });
   return {
@@ -56,7 +91,7 @@ export async function createAuditDatabase(label: string): Promise<AuditDatabase>
     owner,
     async drop() {
       await owner.end();
-      const client = new pg.Client({ connectionString: serverUrl() });
+      const client = new pg.Client({ connectionString: server });
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

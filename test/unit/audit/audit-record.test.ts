@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  bodyHashOf,
   buildAuditRecord,
   chainHash,
   contentHashOf,
@@ -76,6 +77,32 @@ describe('buildAuditRecord', () => {
     expect(a.contentHash.equals(b.contentHash)).toBe(false);
     const c = build({ offset: 1, id: 'e-1', time: '2026-11-01T00:00:00Z', subject: 's', data: { x: 2 } });
     expect(a.bodyHash.equals(c.bodyHash)).toBe(false);
+  });
+
+  it('hashes exactly the canonical JSON of the documented objects', () => {
+    const record = build({
+      offset: 5,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    const { traceparent: _traceparent, ...ceWithoutTrace } = record.ce;
+    const key = record.key?.toString('base64') ?? null;
+    expect(record.bodyHash).toEqual(
+      sha256(Buffer.from(canonicalJson({ v: 1, key, ce: ceWithoutTrace, data: record.data }))),
+    );
+    const content = {
+      v: 1,
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      timestamp: record.timestamp,
+      key,
+      headers: record.headers,
+      ce: record.ce,
+      data: record.data,
+      rawValueSha256: sha256(record.rawValue as Buffer).toString('hex'),
+    };
+    expect(record.contentHash).toEqual(sha256(Buffer.from(canonicalJson(content))));
+    expect(bodyHashOf(record)).toEqual(record.bodyHash);
   });
 
   it('recomputes the same content hash from the stored form', () => {
