@@ -1,0 +1,484 @@
+/**
+ * Read-model benchmark (issue 6): records/s and DynamoDB requests per record for 100-record batches of the
+ * demand and billing handlers' processing against the DynamoDB stand-in, side by side with naive versions.
+ *
+ *   npm run bench:read-models                 # dynalite in a separate process on 127.0.0.1
+ *   AWS_ENDPOINT_URL_DYNAMODB=http://... npm run bench:read-models   # any other endpoint
+ *
+ * Demand: bookings over the 30 zones of zones.json with Zipf(s = 1.1) popularity, 6 partitions, batches of
+ * one topic (one ESM per topic), 100 records each, live traffic (a batch spans seconds, so mostly one hour).
+ *   - aggregated: the handler's path (one fenced UpdateItem per zone-hour per batch);
+ *   - naive: one fenced UpdateItem per record (records of a partition in order, partitions in parallel).
+ * Billing: booking.completed then payment.succeeded batches for the same bookings.
+ *   - with Powertools idempotency per record (the handler's path);
+ *   - without it (only the conditional writes; still correct, since every step is idempotent);
+ *   - the same batches redelivered (what a retry costs).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
+import { bill } from '../functions/billing/bill';
+import { type BillingCommand, toBillingCommand } from '../functions/billing/billing-events';
+import { createBillingProcessor } from '../functions/billing/billing-processor';
+import {
+  DynamoDbCustomerStatements,
+  DynamoDbInvoiceStore,
+} from '../functions/billing/dynamodb-billing-store';
+import type { TariffTable } from '../functions/billing/pricing';
+import tariffsFile from '../functions/billing/tariffs.json';
+import {
+  aggregateByZoneHour,
+  type DemandModelConfig,
+  type DemandSignal,
+  toDemandSignal,
+} from '../functions/demand-prediction-update/demand-model';
+import { DynamoDbDemandReadModel } from '../functions/demand-prediction-update/dynamodb-demand-read-model';
+import { type DemandInput, updateDemand } from '../functions/demand-prediction-update/update-demand';
+import zonesFile from '../functions/demand-prediction-update/zones.json';
+
+const BATCH = 100;
+const DEMAND_BATCHES = Number(process.env.BENCH_DEMAND_BATCHES ?? 60);
+const BILLING_BOOKINGS = Number(process.env.BENCH_BILLING_BOOKINGS ?? 600);
+const PARTITIONS = 6;
+const ZIPF_S = 1.1;
+
+const config = zonesFile as DemandModelConfig;
+const knownZones = new Set(config.zones.map((z) => z.zoneId));
+const tariffs = tariffsFile as TariffTable;
+
+// ---------- stand-in and clients ----------
+async function startDynalite(): Promise<{ endpoint: string; child?: ChildProcess }> {
+  if (process.env.AWS_ENDPOINT_URL_DYNAMODB) return { endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB };
+  const port = 48_000 + Math.floor(Math.random() * 1000);
+  const child = spawn(
+    process.execPath,
+    ['node_modules/dynalite/cli.js', '--host', '127.0.0.1', '--port', String(port), '--createTableMs', '0'],
+    { stdio: 'ignore' },
+  );
+  const endpoint = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(endpoint, { method: 'POST' });
+      return { endpoint, child };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`dynalite did not start on ${endpoint}`);
+}
+
+interface Counted {
+  raw: DynamoDBClient;
+  documents: DynamoDBDocumentClient;
+  requests: { count: number };
+}
+
+function countedClients(endpoint: string): Counted {
+  const requests = { count: 0 };
+  const clientConfig = {
+    endpoint,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+    maxAttempts: 5,
+  };
+  const raw = new DynamoDBClient(clientConfig);
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  for (const client of [raw, documents]) {
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        requests.count++;
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'countRequests' },
+    );
+  }
+  return { raw, documents, requests };
+}
+
+let tableCounter = 0;
+async function createTable(client: DynamoDBClient, input: (name: string) => CreateTableCommandInput) {
+  const name = `bench-${Date.now()}-${tableCounter++}`;
+  await client.send(new CreateTableCommand(input(name)));
+  return name;
+}
+const pkSk = {
+  BillingMode: 'PAY_PER_REQUEST' as const,
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' as const },
+    { AttributeName: 'sk', AttributeType: 'S' as const },
+  ],
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' as const },
+    { AttributeName: 'sk', KeyType: 'RANGE' as const },
+  ],
+};
+const demandTable = (name: string): CreateTableCommandInput => ({
+  TableName: name,
+  ...pkSk,
+  AttributeDefinitions: [
+    ...pkSk.AttributeDefinitions,
+    { AttributeName: 'forecastHour', AttributeType: 'S' },
+    { AttributeName: 'forecast1Milli', AttributeType: 'N' },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName: 'TopZonesByHour',
+      KeySchema: [
+        { AttributeName: 'forecastHour', KeyType: 'HASH' },
+        { AttributeName: 'forecast1Milli', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['zoneId'] },
+    },
+  ],
+});
+const billingTable = (name: string): CreateTableCommandInput => ({ TableName: name, ...pkSk });
+const idempotencyTable = (name: string): CreateTableCommandInput => ({
+  TableName: name,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+  KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+});
+
+// ---------- workload ----------
+/** Deterministic PRNG (mulberry32) so every run measures the same workload. */
+function prng(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function zipfSampler(n: number, s: number, random: () => number) {
+  const weights = Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cumulative: number[] = [];
+  let running = 0;
+  for (const w of weights) {
+    running += w / total;
+    cumulative.push(running);
+  }
+  return () => {
+    const u = random();
+    const index = cumulative.findIndex((c) => u <= c);
+    return index === -1 ? n - 1 : index;
+  };
+}
+
+const TOPICS = ['booking.created', 'booking.completed', 'booking.cancelled'] as const;
+const TIME_FIELD = {
+  'booking.created': 'createdAt',
+  'booking.completed': 'completedAt',
+  'booking.cancelled': 'cancelledAt',
+};
+
+function demandBatches(): DemandInput[][] {
+  const random = prng(42);
+  const zone = zipfSampler(config.zones.length, ZIPF_S, random);
+  const offsets = new Map<string, number>();
+  let clock = Date.parse('2026-11-23T07:00:00Z');
+  const batches: DemandInput[][] = [];
+  for (let b = 0; b < DEMAND_BATCHES; b++) {
+    // created : completed : cancelled ~ 5 : 4 : 1 of the batches, one topic per batch (one ESM per topic).
+    const topic = TOPICS[b % 10 < 5 ? 0 : b % 10 < 9 ? 1 : 2];
+    const batch: DemandInput[] = [];
+    for (let i = 0; i < BATCH; i++) {
+      clock += 200; // 5 bookings/s city-wide: a batch spans 20 s, an hour holds ~180 batches' worth of records
+      const partition = Math.floor(random() * PARTITIONS);
+      const key = `${topic}-${partition}`;
+      const offset = offsets.get(key) ?? 0;
+      offsets.set(key, offset + 1);
+      const zoneId = config.zones[zone()]?.zoneId as string;
+      const data: Record<string, unknown> = { zoneId, [TIME_FIELD[topic]]: clock };
+      if (topic === 'booking.completed') Object.assign(data, { durationSeconds: 600, distanceMeters: 2_000 });
+      batch.push({ ok: true, topic, partition, offset, eventType: topic, data });
+    }
+    batch.sort((x, y) => x.partition - y.partition || x.offset - y.offset);
+    batches.push(batch);
+  }
+  return batches;
+}
+
+/** The naive version: one fenced UpdateItem per record; in order within a partition, partitions in parallel. */
+async function naiveDemand(batch: DemandInput[], readModel: DynamoDbDemandReadModel) {
+  const signals: DemandSignal[] = batch.map((input) => toDemandSignal(input as never, knownZones));
+  const byPartition = new Map<number, DemandSignal[]>();
+  for (const signal of signals)
+    byPartition.set(signal.partition, [...(byPartition.get(signal.partition) ?? []), signal]);
+  await Promise.all(
+    [...byPartition.values()].map(async (list) => {
+      for (const signal of list) {
+        const [outcome] = await readModel.apply(aggregateByZoneHour([signal], config));
+        if (outcome?.status === 'FAILED') throw outcome.error;
+      }
+    }),
+  );
+}
+
+function billingCommands(): { rides: BillingCommand[][]; payments: BillingCommand[][] } {
+  const random = prng(7);
+  const types = Object.keys(tariffs.vehicleTypes);
+  const rides: BillingCommand[] = [];
+  const payments: BillingCommand[] = [];
+  const T0 = Date.parse('2026-11-23T07:00:00Z');
+  for (let i = 0; i < BILLING_BOOKINGS; i++) {
+    const bookingId = `bench-b-${i}`;
+    const customerId = `bench-c-${Math.floor(random() * 200)}`;
+    const where = { partition: i % PARTITIONS, offset: Math.floor(i / PARTITIONS) };
+    const ride = toBillingCommand(
+      {
+        topic: 'booking.completed',
+        ...where,
+        eventId: `evt-ride-${i}`,
+        eventType: 'booking.completed',
+        data: {
+          bookingId,
+          customerId,
+          zoneId: 'ber-mitte',
+          vehicleType: types[i % types.length],
+          durationSeconds: 60 + Math.floor(random() * 3_000),
+          distanceMeters: Math.floor(random() * 15_000),
+          currency: 'EUR',
+          completedAt: T0 + i * 1_000,
+        },
+      },
+      tariffs,
+    );
+    rides.push(ride);
+    payments.push(
+      toBillingCommand(
+        {
+          topic: 'payment.succeeded',
+          ...where,
+          eventId: `evt-pay-${i}`,
+          eventType: 'payment.succeeded',
+          data: {
+            paymentId: `pay-${i}`,
+            bookingId,
+            customerId,
+            amount: {
+              amountMinor: ride.kind === 'RIDE_COMPLETED' ? ride.price.totalMinor : 0,
+              currency: 'EUR',
+            },
+            succeededAt: T0 + i * 1_000 + 60_000,
+          },
+        },
+        tariffs,
+      ),
+    );
+  }
+  const chunk = (list: BillingCommand[]) =>
+    Array.from({ length: Math.ceil(list.length / BATCH) }, (_, i) => list.slice(i * BATCH, (i + 1) * BATCH));
+  return { rides: chunk(rides), payments: chunk(payments) };
+}
+
+/** Like the handler: partitions in parallel, records of a partition in order. */
+async function runBillingBatch(
+  batch: BillingCommand[],
+  process: (command: BillingCommand) => Promise<unknown>,
+) {
+  const byPartition = new Map<number, BillingCommand[]>();
+  batch.forEach((command, i) => {
+    const partition = i % PARTITIONS;
+    byPartition.set(partition, [...(byPartition.get(partition) ?? []), command]);
+  });
+  await Promise.all(
+    [...byPartition.values()].map(async (list) => {
+      for (const command of list) await process(command);
+    }),
+  );
+}
+
+// ---------- measurement ----------
+interface Row {
+  case: string;
+  records: number;
+  seconds: number;
+  recordsPerSecond: number;
+  requests: number;
+  requestsPerRecord: number;
+  note?: string;
+}
+
+async function measure(
+  name: string,
+  counted: Counted,
+  batches: unknown[][],
+  run: (batch: never) => Promise<unknown>,
+  note?: string,
+): Promise<Row> {
+  const before = counted.requests.count;
+  const records = batches.reduce((n, b) => n + b.length, 0);
+  const started = performance.now();
+  for (const batch of batches) await run(batch as never);
+  const seconds = (performance.now() - started) / 1000;
+  const requests = counted.requests.count - before;
+  const row: Row = {
+    case: name,
+    records,
+    seconds: Number(seconds.toFixed(2)),
+    recordsPerSecond: Math.round(records / seconds),
+    requests,
+    requestsPerRecord: Number((requests / records).toFixed(3)),
+  };
+  if (note) row.note = note;
+  console.log(JSON.stringify(row));
+  return row;
+}
+
+async function main() {
+  const { endpoint, child } = await startDynalite();
+  try {
+    const counted = countedClients(endpoint);
+    const rows: Row[] = [];
+    const context = { getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
+
+    // Calibration: what the stand-in does on this machine right now (the machine is shared).
+    const calibrationTable = await createTable(counted.raw, billingTable);
+    const puts = Array.from({ length: 500 }, (_, i) => [i]);
+    rows.push(
+      await measure(
+        'calibration: sequential PutItem, 1 per record',
+        counted,
+        [puts.flat()],
+        async (batch: number[]) => {
+          for (const i of batch) {
+            await counted.documents.send(
+              new PutCommand({ TableName: calibrationTable, Item: { pk: `p${i}`, sk: 's', v: i } }),
+            );
+          }
+        },
+      ),
+    );
+
+    // Demand
+    const batches = demandBatches();
+    const touched = batches.map(
+      (b) =>
+        aggregateByZoneHour(
+          b.map((r) => toDemandSignal(r as never, knownZones)),
+          config,
+        ).length,
+    );
+    const meanTouched = touched.reduce((a, b) => a + b, 0) / touched.length;
+    const warm = new DynamoDbDemandReadModel(counted.documents, await createTable(counted.raw, demandTable));
+    await updateDemand(batches[0] as DemandInput[], config, knownZones, warm); // warm-up, not measured
+
+    const aggregated = new DynamoDbDemandReadModel(
+      counted.documents,
+      await createTable(counted.raw, demandTable),
+    );
+    rows.push(
+      await measure(
+        'demand: aggregated + fenced (handler)',
+        counted,
+        batches,
+        (batch: DemandInput[]) => updateDemand(batch, config, knownZones, aggregated),
+        `mean ${meanTouched.toFixed(1)} zone-hours touched per 100-record batch (Zipf s=${ZIPF_S}, ${config.zones.length} zones)`,
+      ),
+    );
+    rows.push(
+      await measure(
+        'demand: same batches redelivered',
+        counted,
+        batches,
+        (batch: DemandInput[]) => updateDemand(batch, config, knownZones, aggregated),
+        'every write fails its fence: UpdateItem + GetItem per zone-hour',
+      ),
+    );
+    const naive = new DynamoDbDemandReadModel(counted.documents, await createTable(counted.raw, demandTable));
+    rows.push(
+      await measure('demand: naive, one fenced update per record', counted, batches, (batch: DemandInput[]) =>
+        naiveDemand(batch, naive),
+      ),
+    );
+
+    // Billing
+    const { rides, payments } = billingCommands();
+    const billingName = await createTable(counted.raw, billingTable);
+    const deps = {
+      invoices: new DynamoDbInvoiceStore(counted.documents, billingName),
+      statements: new DynamoDbCustomerStatements(counted.documents, billingName),
+    };
+    const processor = createBillingProcessor({
+      ...deps,
+      persistenceStore: new DynamoDBPersistenceLayer({
+        tableName: await createTable(counted.raw, idempotencyTable),
+        awsSdkV3Client: counted.raw,
+      }),
+    });
+    processor.registerLambdaContext(context);
+    const withIdempotency = (batch: BillingCommand[]) => runBillingBatch(batch, processor.process);
+    rows.push(
+      await measure(
+        'billing: booking.completed, Powertools idempotency (handler)',
+        counted,
+        rides,
+        withIdempotency,
+      ),
+    );
+    rows.push(
+      await measure(
+        'billing: payment.succeeded, Powertools idempotency (handler)',
+        counted,
+        payments,
+        withIdempotency,
+      ),
+    );
+    rows.push(
+      await measure(
+        'billing: both redelivered, Powertools idempotency',
+        counted,
+        [...rides, ...payments],
+        withIdempotency,
+        'answered from the idempotency record: PutItem fails, GetItem',
+      ),
+    );
+
+    const plainName = await createTable(counted.raw, billingTable);
+    const plainDeps = {
+      invoices: new DynamoDbInvoiceStore(counted.documents, plainName),
+      statements: new DynamoDbCustomerStatements(counted.documents, plainName),
+    };
+    const plain = (batch: BillingCommand[]) => runBillingBatch(batch, (command) => bill(command, plainDeps));
+    rows.push(await measure('billing: booking.completed, conditional writes only', counted, rides, plain));
+    rows.push(await measure('billing: payment.succeeded, conditional writes only', counted, payments, plain));
+    rows.push(
+      await measure(
+        'billing: both redelivered, conditional writes only',
+        counted,
+        [...rides, ...payments],
+        plain,
+        'every step re-run and rejected by its condition',
+      ),
+    );
+
+    const machine = {
+      date: new Date().toISOString(),
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      standIn: process.env.AWS_ENDPOINT_URL_DYNAMODB
+        ? endpoint
+        : 'dynalite 4.0.0, separate process, in memory',
+    };
+    console.log(JSON.stringify(machine));
+    const out = join(import.meta.dirname, 'results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'read-models.json'), `${JSON.stringify({ machine, rows }, null, 2)}\n`);
+  } finally {
+    child?.kill();
+  }
+}
+
+await main();
