@@ -1,0 +1,173 @@
+/**
+ * Bundle size and module init time per function, from the artifacts `serverless package` builds.
+ *
+ *   npm run bench:bundles [-- --runs 9]
+ *
+ * Packages the local stage into a private copy of the service (test/deploy/package-stage.ts; the working tree
+ * and its .serverless are not touched), then for every function:
+ * - the size of <function>.zip (what Lambda receives; target < 1 MB) and of the bundled handler inside it,
+ * - the time to `require` the bundled handler in a fresh node process (module scope: SDK clients, Powertools,
+ *   schemas, config), with the function's own environment from the template. Median of --runs processes;
+ *   process start-up itself is not included. Measured once as deployed (NODE_OPTIONS=--enable-source-maps, as
+ *   serverless.yml sets) and once without source maps. Target < 150 ms locally.
+ * Writes (or replaces) the "## Bundles" section of bench/RESULTS.md and leaves every other section alone.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { packageStage, projectRoot, removePackage } from '../test/deploy/package-stage';
+
+const run = promisify(execFile);
+const SIZE_TARGET_BYTES = 1024 * 1024;
+const INIT_TARGET_MS = 150;
+
+const runsArgument = process.argv.indexOf('--runs');
+const RUNS = runsArgument > 0 ? Number(process.argv[runsArgument + 1]) : 7;
+
+// Runs in the child: the time `require` of the handler bundle takes, nothing else.
+const MEASURE = `
+const { performance } = require('node:perf_hooks');
+const started = performance.now();
+require(process.argv[1]);
+process.stderr.write('\\n@@init ' + (performance.now() - started) + '\\n');
+`;
+
+interface FunctionResult {
+  name: string;
+  zipBytes: number;
+  handlerBytes: number;
+  sourceMapBytes: number;
+  /** NaN when the bundle does not load; `error` then says why. */
+  initMs: number;
+  initMsNoSourceMaps: number;
+  error?: string;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+/** The function's environment as deployed; references to stack resources become placeholder names. */
+function environmentFor(template: Record<string, unknown>, logicalId: string, name: string) {
+  const resources = (template as { Resources: Record<string, { Properties: Record<string, unknown> }> })
+    .Resources;
+  const variables =
+    (resources[logicalId]?.Properties.Environment as { Variables?: Record<string, unknown> })?.Variables ??
+    {};
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'eu-west-1',
+    AWS_DEFAULT_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_LAMBDA_FUNCTION_NAME: `mobility-events-local-${name}`,
+  };
+  for (const [key, value] of Object.entries(variables)) {
+    env[key] = typeof value === 'string' ? value : `bench-${key.toLowerCase()}`;
+  }
+  return env;
+}
+
+/** Median init time, or the first line of the error when the bundle cannot even be loaded. */
+async function initTime(handler: string, env: Record<string, string>): Promise<number | { error: string }> {
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    try {
+      // The handler may log at load (stdout): the measurement goes to stderr behind a marker.
+      const { stderr } = await run(process.execPath, ['-e', MEASURE, handler], {
+        env,
+        cwd: path.dirname(handler),
+      });
+      samples.push(Number(/@@init ([\d.]+)/.exec(stderr)?.[1]));
+    } catch (error) {
+      const stderr = String((error as { stderr?: string }).stderr ?? error);
+      const reason = stderr.split('\n').find((line) => /Error|error:/.test(line)) ?? stderr.slice(0, 200);
+      return { error: reason.trim() };
+    }
+  }
+  return median(samples);
+}
+
+async function main() {
+  const packaged = await packageStage({ stage: 'local' });
+  if (!packaged.ok || !packaged.template) throw new Error(`serverless package failed:\n${packaged.output}`);
+  const unpacked = await mkdtemp(path.join(os.tmpdir(), 'mobility-events-bundles-'));
+  const results: FunctionResult[] = [];
+  try {
+    const zips = (await readdir(packaged.artifactDir)).filter((file) => file.endsWith('.zip')).sort();
+    for (const zip of zips) {
+      const name = zip.replace(/\.zip$/, '');
+      const target = path.join(unpacked, name);
+      await run('unzip', ['-q', '-o', path.join(packaged.artifactDir, zip), '-d', target]);
+      const handler = path.join(target, 'functions', name, 'handler.js');
+      const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1).replace(/-/g, 'Dash')}LambdaFunction`;
+      const env = environmentFor(packaged.template as unknown as Record<string, unknown>, logicalId, name);
+      const { NODE_OPTIONS: _sourceMaps, ...envNoSourceMaps } = env;
+      const deployed = await initTime(handler, env);
+      const noSourceMaps = await initTime(handler, envNoSourceMaps);
+      results.push({
+        name,
+        zipBytes: (await stat(path.join(packaged.artifactDir, zip))).size,
+        handlerBytes: (await stat(handler)).size,
+        sourceMapBytes: await stat(`${handler}.map`).then(
+          (s) => s.size,
+          () => 0,
+        ),
+        initMs: typeof deployed === 'number' ? deployed : Number.NaN,
+        initMsNoSourceMaps: typeof noSourceMaps === 'number' ? noSourceMaps : Number.NaN,
+        ...(typeof deployed === 'number' ? {} : { error: deployed.error }),
+      });
+      process.stdout.write(`${name}: ${JSON.stringify(results.at(-1))}\n`);
+    }
+  } finally {
+    await rm(unpacked, { recursive: true, force: true });
+    await removePackage(packaged);
+  }
+  await writeSection(results);
+}
+
+async function writeSection(results: FunctionResult[]) {
+  const cpus = os.cpus();
+  const init = (r: FunctionResult) =>
+    r.error
+      ? `✗ does not load: \`${r.error.replace(/\|/g, '\\|')}\``
+      : `${r.initMs.toFixed(0)} ms ${r.initMs < INIT_TARGET_MS ? '✓' : '✗'}`;
+  const rows = results.map(
+    (r) =>
+      `| ${r.name} | ${kib(r.zipBytes)} ${r.zipBytes < SIZE_TARGET_BYTES ? '✓' : '✗'} | ${kib(r.handlerBytes)} | ` +
+      `${kib(r.sourceMapBytes)} | ${init(r)} | ${r.error ? '-' : `${r.initMsNoSourceMaps.toFixed(0)} ms`} |`,
+  );
+  const section = [
+    '## Bundles',
+    '',
+    `Measured ${new Date().toISOString()} with \`npm run bench:bundles\` on ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ` +
+      `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node ${process.version}.`,
+    `Artifacts of \`serverless package --stage local\` (esbuild, one bundle per function, target node20, not minified,`,
+    `linked source map inside the zip). Init = \`require\` of the bundled handler in a fresh process with the`,
+    `function's environment from the template, median of ${RUNS} processes (process start not included).`,
+    `Targets: zip < 1 MB, init < ${INIT_TARGET_MS} ms (with source maps, as deployed).`,
+    '',
+    '| function | zip | handler.js | handler.js.map | init (as deployed) | init without source maps |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+  const file = path.join(projectRoot, 'bench', 'RESULTS.md');
+  const existing = await readFile(file, 'utf8').catch(() => '# Benchmark results\n');
+  // Replace this section only: from "## Bundles" to the next "## " heading (or the end).
+  const pattern = /## Bundles\n[\s\S]*?(?=\n## |$)/;
+  const updated = pattern.test(existing)
+    ? existing.replace(pattern, section.trimEnd())
+    : `${existing.trimEnd()}\n\n${section}`;
+  await writeFile(file, updated.endsWith('\n') ? updated : `${updated}\n`);
+  process.stdout.write(`\n${section}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : error}\n`);
+  process.exitCode = 1;
+});
