@@ -1,8 +1,29 @@
-import type { MSKEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
+import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
+import type { KafkaBatchResponse, KafkaEvent } from '../../shared/msk/event';
+import { createObservability } from '../../shared/observability';
+import { appendBatch } from './append-batch';
+import { contractDecoder } from './contract-decoder';
+import { databaseSettingsFromEnv, LambdaDatabase, secretsManagerReader } from './database';
+import { PostgresAuditEventStore } from './postgres-audit-event-store';
+import { reportAppend } from './report';
 
-// Placeholder until the concern is implemented: counts the records it was given.
-export const handler = async (event: MSKEvent) => {
-  const records = Object.values(event.records).reduce((n, batch) => n + batch.length, 0);
-  console.log(JSON.stringify({ message: 'batch received', records }));
-  return { batchItemFailures: [] };
+// Wiring only: configuration and adapters at module scope (one small pool per instance), then per batch:
+// decode -> append all decodable records in one transaction -> report conflicts and failures.
+const { logger, metrics } = createObservability('audit-append');
+const database = new LambdaDatabase(databaseSettingsFromEnv(), secretsManagerReader(), (error) =>
+  logger.warn('Idle database connection failed', { error }),
+);
+const store = new PostgresAuditEventStore(database);
+const decode = contractDecoder(schemaRegistryFromEnv());
+
+export const handler = async (event: KafkaEvent, context?: Context): Promise<KafkaBatchResponse> => {
+  if (context) logger.addContext(context);
+  try {
+    const result = await appendBatch(event, { store, decode });
+    reportAppend(result, { logger, metrics });
+    return { batchItemFailures: result.batchItemFailures };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 };
