@@ -4,13 +4,13 @@ import type { Context } from 'aws-lambda';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBillingProcessor } from '../../../functions/billing/billing-processor';
 import {
-  clearTable,
   DynamoDbCustomerStatements,
   DynamoDbInvoiceStore,
 } from '../../../functions/billing/dynamodb-billing-store';
 import type { CustomerStatements } from '../../../functions/billing/ports';
 import type { TariffTable } from '../../../functions/billing/pricing';
 import { processBillingBatch } from '../../../functions/billing/process-billing-batch';
+import { billingReadModelRebuilder } from '../../../functions/billing/rebuild';
 import tariffsFile from '../../../functions/billing/tariffs.json';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
@@ -321,8 +321,9 @@ describe('billing on the DynamoDB stand-in', () => {
     for (let i = 0; i < history.length; i += 10) await first.deliver(history.slice(i, i + 10));
     const original = await snapshot(client, billingTable);
 
-    expect(await clearTable(client, billingTable, ['pk', 'sk'])).toBeGreaterThan(0);
-    await clearTable(client, idempotencyTable, ['id']);
+    await billingReadModelRebuilder(client, billingTable, idempotencyTable).clear();
+    expect(await snapshot(client, billingTable)).toBe('[]');
+    expect(await snapshot(client, idempotencyTable)).toBe('[]');
     const replay = billing();
     const reversed = [...history].reverse();
     for (let i = 0; i < reversed.length; i += 7) await replay.deliver(reversed.slice(i, i + 7));
