@@ -8,6 +8,18 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
     summary: 'up | down | status of the local services (Kafka, PostgreSQL, DynamoDB, S3)',
     load: () => import('./stack/command'),
   },
+  dev: {
+    summary: 'the whole service locally: stack, every ESM with the real handlers, traffic, live table',
+    load: () => import('./dev'),
+  },
+  replay: {
+    summary: "replay a function's topic: disable its ESM, reset the group's offsets, enable (local or AWS)",
+    load: () => import('./replay'),
+  },
+  status: {
+    summary: 'consumer lag per ESM and partition',
+    load: () => import('./status'),
+  },
 };
 
 function usage(): string {

@@ -2,12 +2,11 @@
 // find the ESM through the Lambda API, disable it, wait until its group is empty, reset the group's offsets
 // (Kafka admin API), enable it again.
 //
-//   tsx local/replay.ts --function billing (--from-earliest | --from-timestamp <iso|epoch s> | --offsets 0:10,1:20)
+//   npm run replay -- --function billing (--from-earliest | --from-timestamp <iso|epoch s> | --offsets 0:10,1:20)
 //       [--topic payment.failed] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint URL] [--wait-timeout 120]
 import './esm/node20-polyfills';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   type EventSourceMappingConfiguration,
@@ -259,8 +258,9 @@ async function localLambdaEndpoint(): Promise<string | undefined> {
   }
 }
 
-async function main(): Promise<void> {
+export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
+    args,
     options: {
       function: { type: 'string' },
       topic: { type: 'string' },
@@ -302,7 +302,8 @@ async function main(): Promise<void> {
     rebuild: values.rebuild ?? false,
     waitTimeoutMs: Number(values['wait-timeout']) * 1000,
   });
-  console.log(formatReplay(plans, values['dry-run'] ?? false));
+  process.stdout.write(`${formatReplay(plans, values['dry-run'] ?? false)}\n`);
+  return 0;
 }
 
 function replayFrom(values: {
@@ -319,11 +320,4 @@ function replayFrom(values: {
   if (Number.isNaN(at.getTime()))
     throw new Error(`--from-timestamp: cannot read "${raw}" (ISO 8601 or epoch seconds)`);
   return { kind: 'timestamp', at };
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: Error) => {
-    console.error(error.message);
-    process.exit(1);
-  });
 }

@@ -1,0 +1,140 @@
+// `npm run dev`: the whole service locally. Starts the stack (Kafka, PostgreSQL, DynamoDB, S3) and
+// provisions it, runs every ESM of serverless.yml with the real handlers (one worker thread per function,
+// so each has its own environment), feeds traffic and shows a live table. Ctrl-C stops everything.
+//
+//   tsx local/dev.ts [--rate N] [--no-samples] [--keep-stack] [--api-port 4010]
+import './esm/node20-polyfills';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Admin } from '@platformatic/kafka';
+import type { SampleEventType } from '../schemas/samples';
+import { esmDefinitionsFrom, loadResolvedConfig } from './esm/config';
+import { renderDashboard } from './esm/dashboard';
+import { EsmEmulator } from './esm/emulator';
+import { functionEnvironment } from './esm/function-env';
+import { type PartitionLag, partitionLags } from './esm/lag';
+import { type GeneratedTraffic, generateTraffic, produceSamples, sampleRecords } from './esm/traffic';
+import { type WorkerHandler, workerHandler } from './esm/worker-handler';
+import { startLambdaApi } from './lambda-api/server';
+import { localDefinitions } from './provision';
+import { down, up } from './stack/index';
+
+export const EMULATOR_STATE_FILE = path.resolve('.local', 'esm-emulator.json');
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      rate: { type: 'string' },
+      'no-samples': { type: 'boolean' },
+      'keep-stack': { type: 'boolean' },
+      'api-port': { type: 'string', default: '0' },
+    },
+  });
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+
+  const stack = await up({ owner: 'cli', log });
+  Object.assign(process.env, stack.env);
+  const startedStack = stack.services.every((s) => !s.managed || s.action === 'started');
+  const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+  const config = await loadResolvedConfig();
+  const local = localDefinitions(config as never);
+  const resourceNames: Record<string, string> = { FailedRecordsBucket: local.failedRecordsBucket };
+  for (const [logicalId, table] of Object.entries(local.tables))
+    resourceNames[logicalId] = table.TableName as string;
+  const definitions = esmDefinitionsFrom(config, { failedRecordsBucket: local.failedRecordsBucket });
+
+  // Function and emulator logs go to a file, so the live table stays readable.
+  const logPath = path.resolve('.local', 'logs', 'dev-functions.log');
+  await mkdir(path.dirname(logPath), { recursive: true });
+  const functionLog = createWriteStream(logPath, { flags: 'a' });
+  const workers = new Map<string, WorkerHandler>();
+  for (const key of new Set(definitions.map((d) => d.functionKey))) {
+    const fn = config.functions[key];
+    if (!fn) continue;
+    workers.set(
+      key,
+      workerHandler(fn.handler, functionEnvironment(config, key, resourceNames), { output: functionLog }),
+    );
+  }
+  const emulator = new EsmEmulator({
+    definitions,
+    brokers,
+    loadHandler: async (definition) => (workers.get(definition.functionKey) as WorkerHandler).handler,
+    log: (line) => functionLog.write(`${new Date().toISOString()} ${line}\n`),
+  });
+  log(`starting ${definitions.length} event source mappings`);
+  await emulator.start();
+  const api = await startLambdaApi(emulator, { port: Number(values['api-port']) });
+  await mkdir(path.dirname(EMULATOR_STATE_FILE), { recursive: true });
+  await writeFile(EMULATOR_STATE_FILE, JSON.stringify({ lambdaEndpoint: api.url, pid: process.pid }));
+  log(`Lambda API for event source mappings: ${api.url} (replay: npm run replay -- --function <name> ...)`);
+  log(`function and emulator logs: ${logPath}`);
+
+  const topics = new Set(local.topics.map((t) => t.name));
+  if (!values['no-samples']) {
+    const samples = await sampleRecords(topics);
+    await produceSamples(brokers, samples);
+    log(`produced ${samples.length} sample records from events/`);
+  }
+  let traffic: GeneratedTraffic | undefined;
+  if (values.rate) {
+    const consumed = [...new Set(definitions.map((d) => d.topic))] as SampleEventType[];
+    traffic = generateTraffic(Number(values.rate), consumed);
+  }
+
+  const admin = new Admin({ clientId: 'dev-lag', bootstrapBrokers: brokers });
+  const lags = new Map<string, PartitionLag[]>();
+  let refreshing = false;
+  const refreshLags = async () => {
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      for (const m of emulator.mappings) {
+        lags.set(
+          m.definition.uuid,
+          await partitionLags(admin, m.definition.consumerGroupId, m.definition.topic),
+        );
+      }
+    } catch (error) {
+      log(`lag: ${(error as Error).message}`);
+    } finally {
+      refreshing = false;
+    }
+  };
+  const render = () => {
+    const produced = traffic ? `  produced ${traffic.produced()}` : '';
+    const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  logs ${logPath}  (Ctrl-C to stop)`;
+    const table = renderDashboard(
+      emulator.mappings.map((mapping) => ({ mapping, lags: lags.get(mapping.definition.uuid) })),
+      header,
+    );
+    process.stdout.write(process.stdout.isTTY ? `\x1b[2J\x1b[H${table}\n` : `${table}\n\n`);
+  };
+  const lagTimer = setInterval(() => void refreshLags(), 2000);
+  const renderTimer = setInterval(render, process.stdout.isTTY ? 1000 : 5000);
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  log('stopping...');
+  clearInterval(lagTimer);
+  clearInterval(renderTimer);
+  await traffic?.stop();
+  await api.close();
+  await emulator.stop();
+  await Promise.all([...workers.values()].map((w) => w.close()));
+  await admin.close();
+  await rm(EMULATOR_STATE_FILE, { force: true });
+  render();
+  functionLog.end();
+  if (startedStack && !values['keep-stack']) {
+    log('stopping the stack this run started (--keep-stack leaves it running)');
+    await down();
+  }
+  return 0;
+}

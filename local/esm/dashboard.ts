@@ -1,0 +1,47 @@
+// The live table `dev` shows, and the lag table `status` prints.
+import type { PartitionLag } from './lag';
+import type { EventSourceMapping } from './mapping';
+
+export interface DashboardRow {
+  mapping: EventSourceMapping;
+  lags: PartitionLag[] | undefined;
+}
+
+const ms = (value: number | undefined) => (value === undefined ? '-' : `${Math.round(value)}ms`);
+
+export function lagCell(lags: PartitionLag[] | undefined): string {
+  if (!lags) return '?';
+  const total = lags.reduce((sum, l) => sum + l.lag, 0n);
+  const busy = lags.filter((l) => l.lag > 0n).map((l) => `p${l.partition}:${l.lag}`);
+  return busy.length === 0 ? '0' : `${total} (${busy.join(' ')})`;
+}
+
+export function renderDashboard(rows: DashboardRow[], header: string): string {
+  const table = [
+    ['function', 'topic', 'state', 'consumed', 'in flight', 'to dest.', 'p50', 'p95', 'lag (per partition)'],
+    ...rows.map(({ mapping, lags }) => [
+      mapping.definition.functionKey,
+      mapping.definition.topic,
+      mapping.state,
+      String(mapping.stats.consumed),
+      String(mapping.stats.inFlightRecords),
+      String(mapping.stats.failedToDestination),
+      ms(mapping.stats.latencyPercentile(50)),
+      ms(mapping.stats.latencyPercentile(95)),
+      lagCell(lags),
+    ]),
+  ];
+  return `${header}\n${formatTable(table)}`;
+}
+
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
