@@ -122,7 +122,10 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
   const tables: Record<string, CreateTableCommandInput> = {};
   const tableEnv: Record<string, string> = {};
   let failedRecordsBucket: string | undefined;
-  for (const [logicalId, resource] of Object.entries<Json>(config.resources?.Resources ?? {})) {
+  // `resources` may be a list of resource sets (osls merges them; print usually shows them merged already).
+  const resourceSets: Json[] = Array.isArray(config.resources) ? config.resources : [config.resources ?? {}];
+  const resources = Object.assign({}, ...resourceSets.map((set) => set?.Resources ?? {}));
+  for (const [logicalId, resource] of Object.entries<Json>(resources)) {
     if (resource.Type === 'AWS::DynamoDB::Table') {
       const p = resource.Properties;
       const tableName = substitutePseudoParameters(p.TableName, service, stage);
