@@ -1,14 +1,16 @@
 // `npm run stack -- up|down|status`
 import { down, liveLeases, readStackState, status, up } from './index';
-import { stateDir } from './paths';
+import { ensureKafkaJars, kafkaJarsPresent } from './kafka';
+import { kafkaLibDir, stateDir } from './paths';
 
-const USAGE = `usage: npm run stack -- <up|down|status>
+const USAGE = `usage: npm run stack -- <up|down|status|fetch>
 
   up       start what is not running (Kafka, PGlite, dynalite, s3rver), provision topics, tables, bucket
            and migrations from serverless.yml; reuse what already runs. Endpoints: .local/stack.json
   down     stop every child by its pid (SIGTERM, then SIGKILL); refuses while a test run uses the
            stack unless --force
   status   each service with pid, endpoint and whether it answers
+  fetch    only fetch the Kafka broker jars with Maven (once; npm run fetch:kafka)
 
 Environment: KAFKA_BROKERS, DATABASE_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3 use that endpoint
 instead of starting a service. Ports: STACK_KAFKA_PORT (9092), STACK_KAFKA_CONTROLLER_PORT (9093),
@@ -54,6 +56,12 @@ export async function run(args: string[]): Promise<number> {
       if (results.length === 0) log('nothing was running');
       for (const r of results) log(`${r.name.padEnd(9)} pid ${r.pid} ${r.result}`);
       return 0;
+    }
+    case 'fetch': {
+      // CI and first-time setup: the broker jars only (skipped when local/kafka/target/lib is complete).
+      await ensureKafkaJars(log);
+      log(kafkaJarsPresent() ? `kafka jars ready in ${kafkaLibDir}` : 'kafka jars missing');
+      return kafkaJarsPresent() ? 0 : 1;
     }
     case 'status': {
       const services = await status();
