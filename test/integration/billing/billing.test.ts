@@ -195,6 +195,30 @@ describe('billing on the DynamoDB stand-in', () => {
     });
   });
 
+  it('never double-charges: a second booking.completed for the booking under a new event id keeps the first invoice', async () => {
+    const { deliver, invoices, statements } = billing();
+    await deliver([completed(0, 1, 'b-1')]);
+    // Re-produced by the booking service with a new ce_id and a different duration: Powertools cannot see it is
+    // the same ride, the conditional put can.
+    const again = record('booking.completed', 0, 2, 'evt-completed-b-1-resent', {
+      bookingId: 'b-1',
+      customerId: 'cust-1',
+      vehicleId: 'veh-1',
+      vehicleType: 'SCOOTER',
+      zoneId: 'ber-mitte',
+      pickup: point,
+      dropoff: point,
+      distanceMeters: 2_400,
+      durationSeconds: 7_500,
+      currency: 'EUR',
+      startedAt: T0 - 7_500_000,
+      completedAt: T0,
+    });
+    expect((await deliver([again])).response.batchItemFailures).toEqual([]);
+    expect(await invoices.get('b-1')).toMatchObject({ totalMinor: 425, durationSeconds: 750 });
+    expect(await statements.get('cust-1', '2026-11')).toMatchObject({ invoiceCount: 1, invoicedMinor: 425 });
+  });
+
   it('parks a payment that arrives before its invoice and applies it when the invoice arrives', async () => {
     const { deliver, invoices, statements } = billing();
     await deliver([payment('succeeded', 1, 3, 'b-9', 'pay-9')]);
