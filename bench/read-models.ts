@@ -243,7 +243,7 @@ function billingCommands(): { rides: BillingCommand[][]; payments: BillingComman
         data: {
           bookingId,
           customerId,
-          zoneId: 'ber-mitte',
+          zoneId: 'zone-berlin-mitte',
           vehicleType: types[i % types.length],
           durationSeconds: 60 + Math.floor(random() * 3_000),
           distanceMeters: Math.floor(random() * 15_000),

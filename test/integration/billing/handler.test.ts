@@ -5,6 +5,7 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { loadEvent } from '../../support/load-event';
 import {
   billingTableDefinition,
   createUniqueTable,
@@ -93,7 +94,7 @@ describe('billing handler (real MSK event, Avro values, Powertools idempotency o
         customerId: 'c-1',
         vehicleId: 'v-1',
         vehicleType: 'MOPED',
-        zoneId: 'ber-mitte',
+        zoneId: 'zone-berlin-mitte',
         pickup: { lat: 52.5, lon: 13.4 },
         dropoff: { lat: 52.5, lon: 13.4 },
         distanceMeters: 50,
@@ -112,5 +113,21 @@ describe('billing handler (real MSK event, Avro values, Powertools idempotency o
     await handler(ride, context);
     await handler(event, context);
     expect(await snapshot(client, table)).toBe(state);
+  });
+
+  it('handles the generated sample events: rides, payments of both outcomes, a tombstone and a poison record', async () => {
+    for (const name of [
+      'booking-completed',
+      'multi-partition',
+      'payment-succeeded',
+      'payment-failed',
+      'tombstone',
+    ]) {
+      expect((await handler(loadEvent(`billing/${name}.json`), context)).batchItemFailures).toEqual([]);
+    }
+    const poison = await handler(loadEvent('billing/poison.json'), context);
+    expect(poison.batchItemFailures.length).toBeGreaterThan(0);
+    const items = await snapshot(client, process.env.BILLING_TABLE as string);
+    expect(items).toContain('"sk": "STATEMENT#');
   });
 });

@@ -45,13 +45,13 @@ function booking(
 /** A deterministic mixed history: 3 partitions of booking.created plus some completions and cancellations. */
 function history(): DemandInput[] {
   const zones = [
-    'ber-mitte',
-    'ber-mitte',
-    'ber-kreuzberg',
-    'ber-mitte',
-    'ber-wedding',
-    'ber-kreuzberg',
-    'ber-buch',
+    'zone-berlin-mitte',
+    'zone-berlin-mitte',
+    'zone-berlin-kreuzberg',
+    'zone-berlin-mitte',
+    'zone-berlin-wedding',
+    'zone-berlin-kreuzberg',
+    'zone-berlin-buch',
   ];
   const records: DemandInput[] = [];
   for (let partition = 0; partition < 3; partition++) {
@@ -105,20 +105,20 @@ describe('demand read model on the DynamoDB stand-in', () => {
   it('writes one item per zone-hour touched with counts and forecast, queryable per zone and as top zones', async () => {
     const counter = countRequests(client);
     const batch = [
-      booking('created', 0, 1, 'ber-mitte', '2026-11-23T07:05:00Z'),
-      booking('created', 0, 2, 'ber-mitte', '2026-11-23T07:10:00Z'),
-      booking('created', 1, 1, 'ber-mitte', '2026-11-23T07:15:00Z'),
-      booking('created', 1, 2, 'ber-buch', '2026-11-23T07:20:00Z'),
+      booking('created', 0, 1, 'zone-berlin-mitte', '2026-11-23T07:05:00Z'),
+      booking('created', 0, 2, 'zone-berlin-mitte', '2026-11-23T07:10:00Z'),
+      booking('created', 1, 1, 'zone-berlin-mitte', '2026-11-23T07:15:00Z'),
+      booking('created', 1, 2, 'zone-berlin-buch', '2026-11-23T07:20:00Z'),
     ];
     const result = await apply(batch);
     expect(result.failures).toEqual([]);
     expect(counter.count).toBe(2); // two zone-hours, two UpdateItem calls
 
-    const [mitte] = await readModel.zoneDemand('ber-mitte', '2026-11-23T07', '2026-11-23T07');
-    // ber-mitte Monday 07:00: base 60 x 2.0 = 120, 08:00: 132. A1 = 132*0.4 + 132*0.6*5/125 = 55.968,
+    const [mitte] = await readModel.zoneDemand('zone-berlin-mitte', '2026-11-23T07', '2026-11-23T07');
+    // zone-berlin-mitte Monday 07:00: base 60 x 2.0 = 120, 08:00: 132. A1 = 132*0.4 + 132*0.6*5/125 = 55.968,
     // B1 = 0.6336 -> stored 634 milli; 3 bookings -> 55968 + 3*634 = 57870 milli-bookings for 08:00.
     expect(mitte).toMatchObject({
-      zoneId: 'ber-mitte',
+      zoneId: 'zone-berlin-mitte',
       hour: '2026-11-23T07',
       booked: 3,
       completed: 0,
@@ -128,7 +128,7 @@ describe('demand read model on the DynamoDB stand-in', () => {
     expect(mitte?.forecastMilli).toHaveLength(3);
 
     const top = await readModel.topZones('2026-11-23T08', 5);
-    expect(top.map((z) => z.zoneId)).toEqual(['ber-mitte', 'ber-buch']);
+    expect(top.map((z) => z.zoneId)).toEqual(['zone-berlin-mitte', 'zone-berlin-buch']);
     expect(top[0]?.forecastMilli).toBe(57_870);
   });
 
@@ -152,11 +152,11 @@ describe('demand read model on the DynamoDB stand-in', () => {
 
   it('reports bad input by field and record while the rest of the batch is applied', async () => {
     const batch = [
-      booking('created', 0, 10, 'ber-mitte', '2026-11-23T07:05:00Z'),
+      booking('created', 0, 10, 'zone-berlin-mitte', '2026-11-23T07:05:00Z'),
       booking('created', 0, 11, 'atlantis', '2026-11-23T07:06:00Z'),
-      booking('created', 0, 12, 'ber-mitte', '2026-11-23T07:07:00Z'),
-      booking('completed', 1, 3, 'ber-mitte', '2026-11-23T07:08:00Z', { durationSeconds: -5 }),
-      booking('completed', 1, 4, 'ber-mitte', '2026-11-23T07:09:00Z'),
+      booking('created', 0, 12, 'zone-berlin-mitte', '2026-11-23T07:07:00Z'),
+      booking('completed', 1, 3, 'zone-berlin-mitte', '2026-11-23T07:08:00Z', { durationSeconds: -5 }),
+      booking('completed', 1, 4, 'zone-berlin-mitte', '2026-11-23T07:09:00Z'),
     ];
     const result = await apply(batch);
     expect(result.failures.map((f) => [f.record.topic, f.record.offset, String(f.error)])).toEqual([
@@ -171,7 +171,7 @@ describe('demand read model on the DynamoDB stand-in', () => {
         'InvalidDemandEvent: booking.completed-1@3: field "durationSeconds" must be a number >= 0, got -5',
       ],
     ]);
-    const [mitte] = await readModel.zoneDemand('ber-mitte', '2026-11-23T07', '2026-11-23T07');
+    const [mitte] = await readModel.zoneDemand('zone-berlin-mitte', '2026-11-23T07', '2026-11-23T07');
     expect(mitte).toMatchObject({ booked: 2, completed: 1 });
   });
 

@@ -5,6 +5,7 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { loadEvent } from '../../support/load-event';
 import { createUniqueTable, demandTableDefinition, documentClient, snapshot } from './dynamo-test-support';
 
 const context = { getRemainingTimeInMillis: () => 60_000, functionName: 'demand' } as unknown as Context;
@@ -56,10 +57,10 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
 
   it('applies the batch, reports the unknown-zone record and its successors, and is idempotent on redelivery', async () => {
     const event = kafkaEvent([
-      created(0, 1, 'ber-mitte'),
+      created(0, 1, 'zone-berlin-mitte'),
       created(0, 2, 'atlantis'),
-      created(0, 3, 'ber-mitte'),
-      created(1, 1, 'ber-kreuzberg'),
+      created(0, 3, 'zone-berlin-mitte'),
+      created(1, 1, 'zone-berlin-kreuzberg'),
     ]);
     const response = await handler(event, context);
     expect(response.batchItemFailures).toEqual([
@@ -71,8 +72,31 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
     expect(first).toContain('"booked": 2');
 
     // Redelivery from the failed offset, then the whole batch again: nothing changes.
-    await handler(kafkaEvent([created(0, 2, 'atlantis'), created(0, 3, 'ber-mitte')]), context);
+    await handler(kafkaEvent([created(0, 2, 'atlantis'), created(0, 3, 'zone-berlin-mitte')]), context);
     await handler(event, context);
     expect(await snapshot(client, table)).toBe(first);
+  });
+
+  it('handles the generated sample events: every booking type, several partitions, a tombstone and a poison record', async () => {
+    for (const name of [
+      'booking-created',
+      'booking-completed',
+      'booking-cancelled',
+      'multi-partition',
+      'tombstone',
+    ]) {
+      expect(
+        (await handler(loadEvent(`demand-prediction-update/${name}.json`), context)).batchItemFailures,
+      ).toEqual([]);
+    }
+    const poison = await handler(loadEvent('demand-prediction-update/poison.json'), context);
+    // The undecodable record (offset 901) and its successor are reported; the other partition is applied.
+    expect(poison.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'booking.created-2', offset: 901 } },
+      { itemIdentifier: { partition: 'booking.created-2', offset: 902 } },
+    ]);
+    const items = await snapshot(client, process.env.DEMAND_TABLE as string);
+    expect(items).toContain('"fence:booking.created-4": 401');
+    expect(items).toContain('"fence:booking.cancelled-4": 322');
   });
 });

@@ -121,7 +121,7 @@ describe('billing events to commands', () => {
           data: {
             bookingId: 'b-2',
             customerId: 'c-1',
-            zoneId: 'ber-mitte',
+            zoneId: 'zone-berlin-mitte',
             vehicleType: 'SCOOTER',
             durationSeconds: -30,
             distanceMeters: 100,

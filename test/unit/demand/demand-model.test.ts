@@ -62,13 +62,13 @@ describe('forecast model (worked examples)', () => {
 
   it('blends the same hour of the week: weekday morning peak vs Sunday morning (zones.json)', () => {
     const config = zonesFile as DemandModelConfig;
-    // ber-mitte: 60 bookings/h. Monday 2026-11-23 08:00 UTC weekday shape 2.2 -> 132; Sunday 08:00 0.8 -> 48.
-    expect(baselineMilli(config, 'ber-mitte', '2026-11-23T08')).toBe(132_000);
-    expect(baselineMilli(config, 'ber-mitte', '2026-11-22T08')).toBe(48_000);
+    // zone-berlin-mitte: 60 bookings/h. Monday 2026-11-23 08:00 UTC weekday shape 2.2 -> 132; Sunday 08:00 0.8 -> 48.
+    expect(baselineMilli(config, 'zone-berlin-mitte', '2026-11-23T08')).toBe(132_000);
+    expect(baselineMilli(config, 'zone-berlin-mitte', '2026-11-22T08')).toBe(48_000);
     // Monday 07:00 (shape 2.0 -> 120 expected) with 120 bookings forecasts the 08:00 baseline (132 bookings).
     // B1 = 132*0.6/125 = 0.6336 is stored rounded to 634 milli, so the error is at most 0.5 milli per booking
     // (+0.5 for A1): 0.06 bookings here. Rounding once per coefficient is what keeps the sums exact.
-    const [k1] = forecastCoefficients(config, 'ber-mitte', '2026-11-23T07');
+    const [k1] = forecastCoefficients(config, 'zone-berlin-mitte', '2026-11-23T07');
     expect(k1).toEqual({ k: 1, interceptMilli: 55_968, slopeMilli: 634 });
     expect(forecastMilli(k1!, 120)).toBe(132_048);
     expect(Math.abs(forecastMilli(k1!, 120) - 132_000)).toBeLessThanOrEqual(0.5 * 120 + 0.5);
