@@ -27,6 +27,8 @@ export interface AuditRecord extends AuditContent {
   bodyHash: Buffer;
   /** Hash of the canonical content; the chain links these. */
   contentHash: Buffer;
+  /** Canonical JSON texts of ce, data and headers, as hashed: the store can send them as they are. */
+  json?: { ce: string; data: string; headers: string };
 }
 
 /** The Kafka side of a record as the MSK event carries it (base64 key and value, headers as byte arrays). */
@@ -69,26 +71,27 @@ export function sha256(...parts: Array<Buffer | string>): Buffer {
 /** Builds the record to append from the MSK record bytes and the decoded event; throws UnstorableRecordError. */
 export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent): AuditRecord {
   const ce = normaliseAttributes(decoded.cloudEvent);
-  let data: unknown;
+  // The canonical texts of ce, data and headers serve both hashes and are what the store writes.
+  let dataJson: string;
   try {
-    data = toJsonValue(decoded.data);
+    dataJson = canonicalJson(decoded.data);
   } catch (error) {
     throw new UnstorableRecordError(`event data cannot be stored as JSON: ${(error as Error).message}`);
   }
+  const headers = storedHeaders(kafka.headers);
   const content: AuditContent = {
     topic: kafka.topic,
     partition: kafka.partition,
     offset: kafka.offset,
     timestamp: kafka.timestamp,
     key: kafka.key == null ? null : Buffer.from(kafka.key, 'base64'),
-    headers: storedHeaders(kafka.headers),
+    headers,
     ce,
-    data,
+    data: JSON.parse(dataJson),
     rawValue: kafka.value == null ? null : Buffer.from(kafka.value, 'base64'),
   };
-  // The canonical texts of ce and data serve both hashes.
   const ceJson = attributesJson(ce);
-  const dataJson = canonicalJson(data ?? null);
+  const headersJson = JSON.stringify(headers);
   if (ESCAPED_NUL.test(dataJson))
     throw new UnstorableRecordError('event data holds U+0000, which jsonb cannot store');
   if (ESCAPED_NUL.test(ceJson)) throw new UnstorableRecordError('CloudEvents attributes hold U+0000');
@@ -99,7 +102,8 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
       hasTraceContext(ce) ? attributesJson(withoutTraceContext(ce)) : ceJson,
       dataJson,
     ),
-    contentHash: contentHash(content, ceJson, dataJson),
+    contentHash: contentHash(content, ceJson, dataJson, headersJson),
+    json: { ce: ceJson, data: dataJson, headers: headersJson },
   };
 }
 
@@ -191,11 +195,11 @@ function bodyHash(content: AuditContent, ceWithoutTraceJson: string, dataJson: s
  * sha256 of the canonical JSON of {v: 1, topic, partition, offset, timestamp, key, headers, ce, data,
  * rawValueSha256}, written out with its keys already in canonical order.
  */
-function contentHash(content: AuditContent, ceJson: string, dataJson: string): Buffer {
+function contentHash(content: AuditContent, ceJson: string, dataJson: string, headersJson: string): Buffer {
   const raw = content.rawValue ? `"${sha256(content.rawValue).toString('hex')}"` : 'null';
   // Headers are arrays of strings and one-key objects: JSON.stringify writes them canonically already.
   return sha256(
-    `{"ce":${ceJson},"data":${dataJson},"headers":${JSON.stringify(content.headers)},"key":${keyJson(content.key)},` +
+    `{"ce":${ceJson},"data":${dataJson},"headers":${headersJson},"key":${keyJson(content.key)},` +
       `"offset":${canonicalJson(content.offset)},"partition":${canonicalJson(content.partition)},` +
       `"rawValueSha256":${raw},"timestamp":${canonicalJson(content.timestamp)},"topic":${JSON.stringify(content.topic)},"v":1}`,
   );
@@ -212,7 +216,12 @@ export function bodyHashOf(content: AuditContent): Buffer {
 
 /** What the chain links: every stored byte of the event and its coordinates. */
 export function contentHashOf(content: AuditContent): Buffer {
-  return contentHash(content, attributesJson(content.ce), canonicalJson(content.data ?? null));
+  return contentHash(
+    content,
+    attributesJson(content.ce),
+    canonicalJson(content.data ?? null),
+    JSON.stringify(content.headers),
+  );
 }
 
 /** One link of a chain: sha256(prev || content || int64be(seq) || int64be(recorded_at µs)), as audit_append computes it. */

@@ -1,11 +1,12 @@
 /**
  * Canonical JSON for hashing: object keys sorted (by UTF-16 code units), no insignificant whitespace,
  * properties with undefined values left out (as JSON.stringify does), numbers and strings as JSON.stringify
- * writes them. A value read back from a PostgreSQL jsonb column and parsed again gives the same text, which is
- * what lets `audit verify` recompute a hash from stored rows.
+ * writes them; bytes, dates and bigints as toJsonValue turns them into JSON (canonicalJson(x) ===
+ * canonicalJson(toJsonValue(x))). A value read back from a PostgreSQL jsonb column and parsed again gives the
+ * same text, which is what lets `audit verify` recompute a hash from stored rows.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return 'null';
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -14,7 +15,14 @@ export function canonicalJson(value: unknown): string {
     case 'number':
       if (!Number.isFinite(value)) throw new TypeError(`canonical JSON has no representation for ${value}`);
       return JSON.stringify(value);
+    case 'bigint':
+      return `"${value.toString()}"`;
     case 'object': {
+      // Decoded Avro may hold bytes and dates: written as toJsonValue stores them.
+      if (value instanceof Uint8Array) {
+        return `"${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`;
+      }
+      if (value instanceof Date) return JSON.stringify(value.toISOString());
       if (Array.isArray(value)) {
         let text = '[';
         for (let i = 0; i < value.length; i++) {
@@ -29,7 +37,7 @@ export function canonicalJson(value: unknown): string {
       let first = true;
       for (const key of keys) {
         const item = object[key];
-        if (item === undefined) continue;
+        if (item === undefined || typeof item === 'function') continue;
         text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`;
         first = false;
       }

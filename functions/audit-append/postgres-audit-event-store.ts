@@ -33,7 +33,7 @@ export class PostgresAuditEventStore implements AuditEventStore {
 
   async append(records: readonly AuditRecord[]): Promise<AppendOutcome[]> {
     if (records.length === 0) return [];
-    const payload = JSON.stringify(records.map(toWireRecord));
+    const payload = wirePayload(records);
     const { rows } = this.options.recordedAt
       ? await this.database.query<OutcomeRow>(
           'SELECT idx, outcome, seq FROM audit_append_at($1::jsonb, $2)',
@@ -53,18 +53,25 @@ export class PostgresAuditEventStore implements AuditEventStore {
   }
 }
 
-function toWireRecord(record: AuditRecord) {
-  return {
-    t: record.topic,
-    p: record.partition,
-    o: record.offset,
-    ts: record.timestamp,
-    k: record.key?.toString('base64') ?? null,
-    h: record.headers,
-    ce: record.ce,
-    d: record.data ?? null,
-    r: record.rawValue?.toString('base64') ?? null,
-    bh: record.bodyHash.toString('hex'),
-    ch: record.contentHash.toString('hex'),
-  };
+/**
+ * The JSON array audit_append reads, written by hand from the canonical texts the hashes were computed over
+ * (no second serialisation of ce, data and headers).
+ */
+export function wirePayload(records: readonly AuditRecord[]): string {
+  let payload = '[';
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i] as AuditRecord;
+    const json = record.json ?? {
+      ce: JSON.stringify(record.ce),
+      data: JSON.stringify(record.data ?? null),
+      headers: JSON.stringify(record.headers),
+    };
+    if (i > 0) payload += ',';
+    payload +=
+      `{"t":${JSON.stringify(record.topic)},"p":${record.partition},"o":${record.offset},"ts":${record.timestamp},` +
+      `"k":${record.key ? `"${record.key.toString('base64')}"` : 'null'},"h":${json.headers},"ce":${json.ce},` +
+      `"d":${json.data},"r":${record.rawValue ? `"${record.rawValue.toString('base64')}"` : 'null'},` +
+      `"bh":"${record.bodyHash.toString('hex')}","ch":"${record.contentHash.toString('hex')}"}`;
+  }
+  return `${payload}]`;
 }

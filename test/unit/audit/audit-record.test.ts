@@ -9,6 +9,7 @@ import {
   UnstorableRecordError,
 } from '../../../functions/audit-append/audit-record';
 import { canonicalJson, toJsonValue } from '../../../functions/audit-append/canonical-json';
+import { wirePayload } from '../../../functions/audit-append/postgres-audit-event-store';
 import { cloudEventRecord, decodeJsonCloudEvent } from './support/msk';
 
 const build = (options: Parameters<typeof cloudEventRecord>[0]) => {
@@ -34,6 +35,16 @@ describe('canonical JSON', () => {
   it('refuses what JSON cannot hold', () => {
     expect(() => canonicalJson(Number.NaN)).toThrow(TypeError);
     expect(() => canonicalJson(() => 1)).toThrow(TypeError);
+  });
+
+  it('writes bytes, bigints and dates as toJsonValue stores them', () => {
+    const value = {
+      b: new Uint8Array([1, 2, 3]),
+      n: 12n,
+      d: new Date(1),
+      nested: [{ f: () => 1, x: undefined }],
+    };
+    expect(canonicalJson(value)).toBe(canonicalJson(toJsonValue(value)));
   });
 
   it('turns bytes, bigints and dates into JSON values', () => {
@@ -119,6 +130,26 @@ describe('buildAuditRecord', () => {
   ])('refuses a record with %s (poison)', (_name, options, message) => {
     expect(() => build({ offset: 1, ...options })).toThrow(UnstorableRecordError);
     expect(() => build({ offset: 1, ...options })).toThrow(message);
+  });
+});
+
+describe('wirePayload', () => {
+  it('sends the hashed canonical texts as the JSON audit_append reads', () => {
+    const record = build({ offset: 9, correlationId: 'c-9', data: { z: 1, a: [true, null] } });
+    const [wire] = JSON.parse(wirePayload([record]));
+    expect(wire).toEqual({
+      t: 'genai.request',
+      p: 0,
+      o: 9,
+      ts: record.timestamp,
+      k: record.key?.toString('base64'),
+      h: record.headers,
+      ce: record.ce,
+      d: { a: [true, null], z: 1 },
+      r: record.rawValue?.toString('base64'),
+      bh: record.bodyHash.toString('hex'),
+      ch: record.contentHash.toString('hex'),
+    });
   });
 });
 
