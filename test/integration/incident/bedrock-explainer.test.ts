@@ -126,7 +126,7 @@ describe('BedrockIncidentExplainer against a local Converse endpoint', () => {
   it('retries a throttled call (429 ThrottlingException) and then succeeds', async () => {
     script = [{ kind: 'error', status: 429, type: 'ThrottlingException', message: 'Too many requests' }];
     const started = performance.now();
-    const result = await explainer().explain(incident, prompt);
+    const result = await explainer({ timeoutMs: 10_000 }).explain(incident, prompt);
     const elapsedMs = performance.now() - started;
     expect(result.explainer).toBe('MODEL');
     expect(seen).toHaveLength(2);
@@ -140,10 +140,11 @@ describe('BedrockIncidentExplainer against a local Converse endpoint', () => {
       type: 'ThrottlingException',
       message: 'Too many requests',
     }));
-    const result = await new FallbackIncidentExplainer(explainer(), new RulesIncidentExplainer()).explain(
-      incident,
-      prompt,
-    );
+    const result = await new FallbackIncidentExplainer(
+      // A budget well above the SDK's jittered throttling backoff (up to ~3 s for two retries).
+      explainer({ timeoutMs: 10_000 }),
+      new RulesIncidentExplainer(),
+    ).explain(incident, prompt);
     expect(seen).toHaveLength(3);
     expect(result).toMatchObject({
       explainer: 'RULES_FALLBACK',
