@@ -80,6 +80,15 @@ export function readCloudEvent(
   headers: Readonly<Record<string, string>>,
   defaultContentType: string,
 ): CloudEventReadResult {
+  const attributes = cloudEventFromHeaders(headers, defaultContentType);
+  return typeof attributes === 'string' ? { ok: false, problem: attributes } : { ok: true, attributes };
+}
+
+/** The hot-path form of readCloudEvent: the attributes, or a string describing the problem. */
+export function cloudEventFromHeaders(
+  headers: Readonly<Record<string, string>>,
+  defaultContentType: string,
+): CloudEventAttributes | string {
   const id = headers.ce_id;
   const type = headers.ce_type;
   const source = headers.ce_source;
@@ -88,10 +97,10 @@ export function readCloudEvent(
   const subject = headers.ce_subject;
   if (!id || !type || !source || !specversion || !time || !subject) {
     const missing = requiredCeHeaders.filter((name) => !headers[name]);
-    return { ok: false, problem: `missing CloudEvents header(s) ${missing.join(', ')}` };
+    return `missing CloudEvents header(s) ${missing.join(', ')}`;
   }
   if (specversion !== CLOUDEVENTS_SPEC_VERSION) {
-    return { ok: false, problem: `unsupported ce_specversion "${specversion}" (expected 1.0)` };
+    return `unsupported ce_specversion "${specversion}" (expected 1.0)`;
   }
   const attributes: CloudEventAttributes = {
     id,
@@ -111,5 +120,5 @@ export function readCloudEvent(
   if (tracestate) attributes.tracestate = tracestate;
   const correlationId = headers.ce_correlationid || headers['correlation-id'];
   if (correlationId) attributes.correlationId = correlationId;
-  return { ok: true, attributes };
+  return attributes;
 }

@@ -10,37 +10,40 @@ export type HeadersDecodeResult =
   | { ok: false; problem: string };
 
 export function decodeHeaders(raw: KafkaRecordHeader[] | null | undefined): HeadersDecodeResult {
+  const headers = readHeaders(raw);
+  return typeof headers === 'string' ? { ok: false, problem: headers } : { ok: true, headers };
+}
+
+/** The hot-path form of decodeHeaders: the headers, or a string describing the problem (no wrapper object). */
+export function readHeaders(raw: KafkaRecordHeader[] | null | undefined): Record<string, string> | string {
   const headers: Record<string, string> = {};
-  if (raw === null || raw === undefined) return { ok: true, headers };
-  if (!Array.isArray(raw)) return { ok: false, problem: 'headers is not an array' };
-  for (const entry of raw) {
-    if (typeof entry !== 'object' || entry === null) {
-      return { ok: false, problem: 'header entry is not an object' };
-    }
+  if (raw === null || raw === undefined) return headers;
+  if (!Array.isArray(raw)) return 'headers is not an array';
+  for (let i = 0; i < raw.length; i++) {
+    const entry = raw[i];
+    if (typeof entry !== 'object' || entry === null) return 'header entry is not an object';
     for (const name in entry) {
-      const bytes = entry[name];
-      const text = bytesToString(bytes);
-      if (text === undefined) return { ok: false, problem: `header "${name}" is not a byte array` };
+      const text = bytesToString(entry[name]);
+      if (text === undefined) return `header "${name}" is not a byte array`;
       // Kafka allows repeated names; the last one wins, as in most Kafka clients' lastHeader().
       headers[name] = text;
     }
   }
-  return { ok: true, headers };
+  return headers;
 }
 
 /** UTF-8 text of a byte array, or undefined when it is not one. ASCII (the usual case) avoids a Buffer. */
 function bytesToString(bytes: unknown): string | undefined {
   if (!Array.isArray(bytes)) return undefined;
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i];
-    if (typeof byte !== 'number' || !Number.isInteger(byte) || byte < 0 || byte > 255) return undefined;
-    if (byte > 0x7f) ascii = false;
+  const length = bytes.length;
+  let i = 0;
+  // One test per byte: (b & 0x7f) === b holds exactly for integers 0..127 (a string, 1.5, -1, null fail).
+  while (i < length && ((bytes[i] as number) & 0x7f) === bytes[i]) i++;
+  if (i === length && length <= 4096) return String.fromCharCode.apply(null, bytes as number[]);
+  for (; i < length; i++) {
+    if (((bytes[i] as number) & 0xff) !== bytes[i]) return undefined;
   }
-  if (!ascii) return Buffer.from(bytes as number[]).toString('utf8');
-  // fromCharCode.apply is limited by the engine's argument count; headers are small, chunk to be safe.
-  if (bytes.length <= 4096) return String.fromCharCode.apply(null, bytes as number[]);
-  return Buffer.from(bytes as number[]).toString('latin1');
+  return Buffer.from(bytes as number[]).toString('utf8');
 }
 
 /** MSK header form of a name -> string map (fixtures, the local ESM emulator). */
