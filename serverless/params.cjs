@@ -181,6 +181,14 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       // {username, password, dbname}, the shape database.ts reads.
       database = { url: '', secretArn: { Ref: 'AuroraSecret' } };
     }
+    // Lambda takes at most 5 security groups; with auroraMode=create audit-append also gets the Aurora client group.
+    const maxGroups = auroraMode === 'create' ? 4 : 5;
+    if (securityGroupIds && securityGroupIds.length > maxGroups) {
+      problems.push({
+        name: 'securityGroupIds',
+        problem: `at most ${maxGroups} groups with auroraMode=${auroraMode}`,
+      });
+    }
     if (mskClusterArn && !mskClusterArn.includes(`:kafka:${region}:`)) {
       problems.push({
         name: 'mskClusterArn',
