@@ -35,6 +35,7 @@ export async function run(args: string[]): Promise<number> {
   });
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
+  await rm(EMULATOR_STATE_FILE, { force: true });
   const stack = await up({ owner: 'cli', log });
   Object.assign(process.env, stack.env);
   const startedStack = stack.services.every((s) => !s.managed || s.action === 'started');
@@ -117,10 +118,7 @@ export async function run(args: string[]): Promise<number> {
   const lagTimer = setInterval(() => void refreshLags(), 2000);
   const renderTimer = setInterval(render, process.stdout.isTTY ? 1000 : 5000);
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await untilInterrupted(log);
   log('stopping...');
   clearInterval(lagTimer);
   clearInterval(renderTimer);
@@ -137,4 +135,25 @@ export async function run(args: string[]): Promise<number> {
     await down();
   }
   return 0;
+}
+
+/**
+ * Resolves on the first SIGINT/SIGTERM. A terminal's Ctrl-C reaches this process twice (directly and relayed
+ * by npm/tsx), so repeats within 2 s are ignored; a later one forces the exit.
+ */
+function untilInterrupted(log: (line: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    let first: number | undefined;
+    const onSignal = () => {
+      if (first === undefined) {
+        first = Date.now();
+        resolve();
+      } else if (Date.now() - first > 2000) {
+        log('interrupted again: exiting without a clean stop');
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
 }

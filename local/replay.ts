@@ -275,8 +275,14 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   if (!values.function) throw new Error('--function <key> is required (e.g. --function billing)');
-  const from = replayFrom(values);
   const stage = values.stage ?? 'local';
+  if (stage === 'local') {
+    // Locally the broker and the stores are wherever `npm run stack -- up` / `npm run dev` put them.
+    const { readStackState } = await import('./stack/index');
+    for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
+  }
+  if (values.rebuild) await registerProjectRebuilders(stage);
+  const from = replayFrom(values);
   const endpoint =
     values['lambda-endpoint'] ??
     process.env.AWS_ENDPOINT_URL_LAMBDA ??
@@ -304,6 +310,26 @@ export async function run(args: string[]): Promise<number> {
   });
   process.stdout.write(`${formatReplay(plans, values['dry-run'] ?? false)}\n`);
   return 0;
+}
+
+/** The read models the project can rebuild; table names as serverless.yml names them, or from the env. */
+async function registerProjectRebuilders(stage: string): Promise<void> {
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
+  const { billingReadModelRebuilder } = await import('../functions/billing/rebuild');
+  const { demandReadModelRebuilder } = await import('../functions/demand-prediction-update/rebuild');
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region: process.env.AWS_REGION ?? 'eu-west-1' }),
+  );
+  const table = (suffix: string) => `mobility-events-${stage}-${suffix}`;
+  registerReadModelRebuilder(
+    billingReadModelRebuilder(
+      client,
+      process.env.BILLING_TABLE ?? table('billing'),
+      process.env.BILLING_IDEMPOTENCY_TABLE ?? table('billing-idempotency'),
+    ),
+  );
+  registerReadModelRebuilder(demandReadModelRebuilder(client, process.env.DEMAND_TABLE ?? table('demand')));
 }
 
 function replayFrom(values: {
