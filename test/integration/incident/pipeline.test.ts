@@ -3,6 +3,7 @@ import '../../../local/esm/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
   DynamoDbIncidentViewStore,
@@ -14,12 +15,14 @@ import type { EsmHandler } from '../../../local/esm/invoker';
 import { EventProducer } from '../../../shared/kafka/producer';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
 import { createTopic, testDefinition, waitFor } from '../../e2e/kafka-helpers';
+import { type AuditDatabase, createAuditDatabase } from '../audit/audit-database';
 import { createTable, localDynamoDb } from './local-dynamodb';
 
 /**
  * The local pipeline through a real broker and the ESM emulator: incident.detected -> incident-explanation
- * (rules explainer) -> genai.hitl.requested -> notifications (outbox), and genai.hitl.resolved closing the
- * review. The handlers are the real ones, wired from the environment as in `dev`.
+ * (rules explainer) -> genai.request/response/hitl.requested -> notifications (outbox) and audit-append
+ * (PostgreSQL event store), and genai.hitl.resolved closing the review. The handlers are the real ones,
+ * wired from the environment as in `dev`.
  */
 const brokers = process.env.KAFKA_BROKERS;
 type Handler = (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
@@ -29,6 +32,7 @@ let emulator: EsmEmulator;
 let producer: EventProducer;
 let incidentsTable: string;
 let notificationsTable: string;
+let audit: AuditDatabase;
 const run = randomUUID().slice(0, 8);
 
 async function ensureTopic(topic: string) {
@@ -76,6 +80,9 @@ describe.skipIf(!brokers)(
       process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'notifications-idempotency', 'id');
       const notificationsHandler = (await import('../../../functions/notifications/handler'))
         .handler as Handler;
+      audit = await createAuditDatabase('incident_pipeline');
+      process.env.DATABASE_URL = audit.url;
+      const auditHandler = (await import('../../../functions/audit-append/handler')).handler as Handler;
 
       const asEsmHandler =
         (handler: Handler): EsmHandler =>
@@ -100,11 +107,16 @@ describe.skipIf(!brokers)(
           mapping('incident-explanation', 'genai.hitl.resolved'),
           mapping('notifications', 'incident.detected'),
           mapping('notifications', 'genai.hitl.requested'),
+          mapping('audit-append', 'genai.request'),
+          mapping('audit-append', 'genai.response'),
+          mapping('audit-append', 'genai.hitl.requested'),
+          mapping('audit-append', 'genai.hitl.resolved'),
         ],
         brokers: (brokers as string).split(','),
         handlers: {
           'incident-explanation': asEsmHandler(incidentHandler),
           notifications: asEsmHandler(notificationsHandler),
+          'audit-append': asEsmHandler(auditHandler),
         },
         retryDelayMs: () => 100,
         log: () => {},
@@ -120,6 +132,7 @@ describe.skipIf(!brokers)(
       await emulator?.stop();
       await producer?.close();
       await dynamo?.stop();
+      await audit?.drop();
     }, 60_000);
 
     it('explains a critical incident, pages on-call, asks reviewers, and closes the review on resolution', async () => {
@@ -132,6 +145,7 @@ describe.skipIf(!brokers)(
           id: `ce-${incidentId}`,
           type: 'incident.detected',
           source: 'test/incident-detector',
+          correlationId: `corr-${run}`,
           subject: incidentId,
           time: new Date(started).toISOString(),
           data: {
@@ -212,6 +226,28 @@ describe.skipIf(!brokers)(
         decision: 'ESCALATED',
         reviewer: 'safety-officer',
       });
+
+      // audit-append recorded every GenAI interaction of the incident, and the human decision.
+      const reader = new PostgresAuditReader(audit.owner);
+      const audited = async () => reader.query({ subject: incidentId });
+      await waitFor(
+        'the genai.* events in the audit store',
+        async () => (await audited()).length >= 4,
+        60_000,
+      );
+      const rows = await audited();
+      expect(rows.map((row) => row.type).sort()).toEqual([
+        'genai.hitl.requested',
+        'genai.hitl.resolved',
+        'genai.request',
+        'genai.response',
+      ]);
+      const response = rows.find((row) => row.type === 'genai.response');
+      expect(response?.ceId).toBe(incidentArtefactId(incidentId, 'genai.response'));
+      expect(response?.correlationId).toBe(`corr-${run}`);
+      expect(response?.data).toMatchObject({ explainer: 'RULES_FALLBACK', incidentId });
+      expect((await reader.verify()).ok).toBe(true);
+      console.log(`incident.detected -> 4 genai.* rows in the audit store: ${Date.now() - started} ms`);
     }, 180_000);
   },
 );
