@@ -9,6 +9,9 @@
 // `platform: local` (set in params.local) is the local platform and LocalStack: none of the AWS values apply.
 
 const PLATFORMS = ['aws', 'local'];
+// Node.js 20+ Lambda runtimes no longer trust the Amazon CAs (RDS) by default; the runtime ships them here and
+// NODE_EXTRA_CA_CERTS adds them, so audit-append can verify Aurora's certificate (database.ts: rejectUnauthorized).
+const LAMBDA_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 const AURORA_MODES = ['create', 'import'];
 
 const patterns = {
@@ -133,7 +136,7 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       vpc: null,
       auditVpc: null,
       auroraMode: 'none',
-      database: { url: databaseUrl, secretArn: '' },
+      database: { url: databaseUrl, secretArn: '', caCertificates: '' },
       kafka: { brokers: kafkaBrokers, auth: 'none' },
       bedrockModelId: '',
       bedrockResources: [],
@@ -174,12 +177,12 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       }
       secretKmsKeyArns = kmsKey ? [kmsKey] : [];
       // database.ts reads host, port, username, password and dbname from the secret.
-      database = { url: '', secretArn };
+      database = { url: '', secretArn, caCertificates: LAMBDA_CA_BUNDLE };
     } else {
       vpcId = await required('vpcId', patterns.vpcId);
       // A stack-owned secret attached to the cluster: SecretTargetAttachment adds host, port and engine to
       // {username, password, dbname}, the shape database.ts reads.
-      database = { url: '', secretArn: { Ref: 'AuroraSecret' } };
+      database = { url: '', secretArn: { Ref: 'AuroraSecret' }, caCertificates: LAMBDA_CA_BUNDLE };
     }
     // Lambda takes at most 5 security groups; with auroraMode=create audit-append also gets the Aurora client group.
     const maxGroups = auroraMode === 'create' ? 4 : 5;

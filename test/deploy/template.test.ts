@@ -580,6 +580,8 @@ describe('an AWS stage', () => {
     ]);
     expect(environmentOf(template, 'audit-append')).toMatchObject({
       DATABASE_SECRET_ARN: { Ref: 'AuroraSecret' },
+      // Node 20+ runtimes do not trust the RDS CAs unless told to.
+      NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
     });
     for (const fn of FUNCTION_KEYS) {
       const secretReaders = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
