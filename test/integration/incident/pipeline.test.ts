@@ -138,41 +138,40 @@ describe.skipIf(!brokers)(
     it('explains a critical incident, pages on-call, asks reviewers, and closes the review on resolution', async () => {
       const incidentId = `inc-${run}-critical`;
       const started = Date.now();
-      await producer.publish([
-        {
-          topic: 'incident.detected',
-          key: incidentId,
-          id: `ce-${incidentId}`,
-          type: 'incident.detected',
-          source: 'test/incident-detector',
-          correlationId: `corr-${run}`,
-          subject: incidentId,
-          time: new Date(started).toISOString(),
-          data: {
-            incidentId,
-            vehicleId: 'veh-77',
-            vehicleType: 'SCOOTER',
-            bookingId: null,
-            customerId: null,
-            severity: 'CRITICAL',
-            anomalyType: 'BATTERY_OVERHEAT',
-            location: { lat: 52.5, lon: 13.4 },
-            zoneId: 'berlin-mitte',
-            telemetry: {
-              speedKmh: 0,
-              accelerationG: 0,
-              batteryLevelPct: 55,
-              batteryTempC: 71.5,
-              odometerMeters: 9000,
-              firmwareVersion: '4.2.1',
-              capturedAt: started,
-            },
-            anomalyScore: 0.99,
-            detectorVersion: 'det-1',
-            detectedAt: started,
+      const incidentEvent = {
+        topic: 'incident.detected',
+        key: incidentId,
+        id: `ce-${incidentId}`,
+        type: 'incident.detected',
+        source: 'test/incident-detector',
+        correlationId: `corr-${run}`,
+        subject: incidentId,
+        time: new Date(started).toISOString(),
+        data: {
+          incidentId,
+          vehicleId: 'veh-77',
+          vehicleType: 'SCOOTER',
+          bookingId: null,
+          customerId: null,
+          severity: 'CRITICAL',
+          anomalyType: 'BATTERY_OVERHEAT',
+          location: { lat: 52.5, lon: 13.4 },
+          zoneId: 'berlin-mitte',
+          telemetry: {
+            speedKmh: 0,
+            accelerationG: 0,
+            batteryLevelPct: 55,
+            batteryTempC: 71.5,
+            odometerMeters: 9000,
+            firmwareVersion: '4.2.1',
+            capturedAt: started,
           },
+          anomalyScore: 0.99,
+          detectorVersion: 'det-1',
+          detectedAt: started,
         },
-      ]);
+      };
+      await producer.publish([incidentEvent]);
 
       const outboxFor = async () =>
         (await listOutbox(dynamo.documents, notificationsTable)).filter((entry) =>
@@ -248,6 +247,25 @@ describe.skipIf(!brokers)(
       expect(response?.data).toMatchObject({ explainer: 'RULES_FALLBACK', incidentId });
       expect((await reader.verify()).ok).toBe(true);
       console.log(`incident.detected -> 4 genai.* rows in the audit store: ${Date.now() - started} ms`);
+
+      // The detector re-sends the incident (same ce_id): the explanation re-produces the same events with the
+      // same ids, and downstream nothing changes: no second page or review email, no second audit row.
+      await producer.publish([incidentEvent]);
+      const consumed = (functionKey: string, topic: string) =>
+        emulator.mappings.find(
+          (m) => m.definition.functionKey === functionKey && m.definition.topic === topic,
+        )?.stats.consumed ?? 0;
+      await waitFor(
+        'the redelivered incident',
+        () => consumed('incident-explanation', 'incident.detected') >= 2,
+      );
+      await waitFor(
+        'the re-produced response at audit-append',
+        () => consumed('audit-append', 'genai.response') >= 2,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect((await audited()).length).toBe(4);
+      expect(await outboxFor()).toHaveLength(2);
     }, 180_000);
   },
 );
