@@ -220,13 +220,15 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       alarmEmail,
     };
   }
+  const engineVersion = (await param('auroraEngineVersion')) ?? '16.6';
   return {
     // Aurora settings are read by serverless/aurora.yml in every stage (its resources carry Condition:
     // AuroraCreate), so they always have a value.
     subnetIds: deploy.vpc ? deploy.vpc.subnetIds : [],
     vpcId: '',
     auroraDatabaseName: 'audit',
-    auroraEngineVersion: (await param('auroraEngineVersion')) ?? '16.6',
+    auroraEngineVersion: engineVersion,
+    auroraParameterGroupFamily: `aurora-postgresql${engineVersion.split('.')[0]}`,
     auroraMinCapacity: Number((await param('auroraMinCapacity')) ?? 0.5),
     auroraMaxCapacity: Number((await param('auroraMaxCapacity')) ?? 4),
     ...deploy,

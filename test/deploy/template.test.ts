@@ -567,6 +567,10 @@ describe('an AWS stage', () => {
       ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
     });
     expect(template.Resources.AuroraWriterInstance!.Properties.DBInstanceClass).toBe('db.serverless');
+    expect(template.Resources.AuroraClusterParameterGroup!.Properties).toMatchObject({
+      Family: 'aurora-postgresql16',
+      Parameters: { 'rds.force_ssl': '1' },
+    });
     expect(template.Resources.AuroraSecretAttachment!.Properties).toMatchObject({
       SecretId: { Ref: 'AuroraSecret' },
       TargetId: { Ref: 'AuroraCluster' },
