@@ -337,6 +337,13 @@ async function measure(
 
 async function main() {
   const { endpoint, child } = await startDynalite();
+  // Stop the stand-in we started (by its pid) also when the run is interrupted.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      child?.kill();
+      process.exit(130);
+    });
+  }
   try {
     const counted = countedClients(endpoint);
     const rows: Row[] = [];
@@ -401,6 +408,20 @@ async function main() {
         naiveDemand(batch, naive),
       ),
     );
+
+    // Sensitivity (pure, no I/O): writes per 100-record batch = distinct zones drawn, i.e. requests/record
+    // of the aggregated handler when a batch stays within one hour, for other zone counts and skews.
+    const sensitivity: Record<string, number> = {};
+    for (const zoneCount of [33, 100, 300]) {
+      for (const s of [0, 0.8, 1.1, 1.5]) {
+        const random = prng(1_000 + zoneCount);
+        const draw = zipfSampler(zoneCount, s, random);
+        let distinct = 0;
+        for (let b = 0; b < 500; b++) distinct += new Set(Array.from({ length: BATCH }, draw)).size;
+        sensitivity[`${zoneCount} zones, Zipf s=${s}`] = Number((distinct / 500 / BATCH).toFixed(3));
+      }
+    }
+    console.log(JSON.stringify({ requestsPerRecordBySkew: sensitivity }));
 
     // Billing
     const { rides, payments } = billingCommands();
@@ -475,7 +496,10 @@ async function main() {
     console.log(JSON.stringify(machine));
     const out = join(import.meta.dirname, 'results');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'read-models.json'), `${JSON.stringify({ machine, rows }, null, 2)}\n`);
+    writeFileSync(
+      join(out, 'read-models.json'),
+      `${JSON.stringify({ machine, rows, requestsPerRecordBySkew: sensitivity }, null, 2)}\n`,
+    );
   } finally {
     child?.kill();
   }
