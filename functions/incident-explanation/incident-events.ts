@@ -1,5 +1,4 @@
-import type { IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
-import { IdempotencyConfig as Config, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { Context } from 'aws-lambda';
 import {
@@ -55,7 +54,7 @@ export interface IncidentEventProcessor {
  * genai.hitl.resolved: closes the review task (a conditional update, idempotent by itself).
  */
 export function createIncidentEventProcessor(options: IncidentEventProcessorOptions): IncidentEventProcessor {
-  const idempotencyConfig = new Config({
+  const idempotencyConfig = new IdempotencyConfig({
     eventKeyJmesPath: 'incidentId',
     expiresAfterSeconds: options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     throwOnNoIdempotencyKey: true,

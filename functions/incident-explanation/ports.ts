@@ -1,4 +1,4 @@
-import type { ExplainerKind, Explanation, TokenUsage } from './explanation';
+import type { ExplainerKind, Explanation } from './explanation';
 import type { Incident } from './incident';
 
 /** The incident read model: what operators see about one incident and its explanation. */
@@ -79,5 +79,3 @@ export interface OutgoingEvent {
 export interface GenAiEventPublisher {
   publish(events: OutgoingEvent[]): Promise<void>;
 }
-
-export type { TokenUsage };

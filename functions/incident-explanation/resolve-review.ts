@@ -1,4 +1,4 @@
-import type { ResolveOutcome, ReviewResolution, ReviewTasks } from './ports';
+import type { ReviewResolution } from './ports';
 
 export class InvalidResolutionError extends Error {
   override name = 'InvalidResolutionError';
@@ -35,8 +35,4 @@ export function toResolution(data: unknown, eventTime: string): ReviewResolution
     ...(comment ? { comment } : {}),
     resolvedAt,
   };
-}
-
-export function resolveReview(resolution: ReviewResolution, reviews: ReviewTasks): Promise<ResolveOutcome> {
-  return reviews.resolve(resolution);
 }
