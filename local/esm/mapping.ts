@@ -29,6 +29,8 @@ export interface MappingOptions {
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
+const STUCK_AFTER_MS = 1000;
+
 export class EventSourceMapping {
   readonly definition: EsmDefinition;
   readonly stats = new EsmStats();
@@ -42,6 +44,9 @@ export class EventSourceMapping {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #nextOffset = new Map<string, bigint>();
   readonly #leaderEpochs = new Map<string, number>();
+  readonly #positions = new Map<string, { topic: string; partition: number }>();
+  /** When each partition's current batch started: a long-running one is retrying (or slow). */
+  readonly #inFlightSince = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #paused = false;
   #lastStateChange = new Date();
@@ -76,6 +81,8 @@ export class EventSourceMapping {
     }
     this.#abort = new AbortController();
     this.#nextOffset.clear();
+    this.#inFlightSince.clear();
+    this.#paused = false;
     this.#batcher = new Batcher({
       batchSize: definition.batchSize,
       windowMs: definition.maximumBatchingWindowMs,
@@ -139,6 +146,12 @@ export class EventSourceMapping {
     const expected = this.#nextOffset.get(key);
     // The stream re-reads from the committed offset after a rebalance: skip what is already queued.
     if (expected !== undefined && message.offset < expected) return;
+    // A gap means a fetch issued before a rewind (see #relieve) answered: fetch again from the first missing
+    // offset rather than skip records.
+    if (expected !== undefined && message.offset > expected) {
+      this.#rewind(message.topic, message.partition, expected);
+      return;
+    }
     this.#nextOffset.set(key, message.offset + 1n);
     this.#leaderEpochs.set(key, message.leaderEpoch);
     const record: SourceRecord = {
@@ -163,32 +176,47 @@ export class EventSourceMapping {
     };
     batcher.add(entry);
     this.stats.received += 1;
-    this.#applyBackpressure(batcher, key, message);
+    this.#positions.set(key, { topic: message.topic, partition: message.partition });
+    this.#applyBackpressure(batcher);
     this.#schedule();
   }
 
-  #applyBackpressure(batcher: Batcher, key: string, message: KafkaMessage): void {
-    const maxBuffered = this.#options.maxBufferedRecords ?? Math.max(5000, this.definition.batchSize * 4);
-    const perPartitionCap = Math.max(this.definition.batchSize * 2, 1000);
-    // A partition stuck on a retrying batch must not stall the others: keep a bounded queue for it and
-    // fetch the rest again later.
-    if (batcher.isInFlight(key) && batcher.queued(key) > perPartitionCap) {
-      const firstDropped = batcher.trim(key, perPartitionCap);
-      if (firstDropped !== undefined && this.#stream) {
-        this.#stream.offsetsToFetch.set(`${message.topic}:${message.partition}`, firstDropped);
-        this.#nextOffset.set(key, firstDropped);
-      }
-    }
-    if (!this.#paused && batcher.buffered >= maxBuffered) {
+  #maxBuffered(): number {
+    return this.#options.maxBufferedRecords ?? Math.max(10_000, this.definition.batchSize * 8);
+  }
+
+  #applyBackpressure(batcher: Batcher): void {
+    if (this.#paused || batcher.buffered < this.#maxBuffered()) return;
+    this.#relieve(batcher);
+    if (batcher.buffered >= this.#maxBuffered()) {
       this.#paused = true;
       this.#stream?.pause();
     }
   }
 
+  /**
+   * A partition stuck on a retrying batch must not stall the others through the shared buffer: keep a short
+   * queue for it and fetch the rest again once it moves.
+   */
+  #relieve(batcher: Batcher): void {
+    const now = Date.now();
+    for (const [key, since] of this.#inFlightSince) {
+      if (now - since < STUCK_AFTER_MS) continue;
+      const firstDropped = batcher.trim(key, this.definition.batchSize * 2);
+      const position = this.#positions.get(key);
+      if (firstDropped === undefined || !position) continue;
+      this.#nextOffset.set(key, firstDropped);
+      this.#rewind(position.topic, position.partition, firstDropped);
+    }
+  }
+
+  #rewind(topic: string, partition: number, offset: bigint): void {
+    this.#stream?.offsetsToFetch.set(`${topic}:${partition}`, offset);
+  }
+
   #maybeResume(): void {
     const batcher = this.#batcher;
-    const maxBuffered = this.#options.maxBufferedRecords ?? Math.max(5000, this.definition.batchSize * 4);
-    if (this.#paused && batcher && batcher.buffered < maxBuffered / 2 && this.#state === 'Enabled') {
+    if (this.#paused && batcher && batcher.buffered < this.#maxBuffered() / 2 && this.#state === 'Enabled') {
       this.#paused = false;
       this.#stream?.resume();
     }
@@ -218,6 +246,8 @@ export class EventSourceMapping {
     let records = 0;
     for (const entries of batch.partitions.values()) records += entries.length;
     this.stats.inFlightRecords += records;
+    const launchedAt = Date.now();
+    for (const key of batch.partitions.keys()) this.#inFlightSince.set(key, launchedAt);
     const running = processBatch(batch, {
       esmUuid: definition.uuid,
       policy: definition,
@@ -275,7 +305,10 @@ export class EventSourceMapping {
       // Typically a rebalance took the partition away: its records will be redelivered (at-least-once).
       this.#log(`commit of ${key}@${lastOffset + 1n} failed: ${(error as Error).message}`);
     }
-    if (done) batcher.release(key);
+    if (done) {
+      this.#inFlightSince.delete(key);
+      batcher.release(key);
+    }
   }
 
   #observer(): BatchObserver {
