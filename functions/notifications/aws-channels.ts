@@ -112,12 +112,18 @@ export interface AwsChannelSettings {
 
 /**
  * The SNS and SES clients make one attempt per send: sendNotifications retries (with backoff, logged in the
- * notification log), so SDK retries would multiply the attempts.
+ * notification log), so SDK retries would multiply the attempts. Each attempt is bounded, so a send with all
+ * its retries (3 x 5 s + backoff) stays within the notification log's claim lease (30 s).
  */
+const oneBoundedAttempt = {
+  maxAttempts: 1,
+  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+};
+
 export function awsChannels(
   settings: AwsChannelSettings,
-  sns = new SNSClient({ maxAttempts: 1 }),
-  ses = new SESv2Client({ maxAttempts: 1 }),
+  sns = new SNSClient(oneBoundedAttempt),
+  ses = new SESv2Client(oneBoundedAttempt),
 ) {
   return new RoutingChannel({
     PAGER: new SnsChannel(sns, settings.oncallTopicArn),
