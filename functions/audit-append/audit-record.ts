@@ -27,8 +27,11 @@ export interface AuditRecord extends AuditContent {
   bodyHash: Buffer;
   /** Hash of the canonical content; the chain links these. */
   contentHash: Buffer;
-  /** Canonical JSON texts of ce, data and headers, as hashed: the store can send them as they are. */
-  json?: { ce: string; data: string; headers: string };
+  /**
+   * Canonical JSON texts of ce, data and headers, as hashed, and key and value in base64 as delivered: the
+   * store can send them as they are.
+   */
+  json?: { ce: string; data: string; headers: string; key: string | null; rawValue: string | null };
 }
 
 /** The Kafka side of a record as the MSK event carries it (base64 key and value, headers as byte arrays). */
@@ -103,16 +106,31 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
       dataJson,
     ),
     contentHash: contentHash(content, ceJson, dataJson, headersJson),
-    json: { ce: ceJson, data: dataJson, headers: headersJson },
+    json: {
+      ce: ceJson,
+      data: dataJson,
+      headers: headersJson,
+      key: wireBase64(kafka.key, content.key),
+      rawValue: wireBase64(kafka.value, content.rawValue),
+    },
   };
+}
+
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The delivered base64 when it is strict (PostgreSQL decodes it to the same bytes), else the bytes re-encoded. */
+function wireBase64(delivered: string | null | undefined, bytes: Buffer | null): string | null {
+  if (bytes === null) return null;
+  return delivered && STRICT_BASE64.test(delivered) ? delivered : bytes.toString('base64');
 }
 
 /** CloudEvents attribute names are lower-case; the decoder may use camelCase (correlationId). */
 export function normaliseAttributes(cloudEvent: Record<string, unknown>): Record<string, unknown> {
   const ce: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(cloudEvent)) {
+  for (const name in cloudEvent) {
+    const value = cloudEvent[name];
     if (value === undefined || value === null) continue;
-    ce[name.toLowerCase()] = toJsonValue(value);
+    ce[name.toLowerCase()] = typeof value === 'string' ? value : toJsonValue(value);
   }
   for (const name of REQUIRED_ATTRIBUTES) {
     const value = ce[name];
@@ -168,11 +186,15 @@ function asciiText(bytes: number[]): string | undefined {
 
 /** Canonical JSON of the attributes: a flat object of strings as a rule, which JSON.stringify can sort. */
 function attributesJson(ce: Record<string, unknown>): string {
-  for (const key in ce) {
+  const keys = Object.keys(ce).sort();
+  let text = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
     const value = ce[key];
-    if (value !== null && typeof value === 'object') return canonicalJson(ce);
+    if (typeof value !== 'string') return canonicalJson(ce);
+    text += `${i > 0 ? ',' : ''}${JSON.stringify(key)}:${JSON.stringify(value)}`;
   }
-  return JSON.stringify(ce, Object.keys(ce).sort());
+  return `${text}}`;
 }
 
 function hasTraceContext(ce: Record<string, unknown>): boolean {

@@ -65,12 +65,14 @@ export function wirePayload(records: readonly AuditRecord[]): string {
       ce: JSON.stringify(record.ce),
       data: JSON.stringify(record.data ?? null),
       headers: JSON.stringify(record.headers),
+      key: record.key?.toString('base64') ?? null,
+      rawValue: record.rawValue?.toString('base64') ?? null,
     };
     if (i > 0) payload += ',';
     payload +=
       `{"t":${JSON.stringify(record.topic)},"p":${record.partition},"o":${record.offset},"ts":${record.timestamp},` +
-      `"k":${record.key ? `"${record.key.toString('base64')}"` : 'null'},"h":${json.headers},"ce":${json.ce},` +
-      `"d":${json.data},"r":${record.rawValue ? `"${record.rawValue.toString('base64')}"` : 'null'},` +
+      `"k":${json.key === null ? 'null' : `"${json.key}"`},"h":${json.headers},"ce":${json.ce},` +
+      `"d":${json.data},"r":${json.rawValue === null ? 'null' : `"${json.rawValue}"`},` +
       `"bh":"${record.bodyHash.toString('hex')}","ch":"${record.contentHash.toString('hex')}"}`;
   }
   return `${payload}]`;

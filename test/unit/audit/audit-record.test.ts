@@ -153,6 +153,17 @@ describe('wirePayload', () => {
   });
 });
 
+describe('wire base64', () => {
+  it('passes strict base64 through and re-encodes anything PostgreSQL would read differently', () => {
+    const record = cloudEventRecord({ offset: 1 });
+    const strict = buildAuditRecord(record, decodeJsonCloudEvent(record));
+    expect(strict.json?.rawValue).toBe(record.value);
+    const loose = { ...record, value: `${record.value?.slice(0, 8)}\n${record.value?.slice(8)}` };
+    const rebuilt = buildAuditRecord(loose, decodeJsonCloudEvent(record));
+    expect(rebuilt.json?.rawValue).toBe(record.value);
+  });
+});
+
 describe('chainHash', () => {
   it('is sha256(prev || content || int64be(seq) || int64be(recorded µs)), as audit_append computes it', () => {
     const content = sha256(Buffer.from('content'));
