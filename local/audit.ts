@@ -1,6 +1,8 @@
 /**
  * `audit verify` and `audit query` (and `audit retention`) against the audit event store.
  *
+ * Also as `tsx local/cli.ts audit ...`.
+ *
  *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--json]
  *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO]
  *                            [--limit N] [--json]
@@ -189,6 +191,11 @@ async function retention(reader: PostgresAuditReader, options: Options, io: Audi
   }
   if (dropped.length === 0) io.out('nothing to drop');
   return 0;
+}
+
+/** `tsx local/cli.ts audit <verify|query|retention> ...` */
+export function run(args: string[]): Promise<number> {
+  return runAuditCommand(args);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -20,6 +20,10 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
     summary: 'consumer lag per ESM and partition',
     load: () => import('./status'),
   },
+  audit: {
+    summary: 'verify the audit hash chains, query audit events, drop partitions past retention',
+    load: () => import('./audit'),
+  },
 };
 
 function usage(): string {

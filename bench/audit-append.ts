@@ -1,0 +1,280 @@
+/**
+ * Audit append throughput: records/s appended for 100-record batches through the audit-append handler
+ * (contract decode of Avro + CloudEvents headers, hashing, one audit_append call per batch) against local
+ * PostgreSQL, side by side in one run with a per-record baseline (same decode and hashing, then one
+ * audit_append statement per record inside one transaction per batch). Rounds are interleaved after a
+ * warm-up; medians are reported and written to the "Audit append" section of bench/RESULTS.md.
+ *
+ *   npm run bench:audit                  (AUDIT_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Context } from 'aws-lambda';
+import pg from 'pg';
+import { appendBatch } from '../functions/audit-append/append-batch';
+import type { AppendOutcome, AuditEventStore } from '../functions/audit-append/audit-event-store';
+import type { AuditRecord } from '../functions/audit-append/audit-record';
+import { contractDecoder } from '../functions/audit-append/contract-decoder';
+import { PostgresAuditEventStore } from '../functions/audit-append/postgres-audit-event-store';
+import { runMigrations } from '../local/provision';
+import { sampleData } from '../schemas/samples';
+import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-catalog-registry';
+import { toKafkaMessage } from '../shared/kafka/event-message';
+import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
+import type { KafkaBatchResponse, KafkaEvent } from '../shared/msk/event';
+
+const BATCH = 100;
+const PARTITIONS = 6;
+const WARMUP_BATCHES = 30;
+const ROUNDS = 7;
+const HANDLER_BATCHES_PER_ROUND = 40;
+const BASELINE_BATCHES_PER_ROUND = 5;
+const TYPE = 'genai.request';
+const SERVER = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+let sequence = 0;
+
+/** One 100-record MSK batch of genai.request events (Confluent Avro), one partition, fresh ids. */
+function nextBatch(): KafkaEvent {
+  const partition = sequence % PARTITIONS;
+  const records = [];
+  for (let i = 0; i < BATCH; i++) {
+    const n = sequence * BATCH + i;
+    const data = sampleData[TYPE](n);
+    const message = toKafkaMessage(
+      {
+        topic: TYPE,
+        key: data.incidentId,
+        id: `00000000-0000-4000-8999-${String(n).padStart(12, '0')}`,
+        type: TYPE,
+        source: 'urn:mobility:mobility-events:incident-explanation',
+        subject: data.incidentId,
+        time: new Date(data.requestedAt).toISOString(),
+        data,
+        correlationId: `corr-${Math.floor(n / 3)}`,
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      },
+      registry,
+    );
+    records.push(
+      kafkaEventRecord({
+        topic: TYPE,
+        partition,
+        offset: Math.floor(sequence / PARTITIONS) * BATCH + i,
+        timestamp: data.requestedAt,
+        key: message.key,
+        value: message.value,
+        headers: message.headers,
+      }),
+    );
+  }
+  sequence++;
+  return kafkaEvent(records);
+}
+
+/** The baseline store: the same audit_append, called once per record, in one transaction per batch. */
+class PerRecordAuditEventStore implements AuditEventStore {
+  constructor(private readonly client: pg.Client) {}
+  async append(records: readonly AuditRecord[]): Promise<AppendOutcome[]> {
+    const single = new PostgresAuditEventStore(this.client);
+    const outcomes: AppendOutcome[] = [];
+    await this.client.query('BEGIN');
+    try {
+      for (const record of records) outcomes.push(...(await single.append([record])));
+      await this.client.query('COMMIT');
+    } catch (error) {
+      await this.client.query('ROLLBACK');
+      throw error;
+    }
+    return outcomes;
+  }
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU milliseconds a PostgreSQL backend has used so far (it runs on this machine, so /proc has it). */
+function backendCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+};
+const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const name = `audit_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: SERVER });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(SERVER);
+  url.pathname = `/${name}`;
+  const databaseUrl = url.toString();
+  try {
+    await runMigrations(databaseUrl);
+    const serverVersion =
+      (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? '?';
+
+    // The handler as Lambda loads it: configuration at module scope, one pooled connection.
+    process.env.DATABASE_URL = databaseUrl;
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+    const { handler } = (await import('../functions/audit-append/handler')) as {
+      handler: (event: KafkaEvent, context?: Context) => Promise<KafkaBatchResponse>;
+    };
+    const baselineClient = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: 'audit-bench-baseline',
+    });
+    await baselineClient.connect();
+    const baselineStore = new PerRecordAuditEventStore(baselineClient);
+    const decode = contractDecoder(registry);
+    const baseline = async (event: KafkaEvent) => {
+      const result = await appendBatch(event, { store: baselineStore, decode });
+      return { batchItemFailures: result.batchItemFailures };
+    };
+
+    const backendPid = async (application: string) => {
+      const { rows } = await baselineClient.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
+        [name, application],
+      );
+      if (rows.length !== 1) throw new Error(`expected one ${application} backend, found ${rows.length}`);
+      return (rows[0] as { pid: number }).pid;
+    };
+
+    const run = async (
+      invoke: (event: KafkaEvent) => Promise<KafkaBatchResponse>,
+      batches: number,
+      backend?: number,
+    ) => {
+      const events = Array.from({ length: batches }, nextBatch);
+      const latencies: number[] = [];
+      const cpu = process.cpuUsage();
+      const pgBefore = backend ? backendCpuMs(backend) : 0;
+      const start = performance.now();
+      for (const event of events) {
+        const began = performance.now();
+        const response = await invoke(event);
+        latencies.push(performance.now() - began);
+        if (response.batchItemFailures.length > 0) throw new Error('unexpected batch item failures');
+      }
+      const seconds = (performance.now() - start) / 1000;
+      const used = process.cpuUsage(cpu);
+      return {
+        recordsPerSecond: (batches * BATCH) / seconds,
+        latencies,
+        nodeCpuMsPerBatch: (used.user + used.system) / 1000 / batches,
+        pgCpuMsPerBatch: backend ? (backendCpuMs(backend) - pgBefore) / batches : 0,
+      };
+    };
+
+    await run(handler, WARMUP_BATCHES);
+    await run(baseline, Math.ceil(WARMUP_BATCHES / 6));
+    const handlerBackend = await backendPid('audit-append');
+    const baselineBackend = await backendPid('audit-bench-baseline');
+    const rounds: Record<'handler' | 'baseline', Array<Awaited<ReturnType<typeof run>>>> = {
+      handler: [],
+      baseline: [],
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      const ours = await run(handler, HANDLER_BATCHES_PER_ROUND, handlerBackend);
+      const theirs = await run(baseline, BASELINE_BATCHES_PER_ROUND, baselineBackend);
+      rounds.handler.push(ours);
+      rounds.baseline.push(theirs);
+      process.stderr.write(
+        `round ${round + 1}: handler ${thousands(ours.recordsPerSecond)} records/s ` +
+          `(cpu/batch node ${ours.nodeCpuMsPerBatch.toFixed(1)} ms, postgres ${ours.pgCpuMsPerBatch.toFixed(1)} ms), ` +
+          `per-record ${thousands(theirs.recordsPerSecond)} records/s ` +
+          `(node ${theirs.nodeCpuMsPerBatch.toFixed(1)} ms, postgres ${theirs.pgCpuMsPerBatch.toFixed(1)} ms)\n`,
+      );
+    }
+    const summary = (path: 'handler' | 'baseline') => {
+      const list = rounds[path];
+      const nodeCpu = median(list.map((r) => r.nodeCpuMsPerBatch));
+      const pgCpu = median(list.map((r) => r.pgCpuMsPerBatch));
+      return {
+        rate: median(list.map((r) => r.recordsPerSecond)),
+        rates: list.map((r) => thousands(r.recordsPerSecond)).join(', '),
+        p50: median(list.flatMap((r) => r.latencies)),
+        nodeCpu,
+        pgCpu,
+        perCpuSecond: (BATCH * 1000) / (nodeCpu + pgCpu),
+      };
+    };
+    const { rows } = await baselineClient.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
+    const expected = sequence * BATCH;
+    if (rows[0]?.n !== expected) throw new Error(`stored ${rows[0]?.n} rows, expected ${expected}`);
+    await baselineClient.end();
+
+    const ours = summary('handler');
+    const theirs = summary('baseline');
+    const row = (label: string, r: typeof ours) =>
+      `| ${label} | ${thousands(r.rate)} | ${r.p50.toFixed(1)} | ${r.nodeCpu.toFixed(1)} | ${r.pgCpu.toFixed(1)} | ` +
+      `${thousands(r.perCpuSecond)} | ${r.rates} |`;
+    const section = [
+      '<!-- audit:start -->',
+      '## Audit append',
+      '',
+      `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? '?'}, nproc ${cpus().length}, Node ${process.version}, ` +
+        `PostgreSQL ${serverVersion} on 127.0.0.1 (fsync and synchronous_commit on), with \`npm run bench:audit\` (bench/audit-append.ts).`,
+      `Load average at the end of the run: ${loadavg()
+        .map((value) => value.toFixed(1))
+        .join(
+          ' / ',
+        )} (1/5/15 min) on ${cpus().length} CPUs: the machine was shared with other work, so wall-clock ` +
+        'rates are a lower bound; CPU per batch (this process + its PostgreSQL backend) is the steadier figure.',
+      '',
+      `Batches of ${BATCH} \`genai.request\` records in MSK shape (Confluent Avro, 9 CloudEvents headers, key), one`,
+      'partition per batch over 6 partitions, fresh ids. **handler**: `functions/audit-append/handler.ts` as Lambda',
+      'loads it (pool of 1, decode, hash, one `audit_append` call = one statement and one transaction per batch).',
+      '**per-record**: the same decode and hashing, then one `audit_append` statement per record inside one',
+      'transaction per batch. Sequential, one invocation at a time (one Lambda instance).',
+      `${WARMUP_BATCHES} warm-up batches, then ${ROUNDS} interleaved rounds of ${HANDLER_BATCHES_PER_ROUND} handler batches and ` +
+        `${BASELINE_BATCHES_PER_ROUND} per-record batches; every record is checked to be stored once. Medians over rounds.`,
+      '',
+      '| path | records/s | batch p50 ms | node CPU ms/batch | postgres CPU ms/batch | records per CPU-second | rounds (records/s) |',
+      '|---|---:|---:|---:|---:|---:|---|',
+      row('handler (one statement per batch)', ours),
+      row('per-record statements', theirs),
+      '',
+      `Ratio: **${(ours.rate / theirs.rate).toFixed(1)}x** the per-record baseline in records/s ` +
+        `(${(ours.perCpuSecond / theirs.perCpuSecond).toFixed(1)}x in records per CPU-second; target >= 10x); ` +
+        `**${thousands(ours.rate)} records/s** (target >= 20,000): ${ours.rate >= 20_000 ? 'met' : 'not met'} on this run.`,
+      '<!-- audit:end -->',
+    ].join('\n');
+    process.stdout.write(`${section}\n`);
+    if (!process.argv.includes('--no-write')) writeSection(section);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+  }
+}
+
+/** Replaces the audit section of bench/RESULTS.md (between its markers), or appends it; other sections stay. */
+function writeSection(section: string): void {
+  const file = join(import.meta.dirname, 'RESULTS.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const pattern = /<!-- audit:start -->[\s\S]*?<!-- audit:end -->/;
+  const next = pattern.test(current)
+    ? current.replace(pattern, section)
+    : `${current.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, next);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
