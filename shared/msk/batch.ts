@@ -3,9 +3,14 @@
  * that record AND every later record of the partition are reported (and not processed): the ESM then
  * redelivers from the failed offset and per-partition order is never broken.
  */
-import type { DecodedPartition, DecodedRecord } from './decode';
-import { RecordDecodeError } from './decode';
-import { type KafkaBatchItemFailure, type KafkaBatchResponse, topicPartitionKey } from './event';
+import type { DecodedPartition, DecodedRecord, DecodeOptions } from './decode';
+import { decodeEvent, RecordDecodeError } from './decode';
+import {
+  type KafkaBatchItemFailure,
+  type KafkaBatchResponse,
+  type KafkaEvent,
+  topicPartitionKey,
+} from './event';
 
 /** The subset of a logger used here; a Powertools Logger satisfies it. */
 export interface BatchLogger {
@@ -127,4 +132,18 @@ async function processPartition<Data>(
       return;
     }
   }
+}
+
+export interface KafkaEventOptions extends DecodeOptions, ProcessOptions {}
+
+/**
+ * A whole handler body: decode the event, run `handler` per record (partition order kept), report failures.
+ *   export const handler = (event: KafkaEvent) => processKafkaEvent(event, { registry, logger }, handleRecord);
+ */
+export async function processKafkaEvent(
+  event: KafkaEvent,
+  options: KafkaEventOptions,
+  handler: RecordHandler<Record<string, unknown>>,
+): Promise<KafkaBatchResponse> {
+  return processByPartition(await decodeEvent(event, options), handler, options);
 }

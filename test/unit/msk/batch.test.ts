@@ -3,9 +3,15 @@ import { sampleData } from '../../../schemas/samples';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
-import { BatchFailures, type BatchLogger, processByPartition } from '../../../shared/msk/batch';
+import {
+  BatchFailures,
+  type BatchLogger,
+  processByPartition,
+  processKafkaEvent,
+} from '../../../shared/msk/batch';
 import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
 import { type DecodedRecord, decodeEvent } from '../../../shared/msk/decode';
+import { loadEvent } from '../../support/load-event';
 
 function record(
   topic: 'payment.failed' | 'booking.created',
@@ -179,5 +185,20 @@ describe('BatchFailures', () => {
     ]);
     expect(failures.hasFailed('payment.failed-0')).toBe(true);
     expect(failures.count).toBe(3);
+  });
+});
+
+describe('processKafkaEvent', () => {
+  it('decodes, processes and reports in one call (the poison fixture)', async () => {
+    const seen: number[] = [];
+    const response = await processKafkaEvent(
+      loadEvent('notifications/poison.json'),
+      { registry, logger: recordingLogger().logger },
+      (r) => {
+        seen.push(r.offset);
+      },
+    );
+    expect(ids(response)).toEqual(['incident.detected-2@901', 'incident.detected-2@902']);
+    expect(seen.sort()).toEqual([400, 401, 900]);
   });
 });
