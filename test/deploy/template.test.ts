@@ -1,4 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -711,5 +713,48 @@ describe('IAM against the code', () => {
         .flatMap((s) => asArray(s.Action));
       for (const action of readModelActions) expect(used.has(action), `${fn} granted ${action}`).toBe(true);
     }
+  });
+});
+
+describe('the packaged bundles', () => {
+  it('load in a fresh node process with the environment the template gives them', async () => {
+    const run = (file: string, args: string[], env?: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
+        );
+      });
+    const dir = await mkdtemp(path.join(tmpdir(), 'mobility-events-load-'));
+    for (const fn of FUNCTION_KEYS) {
+      const unzip = await run('unzip', [
+        '-q',
+        '-o',
+        path.join(local.artifactDir, `${fn}.zip`),
+        '-d',
+        path.join(dir, fn),
+      ]);
+      expect(unzip.code, unzip.stderr).toBe(0);
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+      };
+      for (const [name, value] of Object.entries(environmentOf(local.template!, fn))) {
+        env[name] = typeof value === 'string' ? value : `test-${name.toLowerCase()}`;
+      }
+      const handler = path.join(dir, fn, 'functions', fn, 'handler.js');
+      const loaded = await run(
+        process.execPath,
+        [
+          '-e',
+          'const m = require(process.argv[1]); if (typeof m.handler !== "function") process.exit(3);',
+          handler,
+        ],
+        env,
+      );
+      expect(loaded.code, `${fn}: ${loaded.stderr.split('\n').slice(0, 8).join('\n')}`).toBe(0);
+    }
+    await rm(dir, { recursive: true, force: true });
   });
 });
