@@ -59,7 +59,7 @@ async function ensureTopics(topics: string[]) {
 }
 
 /** Reads every genai.* record of this run's incidents, decoded like a consumer would. */
-async function readGenAiEvents(expected: number) {
+async function readGenAiEvents(expected: number, since: number) {
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: `incident-test-${run}`,
     groupId: `incident-test-${randomUUID()}`,
@@ -68,7 +68,17 @@ async function readGenAiEvents(expected: number) {
   const found: { topic: string; key: string; id: string; data: Record<string, unknown>; value: string }[] =
     [];
   try {
-    const stream = await consumer.consume({ topics: genaiTopics, mode: 'earliest', autocommit: false });
+    // Start at the first record written since the test began: the shared topics may hold a long history.
+    const starts = await consumer.listOffsets({ topics: genaiTopics, timestamp: BigInt(since) });
+    const offsets = [...starts.entries()].flatMap(([topic, partitions]) =>
+      partitions.flatMap((offset, partition) => (offset >= 0n ? [{ topic, partition, offset }] : [])),
+    );
+    const stream = await consumer.consume({
+      topics: genaiTopics,
+      mode: 'manual',
+      offsets,
+      autocommit: false,
+    });
     const deadline = setTimeout(() => stream.close().catch(() => {}), 15_000);
     for await (const message of stream) {
       const key = message.key?.toString('utf8') ?? '';
@@ -206,6 +216,7 @@ describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse 
     const critical = `inc-${run}-critical`;
     const event = kafkaEvent([incidentRecord(medium, 'MEDIUM'), incidentRecord(critical, 'CRITICAL')]);
 
+    const since = Date.now() - 1_000;
     const started = performance.now();
     expect(
       (await handler(event, lambdaContext('incident-explanation') as Context)).batchItemFailures,
@@ -225,7 +236,7 @@ describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse 
     );
 
     // 2 x (request + response) + 1 hitl.requested, each produced twice (once per delivery).
-    const events = await readGenAiEvents(10);
+    const events = await readGenAiEvents(10, since);
     expect(events).toHaveLength(10);
     const byId = new Map<string, typeof events>();
     for (const event of events) byId.set(event.id, [...(byId.get(event.id) ?? []), event]);
