@@ -113,7 +113,7 @@ export class PostgresAuditReader {
     if (options.from) {
       const { rows } = await this.database.query<{ seq: string; prev_hash: Buffer }>(
         `SELECT seq::text, prev_hash FROM audit_event
-         WHERE topic = $1 AND kafka_partition = $2 AND recorded_at >= $3 ORDER BY seq LIMIT 1`,
+         WHERE topic = $1 AND kafka_partition = $2 AND recorded_at >= $3 ORDER BY audit_event.seq LIMIT 1`,
         [chain.topic, chain.kafka_partition, options.from],
       );
       const first = rows[0];
@@ -125,6 +125,7 @@ export class PostgresAuditReader {
     const walker = new ChainWalker(chain.topic, chain.kafka_partition, start);
     let after = start.seq;
     for (;;) {
+      // Order by the column, not by the text output column of the same name (which sorts 10 before 2).
       const { rows } = await this.database.query<Record<string, unknown>>(
         `SELECT seq::text, (extract(epoch FROM recorded_at) * 1000000)::bigint::text AS recorded_at_us,
                 topic, kafka_partition, kafka_offset::text, kafka_timestamp::text, kafka_key, headers, ce, data,
@@ -139,7 +140,7 @@ export class PostgresAuditReader {
                 ) AS changed_columns
          FROM audit_event
          WHERE topic = $1 AND kafka_partition = $2 AND seq > $3 AND ($5::timestamptz IS NULL OR recorded_at < $5)
-         ORDER BY seq LIMIT $4`,
+         ORDER BY audit_event.seq LIMIT $4`,
         [chain.topic, chain.kafka_partition, after.toString(), pageSize, options.to ?? null],
       );
       for (const row of rows) {
@@ -187,7 +188,7 @@ export class PostgresAuditReader {
       `SELECT recorded_at, topic, kafka_partition, kafka_offset::text, seq::text, ce_id, ce_type, ce_source,
               ce_subject, ce_time, correlation_id, ce, data
        FROM audit_event ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
-       ORDER BY ce_time NULLS LAST, topic, kafka_partition, seq
+       ORDER BY ce_time NULLS LAST, topic, kafka_partition, audit_event.seq
        LIMIT $${values.length}`,
       values,
     );

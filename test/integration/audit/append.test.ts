@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
@@ -262,6 +263,53 @@ describe('audit-append against PostgreSQL', () => {
       expect(await snapshot()).toEqual(before);
       expect(await append(batch)).toMatchObject({ appended: 3, batchItemFailures: [] });
     });
+  });
+
+  it('serialises concurrent batches of one partition on its chain head and keeps the chain intact', async () => {
+    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: db.url, max: 1 }));
+    try {
+      const batches = pools.map((pool, worker) => {
+        const records = [0, 1, 2, 3, 4].map((i) => cloudEventRecord({ topic, offset: worker * 10 + i }));
+        return appendBatch(mskEvent(records), {
+          store: new PostgresAuditEventStore(pool),
+          decode: decodeJsonCloudEvent,
+        });
+      });
+      const results = await Promise.all(batches);
+      expect(results.map((result) => result.appended)).toEqual([5, 5, 5, 5]);
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+    }
+    const { rows } = await db.owner.query(
+      'SELECT min(seq)::int AS first, max(seq)::int AS last, count(DISTINCT seq)::int AS n FROM audit_event WHERE topic = $1',
+      [topic],
+    );
+    expect(rows[0]).toEqual({ first: 1, last: 20, n: 20 });
+    expect((await reader.verify({ topic })).firstBreak).toBeUndefined();
+  });
+
+  it('stores an id delivered on two partitions at the same moment once, the other delivery being a duplicate', async () => {
+    const body = { id: 'twice-at-once', subject: 'incident-x', time: '2026-11-01T12:00:00Z', data: { n: 7 } };
+    const pools = [0, 1].map(() => new pg.Pool({ connectionString: db.url, max: 1 }));
+    const deliver = (pool: pg.Pool, partition: number) =>
+      appendBatch(mskEvent([cloudEventRecord({ topic, partition, offset: 0, ...body })]), {
+        store: new PostgresAuditEventStore(pool),
+        decode: decodeJsonCloudEvent,
+      });
+    try {
+      const outcomes = await Promise.allSettled(pools.map((pool, partition) => deliver(pool, partition)));
+      // Either both finish (one appended, one duplicate), or the loser fails with serialization_failure and the
+      // ESM's retry sees a duplicate.
+      for (const [partition, outcome] of outcomes.entries()) {
+        if (outcome.status === 'rejected') {
+          expect(outcome.reason).toMatchObject({ code: '40001' });
+          expect(await deliver(pools[partition] as pg.Pool, partition)).toMatchObject({ duplicates: 1 });
+        }
+      }
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+    }
+    expect(await count('audit_event WHERE ce_id = $1', ['twice-at-once'])).toBe(1);
   });
 
   it('answers queries by correlation id, type, subject and time range', async () => {

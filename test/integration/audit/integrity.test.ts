@@ -99,6 +99,8 @@ describe('audit verify', () => {
     await appendTo('genai.response', [0, 1, 2], { partition: 1 });
     const report = await reader.verify({ topic: 'genai.response' });
     expect(report.ok).toBe(true);
+    // Pages of a few rows walk the same chain.
+    expect(await reader.verify({ topic: 'genai.response', pageSize: 4 })).toEqual(report);
     expect(report.chains.map((chain) => [chain.partition, chain.rowsChecked, chain.lastSeq])).toEqual([
       [0, 6, 6n],
       [1, 3, 3n],
