@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pidFile } from './paths';
@@ -118,6 +118,8 @@ export function spawnDetached(
   args: string[],
   options: { service: string; marker: string; logFile: string; cwd: string; env?: NodeJS.ProcessEnv },
 ): DetachedChild {
+  // A fresh log per start (the previous one kept as .1), so a failure's log tail is this start's only.
+  if (existsSync(options.logFile)) renameSync(options.logFile, `${options.logFile}.1`);
   const out = openSync(options.logFile, 'a');
   try {
     const child = spawn(command, args, {
