@@ -150,12 +150,14 @@ async function latency(brokers: string[], topic: string) {
   const total = LATENCY_RATE * (LATENCY_SECONDS + WARM_UP_SECONDS);
   let sent = 0;
   const begin = Date.now();
-  // 10 ms ticks scheduled against the start time, so a slow tick does not lower the rate.
+  // 10 ms ticks scheduled against the start time, so a slow tick does not lower the rate; sends overlap
+  // (bounded) so one slow produce request does not hold back the next tick.
+  const outstanding = new Set<Promise<unknown>>();
   while (sent < total) {
     const due = begin + (sent / LATENCY_RATE) * 1000;
     const wait = due - Date.now();
     if (wait > 0) await sleep(wait);
-    await producer.send({
+    const sending = producer.send({
       messages: Array.from({ length: perTick }, (_, i) => ({
         topic,
         partition: (sent + i) % PARTITIONS,
@@ -163,8 +165,12 @@ async function latency(brokers: string[], topic: string) {
         value: VALUE,
       })),
     });
+    outstanding.add(sending);
+    sending.finally(() => outstanding.delete(sending)).catch(() => undefined);
+    if (outstanding.size >= 20) await Promise.race(outstanding);
     sent += perTick;
   }
+  await Promise.all(outstanding);
   const achievedRate = sent / ((Date.now() - begin) / 1000);
   const deadline = Date.now() + 30_000;
   while (mapping.stats.consumed < sent && Date.now() < deadline) await sleep(20);

@@ -24,8 +24,8 @@ export interface BatchProcessorDeps {
   source: EventSource;
   fn: FunctionSettings;
   writeDestination?: DestinationWriter;
-  /** Commits up to and including `lastOffset`; `done` frees the partition for its next batch. */
-  resolve(key: string, lastOffset: bigint, done: boolean): Promise<void>;
+  /** Commits each part up to and including `lastOffset` (one request); `done` frees the partition. */
+  resolve(parts: ResolvedPart[]): Promise<void>;
   retryDelayMs(attempt: number): number;
   signal: AbortSignal;
   observer?: BatchObserver;
@@ -36,6 +36,12 @@ export interface BatchObserver {
   succeeded?(entries: QueuedRecord[]): void;
   sentToDestination?(entries: QueuedRecord[], condition: FailureCondition): void;
   destinationError?(error: Error): void;
+}
+
+export interface ResolvedPart {
+  key: string;
+  lastOffset: bigint;
+  done: boolean;
 }
 
 interface Work {
@@ -52,17 +58,16 @@ export const defaultRetryDelayMs = (attempt: number) => Math.min(100 * 2 ** (att
 
 export async function processBatch(batch: Batch, deps: BatchProcessorDeps): Promise<void> {
   const remaining = new Map([...batch.partitions].map(([key, entries]) => [key, entries.length]));
-  const resolveEntries = async (key: string, entries: QueuedRecord[]) => {
+  const partOf = (key: string, entries: QueuedRecord[]): ResolvedPart[] => {
     const last = entries[entries.length - 1];
-    if (!last) return;
+    if (!last) return [];
     const left = (remaining.get(key) ?? 0) - entries.length;
     remaining.set(key, left);
-    await deps.resolve(key, last.record.offset, left === 0);
+    return [{ key, lastOffset: last.record.offset, done: left === 0 }];
   };
   const resolveWork = async (work: Work) => {
-    for (const [key, entries] of work.partitions) await resolveEntries(key, entries);
+    await deps.resolve([...work.partitions].flatMap(([key, entries]) => partOf(key, entries)));
   };
-
   const pending: Work[] = [{ partitions: batch.partitions, attempts: 0 }];
   while (pending.length > 0) {
     if (deps.signal.aborted) return;
@@ -76,7 +81,9 @@ export async function processBatch(batch: Batch, deps: BatchProcessorDeps): Prom
       deps.source,
       matched.map((entry) => entry.record),
     );
-    if (Buffer.byteLength(JSON.stringify(event)) > MAX_PAYLOAD_BYTES) {
+    // Record sizes are upper bounds; stringify only when they say the cap may be exceeded.
+    const estimate = matched.reduce((sum, entry) => sum + entry.size, 1024);
+    if (estimate > MAX_PAYLOAD_BYTES && Buffer.byteLength(JSON.stringify(event)) > MAX_PAYLOAD_BYTES) {
       await exhaust(work, event, 'MaximumPayloadSizeExceeded', { requestId: 'n/a' }, deps);
       await resolveWork(work);
       continue;
@@ -97,6 +104,7 @@ export async function processBatch(batch: Batch, deps: BatchProcessorDeps): Prom
       } else {
         // Records before the first reported one in each partition succeeded; it and its successors retry.
         const retry = new Map<string, QueuedRecord[]>();
+        const succeededParts: ResolvedPart[] = [];
         for (const [key, entries] of work.partitions) {
           const firstFailed = reported.get(key);
           const cut =
@@ -105,9 +113,10 @@ export async function processBatch(batch: Batch, deps: BatchProcessorDeps): Prom
               : entries.findIndex((e) => e.record.offset === firstFailed);
           const succeeded = entries.slice(0, cut);
           deps.observer?.succeeded?.(succeeded.filter((e) => e.matched));
-          await resolveEntries(key, succeeded);
+          succeededParts.push(...partOf(key, succeeded));
           if (cut < entries.length) retry.set(key, entries.slice(cut));
         }
+        await deps.resolve(succeededParts);
         failed = { partitions: retry, attempts };
         error = new Error('Partial batch failure');
       }

@@ -32,6 +32,8 @@ export interface BatcherOptions {
 export class Batcher {
   readonly #options: Required<BatcherOptions>;
   readonly #queues = new Map<string, QueuedRecord[]>();
+  /** Sum of record sizes per queue, kept up to date so deciding "due" never walks the records. */
+  readonly #bytes = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   #batchesInFlight = 0;
   #buffered = 0;
@@ -61,6 +63,7 @@ export class Batcher {
       this.#queues.set(key, queue);
     }
     queue.push(entry);
+    this.#bytes.set(key, (this.#bytes.get(key) ?? 0) + entry.size);
     this.#buffered += 1;
   }
 
@@ -97,6 +100,7 @@ export class Batcher {
   drop(key: string): QueuedRecord[] {
     const queue = this.#queues.get(key) ?? [];
     this.#queues.delete(key);
+    this.#bytes.delete(key);
     this.#buffered -= queue.length;
     return queue;
   }
@@ -107,6 +111,7 @@ export class Batcher {
     if (!queue || queue.length <= max) return undefined;
     const dropped = queue.splice(max);
     this.#buffered -= dropped.length;
+    this.#subtractBytes(key, dropped);
     return dropped[0]?.record.offset;
   }
 
@@ -130,13 +135,17 @@ export class Batcher {
     let count = 0;
     let bytes = envelopeBytes;
     for (const key of ready) {
-      for (const entry of this.#queues.get(key) ?? []) {
-        count += 1;
-        bytes += entry.size;
-        if (count >= batchSize || bytes >= maxPayloadBytes) return true;
-      }
+      count += this.#queues.get(key)?.length ?? 0;
+      bytes += this.#bytes.get(key) ?? 0;
+      if (count >= batchSize || bytes >= maxPayloadBytes) return true;
     }
     return false;
+  }
+
+  #subtractBytes(key: string, entries: QueuedRecord[]): void {
+    let bytes = this.#bytes.get(key) ?? 0;
+    for (const entry of entries) bytes -= entry.size;
+    this.#bytes.set(key, bytes);
   }
 
   #form(ready: string[]): Batch {
@@ -156,7 +165,9 @@ export class Batcher {
         taken += 1;
       }
       if (taken > 0) {
-        partitions.set(key, queue.splice(0, taken));
+        const entries = queue.splice(0, taken);
+        this.#subtractBytes(key, entries);
+        partitions.set(key, entries);
         this.#inFlight.add(key);
         this.#buffered -= taken;
       }

@@ -2,7 +2,7 @@
 import './node20-polyfills';
 // processor, offsets committed per partition once a batch part is resolved.
 import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
-import { type BatchObserver, defaultRetryDelayMs, processBatch } from './batch-processor';
+import { type BatchObserver, defaultRetryDelayMs, processBatch, type ResolvedPart } from './batch-processor';
 import { type Batch, Batcher, type QueuedRecord } from './batcher';
 import type { EsmDefinition } from './config';
 import type { DestinationWriter } from './destinations';
@@ -49,6 +49,12 @@ export class EventSourceMapping {
   readonly #inFlightSince = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #paused = false;
+  #scheduled = false;
+  readonly #pendingCommits = new Map<
+    string,
+    { topic: string; partition: number; offset: bigint; leaderEpoch: number }
+  >();
+  #committing: Promise<void> | undefined;
   #lastStateChange = new Date();
 
   constructor(options: MappingOptions) {
@@ -125,6 +131,8 @@ export class EventSourceMapping {
     this.#abort.abort();
     this.#stream?.pause();
     await Promise.allSettled([...this.#inFlight]);
+    // Whatever succeeded is committed before the group is left.
+    await this.#flushCommits();
     await this.#stream?.close().catch((error: Error) => this.#log(`closing the stream: ${error.message}`));
     await this.#consumer?.close().catch((error: Error) => this.#log(`leaving the group: ${error.message}`));
     this.#stream = undefined;
@@ -178,7 +186,7 @@ export class EventSourceMapping {
     this.stats.received += 1;
     this.#positions.set(key, { topic: message.topic, partition: message.partition });
     this.#applyBackpressure(batcher);
-    this.#schedule();
+    this.#scheduleSoon();
   }
 
   #maxBuffered(): number {
@@ -231,6 +239,16 @@ export class EventSourceMapping {
     }
   }
 
+  /** Messages arrive in bursts: decide about batches once per burst, not once per message. */
+  #scheduleSoon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#schedule();
+    });
+  }
+
   #schedule(): void {
     const batcher = this.#batcher;
     if (!batcher || this.#state !== 'Enabled') return;
@@ -261,7 +279,7 @@ export class EventSourceMapping {
         accountId: this.#options.accountId ?? '000000000000',
       },
       ...(this.#options.writeDestination ? { writeDestination: this.#options.writeDestination } : {}),
-      resolve: (key, lastOffset, done) => this.#resolve(batcher, batch, key, lastOffset, done),
+      resolve: (parts) => this.#resolve(batcher, batch, parts),
       retryDelayMs: this.#options.retryDelayMs ?? defaultRetryDelayMs,
       signal: this.#abort.signal,
       observer: this.#observer(),
@@ -279,35 +297,52 @@ export class EventSourceMapping {
     this.#inFlight.add(running);
   }
 
-  async #resolve(
-    batcher: Batcher,
-    batch: Batch,
-    key: string,
-    lastOffset: bigint,
-    done: boolean,
-  ): Promise<void> {
-    const entries = batch.partitions.get(key);
-    const first = entries?.[0]?.record;
-    if (!first || !this.#consumer) return;
-    try {
-      await this.#consumer.commit({
-        offsets: [
-          {
-            topic: first.topic,
-            partition: first.partition,
-            offset: lastOffset + 1n,
-            leaderEpoch: this.#leaderEpochs.get(key) ?? -1,
-          },
-        ],
+  /**
+   * Queues the commit of every resolved part and frees the finished partitions at once: the next batch of a
+   * partition need not wait for the broker's round trip. Commits go out one request at a time, in order,
+   * each carrying the highest resolved offset per partition, so the committed offset never passes a record
+   * that has not succeeded (or reached its destination); a crash before a commit lands means redelivery.
+   */
+  async #resolve(batcher: Batcher, batch: Batch, parts: ResolvedPart[]): Promise<void> {
+    for (const { key, lastOffset } of parts) {
+      const first = batch.partitions.get(key)?.[0]?.record;
+      if (!first) continue;
+      this.#pendingCommits.set(key, {
+        topic: first.topic,
+        partition: first.partition,
+        offset: lastOffset + 1n,
+        leaderEpoch: this.#leaderEpochs.get(key) ?? -1,
       });
-      this.stats.committed.set(key, lastOffset + 1n);
-    } catch (error) {
-      // Typically a rebalance took the partition away: its records will be redelivered (at-least-once).
-      this.#log(`commit of ${key}@${lastOffset + 1n} failed: ${(error as Error).message}`);
     }
-    if (done) {
+    this.#flushCommits();
+    for (const { key, done } of parts) {
+      if (!done) continue;
       this.#inFlightSince.delete(key);
       batcher.release(key);
+    }
+  }
+
+  #flushCommits(): Promise<void> {
+    if (!this.#committing) {
+      this.#committing = this.#commitLoop().finally(() => {
+        this.#committing = undefined;
+      });
+    }
+    return this.#committing;
+  }
+
+  async #commitLoop(): Promise<void> {
+    while (this.#pendingCommits.size > 0 && this.#consumer) {
+      const offsets = [...this.#pendingCommits.values()];
+      this.#pendingCommits.clear();
+      try {
+        await this.#consumer.commit({ offsets });
+        for (const o of offsets) this.stats.committed.set(partitionKey(o.topic, o.partition), o.offset);
+      } catch (error) {
+        // Typically a rebalance took the partition away: its records will be redelivered (at-least-once).
+        const what = offsets.map((o) => `${o.topic}-${o.partition}@${o.offset}`).join(', ');
+        this.#log(`commit of ${what} failed: ${(error as Error).message}`);
+      }
     }
   }
 

@@ -36,9 +36,11 @@ function harness(policy: RetryPolicy, handler: EsmHandler, withDestination = tru
     source: { eventSourceArn: 'arn:x', bootstrapServers: 'b:9092' },
     fn: { functionName: 'fn', timeoutSeconds: 1, memorySize: 128, region: 'eu-west-1', accountId: '1' },
     ...(withDestination ? { writeDestination: async (b: FailedBatch) => void destination.push(b) } : {}),
-    resolve: async (key, lastOffset, done) => {
-      commits.push(`${key}@${lastOffset + 1n}`);
-      if (done) released.push(key);
+    resolve: async (parts) => {
+      for (const { key, lastOffset, done } of parts) {
+        commits.push(`${key}@${lastOffset + 1n}`);
+        if (done) released.push(key);
+      }
     },
     retryDelayMs: () => 1,
     signal: new AbortController().signal,
