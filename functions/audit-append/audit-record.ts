@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { canonicalJson, toJsonValue } from './canonical-json';
 
 /** A Kafka header as stored: UTF-8 text when the bytes are text jsonb can hold, base64 otherwise. */
@@ -66,9 +66,11 @@ const RFC3339 =
   /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 
 export function sha256(...parts: Array<Buffer | string>): Buffer {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part);
-  return hash.digest();
+  // One-shot hashing is cheaper for the common single-part case.
+  if (parts.length === 1) return hash('sha256', parts[0] as Buffer | string, 'buffer');
+  const hasher = createHash('sha256');
+  for (const part of parts) hasher.update(part);
+  return hasher.digest();
 }
 
 /** Builds the record to append from the MSK record bytes and the decoded event; throws UnstorableRecordError. */
@@ -82,7 +84,7 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
     throw new UnstorableRecordError(`event data cannot be stored as JSON: ${(error as Error).message}`);
   }
   const headers = storedHeaders(kafka.headers);
-  const content: AuditContent = {
+  const content = {
     topic: kafka.topic,
     partition: kafka.partition,
     offset: kafka.offset,
@@ -90,16 +92,27 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
     key: kafka.key == null ? null : Buffer.from(kafka.key, 'base64'),
     headers,
     ce,
-    data: JSON.parse(dataJson),
     rawValue: kafka.value == null ? null : Buffer.from(kafka.value, 'base64'),
-  };
+  } as AuditContent;
+  // The parsed data is only needed by readers of the record, not by the append: parse it on first use.
+  let data: unknown;
+  let parsed = false;
+  Object.defineProperty(content, 'data', {
+    enumerable: true,
+    get: () => {
+      if (!parsed) {
+        data = JSON.parse(dataJson);
+        parsed = true;
+      }
+      return data;
+    },
+  });
   const ceJson = attributesJson(ce);
   const headersJson = JSON.stringify(headers);
   if (ESCAPED_NUL.test(dataJson))
     throw new UnstorableRecordError('event data holds U+0000, which jsonb cannot store');
   if (ESCAPED_NUL.test(ceJson)) throw new UnstorableRecordError('CloudEvents attributes hold U+0000');
-  return {
-    ...content,
+  return Object.assign(content, {
     bodyHash: bodyHash(
       content,
       hasTraceContext(ce) ? attributesJson(withoutTraceContext(ce)) : ceJson,
@@ -113,15 +126,20 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
       key: wireBase64(kafka.key, content.key),
       rawValue: wireBase64(kafka.value, content.rawValue),
     },
-  };
+  });
 }
 
-const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** The delivered base64 when it is strict (PostgreSQL decodes it to the same bytes), else the bytes re-encoded. */
+/**
+ * The delivered base64 when it is padded and has no characters Node skipped (its length matches the bytes it
+ * decoded to), else the bytes re-encoded, so PostgreSQL decodes exactly the bytes that were hashed. (A
+ * base64url character would still pass and make PostgreSQL refuse the batch: a loud failure, never a silent
+ * difference.)
+ */
 function wireBase64(delivered: string | null | undefined, bytes: Buffer | null): string | null {
   if (bytes === null) return null;
-  return delivered && STRICT_BASE64.test(delivered) ? delivered : bytes.toString('base64');
+  if (!delivered || delivered.length % 4 !== 0) return bytes.toString('base64');
+  const padding = delivered.endsWith('==') ? 2 : delivered.endsWith('=') ? 1 : 0;
+  return (delivered.length / 4) * 3 - padding === bytes.length ? delivered : bytes.toString('base64');
 }
 
 /** CloudEvents attribute names are lower-case; the decoder may use camelCase (correlationId). */
