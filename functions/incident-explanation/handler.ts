@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { decodeEvent, type KafkaBatchResponse, type KafkaEvent, processByPartition } from '../../shared/msk';
+import { type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-stores';
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
@@ -38,9 +38,9 @@ logger.info('Incident explanation ready', {
 export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
   logger.addContext(context);
   processor.registerLambdaContext(context);
-  const partitions = await decodeEvent(event, { registry });
-  const response = await processByPartition(
-    partitions,
+  const response = await processKafkaEvent(
+    event,
+    { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
     async (record) => {
       if (record.tombstone) return;
       const result = await processor.process({
@@ -55,7 +55,6 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       if (result.kind === 'explained' && result.reviewOpened) metrics.addMetric('ReviewsOpened', 'Count', 1);
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
     },
-    { logger, isFatal: (error) => error instanceof ConfigurationError },
   );
   metrics.addMetric('RecordsFailed', 'Count', response.batchItemFailures.length);
   metrics.publishStoredMetrics();

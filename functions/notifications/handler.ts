@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { decodeEvent, type KafkaBatchResponse, type KafkaEvent, processByPartition } from '../../shared/msk';
+import { type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { channelAdapterName, createChannel } from './channel-config';
 import { DynamoDbNotificationLog } from './dynamodb-notification-log';
@@ -31,9 +31,9 @@ logger.info('Notifications ready', { channel: channelAdapterName(process.env) })
 export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
   logger.addContext(context);
   processor.registerLambdaContext(context);
-  const partitions = await decodeEvent(event, { registry });
-  const response = await processByPartition(
-    partitions,
+  const response = await processKafkaEvent(
+    event,
+    { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
     async (record) => {
       if (record.tombstone) return;
       const result = await processor.process({
@@ -50,7 +50,6 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
         );
       }
     },
-    { logger, isFatal: (error) => error instanceof ConfigurationError },
   );
   metrics.addMetric('RecordsFailed', 'Count', response.batchItemFailures.length);
   metrics.publishStoredMetrics();
