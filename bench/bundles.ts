@@ -10,7 +10,8 @@
  *   schemas, config), with the function's own environment from the template. Median of --runs processes;
  *   process start-up itself is not included. Measured once as deployed (NODE_OPTIONS=--enable-source-maps, as
  *   serverless.yml sets) and once without source maps. Target < 150 ms locally.
- * Writes (or replaces) the "## Bundles" section of bench/RESULTS.md and leaves every other section alone.
+ * Writes (or replaces) its section of bench/RESULTS.md, between <!-- bundles:start --> and <!-- bundles:end -->,
+ * and leaves every other section alone.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -29,9 +30,12 @@ const RUNS = runsArgument > 0 ? Number(process.argv[runsArgument + 1]) : 7;
 // Runs in the child: the time `require` of the handler bundle takes, nothing else.
 const MEASURE = `
 const { performance } = require('node:perf_hooks');
+const cpu = process.cpuUsage();
 const started = performance.now();
 require(process.argv[1]);
-process.stderr.write('\\n@@init ' + (performance.now() - started) + '\\n');
+const wall = performance.now() - started;
+const used = process.cpuUsage(cpu);
+process.stderr.write('\\n@@init ' + wall + ' ' + (used.user + used.system) / 1000 + '\\n');
 `;
 
 interface FunctionResult {
@@ -39,9 +43,11 @@ interface FunctionResult {
   zipBytes: number;
   handlerBytes: number;
   sourceMapBytes: number;
-  /** NaN when the bundle does not load; `error` then says why. */
+  /** Wall-clock medians; NaN when the bundle does not load (`error` then says why). */
   initMs: number;
   initMsNoSourceMaps: number;
+  /** CPU time (user + system, all threads) of the same require: less sensitive to a busy machine. */
+  initCpuMs: number;
   error?: string;
 }
 
@@ -73,8 +79,12 @@ function environmentFor(template: Record<string, unknown>, logicalId: string, na
 }
 
 /** Median init time, or the first line of the error when the bundle cannot even be loaded. */
-async function initTime(handler: string, env: Record<string, string>): Promise<number | { error: string }> {
+async function initTime(
+  handler: string,
+  env: Record<string, string>,
+): Promise<{ wall: number; cpu: number } | { error: string }> {
   const samples: number[] = [];
+  const cpuSamples: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     try {
       // The handler may log at load (stdout): the measurement goes to stderr behind a marker.
@@ -82,15 +92,22 @@ async function initTime(handler: string, env: Record<string, string>): Promise<n
         env,
         cwd: path.dirname(handler),
       });
-      samples.push(Number(/@@init ([\d.]+)/.exec(stderr)?.[1]));
+      const [, wall, cpu] = /@@init ([\d.]+) ([\d.]+)/.exec(stderr) ?? [];
+      samples.push(Number(wall));
+      cpuSamples.push(Number(cpu));
     } catch (error) {
       const stderr = String((error as { stderr?: string }).stderr ?? error);
       const reason = stderr.split('\n').find((line) => /Error|error:/.test(line)) ?? stderr.slice(0, 200);
       return { error: reason.trim() };
     }
   }
-  return median(samples);
+  return { wall: median(samples), cpu: median(cpuSamples) };
 }
+
+const loadAtStart = os
+  .loadavg()
+  .map((load) => load.toFixed(1))
+  .join(' / ');
 
 async function main() {
   const packaged = await packageStage({ stage: 'local' });
@@ -117,9 +134,10 @@ async function main() {
           (s) => s.size,
           () => 0,
         ),
-        initMs: typeof deployed === 'number' ? deployed : Number.NaN,
-        initMsNoSourceMaps: typeof noSourceMaps === 'number' ? noSourceMaps : Number.NaN,
-        ...(typeof deployed === 'number' ? {} : { error: deployed.error }),
+        initMs: 'wall' in deployed ? deployed.wall : Number.NaN,
+        initCpuMs: 'wall' in deployed ? deployed.cpu : Number.NaN,
+        initMsNoSourceMaps: 'wall' in noSourceMaps ? noSourceMaps.wall : Number.NaN,
+        ...('error' in deployed ? { error: deployed.error } : {}),
       });
       process.stdout.write(`${name}: ${JSON.stringify(results.at(-1))}\n`);
     }
@@ -139,31 +157,38 @@ async function writeSection(results: FunctionResult[]) {
   const rows = results.map(
     (r) =>
       `| ${r.name} | ${kib(r.zipBytes)} ${r.zipBytes < SIZE_TARGET_BYTES ? '✓' : '✗'} | ${kib(r.handlerBytes)} | ` +
-      `${kib(r.sourceMapBytes)} | ${init(r)} | ${r.error ? '-' : `${r.initMsNoSourceMaps.toFixed(0)} ms`} |`,
+      `${kib(r.sourceMapBytes)} | ${init(r)} | ${r.error ? '-' : `${r.initCpuMs.toFixed(0)} ms`} | ` +
+      `${r.error ? '-' : `${r.initMsNoSourceMaps.toFixed(0)} ms`} |`,
   );
   const section = [
     '## Bundles',
     '',
     `Measured ${new Date().toISOString()} with \`npm run bench:bundles\` on ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ` +
-      `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node ${process.version}.`,
+      `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node ${process.version}; ` +
+      `load average ${loadAtStart} at the start (other work on the machine inflates wall times; CPU time less so).`,
     `Artifacts of \`serverless package --stage local\` (esbuild, one bundle per function, target node20, not minified,`,
     `linked source map inside the zip). Init = \`require\` of the bundled handler in a fresh process with the`,
     `function's environment from the template, median of ${RUNS} processes (process start not included).`,
     `Targets: zip < 1 MB, init < ${INIT_TARGET_MS} ms (with source maps, as deployed).`,
     '',
-    '| function | zip | handler.js | handler.js.map | init (as deployed) | init without source maps |',
-    '|---|---|---|---|---|---|',
+    '| function | zip | handler.js | handler.js.map | init, wall (as deployed) | init, CPU | init, wall, no source maps |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
   ].join('\n');
   const file = path.join(projectRoot, 'bench', 'RESULTS.md');
   const existing = await readFile(file, 'utf8').catch(() => '# Benchmark results\n');
-  // Replace this section only: from "## Bundles" to the next "## " heading (or the end).
-  const pattern = /## Bundles\n[\s\S]*?(?=\n## |$)/;
-  const updated = pattern.test(existing)
-    ? existing.replace(pattern, section.trimEnd())
-    : `${existing.trimEnd()}\n\n${section}`;
-  await writeFile(file, updated.endsWith('\n') ? updated : `${updated}\n`);
+  // Only this section changes: between its markers, or appended at the end the first time.
+  const start = '<!-- bundles:start -->';
+  const end = '<!-- bundles:end -->';
+  const block = `${start}\n${section.trimEnd()}\n${end}`;
+  const from = existing.indexOf(start);
+  const to = existing.indexOf(end);
+  const updated =
+    from >= 0 && to > from
+      ? `${existing.slice(0, from)}${block}${existing.slice(to + end.length)}`
+      : `${existing.trimEnd()}\n\n${block}\n`;
+  await writeFile(file, updated);
   process.stdout.write(`\n${section}\n`);
 }
 
