@@ -18,6 +18,7 @@ import type { AppendOutcome, AuditEventStore } from '../functions/audit-append/a
 import type { AuditRecord } from '../functions/audit-append/audit-record';
 import { contractDecoder } from '../functions/audit-append/contract-decoder';
 import { PostgresAuditEventStore } from '../functions/audit-append/postgres-audit-event-store';
+import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
 import { runMigrations } from '../local/provision';
 import { sampleData } from '../schemas/samples';
 import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-catalog-registry';
@@ -214,6 +215,10 @@ async function main(): Promise<void> {
     const { rows } = await baselineClient.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
     const expected = sequence * BATCH;
     if (rows[0]?.n !== expected) throw new Error(`stored ${rows[0]?.n} rows, expected ${expected}`);
+    const verifyStarted = performance.now();
+    const report = await new PostgresAuditReader(baselineClient).verify();
+    if (!report.ok) throw new Error(`chain broken after the run: ${JSON.stringify(report.firstBreak)}`);
+    const verifySeconds = (performance.now() - verifyStarted) / 1000;
     await baselineClient.end();
 
     const ours = summary('handler');
@@ -241,6 +246,8 @@ async function main(): Promise<void> {
       'transaction per batch. Sequential, one invocation at a time (one Lambda instance).',
       `${WARMUP_BATCHES} warm-up batches, then ${ROUNDS} interleaved rounds of ${HANDLER_BATCHES_PER_ROUND} handler batches and ` +
         `${BASELINE_BATCHES_PER_ROUND} per-record batches; every record is checked to be stored once. Medians over rounds.`,
+      `Afterwards \`audit verify\` walked all ${report.chains.length} chains (${thousands(expected)} rows) in ` +
+        `${verifySeconds.toFixed(1)} s: intact.`,
       '',
       '| path | records/s | batch p50 ms | node CPU ms/batch | postgres CPU ms/batch | records per CPU-second | rounds (records/s) |',
       '|---|---:|---:|---:|---:|---:|---|',
