@@ -26,7 +26,12 @@
  * and makes the result independent of batch boundaries and of the order partitions are applied in, which is
  * what makes a rebuild reproduce the read model byte for byte.
  *
- * Deliberate limit: the seasonal baseline is configuration, not learned online from last week's items. An
+ * Limits, deliberate:
+ * - n(h) is the bookings of hour h so far, so while h is still running the trend reads low (the prior pulls it
+ *   towards the baseline); scaling by the elapsed fraction of the hour would use the wall clock and break both
+ *   linearity and replay determinism. The forecast written for h+k is final once hour h is complete.
+ * - Hours and the hour-of-day shape are UTC (the shape must be re-learned when local time shifts, e.g. DST).
+ * - The seasonal baseline is configuration, not learned online from last week's items. An
  * online same-hour-of-week EWMA needs the last weeks' items at write time: an extra read per batch, and a value
  * that depends on how far other partitions had got, which a replay does not reproduce.
  */
