@@ -1,4 +1,6 @@
 // Runs every event source mapping of the service; the Lambda API endpoint and `dev` drive it.
+import './node20-polyfills';
+import { Producer, stringSerializer } from '@platformatic/kafka';
 import type { EsmDefinition } from './config';
 import { type DestinationDeps, destinationWriter } from './destinations';
 import { type EsmHandler, resolveHandler } from './invoker';
@@ -19,6 +21,7 @@ export interface EmulatorOptions {
 export class EsmEmulator {
   readonly mappings: EventSourceMapping[] = [];
   readonly #options: EmulatorOptions;
+  #producer: Producer<Buffer, Buffer, string, Buffer> | undefined;
 
   constructor(options: EmulatorOptions) {
     this.#options = options;
@@ -33,7 +36,7 @@ export class EsmEmulator {
         brokers: this.#options.brokers,
         handler,
         ...(definition.destination
-          ? { writeDestination: destinationWriter(definition.destination, this.#options.destinations ?? {}) }
+          ? { writeDestination: destinationWriter(definition.destination, this.#destinationDeps()) }
           : {}),
         ...(this.#options.retryDelayMs ? { retryDelayMs: this.#options.retryDelayMs } : {}),
         ...(this.#options.region ? { region: this.#options.region } : {}),
@@ -42,6 +45,24 @@ export class EsmEmulator {
       this.mappings.push(mapping);
     }
     await Promise.all(this.mappings.filter((m) => m.definition.enabled).map((m) => m.start()));
+  }
+
+  /** Kafka-topic destinations are on the same cluster: one lazily created producer for all of them. */
+  #destinationDeps(): DestinationDeps {
+    const given = this.#options.destinations ?? {};
+    if (given.producer) return given;
+    return {
+      ...given,
+      producer: async () => {
+        this.#producer ??= new Producer<Buffer, Buffer, string, Buffer>({
+          clientId: 'esm-on-failure',
+          bootstrapBrokers: this.#options.brokers,
+          idempotent: true,
+          serializers: { headerKey: stringSerializer },
+        });
+        return this.#producer;
+      },
+    };
   }
 
   find(uuid: string): EventSourceMapping | undefined {
@@ -61,6 +82,8 @@ export class EsmEmulator {
 
   async stop(): Promise<void> {
     await Promise.all(this.mappings.map((m) => m.stop()));
+    await this.#producer?.close();
+    this.#producer = undefined;
   }
 
   async #handlerFor(definition: EsmDefinition): Promise<EsmHandler> {

@@ -1,7 +1,9 @@
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Consumer } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { destinationWriter, s3Client } from '../../local/esm/destinations';
+import { EsmEmulator } from '../../local/esm/emulator';
 import { EventSourceMapping } from '../../local/esm/mapping';
 import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
 
@@ -105,5 +107,54 @@ describe('ESM emulator error handling (real broker)', () => {
     expect(invocations[1]).toEqual(['p0-2', 'p0-3']);
     expect(invocations).toHaveLength(2);
     expect(mapping.stats.committed.get(`${topic}-1`)).toBe(2n);
+  });
+
+  it('sends the failed records to a Kafka-topic destination with their original keys', async () => {
+    const topic = uniqueName('e2e-kafka-dest');
+    const deadLetters = `${topic}-failed`;
+    await createTopic(topic, 1);
+    await createTopic(deadLetters, 1);
+    await produce(topic, [{ partition: 0, key: 'vehicle-7', value: 'cannot-process' }]);
+    const definition = testDefinition(topic, {
+      maximumBatchingWindowMs: 0,
+      maximumRetryAttempts: 0,
+      destination: { type: 'kafka', arn: `kafka://${deadLetters}`, topic: deadLetters },
+    });
+    const emulator = new EsmEmulator({
+      definitions: [definition],
+      brokers: brokers(),
+      retryDelayMs: () => 10,
+      handlers: {
+        [definition.uuid]: async () => {
+          throw new Error('always fails');
+        },
+      },
+      log: () => undefined,
+    });
+    await emulator.start();
+    const consumer = new Consumer({
+      clientId: 'e2e-dlq',
+      groupId: `${deadLetters}-reader`,
+      bootstrapBrokers: brokers(),
+    });
+    try {
+      const stream = await consumer.consume({ topics: [deadLetters], mode: 'earliest' });
+      const [message] = await new Promise<{ key: Buffer; value: Buffer }[]>((resolve) => {
+        stream.once('data', (m) => resolve([m as { key: Buffer; value: Buffer }]));
+      });
+      expect(message?.key.toString()).toBe('vehicle-7');
+      const record = JSON.parse(message?.value.toString() ?? '{}') as {
+        requestContext: { condition: string };
+        KafkaBatchInfo: { recordInfo: { offset: string } };
+        payload: MSKEvent;
+      };
+      expect(record.requestContext.condition).toBe('RetryAttemptsExhausted');
+      expect(record.KafkaBatchInfo.recordInfo.offset).toBe('0');
+      expect(valuesOf(record.payload)).toEqual(['cannot-process']);
+      await stream.close();
+    } finally {
+      await consumer.close();
+      await emulator.stop();
+    }
   });
 });
