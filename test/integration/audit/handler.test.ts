@@ -10,6 +10,8 @@ let db: AuditDatabase;
 let handler: (event: KafkaEvent) => Promise<KafkaBatchResponse>;
 let reader: PostgresAuditReader;
 
+const savedEnv = { ...process.env };
+
 beforeAll(async () => {
   db = await createAuditDatabase('handler');
   // The handler reads its configuration at module scope, as in Lambda.
@@ -20,6 +22,7 @@ beforeAll(async () => {
   reader = new PostgresAuditReader(db.owner);
 });
 afterAll(async () => {
+  process.env = savedEnv;
   await db?.drop();
 });
 
