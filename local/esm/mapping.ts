@@ -55,6 +55,7 @@ export class EventSourceMapping {
     { topic: string; partition: number; offset: bigint; leaderEpoch: number }
   >();
   #committing: Promise<void> | undefined;
+  #transition: Promise<void> = Promise.resolve();
   #lastStateChange = new Date();
 
   constructor(options: MappingOptions) {
@@ -75,8 +76,31 @@ export class EventSourceMapping {
     return this.#options.brokers.join(',');
   }
 
-  async start(): Promise<void> {
-    if (this.#state === 'Enabled' || this.#state === 'Enabling') return;
+  /** Enable and disable are serialized: an enable right after a disable waits until the group was left. */
+  start(): Promise<void> {
+    const next = this.#transition.then(() =>
+      this.#start().catch(async (error: Error) => {
+        // A failed enable leaves nothing half-joined behind.
+        await this.#consumer?.close().catch(() => undefined);
+        this.#consumer = undefined;
+        this.#stream = undefined;
+        this.#batcher = undefined;
+        this.#setState('Disabled');
+        throw error;
+      }),
+    );
+    this.#transition = next.catch(() => undefined);
+    return next;
+  }
+
+  stop(): Promise<void> {
+    const next = this.#transition.then(() => this.#stop());
+    this.#transition = next.catch(() => undefined);
+    return next;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#state === 'Enabled') return;
     this.#setState('Enabling');
     const { definition, brokers } = this.#options;
     const admin = new Admin({ clientId: `esm-${definition.uuid}-admin`, bootstrapBrokers: brokers });
@@ -124,8 +148,8 @@ export class EventSourceMapping {
   }
 
   /** Leaves the group: in-flight invocations finish (and commit), pending retries are abandoned uncommitted. */
-  async stop(): Promise<void> {
-    if (this.#state === 'Disabled' || this.#state === 'Disabling') return;
+  async #stop(): Promise<void> {
+    if (this.#state === 'Disabled') return;
     this.#setState('Disabling');
     clearTimeout(this.#timer);
     this.#abort.abort();
