@@ -5,7 +5,7 @@
 //   tsx local/dev.ts [--rate N] [--no-samples] [--keep-stack] [--api-port 4010]
 import './esm/node20-polyfills';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
@@ -21,7 +21,10 @@ import { startLambdaApi } from './lambda-api/server';
 import { localDefinitions } from './provision';
 import { down, up } from './stack/index';
 
-export const EMULATOR_STATE_FILE = path.resolve('.local', 'esm-emulator.json');
+/** Where `replay` finds the local Lambda endpoint while `dev` runs. */
+export const EMULATOR_STATE_FILE = path.resolve(
+  process.env.ESM_EMULATOR_STATE_FILE ?? path.join('.local', 'esm-emulator.json'),
+);
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -71,7 +74,12 @@ export async function run(args: string[]): Promise<number> {
   await emulator.start();
   const api = await startLambdaApi(emulator, { port: Number(values['api-port']) });
   await mkdir(path.dirname(EMULATOR_STATE_FILE), { recursive: true });
-  await writeFile(EMULATOR_STATE_FILE, JSON.stringify({ lambdaEndpoint: api.url, pid: process.pid }));
+  // Write then rename: a reader never sees half a file.
+  await writeFile(
+    `${EMULATOR_STATE_FILE}.tmp`,
+    JSON.stringify({ lambdaEndpoint: api.url, pid: process.pid }),
+  );
+  await rename(`${EMULATOR_STATE_FILE}.tmp`, EMULATOR_STATE_FILE);
   log(`Lambda API for event source mappings: ${api.url} (replay: npm run replay -- --function <name> ...)`);
   log(`function and emulator logs: ${logPath}`);
 

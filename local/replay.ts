@@ -249,7 +249,8 @@ export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
 
 async function localLambdaEndpoint(): Promise<string | undefined> {
   try {
-    const state = JSON.parse(await readFile('.local/esm-emulator.json', 'utf8')) as {
+    const file = process.env.ESM_EMULATOR_STATE_FILE ?? '.local/esm-emulator.json';
+    const state = JSON.parse(await readFile(file, 'utf8')) as {
       lambdaEndpoint?: string;
     };
     return state.lambdaEndpoint;

@@ -1,0 +1,48 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
+import { describe, expect, it } from 'vitest';
+import { loadEsmDefinitions } from '../../local/esm/config';
+import { waitFor } from './kafka-helpers';
+
+describe('npm run dev', () => {
+  it('starts every ESM of serverless.yml behind the local Lambda API and stops cleanly on SIGINT', async () => {
+    const stateFile = path.join(tmpdir(), `esm-emulator-${process.pid}.json`);
+    // The stack env of this test run is inherited, so `dev` uses these services and leaves them running.
+    const dev = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'local/cli.ts', 'dev', '--no-samples', '--keep-stack'],
+      {
+        env: { ...process.env, ESM_EMULATOR_STATE_FILE: stateFile },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    dev.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => dev.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('dev to start', () => existsSync(stateFile) || dev.exitCode !== null, 180_000);
+      expect(dev.exitCode, stderr).toBeNull();
+      const { lambdaEndpoint } = JSON.parse(readFileSync(stateFile, 'utf8')) as { lambdaEndpoint: string };
+      const lambda = new LambdaClient({
+        region: 'eu-west-1',
+        endpoint: lambdaEndpoint,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      const listed = await lambda.send(new ListEventSourceMappingsCommand({}));
+      const expected = await loadEsmDefinitions();
+      expect(listed.EventSourceMappings?.map((m) => m.UUID).sort()).toEqual(
+        expected.map((d) => d.uuid).sort(),
+      );
+      expect(new Set(listed.EventSourceMappings?.map((m) => m.State))).toEqual(new Set(['Enabled']));
+    } finally {
+      dev.kill('SIGINT');
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(existsSync(stateFile)).toBe(false);
+  }, 300_000);
+});
