@@ -130,20 +130,20 @@ function groupByTopicPartition(records: readonly AuditRecord[]): AuditRecord[][]
   return [...groups.values()];
 }
 
-/** The first failed record of each partition and every record after it, in the Kafka response format. */
+/** The first failed record of each partition and every record after it (by offset), in the Kafka response format. */
 export function failuresFrom(batch: KafkaBatch, failed: readonly RecordCoordinates[]): BatchItemFailure[] {
   const failures: BatchItemFailure[] = [];
   for (const records of Object.values(batch.records)) {
-    const first = records.findIndex((record) =>
-      failed.some(
-        (f) => f.topic === record.topic && f.partition === record.partition && f.offset === record.offset,
-      ),
-    );
-    if (first < 0) continue;
-    for (const record of records.slice(first)) {
-      failures.push({
-        itemIdentifier: { partition: `${record.topic}-${record.partition}`, offset: Number(record.offset) },
-      });
+    const first = records[0];
+    if (!first) continue;
+    const offsets = failed
+      .filter((f) => f.topic === first.topic && f.partition === first.partition)
+      .map((f) => f.offset);
+    if (offsets.length === 0) continue;
+    const from = Math.min(...offsets);
+    const reported = records.map((record) => Number(record.offset)).filter((offset) => offset >= from);
+    for (const offset of reported.sort((a, b) => a - b)) {
+      failures.push({ itemIdentifier: { partition: `${first.topic}-${first.partition}`, offset } });
     }
   }
   return failures;

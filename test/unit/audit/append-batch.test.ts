@@ -64,6 +64,16 @@ describe('appendBatch', () => {
     ]);
   });
 
+  it('reports by offset even when a partition arrives out of order', async () => {
+    const event = mskEvent([
+      cloudEventRecord({ offset: 12 }),
+      cloudEventRecord({ offset: 10, rawValue: 'not json' }),
+      cloudEventRecord({ offset: 11 }),
+    ]);
+    const result = await appendBatch(event, { store: new FakeStore(), decode: decodeJsonCloudEvent });
+    expect(result.batchItemFailures.map((failure) => failure.itemIdentifier.offset)).toEqual([10, 11, 12]);
+  });
+
   it('counts duplicates and reports conflicts with their coordinates', async () => {
     const store = new FakeStore((record) =>
       record.offset === 1
