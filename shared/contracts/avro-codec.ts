@@ -8,7 +8,8 @@ import type avro from 'avsc';
 import { confluentHeader, type Framing, glueHeader, readFraming } from './framing';
 import type { RegisteredSchema, SchemaId, SchemaRegistry } from './schema-registry';
 
-export type ValueFormat = 'avro-confluent' | 'avro-glue' | 'json';
+/** avro-plain: an unframed Avro body whose schema id came with the record (ESM EventRecordFormat=SOURCE). */
+export type ValueFormat = 'avro-confluent' | 'avro-glue' | 'avro-plain' | 'json';
 
 export type ValueFailureReason =
   | 'wrong-magic-byte'
@@ -25,8 +26,15 @@ export type ValueDecodeResult =
 export type CachedValueDecodeResult = ValueDecodeResult | { ok: false; missingSchemaId: SchemaId };
 
 /** Decodes with schemas already cached; never does I/O (the per-record hot path). */
-export function decodeValueCached(value: Buffer, registry: SchemaRegistry): CachedValueDecodeResult {
+export function decodeValueCached(
+  value: Buffer,
+  registry: SchemaRegistry,
+  schemaIdHint?: SchemaId,
+): CachedValueDecodeResult {
   const framing = readFraming(value);
+  if (schemaIdHint !== undefined && !framedWith(framing, schemaIdHint)) {
+    return decodeHinted(value, framing, registry, schemaIdHint);
+  }
   switch (framing.kind) {
     case 'json':
       return decodeJson(value);
@@ -42,9 +50,38 @@ export function decodeValueCached(value: Buffer, registry: SchemaRegistry): Cach
   }
 }
 
+function framedWith(framing: Framing, id: SchemaId): boolean {
+  if (framing.kind === 'confluent') return framing.schemaId === id;
+  if (framing.kind === 'glue') return typeof id === 'string' && framing.schemaVersionId === id.toLowerCase();
+  return false;
+}
+
+/**
+ * The ESM's schema-registry integration names the schema in valueSchemaMetadata and delivers either JSON
+ * (EventRecordFormat=JSON) or the Avro body with the framing removed (SOURCE).
+ */
+function decodeHinted(
+  value: Buffer,
+  framing: Framing,
+  registry: SchemaRegistry,
+  id: SchemaId,
+): CachedValueDecodeResult {
+  if (framing.kind === 'json') {
+    const json = decodeJson(value);
+    if (json.ok) return json;
+  }
+  const schema = registry.cached(id);
+  if (!schema) return { ok: false, missingSchemaId: id };
+  return decodeAvroBody(value, 0, schema, 'avro-plain');
+}
+
 /** Decodes a framed or JSON value, asking the registry for a schema it has not seen yet. */
-export async function decodeValue(value: Buffer, registry: SchemaRegistry): Promise<ValueDecodeResult> {
-  const first = decodeValueCached(value, registry);
+export async function decodeValue(
+  value: Buffer,
+  registry: SchemaRegistry,
+  schemaIdHint?: SchemaId,
+): Promise<ValueDecodeResult> {
+  const first = decodeValueCached(value, registry, schemaIdHint);
   if (!('missingSchemaId' in first)) return first;
   const schema = await registry.resolve(first.missingSchemaId);
   if (!schema) {
@@ -54,7 +91,11 @@ export async function decodeValue(value: Buffer, registry: SchemaRegistry): Prom
       detail: `schema id ${first.missingSchemaId} not registered`,
     };
   }
-  const again = decodeValueCached(value, { cached: () => schema, resolve: () => Promise.resolve(schema) });
+  const again = decodeValueCached(
+    value,
+    { cached: () => schema, resolve: () => Promise.resolve(schema) },
+    schemaIdHint,
+  );
   return 'missingSchemaId' in again
     ? { ok: false, reason: 'unknown-schema-id', detail: 'unreachable' }
     : again;
@@ -88,6 +129,15 @@ function decodeAvro(
     }
     offset = 0;
   }
+  return decodeAvroBody(body, offset, schema, framing.kind === 'confluent' ? 'avro-confluent' : 'avro-glue');
+}
+
+function decodeAvroBody(
+  body: Buffer,
+  offset: number,
+  schema: RegisteredSchema,
+  format: ValueFormat,
+): ValueDecodeResult {
   let decoded: { value: unknown; offset: number };
   try {
     decoded = schema.readerType.decode(body, offset, schema.resolver);
@@ -107,7 +157,7 @@ function decodeAvro(
   return {
     ok: true,
     data: decoded.value,
-    format: framing.kind === 'confluent' ? 'avro-confluent' : 'avro-glue',
+    format,
     schema,
   };
 }

@@ -234,7 +234,7 @@ export function decodeRecord(
     };
   }
 
-  const decoded = decodeValueCached(value, options.registry);
+  const decoded = decodeValueCached(value, options.registry, schemaIdFromMetadata(record));
   if ('missingSchemaId' in decoded) return resolveThenDecode(record, options, decoded.missingSchemaId);
   if (!decoded.ok) return new RecordDecodeError(record, decoded.reason, decoded.detail);
 
@@ -266,6 +266,14 @@ export function decodeRecord(
     format: decoded.format,
     schema,
   };
+}
+
+/** The schema id the ESM's schema-registry integration put on the record (numeric = Confluent, UUID = Glue). */
+function schemaIdFromMetadata(record: KafkaEventRecord): SchemaId | undefined {
+  const metadata = record.valueSchemaMetadata;
+  if (metadata === undefined || metadata.dataFormat !== 'AVRO') return undefined;
+  const id = metadata.schemaId;
+  return /^\d+$/.test(id) ? Number(id) : id.toLowerCase();
 }
 
 async function resolveThenDecode(

@@ -256,3 +256,52 @@ describe('bad input: each record becomes a typed error naming topic, partition, 
     expect(partition?.records[0]).toEqual(outcome);
   });
 });
+
+describe('records from an ESM with schema-registry integration (valueSchemaMetadata)', () => {
+  const schema = registry.latest('booking.created');
+  const body = schema.writerType.toBuffer(booking);
+
+  it('EventRecordFormat=SOURCE: the Avro body without framing, schema id from the metadata', async () => {
+    const record = bookingRecord(1, 0, {
+      value: body.toString('base64'),
+      valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: String(schema.id) },
+    });
+    expect(await decodeOne(record)).toMatchObject({
+      format: 'avro-plain',
+      data: booking,
+      schema: { id: schema.id },
+    });
+  });
+
+  it('SOURCE with a Glue schema version UUID', async () => {
+    const entry = registry.catalogEntry(schema.id as number);
+    const record = bookingRecord(1, 0, {
+      value: body.toString('base64'),
+      valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: entry.glueSchemaVersionId.toUpperCase() },
+    });
+    expect(await decodeOne(record)).toMatchObject({ format: 'avro-plain', data: booking });
+  });
+
+  it('EventRecordFormat=JSON: a JSON value with AVRO metadata', async () => {
+    const record = bookingRecord(1, 0, {
+      value: encodeJson(booking).toString('base64'),
+      valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: String(schema.id) },
+    });
+    expect(await decodeOne(record)).toMatchObject({ format: 'json', data: booking });
+  });
+
+  it('still reads a value that kept its Confluent framing', async () => {
+    const record = bookingRecord(1, 0, {
+      valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: String(schema.id) },
+    });
+    expect(await decodeOne(record)).toMatchObject({ format: 'avro-confluent', data: booking });
+  });
+
+  it('an unknown metadata schema id is a typed error', async () => {
+    const record = bookingRecord(5, 0, {
+      value: body.toString('base64'),
+      valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: '31337' },
+    });
+    expect(await decodeOne(record)).toMatchObject({ reason: 'unknown-schema-id', offset: 5 });
+  });
+});
