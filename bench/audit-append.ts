@@ -7,10 +7,12 @@
  *
  *   npm run bench:audit                  (AUDIT_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import type { Context } from 'aws-lambda';
 import pg from 'pg';
 import { appendBatch } from '../functions/audit-append/append-batch';
@@ -34,16 +36,21 @@ const HANDLER_BATCHES_PER_ROUND = 40;
 const BASELINE_BATCHES_PER_ROUND = 5;
 const TYPE = 'genai.request';
 const SERVER = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** Parallel Lambda instances for the extra measurement (the ESM runs one per partition). */
+const INSTANCES = Math.max(2, cpus().length);
+const INSTANCE_BATCHES = 40;
+const INSTANCE_RUNS = 3;
 
 let sequence = 0;
 
 /** One 100-record MSK batch of genai.request events (Confluent Avro), one partition, fresh ids. */
-function nextBatch(): KafkaEvent {
-  const partition = sequence % PARTITIONS;
+function nextBatch(fixedPartition?: number): KafkaEvent {
+  const partition = fixedPartition ?? sequence % PARTITIONS;
   const records = [];
   for (let i = 0; i < BATCH; i++) {
     const n = sequence * BATCH + i;
-    const data = sampleData[TYPE](n);
+    // Event times stay in a plausible range; ids stay unique.
+    const data = sampleData[TYPE](n % 1_000_000);
     const message = toKafkaMessage(
       {
         topic: TYPE,
@@ -110,6 +117,71 @@ const median = (values: number[]) => {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 };
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
+
+/**
+ * Worker mode: one "Lambda instance" (its own process, module-scope pool, its own partition). Builds its events,
+ * warms up, says "ready", runs on "go" and prints how long its batches took.
+ */
+async function worker(databaseUrl: string, partition: number, runs: number): Promise<void> {
+  process.env.DATABASE_URL = databaseUrl;
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  sequence = partition * 1_000_000;
+  const { handler } = (await import('../functions/audit-append/handler')) as {
+    handler: (event: KafkaEvent) => Promise<KafkaBatchResponse>;
+  };
+  for (const event of Array.from({ length: 5 }, () => nextBatch(partition))) await handler(event);
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  for (let run = 0; run < runs; run++) {
+    const events = Array.from({ length: INSTANCE_BATCHES }, () => nextBatch(partition));
+    process.stdout.write('ready\n');
+    await lines.next();
+    const started = performance.now();
+    for (const event of events) {
+      if ((await handler(event)).batchItemFailures.length > 0)
+        throw new Error('unexpected batch item failures');
+    }
+    process.stdout.write(`${JSON.stringify({ ms: performance.now() - started })}\n`);
+  }
+}
+
+/** Aggregate records/s of INSTANCES worker processes appending to their own partitions at the same time. */
+async function parallelInstances(databaseUrl: string): Promise<number[]> {
+  const children = Array.from({ length: INSTANCES }, (_, index) =>
+    spawn(
+      process.execPath,
+      [
+        ...process.execArgv,
+        process.argv[1] as string,
+        '--worker',
+        databaseUrl,
+        String(100 + index),
+        String(INSTANCE_RUNS),
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    ),
+  );
+  const outputs = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
+  const rates: number[] = [];
+  for (let run = 0; run < INSTANCE_RUNS; run++) {
+    for (const output of outputs) {
+      const line = await output.next();
+      if (line.value !== 'ready') throw new Error(`worker said ${line.value}`);
+    }
+    const started = performance.now();
+    for (const child of children) child.stdin.write('go\n');
+    for (const output of outputs) {
+      const line = await output.next();
+      JSON.parse(line.value as string);
+    }
+    rates.push((INSTANCES * INSTANCE_BATCHES * BATCH) / ((performance.now() - started) / 1000));
+  }
+  for (const child of children) child.stdin.end();
+  await Promise.all(children.map((child) => new Promise((resolve) => child.on('exit', resolve))));
+  return rates;
+}
 
 async function main(): Promise<void> {
   const name = `audit_bench_${process.pid}`;
@@ -212,8 +284,10 @@ async function main(): Promise<void> {
         perCpuSecond: (BATCH * 1000) / (nodeCpu + pgCpu),
       };
     };
+    const parallelRates = await parallelInstances(databaseUrl);
+    process.stderr.write(`${INSTANCES} instances: ${parallelRates.map(thousands).join(', ')} records/s\n`);
     const { rows } = await baselineClient.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
-    const expected = sequence * BATCH;
+    const expected = sequence * BATCH + INSTANCES * (5 + INSTANCE_RUNS * INSTANCE_BATCHES) * BATCH;
     if (rows[0]?.n !== expected) throw new Error(`stored ${rows[0]?.n} rows, expected ${expected}`);
     const verifyStarted = performance.now();
     const report = await new PostgresAuditReader(baselineClient).verify();
@@ -254,6 +328,10 @@ async function main(): Promise<void> {
       row('handler (one statement per batch)', ours),
       row('per-record statements', theirs),
       '',
+      `With ${INSTANCES} handler instances at once (one process and one partition each, as the ESM runs one ` +
+        `invocation per partition): **${thousands(median(parallelRates))} records/s** in aggregate ` +
+        `(median of ${INSTANCE_RUNS} runs of ${INSTANCE_BATCHES} batches per instance: ${parallelRates.map(thousands).join(', ')}).`,
+      '',
       `Ratio: **${(ours.rate / theirs.rate).toFixed(1)}x** the per-record baseline in records/s ` +
         `(${(ours.perCpuSecond / theirs.perCpuSecond).toFixed(1)}x in records per CPU-second; target >= 10x); ` +
         `**${thousands(ours.rate)} records/s** (target >= 20,000): ${ours.rate >= 20_000 ? 'met' : 'not met'} on this run.`,
@@ -278,7 +356,15 @@ function writeSection(section: string): void {
   writeFileSync(file, next);
 }
 
-main().then(
+const workerAt = process.argv.indexOf('--worker');
+(workerAt >= 0
+  ? worker(
+      process.argv[workerAt + 1] as string,
+      Number(process.argv[workerAt + 2]),
+      Number(process.argv[workerAt + 3]),
+    )
+  : main()
+).then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
