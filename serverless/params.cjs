@@ -158,7 +158,9 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
     const auroraMode = await oneOf('auroraMode', AURORA_MODES, 'create');
     const databaseName = (await param('auroraDatabaseName')) ?? 'audit';
     let database;
-    let vpcId = '';
+    // Without auroraMode=create the Aurora resources are skipped (condition AuroraCreate), but CloudFormation
+    // still validates their properties: leave VpcId out rather than pass an invalid id.
+    let vpcId = { Ref: 'AWS::NoValue' };
     let secretKmsKeyArns = [];
     const notifications = {
       pagerTopicArn: await required('notificationsPagerTopicArn', patterns.snsTopicArn),
@@ -206,7 +208,13 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       // audit-append also carries the stack's Aurora client group, which the created cluster admits on 5432.
       auditVpc:
         auroraMode === 'create'
-          ? { subnetIds, securityGroupIds: [...securityGroupIds, { Ref: 'AuroraClientSecurityGroup' }] }
+          ? {
+              subnetIds,
+              securityGroupIds: [
+                ...securityGroupIds,
+                { 'Fn::GetAtt': ['AuroraClientSecurityGroup', 'GroupId'] },
+              ],
+            }
           : vpc,
       vpcId,
       auroraMode,
@@ -225,7 +233,7 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
     // Aurora settings are read by serverless/aurora.yml in every stage (its resources carry Condition:
     // AuroraCreate), so they always have a value.
     subnetIds: deploy.vpc ? deploy.vpc.subnetIds : [],
-    vpcId: '',
+    vpcId: { Ref: 'AWS::NoValue' },
     auroraDatabaseName: 'audit',
     auroraEngineVersion: engineVersion,
     auroraParameterGroupFamily: `aurora-postgresql${engineVersion.split('.')[0]}`,

@@ -499,7 +499,7 @@ describe('an AWS stage', () => {
     });
     expect(vpcOf('audit-append')).toEqual({
       SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
-      SecurityGroupIds: ['sg-0123456789abcdef0', { Ref: 'AuroraClientSecurityGroup' }],
+      SecurityGroupIds: ['sg-0123456789abcdef0', { 'Fn::GetAtt': ['AuroraClientSecurityGroup', 'GroupId'] }],
     });
     for (const fn of ['demand-prediction-update', 'billing', 'notifications'] as const) {
       expect(vpcOf(fn), fn).toBeUndefined();
@@ -581,7 +581,7 @@ describe('an AWS stage', () => {
     expect(ingress).toEqual([
       expect.objectContaining({
         FromPort: 5432,
-        SourceSecurityGroupId: { Ref: 'AuroraClientSecurityGroup' },
+        SourceSecurityGroupId: { 'Fn::GetAtt': ['AuroraClientSecurityGroup', 'GroupId'] },
       }),
     ]);
     expect(environmentOf(template, 'audit-append')).toMatchObject({
