@@ -2,7 +2,7 @@
 // provisions it, runs every ESM of serverless.yml with the real handlers (one worker thread per function,
 // so each has its own environment), feeds traffic and shows a live table. Ctrl-C stops everything.
 //
-//   tsx local/dev.ts [--rate N] [--no-samples] [--keep-stack] [--api-port 4010]
+//   npm run dev -- [--rate N] [--no-samples] [--keep-stack] [--api-port 4010] [--concurrency N]
 import './esm/node20-polyfills';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -34,6 +34,7 @@ export async function run(args: string[]): Promise<number> {
       'no-samples': { type: 'boolean' },
       'keep-stack': { type: 'boolean' },
       'api-port': { type: 'string', default: '0' },
+      concurrency: { type: 'string' },
     },
   });
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -49,7 +50,11 @@ export async function run(args: string[]): Promise<number> {
   const resourceNames: Record<string, string> = { FailedRecordsBucket: local.failedRecordsBucket };
   for (const [logicalId, table] of Object.entries(local.tables))
     resourceNames[logicalId] = table.TableName as string;
-  const definitions = esmDefinitionsFrom(config, { failedRecordsBucket: local.failedRecordsBucket });
+  const definitions = esmDefinitionsFrom(config, {
+    failedRecordsBucket: local.failedRecordsBucket,
+    // Batches in flight per ESM; default: maximumPollers x 5 invocations, as a provisioned poller allows.
+    ...(values.concurrency ? { maximumConcurrency: Number(values.concurrency) } : {}),
+  });
 
   // Function and emulator logs go to a file, so the live table stays readable.
   const logPath = path.resolve('.local', 'logs', 'dev-functions.log');
