@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -56,6 +56,36 @@ export interface PackageOptions {
  * Never throws for a failed package: the result says ok=false and carries the CLI output.
  */
 export async function packageStage(options: PackageOptions): Promise<PackageResult> {
+  // esbuild bundling five functions is CPU-bound: more packages at once than cores only makes each one
+  // slower, until they hit the timeout on a loaded 2-core machine.
+  await packagingSlots.acquire();
+  try {
+    return await packageStageNow(options);
+  } finally {
+    packagingSlots.release();
+  }
+}
+
+class Slots {
+  private waiting: Array<() => void> = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
+
+const packagingSlots = new Slots(Math.max(1, availableParallelism()));
+
+async function packageStageNow(options: PackageOptions): Promise<PackageResult> {
   const workDir = await mkdtemp(path.join(tmpdir(), `mobility-events-${options.stage}-`));
   await Promise.all(
     PROJECT_ENTRIES.map((entry) =>
@@ -88,10 +118,14 @@ export async function packageStage(options: PackageOptions): Promise<PackageResu
       {
         cwd: workDir,
         maxBuffer: 16 * 1024 * 1024,
-        timeout: 180_000,
+        timeout: 300_000,
         env: { ...process.env, AWS_PROFILE: '', SLS_TELEMETRY_DISABLED: '1' },
       },
-      (error, stdout, stderr) => resolve({ ok: !error, output: `${stdout}\n${stderr}` }),
+      (error, stdout, stderr) =>
+        resolve({
+          ok: !error,
+          output: `${stdout}\n${stderr}${error?.killed ? '\n(killed: serverless package exceeded 300 s)' : ''}`,
+        }),
     );
   });
   const template = ok

@@ -146,7 +146,7 @@ beforeAll(async () => {
   for (const result of [local, prod, imported]) {
     if (!result.ok) throw new Error(`serverless package failed:\n${result.output}`);
   }
-}, 480_000);
+}, 900_000);
 
 afterAll(async () => {
   await Promise.all(
