@@ -1,0 +1,437 @@
+// The reliability suite's harness: the real functions of serverless.yml, their real ESM settings, the real
+// broker and stores, isolated per run so tests never see each other's data:
+// - every consumed topic gets a run-scoped twin `rel-<run>.<topic>` (same partitions), every ESM its own
+//   consumer group; the audit store chains are per topic-partition, so the run's audit rows are exactly the
+//   rows of its topics;
+// - every DynamoDB table of the stage gets a run-scoped copy (same keys and indexes);
+// - each function runs in its own worker thread with its Lambda environment (as `npm run dev` does).
+// A run is described by a JSON-serialisable RunSpec, so the same emulator runs in this process or in a
+// child process (emulator-child.ts) that a test can SIGKILL.
+import '../../../local/esm/node20-polyfills';
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { Admin, ListOffsetTimestamps, ProduceAcks, Producer } from '@platformatic/kafka';
+import type { MSKEvent } from 'aws-lambda';
+import pg from 'pg';
+import { describeBreak } from '../../../functions/audit-append/chain-verifier';
+import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { type EsmDefinition, esmDefinitionsFrom, loadResolvedConfig } from '../../../local/esm/config';
+import { s3Client } from '../../../local/esm/destinations';
+import { EsmEmulator } from '../../../local/esm/emulator';
+import { functionEnvironment } from '../../../local/esm/function-env';
+import type { EsmHandler } from '../../../local/esm/invoker';
+import { committedOffsets, offsetsAt } from '../../../local/esm/starting-position';
+import { esmUuid } from '../../../local/esm/uuid';
+import { type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
+import { localDefinitions } from '../../../local/provision';
+
+export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+export interface RunSpec {
+  run: string;
+  /** canonical topic (booking.created) -> run topic (rel-<run>.booking.created) */
+  topics: Record<string, string>;
+  partitions: number;
+  definitions: EsmDefinition[];
+  /** functionKey -> handler path and Lambda environment */
+  functions: Record<string, { handler: string; env: Record<string, string> }>;
+  /** logical id (BillingTable) -> run table name */
+  tables: Record<string, string>;
+  bucket: string;
+}
+
+export interface PrepareOptions {
+  functions: string[];
+  /** Canonical topics to run; only the ESMs of `functions` on these topics are started. */
+  topics: string[];
+  partitions: number;
+  /** Topic configs for every run topic (e.g. max.message.bytes for the oversize record). */
+  topicConfigs?: Record<string, string>;
+  /** Per-function environment overrides (e.g. DATABASE_URL through a proxy). */
+  envOverrides?: Record<string, Record<string, string>>;
+  /** Overrides of every definition (batch size, retries...). */
+  definitionOverrides?: Partial<EsmDefinition>;
+}
+
+export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
+  const run = randomUUID().slice(0, 8);
+  const config = await loadResolvedConfig();
+  const local = localDefinitions(config as never);
+  const topics = Object.fromEntries(options.topics.map((t) => [t, `rel-${run}.${t}`]));
+
+  // Tables: a run-scoped copy of every table of the stage.
+  const dynamo = new DynamoDBClient({});
+  const tables: Record<string, string> = {};
+  try {
+    for (const [logicalId, input] of Object.entries(local.tables)) {
+      const name = `${input.TableName}-rel-${run}`;
+      await dynamo.send(new CreateTableCommand({ ...input, TableName: name }));
+      tables[logicalId] = name;
+    }
+    for (const name of Object.values(tables)) {
+      await waitUntilTableExists({ client: dynamo, maxWaitTime: 60 }, { TableName: name });
+    }
+  } finally {
+    dynamo.destroy();
+  }
+
+  const admin = new Admin({ clientId: 'reliability-admin', bootstrapBrokers: brokers() });
+  try {
+    await admin.createTopics({
+      topics: Object.values(topics),
+      partitions: options.partitions,
+      replicas: 1,
+      configs: Object.entries(options.topicConfigs ?? {}).map(([name, value]) => ({ name, value })),
+    });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const metadata = await admin.metadata({ topics: Object.values(topics), forceUpdate: true });
+      const ready = Object.values(topics).every((t) => {
+        const described = metadata.topics.get(t);
+        return (
+          described?.partitionsCount === options.partitions &&
+          described.partitions.every((p) => p.leader >= 0)
+        );
+      });
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error('topics of the run have no leaders after 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.close();
+  }
+
+  const resourceNames: Record<string, string> = { ...tables, FailedRecordsBucket: local.failedRecordsBucket };
+  const definitions = esmDefinitionsFrom(config, { failedRecordsBucket: local.failedRecordsBucket })
+    .filter((d) => options.functions.includes(d.functionKey) && topics[d.topic] !== undefined)
+    .map((d) => {
+      const topic = topics[d.topic] as string;
+      const consumerGroupId = `rel-${run}-${d.functionKey}-${d.topic}`;
+      return {
+        ...d,
+        ...options.definitionOverrides,
+        topic,
+        consumerGroupId,
+        uuid: esmUuid(d.functionKey, topic, consumerGroupId),
+      };
+    });
+  const functions: RunSpec['functions'] = {};
+  for (const key of options.functions) {
+    const fn = config.functions[key];
+    if (!fn) throw new Error(`no function ${key} in serverless.yml`);
+    functions[key] = {
+      handler: fn.handler,
+      env: {
+        ...functionEnvironment(config, key, resourceNames),
+        // The functions' metrics would print an EMF line per batch: noise in the captured logs.
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        ...options.envOverrides?.[key],
+      },
+    };
+  }
+  return {
+    run,
+    topics,
+    partitions: options.partitions,
+    definitions,
+    functions,
+    tables,
+    bucket: local.failedRecordsBucket,
+  };
+}
+
+/** Canonical topic of a run topic. */
+export function canonicalTopic(spec: RunSpec, topic: string): string {
+  const found = Object.entries(spec.topics).find(([, runTopic]) => runTopic === topic);
+  return found ? found[0] : topic;
+}
+
+/**
+ * notifications decides by topic name (rules.ts switches on `booking.created`...): its handler sees the
+ * canonical names, as on the real cluster, and its partial batch response is mapped back.
+ */
+function withCanonicalTopics(spec: RunSpec, handler: EsmHandler): EsmHandler {
+  const toRun = new Map(Object.entries(spec.topics));
+  return async (event, context) => {
+    const records: MSKEvent['records'] = {};
+    for (const [key, list] of Object.entries(event.records)) {
+      const first = list[0];
+      const canonical = first ? canonicalTopic(spec, first.topic) : undefined;
+      const renamed = canonical && first ? `${canonical}-${first.partition}` : key;
+      records[renamed] = list.map((r) => ({ ...r, topic: canonicalTopic(spec, r.topic) }));
+    }
+    const response = (await handler({ ...event, records }, context)) as
+      | { batchItemFailures?: Array<{ itemIdentifier: { partition: string; offset: number } }> }
+      | undefined;
+    if (!response?.batchItemFailures) return response;
+    return {
+      batchItemFailures: response.batchItemFailures.map((f) => {
+        const dash = f.itemIdentifier.partition.lastIndexOf('-');
+        const topic = f.itemIdentifier.partition.slice(0, dash);
+        return {
+          itemIdentifier: {
+            ...f.itemIdentifier,
+            partition: `${toRun.get(topic) ?? topic}${f.itemIdentifier.partition.slice(dash)}`,
+          },
+        };
+      }),
+    };
+  };
+}
+
+export interface RunningEmulator {
+  emulator: EsmEmulator;
+  /** Everything the functions and the emulator logged. */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  retryDelayMs?: (attempt: number) => number;
+  echo?: NodeJS.WritableStream;
+  /** Keep the output in `logs` (default true); a long-running child only echoes it. */
+  keepLogs?: boolean;
+  /** Rewrites every event between the emulator and the handlers (what Kafka cannot carry, e.g. a bad header). */
+  mapEvent?: (event: MSKEvent) => MSKEvent;
+}
+
+export async function startEmulator(spec: RunSpec, options: StartOptions = {}): Promise<RunningEmulator> {
+  const logs: string[] = [];
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const text = chunk.toString();
+      if (options.keepLogs !== false) logs.push(text);
+      options.echo?.write(text);
+      callback();
+    },
+  });
+  const workers = new Map<string, WorkerHandler>();
+  for (const [key, fn] of Object.entries(spec.functions)) {
+    workers.set(key, workerHandler(fn.handler, fn.env, { output }));
+  }
+  const emulator = new EsmEmulator({
+    definitions: spec.definitions,
+    brokers: brokers(),
+    loadHandler: async (definition) => {
+      const inWorker = (workers.get(definition.functionKey) as WorkerHandler).handler;
+      const mapEvent = options.mapEvent;
+      const handler: EsmHandler = mapEvent
+        ? (event, context) => inWorker(mapEvent(event), context)
+        : inWorker;
+      return definition.functionKey === 'notifications' ? withCanonicalTopics(spec, handler) : handler;
+    },
+    log: (line) => output.write(`[esm] ${line}\n`),
+    ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
+  });
+  await emulator.start();
+  return {
+    emulator,
+    logs,
+    stop: async () => {
+      await emulator.stop();
+      await Promise.all([...workers.values()].map((w) => w.close()));
+    },
+  };
+}
+
+export interface OutMessage {
+  topic: string;
+  partition?: number;
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers?: Map<Buffer, Buffer>;
+}
+
+export async function produceAll(messages: OutMessage[], chunk = 500): Promise<void> {
+  const producer = new Producer({
+    clientId: 'reliability-producer',
+    bootstrapBrokers: brokers(),
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  });
+  try {
+    for (let i = 0; i < messages.length; i += chunk) {
+      await producer.send({
+        messages: messages.slice(i, i + chunk).map((m) => ({
+          topic: m.topic,
+          ...(m.partition === undefined ? {} : { partition: m.partition }),
+          ...(m.key ? { key: m.key } : {}),
+          ...(m.value ? { value: m.value } : {}),
+          ...(m.headers ? { headers: m.headers } : {}),
+        })),
+      });
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Committed offset (next to read) of every partition of every ESM of the run: `<uuid>/<partition>`. */
+export async function committedOffsetsOf(spec: RunSpec): Promise<Map<string, bigint>> {
+  const admin = new Admin({ clientId: 'reliability-offsets', bootstrapBrokers: brokers() });
+  const result = new Map<string, bigint>();
+  const partitions = Array.from({ length: spec.partitions }, (_, i) => i);
+  try {
+    for (const d of spec.definitions) {
+      const committed = await committedOffsets(admin, d.consumerGroupId, d.topic, partitions);
+      for (const p of partitions) result.set(`${d.uuid}/${p}`, committed.get(p) ?? 0n);
+    }
+  } finally {
+    await admin.close();
+  }
+  return result;
+}
+
+export async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const items: Record<string, unknown>[] = [];
+  try {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await documents.send(
+        new ScanCommand({ TableName: tableName, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+      );
+      items.push(...((page.Items ?? []) as Record<string, unknown>[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  } finally {
+    documents.destroy();
+  }
+  return items;
+}
+
+export interface FailureObject {
+  key: string;
+  esmUuid: string;
+  record: {
+    requestContext: { condition: string; approximateInvokeCount: number; functionArn: string };
+    responseContext: unknown;
+    version: string;
+    timestamp: string;
+    KafkaBatchInfo: { batchSize: number; recordsInfo: Record<string, unknown> };
+    payload: string;
+  };
+  /** The MSK event parsed from `payload`. */
+  event: MSKEvent;
+}
+
+/** Every on-failure object of the run's ESMs in the failed-records bucket. */
+export async function failureObjects(spec: RunSpec): Promise<FailureObject[]> {
+  const s3 = s3Client();
+  const objects: FailureObject[] = [];
+  try {
+    for (const d of spec.definitions) {
+      let token: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectsV2Command({
+            Bucket: spec.bucket,
+            Prefix: `aws/lambda/${d.uuid}/`,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+        for (const item of page.Contents ?? []) {
+          const body = await s3.send(new GetObjectCommand({ Bucket: spec.bucket, Key: item.Key }));
+          const record = JSON.parse(
+            await (body.Body as { transformToString(): Promise<string> }).transformToString(),
+          );
+          objects.push({
+            key: item.Key as string,
+            esmUuid: d.uuid,
+            record,
+            event: JSON.parse(record.payload),
+          });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    }
+  } finally {
+    s3.destroy();
+  }
+  return objects;
+}
+
+/** Audit rows of the run (its topics), with their ce ids. */
+export async function auditRows(
+  spec: RunSpec,
+  databaseUrl = process.env.DATABASE_URL,
+): Promise<Array<{ topic: string; ceId: string }>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ topic: string; ce_id: string }>(
+      `SELECT topic, ce_id FROM audit_event WHERE topic = ANY($1::text[])`,
+      [Object.values(spec.topics)],
+    );
+    return rows.map((r) => ({ topic: r.topic, ceId: r.ce_id }));
+  } finally {
+    await client.end();
+  }
+}
+
+/** End offset (next to be written) of every partition of every run topic: `<topic>/<partition>`. */
+export async function endOffsetsOf(spec: RunSpec): Promise<Map<string, bigint>> {
+  const admin = new Admin({ clientId: 'reliability-offsets', bootstrapBrokers: brokers() });
+  const partitions = Array.from({ length: spec.partitions }, (_, i) => i);
+  const result = new Map<string, bigint>();
+  try {
+    for (const topic of Object.values(spec.topics)) {
+      for (const [p, offset] of await offsetsAt(admin, topic, partitions, ListOffsetTimestamps.LATEST)) {
+        result.set(`${topic}/${p}`, offset);
+      }
+    }
+  } finally {
+    await admin.close();
+  }
+  return result;
+}
+
+/** Partitions of the run's ESMs not yet committed to their end, as `<function> <topic>/<p>: committed/end`. */
+export async function behind(spec: RunSpec, ends: Map<string, bigint>): Promise<string[]> {
+  const committed = await committedOffsetsOf(spec);
+  const lagging: string[] = [];
+  for (const d of spec.definitions) {
+    for (let p = 0; p < spec.partitions; p++) {
+      const end = ends.get(`${d.topic}/${p}`) ?? 0n;
+      const at = committed.get(`${d.uuid}/${p}`) ?? 0n;
+      if (at !== end) lagging.push(`${d.functionKey} ${d.topic}/${p}: ${at}/${end}`);
+    }
+  }
+  return lagging;
+}
+
+/** Audit chains of the run's topics: the first break, if any, as text. */
+export async function auditChainBreaks(
+  spec: RunSpec,
+  databaseUrl = process.env.DATABASE_URL,
+): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const reader = new PostgresAuditReader(client);
+    const breaks: string[] = [];
+    for (const topic of Object.values(spec.topics)) {
+      const report = await reader.verify({ topic });
+      if (report.firstBreak) breaks.push(`${topic}: ${describeBreak(report.firstBreak)}`);
+    }
+    return breaks;
+  } finally {
+    await client.end();
+  }
+}
