@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
+import { dynamoDocumentClient } from '../shared/aws-clients';
 import { esmDefinitionsFrom, loadResolvedConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { EsmEmulator } from './esm/emulator';
@@ -18,6 +19,7 @@ import { type PartitionLag, partitionLags } from './esm/lag';
 import { type GeneratedTraffic, generateTraffic, produceSamples, sampleRecords } from './esm/traffic';
 import { type WorkerHandler, workerHandler } from './esm/worker-handler';
 import { startLambdaApi } from './lambda-api/server';
+import { outboxPanel } from './outbox-panel';
 import { localDefinitions } from './provision';
 import { down, up } from './stack/index';
 
@@ -100,6 +102,15 @@ export async function run(args: string[]): Promise<number> {
     traffic = generateTraffic(Number(values.rate), consumed);
   }
 
+  // What the notifications function delivered to the local outbox (absent when it sends through SNS/SES).
+  const outbox = config.functions.notifications
+    ? outboxPanel(
+        dynamoDocumentClient(),
+        functionEnvironment(config, 'notifications', resourceNames),
+        (message) => functionLog.write(`${new Date().toISOString()} ${message}\n`),
+      )
+    : undefined;
+
   const admin = new Admin({ clientId: 'dev-lag', bootstrapBrokers: brokers });
   const lags = new Map<string, PartitionLag[]>();
   let refreshing = false;
@@ -126,9 +137,10 @@ export async function run(args: string[]): Promise<number> {
       emulator.mappings.map((mapping) => ({ mapping, lags: lags.get(mapping.definition.uuid) })),
       header,
     );
-    process.stdout.write(process.stdout.isTTY ? `\x1b[2J\x1b[H${table}\n` : `${table}\n\n`);
+    const display = outbox ? `${table}\n\n${outbox.render()}` : table;
+    process.stdout.write(process.stdout.isTTY ? `\x1b[2J\x1b[H${display}\n` : `${display}\n\n`);
   };
-  const lagTimer = setInterval(() => void refreshLags(), 2000);
+  const lagTimer = setInterval(() => void Promise.all([refreshLags(), outbox?.refresh()]), 2000);
   const renderTimer = setInterval(render, process.stdout.isTTY ? 1000 : 5000);
 
   await untilInterrupted(log);
@@ -141,6 +153,7 @@ export async function run(args: string[]): Promise<number> {
   await Promise.all([...workers.values()].map((w) => w.close()));
   await admin.close();
   await rm(EMULATOR_STATE_FILE, { force: true });
+  await outbox?.refresh();
   render();
   functionLog.end();
   if (startedStack && !values['keep-stack']) {

@@ -8,7 +8,7 @@ import { loadEsmDefinitions } from '../../local/esm/config';
 import { waitFor } from './kafka-helpers';
 
 describe('npm run dev', () => {
-  it('starts every ESM of serverless.yml behind the local Lambda API and stops cleanly on SIGINT', async () => {
+  it('starts every ESM of serverless.yml behind the local Lambda API, shows the ESMs and the outbox, and stops cleanly on SIGINT', async () => {
     const stateFile = path.join(tmpdir(), `esm-emulator-${process.pid}.json`);
     // The stack env of this test run is inherited, so `dev` uses these services and leaves them running.
     const dev = spawn(
@@ -16,9 +16,13 @@ describe('npm run dev', () => {
       ['--import', 'tsx', 'local/cli.ts', 'dev', '--no-samples', '--keep-stack'],
       {
         env: { ...process.env, ESM_EMULATOR_STATE_FILE: stateFile },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
+    let stdout = '';
+    dev.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
     let stderr = '';
     dev.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -44,5 +48,9 @@ describe('npm run dev', () => {
     }
     expect(await exited, stderr).toBe(0);
     expect(existsSync(stateFile)).toBe(false);
+    // The display printed on the way out: a row per ESM, then what the notifications function sent locally.
+    const finalDisplay = stdout.slice(stdout.lastIndexOf('mobility-events dev'));
+    expect(finalDisplay).toMatch(/^notifications\s+payment\.failed\s+/m);
+    expect(finalDisplay).toMatch(/^outbox: \d+ messages?/m);
   }, 300_000);
 });
