@@ -16,6 +16,7 @@ import {
   type InvoiceStore,
   type PaymentRecord,
   paymentKey,
+  settledStatus,
 } from './ports';
 
 /*
@@ -101,20 +102,60 @@ export class DynamoDbInvoiceStore implements InvoiceStore {
   /**
    * One conditional update keyed by the payment: applied at most once, and order-independent: a success sets
    * PAID; a failure sets PAYMENT_FAILED only while no success is in, so success-then-failure and
-   * failure-then-success both end PAID.
+   * failure-then-success both end PAID. PAID is the expected outcome of a success; when the amounts do not add
+   * up to the total, `settle` corrects it to PAYMENT_MISMATCH (a second request only in that case).
    */
   async applyPayment(payment: PaymentRecord): Promise<ApplyPaymentResult> {
     const succeeded = payment.outcome === 'SUCCEEDED';
     const applied = await this.tryUpdate(payment, succeeded ? 'PAID' : 'PAYMENT_FAILED');
-    if (applied) return { status: 'APPLIED', invoice: applied };
+    if (applied) return { status: 'APPLIED', invoice: await this.settle(applied) };
     const invoice = await this.get(payment.bookingId);
     if (!invoice) return { status: 'PARKED' };
-    if (invoice.payments[paymentKey(payment)]) return { status: 'ALREADY_APPLIED', invoice };
-    // A failure after a success: record it, keep PAID.
+    // Settled here too: a crash between the update and `settle` is repaired when the payment comes back.
+    if (invoice.payments[paymentKey(payment)]) {
+      return { status: 'ALREADY_APPLIED', invoice: await this.settle(invoice) };
+    }
+    // A failure after a success: record it, keep the status.
     const recorded = await this.tryUpdate(payment, undefined);
-    if (recorded) return { status: 'APPLIED', invoice: recorded };
+    if (recorded) return { status: 'APPLIED', invoice: await this.settle(recorded) };
     const latest = await this.get(payment.bookingId);
-    return latest ? { status: 'ALREADY_APPLIED', invoice: latest } : { status: 'PARKED' };
+    return latest ? { status: 'ALREADY_APPLIED', invoice: await this.settle(latest) } : { status: 'PARKED' };
+  }
+
+  /**
+   * Brings the stored status in line with `settledStatus`. Conditional on the paid amount and status it was
+   * computed from; when a concurrent payment changed them, it reads the invoice again and recomputes.
+   */
+  private async settle(invoice: Invoice): Promise<Invoice> {
+    let current = invoice;
+    for (let attempt = 1; ; attempt++) {
+      const status = settledStatus(current);
+      if (status === current.status) return current;
+      try {
+        const { Attributes } = await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: invoiceKey(current.bookingId),
+            UpdateExpression: 'SET #status = :status',
+            ConditionExpression: '#paidMinor = :paid AND #status = :seen',
+            ExpressionAttributeNames: { '#status': 'status', '#paidMinor': 'paidMinor' },
+            ExpressionAttributeValues: {
+              ':status': status,
+              ':paid': current.paidMinor,
+              ':seen': current.status,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return Attributes ? withoutKeys<Invoice>(Attributes) : { ...current, status };
+      } catch (error) {
+        if (!isConditionalCheckFailure(error) || attempt >= 10) throw error;
+        const latest = await this.get(current.bookingId);
+        if (!latest)
+          throw new Error(`Invoice of booking ${current.bookingId} vanished while settling its status`);
+        current = latest;
+      }
+    }
   }
 
   private async tryUpdate(
@@ -132,8 +173,10 @@ export class DynamoDbInvoiceStore implements InvoiceStore {
       sets.push('#status = :status');
     }
     if (status === 'PAYMENT_FAILED') {
-      values[':paid'] = 'PAID';
-      conditions.push('#status <> :paid');
+      // Only while no success is in: after one the invoice is PAID or PAYMENT_MISMATCH and stays so.
+      values[':open'] = 'OPEN';
+      values[':failed'] = 'PAYMENT_FAILED';
+      conditions.push('#status IN (:open, :failed)');
     }
     if (payment.outcome === 'SUCCEEDED') {
       names['#paidMinor'] = 'paidMinor';

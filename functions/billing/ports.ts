@@ -1,7 +1,7 @@
 import type { PaymentOutcome } from './billing-events';
 import type { InvoiceLine } from './pricing';
 
-export type InvoiceStatus = 'OPEN' | 'PAID' | 'PAYMENT_FAILED';
+export type InvoiceStatus = 'OPEN' | 'PAID' | 'PAYMENT_MISMATCH' | 'PAYMENT_FAILED';
 
 /** One invoice per booking. Payment state is derived from the set of payments, so arrival order is irrelevant. */
 export interface Invoice {
@@ -34,6 +34,21 @@ export interface PaymentRecord {
   currency: string;
   at: string;
   failureCode?: string;
+}
+
+/**
+ * The status the applied payments put an invoice in, whatever order they came in: PAID when the successful
+ * payments add up to the invoice total exactly; PAYMENT_MISMATCH when they add up to anything else (an under-
+ * or overpayment for someone to settle; it turns PAID if a later payment makes up the difference);
+ * PAYMENT_FAILED when only failures are in; OPEN without payments.
+ */
+export function settledStatus(
+  invoice: Pick<Invoice, 'totalMinor' | 'paidMinor' | 'payments'>,
+): InvoiceStatus {
+  const outcomes = Object.values(invoice.payments).map((payment) => payment.outcome);
+  if (outcomes.includes('SUCCEEDED'))
+    return invoice.paidMinor === invoice.totalMinor ? 'PAID' : 'PAYMENT_MISMATCH';
+  return outcomes.length > 0 ? 'PAYMENT_FAILED' : 'OPEN';
 }
 
 export const paymentKey = (payment: Pick<PaymentRecord, 'paymentId' | 'outcome'>) =>

@@ -88,13 +88,14 @@ function payment(
   bookingId: string,
   paymentId: string,
   currency = 'EUR',
+  amountMinor = 425,
 ) {
   const common = {
     paymentId,
     bookingId,
     customerId: 'cust-1',
     invoiceId: null,
-    amount: { amountMinor: 425, currency },
+    amount: { amountMinor, currency },
     method: 'CARD',
   };
   return outcome === 'succeeded'
@@ -263,6 +264,34 @@ describe('billing on the DynamoDB stand-in', () => {
     const { deliver, invoices } = billing();
     await deliver([completed(0, 1, 'b-6'), payment('failed', 1, 2, 'b-6', 'pay-c')]);
     expect(await invoices.get('b-6')).toMatchObject({ status: 'PAYMENT_FAILED', paidMinor: 0 });
+  });
+
+  it('a payment of another amount than the invoice leaves it PAYMENT_MISMATCH, in either order; making up the difference settles it', async () => {
+    const { deliver, invoices, statements } = billing();
+    // Underpaid: 4.00 of 4.25, invoice first.
+    await deliver([completed(0, 1, 'b-under'), payment('succeeded', 1, 1, 'b-under', 'pay-u1', 'EUR', 400)]);
+    expect(await invoices.get('b-under')).toMatchObject({ status: 'PAYMENT_MISMATCH', paidMinor: 400 });
+    // A later failed attempt does not hide that money came in.
+    await deliver([payment('failed', 2, 1, 'b-under', 'pay-u2', 'EUR', 25)]);
+    expect(await invoices.get('b-under')).toMatchObject({ status: 'PAYMENT_MISMATCH', paidMinor: 400 });
+    // The missing 0.25 arrives: paid in full.
+    await deliver([payment('succeeded', 1, 2, 'b-under', 'pay-u3', 'EUR', 25)]);
+    expect(await invoices.get('b-under')).toMatchObject({ status: 'PAID', paidMinor: 425 });
+
+    // Overpaid, the payment before its invoice: parked, then applied and settled when the invoice comes.
+    await deliver([payment('succeeded', 1, 3, 'b-over', 'pay-o1', 'EUR', 500)]);
+    await deliver([completed(0, 2, 'b-over')]);
+    expect(await invoices.get('b-over')).toMatchObject({ status: 'PAYMENT_MISMATCH', paidMinor: 500 });
+    // A redelivery changes nothing.
+    const before = await snapshot(client, billingTable);
+    await deliver([payment('succeeded', 1, 3, 'b-over', 'pay-o1', 'EUR', 500)]);
+    expect(await snapshot(client, billingTable)).toBe(before);
+
+    expect(await statements.get('cust-1', '2026-11')).toMatchObject({
+      invoiceCount: 2,
+      invoicedMinor: 850,
+      paidMinor: 925,
+    });
   });
 
   it('fails a payment in another currency by field and record, applies the rest, and a retry ends correct', async () => {
