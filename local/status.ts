@@ -2,10 +2,34 @@
 // figure operators alarm on. Reads the ESMs from serverless.yml and the broker from the running stack.
 import './esm/node20-polyfills';
 import { Admin } from '@platformatic/kafka';
-import { loadEsmDefinitions } from './esm/config';
+import { type EsmDefinition, loadEsmDefinitions } from './esm/config';
 import { formatTable } from './esm/dashboard';
 import { partitionLags } from './esm/lag';
 import { readStackState } from './stack/index';
+
+/** The status table: one row per ESM and partition, and the total lag under it. */
+export async function statusReport(
+  admin: Admin,
+  definitions: Pick<EsmDefinition, 'functionKey' | 'topic' | 'consumerGroupId'>[],
+): Promise<string> {
+  const rows = [['function', 'topic', 'group', 'partition', 'committed', 'latest', 'lag']];
+  let total = 0n;
+  for (const d of definitions) {
+    for (const lag of await partitionLags(admin, d.consumerGroupId, d.topic)) {
+      total += lag.lag;
+      rows.push([
+        d.functionKey,
+        d.topic,
+        d.consumerGroupId,
+        String(lag.partition),
+        lag.committed === undefined ? '-' : String(lag.committed),
+        String(lag.latest),
+        String(lag.lag),
+      ]);
+    }
+  }
+  return `${formatTable(rows)}\n\ntotal lag ${total}\n`;
+}
 
 export async function run(_args: string[]): Promise<number> {
   const brokers = (
@@ -15,26 +39,10 @@ export async function run(_args: string[]): Promise<number> {
   ).split(',');
   const definitions = await loadEsmDefinitions();
   const admin = new Admin({ clientId: 'esm-status', bootstrapBrokers: brokers });
-  const rows = [['function', 'topic', 'group', 'partition', 'committed', 'latest', 'lag']];
-  let total = 0n;
   try {
-    for (const d of definitions) {
-      for (const lag of await partitionLags(admin, d.consumerGroupId, d.topic)) {
-        total += lag.lag;
-        rows.push([
-          d.functionKey,
-          d.topic,
-          d.consumerGroupId,
-          String(lag.partition),
-          lag.committed === undefined ? '-' : String(lag.committed),
-          String(lag.latest),
-          String(lag.lag),
-        ]);
-      }
-    }
+    process.stdout.write(await statusReport(admin, definitions));
   } finally {
     await admin.close();
   }
-  process.stdout.write(`${formatTable(rows)}\n\ntotal lag ${total}\n`);
   return 0;
 }
