@@ -3,7 +3,7 @@ import type { MSKEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
-import { replay } from '../../local/replay';
+import { registerReadModelRebuilder, replay } from '../../local/replay';
 import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
 
 let emulator: EsmEmulator | undefined;
@@ -13,7 +13,8 @@ afterEach(async () => {
   await emulator?.stop();
 });
 
-async function startEmulator(topic: string, seen: string[]) {
+/** `model` is a read model: how often each value was applied. */
+async function startEmulator(topic: string, seen: string[], model = new Map<string, number>()) {
   const definition = testDefinition(topic, { maximumBatchingWindowMs: 0, functionName: `fn-${topic}` });
   emulator = new EsmEmulator({
     definitions: [definition],
@@ -21,7 +22,11 @@ async function startEmulator(topic: string, seen: string[]) {
     handlers: {
       [definition.uuid]: async (event: MSKEvent) => {
         for (const records of Object.values(event.records)) {
-          for (const r of records) seen.push(Buffer.from(r.value, 'base64').toString());
+          for (const r of records) {
+            const value = Buffer.from(r.value, 'base64').toString();
+            seen.push(value);
+            model.set(value, (model.get(value) ?? 0) + 1);
+          }
         }
       },
     },
@@ -103,5 +108,71 @@ describe('replay through the Lambda API (local endpoint)', () => {
     ]);
     await waitFor('the replayed records', () => seen.length === 6);
     expect(seen.slice(4)).toEqual(['new-1', 'new-2']);
+  });
+
+  it('replays from explicit offsets: only the named partitions move', async () => {
+    const topic = uniqueName('e2e-replay-offsets');
+    await createTopic(topic, 2);
+    await produce(
+      topic,
+      Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, value: `r${i}` })),
+    );
+    const seen: string[] = [];
+    const { definition, lambda } = await startEmulator(topic, seen);
+    await waitFor('first pass', () => seen.length === 6);
+    const [plan] = await replay({
+      lambda,
+      brokers: brokers(),
+      functionName: definition.functionName,
+      from: { kind: 'offsets', offsets: new Map([[0, 1n]]) },
+      log: () => undefined,
+    });
+    expect(plan?.partitions).toEqual([
+      { partition: 0, oldOffset: 3n, newOffset: 1n, recordsToReprocess: 2n },
+    ]);
+    await waitFor('the replayed records', () => seen.length === 8);
+    // Partition 0 from offset 1 (r2, r4); partition 1 untouched.
+    expect(seen.slice(6).sort()).toEqual(['r2', 'r4']);
+  });
+
+  it('--rebuild clears the read model while the ESM is disabled, then rebuilds it to the same content', async () => {
+    const topic = uniqueName('e2e-replay-rebuild');
+    await createTopic(topic, 2);
+    await produce(
+      topic,
+      Array.from({ length: 6 }, (_, i) => ({ partition: i % 2, value: `r${i}` })),
+    );
+    const seen: string[] = [];
+    const model = new Map<string, number>();
+    const { definition, lambda } = await startEmulator(topic, seen, model);
+    await waitFor('first pass', () => seen.length === 6);
+    const firstPass = [...model.entries()].sort();
+    const statesAtClear: string[] = [];
+    registerReadModelRebuilder({
+      functionKey: definition.functionName,
+      describe: 'clear the test model',
+      clear: async () => {
+        statesAtClear.push(emulator?.find(definition.uuid)?.state ?? 'missing');
+        model.clear();
+      },
+    });
+    const options = {
+      lambda,
+      brokers: brokers(),
+      functionName: definition.functionName,
+      from: { kind: 'earliest' } as const,
+      rebuild: true,
+      log: () => undefined,
+    };
+
+    // A dry run only plans: nothing cleared.
+    await replay({ ...options, dryRun: true });
+    expect(statesAtClear).toEqual([]);
+
+    await replay(options);
+    expect(statesAtClear).toEqual(['Disabled']);
+    await waitFor('the rebuild', () => seen.length === 12);
+    // Every value applied exactly once more after the clear: the model is what the first pass built.
+    expect([...model.entries()].sort()).toEqual(firstPass);
   });
 });
