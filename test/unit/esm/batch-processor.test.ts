@@ -1,4 +1,4 @@
-import type { MSKEvent } from 'aws-lambda';
+import type { Context, MSKEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { type BatchProcessorDeps, processBatch, type RetryPolicy } from '../../../local/esm/batch-processor';
 import type { Batch, QueuedRecord } from '../../../local/esm/batcher';
@@ -155,6 +155,61 @@ describe('processBatch', () => {
       throw new Error('boom');
     });
     h.deps.signal = controller.signal;
+    await processBatch(batchOf([queued(0, 0)]), h.deps);
+    expect(h.commits).toEqual([]);
+  });
+
+  it('invokes the handler with a Lambda-like context: name, ARN, request id, memory, remaining time', async () => {
+    const contexts: Context[] = [];
+    const remaining: number[] = [];
+    const h = harness(noRetryLimits, async (_event, context) => {
+      contexts.push(context);
+      remaining.push(context.getRemainingTimeInMillis());
+    });
+    await processBatch(batchOf([queued(0, 0)]), h.deps);
+    expect(contexts[0]).toMatchObject({
+      functionName: 'fn',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:1:function:fn',
+      memoryLimitInMB: '128',
+    });
+    expect(contexts[0]?.awsRequestId).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    );
+    // Counts down from the configured timeout (1 s).
+    expect(remaining[0]).toBeGreaterThan(0);
+    expect(remaining[0]).toBeLessThanOrEqual(1000);
+  });
+
+  it('moves the offsets only once the destination holds the record, retrying a failed destination write', async () => {
+    let writes = 0;
+    const commitsAtWrite: number[] = [];
+    const h = harness({ ...noRetryLimits, maximumRetryAttempts: 0 }, async () => {
+      throw new Error('boom');
+    });
+    h.deps.writeDestination = async (batch) => {
+      writes += 1;
+      commitsAtWrite.push(h.commits.length);
+      if (writes < 3) throw new Error('S3 unavailable');
+      h.destination.push(batch);
+    };
+    await processBatch(batchOf([queued(0, 0), queued(0, 1)]), h.deps);
+    expect(writes).toBe(3);
+    // Nothing was committed while the destination refused the record.
+    expect(commitsAtWrite).toEqual([0, 0, 0]);
+    expect(h.destination).toHaveLength(1);
+    expect(h.commits).toEqual(['t-0@2']);
+  });
+
+  it('does not commit when stopped while the destination write keeps failing', async () => {
+    const controller = new AbortController();
+    const h = harness({ ...noRetryLimits, maximumRetryAttempts: 0 }, async () => {
+      throw new Error('boom');
+    });
+    h.deps.signal = controller.signal;
+    h.deps.writeDestination = async () => {
+      controller.abort();
+      throw new Error('S3 unavailable');
+    };
     await processBatch(batchOf([queued(0, 0)]), h.deps);
     expect(h.commits).toEqual([]);
   });
