@@ -1,5 +1,5 @@
 import { kafkaSettingsFromEnv } from '../../shared/kafka/client-options';
-import { EventProducer } from '../../shared/kafka/producer';
+import type { EventProducer } from '../../shared/kafka/producer';
 import type { GenAiEventPublisher, OutgoingEvent } from './ports';
 
 /**
@@ -8,16 +8,30 @@ import type { GenAiEventPublisher, OutgoingEvent } from './ports';
  * publish sends all events of an incident together; a failure rejects and the record is retried.
  */
 export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
-  constructor(private readonly producer: Pick<EventProducer, 'publish'>) {}
+  #producer: Promise<Pick<EventProducer, 'publish'>> | undefined;
 
-  publish(events: OutgoingEvent[]): Promise<void> {
-    return this.producer.publish(events);
+  /** `producer` is called once, on the first publish; the instance is kept for the life of the process. */
+  constructor(private readonly producer: () => Promise<Pick<EventProducer, 'publish'>>) {}
+
+  async publish(events: OutgoingEvent[]): Promise<void> {
+    // A failed creation is not cached: the record is retried and the next publish tries again.
+    this.#producer ??= this.producer().catch((error: unknown) => {
+      this.#producer = undefined;
+      throw error;
+    });
+    return (await this.#producer).publish(events);
   }
 }
 
-/** KAFKA_BROKERS and KAFKA_AUTH (none | iam) from the environment; connects on first publish. */
+/**
+ * KAFKA_BROKERS and KAFKA_AUTH (none | iam) from the environment, checked now; the Kafka client is loaded
+ * and created on the first publish (loading it compiles its option schemas: about half of this function's
+ * cold start, bench/RESULTS.md "Bundles"), and connects on the first send.
+ */
 export function kafkaGenAiEventPublisher(env: NodeJS.ProcessEnv = process.env): KafkaGenAiEventPublisher {
-  return new KafkaGenAiEventPublisher(
-    EventProducer.connect(kafkaSettingsFromEnv('incident-explanation', env)),
-  );
+  const settings = kafkaSettingsFromEnv('incident-explanation', env);
+  return new KafkaGenAiEventPublisher(async () => {
+    const { EventProducer } = await import('../../shared/kafka/producer');
+    return EventProducer.connect(settings);
+  });
 }

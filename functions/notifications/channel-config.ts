@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigurationError } from '../../shared/config';
-import { awsChannels } from './aws-channels';
+import type { AwsChannelSettings } from './aws-channels';
 import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 
@@ -21,12 +21,34 @@ export function createChannel(
   const names = ['ONCALL_TOPIC_ARN', 'CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'] as const;
   const missing = names.filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigurationError(`CHANNEL=aws needs ${missing.join(', ')}`);
-  return awsChannels({
+  return lazyAwsChannels({
     oncallTopicArn: env.ONCALL_TOPIC_ARN as string,
     customerTopicArn: env.CUSTOMER_TOPIC_ARN as string,
     emailFrom: env.EMAIL_FROM as string,
     reviewersEmail: env.REVIEWERS_EMAIL as string,
   });
+}
+
+/**
+ * The SNS and SES channels, with their clients imported only when CHANNEL=aws (the outbox configuration does
+ * not load them). The import starts now, during the cold start; a failed import fails that send (retried by
+ * sendNotifications) and is tried again.
+ */
+function lazyAwsChannels(settings: AwsChannelSettings): NotificationChannel {
+  const load = () => import('./aws-channels').then(({ awsChannels }) => awsChannels(settings));
+  let channels = load();
+  // Awaited on the first send; until then a failure must not be an unhandled rejection.
+  channels.catch(() => {});
+  return {
+    async send(message) {
+      const ready = await channels.catch((error: unknown) => {
+        channels = load();
+        channels.catch(() => {});
+        throw error;
+      });
+      return ready.send(message);
+    },
+  };
 }
 
 export function channelAdapterName(env: NodeJS.ProcessEnv): string {

@@ -4,7 +4,6 @@
  * aws-msk-iam-sasl-signer-js (what MSK documents for non-Java clients).
  */
 import type { BaseOptions } from '@platformatic/kafka';
-import { generateAuthToken } from 'aws-msk-iam-sasl-signer-js';
 
 export interface KafkaConnectionSettings {
   /** host:port list. */
@@ -24,9 +23,13 @@ export function kafkaClientOptions(settings: KafkaConnectionSettings): KafkaClie
   if (settings.iam) {
     const { region } = settings.iam;
     // A provider, not a string: the client asks again on every (re)connect, and tokens expire after 15 min.
+    // The signer (and the SDK credential chain it pulls in) loads on the first connect, not at cold start.
     options.sasl = {
       mechanism: 'OAUTHBEARER',
-      token: async () => (await generateAuthToken({ region })).token,
+      token: async () => {
+        const { generateAuthToken } = await import('aws-msk-iam-sasl-signer-js');
+        return (await generateAuthToken({ region })).token;
+      },
     };
     options.tls = {};
   }
