@@ -175,4 +175,52 @@ describe('replay through the Lambda API (local endpoint)', () => {
     // Every value applied exactly once more after the clear: the model is what the first pass built.
     expect([...model.entries()].sort()).toEqual(firstPass);
   });
+
+  it('gives up with a clear message when another consumer keeps the group busy, resets nothing and re-enables the ESM', async () => {
+    const topic = uniqueName('e2e-replay-busy');
+    await createTopic(topic, 1);
+    await produce(topic, [
+      { partition: 0, value: 'r0' },
+      { partition: 0, value: 'r1' },
+    ]);
+    const seen: string[] = [];
+    const { definition, lambda } = await startEmulator(topic, seen);
+    await waitFor('first pass', () => seen.length === 2);
+    // A consumer outside the Lambda API in the same group (another deployment, a debugging session).
+    const intruder = new EsmEmulator({
+      definitions: [{ ...definition, uuid: '00000000-0000-4000-8000-000000000001' }],
+      brokers: brokers(),
+      handlers: { '00000000-0000-4000-8000-000000000001': async () => undefined },
+    });
+    await intruder.start();
+    try {
+      await expect(
+        replay({
+          lambda,
+          brokers: brokers(),
+          functionName: definition.functionName,
+          from: { kind: 'earliest' },
+          waitTimeoutMs: 2_000,
+          log: () => undefined,
+        }),
+      ).rejects.toThrow(
+        new RegExp(
+          `^Consumer group ${definition.consumerGroupId} still has 1 member\\(s\\) after 2 s .*Nothing was reset; the ESM was enabled again`,
+        ),
+      );
+      await waitFor('the ESM enabled again', () => emulator?.find(definition.uuid)?.state === 'Enabled');
+      const [plan] = await replay({
+        lambda,
+        brokers: brokers(),
+        functionName: definition.functionName,
+        from: { kind: 'earliest' },
+        dryRun: true,
+      });
+      expect(plan?.partitions).toEqual([
+        { partition: 0, oldOffset: 2n, newOffset: 0n, recordsToReprocess: 2n },
+      ]);
+    } finally {
+      await intruder.stop();
+    }
+  });
 });
