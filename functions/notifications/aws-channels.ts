@@ -64,7 +64,11 @@ export class SnsChannel implements NotificationChannel {
   }
 }
 
-/** Sends an email through SES v2 to a fixed mailbox (the reviewers' list). */
+/**
+ * Sends an email through SES v2 to a fixed mailbox (the reviewers' list). SES has no deduplication id: in
+ * the crash window after a send and before the log marks it SENT (see README), a re-send after the claim
+ * lease arrives twice; the X-Notification-Id header lets a reader or mail rule spot the duplicate.
+ */
 export class SesChannel implements NotificationChannel {
   constructor(
     private readonly client: SESv2Client,
