@@ -28,9 +28,11 @@ const GRANTS = {
     // Produces the GenAI trail (DESIGN.md); these topics only, no wildcard over genai.*.
     produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],
     bedrock: true,
+    schemaRegistry: true,
   },
   'audit-append': {
     databaseSecret: true,
+    schemaRegistry: true,
   },
   'demand-prediction-update': {
     tables: {
@@ -51,6 +53,7 @@ const GRANTS = {
     },
     // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
     notificationChannels: true,
+    schemaRegistry: true,
   },
 };
 
@@ -218,6 +221,16 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
         Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
       },
     );
+  }
+  // schemaRegistry: the handler decodes with schemaRegistryFromEnv (SCHEMA_REGISTRY); billing and demand decode
+  // with the committed catalog only. GetSchemaVersion by version id is authorised on the registry and schema.
+  if (grants.schemaRegistry && deploy.schemaRegistry === 'glue') {
+    statements.push({
+      Sid: 'SchemaRegistryRead',
+      Effect: 'Allow',
+      Action: ['glue:GetSchemaVersion'],
+      Resource: deploy.glueSchemaResources,
+    });
   }
   if (grants.bedrock && deploy.bedrockResources.length > 0) {
     statements.push({

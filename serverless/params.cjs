@@ -13,6 +13,7 @@ const PLATFORMS = ['aws', 'local'];
 // NODE_EXTRA_CA_CERTS adds them, so audit-append can verify Aurora's certificate (database.ts: rejectUnauthorized).
 const LAMBDA_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 const AURORA_MODES = ['create', 'import'];
+const SCHEMA_REGISTRIES = ['file', 'glue'];
 
 const patterns = {
   mskClusterArn: /^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/,
@@ -25,6 +26,7 @@ const patterns = {
   email: /^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/,
   brokers: /^[A-Za-z0-9.-]+:\d+(,[A-Za-z0-9.-]+:\d+)*$/,
   bedrockModelId: /^[a-z0-9-]+(\.[a-z0-9-]+)+[A-Za-z0-9.:-]*$/,
+  glueRegistryName: /^[A-Za-z0-9_$#.-]{1,255}$/,
 };
 
 // What each parameter is and an example value, for the error message.
@@ -48,6 +50,10 @@ const HELP = {
   notificationsEmailFrom: 'the SES-verified sender address of notification e-mails',
   notificationsReviewersEmail: 'the address of the human-review (HITL) reviewers',
   databaseUrl: 'the PostgreSQL URL of the local platform (postgres://user@host:port/db)',
+  schemaRegistry:
+    '"file" (the committed schema catalog) or "glue" (AWS Glue Schema Registry for schema versions the catalog does not know)',
+  glueRegistryName:
+    'with schemaRegistry=glue: the name of the Glue schema registry the producers register in',
 };
 
 function fail(stage, problems) {
@@ -64,6 +70,8 @@ function fail(stage, problems) {
   error.stack = error.message;
   throw error;
 }
+
+const sub = (text) => ({ 'Fn::Sub': text });
 
 const list = (value) =>
   String(value)
@@ -126,6 +134,9 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
   const logLevel = (await param('logLevel')) ?? 'INFO';
   const mskClusterArn = await required('mskClusterArn', patterns.mskClusterArn);
   const kafkaBrokers = await required('kafkaBrokers', patterns.brokers);
+  const schemaRegistry = await oneOf('schemaRegistry', SCHEMA_REGISTRIES, 'file');
+  const glueRegistryName =
+    schemaRegistry === 'glue' ? await required('glueRegistryName', patterns.glueRegistryName) : undefined;
 
   let deploy;
   if (platform === 'local') {
@@ -244,6 +255,17 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
     region,
     logLevel,
     mskClusterArn,
+    // Deployed tables cannot be deleted by a stack update or removal until this is turned off; the local
+    // platform and LocalStack recreate theirs freely.
+    deletionProtection: deploy.platform !== 'local',
+    schemaRegistry,
+    // The registry and its schemas: what glue:GetSchemaVersion is granted on (serverless/iam.cjs).
+    glueSchemaResources: glueRegistryName
+      ? [
+          sub(`arn:\${AWS::Partition}:glue:${region}:\${AWS::AccountId}:registry/${glueRegistryName}`),
+          sub(`arn:\${AWS::Partition}:glue:${region}:\${AWS::AccountId}:schema/${glueRegistryName}/*`),
+        ]
+      : [],
     mskTopicArnPrefix: kafkaResourcePrefix(mskClusterArn, 'topic'),
     mskGroupArnPrefix: kafkaResourcePrefix(mskClusterArn, 'group'),
   };

@@ -115,14 +115,20 @@ const CREATE: Record<string, string> = { ...AWS_STAGE_PARAMS, auroraMode: 'creat
 const IMPORTED_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audit-db-AbCdEf';
 const IMPORTED_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444';
 const { vpcId: _unusedWithImport, ...IMPORT_BASE } = AWS_STAGE_PARAMS;
+// Staging also decodes with the Glue schema registry (prod keeps the committed catalog).
+const GLUE_REGISTRY = 'mobility-events';
 const IMPORT: Record<string, string> = {
   ...IMPORT_BASE,
   auroraMode: 'import',
   auroraSecretArn: IMPORTED_SECRET,
   auroraSecretKmsKeyArn: IMPORTED_KEY,
+  schemaRegistry: 'glue',
+  glueRegistryName: GLUE_REGISTRY,
 };
+// The functions that decode through SCHEMA_REGISTRY (billing and demand read the committed catalog only).
+const REGISTRY_DECODERS: FunctionKey[] = ['incident-explanation', 'audit-append', 'notifications'];
 
-const { auroraSecretArn: _omitted, ...withoutSecret } = IMPORT;
+const { auroraSecretArn: _omitted, glueRegistryName: _alsoOmitted, ...withoutSecret } = IMPORT;
 
 let local: PackageResult;
 let prod: PackageResult;
@@ -140,7 +146,12 @@ beforeAll(async () => {
     packageStage({ stage: 'staging', params: withoutSecret }),
     packageStage({
       stage: 'prod',
-      params: { ...CREATE, subnetIds: 'subnet-1,not-a-subnet', auroraMode: 'copy' },
+      params: {
+        ...CREATE,
+        subnetIds: 'subnet-1,not-a-subnet',
+        auroraMode: 'copy',
+        schemaRegistry: 'confluent',
+      },
     }),
   ]);
   for (const result of [local, prod, imported]) {
@@ -340,12 +351,14 @@ describe('every packaged stage', () => {
     }
   });
 
-  it('keeps table keys, on-demand billing, point-in-time recovery and TTL on idempotency tables', () => {
+  it('keeps table keys, on-demand billing, point-in-time recovery, TTL on idempotency tables, deletion protection in AWS', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
       for (const id of [...READ_MODEL_TABLES, ...IDEMPOTENCY_TABLES]) {
         const table = template.Resources[id]!.Properties as Record<string, Loose>;
         expect(table.BillingMode, `${stage} ${id}`).toBe('PAY_PER_REQUEST');
+        // The local platform and LocalStack recreate their tables; a deployed stage must not lose them.
+        expect(table.DeletionProtectionEnabled, `${stage} ${id}`).toBe(stage !== 'local');
         expect(table.PointInTimeRecoverySpecification, `${stage} ${id}`).toEqual({
           PointInTimeRecoveryEnabled: true,
         });
@@ -618,6 +631,38 @@ describe('an AWS stage', () => {
       Resource: [IMPORTED_KEY],
     });
   });
+
+  it('grants glue:GetSchemaVersion on its registry, only to the functions that decode through it, with schemaRegistry=glue', () => {
+    const glueStatements = (template: CloudFormationTemplate, fn: FunctionKey) =>
+      roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('glue:')),
+      );
+    for (const fn of FUNCTION_KEYS) {
+      expect(environmentOf(imported.template!, fn).SCHEMA_REGISTRY, fn).toBe('glue');
+      expect(environmentOf(prod.template!, fn).SCHEMA_REGISTRY, fn).toBe('file');
+      expect(glueStatements(prod.template!, fn), `prod ${fn}`).toEqual([]);
+      expect(glueStatements(local.template!, fn), `local ${fn}`).toEqual([]);
+      if (!REGISTRY_DECODERS.includes(fn)) {
+        expect(glueStatements(imported.template!, fn), `staging ${fn}`).toEqual([]);
+        continue;
+      }
+      expect(glueStatements(imported.template!, fn), `staging ${fn}`).toEqual([
+        {
+          Sid: 'SchemaRegistryRead',
+          Effect: 'Allow',
+          Action: ['glue:GetSchemaVersion'],
+          Resource: [
+            {
+              'Fn::Sub': `arn:\${AWS::Partition}:glue:eu-west-1:\${AWS::AccountId}:registry/${GLUE_REGISTRY}`,
+            },
+            {
+              'Fn::Sub': `arn:\${AWS::Partition}:glue:eu-west-1:\${AWS::AccountId}:schema/${GLUE_REGISTRY}/*`,
+            },
+          ],
+        },
+      ]);
+    }
+  });
 });
 
 describe('missing or invalid parameters', () => {
@@ -646,9 +691,10 @@ describe('missing or invalid parameters', () => {
     expect(message).not.toContain('Value not found at "param" source');
   });
 
-  it('names the import-only parameter when importing Aurora without its secret', () => {
+  it('names the parameters a mode needs: the Aurora secret to import, the Glue registry to read', () => {
     expect(missingImport.ok).toBe(false);
     expect(missingImport.output).toContain('  - auroraSecretArn: missing');
+    expect(missingImport.output).toContain('  - glueRegistryName: missing');
     expect(missingImport.output).not.toContain('  - vpcId: missing');
   });
 
@@ -656,6 +702,7 @@ describe('missing or invalid parameters', () => {
     expect(invalid.ok).toBe(false);
     expect(invalid.output).toContain('  - subnetIds: "subnet-1,not-a-subnet" is not valid');
     expect(invalid.output).toContain('  - auroraMode: "copy" is not one of create, import');
+    expect(invalid.output).toContain('  - schemaRegistry: "confluent" is not one of file, glue');
   });
 });
 
@@ -734,26 +781,32 @@ describe('the packaged bundles', () => {
         path.join(dir, fn),
       ]);
       expect(unzip.code, unzip.stderr).toBe(0);
-      const env: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH,
-        AWS_REGION: 'eu-west-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-      };
-      for (const [name, value] of Object.entries(environmentOf(local.template!, fn))) {
-        env[name] = typeof value === 'string' ? value : `test-${name.toLowerCase()}`;
+      // The local configuration, and an AWS one (MSK IAM, Bedrock, SNS/SES, Glue): each loads different code.
+      for (const [stage, template] of [
+        ['local', local.template!],
+        ['staging', imported.template!],
+      ] as const) {
+        const env: NodeJS.ProcessEnv = {
+          PATH: process.env.PATH,
+          AWS_REGION: 'eu-west-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+        };
+        for (const [name, value] of Object.entries(environmentOf(template, fn))) {
+          env[name] = typeof value === 'string' ? value : `test-${name.toLowerCase()}`;
+        }
+        const handler = path.join(dir, fn, 'functions', fn, 'handler.js');
+        const loaded = await run(
+          process.execPath,
+          [
+            '-e',
+            'const m = require(process.argv[1]); if (typeof m.handler !== "function") process.exit(3);',
+            handler,
+          ],
+          env,
+        );
+        expect(loaded.code, `${stage} ${fn}: ${loaded.stderr.split('\n').slice(0, 8).join('\n')}`).toBe(0);
       }
-      const handler = path.join(dir, fn, 'functions', fn, 'handler.js');
-      const loaded = await run(
-        process.execPath,
-        [
-          '-e',
-          'const m = require(process.argv[1]); if (typeof m.handler !== "function") process.exit(3);',
-          handler,
-        ],
-        env,
-      );
-      expect(loaded.code, `${fn}: ${loaded.stderr.split('\n').slice(0, 8).join('\n')}`).toBe(0);
     }
     await rm(dir, { recursive: true, force: true });
   });
