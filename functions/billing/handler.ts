@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { fileCatalogSchemaRegistry } from '../../shared/contracts/file-catalog-registry';
-import { decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { createBillingProcessor } from './billing-processor';
 import { DynamoDbCustomerStatements, DynamoDbInvoiceStore } from './dynamodb-billing-store';
@@ -34,7 +34,9 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
     (error) => error instanceof ConfigurationError,
   );
   metrics.addMetric('RecordsBilled', 'Count', outcome.processed);
-  metrics.addMetric('RecordsFailed', 'Count', outcome.failed);
+  for (const metric of batchMetrics(event, outcome.response)) {
+    metrics.addMetric(metric.name, metric.unit, metric.value);
+  }
   metrics.publishStoredMetrics();
   return outcome.response;
 };

@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
+import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-stores';
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
@@ -56,7 +56,8 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
     },
   );
-  metrics.addMetric('RecordsFailed', 'Count', response.batchItemFailures.length);
+  for (const metric of batchMetrics(event, response))
+    metrics.addMetric(metric.name, metric.unit, metric.value);
   metrics.publishStoredMetrics();
   return response;
 };

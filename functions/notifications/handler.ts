@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
+import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { channelAdapterName, createChannel } from './channel-config';
 import { DynamoDbNotificationLog } from './dynamodb-notification-log';
@@ -51,7 +51,8 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       }
     },
   );
-  metrics.addMetric('RecordsFailed', 'Count', response.batchItemFailures.length);
+  for (const metric of batchMetrics(event, response))
+    metrics.addMetric(metric.name, metric.unit, metric.value);
   metrics.publishStoredMetrics();
   return response;
 };

@@ -3,3 +3,4 @@ export * from './build';
 export * from './decode';
 export * from './event';
 export * from './headers';
+export * from './metrics';
