@@ -5,7 +5,14 @@
  */
 import { deflateSync, inflateSync } from 'node:zlib';
 import type avro from 'avsc';
-import { confluentHeader, type Framing, glueHeader, readFraming } from './framing';
+import {
+  CONFLUENT_HEADER_BYTES,
+  CONFLUENT_MAGIC_BYTE,
+  confluentHeader,
+  type Framing,
+  glueHeader,
+  readFraming,
+} from './framing';
 import type { RegisteredSchema, SchemaId, SchemaRegistry } from './schema-registry';
 
 /** avro-plain: an unframed Avro body whose schema id came with the record (ESM EventRecordFormat=SOURCE). */
@@ -31,6 +38,17 @@ export function decodeValueCached(
   registry: SchemaRegistry,
   schemaIdHint?: SchemaId,
 ): CachedValueDecodeResult {
+  // The usual record, a Confluent-framed Avro value, skips the Framing object.
+  if (
+    schemaIdHint === undefined &&
+    value.length >= CONFLUENT_HEADER_BYTES &&
+    value[0] === CONFLUENT_MAGIC_BYTE
+  ) {
+    const id = value.readUInt32BE(1);
+    const schema = registry.cached(id);
+    if (!schema) return { ok: false, missingSchemaId: id };
+    return decodeAvroBody(value, CONFLUENT_HEADER_BYTES, schema, 'avro-confluent');
+  }
   const framing = readFraming(value);
   if (schemaIdHint !== undefined && !framedWith(framing, schemaIdHint)) {
     return decodeHinted(value, framing, registry, schemaIdHint);

@@ -140,6 +140,18 @@ describe('decodeEvent', () => {
     });
   });
 
+  it('decodes UTF-8 keys and unpadded or URL-safe base64 keys', async () => {
+    const keyOf = async (key: string) => {
+      const outcome = await decodeOne(bookingRecord(1, 0, { key, value: null }));
+      if (!outcome || isRecordDecodeError(outcome)) throw new Error(`key ${key} not decoded`);
+      return outcome.key;
+    };
+    expect(await keyOf(Buffer.from('zürich-42').toString('base64'))).toBe('zürich-42');
+    expect(await keyOf(Buffer.from('bk-1').toString('base64'))).toBe('bk-1');
+    expect(await keyOf(Buffer.from('bk-1').toString('base64url'))).toBe('bk-1');
+    expect(await keyOf(Buffer.from([0xfb, 0xff]).toString('base64url'))).toBe('\ufffd\ufffd');
+  });
+
   it('keeps several topic-partitions apart, each in offset order', async () => {
     const event = kafkaEvent([
       bookingRecord(7, 1),
