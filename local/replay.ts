@@ -15,6 +15,11 @@ import {
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
+import {
+  type KafkaConnectionSettings,
+  kafkaClientOptions,
+  kafkaSettingsFromEnv,
+} from '../shared/kafka/client-options';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
 
@@ -40,6 +45,8 @@ export type ReplayFrom =
 export interface ReplayOptions {
   lambda: LambdaClient;
   brokers: string[];
+  /** MSK IAM authentication for the admin client (an AWS stage); absent: plaintext, as the local broker. */
+  iam?: KafkaConnectionSettings['iam'];
   /** Function name (or ARN) as the Lambda API knows it. */
   functionName: string;
   /** Function key for --rebuild; defaults to functionName. */
@@ -69,7 +76,13 @@ export interface MappingReplay {
 export async function replay(options: ReplayOptions): Promise<MappingReplay[]> {
   const log = options.log ?? ((message: string) => console.error(message));
   const mappings = await findMappings(options.lambda, options.functionName, options.topic);
-  const admin = new Admin({ clientId: 'replay', bootstrapBrokers: options.brokers });
+  const admin = new Admin(
+    kafkaClientOptions({
+      clientId: 'replay',
+      brokers: options.brokers,
+      ...(options.iam ? { iam: options.iam } : {}),
+    }),
+  );
   try {
     const plans = await Promise.all(mappings.map((m) => planFor(admin, m, options.from)));
     if (options.dryRun) return plans;
@@ -223,6 +236,22 @@ function rebuilderFor(functionKey: string): ReadModelRebuilder {
   return rebuilder;
 }
 
+/**
+ * The admin client's connection: the local broker (plaintext) for the local stage; for an AWS stage the
+ * cluster's IAM bootstrap brokers with MSK IAM auth, the only listener the deployment grants (KAFKA_AUTH=none
+ * overrides it for a cluster without IAM auth).
+ */
+export function replayKafkaSettings(stage: string, env: NodeJS.ProcessEnv): KafkaConnectionSettings {
+  if (stage === 'local') return kafkaSettingsFromEnv('replay', env);
+  if (!env.KAFKA_BROKERS) {
+    throw new Error(
+      `--stage ${stage}: set KAFKA_BROKERS to the MSK cluster's IAM bootstrap brokers (aws kafka ` +
+        'get-bootstrap-brokers --cluster-arn <arn> --query BootstrapBrokerStringSaslIam)',
+    );
+  }
+  return kafkaSettingsFromEnv('replay', { ...env, KAFKA_AUTH: env.KAFKA_AUTH ?? 'iam' });
+}
+
 export function parseOffsets(spec: string): Map<number, bigint> {
   const offsets = new Map<number, bigint>();
   for (const pair of spec.split(',')) {
@@ -284,6 +313,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.rebuild) await registerProjectRebuilders(stage);
   const from = replayFrom(values);
+  const kafka = replayKafkaSettings(stage, process.env);
   const endpoint =
     values['lambda-endpoint'] ??
     process.env.AWS_ENDPOINT_URL_LAMBDA ??
@@ -300,7 +330,8 @@ export async function run(args: string[]): Promise<number> {
   });
   const plans = await replay({
     lambda,
-    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    brokers: kafka.brokers,
+    ...(kafka.iam ? { iam: kafka.iam } : {}),
     functionName: `mobility-events-${stage}-${values.function}`,
     functionKey: values.function,
     ...(values.topic ? { topic: values.topic } : {}),
