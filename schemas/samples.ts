@@ -152,17 +152,22 @@ export const sampleData = {
     fallbackReason: n % 3 === 2 ? 'ThrottlingException' : null,
     respondedAt: at(n, 2),
   }),
-  'genai.hitl.requested': (n: number) => ({
-    reviewId: sampleIds.review(n),
-    incidentId: sampleIds.incident(n),
-    reason: 'severity,low-confidence',
-    reasons: ['severity', 'low-confidence'],
-    severity: pick(['HIGH', 'CRITICAL'] as const, n),
-    explainer: 'MODEL',
-    confidence: 0.42,
-    summary: 'Possible collision with a stationary object',
-    requestedAt: at(n, 3),
-  }),
+  'genai.hitl.requested': (n: number) => {
+    const severity = pick(['HIGH', 'CRITICAL'] as const, n);
+    // What functions/incident-explanation (reviewReasons) emits for this severity and a 0.42 model confidence.
+    const reasons = [`SEVERITY_${severity}`, 'LOW_CONFIDENCE'];
+    return {
+      reviewId: sampleIds.review(n),
+      incidentId: sampleIds.incident(n),
+      reason: reasons.join(','),
+      reasons,
+      severity,
+      explainer: 'MODEL',
+      confidence: 0.42,
+      summary: 'Possible collision with a stationary object',
+      requestedAt: at(n, 3),
+    };
+  },
   'genai.hitl.resolved': (n: number) => ({
     reviewId: sampleIds.review(n),
     incidentId: sampleIds.incident(n),
