@@ -66,6 +66,35 @@ export function buildEvent(
   };
 }
 
+/**
+ * Business flows, `count` events in all: a booking completed and paid, cancelled, or with a failed payment
+ * (in turn), each followed by an incident and its GenAI request/response, every other one with a human review.
+ * `topics` maps canonical topics to the run's. `from` numbers the flows, so batches made one after the other
+ * continue the sample sequence.
+ */
+export function mixedEvents(topics: Record<string, string>, count: number, from = 0): BuiltEvent[] {
+  const events: BuiltEvent[] = [];
+  const add = (type: SampleEventType, n: number, ids: FlowIds) =>
+    events.push(buildEvent(type, n, ids, topics[type] as string));
+  for (let n = from; events.length < count; n++) {
+    const ids = newFlowIds();
+    add('booking.created', n, ids);
+    if (n % 3 === 0) {
+      add('booking.completed', n, ids);
+      add('payment.succeeded', n, ids);
+    } else if (n % 3 === 1) add('booking.cancelled', n, ids);
+    else add('payment.failed', n, ids);
+    add('incident.detected', n, ids);
+    add('genai.request', n, ids);
+    add('genai.response', n, ids);
+    if (n % 2 === 0) {
+      add('genai.hitl.requested', n, ids);
+      add('genai.hitl.resolved', n, ids);
+    }
+  }
+  return events.slice(0, count);
+}
+
 export type PoisonKind =
   | 'wrong-magic-byte'
   | 'unknown-schema-id'

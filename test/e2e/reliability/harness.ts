@@ -196,6 +196,8 @@ export interface StartOptions {
   keepLogs?: boolean;
   /** Rewrites every event between the emulator and the handlers (what Kafka cannot carry, e.g. a bad header). */
   mapEvent?: (event: MSKEvent) => MSKEvent;
+  /** Called when an invocation returned (its writes are done), with what it returned; for latency benches. */
+  onInvoked?: (functionKey: string, event: MSKEvent, response: unknown) => void;
 }
 
 export async function startEmulator(spec: RunSpec, options: StartOptions = {}): Promise<RunningEmulator> {
@@ -217,10 +219,12 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
     brokers: brokers(),
     loadHandler: async (definition) => {
       const inWorker = (workers.get(definition.functionKey) as WorkerHandler).handler;
-      const mapEvent = options.mapEvent;
-      const handler: EsmHandler = mapEvent
-        ? (event, context) => inWorker(mapEvent(event), context)
-        : inWorker;
+      const { mapEvent, onInvoked } = options;
+      const handler: EsmHandler = async (event, context) => {
+        const response = await inWorker(mapEvent ? mapEvent(event) : event, context);
+        onInvoked?.(definition.functionKey, event, response);
+        return response;
+      };
       return definition.functionKey === 'notifications' ? withCanonicalTopics(spec, handler) : handler;
     },
     log: (line) => output.write(`[esm] ${line}\n`),

@@ -1,0 +1,165 @@
+// The audit store goes away under load: audit-append reaches PostgreSQL through a TCP proxy owned by this test,
+// which is closed (open connections cut, new ones refused) for a few seconds while events keep arriving, then
+// reopened. The shared PostgreSQL server is never touched. With the serverless.yml settings (10 retries, backoff
+// to 5 s) the outage is shorter than the retry budget: records are retried, none reaches the on-failure
+// destination, processing resumes and every event is stored exactly once.
+import net from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildEvent, newFlowIds } from './reliability/events';
+import {
+  auditChainBreaks,
+  auditRows,
+  behind,
+  endOffsetsOf,
+  failureObjects,
+  prepareRun,
+  produceAll,
+  type RunningEmulator,
+  startEmulator,
+  waitFor,
+} from './reliability/harness';
+
+const EVENTS = 3_000;
+const OUTAGE_MS = 6_000;
+
+/** A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and restored. */
+class CuttableProxy {
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  connections = 0;
+
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async open(): Promise<void> {
+    const server = net.createServer((client) => {
+      this.connections++;
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    const closed = new Promise((resolve) => server?.close(resolve));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let running: RunningEmulator | undefined;
+let proxy: CuttableProxy | undefined;
+afterAll(async () => {
+  await running?.stop();
+  await proxy?.cut();
+});
+
+describe('reliability: audit store outage', () => {
+  it('retries through an outage of the audit database, sends nothing to the destination and loses nothing', async () => {
+    const databaseUrl = new URL(process.env.DATABASE_URL as string);
+    proxy = new CuttableProxy(await freePort(), {
+      host: databaseUrl.hostname,
+      port: Number(databaseUrl.port || 5432),
+    });
+    await proxy.open();
+    const viaProxy = new URL(databaseUrl);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+
+    const spec = await prepareRun({
+      functions: ['audit-append'],
+      topics: ['payment.succeeded', 'genai.request'],
+      partitions: 3,
+      envOverrides: {
+        'audit-append': { DATABASE_URL: viaProxy.toString(), DATABASE_CONNECT_TIMEOUT_MS: '1000' },
+      },
+    });
+    const events = Array.from({ length: EVENTS }, (_, n) => {
+      const type = n % 2 === 0 ? 'payment.succeeded' : 'genai.request';
+      return buildEvent(type, n, newFlowIds(), spec.topics[type] as string);
+    });
+
+    running = await startEmulator(spec);
+    const chunks = 15;
+    const size = Math.ceil(EVENTS / chunks);
+    const producing = (async () => {
+      for (let i = 0; i < chunks; i++) {
+        await produceAll(events.slice(i * size, (i + 1) * size).map((e) => e.message));
+        await new Promise((r) => setTimeout(r, 400));
+      }
+    })();
+
+    // Cut once the store has taken part of the stream, so batches are in flight when it goes.
+    await waitFor(
+      'a first share of the events to be stored',
+      async () => (await auditRows(spec)).length >= EVENTS / 5,
+      60_000,
+      200,
+    );
+    await proxy.cut();
+    // Counted a second in, so a commit that was on the wire at the cut is included.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const storedAtCut = (await auditRows(spec)).length;
+    await new Promise((r) => setTimeout(r, OUTAGE_MS - 1_000));
+    const storedDuringOutage = (await auditRows(spec)).length;
+    const connectionsBefore = proxy.connections;
+    await proxy.open();
+    await producing;
+
+    const ends = await endOffsetsOf(spec);
+    let lagging: string[] = [];
+    await waitFor(
+      'audit-append to commit every partition to its end',
+      async () => {
+        lagging = await behind(spec, ends);
+        return lagging.length === 0;
+      },
+      120_000,
+      500,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; behind: ${lagging.join(', ')}`);
+    });
+
+    // The outage was real: nothing was stored while it lasted, and the function failed batches meanwhile.
+    expect(storedAtCut).toBeLessThan(EVENTS);
+    expect(storedDuringOutage).toBe(storedAtCut);
+    const logs = running.logs.join('');
+    expect(logs).toMatch(/refused by the database|ECONNREFUSED|Connection terminated/);
+    // Processing resumed through new connections, and every event is stored exactly once.
+    expect(proxy.connections).toBeGreaterThan(connectionsBefore);
+    const rows = await auditRows(spec);
+    expect(rows.length).toBe(EVENTS);
+    expect(rows.map((r) => r.ceId).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(await auditChainBreaks(spec)).toEqual([]);
+    // Retried, not given up on: the on-failure destination holds nothing of the run.
+    expect(await failureObjects(spec)).toEqual([]);
+    const failedInvocations = logs.split('\n').filter((l) => l.includes('invocation failed')).length;
+    console.log(
+      `outage: ${EVENTS} events, ${storedAtCut} stored at the cut, ${OUTAGE_MS} ms outage, ${failedInvocations} failed invocations retried, ${proxy.connections} connections through the proxy`,
+    );
+  }, 240_000);
+});
