@@ -16,14 +16,19 @@ export interface MessageSender {
   close(): Promise<void>;
 }
 
-export function createKafkaSender(settings: KafkaConnectionSettings): MessageSender {
-  return new Producer({
+/** Producer options: the connection (plaintext or MSK IAM) plus the idempotence settings. */
+export function kafkaProducerOptions(settings: KafkaConnectionSettings) {
+  return {
     ...kafkaClientOptions(settings),
     idempotent: true,
     acks: ProduceAcks.ALL,
     // Topics are created by the platform (serverless.yml custom.kafka.topics), never by a typo here.
     autocreateTopics: false,
-  });
+  };
+}
+
+export function createKafkaSender(settings: KafkaConnectionSettings): MessageSender {
+  return new Producer(kafkaProducerOptions(settings));
 }
 
 export function toProducerRecord(message: KafkaMessage) {

@@ -3,7 +3,7 @@ import { sampleData } from '../../../schemas/samples';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
 import { kafkaClientOptions, kafkaSettingsFromEnv } from '../../../shared/kafka/client-options';
 import type { OutgoingEvent } from '../../../shared/kafka/event-message';
-import { EventProducer, type MessageSender } from '../../../shared/kafka/producer';
+import { EventProducer, kafkaProducerOptions, type MessageSender } from '../../../shared/kafka/producer';
 import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
 import { type DecodedEvent, decodeEvent } from '../../../shared/msk/decode';
 
@@ -81,6 +81,14 @@ describe('Kafka client options', () => {
     expect(iam.sasl?.mechanism).toBe('OAUTHBEARER');
     expect(typeof iam.sasl?.token).toBe('function');
     expect(iam.tls).toEqual({});
+  });
+
+  it('make the producer idempotent with acks=all, with or without MSK IAM', () => {
+    for (const iam of [undefined, { region: 'eu-west-1' }]) {
+      const options = kafkaProducerOptions({ brokers: ['b-1:9098'], clientId: 'c', ...(iam ? { iam } : {}) });
+      expect(options).toMatchObject({ idempotent: true, acks: -1, autocreateTopics: false });
+      expect(options.sasl?.mechanism).toBe(iam ? 'OAUTHBEARER' : undefined);
+    }
   });
 
   it('read KAFKA_BROKERS and KAFKA_AUTH from the environment', () => {
