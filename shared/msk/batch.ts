@@ -29,6 +29,15 @@ function describeCause(cause: unknown): Record<string, unknown> {
   return { reason: 'non-error-thrown', error: String(cause) };
 }
 
+/** What an operator searches the logs by: the CloudEvents id, type and correlation id, when the record has them. */
+function eventIdentity(record: DecodedPartition<unknown>['records'][number]): Record<string, string> {
+  if (record instanceof RecordDecodeError || record.cloudEvent === null) return {};
+  const { id, type, correlationId } = record.cloudEvent;
+  return correlationId === undefined
+    ? { eventId: id, eventType: type }
+    : { eventId: id, eventType: type, correlationId };
+}
+
 /** Collects batch item failures; the reason of every failure is logged once per partition. */
 export class BatchFailures {
   readonly #failures = new Map<string, KafkaBatchItemFailure[]>();
@@ -56,6 +65,7 @@ export class BatchFailures {
       partition: partition.key,
       offset: first.offset,
       reportedRecords: identifiers.length,
+      ...eventIdentity(first),
       ...describeCause(cause),
     });
   }

@@ -96,6 +96,8 @@ describe('processByPartition', () => {
       partition: 'payment.failed-0',
       offset: 11,
       reportedRecords: 3,
+      eventId: 'evt-payment.failed-0-11',
+      eventType: 'payment.failed',
       reason: 'Error',
       error: 'DynamoDB throttled',
     });
