@@ -1,0 +1,401 @@
+// End-to-end benchmark (npm run bench:e2e), results into bench/RESULTS.md under "End to end" and the plot
+// bench/latency-vs-rate.svg:
+// 1. fixed offered rate: mixed events (bookings, payments, incidents, genai.*) at BENCH_E2E_RATE events/s
+//    (1,000) for BENCH_E2E_SECONDS (60) over 6 partitions, through the real broker, the ESM emulator with the
+//    serverless.yml settings and the real handlers of audit-append, billing, demand-prediction-update and
+//    notifications (worker threads, local stores); produce-to-stored latency p50/p95/p99 per function,
+//    throughput, and a zero-loss check;
+// 2. step-up for audit-append alone: audited events at each rate of BENCH_E2E_STEPS for BENCH_E2E_STEP_SECONDS
+//    (20) each, until a step is not sustained; the highest sustained rate is the maximum.
+// "Stored" = the invocation returned, i.e. the function's writes are acknowledged; latency = that time minus
+// the record's CREATE_TIME timestamp (set by the producer). Smoke test: BENCH_E2E_SECONDS=5
+// BENCH_E2E_STEP_SECONDS=3 BENCH_E2E_STEPS=500,1000 npm run bench:e2e.
+import '../local/esm/node20-polyfills';
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MSKEvent } from 'aws-lambda';
+import { percentile } from '../local/esm/stats';
+import { up } from '../local/stack/index';
+
+const RATE = Number(process.env.BENCH_E2E_RATE ?? 1000);
+const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
+const STEP_SECONDS = Number(process.env.BENCH_E2E_STEP_SECONDS ?? 20);
+const STEPS = (process.env.BENCH_E2E_STEPS ?? '1000,2000,3000,4000,5000,6000,8000,10000')
+  .split(',')
+  .map(Number);
+const DRAIN_SECONDS = Number(process.env.BENCH_E2E_DRAIN_SECONDS ?? 60);
+/** A step is sustained when every record of it is stored within this long after its last produce. */
+const SUSTAIN_GRACE_MS = 5_000;
+const WARM_UP_MS = 3_000;
+const PARTITIONS = 6;
+const FUNCTIONS = ['audit-append', 'billing', 'demand-prediction-update', 'notifications'];
+const MIXED_TOPICS = [
+  'booking.created',
+  'booking.completed',
+  'booking.cancelled',
+  'payment.succeeded',
+  'payment.failed',
+  'incident.detected',
+  'genai.request',
+  'genai.response',
+  'genai.hitl.requested',
+  'genai.hitl.resolved',
+];
+const AUDITED_TOPICS = MIXED_TOPICS.filter((t) => t.startsWith('payment.') || t.startsWith('genai.'));
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+type Harness = typeof import('../test/e2e/reliability/harness');
+
+/** Latency samples (stored time - record timestamp) per function, of records the invocation did not fail. */
+class Samples {
+  readonly byFunction = new Map<string, Array<{ at: number; ms: number }>>();
+
+  record(functionKey: string, event: MSKEvent, response: unknown): void {
+    const now = Date.now();
+    const failures = new Set(
+      (
+        (response as { batchItemFailures?: Array<{ itemIdentifier: { partition: string; offset: number } }> })
+          ?.batchItemFailures ?? []
+      ).map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`),
+    );
+    const list = this.byFunction.get(functionKey) ?? [];
+    for (const [key, records] of Object.entries(event.records)) {
+      for (const r of records) {
+        if (!failures.has(`${key}@${r.offset}`)) list.push({ at: r.timestamp, ms: now - r.timestamp });
+      }
+    }
+    this.byFunction.set(functionKey, list);
+  }
+
+  /** Samples of records produced in [from, to). */
+  between(functionKey: string, from: number, to: number): number[] {
+    return (this.byFunction.get(functionKey) ?? []).filter((s) => s.at >= from && s.at < to).map((s) => s.ms);
+  }
+}
+
+interface Offered {
+  sent: number;
+  audited: number;
+  achievedRate: number;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** Offers `rate` events/s for `seconds` from the load generator process (bench/e2e-producer.ts). */
+async function offer(job: {
+  topics: Record<string, string>;
+  rate: number;
+  seconds: number;
+  kind: 'mixed' | 'audited';
+  from: number;
+}): Promise<Offered> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/e2e-producer.ts', JSON.stringify(job)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const last = out.trim().split('\n').at(-1) ?? '';
+  if (code !== 0 || !last.startsWith('{')) throw new Error(`load generator failed (exit ${code}): ${out}`);
+  return JSON.parse(last) as Offered;
+}
+
+async function drain(harness: Harness, spec: import('../test/e2e/reliability/harness').RunSpec, ms: number) {
+  const ends = await harness.endOffsetsOf(spec);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const lagging = await harness.behind(spec, ends);
+    if (lagging.length === 0 || Date.now() > deadline) {
+      // `<function> <topic>/<p>: committed/end`
+      const backlog = new Map<string, number>();
+      for (const line of lagging) {
+        const [fn, , counts] = line.split(' ');
+        const [at, end] = (counts as string).split('/').map(Number);
+        backlog.set(fn as string, (backlog.get(fn as string) ?? 0) + ((end ?? 0) - (at ?? 0)));
+      }
+      return backlog;
+    }
+    await sleep(250);
+  }
+}
+
+const stats = (samples: number[]) => ({
+  n: samples.length,
+  p50: percentile(samples, 50) ?? Number.NaN,
+  p95: percentile(samples, 95) ?? Number.NaN,
+  p99: percentile(samples, 99) ?? Number.NaN,
+});
+
+async function fixedRate(harness: Harness) {
+  const spec = await harness.prepareRun({
+    functions: FUNCTIONS,
+    topics: MIXED_TOPICS,
+    partitions: PARTITIONS,
+  });
+  const samples = new Samples();
+  const running = await harness.startEmulator(spec, {
+    keepLogs: false,
+    onInvoked: (fn, event, response) => samples.record(fn, event, response),
+  });
+  try {
+    log(`fixed rate: ${RATE} events/s for ${SECONDS} s, mixed events, ${FUNCTIONS.length} functions`);
+    const offered = await offer({
+      topics: spec.topics,
+      rate: RATE,
+      seconds: SECONDS,
+      kind: 'mixed',
+      from: 0,
+    });
+    const backlog = await drain(harness, spec, DRAIN_SECONDS * 1000);
+    const drainedAt = Date.now();
+    const auditRows = (await harness.auditRows(spec)).length;
+    const destination = (await harness.failureObjects(spec)).length;
+    const perFunction = FUNCTIONS.map((fn) => {
+      const all = samples.between(fn, offered.startedAt, offered.endedAt + 1);
+      const measured = samples.between(fn, offered.startedAt + WARM_UP_MS, offered.endedAt + 1);
+      return {
+        fn,
+        ...stats(measured),
+        records: all.length,
+        throughput: all.length / ((drainedAt - offered.startedAt) / 1000),
+        backlog: backlog.get(fn) ?? 0,
+      };
+    });
+    return { offered, perFunction, auditRows, audited: offered.audited, destination };
+  } finally {
+    await running.stop();
+  }
+}
+
+async function stepUp(harness: Harness) {
+  const spec = await harness.prepareRun({
+    functions: ['audit-append'],
+    topics: AUDITED_TOPICS,
+    partitions: PARTITIONS,
+  });
+  const samples = new Samples();
+  const running = await harness.startEmulator(spec, {
+    keepLogs: false,
+    onInvoked: (fn, event, response) => samples.record(fn, event, response),
+  });
+  let n = 0;
+  const steps: Array<{
+    rate: number;
+    achievedRate: number;
+    sustained: boolean;
+    p50: number;
+    p95: number;
+    p99: number;
+    n: number;
+  }> = [];
+  try {
+    for (const rate of STEPS) {
+      log(`step-up (audit-append): ${rate} events/s for ${STEP_SECONDS} s`);
+      const offered = await offer({
+        topics: spec.topics,
+        rate,
+        seconds: STEP_SECONDS,
+        kind: 'audited',
+        from: n,
+      });
+      n += offered.sent;
+      const backlog = await drain(harness, spec, SUSTAIN_GRACE_MS);
+      const sustained = backlog.size === 0 && offered.achievedRate >= rate * 0.95;
+      const s = stats(samples.between('audit-append', offered.startedAt + 1_000, offered.endedAt + 1));
+      steps.push({ rate, achievedRate: offered.achievedRate, sustained, ...s });
+      log(
+        `  achieved ${Math.round(offered.achievedRate)}/s, p95 ${s.p95} ms, ${sustained ? 'sustained' : 'NOT sustained'}`,
+      );
+      if (!sustained) break;
+    }
+    const backlog = await drain(harness, spec, DRAIN_SECONDS * 1000);
+    const stored = (await harness.auditRows(spec)).length;
+    return { steps, produced: n, stored, backlog: backlog.get('audit-append') ?? 0 };
+  } finally {
+    await running.stop();
+  }
+}
+
+/** Latency percentiles against offered rate, log-scale y, as a self-contained SVG. */
+function plot(
+  steps: Array<{ rate: number; p50: number; p95: number; p99: number; sustained: boolean }>,
+  fixed: Array<{ fn: string; p95: number }>,
+): string {
+  const W = 860;
+  const H = 420;
+  const m = { l: 70, r: 270, t: 40, b: 55 };
+  const xs = steps.map((s) => s.rate);
+  const xMax = Math.max(...xs, RATE) * 1.05;
+  const values = [...steps.flatMap((s) => [s.p50, s.p95, s.p99]), ...fixed.map((f) => f.p95)].filter(
+    (v) => Number.isFinite(v) && v > 0,
+  );
+  const yMin = 10 ** Math.floor(Math.log10(Math.max(1, Math.min(...values, 100))));
+  const yMax = 10 ** Math.ceil(Math.log10(Math.max(...values, 100)));
+  const x = (v: number) => m.l + (v / xMax) * (W - m.l - m.r);
+  const y = (v: number) =>
+    m.t +
+    (1 - (Math.log10(Math.max(v, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) *
+      (H - m.t - m.b);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${m.l}" y="22" font-size="14" font-weight="bold">Produce-to-stored latency vs offered rate (audit-append step-up)</text>`,
+  ];
+  for (let v = yMin; v <= yMax; v *= 10) {
+    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
+    parts.push(
+      `<text x="${m.l - 8}" y="${y(v) + 4}" text-anchor="end">${v >= 1000 ? `${v / 1000} s` : `${v} ms`}</text>`,
+    );
+  }
+  const tick = 10 ** Math.floor(Math.log10(xMax)) / (xMax / 10 ** Math.floor(Math.log10(xMax)) < 3 ? 2 : 1);
+  for (let v = 0; v <= xMax; v += tick) {
+    parts.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${m.t}" y2="${H - m.b}" stroke="#eee"/>`);
+    parts.push(
+      `<text x="${x(v)}" y="${H - m.b + 16}" text-anchor="middle">${v.toLocaleString('en-US')}</text>`,
+    );
+  }
+  parts.push(
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">offered rate (events/s)</text>`,
+  );
+  parts.push(
+    `<line x1="${m.l}" x2="${W - m.r}" y1="${y(100)}" y2="${y(100)}" stroke="#c00" stroke-dasharray="6 4"/>`,
+  );
+  parts.push(`<text x="${W - m.r + 6}" y="${y(100) + 4}" fill="#c00">p95 target 100 ms</text>`);
+  const series: Array<[keyof (typeof steps)[number], string]> = [
+    ['p50', '#1f77b4'],
+    ['p95', '#ff7f0e'],
+    ['p99', '#2ca02c'],
+  ];
+  series.forEach(([key, color], i) => {
+    const points = steps.map((s) => `${x(s.rate).toFixed(1)},${y(Number(s[key])).toFixed(1)}`);
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.join(' ')}"/>`);
+    for (const s of steps) {
+      parts.push(
+        `<circle cx="${x(s.rate).toFixed(1)}" cy="${y(Number(s[key])).toFixed(1)}" r="3.5" fill="${s.sustained ? color : 'white'}" stroke="${color}"/>`,
+      );
+    }
+    parts.push(
+      `<line x1="${W - m.r + 6}" x2="${W - m.r + 26}" y1="${m.t + 20 + i * 18}" y2="${m.t + 20 + i * 18}" stroke="${color}" stroke-width="2"/>`,
+    );
+    parts.push(`<text x="${W - m.r + 32}" y="${m.t + 24 + i * 18}">audit-append ${key}</text>`);
+  });
+  const markers = ['#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+  fixed.forEach((f, i) => {
+    const color = markers[i % markers.length];
+    if (!Number.isFinite(f.p95)) return;
+    parts.push(`<rect x="${x(RATE) - 4 + i * 3}" y="${y(f.p95) - 4}" width="8" height="8" fill="${color}"/>`);
+    parts.push(`<rect x="${W - m.r + 12}" y="${m.t + 80 + i * 18}" width="8" height="8" fill="${color}"/>`);
+    parts.push(`<text x="${W - m.r + 32}" y="${m.t + 88 + i * 18}">${f.fn} p95 (mixed)</text>`);
+  });
+  parts.push(
+    `<text x="${W - m.r + 6}" y="${m.t + 88 + fixed.length * 18 + 10}" fill="#555">hollow = not sustained</text>`,
+  );
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+async function writeSection(section: string): Promise<void> {
+  const file = new URL('./RESULTS.md', import.meta.url);
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    text = '# Benchmark results\n';
+  }
+  const pattern = /<!-- e2e:start -->[\s\S]*?<!-- e2e:end -->/;
+  text = pattern.test(text) ? text.replace(pattern, section) : `${text.trimEnd()}\n\n${section}\n`;
+  await writeFile(file, text);
+}
+
+async function main(): Promise<void> {
+  const stack = await up({ owner: 'cli', log });
+  for (const [name, value] of Object.entries(stack.env)) process.env[name] ??= value;
+  // Imported after the stack env is in place: module-scope clients read it.
+  const harness: Harness = await import('../test/e2e/reliability/harness');
+  const postgres = stack.services.find((s) => s.name === 'postgres');
+  const auditStore = postgres?.managed
+    ? (postgres.description ?? 'PGlite')
+    : `PostgreSQL at ${new URL(process.env.DATABASE_URL ?? 'postgres://?').host}`;
+  const loadBefore = loadavg()[0] ?? 0;
+  {
+    const fixed = await fixedRate(harness);
+    const steps = await stepUp(harness);
+    const loadAfter = loadavg()[0] ?? 0;
+    const fmt = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a');
+    const sustained = steps.steps.filter((s) => s.sustained);
+    const maxRate = sustained.length > 0 ? Math.max(...sustained.map((s) => s.rate)) : 0;
+    const lastStep = steps.steps.at(-1);
+    const fixedLoss = fixed.audited - fixed.auditRows;
+    const audit = fixed.perFunction.find((f) => f.fn === 'audit-append');
+    await writeFile(
+      new URL('./latency-vs-rate.svg', import.meta.url),
+      plot(
+        steps.steps,
+        fixed.perFunction.map((f) => ({ fn: f.fn, p95: f.p95 })),
+      ),
+    );
+    const section = [
+      '<!-- e2e:start -->',
+      '## End to end: produce-to-stored latency, throughput, loss',
+      '',
+      `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, nproc ${cpus().length}, Node ${process.version}, ` +
+        'with `npm run bench:e2e` (bench/e2e.bench.ts): local Kafka broker, ESM emulator with the serverless.yml settings,',
+      `the real handlers in worker threads with their Lambda env, audit store ${auditStore}, dynalite (DynamoDB), s3rver.`,
+      `1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (other work shared the machine).`,
+      'Latency = invocation returned (writes acknowledged) minus the record timestamp set by the producer.',
+      'The load generator is a separate process (bench/e2e-producer.ts). Batching windows are those of serverless.yml:',
+      'maximumBatchingWindow 1 s for audit-append and demand, the Kafka default 500 ms for billing and notifications, so',
+      'a partition that receives fewer records than batchSize waits up to its window: a latency floor the 100 ms target',
+      'cannot be met under.',
+      '',
+      `### Fixed offered rate: ${fmt(RATE)} events/s for ${SECONDS} s, ${PARTITIONS} partitions`,
+      '',
+      `Mixed events (bookings, payments, incidents, genai.*; achieved ${fmt(fixed.offered.achievedRate)} events/s, ${fmt(fixed.offered.sent)} events),`,
+      `first ${WARM_UP_MS / 1000} s excluded from the percentiles; backlog = records not yet committed ${DRAIN_SECONDS} s after the last produce.`,
+      '',
+      '| function | p50 | p95 | p99 | records stored | throughput (records/s) | backlog |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      ...fixed.perFunction.map(
+        (f) =>
+          `| ${f.fn} | ${fmt(f.p50)} ms | ${fmt(f.p95)} ms | ${fmt(f.p99)} ms | ${fmt(f.records)} | ${fmt(f.throughput)} | ${fmt(f.backlog)} |`,
+      ),
+      '',
+      `Zero loss (audit): ${fmt(fixed.auditRows)} audit rows for ${fmt(fixed.audited)} audited events (${fixedLoss === 0 ? '**no loss**' : `**${fmt(fixedLoss)} missing**`}); ` +
+        `${fixed.destination} object(s) in the on-failure destination.`,
+      `p95 target <= 100 ms at 1,000 events/s (audit-append): **${audit && audit.p95 <= 100 ? 'met' : 'not met'}** (${fmt(audit?.p95 ?? Number.NaN)} ms).`,
+      '',
+      `### Step-up: audit-append alone, ${STEP_SECONDS} s per step`,
+      '',
+      `Audited events only; a step is sustained when every record of it is stored within ${SUSTAIN_GRACE_MS / 1000} s of its last produce`,
+      'and the producer achieved 95% of the offered rate. Percentiles skip the first second of each step.',
+      '',
+      '| offered (events/s) | achieved | p50 | p95 | p99 | sustained |',
+      '|---:|---:|---:|---:|---:|---|',
+      ...steps.steps.map(
+        (s) =>
+          `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${fmt(s.p50)} ms | ${fmt(s.p95)} ms | ${fmt(s.p99)} ms | ${s.sustained ? 'yes' : 'no'} |`,
+      ),
+      '',
+      `Maximum sustained rate: **${fmt(maxRate)} events/s**${lastStep && !lastStep.sustained ? ` (${fmt(lastStep.rate)} was not)` : ' (every step sustained: raise BENCH_E2E_STEPS)'}; target >= 5,000: **${maxRate >= 5000 ? 'met' : 'not met'}**.`,
+      `Zero loss: ${fmt(steps.stored)} audit rows for ${fmt(steps.produced)} events produced${steps.backlog > 0 ? `, ${fmt(steps.backlog)} still behind after ${DRAIN_SECONDS} s` : ''}.`,
+      '',
+      '![latency vs offered rate](latency-vs-rate.svg)',
+      '<!-- e2e:end -->',
+    ].join('\n');
+    await writeSection(section);
+    process.stdout.write(`${section}\n`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    log(error.stack ?? error.message);
+    process.exit(1);
+  },
+);
