@@ -1,7 +1,8 @@
 // Mixed events (bookings, payments, incidents, genai.*) through the real broker and the real handlers of
 // audit-append, billing, demand-prediction-update and notifications, while the emulator (a child process) is
 // SIGKILLed at seeded random points and restarted. Afterwards every store holds exactly the expected effects:
-// no event lost, none doubled. RELIABILITY_SEED reproduces a run's kill points.
+// no event lost, none doubled; the one exception, records a killed invocation left "in progress" (billing,
+// notifications), must then be in the on-failure destination. RELIABILITY_SEED reproduces the kill points.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
