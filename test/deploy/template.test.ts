@@ -795,7 +795,7 @@ describe('the packaged bundles', () => {
         for (const [name, value] of Object.entries(environmentOf(template, fn))) {
           env[name] = typeof value === 'string' ? value : `test-${name.toLowerCase()}`;
         }
-        const handler = path.join(dir, fn, 'functions', fn, 'handler.js');
+        const handler = path.join(dir, fn, 'functions', fn, 'handler.cjs');
         const loaded = await run(
           process.execPath,
           [
