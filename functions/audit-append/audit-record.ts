@@ -21,17 +21,17 @@ export interface AuditContent {
   rawValue: Buffer | null;
 }
 
-/** One event ready to append: its content and the two hashes the store needs. */
+/**
+ * One event ready to append: its content and the two hashes the store needs. buildAuditRecord's records parse
+ * `data` on first read (a getter), so a spread copy does not carry it: copy it by name.
+ */
 export interface AuditRecord extends AuditContent {
   /** Identity of the event for idempotency: key, CloudEvents attributes without trace context, data. */
   bodyHash: Buffer;
   /** Hash of the canonical content; the chain links these. */
   contentHash: Buffer;
-  /**
-   * Canonical JSON texts of ce, data and headers, as hashed, and key and value in base64 as delivered: the
-   * store can send them as they are.
-   */
-  json?: { ce: string; data: string; headers: string; key: string | null; rawValue: string | null };
+  /** Canonical JSON texts of ce, data and headers, as hashed: the store sends them as they are. */
+  json?: { ce: string; data: string; headers: string };
 }
 
 /** The Kafka side of a record as the MSK event carries it (base64 key and value, headers as byte arrays). */
@@ -83,63 +83,60 @@ export function buildAuditRecord(kafka: KafkaRecordBytes, decoded: DecodedEvent)
   } catch (error) {
     throw new UnstorableRecordError(`event data cannot be stored as JSON: ${(error as Error).message}`);
   }
+  if (holdsNul(dataJson))
+    throw new UnstorableRecordError('event data holds U+0000, which jsonb cannot store');
+  const [ceJson, ceWithoutTraceJson] = attributesJsons(ce);
+  if (holdsNul(ceJson)) throw new UnstorableRecordError('CloudEvents attributes hold U+0000');
   const headers = storedHeaders(kafka.headers);
-  const content = {
-    topic: kafka.topic,
-    partition: kafka.partition,
-    offset: kafka.offset,
-    timestamp: kafka.timestamp,
-    key: kafka.key == null ? null : Buffer.from(kafka.key, 'base64'),
+  const headersJson = JSON.stringify(headers);
+  const key = kafka.key == null ? null : Buffer.from(kafka.key, 'base64');
+  const rawValue = kafka.value == null ? null : Buffer.from(kafka.value, 'base64');
+  const keyText = keyJson(key);
+  return new BuiltAuditRecord(
+    kafka.topic,
+    kafka.partition,
+    kafka.offset,
+    kafka.timestamp,
+    key,
     headers,
     ce,
-    rawValue: kafka.value == null ? null : Buffer.from(kafka.value, 'base64'),
-  } as AuditContent;
-  // The parsed data is only needed by readers of the record, not by the append: parse it on first use.
-  let data: unknown;
-  let parsed = false;
-  Object.defineProperty(content, 'data', {
-    enumerable: true,
-    get: () => {
-      if (!parsed) {
-        data = JSON.parse(dataJson);
-        parsed = true;
-      }
-      return data;
-    },
-  });
-  const ceJson = attributesJson(ce);
-  const headersJson = JSON.stringify(headers);
-  if (ESCAPED_NUL.test(dataJson))
-    throw new UnstorableRecordError('event data holds U+0000, which jsonb cannot store');
-  if (ESCAPED_NUL.test(ceJson)) throw new UnstorableRecordError('CloudEvents attributes hold U+0000');
-  return Object.assign(content, {
-    bodyHash: bodyHash(
-      content,
-      hasTraceContext(ce) ? attributesJson(withoutTraceContext(ce)) : ceJson,
-      dataJson,
-    ),
-    contentHash: contentHash(content, ceJson, dataJson, headersJson),
-    json: {
-      ce: ceJson,
-      data: dataJson,
-      headers: headersJson,
-      key: wireBase64(kafka.key, content.key),
-      rawValue: wireBase64(kafka.value, content.rawValue),
-    },
-  });
+    rawValue,
+    bodyHashOfTexts(keyText, ceWithoutTraceJson, dataJson),
+    contentHashOfTexts(kafka, keyText, rawValue, ceJson, dataJson, headersJson),
+    { ce: ceJson, data: dataJson, headers: headersJson },
+  );
 }
 
 /**
- * The delivered base64 when it is padded and has no characters Node skipped (its length matches the bytes it
- * decoded to), else the bytes re-encoded, so PostgreSQL decodes exactly the bytes that were hashed. (A
- * base64url character would still pass and make PostgreSQL refuse the batch: a loud failure, never a silent
- * difference.)
+ * A built record as a class, so that every record has one shape. The parsed data is only needed by readers of
+ * the record (the append sends the canonical text), so it is parsed on first use.
  */
-function wireBase64(delivered: string | null | undefined, bytes: Buffer | null): string | null {
-  if (bytes === null) return null;
-  if (!delivered || delivered.length % 4 !== 0) return bytes.toString('base64');
-  const padding = delivered.endsWith('==') ? 2 : delivered.endsWith('=') ? 1 : 0;
-  return (delivered.length / 4) * 3 - padding === bytes.length ? delivered : bytes.toString('base64');
+class BuiltAuditRecord implements AuditRecord {
+  private parsedData: { value: unknown } | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly timestamp: number,
+    readonly key: Buffer | null,
+    readonly headers: StoredHeader[],
+    readonly ce: Record<string, unknown>,
+    readonly rawValue: Buffer | null,
+    readonly bodyHash: Buffer,
+    readonly contentHash: Buffer,
+    readonly json: { ce: string; data: string; headers: string },
+  ) {}
+
+  get data(): unknown {
+    this.parsedData ??= { value: JSON.parse(this.json.data) };
+    return this.parsedData.value;
+  }
+}
+
+/** jsonb cannot hold U+0000: the cheap test first, then the exact one (an escape, not an escaped backslash). */
+function holdsNul(json: string): boolean {
+  return json.includes('\\u0000') && ESCAPED_NUL.test(json);
 }
 
 /** CloudEvents attribute names are lower-case; the decoder may use camelCase (correlationId). */
@@ -202,21 +199,26 @@ function asciiText(bytes: number[]): string | undefined {
   return String.fromCharCode(...bytes);
 }
 
-/** Canonical JSON of the attributes: a flat object of strings as a rule, which JSON.stringify can sort. */
+/** Canonical JSON of the attributes. */
 function attributesJson(ce: Record<string, unknown>): string {
-  const keys = Object.keys(ce).sort();
-  let text = '{';
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    const value = ce[key];
-    if (typeof value !== 'string') return canonicalJson(ce);
-    text += `${i > 0 ? ',' : ''}${JSON.stringify(key)}:${JSON.stringify(value)}`;
-  }
-  return `${text}}`;
+  return attributesJsons(ce)[0];
 }
 
-function hasTraceContext(ce: Record<string, unknown>): boolean {
-  return ce.traceparent !== undefined || ce.tracestate !== undefined;
+/**
+ * Canonical JSON of the attributes, with and without trace context, from one sort of the names: a flat object
+ * of strings as a rule, which JSON.stringify can write; anything else goes through canonicalJson.
+ */
+function attributesJsons(ce: Record<string, unknown>): [all: string, withoutTraceContext: string] {
+  let all = '';
+  let bare = '';
+  for (const key of Object.keys(ce).sort()) {
+    const value = ce[key];
+    if (typeof value !== 'string') return [canonicalJson(ce), canonicalJson(withoutTraceContext(ce))];
+    const pair = `${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    all += all ? `,${pair}` : pair;
+    if (key !== 'traceparent' && key !== 'tracestate') bare += bare ? `,${pair}` : pair;
+  }
+  return [`{${all}}`, `{${bare}}`];
 }
 
 function withoutTraceContext(ce: Record<string, unknown>): Record<string, unknown> {
@@ -227,28 +229,35 @@ function withoutTraceContext(ce: Record<string, unknown>): Record<string, unknow
 const keyJson = (key: Buffer | null) => (key ? `"${key.toString('base64')}"` : 'null');
 
 /** sha256 of the canonical JSON of {v: 1, key, ce (without trace context), data}. */
-function bodyHash(content: AuditContent, ceWithoutTraceJson: string, dataJson: string): Buffer {
-  return sha256(`{"ce":${ceWithoutTraceJson},"data":${dataJson},"key":${keyJson(content.key)},"v":1}`);
+function bodyHashOfTexts(keyText: string, ceWithoutTraceJson: string, dataJson: string): Buffer {
+  return sha256(`{"ce":${ceWithoutTraceJson},"data":${dataJson},"key":${keyText},"v":1}`);
 }
 
 /**
  * sha256 of the canonical JSON of {v: 1, topic, partition, offset, timestamp, key, headers, ce, data,
  * rawValueSha256}, written out with its keys already in canonical order.
  */
-function contentHash(content: AuditContent, ceJson: string, dataJson: string, headersJson: string): Buffer {
-  const raw = content.rawValue ? `"${sha256(content.rawValue).toString('hex')}"` : 'null';
+function contentHashOfTexts(
+  coordinates: Pick<AuditContent, 'topic' | 'partition' | 'offset' | 'timestamp'>,
+  keyText: string,
+  rawValue: Buffer | null,
+  ceJson: string,
+  dataJson: string,
+  headersJson: string,
+): Buffer {
+  const raw = rawValue ? `"${sha256(rawValue).toString('hex')}"` : 'null';
   // Headers are arrays of strings and one-key objects: JSON.stringify writes them canonically already.
   return sha256(
-    `{"ce":${ceJson},"data":${dataJson},"headers":${headersJson},"key":${keyJson(content.key)},` +
-      `"offset":${canonicalJson(content.offset)},"partition":${canonicalJson(content.partition)},` +
-      `"rawValueSha256":${raw},"timestamp":${canonicalJson(content.timestamp)},"topic":${JSON.stringify(content.topic)},"v":1}`,
+    `{"ce":${ceJson},"data":${dataJson},"headers":${headersJson},"key":${keyText},` +
+      `"offset":${canonicalJson(coordinates.offset)},"partition":${canonicalJson(coordinates.partition)},` +
+      `"rawValueSha256":${raw},"timestamp":${canonicalJson(coordinates.timestamp)},"topic":${JSON.stringify(coordinates.topic)},"v":1}`,
   );
 }
 
 /** Identity of the event for idempotency: key, CloudEvents attributes without trace context, data. */
 export function bodyHashOf(content: AuditContent): Buffer {
-  return bodyHash(
-    content,
+  return bodyHashOfTexts(
+    keyJson(content.key),
     canonicalJson(withoutTraceContext(content.ce)),
     canonicalJson(content.data ?? null),
   );
@@ -256,8 +265,10 @@ export function bodyHashOf(content: AuditContent): Buffer {
 
 /** What the chain links: every stored byte of the event and its coordinates. */
 export function contentHashOf(content: AuditContent): Buffer {
-  return contentHash(
+  return contentHashOfTexts(
     content,
+    keyJson(content.key),
+    content.rawValue,
     attributesJson(content.ce),
     canonicalJson(content.data ?? null),
     JSON.stringify(content.headers),

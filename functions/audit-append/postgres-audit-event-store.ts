@@ -1,5 +1,7 @@
 import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import type { AuditRecord } from './audit-record';
+import { canonicalJson } from './canonical-json';
+import { byteaArray, integerArray, textArray } from './pg-binary-array';
 
 /** The part of a pg Pool (or Client) the store needs. */
 export interface Queryable {
@@ -21,9 +23,9 @@ interface OutcomeRow extends Record<string, unknown> {
 }
 
 /**
- * AuditEventStore on PostgreSQL (migrations/001_audit_event_store.sql): the batch goes to audit_append as one
- * JSON array, which claims the ids, records conflicts, chains and inserts the rows and advances the chain heads
- * in a single statement, so one round trip and one transaction per batch.
+ * AuditEventStore on PostgreSQL (migrations/001..003): the batch goes to audit_append as one binary array per
+ * column; the function claims the ids, records conflicts, chains and inserts the rows and advances the chain
+ * heads in a single statement, so one round trip and one transaction per batch.
  */
 export class PostgresAuditEventStore implements AuditEventStore {
   constructor(
@@ -33,15 +35,16 @@ export class PostgresAuditEventStore implements AuditEventStore {
 
   async append(records: readonly AuditRecord[]): Promise<AppendOutcome[]> {
     if (records.length === 0) return [];
-    const payload = wirePayload(records);
+    const columns = wireColumns(records);
     const { rows } = this.options.recordedAt
       ? await this.database.query<OutcomeRow>(
-          'SELECT idx, outcome, seq FROM audit_append_at($1::jsonb, $2)',
-          [payload, this.options.recordedAt()],
+          `SELECT idx, outcome, seq FROM audit_append_at(${ARGUMENTS}, $12)`,
+          [...columns, this.options.recordedAt()],
         )
-      : await this.database.query<OutcomeRow>('SELECT idx, outcome, seq FROM audit_append($1::jsonb)', [
-          payload,
-        ]);
+      : await this.database.query<OutcomeRow>(
+          `SELECT idx, outcome, seq FROM audit_append(${ARGUMENTS})`,
+          columns,
+        );
     if (rows.length !== records.length) {
       throw new Error(`audit_append returned ${rows.length} outcomes for ${records.length} records`);
     }
@@ -53,27 +56,52 @@ export class PostgresAuditEventStore implements AuditEventStore {
   }
 }
 
+const ARGUMENTS =
+  '$1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::bytea[], $6::jsonb[], $7::jsonb[], $8::jsonb[], ' +
+  '$9::bytea[], $10::bytea[], $11::bytea[]';
+
 /**
- * The JSON array audit_append reads, written by hand from the canonical texts the hashes were computed over
- * (no second serialisation of ce, data and headers).
+ * The arguments of audit_append, one array per column in PostgreSQL's binary format: headers, ce and data are
+ * the canonical texts the hashes were computed over (no second serialisation), bytes go as bytes.
  */
-export function wirePayload(records: readonly AuditRecord[]): string {
-  let payload = '[';
-  for (let i = 0; i < records.length; i++) {
-    const record = records[i] as AuditRecord;
-    const json = record.json ?? {
-      ce: JSON.stringify(record.ce),
-      data: JSON.stringify(record.data ?? null),
-      headers: JSON.stringify(record.headers),
-      key: record.key?.toString('base64') ?? null,
-      rawValue: record.rawValue?.toString('base64') ?? null,
-    };
-    if (i > 0) payload += ',';
-    payload +=
-      `{"t":${JSON.stringify(record.topic)},"p":${record.partition},"o":${record.offset},"ts":${record.timestamp},` +
-      `"k":${json.key === null ? 'null' : `"${json.key}"`},"h":${json.headers},"ce":${json.ce},` +
-      `"d":${json.data},"r":${json.rawValue === null ? 'null' : `"${json.rawValue}"`},` +
-      `"bh":"${record.bodyHash.toString('hex')}","ch":"${record.contentHash.toString('hex')}"}`;
-  }
-  return `${payload}]`;
+export function wireColumns(records: readonly AuditRecord[]): Buffer[] {
+  const texts = records.map(
+    (record) =>
+      record.json ?? {
+        ce: canonicalJson(record.ce),
+        data: canonicalJson(record.data ?? null),
+        headers: JSON.stringify(record.headers),
+      },
+  );
+  return [
+    textArray(records.map((record) => record.topic)),
+    integerArray(
+      records.map((record) => record.partition),
+      'int4',
+    ),
+    integerArray(
+      records.map((record) => record.offset),
+      'int8',
+    ),
+    integerArray(
+      records.map((record) => record.timestamp),
+      'int8',
+    ),
+    byteaArray(records.map((record) => record.key)),
+    textArray(
+      texts.map((text) => text.headers),
+      'jsonb',
+    ),
+    textArray(
+      texts.map((text) => text.ce),
+      'jsonb',
+    ),
+    textArray(
+      texts.map((text) => (text.data === 'null' ? null : text.data)),
+      'jsonb',
+    ),
+    byteaArray(records.map((record) => record.rawValue)),
+    byteaArray(records.map((record) => record.bodyHash)),
+    byteaArray(records.map((record) => record.contentHash)),
+  ];
 }

@@ -80,7 +80,7 @@ describe('append-only store', () => {
         "UPDATE audit_event SET data = '{}' WHERE topic = 'payment.failed'",
         "DELETE FROM audit_event WHERE topic = 'payment.failed'",
         "UPDATE audit_chain_head SET last_seq = 0 WHERE topic = 'payment.failed'",
-        "SELECT * FROM audit_append_at('[]', now() - interval '1 year')",
+        `SELECT * FROM audit_append_at(${"'{}', ".repeat(11)}now() - interval '1 year')`,
         "SELECT * FROM audit_drop_partitions_before(now() - interval '1 year')",
         'DROP TABLE audit_event',
       ]) {

@@ -9,7 +9,8 @@ import {
   UnstorableRecordError,
 } from '../../../functions/audit-append/audit-record';
 import { canonicalJson, toJsonValue } from '../../../functions/audit-append/canonical-json';
-import { wirePayload } from '../../../functions/audit-append/postgres-audit-event-store';
+import { textArray } from '../../../functions/audit-append/pg-binary-array';
+import { wireColumns } from '../../../functions/audit-append/postgres-audit-event-store';
 import { cloudEventRecord, decodeJsonCloudEvent } from './support/msk';
 
 const build = (options: Parameters<typeof cloudEventRecord>[0]) => {
@@ -133,34 +134,20 @@ describe('buildAuditRecord', () => {
   });
 });
 
-describe('wirePayload', () => {
-  it('sends the hashed canonical texts as the JSON audit_append reads', () => {
+describe('wireColumns', () => {
+  it('sends the hashed canonical texts and the exact bytes, one array per column', () => {
     const record = build({ offset: 9, correlationId: 'c-9', data: { z: 1, a: [true, null] } });
-    const [wire] = JSON.parse(wirePayload([record]));
-    expect(wire).toEqual({
-      t: 'genai.request',
-      p: 0,
-      o: 9,
-      ts: record.timestamp,
-      k: record.key?.toString('base64'),
-      h: record.headers,
-      ce: record.ce,
-      d: { a: [true, null], z: 1 },
-      r: record.rawValue?.toString('base64'),
-      bh: record.bodyHash.toString('hex'),
-      ch: record.contentHash.toString('hex'),
-    });
-  });
-});
-
-describe('wire base64', () => {
-  it('passes strict base64 through and re-encodes anything PostgreSQL would read differently', () => {
-    const record = cloudEventRecord({ offset: 1 });
-    const strict = buildAuditRecord(record, decodeJsonCloudEvent(record));
-    expect(strict.json?.rawValue).toBe(record.value);
-    const loose = { ...record, value: `${record.value?.slice(0, 8)}\n${record.value?.slice(8)}` };
-    const rebuilt = buildAuditRecord(loose, decodeJsonCloudEvent(record));
-    expect(rebuilt.json?.rawValue).toBe(record.value);
+    const columns = wireColumns([record, build({ offset: 10, rawValue: 'null' })]);
+    expect(columns).toHaveLength(11);
+    const [topics, , , , keys, headers, ce, data, raw, bodyHashes] = columns as Buffer[];
+    expect(topics).toEqual(textArray(['genai.request', 'genai.request']));
+    expect(keys?.includes(record.key as Buffer)).toBe(true);
+    expect(raw?.includes(record.rawValue as Buffer)).toBe(true);
+    expect(bodyHashes?.includes(record.bodyHash)).toBe(true);
+    expect(headers?.includes(Buffer.from(JSON.stringify(record.headers)))).toBe(true);
+    expect(ce?.includes(Buffer.from(canonicalJson(record.ce)))).toBe(true);
+    // Data null is a NULL element (the column stays SQL NULL, as before).
+    expect(data).toEqual(textArray(['{"a":[true,null],"z":1}', null], 'jsonb'));
   });
 });
 

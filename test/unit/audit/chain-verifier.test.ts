@@ -15,7 +15,16 @@ function chain(length: number): StoredAuditRow[] {
     const seq = BigInt(index + 1);
     const recordedAtMicros = 1_800_000_000_000_000n + seq;
     const rowHash = chainHash(prev, record.contentHash, seq, recordedAtMicros);
-    const row = { ...record, seq, recordedAtMicros, ceId: String(record.ce.id), prevHash: prev, rowHash };
+    // data is a getter of the built record, which a spread does not copy.
+    const row = {
+      ...record,
+      data: record.data,
+      seq,
+      recordedAtMicros,
+      ceId: String(record.ce.id),
+      prevHash: prev,
+      rowHash,
+    };
     prev = rowHash;
     return row;
   });
