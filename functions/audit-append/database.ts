@@ -13,6 +13,12 @@ export interface DatabaseSettings {
   connectionTimeoutMs: number;
   /** TLS for the secret-based (Aurora) connection; a connection string carries its own sslmode. */
   ssl: boolean;
+  /**
+   * The role every session runs as (SET ROLE at connection start), so the function can only INSERT and SELECT
+   * whatever login the credentials are for: audit_writer by default with a secret (the Aurora secret holds the
+   * master user, which migration 004 makes a member of audit_writer), none by default with DATABASE_URL.
+   */
+  role?: string;
 }
 
 export interface DatabaseSecret {
@@ -32,9 +38,14 @@ export function databaseSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): D
       'Missing required environment variable: DATABASE_SECRET_ARN or DATABASE_URL',
     );
   }
+  const role = env.DATABASE_ROLE || (secretArn ? 'audit_writer' : undefined);
+  if (role !== undefined && !/^[a-z_][a-z0-9_]*$/.test(role)) {
+    throw new ConfigurationError(`DATABASE_ROLE must be a plain lower-case role name, got "${role}"`);
+  }
   return {
     secretArn,
     connectionString: secretArn ? undefined : connectionString,
+    role,
     poolMax: integer(env, 'DATABASE_POOL_MAX', 1),
     statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 10_000),
     connectionTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5_000),
@@ -67,6 +78,7 @@ export function poolConfig(settings: DatabaseSettings, secret?: DatabaseSecret):
     maxLifetimeSeconds: 900,
     keepAlive: true,
     application_name: 'audit-append',
+    ...(settings.role ? { options: `-c role=${settings.role}` } : {}),
   };
   if (secret) {
     return {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { contentHashOf } from '../../../functions/audit-append/audit-record';
+import { databaseSettingsFromEnv, LambdaDatabase } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { runAuditCommand } from '../../../local/audit';
@@ -92,6 +93,33 @@ describe('append-only store', () => {
   });
 });
 
+describe('the Lambda connection', () => {
+  it('runs as audit_writer when the login is more (the master user in AWS), and can still append', async () => {
+    const database = new LambdaDatabase(
+      { ...databaseSettingsFromEnv({ DATABASE_URL: db.url }), role: 'audit_writer' },
+      async () => '',
+    );
+    try {
+      const { rows } = await database.query('SELECT current_user AS role');
+      expect(rows[0]?.role).toBe('audit_writer');
+      const result = await appendBatch(mskEvent([cloudEventRecord({ topic: 'payment.role', offset: 0 })]), {
+        store: new PostgresAuditEventStore(database),
+        decode: decodeJsonCloudEvent,
+      });
+      expect(result.appended).toBe(1);
+      for (const statement of [
+        'ALTER TABLE audit_event DISABLE TRIGGER USER',
+        "UPDATE audit_chain_head SET last_seq = 0 WHERE topic = 'payment.role'",
+        'SET session_replication_role = replica',
+      ]) {
+        await expect(database.query(statement), statement).rejects.toThrow(/permission denied|must be owner/);
+      }
+    } finally {
+      await database.end();
+    }
+  });
+});
+
 describe('audit verify', () => {
   it('passes on untouched chains', async () => {
     await appendTo('genai.response', [0, 1, 2, 3]);
@@ -170,6 +198,26 @@ describe('audit verify', () => {
       reason: 'columns-changed',
       actual: 'changed: ce_type, ce_time',
     });
+  });
+
+  it('verifies a time range: starts at its first row, checks only rows recorded in it', async () => {
+    const topic = 'genai.range';
+    const day = 24 * 3600 * 1000;
+    const at = (daysAgo: number) => new Date(Date.now() - daysAgo * day);
+    await appendTo(topic, [0, 1], { at: at(3) });
+    await appendTo(topic, [2, 3], { at: at(2) });
+    await appendTo(topic, [4, 5], { at: at(1) });
+    const range = { topic, from: at(2.5), to: at(1.5) };
+    expect((await reader.verify(range)).chains).toMatchObject([
+      { startedFrom: 'range-start', startSeq: 2n, rowsChecked: 2, lastSeq: 4n },
+    ]);
+
+    // Tampering before the range is not the range's business; inside it, it is found.
+    await behindTheTriggersBack([`UPDATE audit_event SET data = '{}' WHERE topic = '${topic}' AND seq = 1`]);
+    expect((await reader.verify(range)).ok).toBe(true);
+    expect((await reader.verify({ topic })).firstBreak).toMatchObject({ seq: 1n, reason: 'content-changed' });
+    await behindTheTriggersBack([`UPDATE audit_event SET data = '{}' WHERE topic = '${topic}' AND seq = 4`]);
+    expect((await reader.verify(range)).firstBreak).toMatchObject({ seq: 4n, reason: 'content-changed' });
   });
 
   it('finds a deleted row and rows cut from the end of a chain', async () => {

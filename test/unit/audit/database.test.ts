@@ -45,6 +45,21 @@ describe('database settings', () => {
     expect(() => parseSecret('{"host":"db"}')).toThrow(/username and password/);
   });
 
+  it('runs sessions as audit_writer with the (master user) secret, as DATABASE_ROLE says otherwise', () => {
+    const fromSecret = databaseSettingsFromEnv({ DATABASE_SECRET_ARN: 'arn:s' });
+    expect(poolConfig(fromSecret, parseSecret('{"host":"db","username":"u","password":"p"}'))).toMatchObject({
+      options: '-c role=audit_writer',
+    });
+    expect(poolConfig(databaseSettingsFromEnv({ DATABASE_URL: 'postgres://l/db' })).options).toBeUndefined();
+    expect(
+      poolConfig(databaseSettingsFromEnv({ DATABASE_URL: 'postgres://l/db', DATABASE_ROLE: 'auditor' })),
+    ).toMatchObject({ options: '-c role=auditor' });
+    // Startup options are space-separated: a role name must not smuggle in another setting.
+    expect(() =>
+      databaseSettingsFromEnv({ DATABASE_URL: 'postgres://l/db', DATABASE_ROLE: 'x -c statement_timeout=0' }),
+    ).toThrow(ConfigurationError);
+  });
+
   it('reads the secret once per instance and again after a failure', async () => {
     let reads = 0;
     const database = new LambdaDatabase(
