@@ -456,22 +456,31 @@ describe('every packaged stage', () => {
         expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
         expect(env.STAGE).toBe(stage.split(' ')[0]);
       }
+      // Plain names, the same string as the table's TableName: `serverless invoke local` cannot resolve a Ref.
       const template = result.template!;
-      expect(environmentOf(template, 'incident-explanation')).toMatchObject({
-        INCIDENTS_TABLE: { Ref: 'IncidentsTable' },
-        IDEMPOTENCY_TABLE: { Ref: 'IncidentIdempotencyTable' },
-      });
-      expect(environmentOf(template, 'demand-prediction-update')).toMatchObject({
-        DEMAND_TABLE: { Ref: 'DemandTable' },
-      });
-      expect(environmentOf(template, 'billing')).toMatchObject({
-        BILLING_TABLE: { Ref: 'BillingTable' },
-        IDEMPOTENCY_TABLE: { Ref: 'BillingIdempotencyTable' },
-      });
-      expect(environmentOf(template, 'notifications')).toMatchObject({
-        NOTIFICATIONS_TABLE: { Ref: 'NotificationsTable' },
-        IDEMPOTENCY_TABLE: { Ref: 'NotificationsIdempotencyTable' },
-      });
+      const tableName = (id: string) => template.Resources[id]!.Properties.TableName as string;
+      const expected: Record<string, Record<string, string>> = {
+        'incident-explanation': {
+          INCIDENTS_TABLE: 'IncidentsTable',
+          IDEMPOTENCY_TABLE: 'IncidentIdempotencyTable',
+        },
+        'demand-prediction-update': { DEMAND_TABLE: 'DemandTable' },
+        billing: { BILLING_TABLE: 'BillingTable', IDEMPOTENCY_TABLE: 'BillingIdempotencyTable' },
+        notifications: {
+          NOTIFICATIONS_TABLE: 'NotificationsTable',
+          IDEMPOTENCY_TABLE: 'NotificationsIdempotencyTable',
+        },
+      };
+      for (const [fn, tables] of Object.entries(expected)) {
+        for (const [variable, id] of Object.entries(tables)) {
+          expect(tableName(id), `${stage} ${id}`).toMatch(
+            new RegExp(`^mobility-events-${stage.split(' ')[0]}-[a-z-]+$`),
+          );
+          expect(environmentOf(template, fn as FunctionKey)[variable], `${stage} ${fn} ${variable}`).toBe(
+            tableName(id),
+          );
+        }
+      }
     }
   });
 });
