@@ -2,7 +2,7 @@
 // 1. records/s through the emulator with a no-op handler vs a raw consumer of the same client on the same
 //    broker and topic, in one run (target: emulator >= half the raw rate);
 // 2. produce-to-handler-completion latency p50/p95/p99 at 1,000 events/s over 6 partitions (target p95 <= 100 ms).
-import '../local/esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';

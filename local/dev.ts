@@ -3,7 +3,7 @@
 // so each has its own environment), feeds traffic and shows a live table. Ctrl-C stops everything.
 //
 //   npm run dev -- [--rate N] [--no-samples] [--keep-stack] [--api-port 4010] [--concurrency N]
-import './esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // Creates what the deployment defines, locally: Kafka topics (custom.kafka.topics), every DynamoDB table and
 // the failed-records bucket (resources.Resources), and the database schema (migrations/*.sql). The source is
 // the resolved serverless config, so local and AWS cannot drift apart. Everything here is idempotent.
-import './esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';

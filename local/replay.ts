@@ -4,7 +4,7 @@
 //
 //   npm run replay -- --function billing (--from-earliest | --from-timestamp <iso|epoch s> | --offsets 0:10,1:20)
 //       [--topic payment.failed] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint URL] [--wait-timeout 120]
-import './esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';

@@ -1,6 +1,6 @@
 // `npm run esm:status`: lag per ESM and partition (latest offset minus the group's committed offset), the
 // figure operators alarm on. Reads the ESMs from serverless.yml and the broker from the running stack.
-import './esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { Admin } from '@platformatic/kafka';
 import { type EsmDefinition, loadEsmDefinitions } from './esm/config';
 import { formatTable } from './esm/dashboard';

@@ -75,6 +75,9 @@ export function poolConfig(settings: DatabaseSettings, secret?: DatabaseSecret):
     connectionTimeoutMillis: settings.connectionTimeoutMs,
     // Frozen Lambda instances lose idle connections; drop them before the server or a NAT does.
     idleTimeoutMillis: 60_000,
+    // An idle pool does not keep the process alive: `serverless invoke local` exits when the handler is done
+    // (Lambda freezes the instance anyway).
+    allowExitOnIdle: true,
     maxLifetimeSeconds: 900,
     keepAlive: true,
     application_name: 'audit-append',

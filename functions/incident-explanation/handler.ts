@@ -17,6 +17,7 @@ const { logger, metrics } = createObservability('incident-explanation');
 const documents = dynamoDocumentClient();
 const registry = schemaRegistryFromEnv();
 const explainerSettings = explainerSettingsFromEnv();
+const publisher = kafkaGenAiEventPublisher(process.env);
 
 const processor = createIncidentEventProcessor({
   explainer: createExplainer(explainerSettings, (reason) => {
@@ -25,7 +26,7 @@ const processor = createIncidentEventProcessor({
   }),
   views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
   reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
-  publisher: kafkaGenAiEventPublisher(process.env),
+  publisher,
   persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
   keyPrefix: 'incident-explanation',
   confidenceThreshold: confidenceThresholdFromEnv(),
@@ -59,5 +60,8 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
   for (const metric of batchMetrics(event, response))
     metrics.addMetric(metric.name, metric.unit, metric.value);
   metrics.publishStoredMetrics();
+  // `serverless invoke local` (which sets IS_LOCAL) waits for open sockets before it exits; Lambda keeps the
+  // connection for the next invocation.
+  if (process.env.IS_LOCAL === 'true') await publisher.close();
   return response;
 };

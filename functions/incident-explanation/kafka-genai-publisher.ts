@@ -8,10 +8,10 @@ import type { GenAiEventPublisher, OutgoingEvent } from './ports';
  * publish sends all events of an incident together; a failure rejects and the record is retried.
  */
 export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
-  #producer: Promise<Pick<EventProducer, 'publish'>> | undefined;
+  #producer: Promise<Pick<EventProducer, 'publish' | 'close'>> | undefined;
 
   /** `producer` is called once, on the first publish; the instance is kept for the life of the process. */
-  constructor(private readonly producer: () => Promise<Pick<EventProducer, 'publish'>>) {}
+  constructor(private readonly producer: () => Promise<Pick<EventProducer, 'publish' | 'close'>>) {}
 
   async publish(events: OutgoingEvent[]): Promise<void> {
     // A failed creation is not cached: the record is retried and the next publish tries again.
@@ -20,6 +20,13 @@ export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
       throw error;
     });
     return (await this.#producer).publish(events);
+  }
+
+  /** Disconnects, if connected; the next publish connects again. */
+  async close(): Promise<void> {
+    const producer = this.#producer;
+    this.#producer = undefined;
+    if (producer) await (await producer.catch(() => undefined))?.close();
   }
 }
 

@@ -1,5 +1,5 @@
 // Runs every event source mapping of the service; the Lambda API endpoint and `dev` drive it.
-import './node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { Producer, stringSerializer } from '@platformatic/kafka';
 import type { EsmDefinition } from './config';
 import { type DestinationDeps, destinationWriter } from './destinations';

@@ -2,7 +2,7 @@
 // functions both read IDEMPOTENCY_TABLE, with different values) and its own module state, as on Lambda.
 // Lambda runs nodejs22.x; locally Node 20 lacks Promise.withResolvers, which @platformatic/kafka (the
 // functions' producer) needs.
-import './node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
 import { resolveHandler } from './invoker';

@@ -1,5 +1,5 @@
 // Consumer lag per partition: the latest offset minus the group's committed offset, what operators alarm on.
-import './node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka';
 import { committedOffsets, offsetsAt, topicPartitions } from './starting-position';
 

@@ -2,7 +2,7 @@
 //   tsx local/esm/main.ts [--functions a,b] [--api-port 4010]
 //   tsx local/esm/main.ts --definitions-file defs.json --handler-module handler.ts   (tests)
 // Prints one line `ESM_EMULATOR_READY <json>` when every enabled mapping has joined its group.
-import './node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -1,5 +1,5 @@
 // One event source mapping: a consumer group on the broker feeding the batcher, batches handed to the
-import './node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 // processor, offsets committed per partition once a batch part is resolved.
 import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { type BatchObserver, defaultRetryDelayMs, processBatch, type ResolvedPart } from './batch-processor';

@@ -1,4 +1,4 @@
-import '../esm/node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -3,6 +3,7 @@
  * (acks=all, idempotent=true), so a client retry never writes a duplicate; each event is encoded and
  * validated before anything is sent, so a bad event fails the whole publish instead of half of it.
  */
+import './node20-polyfills';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import type { FileCatalogSchemaRegistry } from '../contracts/file-catalog-registry';
 import { type KafkaConnectionSettings, kafkaClientOptions } from './client-options';

@@ -1,5 +1,5 @@
 // Small helpers for e2e tests against the real broker: unique topics, producing, waiting.
-import '../../local/esm/node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Producer } from '@platformatic/kafka';

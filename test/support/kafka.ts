@@ -1,6 +1,6 @@
 // Helpers for tests against the stack's broker (KAFKA_BROKERS): unique topics with leaders, reading n
 // messages from a stream with a deadline that names what was missing.
-import '../../local/esm/node20-polyfills';
+import '../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, type Message, type MessagesStream } from '@platformatic/kafka';

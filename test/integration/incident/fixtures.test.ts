@@ -1,5 +1,5 @@
 // The Kafka client needs Promise.withResolvers (Node 22); local Node is 20.
-import '../../../local/esm/node20-polyfills';
+import '../../../shared/kafka/node20-polyfills';
 import { Admin } from '@platformatic/kafka';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

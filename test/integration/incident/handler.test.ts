@@ -1,5 +1,5 @@
 // The Kafka client needs Promise.withResolvers (Node 22); local Node is 20.
-import '../../../local/esm/node20-polyfills';
+import '../../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
