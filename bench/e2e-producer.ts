@@ -3,7 +3,7 @@
 // {topics, rate, seconds, kind: 'mixed' | 'audited', from}; prints one JSON line with what it sent.
 // Not idempotent: an idempotent producer of @platformatic/kafka allows one request in flight, which caps a
 // single producer far below 1,000 events/s on a loaded machine; acks from the leader, pipelined requests.
-import '../local/esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { type BuiltEvent, buildEvent, mixedEvents, newFlowIds } from '../test/e2e/reliability/events';

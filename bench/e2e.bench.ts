@@ -10,7 +10,7 @@
 // "Stored" = the invocation returned, i.e. the function's writes are acknowledged; latency = that time minus
 // the record's CREATE_TIME timestamp (set by the producer). Smoke test: BENCH_E2E_SECONDS=5
 // BENCH_E2E_STEP_SECONDS=3 BENCH_E2E_STEPS=500,1000 npm run bench:e2e.
-import '../local/esm/node20-polyfills';
+import '../shared/kafka/node20-polyfills';
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -169,6 +169,7 @@ async function fixedRate(harness: Harness) {
     return { offered, perFunction, auditRows, audited: offered.audited, destination };
   } finally {
     await running.stop();
+    await harness.removeRun(spec);
   }
 }
 
@@ -218,6 +219,7 @@ async function stepUp(harness: Harness) {
     return { steps, produced: n, stored, backlog: backlog.get('audit-append') ?? 0 };
   } finally {
     await running.stop();
+    await harness.removeRun(spec);
   }
 }
 

@@ -21,6 +21,8 @@ import {
   failureObjects,
   prepareRun,
   produceAll,
+  type RunSpec,
+  removeRun,
   scanAll,
   waitFor,
 } from './reliability/harness';
@@ -62,9 +64,19 @@ interface Child {
 }
 
 const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+/** The run to remove afterwards (its topics and tables). */
+let prepared: RunSpec | undefined;
+afterAll(async () => {
+  await Promise.all(
+    children
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map((child) => {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        return exited;
+      }),
+  );
+  if (prepared) await removeRun(prepared);
 });
 
 function startChild(specFile: string): Child {
@@ -121,6 +133,7 @@ describe('reliability: emulator crashes', () => {
         ],
         partitions: PARTITIONS,
       });
+      prepared = spec;
       const specFile = path.join(tmpdir(), `reliability-${spec.run}.json`);
       writeFileSync(specFile, JSON.stringify(spec));
       const events = mixedEvents(spec.topics, EVENTS);

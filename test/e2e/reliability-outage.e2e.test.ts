@@ -15,6 +15,8 @@ import {
   prepareRun,
   produceAll,
   type RunningEmulator,
+  type RunSpec,
+  removeRun,
   startEmulator,
   waitFor,
 } from './reliability/harness';
@@ -72,10 +74,13 @@ async function freePort(): Promise<number> {
 }
 
 let running: RunningEmulator | undefined;
+/** The run to remove afterwards (its topics and tables). */
+let prepared: RunSpec | undefined;
 let proxy: CuttableProxy | undefined;
 afterAll(async () => {
   await running?.stop();
   await proxy?.cut();
+  if (prepared) await removeRun(prepared);
 });
 
 describe('reliability: audit store outage', () => {
@@ -98,6 +103,7 @@ describe('reliability: audit store outage', () => {
         'audit-append': { DATABASE_URL: viaProxy.toString(), DATABASE_CONNECT_TIMEOUT_MS: '1000' },
       },
     });
+    prepared = spec;
     const events = Array.from({ length: EVENTS }, (_, n) => {
       const type = n % 2 === 0 ? 'payment.succeeded' : 'genai.request';
       return buildEvent(type, n, newFlowIds(), spec.topics[type] as string);

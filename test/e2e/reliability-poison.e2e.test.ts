@@ -23,6 +23,7 @@ import {
   produceAll,
   type RunningEmulator,
   type RunSpec,
+  removeRun,
   scanAll,
   startEmulator,
   waitFor,
@@ -31,8 +32,11 @@ import {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let running: RunningEmulator | undefined;
+/** The run to remove afterwards (its topics and tables). */
+let prepared: RunSpec | undefined;
 afterAll(async () => {
   await running?.stop();
+  if (prepared) await removeRun(prepared);
 });
 
 const PARTITIONS = 3;
@@ -59,12 +63,13 @@ const POISON: Array<{ topic: string; kind: PoisonKind; partition: number }> = [
 
 describe('reliability: poison records', () => {
   it('sends each malformed record to the S3 destination with its reason logged, processes every valid one, stalls no partition', async () => {
-    const spec: RunSpec = await prepareRun({
+    const spec = await prepareRun({
       functions: ['audit-append', 'billing', 'demand-prediction-update', 'notifications'],
       topics: ['booking.created', 'booking.completed', 'payment.succeeded', 'genai.request'],
       partitions: PARTITIONS,
       topicConfigs: { 'max.message.bytes': String(2 * 1024 * 1024) },
     });
+    prepared = spec;
     const topic = (canonical: string) => spec.topics[canonical] as string;
 
     const valid: BuiltEvent[] = [];

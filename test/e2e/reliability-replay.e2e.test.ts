@@ -21,6 +21,7 @@ import {
   produceAll,
   type RunningEmulator,
   type RunSpec,
+  removeRun,
   scanAll,
   startEmulator,
   waitFor,
@@ -29,10 +30,13 @@ import {
 const FLOWS = 200;
 
 let running: RunningEmulator | undefined;
+/** The run to remove afterwards (its topics and tables). */
+let prepared: RunSpec | undefined;
 let api: LambdaApiServer | undefined;
 afterAll(async () => {
   await api?.close();
   await running?.stop();
+  if (prepared) await removeRun(prepared);
 });
 
 /** Every item of a table, in key order, so two scans compare item for item. */
@@ -71,6 +75,7 @@ describe('reliability: full replay with rebuild', () => {
       ],
       partitions: 3,
     });
+    prepared = spec;
     const events: BuiltEvent[] = [];
     for (let n = 0; n < FLOWS; n++) {
       const ids = newFlowIds();

@@ -7,10 +7,15 @@
 // - each function runs in its own worker thread with its Lambda environment (as `npm run dev` does).
 // A run is described by a JSON-serialisable RunSpec, so the same emulator runs in this process or in a
 // child process (emulator-child.ts) that a test can SIGKILL.
-import '../../../local/esm/node20-polyfills';
+import '../../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Admin, ListOffsetTimestamps, ProduceAcks, Producer } from '@platformatic/kafka';
@@ -65,11 +70,14 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
   // Tables: a run-scoped copy of every table of the stage.
   const dynamo = new DynamoDBClient({});
   const tables: Record<string, string> = {};
+  // Stage table name -> run table name: serverless.yml may name a table by { Ref } or as a plain string.
+  const runTableOf = new Map<string, string>();
   try {
     for (const [logicalId, input] of Object.entries(local.tables)) {
       const name = `${input.TableName}-rel-${run}`;
       await dynamo.send(new CreateTableCommand({ ...input, TableName: name }));
       tables[logicalId] = name;
+      runTableOf.set(input.TableName as string, name);
     }
     for (const name of Object.values(tables)) {
       await waitUntilTableExists({ client: dynamo, maxWaitTime: 60 }, { TableName: name });
@@ -125,7 +133,12 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
     functions[key] = {
       handler: fn.handler,
       env: {
-        ...functionEnvironment(config, key, resourceNames),
+        ...Object.fromEntries(
+          Object.entries(functionEnvironment(config, key, resourceNames)).map(([name, value]) => [
+            name,
+            runTableOf.get(value) ?? value,
+          ]),
+        ),
         // The functions' metrics would print an EMF line per batch: noise in the captured logs.
         POWERTOOLS_METRICS_DISABLED: 'true',
         ...options.envOverrides?.[key],
@@ -437,5 +450,25 @@ export async function auditChainBreaks(
     return breaks;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Deletes the run's topics and tables, so repeated runs do not pile up partitions in the shared broker and
+ * tables in dynalite. Audit rows stay: the audit store is append-only by design.
+ */
+export async function removeRun(spec: RunSpec): Promise<void> {
+  const admin = new Admin({ clientId: 'reliability-admin', bootstrapBrokers: brokers() });
+  try {
+    await admin.deleteTopics({ topics: Object.values(spec.topics) });
+  } finally {
+    await admin.close();
+  }
+  const dynamo = new DynamoDBClient({});
+  try {
+    for (const name of Object.values(spec.tables))
+      await dynamo.send(new DeleteTableCommand({ TableName: name }));
+  } finally {
+    dynamo.destroy();
   }
 }
