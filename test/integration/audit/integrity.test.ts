@@ -118,6 +118,19 @@ describe('the Lambda connection', () => {
       await database.end();
     }
   });
+
+  it('has the server cancel a statement that outlives DATABASE_STATEMENT_TIMEOUT_MS', async () => {
+    const database = new LambdaDatabase(
+      databaseSettingsFromEnv({ DATABASE_URL: db.url, DATABASE_STATEMENT_TIMEOUT_MS: '100' }),
+      async () => '',
+    );
+    try {
+      // query_canceled: a non-record error, so appendBatch fails the batch and the ESM retries it.
+      await expect(database.query('SELECT pg_sleep(5)')).rejects.toMatchObject({ code: '57014' });
+    } finally {
+      await database.end();
+    }
+  });
 });
 
 describe('audit verify', () => {
