@@ -42,7 +42,7 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
   const response = await processKafkaEvent(
     event,
     { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
-    async (record) => {
+    async (record, log) => {
       if (record.tombstone) return;
       const result = await processor.process({
         topic: record.topic,
@@ -52,7 +52,7 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
         ...(record.cloudEvent.traceparent ? { traceparent: record.cloudEvent.traceparent } : {}),
         data: record.data,
       });
-      logger.info('Record processed', { ...result, offset: record.offset, partition: record.partition });
+      log.info('Record processed', result);
       if (result.kind === 'explained' && result.reviewOpened) metrics.addMetric('ReviewsOpened', 'Count', 1);
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
     },

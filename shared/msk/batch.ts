@@ -12,14 +12,101 @@ import {
   topicPartitionKey,
 } from './event';
 
+/** What a record handler logs with; its lines carry the record's Kafka coordinates and CloudEvent ids. */
+export interface RecordLogger {
+  debug(message: string, ...attributes: Record<string, unknown>[]): void;
+  info(message: string, ...attributes: Record<string, unknown>[]): void;
+  warn(message: string, ...attributes: Record<string, unknown>[]): void;
+  error(message: string, ...attributes: Record<string, unknown>[]): void;
+}
+
+/** A logger with keys of its own, rekeyed per record; a Powertools Logger satisfies it. */
+export interface KeyedLogger extends RecordLogger {
+  appendKeys(keys: Record<string, unknown>): void;
+  removeKeys(keys: string[]): void;
+}
+
 /** The subset of a logger used here; a Powertools Logger satisfies it. */
 export interface BatchLogger {
   error(message: string, attributes: Record<string, unknown>): void;
+  /**
+   * A new logger with its own keys (Powertools' `createChild`), one per partition: partitions run
+   * concurrently, so keys set on one shared logger would leak between them. Without it, record handlers
+   * log JSON to the console.
+   */
+  createChild?(): KeyedLogger;
+}
+
+/** JSON lines on the console with the keys set on it; for callers that pass no Powertools Logger. */
+class ConsoleKeyedLogger implements KeyedLogger {
+  readonly #keys: Record<string, unknown> = {};
+
+  appendKeys(keys: Record<string, unknown>): void {
+    Object.assign(this.#keys, keys);
+  }
+
+  removeKeys(keys: string[]): void {
+    for (const key of keys) delete this.#keys[key];
+  }
+
+  debug(message: string, ...attributes: Record<string, unknown>[]): void {
+    console.debug(this.#line('DEBUG', message, attributes));
+  }
+
+  info(message: string, ...attributes: Record<string, unknown>[]): void {
+    console.info(this.#line('INFO', message, attributes));
+  }
+
+  warn(message: string, ...attributes: Record<string, unknown>[]): void {
+    console.warn(this.#line('WARN', message, attributes));
+  }
+
+  error(message: string, ...attributes: Record<string, unknown>[]): void {
+    console.error(this.#line('ERROR', message, attributes));
+  }
+
+  #line(level: string, message: string, attributes: Record<string, unknown>[]): string {
+    return JSON.stringify(Object.assign({ level, message, ...this.#keys }, ...attributes));
+  }
 }
 
 const consoleLogger: BatchLogger = {
   error: (message, attributes) => console.error(JSON.stringify({ level: 'ERROR', message, ...attributes })),
 };
+
+/** A logger for the records of one partition, keyed with its topic and partition. */
+export function partitionLogger(
+  logger: BatchLogger | undefined,
+  partition: DecodedPartition<unknown>,
+): KeyedLogger {
+  const child = logger?.createChild ? logger.createChild() : new ConsoleKeyedLogger();
+  child.appendKeys({ topic: partition.topic, partition: partition.partition });
+  return child;
+}
+
+/**
+ * Sets the record's keys on its partition's logger. Appending overwrites the previous record's keys; a key
+ * this record lacks is removed first (a removal costs as much as the append, so only then).
+ */
+export function keyRecord(log: KeyedLogger, record: DecodedRecord<unknown>): void {
+  const ce = record.cloudEvent;
+  if (ce === null) {
+    log.removeKeys(['eventId', 'eventType', 'correlationId']);
+    log.appendKeys({ offset: record.offset });
+    return;
+  }
+  if (ce.correlationId === undefined) {
+    log.removeKeys(['correlationId']);
+    log.appendKeys({ offset: record.offset, eventId: ce.id, eventType: ce.type });
+    return;
+  }
+  log.appendKeys({
+    offset: record.offset,
+    eventId: ce.id,
+    eventType: ce.type,
+    correlationId: ce.correlationId,
+  });
+}
 
 function describeCause(cause: unknown): Record<string, unknown> {
   if (cause instanceof RecordDecodeError) {
@@ -92,7 +179,8 @@ export class BatchFailures {
   }
 }
 
-export type RecordHandler<Data> = (record: DecodedRecord<Data>) => Promise<void> | void;
+/** `log` is the record's partition logger, keyed with topic, partition, offset, eventId, eventType, correlationId. */
+export type RecordHandler<Data> = (record: DecodedRecord<Data>, log: RecordLogger) => Promise<void> | void;
 
 export interface ProcessOptions {
   logger?: BatchLogger;
@@ -104,7 +192,8 @@ export interface ProcessOptions {
 }
 
 /**
- * Runs `handler` on each record, partitions concurrently, records of one partition strictly in order.
+ * Runs `handler` on each record, partitions concurrently, records of one partition strictly in order; each
+ * partition has its own logger (`options.logger.createChild()`), keyed per record.
  * Decode errors and handler errors are reported (with the later records of the partition) and logged.
  */
 export async function processByPartition<Data>(
@@ -128,14 +217,16 @@ async function processPartition<Data>(
   failures: BatchFailures,
   options: ProcessOptions,
 ): Promise<void> {
+  const log = partitionLogger(options.logger, partition);
   for (let index = 0; index < partition.records.length; index++) {
     const record = partition.records[index] as DecodedPartition<Data>['records'][number];
     if (record instanceof RecordDecodeError) {
       failures.failFrom(partition, index, record);
       return;
     }
+    keyRecord(log, record);
     try {
-      await handler(record);
+      await handler(record, log);
     } catch (error) {
       if (options.isFatal?.(error)) throw error;
       failures.failFrom(partition, index, error);

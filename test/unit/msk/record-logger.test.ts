@@ -1,0 +1,139 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { sampleData } from '../../../schemas/samples';
+import { encodeConfluent } from '../../../shared/contracts/avro-codec';
+import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
+import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
+import { processByPartition } from '../../../shared/msk/batch';
+import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
+import { decodeEvent } from '../../../shared/msk/decode';
+
+const topic = 'payment.failed';
+
+function record(partition: number, offset: number, correlationId?: string) {
+  const data = sampleData[topic](offset);
+  return kafkaEventRecord({
+    topic,
+    partition,
+    offset,
+    timestamp: 1_772_438_400_000,
+    key: String(data.bookingId),
+    value: encodeConfluent(registry.latest(topic), data),
+    headers: cloudEventHeaders({
+      id: `evt-${partition}-${offset}`,
+      type: topic,
+      source: 'urn:test',
+      specversion: '1.0',
+      time: '2026-03-02T08:00:00.000Z',
+      subject: String(data.bookingId),
+      datacontenttype: 'application/avro',
+      ...(correlationId === undefined ? {} : { correlationId }),
+    }),
+  });
+}
+
+/** The JSON lines a Powertools Logger writes: outside POWERTOOLS_DEV, to process.stdout and (warn, error) stderr. */
+function captureOutput(): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  const capture = (chunk: string | Uint8Array) => {
+    for (const line of String(chunk).split('\n')) if (line.startsWith('{')) lines.push(JSON.parse(line));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  return lines;
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('record logging in processByPartition', () => {
+  it('gives every line written while a record is handled that record’s coordinates and ids, partitions interleaved', async () => {
+    const lines = captureOutput();
+    const logger = new Logger({ serviceName: 'record-logger-test' });
+    const event = kafkaEvent([
+      record(0, 10, 'corr-a'),
+      record(0, 11), // no correlation id: the previous record's must not stay on the logger
+      record(0, 12, 'corr-c'),
+      record(1, 20, 'corr-x'),
+      record(1, 21, 'corr-y'),
+    ]);
+
+    const response = await processByPartition(
+      await decodeEvent(event, { registry }),
+      async (r, log) => {
+        // Yield between lines so the two partitions' records run interleaved.
+        await nextTurn();
+        log.info('handling', { handled: `${r.partition}@${r.offset}` });
+        await nextTurn();
+        log.warn('still handling', { handled: `${r.partition}@${r.offset}` });
+      },
+      { logger },
+    );
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    const handled = lines.filter((line) => typeof line.handled === 'string');
+    expect(handled).toHaveLength(10);
+    // The partitions really interleaved: lines of partition 1 came between lines of partition 0.
+    const order = handled.map((line) => line.partition);
+    expect(order.indexOf(1)).toBeLessThan(order.lastIndexOf(0));
+
+    const expected: Record<string, Record<string, unknown>> = {
+      '0@10': { partition: 0, offset: 10, eventId: 'evt-0-10', correlationId: 'corr-a' },
+      '0@11': { partition: 0, offset: 11, eventId: 'evt-0-11' },
+      '0@12': { partition: 0, offset: 12, eventId: 'evt-0-12', correlationId: 'corr-c' },
+      '1@20': { partition: 1, offset: 20, eventId: 'evt-1-20', correlationId: 'corr-x' },
+      '1@21': { partition: 1, offset: 21, eventId: 'evt-1-21', correlationId: 'corr-y' },
+    };
+    for (const line of handled) {
+      const keys = expected[line.handled as string];
+      expect(line).toMatchObject({ service: 'record-logger-test', topic, eventType: topic, ...keys });
+      if (!keys || !('correlationId' in keys)) expect(line).not.toHaveProperty('correlationId');
+    }
+  });
+
+  it('leaves the given logger’s own lines without record keys', async () => {
+    const lines = captureOutput();
+    const logger = new Logger({ serviceName: 'record-logger-test' });
+    await processByPartition(
+      await decodeEvent(kafkaEvent([record(3, 30, 'corr-z')]), { registry }),
+      (_r, log) => log.info('inside'),
+      { logger },
+    );
+    logger.info('after the batch');
+    const after = lines.find((line) => line.message === 'after the batch');
+    expect(lines.find((line) => line.message === 'inside')).toMatchObject({ partition: 3, offset: 30 });
+    expect(after).toBeDefined();
+    for (const key of ['topic', 'partition', 'offset', 'eventId', 'correlationId']) {
+      expect(after).not.toHaveProperty(key);
+    }
+  });
+
+  it('keys the console lines of a caller that passes no Powertools Logger', async () => {
+    const lines: Record<string, unknown>[] = [];
+    vi.spyOn(console, 'info').mockImplementation((line: string) => {
+      lines.push(JSON.parse(line));
+    });
+    await processByPartition(
+      await decodeEvent(kafkaEvent([record(2, 5, 'corr-q')]), { registry }),
+      (_r, log) => log.info('inside', { extra: 1 }),
+      { logger: { error: () => {} } },
+    );
+    expect(lines).toEqual([
+      {
+        level: 'INFO',
+        message: 'inside',
+        topic,
+        partition: 2,
+        offset: 5,
+        eventId: 'evt-2-5',
+        eventType: topic,
+        correlationId: 'corr-q',
+        extra: 1,
+      },
+    ]);
+  });
+});
