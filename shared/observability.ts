@@ -8,11 +8,36 @@ export interface Observability {
   metrics: Metrics;
 }
 
+/** Lambda with active tracing sets the daemon address; everywhere else (tests, invoke local) tracing is off. */
+function tracingEnabled(): boolean {
+  return process.env.AWS_XRAY_DAEMON_ADDRESS !== undefined;
+}
+
+let tracer: Tracer | undefined;
+
+/**
+ * The process's one Tracer, shared by the handler and the AWS clients. The first caller names the service;
+ * without a name Powertools reads POWERTOOLS_SERVICE_NAME, which serverless.yml sets per function.
+ */
+export function processTracer(serviceName?: string): Tracer {
+  tracer ??= new Tracer({ ...(serviceName === undefined ? {} : { serviceName }), enabled: tracingEnabled() });
+  return tracer;
+}
+
+/**
+ * Records the client's calls as X-Ray subsegments when tracing is on. Off, the client is returned untouched
+ * and no Tracer is created, so local runs and tests pay nothing.
+ */
+export function traced<Client>(client: Client): Client {
+  if (!tracingEnabled()) return client;
+  return processTracer().captureAWSv3Client(client);
+}
+
 /** Logger, tracer and metrics for one function, created once at module scope. */
 export function createObservability(serviceName: string): Observability {
   return {
     logger: new Logger({ serviceName }),
-    tracer: new Tracer({ serviceName, enabled: process.env.AWS_XRAY_DAEMON_ADDRESS !== undefined }),
+    tracer: processTracer(serviceName),
     metrics: new Metrics({
       serviceName,
       namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'mobility-events',

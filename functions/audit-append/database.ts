@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { ConfigurationError } from '../../shared/config';
+import { traced } from '../../shared/observability';
 
 /** Where the connection settings come from and how the pool behaves. */
 export interface DatabaseSettings {
@@ -171,7 +172,7 @@ export function parseSecret(text: string): DatabaseSecret {
 export function secretsManagerReader(): SecretReader {
   return async (secretArn) => {
     const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-    const response = await new SecretsManagerClient({ maxAttempts: 5 }).send(
+    const response = await traced(new SecretsManagerClient({ maxAttempts: 5 })).send(
       new GetSecretValueCommand({ SecretId: secretArn }),
     );
     if (!response.SecretString) throw new ConfigurationError(`Secret ${secretArn} has no SecretString`);

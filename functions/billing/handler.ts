@@ -1,6 +1,6 @@
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { fileCatalogSchemaRegistry } from '../../shared/contracts/file-catalog-registry';
 import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
@@ -19,7 +19,11 @@ const documents = dynamoDocumentClient();
 const processor = createBillingProcessor({
   invoices: new DynamoDbInvoiceStore(documents, env.BILLING_TABLE),
   statements: new DynamoDbCustomerStatements(documents, env.BILLING_TABLE),
-  persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
+  // The shared client, so the idempotency reads and writes are traced like the function's own.
+  persistenceStore: new DynamoDBPersistenceLayer({
+    tableName: env.IDEMPOTENCY_TABLE,
+    awsSdkV3Client: dynamoClient(),
+  }),
 });
 
 export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {

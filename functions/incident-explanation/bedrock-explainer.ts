@@ -3,6 +3,7 @@ import {
   type BedrockRuntimeClientConfig,
   ConverseCommand,
 } from '@aws-sdk/client-bedrock-runtime';
+import { traced } from '../../shared/observability';
 import {
   type ExplainerResult,
   type IncidentExplainer,
@@ -28,7 +29,7 @@ export interface BedrockExplainerOptions {
 
 /** Creates the Bedrock Runtime client: retries on throttling, socket timeouts within the call budget. */
 export function bedrockRuntimeClient(options: BedrockExplainerOptions): BedrockRuntimeClient {
-  return new BedrockRuntimeClient({
+  const client = new BedrockRuntimeClient({
     maxAttempts: options.maxAttempts,
     retryMode: 'standard',
     // Bedrock Runtime's default handler speaks HTTP/2; these are its options (as the SDK's own default,
@@ -37,6 +38,7 @@ export function bedrockRuntimeClient(options: BedrockExplainerOptions): BedrockR
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...options.clientConfig,
   });
+  return traced(client);
 }
 
 /** Explains an incident with a Bedrock model through the Converse API. Throws on any failure. */

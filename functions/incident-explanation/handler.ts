@@ -1,6 +1,6 @@
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
@@ -27,7 +27,11 @@ const processor = createIncidentEventProcessor({
   views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
   reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
   publisher,
-  persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
+  // The shared client, so the idempotency reads and writes are traced like the function's own.
+  persistenceStore: new DynamoDBPersistenceLayer({
+    tableName: env.IDEMPOTENCY_TABLE,
+    awsSdkV3Client: dynamoClient(),
+  }),
   keyPrefix: 'incident-explanation',
   confidenceThreshold: confidenceThresholdFromEnv(),
 });

@@ -1,5 +1,6 @@
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { traced } from '../../shared/observability';
 import {
   type DeliveryReceipt,
   type NotificationChannel,
@@ -126,8 +127,8 @@ const oneBoundedAttempt = {
 
 export function awsChannels(
   settings: AwsChannelSettings,
-  sns = new SNSClient(oneBoundedAttempt),
-  ses = new SESv2Client(oneBoundedAttempt),
+  sns = traced(new SNSClient(oneBoundedAttempt)),
+  ses = traced(new SESv2Client(oneBoundedAttempt)),
 ) {
   return new RoutingChannel({
     PAGER: new SnsChannel(sns, settings.oncallTopicArn),

@@ -1,6 +1,6 @@
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
@@ -23,7 +23,11 @@ const processor = createNotificationEventProcessor({
     baseDelayMs: intFromEnv('CHANNEL_RETRY_BASE_MS', 200),
   },
   leaseMs: intFromEnv('NOTIFICATION_LEASE_MS', 30_000),
-  persistenceStore: new DynamoDBPersistenceLayer({ tableName: env.IDEMPOTENCY_TABLE, clientConfig: {} }),
+  // The shared client, so the idempotency reads and writes are traced like the function's own.
+  persistenceStore: new DynamoDBPersistenceLayer({
+    tableName: env.IDEMPOTENCY_TABLE,
+    awsSdkV3Client: dynamoClient(),
+  }),
   keyPrefix: 'notifications',
 });
 logger.info('Notifications ready', { channel: channelAdapterName(process.env) });

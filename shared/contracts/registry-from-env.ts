@@ -1,3 +1,4 @@
+import { traced } from '../observability';
 /**
  * Picks the schema registry from SCHEMA_REGISTRY (serverless.yml sets it): `file` (default) uses the
  * committed catalog, `glue` asks AWS Glue for schema version UUIDs it does not know.
@@ -24,7 +25,7 @@ function lazyGlueSchemaRegistry(): SchemaRegistry {
       import('@aws-sdk/client-glue'),
       import('./glue-schema-registry'),
     ]);
-    glue = new GlueSchemaRegistry({ glue: new GlueClient({}) });
+    glue = new GlueSchemaRegistry({ glue: traced(new GlueClient({})) });
     return glue;
   };
   return {
