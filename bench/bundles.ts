@@ -10,8 +10,8 @@
  * - init: `require` of the bundled handler in a fresh node process, plus the work it starts without waiting
  *   for (imports kicked off at module scope: Bedrock, SNS/SES), measured at the next setImmediate. With the
  *   function's environment from the prod template and what the Lambda runtime adds (X-Ray daemon address, so
- *   the tracer is enabled as under active tracing), NODE_OPTIONS=--enable-source-maps as serverless.yml sets;
- *   again without source maps; and with the local stage's environment (rules explainer, outbox channel).
+ *   the tracer is enabled as under active tracing), and with the local stage's environment (rules explainer,
+ *   outbox channel).
  *   Median of --runs processes; process start-up itself is not included. Target < 150 ms locally.
  * Writes (or replaces) its section of bench/RESULTS.md, between <!-- bundles:start --> and <!-- bundles:end -->,
  * and leaves every other section alone.
@@ -47,14 +47,14 @@ const FINDINGS = [
   '  incident-explanation init) now loads on the first publish, which the first explained incident pays.',
   '- What is left is module evaluation of what the first batch needs: @aws-sdk/client-dynamodb with @smithy/core',
   '  (~100-160 ms CPU alone on this machine), the Powertools tracer with aws-xray-sdk-core (~30-60 ms; under',
-  '  active tracing it captures the SDK calls as subsegments), the schema catalog (avsc), and --enable-source-maps',
-  '  (Node 20 reads and indexes the map at load: the no-source-maps column). A minified bundle, or one without the',
-  '  AWS SDK (resolved from node_modules instead), took the same CPU to load.',
+  '  active tracing it captures the SDK calls as subsegments) and the schema catalog (avsc). A minified bundle, or',
+  '  one without the AWS SDK (resolved from node_modules instead), took the same CPU to load.',
+  '- Source maps: with a linked map (sourcesContent off) and --enable-source-maps, Node 20 read and indexed the map',
+  '  at load (up to ~30% of init) and the map was ~40% of each zip (incident-explanation 1.37 MB -> 0.84 MB without).',
+  '  serverless.yml now ships no map: the bundle is not minified, so traces keep real function names.',
   '- Size: @aws-sdk/client-glue (~600 KiB of code) is excluded and resolved from the runtime SDK (serverless.yml',
-  '  custom.esbuild.exclude). incident-explanation stays over 1 MB: @platformatic/kafka is ~900 KiB of its 3.9 MB;',
-  '  only marking the whole SDK (@aws-sdk/*, @smithy/*) external brings it under (~0.5x zip), at the cost of running',
-  '  the SDK version the runtime ships instead of the pinned one. sourcesContent=false already cut ~40%; minify',
-  '  barely changes the zip (deflate already compresses).',
+  "  custom.esbuild.exclude). @platformatic/kafka is ~900 KiB of incident-explanation's 3.7 MB bundle. Minify barely",
+  '  changes the zip (deflate already compresses).',
   '',
 ];
 
@@ -86,11 +86,9 @@ interface FunctionResult {
   name: string;
   zipBytes: number;
   handlerBytes: number;
-  sourceMapBytes: number;
-  /** Prod environment, source maps on: as deployed. */
+  /** Prod environment: as deployed. */
   deployed?: Init;
-  noSourceMaps?: Init;
-  /** Local stage environment (rules explainer, outbox channel), source maps on. */
+  /** Local stage environment (rules explainer, outbox channel). */
   local?: Init;
   /** Why the bundle does not load, when it does not. */
   error?: string;
@@ -179,10 +177,8 @@ async function main() {
       const handler = path.join(target, 'functions', name, 'handler.cjs');
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1).replace(/-/g, 'Dash')}LambdaFunction`;
       const env = environmentFor(prodTemplate, logicalId, name, target);
-      const { NODE_OPTIONS: _sourceMaps, ...envNoSourceMaps } = env;
       const measured = {
         deployed: await initTime(handler, env),
-        noSourceMaps: await initTime(handler, envNoSourceMaps),
         local: await initTime(handler, environmentFor(localTemplate, logicalId, name, target)),
       };
       const error = Object.values(measured).find((m): m is { error: string } => 'error' in m)?.error;
@@ -190,13 +186,9 @@ async function main() {
         name,
         zipBytes: (await stat(path.join(prod.artifactDir, zip))).size,
         handlerBytes: (await stat(handler)).size,
-        sourceMapBytes: await stat(`${handler}.map`).then(
-          (s) => s.size,
-          () => 0,
-        ),
         ...(error ? { error } : {}),
       };
-      for (const key of ['deployed', 'noSourceMaps', 'local'] as const) {
+      for (const key of ['deployed', 'local'] as const) {
         const value = measured[key];
         if (!('error' in value)) result[key] = value;
       }
@@ -217,8 +209,7 @@ async function writeSection(results: FunctionResult[]) {
   const rows = results.map(
     (r) =>
       `| ${r.name} | ${kib(r.zipBytes)} ${r.zipBytes < SIZE_TARGET_BYTES ? '✓' : '✗'} | ${kib(r.handlerBytes)} | ` +
-      `${kib(r.sourceMapBytes)} | ${ms(r.deployed, 'cpu', true)} | ${ms(r.deployed, 'wall')} | ` +
-      `${ms(r.noSourceMaps, 'cpu')} | ${ms(r.local, 'cpu')} |` +
+      `${ms(r.deployed, 'cpu', true)} | ${ms(r.deployed, 'wall')} | ${ms(r.local, 'cpu')} |` +
       (r.error ? ` ✗ does not load: \`${r.error.replace(/\|/g, '\\|')}\`` : ''),
   );
   const section = [
@@ -228,17 +219,17 @@ async function writeSection(results: FunctionResult[]) {
       `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}, Node ${process.version}; ` +
       `load average ${loadAtStart} at the start (other work on the machine inflates wall times; CPU time less so).`,
     'Artifacts of `serverless package --stage prod` (esbuild, one bundle per function, target node20, not minified,',
-    'linked source map inside the zip, AWS SDK bundled). Init = `require` of the bundled handler in a fresh process',
+    'no source map, AWS SDK bundled but for the Glue client). Init = `require` of the bundled handler in a fresh process',
     'plus the imports it starts at module scope (measured at the next setImmediate), median of ' +
       `${RUNS} processes (process start not included).`,
     "Environments: prod = the prod template's variables plus what Lambda adds (X-Ray daemon address, so the",
-    'tracer is on), with NODE_OPTIONS=--enable-source-maps as deployed; local = the local stage template',
+    'tracer is on); local = the local stage template',
     '(rules explainer, outbox channel). Loaded on first use, so in no column: the Kafka producer (first',
     'publish), the Glue client (first unknown schema version id), the PostgreSQL pool and Secrets Manager.',
-    `Targets: zip < 1 MB, init < ${INIT_TARGET_MS} ms (prod, with source maps).`,
+    `Targets: zip < 1 MB, init < ${INIT_TARGET_MS} ms (prod).`,
     '',
-    '| function | zip | handler.cjs | handler.cjs.map | init CPU, prod | init wall, prod | init CPU, prod, no source maps | init CPU, local |',
-    '|---|---|---|---|---|---|---|---|',
+    '| function | zip | handler.cjs | init CPU, prod | init wall, prod | init CPU, local |',
+    '|---|---|---|---|---|---|',
     ...rows,
     '',
     ...FINDINGS,
