@@ -35,7 +35,7 @@ export interface AppendBatchResult {
   appended: number;
   duplicates: number;
   /** Same CloudEvents id as a stored event but a different body: recorded in audit_conflicts, reported here. */
-  conflicts: Array<RecordCoordinates & { ceId: string }>;
+  conflicts: Array<RecordCoordinates & { ceId: string; correlationId?: string }>;
   /** Records that can never be stored (decode or validation error): sent to the failure path. */
   poison: Array<RecordCoordinates & { reason: string }>;
   /** First record of each topic-partition whose write the database refused (rolled back, retried by the ESM). */
@@ -84,7 +84,7 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
       const record = records[index] as AuditRecord;
       if (outcome.outcome === 'appended') result.appended += 1;
       else if (outcome.outcome === 'duplicate') result.duplicates += 1;
-      else result.conflicts.push({ ...coordinatesOf(record), ceId: String(record.ce.id) });
+      else result.conflicts.push(conflictOf(record));
     });
   };
 
@@ -107,6 +107,12 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
   }
   result.batchItemFailures = failuresFrom(batch, [...poison, ...result.rejected]);
   return result;
+}
+
+function conflictOf(record: AuditRecord): AppendBatchResult['conflicts'][number] {
+  const { correlationid } = record.ce;
+  const conflict = { ...coordinatesOf(record), ceId: String(record.ce.id) };
+  return typeof correlationid === 'string' ? { ...conflict, correlationId: correlationid } : conflict;
 }
 
 /**

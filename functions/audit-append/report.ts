@@ -19,9 +19,11 @@ export function reportAppend(result: AppendBatchResult, { logger, metrics }: Rep
   metrics.addMetric('AuditConflicts', 'Count', result.conflicts.length);
   metrics.addMetric('AuditPoisonRecords', 'Count', result.poison.length);
   metrics.addMetric('AuditRejectedPartitions', 'Count', result.rejected.length);
-  for (const conflict of result.conflicts) {
+  // eventId, correlationId, topic, partition, offset: the keys every function's record logs carry.
+  for (const { ceId, ...conflict } of result.conflicts) {
     logger.error('Audit conflict: event id already stored with a different body; kept in audit_conflicts', {
       ...conflict,
+      eventId: ceId,
     });
   }
   for (const poison of result.poison) {

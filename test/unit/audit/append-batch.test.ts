@@ -82,11 +82,15 @@ describe('appendBatch', () => {
           ? { outcome: 'conflict' }
           : { outcome: 'appended', seq: 9n },
     );
-    const event = mskEvent([0, 1, 2].map((offset) => cloudEventRecord({ offset })));
+    const event = mskEvent([
+      ...[0, 1, 2].map((offset) => cloudEventRecord({ offset })),
+      cloudEventRecord({ partition: 1, offset: 2, correlationId: 'corr-7' }),
+    ]);
     const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
     expect(result).toMatchObject({ appended: 1, duplicates: 1, batchItemFailures: [] });
     expect(result.conflicts).toEqual([
       { topic: 'genai.request', partition: 0, offset: 2, ceId: 'genai.request-0-2' },
+      { topic: 'genai.request', partition: 1, offset: 2, ceId: 'genai.request-1-2', correlationId: 'corr-7' },
     ]);
   });
 

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import type { AppendBatchResult } from '../../../functions/audit-append/append-batch';
+import { reportAppend } from '../../../functions/audit-append/report';
+
+describe('reportAppend', () => {
+  it('logs a conflict under the keys every function’s record logs use (eventId, correlationId, coordinates)', () => {
+    const errors: Record<string, unknown>[] = [];
+    const result: AppendBatchResult = {
+      batchItemFailures: [],
+      appended: 0,
+      duplicates: 0,
+      conflicts: [
+        { topic: 'payment.failed', partition: 2, offset: 41, ceId: 'evt-41', correlationId: 'corr-1' },
+      ],
+      poison: [],
+      rejected: [],
+    };
+    reportAppend(result, {
+      logger: { info: () => {}, error: (_message, attributes) => errors.push(attributes) },
+      metrics: { addMetric: () => {} },
+    });
+    expect(errors).toEqual([
+      { topic: 'payment.failed', partition: 2, offset: 41, eventId: 'evt-41', correlationId: 'corr-1' },
+    ]);
+  });
+});
