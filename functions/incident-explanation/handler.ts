@@ -1,9 +1,16 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
 import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
+import {
+  batchMetrics,
+  type KafkaBatchResponse,
+  type KafkaEvent,
+  processKafkaEvent,
+  type RecordLogger,
+} from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-stores';
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
@@ -19,9 +26,13 @@ const registry = schemaRegistryFromEnv();
 const explainerSettings = explainerSettingsFromEnv();
 const publisher = kafkaGenAiEventPublisher(process.env);
 
+// The explainer is shared, but it falls back while one record is processed: its warning goes to that record's
+// logger (partitions run concurrently, so the logger travels with the async context, not in a variable).
+const recordLog = new AsyncLocalStorage<RecordLogger>();
+
 const processor = createIncidentEventProcessor({
   explainer: createExplainer(explainerSettings, (reason) => {
-    logger.warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
+    (recordLog.getStore() ?? logger).warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
     metrics.addMetric('ExplainerFallbacks', 'Count', 1);
   }),
   views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
@@ -48,14 +59,16 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
     { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
     async (record, log) => {
       if (record.tombstone) return;
-      const result = await processor.process({
-        topic: record.topic,
-        id: record.cloudEvent.id,
-        time: record.cloudEvent.time,
-        ...(record.cloudEvent.correlationId ? { correlationId: record.cloudEvent.correlationId } : {}),
-        ...(record.cloudEvent.traceparent ? { traceparent: record.cloudEvent.traceparent } : {}),
-        data: record.data,
-      });
+      const result = await recordLog.run(log, () =>
+        processor.process({
+          topic: record.topic,
+          id: record.cloudEvent.id,
+          time: record.cloudEvent.time,
+          ...(record.cloudEvent.correlationId ? { correlationId: record.cloudEvent.correlationId } : {}),
+          ...(record.cloudEvent.traceparent ? { traceparent: record.cloudEvent.traceparent } : {}),
+          data: record.data,
+        }),
+      );
       log.info('Record processed', result);
       if (result.kind === 'explained' && result.reviewOpened) metrics.addMetric('ReviewsOpened', 'Count', 1);
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);

@@ -5,7 +5,7 @@ import { createServer, type Http2Server, type ServerHttp2Session } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Admin, Consumer } from '@platformatic/kafka';
 import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import { DynamoDbReviewTasks } from '../../../functions/incident-explanation/dynamodb-stores';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
@@ -32,6 +32,8 @@ const genaiTopics = ['genai.request', 'genai.response', 'genai.hitl.requested'];
 let converse: Http2Server;
 const sessions = new Set<ServerHttp2Session>();
 let modelCalls = 0;
+/** While true the Converse stand-in refuses every request (the explainer falls back to the rules). */
+let modelDown = false;
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
 const run = randomUUID().slice(0, 8);
@@ -169,6 +171,14 @@ describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse 
       request.resume();
       request.on('end', () => {
         modelCalls += 1;
+        if (modelDown) {
+          response.writeHead(400, {
+            'content-type': 'application/json',
+            'x-amzn-errortype': 'ValidationException',
+          });
+          response.end(JSON.stringify({ message: 'model refused (test)' }));
+          return;
+        }
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(
           JSON.stringify({
@@ -199,7 +209,8 @@ describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse 
       BEDROCK_TIMEOUT_MS: '3000',
       INCIDENTS_TABLE: await createTable(dynamo.client, 'incidents', 'pk-sk'),
       IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'incident-idempotency', 'id'),
-      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      // WARN: the fallback test reads the model-failure warning.
+      POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_METRICS_DISABLED: 'true',
     });
     ({ handler } = await import('../../../functions/incident-explanation/handler'));
@@ -297,5 +308,42 @@ describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse 
       comment: 'Brakes checked',
       resolvedAt: '2026-11-23T10:10:00.000Z',
     });
+  }, 60_000);
+
+  it('logs a model failure with the coordinates and correlation id of the record being explained', async () => {
+    const incidentId = `inc-${run}-fallback`;
+    const record = incidentRecord(incidentId, 'MEDIUM');
+    const lines: Record<string, unknown>[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    // Powertools writes warnings as JSON lines to stderr.
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      const text = String(chunk);
+      if (!text.startsWith('{')) return write(chunk);
+      for (const line of text.split('\n')) if (line) lines.push(JSON.parse(line));
+      return true;
+    });
+    modelDown = true;
+    try {
+      const response = await handler(kafkaEvent([record]), lambdaContext('incident-explanation') as Context);
+      expect(response.batchItemFailures).toEqual([]);
+    } finally {
+      modelDown = false;
+      spy.mockRestore();
+    }
+    const warnings = lines.filter(
+      (line) => line.message === 'Model failed; the rules answered (RULES_FALLBACK)',
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      level: 'WARN',
+      service: 'incident-explanation',
+      topic: 'incident.detected',
+      partition: 0,
+      offset: record.offset,
+      eventId: `ce-${incidentId}`,
+      eventType: 'incident.detected',
+      correlationId: `corr-${incidentId}`,
+    });
+    expect(String(warnings[0]?.reason)).toContain('ValidationException');
   }, 60_000);
 });
