@@ -1,4 +1,8 @@
-import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { Context } from 'aws-lambda';
 import { type BillingDependencies, type BillingResult, bill } from './bill';
@@ -23,6 +27,12 @@ export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 100 * 24 * 3600;
  * answered from its stored result without touching the billing table. A record that threw has its
  * idempotency record deleted, so the retry runs again; the billing steps are idempotent themselves (see
  * bill.ts), which is what makes that re-run and a payment applied from two paths safe.
+ *
+ * The same property covers a record left INPROGRESS by an invocation that was killed or timed out: Powertools
+ * would refuse it until that invocation's deadline (up to the function timeout), the ESM's retries would run
+ * out within a second and a valid invoice or payment would land in the on-failure destination. Billing it
+ * directly instead is safe even if the other invocation is in fact still running: each step is a conditional
+ * write keyed by the invoice or payment, so the two runs apply it once between them.
  */
 export function createBillingProcessor(options: BillingProcessorOptions): BillingProcessor {
   const config = new IdempotencyConfig({
@@ -36,7 +46,14 @@ export function createBillingProcessor(options: BillingProcessorOptions): Billin
     keyPrefix: 'billing',
   });
   return {
-    process: (command) => billOnce(command),
+    process: async (command) => {
+      try {
+        return await billOnce(command);
+      } catch (error) {
+        if (!(error instanceof IdempotencyAlreadyInProgressError)) throw error;
+        return bill(command, options);
+      }
+    },
     registerLambdaContext: (context) => config.registerLambdaContext(context),
   };
 }

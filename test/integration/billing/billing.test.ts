@@ -355,6 +355,48 @@ describe('billing on the DynamoDB stand-in', () => {
     expect(await real.get('cust-1', '2026-11')).toMatchObject({ invoiceCount: 1, invoicedMinor: 425 });
   });
 
+  it('bills a redelivery whose idempotency record a stuck invocation left INPROGRESS, applying each effect once', async () => {
+    const real = new DynamoDbCustomerStatements(client, billingTable);
+    // The first invocation writes the invoice and then hangs in the statement write (like one that was
+    // killed there), so its idempotency record stays INPROGRESS until its deadline, 60 s away.
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reachedStatement: () => void = () => {};
+    const stuckAtStatement = new Promise<void>((resolve) => {
+      reachedStatement = resolve;
+    });
+    const hanging: CustomerStatements = {
+      addInvoice: async (invoice) => {
+        reachedStatement();
+        await released;
+        return real.addInvoice(invoice);
+      },
+      addPayment: (invoice, p) => real.addPayment(invoice, p),
+      get: (customerId, month) => real.get(customerId, month),
+    };
+    const stuck = billing(hanging);
+    const batch = [completed(2, 5, 'b-8'), payment('succeeded', 2, 6, 'b-8', 'pay-8')];
+    const first = stuck.deliver(batch);
+    await stuckAtStatement;
+
+    // The redelivery (a fresh instance, as after a crash) is not refused as "already in progress".
+    const { deliver, invoices } = billing();
+    const redelivered = await deliver(batch);
+    expect(redelivered.response.batchItemFailures).toEqual([]);
+    expect(await invoices.get('b-8')).toMatchObject({ status: 'PAID', paidMinor: 425, totalMinor: 425 });
+    const expected = { invoiceCount: 1, invoicedMinor: 425, paidMinor: 425, paymentIds: ['pay-8:SUCCEEDED'] };
+    expect(await real.get('cust-1', '2026-11')).toMatchObject(expected);
+
+    // Even if the first invocation was not dead after all and finishes now, nothing counts twice.
+    const once = await snapshot(client, billingTable);
+    release();
+    expect((await first).response.batchItemFailures).toEqual([]);
+    expect(await snapshot(client, billingTable)).toBe(once);
+    expect(await real.get('cust-1', '2026-11')).toMatchObject(expected);
+  });
+
   it('rebuilds byte for byte: clear both tables and replay in another order', async () => {
     const history: KafkaEventRecord[] = [];
     for (let i = 0; i < 30; i++) {
