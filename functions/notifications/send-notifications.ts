@@ -21,6 +21,11 @@ export interface SendNotificationsDependencies {
   retry?: RetryPolicy;
   /** How long a claim protects a send in progress; must exceed a send with all its in-process retries. */
   leaseMs?: number;
+  /**
+   * How long this invocation may still wait for another sender's claim to lapse (its remaining time minus a
+   * safety margin); 0 or less: do not wait. Defaults to no waiting.
+   */
+  claimWaitBudgetMs?: () => number;
   clock?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -44,6 +49,8 @@ export class NotificationDeliveryError extends Error {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200 };
 export const DEFAULT_LEASE_MS = 30_000;
+/** Bounds the waits for one claim: a lease is not renewed, so one wait normally suffices (more: clock skew). */
+const MAX_CLAIM_WAITS = 3;
 
 /** Deterministic per (event id, recipient): the idempotency key and the channel's deduplication id. */
 export function notificationId(eventId: string, recipientId: string): string {
@@ -55,6 +62,13 @@ export function notificationId(eventId: string, recipientId: string): string {
  * tell: claim in the log, send (retrying transient failures with backoff), mark sent. A message that keeps
  * failing is marked FAILED and the event fails, so the batch reports it; messages already sent for this
  * event stay SENT and are skipped when the event comes back.
+ *
+ * A claim held by another sender is most often one a crashed or timed-out invocation left behind: failing the
+ * record at once would use up the ESM's retries long before the lease ends and send it to the on-failure
+ * destination. So when the lease ends within `claimWaitBudgetMs`, wait for it and claim again; otherwise fail
+ * the record as before, to be retried later. Delivery to the channel stays at least once: a sender that died
+ * after the channel accepted the message but before `markSent` is sent again once its lease lapses (the
+ * notification id is the channel's deduplication id), and so is one still sending after its lease.
  */
 export async function sendNotifications(
   event: ConsumedEvent,
@@ -65,6 +79,7 @@ export async function sendNotifications(
     dependencies.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const retry = dependencies.retry ?? DEFAULT_RETRY;
   const leaseMs = dependencies.leaseMs ?? DEFAULT_LEASE_MS;
+  const claimWaitBudgetMs = dependencies.claimWaitBudgetMs ?? (() => 0);
 
   const result: EventNotificationResult = { eventId: event.id, notifications: [] };
   for (const intent of decideNotifications(event)) {
@@ -78,7 +93,14 @@ export async function sendNotifications(
       template: intent.template,
       ...rendered,
     };
-    const claim = await dependencies.log.claim(message, clock(), leaseMs);
+    let claim = await dependencies.log.claim(message, clock(), leaseMs);
+    for (let waits = 0; claim.outcome === 'IN_PROGRESS' && waits < MAX_CLAIM_WAITS; waits++) {
+      // The log takes a claim over once `leaseUntil < now`, hence the extra millisecond.
+      const waitMs = Math.max(claim.leaseUntil - clock() + 1, 1);
+      if (waitMs > claimWaitBudgetMs()) break;
+      await sleep(waitMs);
+      claim = await dependencies.log.claim(message, clock(), leaseMs);
+    }
     if (claim.outcome === 'ALREADY_SENT') {
       result.notifications.push({
         notificationId: message.notificationId,

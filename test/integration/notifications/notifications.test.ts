@@ -35,23 +35,43 @@ class CountingChannel implements NotificationChannel {
   }
 }
 
-async function setUp(clock: () => number = Date.now) {
+/** A clock that only sleeping moves: waits take no real time and are recorded. */
+function fakeTime(start = Date.parse('2026-11-23T10:00:00Z')) {
+  const time = { now: start, slept: [] as number[] };
+  return {
+    time,
+    clock: () => time.now,
+    sleep: async (ms: number) => {
+      time.slept.push(ms);
+      time.now += ms;
+    },
+  };
+}
+
+async function setUp(clock: () => number = Date.now, sleep: (ms: number) => Promise<void> = async () => {}) {
   const table = await createTable(dynamo.client, 'notifications', 'pk-sk');
   const channel = new CountingChannel(new OutboxChannel(dynamo.documents, table));
   const log = new DynamoDbNotificationLog(dynamo.documents, table);
-  const processor = () => {
+  /** A fresh container; `send` replaces the channel, `remainingMs` is the invocation's remaining time. */
+  const processor = ({
+    send,
+    remainingMs,
+  }: {
+    send?: NotificationChannel['send'];
+    remainingMs?: number;
+  } = {}) => {
     const created = createNotificationEventProcessor({
-      channel,
+      channel: send ? { send } : channel,
       log,
       clock,
-      sleep: async () => {},
+      sleep,
       persistenceStore: new DynamoDBPersistenceLayer({
         tableName: idempotencyTable,
         awsSdkV3Client: dynamo.client,
       }),
       keyPrefix: `notifications-${table}`,
     });
-    created.registerLambdaContext(lambdaContext('notifications'));
+    created.registerLambdaContext(lambdaContext('notifications', remainingMs));
     return created;
   };
   return { table, channel, log, processor };
@@ -144,9 +164,9 @@ describe('notifications with the DynamoDB log, outbox and idempotency', () => {
     ]);
   });
 
-  it('a crash after the send but before the log says SENT: no re-send while the claim lives; afterwards the outbox dedupes', async () => {
-    let now = Date.parse('2026-11-23T10:00:00Z');
-    const { channel, log, processor, table } = await setUp(() => now);
+  it('a crash after the send but before the log says SENT: the redelivery waits out the claim, re-sends, the outbox dedupes', async () => {
+    const { time, clock, sleep } = fakeTime();
+    const { channel, log, processor, table } = await setUp(clock, sleep);
     const markSent = log.markSent.bind(log);
     let crash = true;
     log.markSent = async (...args) => {
@@ -156,15 +176,58 @@ describe('notifications with the DynamoDB log, outbox and idempotency', () => {
     await expect(processor().process(sampleEvents.hitlRequested)).rejects.toThrow('Lambda timed out');
     expect(channel.calls).toBe(1);
     crash = false;
-    // Retried at once: the claim is live, so the message is not sent again and the record fails for now.
-    now += 5_000;
-    await expect(processor().process(sampleEvents.hitlRequested)).rejects.toThrow(/another invocation/);
+    // Retried 5 s later by an invocation with 20 s left: the claim (30 s lease) outlives its budget, so the
+    // message is not sent again and the record fails for now, without waiting.
+    time.now += 5_000;
+    await expect(processor({ remainingMs: 20_000 }).process(sampleEvents.hitlRequested)).rejects.toThrow(
+      /another invocation/,
+    );
+    expect(time.slept).toEqual([]);
     expect(channel.calls).toBe(1);
-    // After the lease (30 s) the claim is taken over and the message re-sent with the same notification id.
-    now += 30_000;
+    // A fresh invocation (60 s left) waits until the lease ends, takes the claim over and re-sends with the
+    // same notification id.
     await processor().process(sampleEvents.hitlRequested);
+    expect(time.slept).toEqual([25_001]);
     expect(channel.calls).toBe(2);
     expect(await listOutbox(dynamo.documents, table)).toHaveLength(1);
+    const entry = await dynamo.documents.send(
+      new GetCommand({
+        TableName: table,
+        Key: { pk: 'NOTIFICATION#ce-hitl-1', sk: 'RECIPIENT#incident-reviewers' },
+      }),
+    );
+    expect(entry.Item).toMatchObject({ status: 'SENT', attempts: 2 });
+  });
+
+  it('an event a killed invocation left INPROGRESS is sent by the redelivery, exactly once', async () => {
+    const { time, clock, sleep } = fakeTime();
+    const { channel, processor, table } = await setUp(clock, sleep);
+    // The first invocation claims the HITL message and dies in the send: its Powertools record stays
+    // INPROGRESS (until its deadline, 60 s) and so does its claim in the log (until its lease, 30 s).
+    let reachedSend: () => void = () => {};
+    const sending = new Promise<void>((resolve) => {
+      reachedSend = resolve;
+    });
+    const killed = processor({
+      send: () => {
+        reachedSend();
+        return new Promise(() => {});
+      },
+    });
+    void killed.process(sampleEvents.hitlRequested);
+    await sending;
+
+    // The redelivery 2 s later is not refused as "already in progress": it waits for the claim to lapse and sends.
+    time.now += 2_000;
+    const result = await processor().process(sampleEvents.hitlRequested);
+    expect(result.notifications).toMatchObject([{ recipientId: 'incident-reviewers', outcome: 'SENT' }]);
+    expect(time.slept).toEqual([28_001]);
+    expect(channel.calls).toBe(1);
+    expect((await listOutbox(dynamo.documents, table)).map((entry) => entry.eventId)).toEqual(['ce-hitl-1']);
+    // Another redelivery finds it sent.
+    const again = await processor().process(sampleEvents.hitlRequested);
+    expect(again.notifications).toMatchObject([{ outcome: 'ALREADY_SENT' }]);
+    expect(channel.calls).toBe(1);
   });
 
   it('measures the cost of a redelivery', async () => {

@@ -131,4 +131,61 @@ describe('sendNotifications', () => {
     });
     expect(channel.calls).toBe(1);
   });
+  it("waits for a crashed sender's claim that lapses within the budget, then sends once", async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel();
+    const message = { eventId: 'ce-hitl-1', recipient: { id: 'incident-reviewers' } };
+    await log.claim(message as never, 1_000, 30_000); // the crashed sender's, until 31 000
+    let now = 6_000;
+    const slept: number[] = [];
+    const dependencies = {
+      channel,
+      log,
+      clock: () => now,
+      sleep: async (ms: number) => {
+        slept.push(ms);
+        now += ms;
+      },
+      claimWaitBudgetMs: () => 40_000,
+    };
+    const result = await sendNotifications(sampleEvents.hitlRequested, dependencies);
+    expect(slept).toEqual([25_001]);
+    expect(result.notifications).toMatchObject([{ outcome: 'SENT', attempts: 1 }]);
+    expect(channel.calls).toBe(1);
+    expect([...log.entries.values()]).toMatchObject([{ status: 'SENT', attempts: 2 }]);
+    await sendNotifications(sampleEvents.hitlRequested, dependencies);
+    expect(channel.calls).toBe(1);
+  });
+  it('fails at once, as before, when the claim outlives the budget, and waits a bounded number of times', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel();
+    const message = { eventId: 'ce-hitl-1', recipient: { id: 'incident-reviewers' } };
+    await log.claim(message as never, 1_000, 30_000);
+    const slept: number[] = [];
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+    };
+    await expect(
+      sendNotifications(sampleEvents.hitlRequested, {
+        channel,
+        log,
+        clock: () => 2_000,
+        sleep,
+        claimWaitBudgetMs: () => 29_000,
+      }),
+    ).rejects.toThrow(NotificationDeliveryError);
+    expect(slept).toEqual([]);
+    // A clock that does not move (like skew between senders): a few waits, then the record fails.
+    await expect(
+      sendNotifications(sampleEvents.hitlRequested, {
+        channel,
+        log,
+        clock: () => 2_000,
+        sleep,
+        claimWaitBudgetMs: () => 60_000,
+      }),
+    ).rejects.toThrow(/being sent by another invocation/);
+    expect(slept).toEqual([29_001, 29_001, 29_001]);
+    expect(channel.calls).toBe(0);
+  });
 });
