@@ -10,6 +10,7 @@ import {
   type AttributeDefinition,
   CreateTableCommand,
   type CreateTableCommandInput,
+  DescribeTableCommand,
   DynamoDBClient,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
@@ -196,6 +197,27 @@ export function localDynamoClient(endpoint: string): DynamoDBClient {
   });
 }
 
+/**
+ * Waits until a new table is ACTIVE. dynalite answers CreateTable with the table still CREATING and flips it
+ * a moment later; a write in between fails with ResourceNotFoundException (seen on a loaded CI machine).
+ * The SDK's waitUntilTableExists polls every 20 s, far too slow for a local stand-in.
+ */
+export async function waitUntilTableActive(
+  client: Pick<DynamoDBClient, 'send'>,
+  tableName: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > deadline) {
+      throw new Error(`DynamoDB table ${tableName} is still ${Table?.TableStatus} after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 export async function provisionTables(
   endpoint: string,
   tables: CreateTableCommandInput[],
@@ -206,6 +228,7 @@ export async function provisionTables(
     for (const table of tables) {
       try {
         await client.send(new CreateTableCommand(table));
+        await waitUntilTableActive(client, table.TableName as string);
         created.push(table.TableName as string);
       } catch (error) {
         if (!(error instanceof ResourceInUseException)) throw error;

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { waitUntilTableActive } from '../../../local/provision';
 
 /**
  * The DynamoDB stand-in for the demand and billing integration tests: the endpoint the test setup exported
@@ -101,6 +102,7 @@ export async function createUniqueTable(
 ): Promise<string> {
   const name = `${prefix}-${randomUUID().slice(0, 8)}`;
   await client.send(new CreateTableCommand(definition(name)));
+  await waitUntilTableActive(client, name);
   return name;
 }
 

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { waitUntilTableActive } from '../../../local/provision';
 
 interface Dynalite {
   listen(port: number, host: string, callback: (error?: Error) => void): void;
@@ -70,6 +71,7 @@ export async function createTable(
       })),
     }),
   );
+  await waitUntilTableActive(client, name);
   return name;
 }
 
