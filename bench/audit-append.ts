@@ -8,10 +8,10 @@
  *
  *   npm run bench:audit                  (AUDIT_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
  */
+
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { Context } from 'aws-lambda';
@@ -28,6 +28,7 @@ import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-
 import { toKafkaMessage } from '../shared/kafka/event-message';
 import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
 import type { KafkaBatchResponse, KafkaEvent } from '../shared/msk/event';
+import { writeResultsSection } from './results-file';
 
 const BATCH = 100;
 const PARTITIONS = 6;
@@ -326,7 +327,6 @@ async function main(): Promise<void> {
       `| ${label} | ${thousands(r.rate)} | ${r.p50.toFixed(1)} | ${r.nodeCpu.toFixed(1)} | ${r.pgCpu.toFixed(1)} | ` +
       `${thousands(r.perCpuSecond)} | ${r.rates} |`;
     const section = [
-      '<!-- audit:start -->',
       '## Audit append',
       '',
       `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? '?'}, nproc ${cpus().length}, Node ${process.version}, ` +
@@ -367,25 +367,13 @@ async function main(): Promise<void> {
         `${(ours.rate / naive.rate).toFixed(0)}x the naive one. Throughput: **${thousands(median(parallelRates))} records/s** ` +
         `with ${INSTANCES} instances, ${thousands(ours.rate)} with one (target >= 20,000): ` +
         `${median(parallelRates) >= 20_000 ? 'met' : 'not met'} on this run.`,
-      '<!-- audit:end -->',
     ].join('\n');
     process.stdout.write(`${section}\n`);
-    if (!process.argv.includes('--no-write')) writeSection(section);
+    if (!process.argv.includes('--no-write')) writeResultsSection('audit', section);
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
     await admin.end();
   }
-}
-
-/** Replaces the audit section of bench/RESULTS.md (between its markers), or appends it; other sections stay. */
-function writeSection(section: string): void {
-  const file = join(import.meta.dirname, 'RESULTS.md');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-  const pattern = /<!-- audit:start -->[\s\S]*?<!-- audit:end -->/;
-  const next = pattern.test(current)
-    ? current.replace(pattern, section)
-    : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(file, next);
 }
 
 const workerAt = process.argv.indexOf('--worker');

@@ -16,8 +16,9 @@
  * Writes (or replaces) its section of bench/RESULTS.md, between <!-- bundles:start --> and <!-- bundles:end -->,
  * and leaves every other section alone.
  */
+
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -25,9 +26,9 @@ import {
   AWS_STAGE_PARAMS,
   type CloudFormationTemplate,
   packageStage,
-  projectRoot,
   removePackage,
 } from '../test/deploy/package-stage';
+import { writeResultsSection } from './results-file';
 
 const run = promisify(execFile);
 const SIZE_TARGET_BYTES = 1024 * 1024;
@@ -234,19 +235,7 @@ async function writeSection(results: FunctionResult[]) {
     '',
     ...FINDINGS,
   ].join('\n');
-  const file = path.join(projectRoot, 'bench', 'RESULTS.md');
-  const existing = await readFile(file, 'utf8').catch(() => '# Benchmark results\n');
-  // Only this section changes: between its markers, or appended at the end the first time.
-  const start = '<!-- bundles:start -->';
-  const end = '<!-- bundles:end -->';
-  const block = `${start}\n${section.trimEnd()}\n${end}`;
-  const from = existing.indexOf(start);
-  const to = existing.indexOf(end);
-  const updated =
-    from >= 0 && to > from
-      ? `${existing.slice(0, from)}${block}${existing.slice(to + end.length)}`
-      : `${existing.trimEnd()}\n\n${block}\n`;
-  await writeFile(file, updated);
+  writeResultsSection('bundles', section);
   process.stdout.write(`\n${section}\n`);
 }
 

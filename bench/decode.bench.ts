@@ -6,10 +6,10 @@
  *
  *   npm run bench:decode
  */
+
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { kafkaConsumer, SchemaType } from '@aws-lambda-powertools/kafka';
 import type { Context } from 'aws-lambda';
@@ -20,6 +20,7 @@ import { type OutgoingEvent, toKafkaMessage } from '../shared/kafka/event-messag
 import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
 import { decodeEvent, isRecordDecodeError } from '../shared/msk/decode';
 import type { KafkaEvent, KafkaEventRecord } from '../shared/msk/event';
+import { writeResultsSection } from './results-file';
 
 const RECORDS = 10_000;
 const PARTITIONS = 6;
@@ -215,7 +216,6 @@ async function main() {
   const cpuRatio = powertoolsRow.cpu / oursRow.cpu;
 
   const section = [
-    '<!-- decode:start -->',
     '## Decode: shared/msk decodeEvent vs Powertools kafkaConsumer',
     '',
     `Run ${new Date().toISOString()} on ${machine()}, with \`npm run bench:decode\` (bench/decode.bench.ts).`,
@@ -259,16 +259,9 @@ async function main() {
     'field), value base64 10%, key 6%, CloudEvents attributes and record objects 6%. No garbage collection runs',
     'during a timed decodeEvent run (--trace-gc); CPU above wall is most likely GC helper threads still',
     'sweeping after the untimed full GC.',
-    '<!-- decode:end -->',
   ].join('\n');
 
-  const resultsFile = join(import.meta.dirname, 'RESULTS.md');
-  const current = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n';
-  const pattern = /<!-- decode:start -->[\s\S]*<!-- decode:end -->/;
-  const next = pattern.test(current)
-    ? current.replace(pattern, section)
-    : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(resultsFile, next);
+  writeResultsSection('decode', section);
   console.log(section);
   if (sink === 0) console.log('(sink)');
 }

@@ -10,9 +10,10 @@
 // "Stored" = the invocation returned, i.e. the function's writes are acknowledged; latency = that time minus
 // the record's CREATE_TIME timestamp (set by the producer). Smoke test: BENCH_E2E_SECONDS=5
 // BENCH_E2E_STEP_SECONDS=3 BENCH_E2E_STEPS=500,1000 npm run bench:e2e.
+import { writeResultsSection } from './results-file';
 import '../shared/kafka/node20-polyfills';
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MSKEvent } from 'aws-lambda';
@@ -303,19 +304,6 @@ function plot(
   return `${parts.join('\n')}\n`;
 }
 
-async function writeSection(section: string): Promise<void> {
-  const file = new URL('./RESULTS.md', import.meta.url);
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n';
-  }
-  const pattern = /<!-- e2e:start -->[\s\S]*?<!-- e2e:end -->/;
-  text = pattern.test(text) ? text.replace(pattern, section) : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(file, text);
-}
-
 async function main(): Promise<void> {
   const stack = await up({ owner: 'cli', log });
   for (const [name, value] of Object.entries(stack.env)) process.env[name] ??= value;
@@ -344,7 +332,6 @@ async function main(): Promise<void> {
       ),
     );
     const section = [
-      '<!-- e2e:start -->',
       '## End to end: produce-to-stored latency, throughput, loss',
       '',
       `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, nproc ${cpus().length}, Node ${process.version}, ` +
@@ -389,9 +376,8 @@ async function main(): Promise<void> {
       `Zero loss: ${fmt(steps.stored)} audit rows for ${fmt(steps.produced)} events produced${steps.backlog > 0 ? `, ${fmt(steps.backlog)} still behind after ${DRAIN_SECONDS} s` : ''}.`,
       '',
       '![latency vs offered rate](latency-vs-rate.svg)',
-      '<!-- e2e:end -->',
     ].join('\n');
-    await writeSection(section);
+    writeResultsSection('e2e', section);
     process.stdout.write(`${section}\n`);
   }
 }

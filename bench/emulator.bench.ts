@@ -2,8 +2,8 @@
 // 1. records/s through the emulator with a no-op handler vs a raw consumer of the same client on the same
 //    broker and topic, in one run (target: emulator >= half the raw rate);
 // 2. produce-to-handler-completion latency p50/p95/p99 at 1,000 events/s over 6 partitions (target p95 <= 100 ms).
+import { writeResultsSection } from './results-file';
 import '../shared/kafka/node20-polyfills';
-import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Producer } from '@platformatic/kafka';
@@ -241,7 +241,6 @@ async function main(): Promise<void> {
   const ratio100 = best(emulated100) / best(raw);
   const ratio500 = best(emulated500) / best(raw);
   const section = [
-    '<!-- emulator:start -->',
     '## Emulator: ESM emulator vs raw consumer, and produce-to-handler latency',
     '',
     `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, nproc ${cpus().length}, Node ${process.version}, ` +
@@ -276,23 +275,9 @@ async function main(): Promise<void> {
     `| raw consumer (receive) | ${lat.raw.p50} ms | ${lat.raw.p95} ms | ${lat.raw.p99} ms | ${fmt(lat.raw.samples)} |`,
     '',
     `p95 target <= 100 ms: **${lat.p95 <= 100 ? 'met' : 'not met'}**.`,
-    '<!-- emulator:end -->',
   ].join('\n');
-  await writeSection(section);
+  writeResultsSection('emulator', section);
   process.stdout.write(`${section}\n`);
-}
-
-async function writeSection(section: string): Promise<void> {
-  const file = new URL('./RESULTS.md', import.meta.url);
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmark results\n';
-  }
-  const pattern = /<!-- emulator:start -->[\s\S]*?<!-- emulator:end -->/;
-  text = pattern.test(text) ? text.replace(pattern, section) : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(file, text);
 }
 
 main().then(
