@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MSKEvent } from 'aws-lambda';
 import { percentile } from '../local/esm/stats';
 import { up } from '../local/stack/index';
+import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
 
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
@@ -32,19 +33,7 @@ const SUSTAIN_GRACE_MS = 5_000;
 const WARM_UP_MS = 3_000;
 const PARTITIONS = 6;
 const FUNCTIONS = ['audit-append', 'billing', 'demand-prediction-update', 'notifications'];
-const MIXED_TOPICS = [
-  'booking.created',
-  'booking.completed',
-  'booking.cancelled',
-  'payment.succeeded',
-  'payment.failed',
-  'incident.detected',
-  'genai.request',
-  'genai.response',
-  'genai.hitl.requested',
-  'genai.hitl.resolved',
-];
-const AUDITED_TOPICS = MIXED_TOPICS.filter((t) => t.startsWith('payment.') || t.startsWith('genai.'));
+const AUDITED_TOPICS = MIXED_EVENT_TOPICS.filter((t) => t.startsWith('payment.') || t.startsWith('genai.'));
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -135,7 +124,7 @@ const stats = (samples: number[]) => ({
 async function fixedRate(harness: Harness) {
   const spec = await harness.prepareRun({
     functions: FUNCTIONS,
-    topics: MIXED_TOPICS,
+    topics: MIXED_EVENT_TOPICS,
     partitions: PARTITIONS,
   });
   const samples = new Samples();

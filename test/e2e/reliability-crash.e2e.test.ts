@@ -13,7 +13,7 @@ import { hourBucket } from '../../functions/demand-prediction-update/demand-mode
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
-import { type BuiltEvent, mixedEvents } from './reliability/events';
+import { type BuiltEvent, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
 import {
   auditChainBreaks,
   auditRows,
@@ -119,18 +119,7 @@ describe('reliability: emulator crashes', () => {
       const random = prng(SEED);
       const spec = await prepareRun({
         functions: ['audit-append', 'billing', 'demand-prediction-update', 'notifications'],
-        topics: [
-          'booking.created',
-          'booking.completed',
-          'booking.cancelled',
-          'payment.succeeded',
-          'payment.failed',
-          'incident.detected',
-          'genai.request',
-          'genai.response',
-          'genai.hitl.requested',
-          'genai.hitl.resolved',
-        ],
+        topics: MIXED_EVENT_TOPICS,
         partitions: PARTITIONS,
       });
       prepared = spec;

@@ -66,6 +66,20 @@ export function buildEvent(
   };
 }
 
+/** Every topic mixedEvents produces to. */
+export const MIXED_EVENT_TOPICS = [
+  'booking.created',
+  'booking.completed',
+  'booking.cancelled',
+  'payment.succeeded',
+  'payment.failed',
+  'incident.detected',
+  'genai.request',
+  'genai.response',
+  'genai.hitl.requested',
+  'genai.hitl.resolved',
+];
+
 /**
  * Business flows, `count` events in all: a booking completed and paid, cancelled, or with a failed payment
  * (in turn), each followed by an incident and its GenAI request/response, every other one with a human review.
