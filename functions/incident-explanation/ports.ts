@@ -1,3 +1,4 @@
+import type { OutgoingEvent } from '../../shared/kafka/event-message';
 import type { ExplainerKind, Explanation } from './explanation';
 import type { Incident } from './incident';
 
@@ -59,21 +60,9 @@ export interface ReviewTasks {
   get(incidentId: string): Promise<ReviewTask | undefined>;
 }
 
-/** An event this function produces, in the project's CloudEvents terms. */
-export interface OutgoingEvent {
-  topic: string;
-  /** Record key: the aggregate id (the incident id), so one incident's events stay in one partition. */
-  key: string;
-  /** ce_id: deterministic, so a re-produced event carries the id of the first production. */
-  id: string;
-  type: string;
-  source: string;
-  subject: string;
-  time: string;
-  data: Record<string, unknown>;
-  correlationId?: string;
-  traceparent?: string;
-}
+/** An event this function produces: the project's one outgoing-event shape (key = the incident id; ce_id
+ * deterministic, so a re-produced event carries the id of the first production). */
+export type { OutgoingEvent };
 
 /** Produces genai.request, genai.response and genai.hitl.requested events (Kafka in AWS and locally). */
 export interface GenAiEventPublisher {
