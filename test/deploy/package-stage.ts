@@ -56,11 +56,70 @@ export interface PackageOptions {
  * Never throws for a failed package: the result says ok=false and carries the CLI output.
  */
 export async function packageStage(options: PackageOptions): Promise<PackageResult> {
-  // esbuild bundling five functions is CPU-bound: more packages at once than cores only makes each one
-  // slower, until they hit the timeout on a loaded 2-core machine.
+  const workDir = await copyService(options.stage);
+  const artifactDir = path.join(workDir, 'artifacts');
+  await mkdir(artifactDir);
+  const { ok, output } = await runServerlessPackage(workDir, [
+    '--stage',
+    options.stage,
+    '--region',
+    options.region ?? 'eu-west-1',
+    '--package',
+    artifactDir,
+    ...Object.entries(options.params ?? {}).map(([name, value]) => `--param=${name}=${value}`),
+  ]);
+  const template = ok
+    ? (JSON.parse(
+        await readFile(path.join(artifactDir, 'cloudformation-template-update-stack.json'), 'utf8'),
+      ) as CloudFormationTemplate)
+    : undefined;
+  return { ok, output, artifactDir, ...(template ? { template } : {}) };
+}
+
+/** A private copy of what `serverless package` reads, in a new temporary directory, node_modules linked. */
+export async function copyService(label: string): Promise<string> {
+  const workDir = await mkdtemp(path.join(tmpdir(), `mobility-events-${label}-`));
+  await Promise.all(
+    PROJECT_ENTRIES.map((entry) =>
+      cp(path.join(projectRoot, entry), path.join(workDir, entry), { recursive: true }).catch(
+        (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        },
+      ),
+    ),
+  );
+  await symlink(path.join(projectRoot, 'node_modules'), path.join(workDir, 'node_modules'), 'dir');
+  return workDir;
+}
+
+/**
+ * `serverless package <args>` in `dir`, offline (no AWS profile). Never throws: ok=false with the CLI output.
+ * At most one run per core at a time: esbuild bundling five functions is CPU-bound, and more packages at
+ * once than cores only made each one slower, until they hit the timeout on a loaded 2-core machine.
+ */
+export async function runServerlessPackage(
+  dir: string,
+  args: string[],
+): Promise<{ ok: boolean; output: string }> {
   await packagingSlots.acquire();
   try {
-    return await packageStageNow(options);
+    return await new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(projectRoot, 'node_modules/osls/bin/serverless.js'), 'package', ...args],
+        {
+          cwd: dir,
+          maxBuffer: 32 * 1024 * 1024,
+          timeout: 300_000,
+          env: { ...process.env, AWS_PROFILE: '', SLS_TELEMETRY_DISABLED: '1' },
+        },
+        (error, stdout, stderr) =>
+          resolve({
+            ok: !error,
+            output: `${stdout}\n${stderr}${error?.killed ? '\n(killed: serverless package exceeded 300 s)' : ''}`,
+          }),
+      );
+    });
   } finally {
     packagingSlots.release();
   }
@@ -84,57 +143,6 @@ class Slots {
 }
 
 const packagingSlots = new Slots(Math.max(1, availableParallelism()));
-
-async function packageStageNow(options: PackageOptions): Promise<PackageResult> {
-  const workDir = await mkdtemp(path.join(tmpdir(), `mobility-events-${options.stage}-`));
-  await Promise.all(
-    PROJECT_ENTRIES.map((entry) =>
-      cp(path.join(projectRoot, entry), path.join(workDir, entry), { recursive: true }).catch(
-        (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-        },
-      ),
-    ),
-  );
-  await symlink(path.join(projectRoot, 'node_modules'), path.join(workDir, 'node_modules'), 'dir');
-  const artifactDir = path.join(workDir, 'artifacts');
-  await mkdir(artifactDir);
-  const args = [
-    path.join(projectRoot, 'node_modules/osls/bin/serverless.js'),
-    'package',
-    '--stage',
-    options.stage,
-    '--region',
-    options.region ?? 'eu-west-1',
-    '--package',
-    artifactDir,
-    ...Object.entries(options.params ?? {}).map(([name, value]) => `--param=${name}=${value}`),
-  ];
-  const { ok, output } = await new Promise<{ ok: boolean; output: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      args,
-      // No AWS credentials or profile: packaging must work offline and must not reach for an account.
-      {
-        cwd: workDir,
-        maxBuffer: 16 * 1024 * 1024,
-        timeout: 300_000,
-        env: { ...process.env, AWS_PROFILE: '', SLS_TELEMETRY_DISABLED: '1' },
-      },
-      (error, stdout, stderr) =>
-        resolve({
-          ok: !error,
-          output: `${stdout}\n${stderr}${error?.killed ? '\n(killed: serverless package exceeded 300 s)' : ''}`,
-        }),
-    );
-  });
-  const template = ok
-    ? (JSON.parse(
-        await readFile(path.join(artifactDir, 'cloudformation-template-update-stack.json'), 'utf8'),
-      ) as CloudFormationTemplate)
-    : undefined;
-  return { ok, output, artifactDir, ...(template ? { template } : {}) };
-}
 
 /** Removes the private copy made by packageStage. */
 export async function removePackage(result: PackageResult): Promise<void> {

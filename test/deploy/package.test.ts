@@ -1,13 +1,11 @@
 // `serverless package --stage local` (offline, into a temp --package dir) yields the deployment contract the
 // issue asks for: one AWS::Lambda::EventSourceMapping per function-topic pair of serverless.yml, each with
 // its own consumer group, an on-failure destination and partial batch responses. And a typo fails the build.
-import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolvedServerlessConfig } from '../../local/provision';
-import { repoRoot } from '../../local/stack/paths';
+import { copyService, runServerlessPackage } from './package-stage';
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are free-form JSON
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -18,53 +16,17 @@ const fileRef = (path: string) => ['$', '{file(', path, ')}'].join('');
 
 /** A private copy of the service (own .serverless/.esbuild), so nothing in the shared working tree changes. */
 async function serviceCopy(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mobility-events-package-'));
+  const dir = await copyService('package-test');
   copies.push(dir);
-  for (const entry of [
-    'serverless.yml',
-    'serverless',
-    'functions',
-    'shared',
-    'schemas',
-    'migrations',
-    'package.json',
-    'tsconfig.json',
-  ]) {
-    await cp(join(repoRoot, entry), join(dir, entry), { recursive: true }).catch(
-      (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      },
-    );
-  }
-  await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
 }
 
-function slsPackage(dir: string): Promise<{ ok: boolean; output: string; artifacts: string }> {
+async function slsPackage(dir: string): Promise<{ ok: boolean; output: string; artifacts: string }> {
   const artifacts = join(dir, 'artifacts');
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [
-        join(repoRoot, 'node_modules/osls/bin/serverless.js'),
-        'package',
-        '--stage',
-        'local',
-        '--package',
-        artifacts,
-      ],
-      // No AWS profile: packaging must not need an account.
-      {
-        cwd: dir,
-        maxBuffer: 32 * 1024 * 1024,
-        env: { ...process.env, AWS_PROFILE: '', SLS_TELEMETRY_DISABLED: '1' },
-      },
-      (error, stdout, stderr) => resolve({ ok: !error, output: `${stdout}\n${stderr}`, artifacts }),
-    );
-  });
+  return { ...(await runServerlessPackage(dir, ['--stage', 'local', '--package', artifacts])), artifacts };
 }
 
-/** Runs at once; the three packagings below overlap instead of queueing (each takes tens of seconds). */
+/** Starts at once; runServerlessPackage still lets at most one packaging per core run at a time. */
 function started<T>(work: () => Promise<T>): Promise<T> {
   const promise = work();
   promise.catch(() => {}); // awaited by its test; this only keeps an early failure from being "unhandled"
