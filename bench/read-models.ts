@@ -40,6 +40,7 @@ import {
 import { DynamoDbDemandReadModel } from '../functions/demand-prediction-update/dynamodb-demand-read-model';
 import { type DemandInput, updateDemand } from '../functions/demand-prediction-update/update-demand';
 import zonesFile from '../functions/demand-prediction-update/zones.json';
+import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
 
 const BATCH = 100;
 const DEMAND_BATCHES = Number(process.env.BENCH_DEMAND_BATCHES ?? 60);
@@ -106,45 +107,13 @@ let tableCounter = 0;
 async function createTable(client: DynamoDBClient, input: (name: string) => CreateTableCommandInput) {
   const name = `bench-${Date.now()}-${tableCounter++}`;
   await client.send(new CreateTableCommand(input(name)));
+  await waitUntilTableActive(client, name);
   return name;
 }
-const pkSk = {
-  BillingMode: 'PAY_PER_REQUEST' as const,
-  AttributeDefinitions: [
-    { AttributeName: 'pk', AttributeType: 'S' as const },
-    { AttributeName: 'sk', AttributeType: 'S' as const },
-  ],
-  KeySchema: [
-    { AttributeName: 'pk', KeyType: 'HASH' as const },
-    { AttributeName: 'sk', KeyType: 'RANGE' as const },
-  ],
-};
-const demandTable = (name: string): CreateTableCommandInput => ({
-  TableName: name,
-  ...pkSk,
-  AttributeDefinitions: [
-    ...pkSk.AttributeDefinitions,
-    { AttributeName: 'forecastHour', AttributeType: 'S' },
-    { AttributeName: 'forecast1Milli', AttributeType: 'N' },
-  ],
-  GlobalSecondaryIndexes: [
-    {
-      IndexName: 'TopZonesByHour',
-      KeySchema: [
-        { AttributeName: 'forecastHour', KeyType: 'HASH' },
-        { AttributeName: 'forecast1Milli', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['zoneId'] },
-    },
-  ],
-});
-const billingTable = (name: string): CreateTableCommandInput => ({ TableName: name, ...pkSk });
-const idempotencyTable = (name: string): CreateTableCommandInput => ({
-  TableName: name,
-  BillingMode: 'PAY_PER_REQUEST',
-  AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-  KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-});
+// The stage's own table definitions (serverless.yml), under bench names.
+const demandTable = (name: string) => stageTableDefinition('DemandTable', name);
+const billingTable = (name: string) => stageTableDefinition('BillingTable', name);
+const idempotencyTable = (name: string) => stageTableDefinition('BillingIdempotencyTable', name);
 
 // ---------- workload ----------
 /** Deterministic PRNG (mulberry32) so every run measures the same workload. */

@@ -84,6 +84,19 @@ export interface LocalDefinitions {
   notes: string[];
 }
 
+let stageTables: LocalDefinitions['tables'] | undefined;
+
+/**
+ * A table shaped exactly like one of serverless.yml's local stage (keys, attributes, indexes) under another
+ * name: tests and benchmarks create their own tables from the definitions `stack up` provisions.
+ */
+export function stageTableDefinition(logicalId: string, tableName: string): CreateTableCommandInput {
+  stageTables ??= localDefinitions().tables;
+  const definition = stageTables[logicalId];
+  if (!definition) throw new Error(`serverless.yml defines no table ${logicalId}`);
+  return { ...definition, TableName: tableName };
+}
+
 /** Resolves the CloudFormation pseudo parameters a local stage can know; anything else is an error. */
 export function substitutePseudoParameters(value: Json, service: string, stage: string): string {
   if (typeof value === 'string') return value;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { waitUntilTableActive } from '../../../local/provision';
+import { stageTableDefinition, waitUntilTableActive } from '../../../local/provision';
 
 /**
  * The DynamoDB stand-in for the demand and billing integration tests: the endpoint the test setup exported
@@ -46,53 +46,14 @@ export async function documentClient(): Promise<DynamoDBDocumentClient> {
   );
 }
 
-const pkSk: Pick<CreateTableCommandInput, 'AttributeDefinitions' | 'KeySchema'> = {
-  AttributeDefinitions: [
-    { AttributeName: 'pk', AttributeType: 'S' },
-    { AttributeName: 'sk', AttributeType: 'S' },
-  ],
-  KeySchema: [
-    { AttributeName: 'pk', KeyType: 'HASH' },
-    { AttributeName: 'sk', KeyType: 'RANGE' },
-  ],
-};
+const stageTable =
+  (logicalId: string) =>
+  (tableName: string): CreateTableCommandInput =>
+    stageTableDefinition(logicalId, tableName);
 
-/** Same shape as DemandTable in serverless.yml (pk/sk plus the TopZonesByHour index). */
-export function demandTableDefinition(tableName: string): CreateTableCommandInput {
-  return {
-    TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      ...(pkSk.AttributeDefinitions ?? []),
-      { AttributeName: 'forecastHour', AttributeType: 'S' },
-      { AttributeName: 'forecast1Milli', AttributeType: 'N' },
-    ],
-    KeySchema: pkSk.KeySchema,
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: 'TopZonesByHour',
-        KeySchema: [
-          { AttributeName: 'forecastHour', KeyType: 'HASH' },
-          { AttributeName: 'forecast1Milli', KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['zoneId'] },
-      },
-    ],
-  };
-}
-
-export function billingTableDefinition(tableName: string): CreateTableCommandInput {
-  return { TableName: tableName, BillingMode: 'PAY_PER_REQUEST', ...pkSk };
-}
-
-export function idempotencyTableDefinition(tableName: string): CreateTableCommandInput {
-  return {
-    TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-  };
-}
+export const demandTableDefinition = stageTable('DemandTable');
+export const billingTableDefinition = stageTable('BillingTable');
+export const idempotencyTableDefinition = stageTable('BillingIdempotencyTable');
 
 /** Creates a uniquely named table so test files never share state. */
 export async function createUniqueTable(
