@@ -45,8 +45,8 @@ describe.skipIf(!brokers)('incident-explanation handler on the sample events (ru
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
       AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
-      INCIDENTS_TABLE: await createTable(dynamo.client, 'incidents', 'pk-sk'),
-      IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'incident-idempotency', 'id'),
+      INCIDENTS_TABLE: await createTable(dynamo.client, 'IncidentsTable'),
+      IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'IncidentIdempotencyTable'),
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',
       POWERTOOLS_METRICS_DISABLED: 'true',
     });

@@ -207,8 +207,8 @@ describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse 
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${(converse.address() as AddressInfo).port}`,
       BEDROCK_MODEL_ID: 'eu.anthropic.claude-3-haiku-20240307-v1:0',
       BEDROCK_TIMEOUT_MS: '3000',
-      INCIDENTS_TABLE: await createTable(dynamo.client, 'incidents', 'pk-sk'),
-      IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'incident-idempotency', 'id'),
+      INCIDENTS_TABLE: await createTable(dynamo.client, 'IncidentsTable'),
+      IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'IncidentIdempotencyTable'),
       // WARN: the fallback test reads the model-failure warning.
       POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_METRICS_DISABLED: 'true',

@@ -26,8 +26,8 @@ let idempotencyTable: string;
 
 beforeAll(async () => {
   dynamo = await localDynamoDb();
-  incidentsTable = await createTable(dynamo.client, 'incidents', 'pk-sk');
-  idempotencyTable = await createTable(dynamo.client, 'incident-idempotency', 'id');
+  incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
+  idempotencyTable = await createTable(dynamo.client, 'IncidentIdempotencyTable');
 });
 afterAll(async () => dynamo?.stop());
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { waitUntilTableActive } from '../../../local/provision';
+import { stageTableDefinition, waitUntilTableActive } from '../../../local/provision';
 
 interface Dynalite {
   listen(port: number, host: string, callback: (error?: Error) => void): void;
@@ -53,24 +53,10 @@ export async function localDynamoDb(): Promise<{
 }
 
 /** Creates a table with a unique name: `pk`/`sk` (read models) or `id` (Powertools idempotency). */
-export async function createTable(
-  client: DynamoDBClient,
-  prefix: string,
-  keys: 'pk-sk' | 'id',
-): Promise<string> {
-  const name = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const attributes = keys === 'id' ? ['id'] : ['pk', 'sk'];
-  await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: attributes.map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
-      KeySchema: attributes.map((AttributeName, index) => ({
-        AttributeName,
-        KeyType: index === 0 ? 'HASH' : 'RANGE',
-      })),
-    }),
-  );
+/** A uniquely named copy of one of serverless.yml's tables (IncidentsTable, NotificationsIdempotencyTable, ...). */
+export async function createTable(client: DynamoDBClient, logicalId: string): Promise<string> {
+  const name = `${logicalId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  await client.send(new CreateTableCommand(stageTableDefinition(logicalId, name)));
   await waitUntilTableActive(client, name);
   return name;
 }

@@ -58,8 +58,8 @@ describe.skipIf(!brokers)(
       }
       dynamo = await localDynamoDb();
       const endpoint = await dynamo.client.config.endpoint?.();
-      incidentsTable = await createTable(dynamo.client, 'incidents', 'pk-sk');
-      notificationsTable = await createTable(dynamo.client, 'notifications', 'pk-sk');
+      incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
+      notificationsTable = await createTable(dynamo.client, 'NotificationsTable');
       Object.assign(process.env, {
         AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
         AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
@@ -74,10 +74,10 @@ describe.skipIf(!brokers)(
       delete process.env.CHANNEL;
       delete process.env.ONCALL_TOPIC_ARN;
       // Each handler reads IDEMPOTENCY_TABLE at import: one table per function, as in serverless.yml.
-      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'incident-idempotency', 'id');
+      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'IncidentIdempotencyTable');
       const incidentHandler = (await import('../../../functions/incident-explanation/handler'))
         .handler as Handler;
-      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'notifications-idempotency', 'id');
+      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
       const notificationsHandler = (await import('../../../functions/notifications/handler'))
         .handler as Handler;
       audit = await createAuditDatabase('incident_pipeline');

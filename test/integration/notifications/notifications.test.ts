@@ -19,7 +19,7 @@ let idempotencyTable: string;
 
 beforeAll(async () => {
   dynamo = await localDynamoDb();
-  idempotencyTable = await createTable(dynamo.client, 'notifications-idempotency', 'id');
+  idempotencyTable = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
 });
 afterAll(async () => dynamo?.stop());
 
@@ -49,7 +49,7 @@ function fakeTime(start = Date.parse('2026-11-23T10:00:00Z')) {
 }
 
 async function setUp(clock: () => number = Date.now, sleep: (ms: number) => Promise<void> = async () => {}) {
-  const table = await createTable(dynamo.client, 'notifications', 'pk-sk');
+  const table = await createTable(dynamo.client, 'NotificationsTable');
   const channel = new CountingChannel(new OutboxChannel(dynamo.documents, table));
   const log = new DynamoDbNotificationLog(dynamo.documents, table);
   /** A fresh container; `send` replaces the channel, `remainingMs` is the invocation's remaining time. */

@@ -29,7 +29,7 @@ function message(n: number): NotificationMessage {
 
 describe('the outbox panel of `dev`', () => {
   it('shows the latest outbox messages, newest first, with the total', async () => {
-    const table = await createTable(dynamo.client, 'notifications', 'pk-sk');
+    const table = await createTable(dynamo.client, 'NotificationsTable');
     const errors: string[] = [];
     const panel = outboxPanel(dynamo.documents, { NOTIFICATIONS_TABLE: table }, (e) => errors.push(e));
     if (!panel) throw new Error('expected an outbox panel for the default (outbox) channel');
