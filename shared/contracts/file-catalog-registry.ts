@@ -1,6 +1,7 @@
 /**
  * SchemaRegistry over the committed catalog (schemas/catalog.json): local runs, tests and the producer.
- * Every schema is parsed once, when the registry is built (module scope for the default instance).
+ * Each schema is parsed once, on first use: a function reads a few of the catalog's types, and avsc compiles
+ * code for every type it parses, which made parsing the whole catalog the largest part of a cold start.
  */
 import { type SchemaCatalogEntry, schemaCatalog } from '../../schemas';
 import {
@@ -12,34 +13,60 @@ import {
 } from './schema-registry';
 
 export class FileCatalogSchemaRegistry implements SchemaRegistry {
+  /** Numeric ids and Glue UUIDs (the Glue UUID resolves to the same schema, so Glue-framed values decode too). */
+  readonly #entryById = new Map<SchemaId, SchemaCatalogEntry>();
+  readonly #newestByType = new Map<string, SchemaCatalogEntry>();
+  readonly #byTypeVersion = new Map<string, SchemaCatalogEntry>();
+  readonly #writerTypes = new Map<number, ReturnType<typeof parseAvroType>>();
+  readonly #schemas = new Map<number, RegisteredSchema>();
   readonly #byId = new Map<SchemaId, RegisteredSchema>();
-  readonly #latestByType = new Map<string, RegisteredSchema>();
-  readonly #byTypeVersion = new Map<string, RegisteredSchema>();
-  readonly #entries = new Map<number, SchemaCatalogEntry>();
 
   constructor(entries: readonly SchemaCatalogEntry[] = schemaCatalog) {
-    const writerTypes = new Map(entries.map((entry) => [entry.id, parseAvroType(entry.schema)]));
-    const newest = new Map<string, SchemaCatalogEntry>();
     for (const entry of entries) {
-      const current = newest.get(entry.type);
-      if (!current || entry.version > current.version) newest.set(entry.type, entry);
-    }
-    for (const entry of entries) {
-      this.#entries.set(entry.id, entry);
-      const writerType = writerTypes.get(entry.id) as ReturnType<typeof parseAvroType>;
-      const newestEntry = newest.get(entry.type) as SchemaCatalogEntry;
-      const readerType = writerTypes.get(newestEntry.id);
-      const schema = registeredSchema(entry.id, entry.type, entry.version, writerType, readerType);
-      this.#byId.set(entry.id, schema);
-      // The Glue UUID resolves to the same schema, so locally produced Glue-framed values decode too.
-      this.#byId.set(entry.glueSchemaVersionId.toLowerCase(), schema);
-      this.#byTypeVersion.set(`${entry.type}@${entry.version}`, schema);
-      if (entry === newestEntry) this.#latestByType.set(entry.type, schema);
+      const current = this.#newestByType.get(entry.type);
+      if (!current || entry.version > current.version) this.#newestByType.set(entry.type, entry);
+      this.#entryById.set(entry.id, entry);
+      this.#entryById.set(entry.glueSchemaVersionId.toLowerCase(), entry);
+      this.#byTypeVersion.set(`${entry.type}@${entry.version}`, entry);
     }
   }
 
+  #writerType(entry: SchemaCatalogEntry): ReturnType<typeof parseAvroType> {
+    let type = this.#writerTypes.get(entry.id);
+    if (!type) {
+      type = parseAvroType(entry.schema);
+      this.#writerTypes.set(entry.id, type);
+    }
+    return type;
+  }
+
+  /** The entry's schema, read as the newest version of its type; parsed (and the resolver built) once. */
+  #schema(entry: SchemaCatalogEntry): RegisteredSchema {
+    let schema = this.#schemas.get(entry.id);
+    if (!schema) {
+      const newest = this.#newestByType.get(entry.type) as SchemaCatalogEntry;
+      schema = registeredSchema(
+        entry.id,
+        entry.type,
+        entry.version,
+        this.#writerType(entry),
+        this.#writerType(newest),
+      );
+      this.#schemas.set(entry.id, schema);
+    }
+    return schema;
+  }
+
   cached(id: SchemaId): RegisteredSchema | undefined {
-    return this.#byId.get(typeof id === 'string' ? id.toLowerCase() : id);
+    const key = typeof id === 'string' ? id.toLowerCase() : id;
+    // The per-record path: one lookup once the id has been seen.
+    const seen = this.#byId.get(key);
+    if (seen) return seen;
+    const entry = this.#entryById.get(key);
+    if (!entry) return undefined;
+    const schema = this.#schema(entry);
+    this.#byId.set(key, schema);
+    return schema;
   }
 
   resolve(id: SchemaId): Promise<RegisteredSchema | undefined> {
@@ -48,34 +75,35 @@ export class FileCatalogSchemaRegistry implements SchemaRegistry {
 
   /** The newest schema of an event type: what the producer writes with. */
   latest(eventType: string): RegisteredSchema {
-    const schema = this.#latestByType.get(eventType);
-    if (!schema) throw new Error(`No schema for event type "${eventType}" in schemas/catalog.json`);
-    return schema;
+    const entry = this.#newestByType.get(eventType);
+    if (!entry) throw new Error(`No schema for event type "${eventType}" in schemas/catalog.json`);
+    return this.#schema(entry);
   }
 
   /** The newest schema of an event type, or undefined for a type the catalog does not know. */
   find(eventType: string): RegisteredSchema | undefined {
-    return this.#latestByType.get(eventType);
+    const entry = this.#newestByType.get(eventType);
+    return entry && this.#schema(entry);
   }
 
   /** A specific version (tests, and producers pinned to an older version during a rollout). */
   version(eventType: string, version: number): RegisteredSchema {
-    const schema = this.#byTypeVersion.get(`${eventType}@${version}`);
-    if (!schema) throw new Error(`No schema ${eventType} v${version} in schemas/catalog.json`);
-    return schema;
+    const entry = this.#byTypeVersion.get(`${eventType}@${version}`);
+    if (!entry) throw new Error(`No schema ${eventType} v${version} in schemas/catalog.json`);
+    return this.#schema(entry);
   }
 
   /** The catalog entry (file, Glue schema version id) of a numeric schema id. */
   catalogEntry(id: number): SchemaCatalogEntry {
-    const entry = this.#entries.get(id);
+    const entry = this.#entryById.get(id);
     if (!entry) throw new Error(`No schema id ${id} in schemas/catalog.json`);
     return entry;
   }
 
   eventTypes(): string[] {
-    return [...this.#latestByType.keys()];
+    return [...this.#newestByType.keys()];
   }
 }
 
-/** The project's catalog, parsed once per process. */
+/** The project's catalog; each schema parsed once per process, when first needed. */
 export const fileCatalogSchemaRegistry = new FileCatalogSchemaRegistry();
