@@ -46,7 +46,8 @@ function esmProperties(settings, where) {
 // Rules every `msk` event must follow; a violation fails `serverless package` with the event named.
 // - consumerGroupId: set and unique (a group id is immutable and must be unique among the account's Kafka ESMs;
 //   two ESMs in one group would split the partitions between them).
-// - batchSize: set explicitly (the window defaults to 500 ms for Kafka when maximumBatchingWindow is absent).
+// - batchSize and maximumBatchingWindow: set explicitly (for Kafka an absent window means 500 ms). The window is
+//   written into the resource here too: osls drops a window of 0 (falsy), which would silently leave 500 ms.
 // - provisionedPollerConfig: Kafka ESMs accept retries, bisect, partial batch responses and on-failure
 //   destinations only in provisioned mode.
 function validateEvent(functionKey, index, msk, settings, groups) {
@@ -57,6 +58,10 @@ function validateEvent(functionKey, index, msk, settings, groups) {
     throw new Error(`${where}: consumerGroupId "${msk.consumerGroupId}" is already used by ${other}`);
   groups.set(msk.consumerGroupId, where);
   if (!msk.batchSize) throw new Error(`${where}: batchSize is required`);
+  const window = msk.maximumBatchingWindow;
+  if (!Number.isInteger(window) || window < 0 || window > 300) {
+    throw new Error(`${where}: maximumBatchingWindow is required, whole seconds from 0 to 300 (got ${window})`);
+  }
   const needsProvisioned =
     settings.maximumRetryAttempts !== undefined ||
     settings.bisectBatchOnFunctionError ||
@@ -81,7 +86,10 @@ module.exports = async ({ resolveConfigurationProperty }) => {
       validateEvent(functionKey, index, event.msk, settings, groups);
       const logicalId = mskEventLogicalId(functionKey, event.msk.arn, event.msk.topic);
       extensions[logicalId] = {
-        Properties: esmProperties(settings, `custom.esm (function ${functionKey})`),
+        Properties: {
+          MaximumBatchingWindowInSeconds: event.msk.maximumBatchingWindow,
+          ...esmProperties(settings, `custom.esm (function ${functionKey})`),
+        },
       };
     }
   }
