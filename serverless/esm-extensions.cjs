@@ -60,7 +60,9 @@ function validateEvent(functionKey, index, msk, settings, groups) {
   if (!msk.batchSize) throw new Error(`${where}: batchSize is required`);
   const window = msk.maximumBatchingWindow;
   if (!Number.isInteger(window) || window < 0 || window > 300) {
-    throw new Error(`${where}: maximumBatchingWindow is required, whole seconds from 0 to 300 (got ${window})`);
+    throw new Error(
+      `${where}: maximumBatchingWindow is required, whole seconds from 0 to 300 (got ${window})`,
+    );
   }
   const needsProvisioned =
     settings.maximumRetryAttempts !== undefined ||
@@ -74,11 +76,34 @@ function validateEvent(functionKey, index, msk, settings, groups) {
   }
 }
 
+// A poller group shares Event Poller Units between the ESMs of one VPC (cheaper than a dedicated set per ESM):
+// at most 100 ESMs and 2,000 maximum pollers in all per group (Lambda API, ProvisionedPollerConfig).
+const MAX_GROUP_ESMS = 100;
+const MAX_GROUP_POLLERS = 2000;
+
+function pollerConfig(msk, settings, groupUse) {
+  const { minimumPollers, maximumPollers } = msk.provisionedPollerConfig;
+  const config = { MinimumPollers: minimumPollers, MaximumPollers: maximumPollers };
+  const group = settings.pollerGroupName;
+  if (!group) return config;
+  const use = groupUse.get(group) ?? { esms: 0, pollers: 0 };
+  use.esms += 1;
+  use.pollers += maximumPollers ?? 200;
+  groupUse.set(group, use);
+  if (use.esms > MAX_GROUP_ESMS || use.pollers > MAX_GROUP_POLLERS) {
+    throw new Error(
+      `custom.esm pollerGroupName "${group}": at most ${MAX_GROUP_ESMS} ESMs and ${MAX_GROUP_POLLERS} maximum pollers per group (now ${use.esms} ESMs, ${use.pollers} pollers)`,
+    );
+  }
+  return { ...config, PollerGroupName: group };
+}
+
 module.exports = async ({ resolveConfigurationProperty }) => {
   const functions = (await resolveConfigurationProperty(['functions'])) || {};
   const esm = (await resolveConfigurationProperty(['custom', 'esm'])) || {};
   const extensions = {};
   const groups = new Map();
+  const groupUse = new Map();
   for (const [functionKey, fn] of Object.entries(functions)) {
     const settings = { ...esm.defaults, ...esm.functions?.[functionKey] };
     for (const [index, event] of (fn.events || []).entries()) {
@@ -88,6 +113,10 @@ module.exports = async ({ resolveConfigurationProperty }) => {
       extensions[logicalId] = {
         Properties: {
           MaximumBatchingWindowInSeconds: event.msk.maximumBatchingWindow,
+          // The whole object: osls merges extension properties shallowly.
+          ...(event.msk.provisionedPollerConfig
+            ? { ProvisionedPollerConfig: pollerConfig(event.msk, settings, groupUse) }
+            : {}),
           ...esmProperties(settings, `custom.esm (function ${functionKey})`),
         },
       };

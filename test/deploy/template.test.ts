@@ -190,6 +190,9 @@ describe('every packaged stage', () => {
         expect(p.MaximumBatchingWindowInSeconds, `${stage} ${id}`).toBe(0);
         expect(p.ProvisionedPollerConfig?.MinimumPollers, `${stage} ${id}`).toBeGreaterThanOrEqual(1);
         expect(p.ProvisionedPollerConfig?.MaximumPollers, `${stage} ${id}`).toBeLessThanOrEqual(6);
+        expect(p.ProvisionedPollerConfig?.PollerGroupName, `${stage} ${id}`).toBe(
+          `mobility-events-${stage.split(' ')[0]}`,
+        );
         expect(p.FunctionResponseTypes, `${stage} ${id}`).toEqual(['ReportBatchItemFailures']);
         expect(p.MaximumRetryAttempts, `${stage} ${id}`).toBeGreaterThanOrEqual(1);
         expect(p.MaximumRecordAgeInSeconds, `${stage} ${id}`).toBeGreaterThanOrEqual(60);
