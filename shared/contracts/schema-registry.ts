@@ -3,7 +3,9 @@
  * schema version UUID (string) for Glue framing. `cached` is synchronous so the per-record decode path never
  * awaits; `resolve` is called only on a cache miss.
  */
-import avro from 'avsc';
+import type avro from 'avsc';
+// Only the type system: the package entry would also load avsc's RPC, container and IDL modules at cold start.
+import { Type } from 'avsc/lib/types';
 
 export type SchemaId = number | string;
 
@@ -33,7 +35,7 @@ export interface SchemaRegistry {
 /** Parse options shared by every schema: logical types stay plain (timestamp-millis = epoch ms number). */
 export function parseAvroType(schema: unknown): avro.Type {
   // A fresh registry per schema: two versions of one record name must not collide.
-  return avro.Type.forSchema(schema as avro.Schema, { registry: {} });
+  return Type.forSchema(schema as avro.Schema, { registry: {} });
 }
 
 /**
