@@ -1,4 +1,5 @@
 // An EsmHandler that forwards invocations to the function's worker thread (see function-worker.ts).
+import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { WorkerInvocation, WorkerReply } from './function-worker';
 import type { EsmHandler } from './invoker';
@@ -12,17 +13,34 @@ export interface WorkerHandlerOptions {
   root?: string;
   /** Where the function's console output goes (default: this process's stdout/stderr). */
   output?: NodeJS.WritableStream;
+  /**
+   * Execution environments (worker threads) the function may run at once; further invocations wait for one
+   * to be free. Default: ESM_FUNCTION_INSTANCES, else one per CPU (at least 2).
+   */
+  instances?: number;
 }
 
 interface Sandbox {
   worker: Worker;
+  /** The invocation it runs: like a Lambda execution environment, one at a time. */
   pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
 }
 
+export function defaultInstances(env: NodeJS.ProcessEnv = process.env): number {
+  const configured = env.ESM_FUNCTION_INSTANCES;
+  if (configured === undefined || configured === '') return Math.max(2, cpus().length);
+  const instances = Number(configured);
+  if (!Number.isInteger(instances) || instances < 1) {
+    throw new Error(`ESM_FUNCTION_INSTANCES must be a whole number >= 1, got "${configured}"`);
+  }
+  return instances;
+}
+
 /**
- * Like a Lambda execution environment, the worker is created on first use (cold start) and replaced after
- * it crashed or an invocation timed out (Lambda discards a timed-out environment; its code may still run).
- * Concurrent invocations of the function share the worker, so a timeout also fails those (they are retried).
+ * Like Lambda's execution environments: a worker is created when an invocation finds none free (cold start),
+ * runs one invocation at a time, is reused while warm, and is replaced after it crashed or an invocation
+ * timed out (Lambda discards a timed-out environment; its code may still run). At most `instances` exist;
+ * module state (a pool of one database connection, say) is per environment, as on Lambda.
  */
 export function workerHandler(
   handlerPath: string,
@@ -30,14 +48,35 @@ export function workerHandler(
   options: WorkerHandlerOptions = {},
 ): WorkerHandler {
   const root = options.root ?? process.cwd();
-  let sandbox: Sandbox | undefined;
+  const limit = options.instances ?? defaultInstances();
+  const all = new Set<Sandbox>();
+  const idle: Sandbox[] = [];
+  const waiting: ((sandbox: Sandbox) => void)[] = [];
+  let closed = false;
   let nextId = 1;
 
+  /** Gives a free (or new) environment to the next waiting invocation, if any. */
+  const dispatch = () => {
+    while (waiting.length > 0 && !closed) {
+      const sandbox = idle.pop() ?? (all.size < limit ? start() : undefined);
+      if (!sandbox) return;
+      (waiting.shift() as (sandbox: Sandbox) => void)(sandbox);
+    }
+  };
+
+  const release = (sandbox: Sandbox) => {
+    if (all.has(sandbox)) idle.push(sandbox);
+    dispatch();
+  };
+
   const discard = (current: Sandbox, reason: Error) => {
-    if (sandbox === current) sandbox = undefined;
+    if (!all.delete(current)) return;
+    const at = idle.indexOf(current);
+    if (at >= 0) idle.splice(at, 1);
     for (const waiter of current.pending.values()) waiter.reject(reason);
     current.pending.clear();
     void current.worker.terminate();
+    dispatch();
   };
 
   const start = (): Sandbox => {
@@ -51,6 +90,7 @@ export function workerHandler(
       worker.stderr.pipe(options.output, { end: false });
     }
     const current: Sandbox = { worker, pending: new Map() };
+    all.add(current);
     worker.on('message', (reply: WorkerReply) => {
       const waiter = current.pending.get(reply.id);
       current.pending.delete(reply.id);
@@ -65,17 +105,25 @@ export function workerHandler(
     return current;
   };
 
-  const handler: EsmHandler = (event, context) => {
-    sandbox ??= start();
-    const current = sandbox;
-    const id = nextId++;
+  const environment = () =>
+    new Promise<Sandbox>((resolve) => {
+      waiting.push(resolve);
+      dispatch();
+    });
+
+  const handler: EsmHandler = async (event, context) => {
     const { getRemainingTimeInMillis, done, fail, succeed, ...fields } = context;
-    const remaining = getRemainingTimeInMillis();
-    const invocation: WorkerInvocation = {
-      id,
-      event,
-      context: { ...fields, deadline: Date.now() + remaining },
-    };
+    const deadline = Date.now() + getRemainingTimeInMillis();
+    // Waiting for a free environment counts against the invocation's time, as throttling would.
+    const current = await environment();
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      // The caller has already timed the invocation out; running it now would only duplicate its retry.
+      release(current);
+      throw new Error(`${handlerPath}: no execution environment free before the invocation's deadline`);
+    }
+    const id = nextId++;
+    const invocation: WorkerInvocation = { id, event, context: { ...fields, deadline } };
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (current.pending.has(id))
@@ -84,10 +132,13 @@ export function workerHandler(
       current.pending.set(id, {
         resolve: (value) => {
           clearTimeout(timer);
+          release(current);
           resolve(value);
         },
         reject: (error) => {
           clearTimeout(timer);
+          // A handler error leaves the environment usable; a discarded one is no longer in the pool.
+          release(current);
           reject(error);
         },
       });
@@ -97,9 +148,11 @@ export function workerHandler(
   return {
     handler,
     close: async () => {
-      const current = sandbox;
-      sandbox = undefined;
-      if (current) await current.worker.terminate();
+      closed = true;
+      const sandboxes = [...all];
+      all.clear();
+      idle.length = 0;
+      await Promise.all(sandboxes.map((sandbox) => sandbox.worker.terminate()));
     },
   };
 }

@@ -4,7 +4,7 @@
 //   consumer group; the audit store chains are per topic-partition, so the run's audit rows are exactly the
 //   rows of its topics;
 // - every DynamoDB table of the stage gets a run-scoped copy (same keys and indexes);
-// - each function runs in its own worker thread with its Lambda environment (as `npm run dev` does).
+// - each function runs in worker threads (execution environments) with its Lambda environment, as `npm run dev` does.
 // A run is described by a JSON-serialisable RunSpec, so the same emulator runs in this process or in a
 // child process (emulator-child.ts) that a test can SIGKILL.
 import '../../../shared/kafka/node20-polyfills';

@@ -1,7 +1,7 @@
 import type { MSKEvent } from 'aws-lambda';
 import { afterAll, describe, expect, it } from 'vitest';
-import { invokeHandler } from '../../../local/esm/invoker';
-import { type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
+import { type InvocationResult, invokeHandler } from '../../../local/esm/invoker';
+import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 
 const fn = {
   functionName: 'fixture',
@@ -12,7 +12,7 @@ const fn = {
 };
 const event = (extra: Record<string, unknown> = {}) => ({ records: {}, ...extra }) as unknown as MSKEvent;
 
-describe('workerHandler (one worker thread per function)', () => {
+describe('workerHandler (worker threads as execution environments)', () => {
   const billing = workerHandler('test/unit/esm/fixtures/env-handler.handler', {
     FIXTURE_TABLE: 'billing-table',
   });
@@ -38,4 +38,42 @@ describe('workerHandler (one worker thread per function)', () => {
     const next = await invokeHandler(billing.handler, event(), fn);
     expect(next).toMatchObject({ ok: true, response: { table: 'billing-table' } });
   }, 60_000);
+
+  it('runs one invocation per environment and at most `instances` environments, reusing warm ones', async () => {
+    const pool = workerHandler('test/unit/esm/fixtures/env-handler.handler', {}, { instances: 2 });
+    all.push(pool);
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => invokeHandler(pool.handler, event({ sleepMs: 150 }), fn)),
+    );
+    const responses = results.map((r) => {
+      if (!r.ok) throw r.error;
+      return r.response as { threadId: number; maxInFlight: number };
+    });
+    expect(new Set(responses.map((r) => r.threadId)).size).toBe(2);
+    expect(Math.max(...responses.map((r) => r.maxInFlight))).toBe(1);
+  }, 60_000);
+
+  it('keeps an environment whose handler threw: the next invocation runs warm in it', async () => {
+    const pool = workerHandler('test/unit/esm/fixtures/env-handler.handler', {}, { instances: 1 });
+    all.push(pool);
+    const threadOf = (result: InvocationResult) => {
+      if (!result.ok) throw result.error;
+      return (result.response as { threadId: number }).threadId;
+    };
+    const before = threadOf(await invokeHandler(pool.handler, event(), fn));
+    const failed = await invokeHandler(pool.handler, event({ fail: true }), fn);
+    expect(failed.ok ? undefined : failed.error.message).toBe('fixture failure');
+    expect(threadOf(await invokeHandler(pool.handler, event(), fn))).toBe(before);
+  }, 60_000);
+});
+
+describe('defaultInstances', () => {
+  it('reads ESM_FUNCTION_INSTANCES and names it when it is not a whole number >= 1', () => {
+    expect(defaultInstances({ ESM_FUNCTION_INSTANCES: '3' })).toBe(3);
+    expect(defaultInstances({})).toBeGreaterThanOrEqual(2);
+    expect(() => defaultInstances({ ESM_FUNCTION_INSTANCES: '0' })).toThrow(
+      'ESM_FUNCTION_INSTANCES must be a whole number >= 1, got "0"',
+    );
+    expect(() => defaultInstances({ ESM_FUNCTION_INSTANCES: 'many' })).toThrow(/got "many"/);
+  });
 });
