@@ -338,7 +338,9 @@ async function main() {
 
     // The stand-in's ceiling: every DynamoDB function of bench:e2e shares this one process.
     const concurrent = Array.from({ length: 2_048 }, (_, i) => 500 + i);
-    const waves = Array.from({ length: concurrent.length / 32 }, (_, w) => concurrent.slice(w * 32, w * 32 + 32));
+    const waves = Array.from({ length: concurrent.length / 32 }, (_, w) =>
+      concurrent.slice(w * 32, w * 32 + 32),
+    );
     rows.push(
       await measure('calibration: PutItem, 32 in flight', counted, waves, async (wave: number[]) => {
         await Promise.all(
