@@ -85,9 +85,11 @@ export function workerHandler(
       env: { ...process.env, ...env },
       ...(options.output ? { stdout: true, stderr: true } : {}),
     });
-    if (options.output) {
-      worker.stdout.pipe(options.output, { end: false });
-      worker.stderr.pipe(options.output, { end: false });
+    const output = options.output;
+    if (output) {
+      // Forwarded, not piped: a pipe adds listeners to the shared output for every environment.
+      worker.stdout.on('data', (chunk: Buffer) => output.write(chunk));
+      worker.stderr.on('data', (chunk: Buffer) => output.write(chunk));
     }
     const current: Sandbox = { worker, pending: new Map() };
     all.add(current);
