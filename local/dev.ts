@@ -1,6 +1,7 @@
 // `npm run dev`: the whole service locally. Starts the stack (Kafka, PostgreSQL, DynamoDB, S3) and
-// provisions it, runs every ESM of serverless.yml with the real handlers (one worker thread per function,
-// so each has its own environment), feeds traffic and shows a live table. Ctrl-C stops everything.
+// provisions it, runs every ESM of serverless.yml with the real handlers (worker threads as execution
+// environments, each function with its own environment), feeds traffic and shows a live table. Ctrl-C stops
+// everything.
 //
 //   npm run dev -- [--rate N] [--no-samples] [--keep-stack] [--api-port 4010] [--concurrency N]
 import '../shared/kafka/node20-polyfills';
