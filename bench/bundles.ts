@@ -139,27 +139,21 @@ function environmentFor(template: CloudFormationTemplate, logicalId: string, nam
   return env;
 }
 
-/** Median init time, or the first line of the error when the bundle cannot even be loaded. */
-async function initTime(handler: string, env: Record<string, string>): Promise<Init | { error: string }> {
-  const samples: number[] = [];
-  const cpuSamples: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    try {
-      // The handler may log at load (stdout): the measurement goes to stderr behind a marker.
-      const { stderr } = await run(process.execPath, ['-e', MEASURE, handler], {
-        env,
-        cwd: path.dirname(handler),
-      });
-      const [, wall, cpu] = /@@init ([\d.]+) ([\d.]+)/.exec(stderr) ?? [];
-      samples.push(Number(wall));
-      cpuSamples.push(Number(cpu));
-    } catch (error) {
-      const stderr = String((error as { stderr?: string }).stderr ?? error);
-      const reason = stderr.split('\n').find((line) => /Error|error:/.test(line)) ?? stderr.slice(0, 200);
-      return { error: reason.trim() };
-    }
+/** One init measurement; throws the first line of the error when the bundle cannot even be loaded. */
+async function sampleInit(handler: string, env: Record<string, string>): Promise<Init> {
+  try {
+    // The handler may log at load (stdout): the measurement goes to stderr behind a marker.
+    const { stderr } = await run(process.execPath, ['-e', MEASURE, handler], {
+      env,
+      cwd: path.dirname(handler),
+    });
+    const [, wall, cpu] = /@@init ([\d.]+) ([\d.]+)/.exec(stderr) ?? [];
+    return { wall: Number(wall), cpu: Number(cpu) };
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? error);
+    const reason = stderr.split('\n').find((line) => /Error|error:/.test(line)) ?? stderr.slice(0, 200);
+    throw new Error(reason.trim());
   }
-  return { wall: median(samples), cpu: median(cpuSamples) };
 }
 
 const loadAtStart = os
@@ -181,6 +175,7 @@ async function main() {
   const results: FunctionResult[] = [];
   try {
     const zips = (await readdir(prod.artifactDir)).filter((file) => file.endsWith('.zip')).sort();
+    const targets = [];
     for (const zip of zips) {
       const name = zip.replace(/\.zip$/, '');
       const target = path.join(unpacked, name);
@@ -188,24 +183,48 @@ async function main() {
       // .cjs: serverless.yml custom.esbuild.outputFileExtension.
       const handler = path.join(target, 'functions', name, 'handler.cjs');
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1).replace(/-/g, 'Dash')}LambdaFunction`;
-      const env = environmentFor(prodTemplate, logicalId, name, target);
-      const measured = {
-        deployed: await initTime(handler, env),
-        local: await initTime(handler, environmentFor(localTemplate, logicalId, name, target)),
-      };
-      const error = Object.values(measured).find((m): m is { error: string } => 'error' in m)?.error;
-      const result: FunctionResult = {
+      targets.push({
         name,
-        zipBytes: (await stat(path.join(prod.artifactDir, zip))).size,
-        handlerBytes: (await stat(handler)).size,
-        ...(error ? { error } : {}),
+        zip,
+        handler,
+        envs: {
+          deployed: environmentFor(prodTemplate, logicalId, name, target),
+          local: environmentFor(localTemplate, logicalId, name, target),
+        },
+        samples: { deployed: [] as Init[], local: [] as Init[] },
+        error: undefined as string | undefined,
+      });
+    }
+    // Round robin (every function and environment once per run): the machine's speed drifts over a run, and
+    // measuring one function's runs back to back would give its drift to that function alone.
+    for (let i = 0; i < RUNS; i++) {
+      for (const t of targets) {
+        if (t.error) continue;
+        for (const key of ['deployed', 'local'] as const) {
+          try {
+            t.samples[key].push(await sampleInit(t.handler, t.envs[key]));
+          } catch (error) {
+            t.error = (error as Error).message;
+            break;
+          }
+        }
+      }
+    }
+    for (const t of targets) {
+      const result: FunctionResult = {
+        name: t.name,
+        zipBytes: (await stat(path.join(prod.artifactDir, t.zip))).size,
+        handlerBytes: (await stat(t.handler)).size,
+        ...(t.error ? { error: t.error } : {}),
       };
       for (const key of ['deployed', 'local'] as const) {
-        const value = measured[key];
-        if (!('error' in value)) result[key] = value;
+        const runs = t.samples[key];
+        if (!t.error && runs.length > 0) {
+          result[key] = { wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)) };
+        }
       }
       results.push(result);
-      process.stdout.write(`${name}: ${JSON.stringify(result)}\n`);
+      process.stdout.write(`${t.name}: ${JSON.stringify(result)}\n`);
     }
   } finally {
     await rm(unpacked, { recursive: true, force: true });
@@ -233,7 +252,7 @@ async function writeSection(results: FunctionResult[]) {
     'Artifacts of `serverless package --stage prod` (esbuild, one bundle per function, target node20, not minified,',
     'no source map, AWS SDK bundled but for the Glue client). Init = `require` of the bundled handler in a fresh process',
     'plus the imports it starts at module scope (measured at the next setImmediate), median of ' +
-      `${RUNS} processes (process start not included).`,
+      `${RUNS} processes per function and environment, taken round robin (process start not included).`,
     "Environments: prod = the prod template's variables plus what Lambda adds (X-Ray daemon address, so the",
     'tracer is on); local = the local stage template',
     '(rules explainer, outbox channel). Loaded on first use, so in no column: the Kafka producer (first',
