@@ -18,7 +18,7 @@ import { EsmEmulator } from './esm/emulator';
 import { functionEnvironment } from './esm/function-env';
 import { type PartitionLag, partitionLags } from './esm/lag';
 import { type GeneratedTraffic, generateTraffic, produceSamples, sampleRecords } from './esm/traffic';
-import { type WorkerHandler, workerHandler } from './esm/worker-handler';
+import { defaultInstances, type WorkerHandler, workerHandler } from './esm/worker-handler';
 import { startLambdaApi } from './lambda-api/server';
 import { outboxPanel } from './outbox-panel';
 import { localDefinitions } from './provision';
@@ -55,8 +55,10 @@ export async function run(args: string[]): Promise<number> {
     resourceNames[logicalId] = table.TableName as string;
   const definitions = esmDefinitionsFrom(config, {
     failedRecordsBucket: local.failedRecordsBucket,
-    // Batches in flight per ESM; default: maximumPollers x 5 invocations, as a provisioned poller allows.
+    // Batches in flight per ESM; default: maximumPollers x 5 as a provisioned poller allows, but no more than
+    // the function's local execution environments.
     ...(values.concurrency ? { maximumConcurrency: Number(values.concurrency) } : {}),
+    instances: defaultInstances(),
   });
 
   // Function and emulator logs go to a file, so the live table stays readable.

@@ -96,6 +96,12 @@ export interface ToDefinitionsOptions {
   failedRecordsBucket?: string;
   accountId?: string;
   maximumConcurrency?: number;
+  /**
+   * Execution environments each function has locally (ESM_FUNCTION_INSTANCES). Lambda gives an ESM up to
+   * maximumPollers x 5 environments; with fewer, batches beyond them only wait with their partitions held, and
+   * the records behind them cannot join a batch: so by default no more batches are in flight than there are.
+   */
+  instances?: number;
 }
 
 export function esmDefinitionsFrom(
@@ -142,7 +148,8 @@ export function esmDefinitionsFrom(
           Array.isArray(extension.FunctionResponseTypes) &&
           extension.FunctionResponseTypes.includes('ReportBatchItemFailures'),
         ...(destination ? { destination } : {}),
-        maximumConcurrency: options.maximumConcurrency ?? Math.max(1, pollers * 5),
+        maximumConcurrency:
+          options.maximumConcurrency ?? Math.max(1, Math.min(pollers * 5, options.instances ?? pollers * 5)),
       });
     }
   }

@@ -30,7 +30,7 @@ import { functionEnvironment } from '../../../local/esm/function-env';
 import type { EsmHandler } from '../../../local/esm/invoker';
 import { committedOffsets, offsetsAt } from '../../../local/esm/starting-position';
 import { esmUuid } from '../../../local/esm/uuid';
-import { type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
+import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 
 export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -113,7 +113,10 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
   }
 
   const resourceNames: Record<string, string> = { ...tables, FailedRecordsBucket: local.failedRecordsBucket };
-  const definitions = esmDefinitionsFrom(config, { failedRecordsBucket: local.failedRecordsBucket })
+  const definitions = esmDefinitionsFrom(config, {
+    failedRecordsBucket: local.failedRecordsBucket,
+    instances: defaultInstances(),
+  })
     .filter((d) => options.functions.includes(d.functionKey) && topics[d.topic] !== undefined)
     .map((d) => {
       const topic = topics[d.topic] as string;

@@ -64,4 +64,17 @@ describe('esmDefinitionsFrom', () => {
       reportBatchItemFailures: false,
     });
   });
+
+  it('keeps no more batches in flight than maximumPollers x 5, nor than the function has environments', () => {
+    const withPollers = config({});
+    const msk = withPollers.functions?.billing?.events?.[0]?.msk;
+    if (!msk) throw new Error('fixture has no msk event');
+    msk.provisionedPollerConfig = { maximumPollers: 6 };
+    expect(esmDefinitionsFrom(withPollers)[0]?.maximumConcurrency).toBe(30);
+    expect(esmDefinitionsFrom(withPollers, { instances: 2 })[0]?.maximumConcurrency).toBe(2);
+    expect(esmDefinitionsFrom(withPollers, { instances: 64 })[0]?.maximumConcurrency).toBe(30);
+    expect(
+      esmDefinitionsFrom(withPollers, { instances: 2, maximumConcurrency: 8 })[0]?.maximumConcurrency,
+    ).toBe(8);
+  });
 });
