@@ -51,7 +51,7 @@ export function workerHandler(
   const limit = options.instances ?? defaultInstances();
   const all = new Set<Sandbox>();
   const idle: Sandbox[] = [];
-  const waiting: ((sandbox: Sandbox) => void)[] = [];
+  const waiting: { resolve: (sandbox: Sandbox) => void; reject: (error: Error) => void }[] = [];
   let closed = false;
   let nextId = 1;
 
@@ -60,7 +60,7 @@ export function workerHandler(
     while (waiting.length > 0 && !closed) {
       const sandbox = idle.pop() ?? (all.size < limit ? start() : undefined);
       if (!sandbox) return;
-      (waiting.shift() as (sandbox: Sandbox) => void)(sandbox);
+      waiting.shift()?.resolve(sandbox);
     }
   };
 
@@ -108,8 +108,9 @@ export function workerHandler(
   };
 
   const environment = () =>
-    new Promise<Sandbox>((resolve) => {
-      waiting.push(resolve);
+    new Promise<Sandbox>((resolve, reject) => {
+      if (closed) throw new Error(`${handlerPath}: its workers are closed`);
+      waiting.push({ resolve, reject });
       dispatch();
     });
 
@@ -151,9 +152,16 @@ export function workerHandler(
     handler,
     close: async () => {
       closed = true;
+      // Nothing is left hanging: invocations waiting for or running in an environment fail (the ESM retries).
+      const reason = new Error(`${handlerPath}: its workers are closed`);
+      for (const waiter of waiting.splice(0)) waiter.reject(reason);
       const sandboxes = [...all];
       all.clear();
       idle.length = 0;
+      for (const sandbox of sandboxes) {
+        for (const invocation of sandbox.pending.values()) invocation.reject(reason);
+        sandbox.pending.clear();
+      }
       await Promise.all(sandboxes.map((sandbox) => sandbox.worker.terminate()));
     },
   };

@@ -65,6 +65,18 @@ describe('workerHandler (worker threads as execution environments)', () => {
     expect(failed.ok ? undefined : failed.error.message).toBe('fixture failure');
     expect(threadOf(await invokeHandler(pool.handler, event(), fn))).toBe(before);
   }, 60_000);
+  it('fails the invocations running and waiting when closed, and refuses new ones', async () => {
+    const pool = workerHandler('test/unit/esm/fixtures/env-handler.handler', {}, { instances: 1 });
+    const running = invokeHandler(pool.handler, event({ hang: true }), fn);
+    const waiting = invokeHandler(pool.handler, event(), fn);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await pool.close();
+    for (const result of await Promise.all([running, waiting])) {
+      expect(result.ok ? undefined : result.error.message).toMatch(/its workers are closed/);
+    }
+    const after = await invokeHandler(pool.handler, event(), fn);
+    expect(after.ok ? undefined : after.error.message).toMatch(/its workers are closed/);
+  }, 60_000);
 });
 
 describe('defaultInstances', () => {
