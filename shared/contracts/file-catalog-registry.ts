@@ -19,7 +19,6 @@ export class FileCatalogSchemaRegistry implements SchemaRegistry {
   readonly #byTypeVersion = new Map<string, SchemaCatalogEntry>();
   readonly #writerTypes = new Map<number, ReturnType<typeof parseAvroType>>();
   readonly #schemas = new Map<number, RegisteredSchema>();
-  readonly #byId = new Map<SchemaId, RegisteredSchema>();
 
   constructor(entries: readonly SchemaCatalogEntry[] = schemaCatalog) {
     for (const entry of entries) {
@@ -58,15 +57,8 @@ export class FileCatalogSchemaRegistry implements SchemaRegistry {
   }
 
   cached(id: SchemaId): RegisteredSchema | undefined {
-    const key = typeof id === 'string' ? id.toLowerCase() : id;
-    // The per-record path: one lookup once the id has been seen.
-    const seen = this.#byId.get(key);
-    if (seen) return seen;
-    const entry = this.#entryById.get(key);
-    if (!entry) return undefined;
-    const schema = this.#schema(entry);
-    this.#byId.set(key, schema);
-    return schema;
+    const entry = this.#entryById.get(typeof id === 'string' ? id.toLowerCase() : id);
+    return entry && this.#schema(entry);
   }
 
   resolve(id: SchemaId): Promise<RegisteredSchema | undefined> {
