@@ -149,7 +149,7 @@ export function esmDefinitionsFrom(
           extension.FunctionResponseTypes.includes('ReportBatchItemFailures'),
         ...(destination ? { destination } : {}),
         maximumConcurrency:
-          options.maximumConcurrency ?? Math.max(1, Math.min(pollers * 5, options.instances ?? pollers * 5)),
+          options.maximumConcurrency ?? Math.max(1, Math.min(pollers * 5, options.instances ?? Infinity)),
       });
     }
   }
