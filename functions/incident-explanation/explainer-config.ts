@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../../shared/config';
-import type { BedrockExplainerOptions } from './bedrock-explainer';
-import type { ExplainerResult, IncidentExplainer } from './explanation';
+import { BedrockIncidentExplainer, bedrockRuntimeClient } from './bedrock-explainer';
+import type { IncidentExplainer } from './explanation';
 import { describeFailure, FallbackIncidentExplainer } from './fallback-explainer';
 import { RulesIncidentExplainer } from './rules-explainer';
 
@@ -66,35 +66,8 @@ export function createExplainer(
     maxAttempts: settings.maxAttempts,
     parameters: { maxTokens: settings.maxTokens, temperature: settings.temperature },
   };
-  return new FallbackIncidentExplainer(bedrockExplainer(options), rules, (error) =>
-    onFallback(describeFailure(error)),
-  );
-}
-
-/**
- * The Bedrock explainer, with the Bedrock Runtime client imported only when the settings ask for Bedrock, so
- * the rules-only configuration does not load it. The import starts now (during the cold start, where a
- * deployed function with a model pays it anyway); a failed import fails that explain and is tried again.
- */
-function bedrockExplainer(options: BedrockExplainerOptions): IncidentExplainer {
-  const load = () =>
-    import('./bedrock-explainer').then(
-      ({ BedrockIncidentExplainer, bedrockRuntimeClient }) =>
-        new BedrockIncidentExplainer(bedrockRuntimeClient(options), options),
-    );
-  let explainer = load();
-  // Awaited on the first explain; until then a failure must not be an unhandled rejection.
-  explainer.catch(() => {});
-  return {
-    modelId: options.modelId,
-    parameters: options.parameters,
-    async explain(incident, prompt): Promise<ExplainerResult> {
-      const ready = await explainer.catch((error: unknown) => {
-        explainer = load();
-        explainer.catch(() => {});
-        throw error;
-      });
-      return ready.explain(incident, prompt);
-    },
-  };
+  // The Bedrock Runtime client is imported statically: esbuild tree-shakes a static import down to the client
+  // and Converse, but not a module behind import() (bench/RESULTS.md "Bundles").
+  const bedrock = new BedrockIncidentExplainer(bedrockRuntimeClient(options), options);
+  return new FallbackIncidentExplainer(bedrock, rules, (error) => onFallback(describeFailure(error)));
 }

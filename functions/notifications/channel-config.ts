@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigurationError } from '../../shared/config';
-import type { AwsChannelSettings } from './aws-channels';
+import { awsChannels } from './aws-channels';
 import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 
@@ -9,6 +9,10 @@ import type { NotificationChannel } from './ports';
  * paging and customer push, SES for reviewer email). Default: aws when ONCALL_TOPIC_ARN is set (a deployed
  * stage), outbox otherwise (local runs). aws needs ONCALL_TOPIC_ARN,
  * CUSTOMER_TOPIC_ARN, EMAIL_FROM and REVIEWERS_EMAIL.
+ *
+ * The SNS and SES clients are imported statically: esbuild tree-shakes a static import down to the client and
+ * the one command used, but not a module behind import(), so a lazy import put all 167 SNS and SES commands
+ * into the bundle (bench/RESULTS.md "Bundles"). The outbox configuration never constructs them.
  */
 export function createChannel(
   env: NodeJS.ProcessEnv,
@@ -21,34 +25,12 @@ export function createChannel(
   const names = ['ONCALL_TOPIC_ARN', 'CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'] as const;
   const missing = names.filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigurationError(`CHANNEL=aws needs ${missing.join(', ')}`);
-  return lazyAwsChannels({
+  return awsChannels({
     oncallTopicArn: env.ONCALL_TOPIC_ARN as string,
     customerTopicArn: env.CUSTOMER_TOPIC_ARN as string,
     emailFrom: env.EMAIL_FROM as string,
     reviewersEmail: env.REVIEWERS_EMAIL as string,
   });
-}
-
-/**
- * The SNS and SES channels, with their clients imported only when CHANNEL=aws (the outbox configuration does
- * not load them). The import starts now, during the cold start; a failed import fails that send (retried by
- * sendNotifications) and is tried again.
- */
-function lazyAwsChannels(settings: AwsChannelSettings): NotificationChannel {
-  const load = () => import('./aws-channels').then(({ awsChannels }) => awsChannels(settings));
-  let channels = load();
-  // Awaited on the first send; until then a failure must not be an unhandled rejection.
-  channels.catch(() => {});
-  return {
-    async send(message) {
-      const ready = await channels.catch((error: unknown) => {
-        channels = load();
-        channels.catch(() => {});
-        throw error;
-      });
-      return ready.send(message);
-    },
-  };
 }
 
 export function channelAdapterName(env: NodeJS.ProcessEnv): string {

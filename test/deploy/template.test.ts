@@ -776,14 +776,17 @@ describe('IAM against the code', () => {
 });
 
 describe('the packaged bundles', () => {
-  it('load in a fresh node process with the environment the template gives them', async () => {
-    const run = (file: string, args: string[], env?: NodeJS.ProcessEnv) =>
-      new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) =>
-          resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
-        );
-      });
-    const dir = await mkdtemp(path.join(tmpdir(), 'mobility-events-load-'));
+  const run = (file: string, args: string[], env?: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  let dir: string;
+  const functionDir = (fn: FunctionKey) => path.join(dir, fn, 'functions', fn);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'mobility-events-load-'));
     for (const fn of FUNCTION_KEYS) {
       const unzip = await run('unzip', [
         '-q',
@@ -793,6 +796,14 @@ describe('the packaged bundles', () => {
         path.join(dir, fn),
       ]);
       expect(unzip.code, unzip.stderr).toBe(0);
+    }
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('load in a fresh node process with the environment the template gives them', async () => {
+    for (const fn of FUNCTION_KEYS) {
       // The local configuration, and an AWS one (MSK IAM, Bedrock, SNS/SES, Glue): each loads different code.
       for (const [stage, template] of [
         ['local', local.template!],
@@ -807,7 +818,7 @@ describe('the packaged bundles', () => {
         for (const [name, value] of Object.entries(environmentOf(template, fn))) {
           env[name] = typeof value === 'string' ? value : `test-${name.toLowerCase()}`;
         }
-        const handler = path.join(dir, fn, 'functions', fn, 'handler.cjs');
+        const handler = path.join(functionDir(fn), 'handler.cjs');
         const loaded = await run(
           process.execPath,
           [
@@ -820,6 +831,39 @@ describe('the packaged bundles', () => {
         expect(loaded.code, `${stage} ${fn}: ${loaded.stderr.split('\n').slice(0, 8).join('\n')}`).toBe(0);
       }
     }
-    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('ship the Kafka producer as a chunk of incident-explanation alone, loaded on first publish', async () => {
+    for (const fn of FUNCTION_KEYS) {
+      const files = (await readdir(functionDir(fn))).sort();
+      expect(files, fn).toEqual(
+        fn === 'incident-explanation' ? ['handler.cjs', 'handler.kafka-producer.cjs'] : ['handler.cjs'],
+      );
+    }
+    const handler = await readFile(path.join(functionDir('incident-explanation'), 'handler.cjs'), 'utf8');
+    expect(handler).not.toContain('node_modules/@platformatic/kafka/');
+    expect(handler).toContain('import("./handler.kafka-producer.cjs")');
+    // Self-contained: it loads from the unzipped function alone, as Lambda would load it.
+    const chunk = path.join(functionDir('incident-explanation'), 'handler.kafka-producer.cjs');
+    const loaded = await run(process.execPath, [
+      '-e',
+      'import(process.argv[1]).then((m) => process.exit(typeof m.EventProducer.connect === "function" ? 0 : 3))',
+      chunk,
+    ]);
+    expect(loaded.code, loaded.stderr).toBe(0);
+  });
+
+  it('carry only the AWS SDK commands their function sends, where the client is imported statically', async () => {
+    const commandsIn = async (fn: FunctionKey, client: string) => {
+      const bundle = await readFile(path.join(functionDir(fn), 'handler.cjs'), 'utf8');
+      const marker = new RegExp(
+        `^// (?:\\S*/)?node_modules/@aws-sdk/${client}/dist-es/commands/(\\w+)Command\\.js$`,
+        'gm',
+      );
+      return [...bundle.matchAll(marker)].map((match) => match[1]).sort();
+    };
+    expect(await commandsIn('notifications', 'client-sns')).toEqual(['Publish']);
+    expect(await commandsIn('notifications', 'client-sesv2')).toEqual(['SendEmail']);
+    expect(await commandsIn('incident-explanation', 'client-bedrock-runtime')).toEqual(['Converse']);
   });
 });
