@@ -833,26 +833,6 @@ describe('the packaged bundles', () => {
     }
   });
 
-  it('ship the Kafka producer as a chunk of incident-explanation alone, loaded on first publish', async () => {
-    for (const fn of FUNCTION_KEYS) {
-      const files = (await readdir(functionDir(fn))).sort();
-      expect(files, fn).toEqual(
-        fn === 'incident-explanation' ? ['handler.cjs', 'handler.kafka-producer.cjs'] : ['handler.cjs'],
-      );
-    }
-    const handler = await readFile(path.join(functionDir('incident-explanation'), 'handler.cjs'), 'utf8');
-    expect(handler).not.toContain('node_modules/@platformatic/kafka/');
-    expect(handler).toContain('import("./handler.kafka-producer.cjs")');
-    // Self-contained: it loads from the unzipped function alone, as Lambda would load it.
-    const chunk = path.join(functionDir('incident-explanation'), 'handler.kafka-producer.cjs');
-    const loaded = await run(process.execPath, [
-      '-e',
-      'import(process.argv[1]).then((m) => process.exit(typeof m.EventProducer.connect === "function" ? 0 : 3))',
-      chunk,
-    ]);
-    expect(loaded.code, loaded.stderr).toBe(0);
-  });
-
   it('carry only the AWS SDK commands their function sends, where the client is imported statically', async () => {
     const commandsIn = async (fn: FunctionKey, client: string) => {
       const bundle = await readFile(path.join(functionDir(fn), 'handler.cjs'), 'utf8');
