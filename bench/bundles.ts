@@ -7,8 +7,8 @@
  * the service (test/deploy/package-stage.ts; the working tree and its .serverless are not touched). The code in
  * both is the same; the environments differ. Then for every function:
  * - the size of <function>.zip (what Lambda receives; target < 1 MB) and of the bundled handler inside it,
- * - init: `require` of the bundled handler in a fresh node process, plus the work it starts without waiting
- *   for (imports kicked off at module scope: Bedrock, SNS/SES), measured at the next setImmediate. With the
+ * - init: `require` of the bundled handler in a fresh node process, plus any work it starts at module scope
+ *   without waiting for it, measured at the next setImmediate. With the
  *   function's environment from the prod template and what the Lambda runtime adds (X-Ray daemon address, so
  *   the tracer is enabled as under active tracing), and with the local stage's environment (rules explainer,
  *   outbox channel).
@@ -56,7 +56,7 @@ const FINDINGS = [
   '- Fourth session: half of init is proportional to the bytes of handler.cjs (compiling it ~31%, reading it as',
   '  UTF-8 ~17% of samples in CPU profiles of demand and notifications).',
   '  - Kept: the SNS, SES and Bedrock clients are imported statically. Behind import() esbuild kept every command',
-  '    of the package: notifications carried 167 SNS and SES commands, now Publish and SendEmail (2,029 -> 1,806',
+  '    of the package: notifications carried 167 SNS and SES commands, now Publish and SendEmail (1,982 -> 1,764',
   '    KiB); incident-explanation 19 Bedrock Runtime commands, now Converse. Idle machine, 5 round-robin pairs:',
   '    notifications 183 -> 161 ms; incident-explanation within noise (~2%).',
   "  - Tried and reverted: incident-explanation's Kafka producer bundled as a file of its own",
@@ -263,7 +263,7 @@ async function writeSection(results: FunctionResult[]) {
       `load average ${loadAtStart} at the start (other work on the machine inflates wall times; CPU time less so).`,
     'Artifacts of `serverless package --stage prod` (esbuild, one bundle per function, target node20, not minified,',
     'no source map, AWS SDK bundled but for the Glue client). Init = `require` of the bundled handler in a fresh process',
-    'plus the imports it starts at module scope (measured at the next setImmediate), median of ' +
+    'plus any work it starts at module scope (measured at the next setImmediate), median of ' +
       `${RUNS} processes per function and environment, taken round robin (process start not included).`,
     "Environments: prod = the prod template's variables plus what Lambda adds (X-Ray daemon address, so the",
     'tracer is on); local = the local stage template',
