@@ -15,7 +15,7 @@
  *   - the same batches redelivered (what a retry costs).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
@@ -275,7 +275,23 @@ interface Row {
   recordsPerSecond: number;
   requests: number;
   requestsPerRecord: number;
+  /** CPU per DynamoDB request: the stand-in's process (when this bench started it) and this client process. */
+  standInCpuUsPerRequest?: number;
+  clientCpuUsPerRequest?: number;
   note?: string;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is no /proc. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 async function measure(
@@ -284,13 +300,18 @@ async function measure(
   batches: unknown[][],
   run: (batch: never) => Promise<unknown>,
   note?: string,
+  standInPid?: number,
 ): Promise<Row> {
   const before = counted.requests.count;
   const records = batches.reduce((n, b) => n + b.length, 0);
+  const standInBefore = processCpuSeconds(standInPid);
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   for (const batch of batches) await run(batch as never);
   const seconds = (performance.now() - started) / 1000;
   const requests = counted.requests.count - before;
+  const client = process.cpuUsage(clientBefore);
+  const standInAfter = processCpuSeconds(standInPid);
   const row: Row = {
     case: name,
     records,
@@ -299,6 +320,10 @@ async function measure(
     requests,
     requestsPerRecord: Number((requests / records).toFixed(3)),
   };
+  if (standInBefore !== undefined && standInAfter !== undefined) {
+    row.standInCpuUsPerRequest = Math.round(((standInAfter - standInBefore) * 1e6) / requests);
+    row.clientCpuUsPerRequest = Math.round((client.user + client.system) / requests);
+  }
   if (note) row.note = note;
   console.log(JSON.stringify(row));
   return row;
@@ -342,15 +367,22 @@ async function main() {
       concurrent.slice(w * 32, w * 32 + 32),
     );
     rows.push(
-      await measure('calibration: PutItem, 32 in flight', counted, waves, async (wave: number[]) => {
-        await Promise.all(
-          wave.map((i) =>
-            counted.documents.send(
-              new PutCommand({ TableName: calibrationTable, Item: { pk: `p${i}`, sk: 's', v: i } }),
+      await measure(
+        'calibration: PutItem, 32 in flight',
+        counted,
+        waves,
+        async (wave: number[]) => {
+          await Promise.all(
+            wave.map((i) =>
+              counted.documents.send(
+                new PutCommand({ TableName: calibrationTable, Item: { pk: `p${i}`, sk: 's', v: i } }),
+              ),
             ),
-          ),
-        );
-      }),
+          );
+        },
+        'also the CPU each request costs the stand-in and the client',
+        child?.pid,
+      ),
     );
 
     // Demand
