@@ -1,9 +1,12 @@
 /**
  * Connection options for @platformatic/kafka clients: plaintext for the local broker, or TLS + MSK IAM for
- * AWS. The client has no AWS_MSK_IAM mechanism, so IAM goes through OAUTHBEARER with a token signed by
- * aws-msk-iam-sasl-signer-js (what MSK documents for non-Java clients).
+ * AWS. The client has no AWS_MSK_IAM mechanism, so IAM goes through OAUTHBEARER with the token MSK documents
+ * for non-Java clients (./msk-iam-token.ts), signed with the default credential chain (in Lambda, the
+ * function role's credentials from the environment).
  */
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { BaseOptions } from '@platformatic/kafka';
+import { mskIamToken } from './msk-iam-token';
 
 export interface KafkaConnectionSettings {
   /** host:port list. */
@@ -23,14 +26,8 @@ export function kafkaClientOptions(settings: KafkaConnectionSettings): KafkaClie
   if (settings.iam) {
     const { region } = settings.iam;
     // A provider, not a string: the client asks again on every (re)connect, and tokens expire after 15 min.
-    // The signer (and the SDK credential chain it pulls in) loads on the first connect, not at cold start.
-    options.sasl = {
-      mechanism: 'OAUTHBEARER',
-      token: async () => {
-        const { generateAuthToken } = await import('aws-msk-iam-sasl-signer-js');
-        return (await generateAuthToken({ region })).token;
-      },
-    };
+    const credentials = defaultProvider();
+    options.sasl = { mechanism: 'OAUTHBEARER', token: () => mskIamToken({ region, credentials }) };
     options.tls = {};
   }
   return options;
