@@ -846,4 +846,19 @@ describe('the packaged bundles', () => {
     expect(await commandsIn('notifications', 'client-sesv2')).toEqual(['SendEmail']);
     expect(await commandsIn('incident-explanation', 'client-bedrock-runtime')).toEqual(['Converse']);
   });
+
+  it('leave out the code Lambda never loads: nested credential clients, the STS client, the MSK signer', async () => {
+    for (const fn of FUNCTION_KEYS) {
+      const bundle = await readFile(path.join(functionDir(fn), 'handler.cjs'), 'utf8');
+      const bundled = [
+        ...bundle.matchAll(
+          /^\/\/ (?:\S*\/)?node_modules\/(@aws-sdk\/nested-clients|@aws-sdk\/client-sts|aws-msk-iam-sasl-signer-js)\//gm,
+        ),
+      ].map((match) => match[1]);
+      expect([...new Set(bundled)], fn).toEqual([]);
+    }
+    // Still reachable from the runtime's SDK when credentials do not come from the environment.
+    const notifications = await readFile(path.join(functionDir('notifications'), 'handler.cjs'), 'utf8');
+    expect(notifications).toContain('require("@aws-sdk/nested-clients/sso")');
+  });
 });
