@@ -11,6 +11,7 @@
 // the record's CREATE_TIME timestamp (set by the producer). Smoke test: BENCH_E2E_SECONDS=5
 // BENCH_E2E_STEP_SECONDS=3 BENCH_E2E_STEPS=500,1000 npm run bench:e2e.
 import { writeResultsSection } from './results-file';
+import { settle } from './settle';
 import '../shared/kafka/node20-polyfills';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -324,6 +325,8 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
   {
     const fixed = await fixedRate(harness);
+    // The mixed run saturates the machine and leaves the stores busy; the step-up measures audit-append alone.
+    log(`step-up: waiting for a quiet machine (${await settle()})`);
     const steps = await stepUp(harness);
     const loadAfter = loadavg()[0] ?? 0;
     const fmt = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a');

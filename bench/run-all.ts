@@ -4,6 +4,7 @@
 // running the rest.
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { settle } from './settle';
 
 /** The order of the report; the shortest first, so a broken setup shows early. */
 const BENCHMARKS = ['decode', 'read-models', 'audit', 'bundles', 'emulator', 'e2e'] as const;
@@ -19,10 +20,12 @@ if (unknown.length > 0) {
 const selected = requested.length > 0 ? BENCHMARKS.filter((name) => requested.includes(name)) : BENCHMARKS;
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
 const failed: string[] = [];
 for (const name of selected) {
+  const quiet = await settle();
   const started = Date.now();
-  log(`${name}: npm run bench:${name} (load average ${loadavg()[0]?.toFixed(1)})`);
+  log(`${name}: npm run bench:${name} (${quiet}; load average ${loadavg()[0]?.toFixed(1)})`);
   const result = spawnSync('npm', ['run', '-s', `bench:${name}`], { stdio: 'inherit' });
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   if (result.status === 0) {
