@@ -1,6 +1,7 @@
 // Load generator of bench/e2e.bench.ts, in a process of its own so the emulator's event loop never delays
 // the offered load (producers are other services in production). Argument: a JSON job
-// {topics, rate, seconds, kind: 'mixed' | 'audited', from}; prints one JSON line with what it sent.
+// {topics, rate, seconds, kind: 'mixed' | 'audited', from}; prints a JSON line when its clock starts and one
+// with what it sent (and the CPU it used meanwhile) when it has sent everything.
 // Not idempotent: an idempotent producer of @platformatic/kafka allows one request in flight, which caps a
 // single producer far below 1,000 events/s on a loaded machine; acks from the leader, pipelined requests.
 import '../shared/kafka/node20-polyfills';
@@ -40,6 +41,9 @@ const producer = new Producer({
 // 20 ms ticks scheduled against the start time: a late tick sends more, so the average rate holds.
 const tickMs = 20;
 const startedAt = Date.now();
+const cpuAtStart = process.cpuUsage();
+// The runner measures the machine's CPU from here to the summary line.
+process.stdout.write(`${JSON.stringify({ started: startedAt })}\n`);
 const outstanding = new Set<Promise<unknown>>();
 let sent = 0;
 while (sent < total) {
@@ -62,7 +66,15 @@ while (sent < total) {
 }
 await Promise.all(outstanding);
 const endedAt = Date.now();
-await producer.close();
+const cpu = process.cpuUsage(cpuAtStart);
 process.stdout.write(
-  `${JSON.stringify({ sent, audited, startedAt, endedAt, achievedRate: sent / ((endedAt - startedAt) / 1000) })}\n`,
+  `${JSON.stringify({
+    sent,
+    audited,
+    startedAt,
+    endedAt,
+    achievedRate: sent / ((endedAt - startedAt) / 1000),
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  })}\n`,
 );
+await producer.close();

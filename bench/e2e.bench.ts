@@ -21,6 +21,13 @@ import type { MSKEvent } from 'aws-lambda';
 import { percentile } from '../local/esm/stats';
 import { up } from '../local/stack/index';
 import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
+import {
+  type CpuSources,
+  commandCpuSeconds,
+  ownCpuSeconds,
+  processCpuSeconds,
+  startCpuMeter,
+} from './process-cpu';
 
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
@@ -74,27 +81,59 @@ interface Offered {
   achievedRate: number;
   startedAt: number;
   endedAt: number;
+  /** Share of one core per process while the load was offered (100 = one core busy throughout). */
+  cpu: Record<string, number>;
 }
 
-/** Offers `rate` events/s for `seconds` from the load generator process (bench/e2e-producer.ts). */
-async function offer(job: {
-  topics: Record<string, string>;
-  rate: number;
-  seconds: number;
-  kind: 'mixed' | 'audited';
-  from: number;
-}): Promise<Offered> {
+/**
+ * Offers `rate` events/s for `seconds` from the load generator process (bench/e2e-producer.ts), measuring the
+ * CPU of `processes` from its first send to its last acknowledged one.
+ */
+async function offer(
+  job: {
+    topics: Record<string, string>;
+    rate: number;
+    seconds: number;
+    kind: 'mixed' | 'audited';
+    from: number;
+  },
+  processes: CpuSources,
+): Promise<Offered> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/e2e-producer.ts', JSON.stringify(job)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
+  let pending = '';
+  let stopMeter: (() => Record<string, number>) | undefined;
+  let cpu: Record<string, number> = {};
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('{"started"')) stopMeter = startCpuMeter(processes);
+      else if (line.startsWith('{"sent"') && stopMeter) cpu = stopMeter();
+    }
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   const last = out.trim().split('\n').at(-1) ?? '';
-  if (code !== 0 || !last.startsWith('{')) throw new Error(`load generator failed (exit ${code}): ${out}`);
-  return JSON.parse(last) as Offered;
+  if (code !== 0 || !last.startsWith('{"sent"'))
+    throw new Error(`load generator failed (exit ${code}): ${out}`);
+  const sent = JSON.parse(last) as Omit<Offered, 'cpu'> & { cpuSeconds: number };
+  const { cpuSeconds, ...offered } = sent;
+  cpu['load generator'] = (cpuSeconds / ((sent.endedAt - sent.startedAt) / 1000)) * 100;
+  return { ...offered, cpu };
+}
+
+/** "emulator and functions 95%, Kafka 40%, ...; all 180% of 200%" */
+function cpuLine(cpu: Record<string, number>): string {
+  const entries = Object.entries(cpu).sort((a, b) => b[1] - a[1]);
+  const total = entries.reduce((sum, [, share]) => sum + share, 0);
+  return (
+    `${entries.map(([name, share]) => `${name} ${Math.round(share)}%`).join(', ')}; ` +
+    `together ${Math.round(total)}% of ${cpus().length * 100}%`
+  );
 }
 
 async function drain(harness: Harness, spec: import('../test/e2e/reliability/harness').RunSpec, ms: number) {
@@ -123,7 +162,7 @@ const stats = (samples: number[]) => ({
   p99: percentile(samples, 99) ?? Number.NaN,
 });
 
-async function fixedRate(harness: Harness) {
+async function fixedRate(harness: Harness, processes: CpuSources) {
   const spec = await harness.prepareRun({
     functions: FUNCTIONS,
     topics: MIXED_EVENT_TOPICS,
@@ -136,13 +175,16 @@ async function fixedRate(harness: Harness) {
   });
   try {
     log(`fixed rate: ${RATE} events/s for ${SECONDS} s, mixed events, ${FUNCTIONS.length} functions`);
-    const offered = await offer({
-      topics: spec.topics,
-      rate: RATE,
-      seconds: SECONDS,
-      kind: 'mixed',
-      from: 0,
-    });
+    const offered = await offer(
+      {
+        topics: spec.topics,
+        rate: RATE,
+        seconds: SECONDS,
+        kind: 'mixed',
+        from: 0,
+      },
+      processes,
+    );
     const backlog = await drain(harness, spec, DRAIN_SECONDS * 1000);
     const drainedAt = Date.now();
     const auditRows = (await harness.auditRows(spec)).length;
@@ -172,7 +214,7 @@ async function fixedRate(harness: Harness) {
   }
 }
 
-async function stepUp(harness: Harness) {
+async function stepUp(harness: Harness, processes: CpuSources) {
   const spec = await harness.prepareRun({
     functions: ['audit-append'],
     topics: AUDITED_TOPICS,
@@ -192,33 +234,34 @@ async function stepUp(harness: Harness) {
     p95: number;
     p99: number;
     n: number;
+    cpu: Record<string, number>;
   }> = [];
   try {
     // Not reported: brings the function's execution environments up (cold starts) before the first step.
     log(`step-up warm-up: ${STEPS[0]} events/s for ${STEP_WARM_UP_SECONDS} s`);
-    const warmUp = await offer({
-      topics: spec.topics,
-      rate: STEPS[0] ?? 1000,
-      seconds: STEP_WARM_UP_SECONDS,
-      kind: 'audited',
-      from: n,
-    });
+    const warmUp = await offer(
+      {
+        topics: spec.topics,
+        rate: STEPS[0] ?? 1000,
+        seconds: STEP_WARM_UP_SECONDS,
+        kind: 'audited',
+        from: n,
+      },
+      processes,
+    );
     n += warmUp.sent;
     await drain(harness, spec, SUSTAIN_GRACE_MS);
     for (const rate of STEPS) {
       log(`step-up (audit-append): ${rate} events/s for ${STEP_SECONDS} s`);
-      const offered = await offer({
-        topics: spec.topics,
-        rate,
-        seconds: STEP_SECONDS,
-        kind: 'audited',
-        from: n,
-      });
+      const offered = await offer(
+        { topics: spec.topics, rate, seconds: STEP_SECONDS, kind: 'audited', from: n },
+        processes,
+      );
       n += offered.sent;
       const backlog = await drain(harness, spec, SUSTAIN_GRACE_MS);
       const sustained = backlog.size === 0 && offered.achievedRate >= rate * 0.95;
       const s = stats(samples.between('audit-append', offered.startedAt + 1_000, offered.endedAt + 1));
-      steps.push({ rate, achievedRate: offered.achievedRate, sustained, ...s });
+      steps.push({ rate, achievedRate: offered.achievedRate, sustained, ...s, cpu: offered.cpu });
       log(
         `  achieved ${Math.round(offered.achievedRate)}/s, p95 ${s.p95} ms, ${sustained ? 'sustained' : 'NOT sustained'}`,
       );
@@ -324,10 +367,19 @@ async function main(): Promise<void> {
     : `PostgreSQL at ${new URL(process.env.DATABASE_URL ?? 'postgres://?').host}`;
   const loadBefore = loadavg()[0] ?? 0;
   {
-    const fixed = await fixedRate(harness);
+    // Where the machine's time goes while load is offered: every process of the test bed.
+    const pidOf = (name: string) => stack.services.find((s) => s.name === name)?.pid;
+    const processes: CpuSources = {
+      'emulator and function workers': ownCpuSeconds,
+      Kafka: () => processCpuSeconds(pidOf('kafka')),
+      PostgreSQL: () => (postgres?.managed ? processCpuSeconds(postgres.pid) : commandCpuSeconds('postgres')),
+      dynalite: () => processCpuSeconds(pidOf('dynamodb')),
+      s3rver: () => processCpuSeconds(pidOf('s3')),
+    };
+    const fixed = await fixedRate(harness, processes);
     // The mixed run saturates the machine and leaves the stores busy; the step-up measures audit-append alone.
     log(`step-up: waiting for a quiet machine (${await settle()})`);
-    const steps = await stepUp(harness);
+    const steps = await stepUp(harness, processes);
     const loadAfter = loadavg()[0] ?? 0;
     const fmt = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a');
     const sustained = steps.steps.filter((s) => s.sustained);
@@ -367,6 +419,7 @@ async function main(): Promise<void> {
       '',
       `Zero loss (audit): ${fmt(fixed.auditRows)} audit rows for ${fmt(fixed.audited)} audited events (${fixedLoss === 0 ? '**no loss**' : `**${fmt(fixedLoss)} missing**`}); ` +
         `${fixed.destination} object(s) in the on-failure destination.`,
+      `CPU while the load was offered, as a share of one core: ${cpuLine(fixed.offered.cpu)}.`,
       `p95 target <= 100 ms at ${fmt(RATE)} events/s: ${fixed.perFunction
         .map((f) => `${f.fn} **${f.p95 <= 100 && f.backlog === 0 ? 'met' : 'not met'}** (${fmt(f.p95)} ms)`)
         .join(', ')}.`,
@@ -377,12 +430,18 @@ async function main(): Promise<void> {
       `environments); a step is sustained when every record of it is stored within ${SUSTAIN_GRACE_MS / 1000} s of its last produce`,
       'and the producer achieved 95% of the offered rate. Percentiles skip the first second of each step.',
       '',
-      '| offered (events/s) | achieved | p50 | p95 | p99 | sustained |',
-      '|---:|---:|---:|---:|---:|---|',
+      `Machine CPU = all the test bed's processes while the step's load was offered, as a share of one core (${cpus().length * 100}% = every core busy).`,
+      '',
+      '| offered (events/s) | achieved | p50 | p95 | p99 | sustained | machine CPU |',
+      '|---:|---:|---:|---:|---:|---|---:|',
       ...steps.steps.map(
         (s) =>
-          `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${fmt(s.p50)} ms | ${fmt(s.p95)} ms | ${fmt(s.p99)} ms | ${s.sustained ? 'yes' : 'no'} |`,
+          `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${fmt(s.p50)} ms | ${fmt(s.p95)} ms | ${fmt(s.p99)} ms | ${s.sustained ? 'yes' : 'no'} | ` +
+          `${fmt(Object.values(s.cpu).reduce((a, b) => a + b, 0))}% |`,
       ),
+      ...(steps.steps[0]
+        ? ['', `At ${fmt(steps.steps[0].rate)} events/s: ${cpuLine(steps.steps[0].cpu)}.`]
+        : []),
       '',
       `Maximum sustained rate: **${fmt(maxRate)} events/s**${lastStep && !lastStep.sustained ? ` (${fmt(lastStep.rate)} was not)` : ' (every step sustained: raise BENCH_E2E_STEPS)'}; target >= 5,000: **${maxRate >= 5000 ? 'met' : 'not met'}**.`,
       `Zero loss: ${fmt(steps.stored)} audit rows for ${fmt(steps.produced)} events produced${steps.backlog > 0 ? `, ${fmt(steps.backlog)} still behind after ${DRAIN_SECONDS} s` : ''}.`,

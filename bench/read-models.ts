@@ -15,7 +15,7 @@
  *   - the same batches redelivered (what a retry costs).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
@@ -41,6 +41,7 @@ import { DynamoDbDemandReadModel } from '../functions/demand-prediction-update/d
 import { type DemandInput, updateDemand } from '../functions/demand-prediction-update/update-demand';
 import zonesFile from '../functions/demand-prediction-update/zones.json';
 import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
+import { processCpuSeconds } from './process-cpu';
 import { writeResultsSection } from './results-file';
 
 const BATCH = 100;
@@ -280,19 +281,6 @@ interface Row {
   standInCpuUsPerRequest?: number;
   clientCpuUsPerRequest?: number;
   note?: string;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is no /proc. */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 async function measure(

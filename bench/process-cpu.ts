@@ -1,0 +1,67 @@
+// CPU time of the processes a benchmark drives, from /proc (Linux), so a report can say where the machine's
+// time went, not only how long things took. Everything returns undefined where there is no /proc.
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** proc(5) reports utime and stime in clock ticks; Linux uses 100 per second. */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of proc(5).
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of every process whose command name is `comm` (a server and all its backends). */
+export function commandCpuSeconds(comm: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  let total = 0;
+  for (const pid of entries) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) continue;
+    } catch {
+      continue; // gone since the listing
+    }
+    total += processCpuSeconds(Number(pid)) ?? 0;
+  }
+  return total;
+}
+
+/** This process, worker threads included. */
+export const ownCpuSeconds = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
+export type CpuSources = Record<string, () => number | undefined>;
+
+/**
+ * Starts measuring: the returned function gives each source's CPU over the time since, as a share of one core
+ * (100 = one core busy the whole time), leaving out sources it could not read.
+ */
+export function startCpuMeter(sources: CpuSources): () => Record<string, number> {
+  const startedAt = performance.now();
+  const before = Object.fromEntries(Object.entries(sources).map(([name, read]) => [name, read()]));
+  return () => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    const shares: Record<string, number> = {};
+    for (const [name, read] of Object.entries(sources)) {
+      const start = before[name];
+      const end = read();
+      if (start === undefined || end === undefined || seconds <= 0) continue;
+      shares[name] = ((end - start) / seconds) * 100;
+    }
+    return shares;
+  };
+}
