@@ -1,8 +1,8 @@
 /**
  * The MSK IAM authentication token (SASL OAUTHBEARER): a SigV4-presigned
- * `GET https://kafka.<region>.amazonaws.com/?Action=kafka-cluster:Connect`, base64url-encoded, exactly as
+ * `GET https://kafka.<region>.amazonaws.com/?Action=kafka-cluster:Connect`, base64url-encoded, as
  * aws-msk-iam-sasl-signer-js builds it (test/unit/contracts/msk-iam-token.test.ts compares the two byte for
- * byte). Built here on the SDK's own signer and credential chain, which every function bundles anyway: the
+ * byte; the one difference is whole seconds of expiry, below). Built here on the SDK's own signer and credential chain, which every function bundles anyway: the
  * library is CommonJS, so it brought the whole STS client, every credential provider and a second copy of
  * @smithy/signature-v4 into incident-explanation's bundle (~300 KiB) for these few lines.
  */
@@ -58,9 +58,10 @@ export async function mskIamToken(options: {
     throw new Error('MSK IAM: the AWS credentials are empty, so no auth token can be signed');
   }
   const signingDate = options.now ?? new Date();
-  // Never outlive the credentials that signed it.
+  // Never outlive the credentials that signed it. Whole seconds: X-Amz-Expires is an integer (the reference
+  // signer passes a fraction through when the credentials expire within the 15 minutes).
   const expiresIn = credentials.expiration
-    ? Math.min((credentials.expiration.getTime() - signingDate.getTime()) / 1000, EXPIRY_SECONDS)
+    ? Math.min(Math.floor((credentials.expiration.getTime() - signingDate.getTime()) / 1000), EXPIRY_SECONDS)
     : EXPIRY_SECONDS;
   const hostname = `kafka.${options.region}.amazonaws.com`;
   const signer = new SignatureV4({

@@ -59,6 +59,12 @@ describe('MSK IAM token', () => {
     expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('signs for whole seconds, never past the credentials expiry', async () => {
+    const expiring = { ...credentials, expiration: new Date(NOW.getTime() + 299_750) };
+    const token = await mskIamToken({ region: 'eu-west-1', credentials: async () => expiring, now: NOW });
+    expect(decode(token).searchParams.get('X-Amz-Expires')).toBe('299');
+  });
+
   it('refuses to sign with empty credentials, saying so', async () => {
     await expect(
       mskIamToken({
