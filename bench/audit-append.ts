@@ -11,7 +11,6 @@
  */
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -29,6 +28,7 @@ import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-
 import { toKafkaMessage } from '../shared/kafka/event-message';
 import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
 import type { KafkaBatchResponse, KafkaEvent } from '../shared/msk/event';
+import { processCpuSeconds } from './process-cpu';
 import { type SummaryRow, writeResultsSection } from './results-file';
 
 const BATCH = 100;
@@ -118,14 +118,8 @@ class AutocommitAuditEventStore implements AuditEventStore {
   }
 }
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
 /** CPU milliseconds a PostgreSQL backend has used so far (it runs on this machine, so /proc has it). */
-function backendCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
+const backendCpuMs = (pid: number): number => (processCpuSeconds(pid) ?? Number.NaN) * 1000;
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
