@@ -32,7 +32,7 @@ import {
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
 const STEP_SECONDS = Number(process.env.BENCH_E2E_STEP_SECONDS ?? 20);
-const STEPS = (process.env.BENCH_E2E_STEPS ?? '1000,2000,3000,4000,5000,6000,8000,10000')
+const STEPS = (process.env.BENCH_E2E_STEPS ?? '1000,2000,3000,4000,5000,6000,8000,10000,12000,15000')
   .split(',')
   .map(Number);
 const DRAIN_SECONDS = Number(process.env.BENCH_E2E_DRAIN_SECONDS ?? 60);
