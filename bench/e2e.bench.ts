@@ -19,7 +19,7 @@ import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MSKEvent } from 'aws-lambda';
 import { percentile } from '../local/esm/stats';
-import { up } from '../local/stack/index';
+import type { StackState } from '../local/stack/index';
 import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
 import {
   type CpuSources,
@@ -28,6 +28,7 @@ import {
   processCpuSeconds,
   startCpuMeter,
 } from './process-cpu';
+import { withStack } from './stack';
 
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 1000);
 const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
@@ -356,8 +357,7 @@ function plot(
   return `${parts.join('\n')}\n`;
 }
 
-async function main(): Promise<void> {
-  const stack = await up({ owner: 'cli', log });
+async function main(stack: StackState): Promise<void> {
   for (const [name, value] of Object.entries(stack.env)) process.env[name] ??= value;
   // Imported after the stack env is in place: module-scope clients read it.
   const harness: Harness = await import('../test/e2e/reliability/harness');
@@ -472,7 +472,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+withStack(main, log).then(
   () => process.exit(0),
   (error: Error) => {
     log(error.stack ?? error.message);

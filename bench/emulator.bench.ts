@@ -11,7 +11,8 @@ import type { EsmDefinition } from '../local/esm/config';
 import { EventSourceMapping } from '../local/esm/mapping';
 import { percentile } from '../local/esm/stats';
 import { esmUuid } from '../local/esm/uuid';
-import { up } from '../local/stack/index';
+import type { StackState } from '../local/stack/index';
+import { withStack } from './stack';
 
 const THROUGHPUT_RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
 // Single runs of 100k records vary by +-30% on this machine: enough interleaved rounds for a median.
@@ -208,8 +209,7 @@ async function latency(brokers: string[], topic: string) {
   };
 }
 
-async function main(): Promise<void> {
-  const stack = await up({ owner: 'cli', log });
+async function main(stack: StackState): Promise<void> {
   const brokers = (process.env.KAFKA_BROKERS ?? stack.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
   const loadBefore = loadavg()[0] ?? 0;
   const run = Date.now().toString(36);
@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${section}\n`);
 }
 
-main().then(
+withStack(main, log).then(
   () => process.exit(0),
   (error: Error) => {
     console.error(error.stack ?? error.message);
