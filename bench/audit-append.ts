@@ -119,7 +119,11 @@ class AutocommitAuditEventStore implements AuditEventStore {
 }
 
 /** CPU milliseconds a PostgreSQL backend has used so far (it runs on this machine, so /proc has it). */
-const backendCpuMs = (pid: number): number => (processCpuSeconds(pid) ?? Number.NaN) * 1000;
+function backendCpuMs(pid: number): number {
+  const seconds = processCpuSeconds(pid);
+  if (seconds === undefined) throw new Error(`cannot read the CPU of PostgreSQL backend ${pid} from /proc`);
+  return seconds * 1000;
+}
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -65,3 +65,30 @@ export function startCpuMeter(sources: CpuSources): () => Record<string, number>
     return shares;
   };
 }
+
+/** Busy share of all CPUs since the previous call, from /proc/stat; undefined where there is no /proc. */
+export function machineBusy(): () => number | undefined {
+  const read = () => {
+    try {
+      const fields = readFileSync('/proc/stat', 'utf8')
+        .split('\n')[0]
+        ?.trim()
+        .split(/\s+/)
+        .slice(1)
+        .map(Number);
+      if (!fields || fields.length < 5) return undefined;
+      const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+      return { idle, total: fields.reduce((a, b) => a + b, 0) };
+    } catch {
+      return undefined;
+    }
+  };
+  let last = read();
+  return () => {
+    const now = read();
+    if (!now || !last) return undefined;
+    const busy = 1 - (now.idle - last.idle) / Math.max(1, now.total - last.total);
+    last = now;
+    return busy;
+  };
+}

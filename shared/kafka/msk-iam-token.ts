@@ -2,9 +2,10 @@
  * The MSK IAM authentication token (SASL OAUTHBEARER): a SigV4-presigned
  * `GET https://kafka.<region>.amazonaws.com/?Action=kafka-cluster:Connect`, base64url-encoded, as
  * aws-msk-iam-sasl-signer-js builds it (test/unit/contracts/msk-iam-token.test.ts compares the two byte for
- * byte; the one difference is whole seconds of expiry, below). Built here on the SDK's own signer and credential chain, which every function bundles anyway: the
- * library is CommonJS, so it brought the whole STS client, every credential provider and a second copy of
- * @smithy/signature-v4 into incident-explanation's bundle (~300 KiB) for these few lines.
+ * byte; the one difference is whole seconds of expiry, below). Built here on the SDK's own signer and
+ * credential chain, which every function bundles anyway: the library is CommonJS, so it brought the whole STS
+ * client, every credential provider and a second copy of @smithy/signature-v4 into incident-explanation's
+ * bundle (~300 KiB) for these few lines.
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { formatUrl } from '@aws-sdk/util-format-url';
