@@ -18,7 +18,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -80,7 +80,9 @@ const FINDINGS = [
   '  109 / 103 / 186 / 136 ms at 20:29 that day. Init is cold code (instruction cache, TLB, page faults), and it moved',
   '  1.8x while the warm benchmarks of the same hour moved 1.1x (bench:decode 401,083 -> 429,618 records/s). So the',
   '  150 ms target is met or missed by incident-explanation depending on the machine it runs on; the other four',
-  '  stay under it on both machines. Compare init between functions of one run, not between runs.',
+  '  stay under it on both machines. Compare init milliseconds between functions of one run, not between runs;',
+  '  for that the table now has init instructions (callgrind), which do not depend on the machine: 486 / 380 / 361 /',
+  '  648 / 440M on 2026-12-04 23:06 (rows in the order above).',
   '- Tried and not kept: minifyWhitespace + minifySyntax saved 31M instructions (7%) on the demand bundle but',
   '  leaves stack traces without usable lines (no source map is shipped); full minify with keepNames saved 4M.',
   "- The X-Ray tracer's construction and client capture cost 4M instructions; its module evaluation",
@@ -130,6 +132,8 @@ interface FunctionResult {
   deployed?: Init;
   /** Local stage environment (rules explainer, outbox channel). */
   local?: Init;
+  /** Instructions the prod init executes beyond an empty one (callgrind), when valgrind is installed. */
+  instructions?: number;
   /** Why the bundle does not load, when it does not. */
   error?: string;
 }
@@ -181,6 +185,34 @@ async function sampleInit(handler: string, env: Record<string, string>): Promise
     const stderr = String((error as { stderr?: string }).stderr ?? error);
     const reason = stderr.split('\n').find((line) => /Error|error:/.test(line)) ?? stderr.slice(0, 200);
     throw new Error(reason.trim());
+  }
+}
+
+/**
+ * Instructions executed by `node --single-threaded` running MEASURE on `handler` (callgrind's total). They
+ * do not move with the machine's speed or load (repeat runs agree within a few percent), so unlike milliseconds they
+ * can be compared between runs on different days. Undefined when valgrind is not installed.
+ */
+async function instructionsOf(handler: string, env: Record<string, string>): Promise<number | undefined> {
+  try {
+    const { stderr } = await run(
+      'valgrind',
+      [
+        '--tool=callgrind',
+        '--callgrind-out-file=/dev/null',
+        process.execPath,
+        '--single-threaded',
+        '-e',
+        MEASURE,
+        handler,
+      ],
+      { env, cwd: path.dirname(handler), maxBuffer: 16 * 1024 * 1024 },
+    );
+    const collected = /Collected : (\d+)/.exec(stderr)?.[1];
+    return collected === undefined ? undefined : Number(collected);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
@@ -238,12 +270,25 @@ async function main() {
         }
       }
     }
+    // One callgrind run per function (deterministic enough), minus the same measurement of an empty module in
+    // the same environment (NODE_EXTRA_CA_CERTS, for one, makes Node load the CA store at process start).
+    const empty = path.join(unpacked, 'empty.cjs');
+    await writeFile(empty, '');
+    const instructions = new Map<string, number>();
+    for (const t of targets) {
+      if (t.error) continue;
+      const baseline = await instructionsOf(empty, t.envs.deployed);
+      if (baseline === undefined) break;
+      const total = await instructionsOf(t.handler, t.envs.deployed);
+      if (total !== undefined) instructions.set(t.name, total - baseline);
+    }
     for (const t of targets) {
       const result: FunctionResult = {
         name: t.name,
         zipBytes: (await stat(path.join(prod.artifactDir, t.zip))).size,
         handlerBytes: (await stat(t.handler)).size,
         ...(t.error ? { error: t.error } : {}),
+        ...(instructions.has(t.name) ? { instructions: instructions.get(t.name) } : {}),
       };
       for (const key of ['deployed', 'local'] as const) {
         const runs = t.samples[key];
@@ -268,7 +313,8 @@ async function writeSection(results: FunctionResult[]) {
   const rows = results.map(
     (r) =>
       `| ${r.name} | ${kib(r.zipBytes)} ${r.zipBytes < SIZE_TARGET_BYTES ? '✓' : '✗'} | ${kib(r.handlerBytes)} | ` +
-      `${ms(r.deployed, 'cpu', true)} | ${ms(r.deployed, 'wall')} | ${ms(r.local, 'cpu')} |` +
+      `${ms(r.deployed, 'cpu', true)} | ${ms(r.deployed, 'wall')} | ${ms(r.local, 'cpu')} | ` +
+      `${r.instructions === undefined ? '-' : `${(r.instructions / 1e6).toFixed(0)}M`} |` +
       (r.error ? ` ✗ does not load: \`${r.error.replace(/\|/g, '\\|')}\`` : ''),
   );
   const section = [
@@ -286,9 +332,15 @@ async function writeSection(results: FunctionResult[]) {
     '(rules explainer, outbox channel). Loaded on first use, so in no column: the Kafka producer (first',
     'publish), the Glue client (first unknown schema version id), the PostgreSQL pool and Secrets Manager.',
     `Targets: zip < 1 MB, init < ${INIT_TARGET_MS} ms (prod).`,
+    results.some((r) => r.instructions !== undefined)
+      ? 'Init instructions: the prod init under `valgrind --tool=callgrind` (node --single-threaded), minus the same ' +
+        'measurement of an empty module; one run each (three runs agreed within 5%). Milliseconds move with the ' +
+        "machine (the same bundles' init took 1.8x longer on 2026-12-04 20:29 than at 22:04); instructions do not, " +
+        'so compare those between runs.'
+      : 'Init instructions: not measured (valgrind is not installed).',
     '',
-    '| function | zip | handler.cjs | init CPU, prod | init wall, prod | init CPU, local |',
-    '|---|---|---|---|---|---|',
+    '| function | zip | handler.cjs | init CPU, prod | init wall, prod | init CPU, local | init instructions, prod |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
     '',
     ...FINDINGS,
