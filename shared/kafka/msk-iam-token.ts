@@ -7,39 +7,14 @@
  * client, every credential provider and a second copy of @smithy/signature-v4 into incident-explanation's
  * bundle (~300 KiB) for these few lines.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { formatUrl } from '@aws-sdk/util-format-url';
+// The SHA-256/HMAC the SDK's own clients sign with (node:crypto underneath).
+import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 /** The longest life MSK accepts for a token, and what the reference signer asks for. */
 const EXPIRY_SECONDS = 900;
 const USER_AGENT = 'mobility-events';
-
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-
-const bytes = (data: SourceData): Buffer | string =>
-  typeof data === 'string'
-    ? data
-    : ArrayBuffer.isView(data)
-      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-      : Buffer.from(data);
-
-/** SHA-256 and HMAC-SHA-256 from node:crypto, in the shape SignatureV4 expects. */
-class NodeSha256 {
-  readonly #hash: Hash | Hmac;
-
-  constructor(secret?: SourceData) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-
-  update(data: SourceData): void {
-    this.#hash.update(bytes(data));
-  }
-
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-}
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -69,7 +44,7 @@ export async function mskIamToken(options: {
     service: 'kafka-cluster',
     region: options.region,
     credentials,
-    sha256: NodeSha256,
+    sha256: Sha256,
     applyChecksum: false,
   });
   const signed = await signer.presign(
