@@ -850,6 +850,8 @@ describe('the packaged bundles', () => {
   it('leave out the code Lambda never loads: nested credential clients, the STS client, the MSK signer', async () => {
     for (const fn of FUNCTION_KEYS) {
       const bundle = await readFile(path.join(functionDir(fn), 'handler.cjs'), 'utf8');
+      // The check reads esbuild's `// <path>` module comments: they must be there for "none found" to mean absent.
+      expect(bundle, fn).toMatch(/^\/\/ (?:\S*\/)?node_modules\/@smithy\/core\//m);
       const bundled = [
         ...bundle.matchAll(
           /^\/\/ (?:\S*\/)?node_modules\/(@aws-sdk\/nested-clients|@aws-sdk\/client-sts|aws-msk-iam-sasl-signer-js)\//gm,
