@@ -1,5 +1,5 @@
 import { createHash, hash } from 'node:crypto';
-import { canonicalJson, toJsonValue } from './canonical-json';
+import { canonicalJson, keyOrder, toJsonValue } from './canonical-json';
 
 /** A Kafka header as stored: UTF-8 text when the bytes are text jsonb can hold, base64 otherwise. */
 export type StoredHeader = [name: string, value: string | { base64: string }];
@@ -192,11 +192,13 @@ export function storedHeaders(headers: KafkaRecordBytes['headers']): StoredHeade
 
 /** Most header values are short ASCII (ids, types, times): read them without a Buffer. */
 function asciiText(bytes: number[]): string | undefined {
-  if (bytes.length > 512) return undefined;
-  for (const byte of bytes) {
+  const length = bytes.length;
+  if (length > 512) return undefined;
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[i] as number;
     if (byte === 0 || byte > 0x7f) return undefined;
   }
-  return String.fromCharCode(...bytes);
+  return String.fromCharCode.apply(null, bytes);
 }
 
 /** Canonical JSON of the attributes. */
@@ -211,10 +213,12 @@ function attributesJson(ce: Record<string, unknown>): string {
 function attributesJsons(ce: Record<string, unknown>): [all: string, withoutTraceContext: string] {
   let all = '';
   let bare = '';
-  for (const key of Object.keys(ce).sort()) {
+  const { sorted, prefixes } = keyOrder(ce);
+  for (let i = 0; i < sorted.length; i++) {
+    const key = sorted[i] as string;
     const value = ce[key];
     if (typeof value !== 'string') return [canonicalJson(ce), canonicalJson(withoutTraceContext(ce))];
-    const pair = `${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    const pair = `${prefixes[i]}${JSON.stringify(value)}`;
     all += all ? `,${pair}` : pair;
     if (key !== 'traceparent' && key !== 'tracestate') bare += bare ? `,${pair}` : pair;
   }

@@ -32,13 +32,13 @@ export function canonicalJson(value: unknown): string {
         return `${text}]`;
       }
       const object = value as Record<string, unknown>;
-      const keys = Object.keys(object).sort();
+      const { sorted, prefixes } = keyOrder(object);
       let text = '{';
       let first = true;
-      for (const key of keys) {
-        const item = object[key];
+      for (let i = 0; i < sorted.length; i++) {
+        const item = object[sorted[i] as string];
         if (item === undefined || typeof item === 'function') continue;
-        text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`;
+        text += `${first ? '' : ','}${prefixes[i]}${canonicalJson(item)}`;
         first = false;
       }
       return `${text}}`;
@@ -46,6 +46,46 @@ export function canonicalJson(value: unknown): string {
     default:
       throw new TypeError(`canonical JSON has no representation for a ${typeof value}`);
   }
+}
+
+export interface KeyOrder {
+  /** The object's own keys in insertion order, as Object.keys gives them. */
+  keys: string[];
+  /** The same keys sorted, and each written as JSON with its colon. */
+  sorted: string[];
+  prefixes: string[];
+}
+
+/**
+ * The key orders last seen per prototype: the objects of a batch come in a few shapes (decoded Avro records of one
+ * class, CloudEvents attributes, the nested objects of JSON data), so each shape is sorted and its keys escaped
+ * once. A hit is checked key by key: an object with other keys is never written in a stale order.
+ */
+const keyOrders = new WeakMap<object, KeyOrder[]>();
+const SHAPES_PER_PROTOTYPE = 8;
+const NO_PROTOTYPE = {};
+
+export function keyOrder(object: object): KeyOrder {
+  const keys = Object.keys(object);
+  const prototype = (Object.getPrototypeOf(object) as object | null) ?? NO_PROTOTYPE;
+  let known = keyOrders.get(prototype);
+  if (known) {
+    for (const order of known) if (sameKeys(order.keys, keys)) return order;
+  } else {
+    known = [];
+    keyOrders.set(prototype, known);
+  }
+  const sorted = [...keys].sort();
+  const order = { keys, sorted, prefixes: sorted.map((key) => `${JSON.stringify(key)}:`) };
+  if (known.length === SHAPES_PER_PROTOTYPE) known.pop();
+  known.unshift(order);
+  return order;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -33,6 +33,42 @@ describe('canonical JSON', () => {
     expect(canonicalJson(roundTripped)).toBe(canonicalJson(value));
   });
 
+  it('writes objects of the same class or shape with their own keys, whatever came before', () => {
+    class Point {
+      constructor(
+        readonly y: number,
+        readonly x: number,
+      ) {}
+    }
+    const shapes = [
+      { b: 1, a: 2 },
+      { a: 2, b: 1 },
+      { b: 1, a: 2, c: 3 },
+      { b: 1 },
+      { b: 1, z: { b: 1, a: [{ d: 1, c: 2 }] } },
+      new Point(1, 2),
+      Object.assign(new Point(3, 4), { a: 0 }),
+      Object.assign(Object.create(null) as object, { b: 1, a: 2 }),
+      ...Array.from({ length: 12 }, (_, i) => ({ [`k${i}`]: i, a: i })),
+    ];
+    const expected = [
+      '{"a":2,"b":1}',
+      '{"a":2,"b":1}',
+      '{"a":2,"b":1,"c":3}',
+      '{"b":1}',
+      '{"b":1,"z":{"a":[{"c":2,"d":1}],"b":1}}',
+      '{"x":2,"y":1}',
+      '{"a":0,"x":4,"y":3}',
+      '{"a":2,"b":1}',
+      ...Array.from({ length: 12 }, (_, i) => `{"a":${i},"k${i}":${i}}`),
+    ];
+    // Twice over, in both orders: a remembered shape must never be used for an object with other keys.
+    for (const list of [shapes, [...shapes].reverse(), shapes]) {
+      const texts = list.map((shape) => canonicalJson(shape));
+      expect(texts).toEqual(list === shapes ? expected : [...expected].reverse());
+    }
+  });
+
   it('refuses what JSON cannot hold', () => {
     expect(() => canonicalJson(Number.NaN)).toThrow(TypeError);
     expect(() => canonicalJson(() => 1)).toThrow(TypeError);
