@@ -1,5 +1,11 @@
 import type { AppendOutcome, AuditEventStore } from './audit-event-store';
-import { type AuditRecord, buildAuditRecord, type DecodedEvent, type KafkaRecordBytes } from './audit-record';
+import {
+  type AuditRecord,
+  buildAuditRecord,
+  type DecodedEvent,
+  type KafkaRecordBytes,
+  UnstorableRecordError,
+} from './audit-record';
 
 /** The MSK event as far as the audit needs it: records keyed by "<topic>-<partition>". */
 export interface KafkaBatch<Record extends KafkaRecordBytes = KafkaRecordBytes> {
@@ -44,7 +50,11 @@ export interface AppendBatchResult {
 
 /**
  * Appends one MSK batch to the audit store.
- * - Every record that decodes is written, all partitions together, in one atomic store call.
+ * - Every record is decoded first: a schema registry that cannot be reached fails the batch before anything is
+ *   written.
+ * - Every record that decodes is written, all partitions together, in one atomic store call. The records are
+ *   built (canonical texts, hashes) chunk by chunk as the store asks for them (see chunkEnds), so the database
+ *   appends one chunk while the next is built.
  * - A poison record is reported as a batch item failure together with its successors in the partition (the ESM
  *   commits per-partition offsets, so it redelivers them anyway; the successors already stored are then
  *   duplicates, which cost nothing). After its retries the ESM sends it to the on-failure destination.
@@ -57,13 +67,13 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
   batch: KafkaBatch<Record>,
   dependencies: { store: AuditEventStore; decode: AuditDecoder<Record> },
 ): Promise<AppendBatchResult> {
-  const toAppend: AuditRecord[] = [];
+  const decoded: Array<Decoded<Record>> = [];
   const poison: AppendBatchResult['poison'] = [];
   for (const records of Object.values(batch.records)) {
     for (const record of records) {
       try {
-        const decoded = dependencies.decode(record);
-        toAppend.push(buildAuditRecord(record, decoded instanceof Promise ? await decoded : decoded));
+        const event = dependencies.decode(record);
+        decoded.push({ record, event: event instanceof Promise ? await event : event });
       } catch (error) {
         if (error instanceof BatchRetryError) throw error;
         poison.push({ ...coordinatesOf(record), reason: describe(error) });
@@ -79,34 +89,87 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
     poison,
     rejected: [],
   };
-  const count = (records: readonly AuditRecord[], outcomes: readonly AppendOutcome[]) => {
+  const count = (sent: ReadonlyArray<Decoded<Record>>, outcomes: readonly AppendOutcome[]) => {
     outcomes.forEach((outcome, index) => {
-      const record = records[index] as AuditRecord;
       if (outcome.outcome === 'appended') result.appended += 1;
       else if (outcome.outcome === 'duplicate') result.duplicates += 1;
-      else result.conflicts.push(conflictOf(record));
+      else result.conflicts.push(conflictOf(rebuild(sent[index] as Decoded<Record>)));
     });
   };
 
+  // The records sent, as decoded. The built ones are not kept across the wait for the database: kept, they
+  // outlive the young generation, which costs more than building again the few that are needed (conflicts).
+  const sent: Array<Decoded<Record>> = [];
   try {
-    count(toAppend, await dependencies.store.append(toAppend));
+    count(sent, await dependencies.store.append(builtInChunks(decoded, sent, poison)));
   } catch (error) {
     if (!isRecordLevelError(error)) throw error;
-    // The database refused something in the data and the transaction rolled back. Find the partition(s) at
-    // fault by writing each topic-partition in its own transaction: a partition refused again is rolled back
-    // and reported from its first record; the others are stored now.
-    for (const records of groupByTopicPartition(toAppend)) {
+    // The database refused something in the data and the transaction rolled back (the store had taken every
+    // chunk by then: the database answers once all are sent). Find the partition(s) at fault by writing each
+    // topic-partition in its own transaction: a partition refused again is rolled back and reported from its
+    // first record; the others are stored now.
+    for (const entries of groupByTopicPartition(sent)) {
       try {
-        count(records, await dependencies.store.append(records));
+        count(entries, await dependencies.store.append([entries.map(rebuild)]));
       } catch (partitionError) {
         if (!isRecordLevelError(partitionError)) throw partitionError;
-        const first = records[0] as AuditRecord;
+        const first = (entries[0] as Decoded<Record>).record;
         result.rejected.push({ ...coordinatesOf(first), reason: describe(partitionError) });
       }
     }
   }
   result.batchItemFailures = failuresFrom(batch, [...poison, ...result.rejected]);
   return result;
+}
+
+interface Decoded<Record extends KafkaRecordBytes> {
+  record: Record;
+  event: DecodedEvent;
+}
+
+/** Builds a record again (conflicts, retries): it built before, and building is deterministic. */
+function rebuild<Record extends KafkaRecordBytes>({ record, event }: Decoded<Record>): AuditRecord {
+  return buildAuditRecord(record, event);
+}
+
+/**
+ * Builds the decoded records chunk by chunk, as they are pulled; notes those built in `sent` and those that
+ * cannot be stored in `poison`.
+ */
+function* builtInChunks<Record extends KafkaRecordBytes>(
+  decoded: ReadonlyArray<Decoded<Record>>,
+  sent: Array<Decoded<Record>>,
+  poison: AppendBatchResult['poison'],
+): Generator<AuditRecord[]> {
+  let start = 0;
+  for (const end of chunkEnds(decoded.length)) {
+    const chunk: AuditRecord[] = [];
+    for (let i = start; i < end; i++) {
+      const entry = decoded[i] as Decoded<Record>;
+      try {
+        chunk.push(buildAuditRecord(entry.record, entry.event));
+        sent.push(entry);
+      } catch (error) {
+        if (!(error instanceof UnstorableRecordError)) throw error;
+        poison.push({ ...coordinatesOf(entry.record), reason: describe(error) });
+      }
+    }
+    start = end;
+    yield chunk;
+  }
+}
+
+/** Below this many records a batch is written in one chunk: each chunk costs the database a statement. */
+const PIPELINED_FROM = 50;
+
+/**
+ * Where the chunks of `count` decoded records end: 30% first, so the database starts early, and the rest while
+ * the handler builds it. Measured with bench/audit-append.ts on 100-record batches: one record in one chunk
+ * 15,300 records/s; chunks of 30 and 70 17,200; 20, 30 and 50 16,800, with more database CPU per batch.
+ */
+export function chunkEnds(count: number): number[] {
+  if (count < PIPELINED_FROM) return [count];
+  return [Math.round(count * 0.3), count];
 }
 
 function conflictOf(record: AuditRecord): AppendBatchResult['conflicts'][number] {
@@ -125,13 +188,15 @@ export function isRecordLevelError(error: unknown): boolean {
   return typeof code === 'string' && /^(22|23|P0)/.test(code);
 }
 
-function groupByTopicPartition(records: readonly AuditRecord[]): AuditRecord[][] {
-  const groups = new Map<string, AuditRecord[]>();
-  for (const record of records) {
-    const key = `${record.topic}-${record.partition}`;
+function groupByTopicPartition<Record extends KafkaRecordBytes>(
+  entries: ReadonlyArray<Decoded<Record>>,
+): Array<Array<Decoded<Record>>> {
+  const groups = new Map<string, Array<Decoded<Record>>>();
+  for (const entry of entries) {
+    const key = `${entry.record.topic}-${entry.record.partition}`;
     const group = groups.get(key);
-    if (group) group.push(record);
-    else groups.set(key, [record]);
+    if (group) group.push(entry);
+    else groups.set(key, [entry]);
   }
   return [...groups.values()];
 }

@@ -11,9 +11,10 @@ export type AppendOutcome =
 
 /**
  * The append-only audit event store, as the audit-append function sees it.
- * `append` writes the whole batch atomically (one transaction): either every outcome holds, or it throws and
- * nothing of the batch was written.
+ * `append` writes the records of all chunks, in order, atomically (one transaction): either every outcome holds
+ * (one per record, in order), or it throws and nothing was written. It pulls the chunks one at a time, so a
+ * store may write a chunk while the caller builds the next.
  */
 export interface AuditEventStore {
-  append(records: readonly AuditRecord[]): Promise<AppendOutcome[]>;
+  append(chunks: Iterable<readonly AuditRecord[]>): Promise<AppendOutcome[]>;
 }

@@ -1,6 +1,8 @@
+import type pg from 'pg';
 import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import type { AuditRecord } from './audit-record';
 import { canonicalJson } from './canonical-json';
+import { executePipelined } from './database';
 import { byteaArray, integerArray, textArray } from './pg-binary-array';
 
 /** A statement the connection prepares once under its name and then only binds and executes. */
@@ -9,12 +11,17 @@ export interface NamedStatement {
   text: string;
 }
 
-/** The part of a pg Pool (or Client) the store needs. */
+/** The part of a pg Pool or Client the store and the reader need. */
 export interface Queryable {
   query<Row extends Record<string, unknown>>(
     statement: string | NamedStatement,
     values?: unknown[],
   ): Promise<{ rows: Row[] }>;
+}
+
+/** Lends one connection at a time: a pg Pool (`pooled`), LambdaDatabase, or a single client (`onlyClient`). */
+export interface ConnectionSource {
+  withConnection<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T>;
 }
 
 export interface PostgresAuditEventStoreOptions {
@@ -25,52 +32,68 @@ export interface PostgresAuditEventStoreOptions {
   recordedAt?: () => Date;
 }
 
-interface OutcomeRow extends Record<string, unknown> {
-  idx: number;
-  outcome: 'appended' | 'duplicate' | 'conflict';
-  seq: string | null;
-}
-
 /**
- * AuditEventStore on PostgreSQL (migrations/001..005): the batch goes to audit_append as one binary array per
+ * AuditEventStore on PostgreSQL (migrations/001..005). Each chunk goes to audit_append as one binary array per
  * column; the function claims the ids, records conflicts, chains and inserts the rows and advances the chain
- * heads in a single statement, so one round trip and one transaction per batch.
+ * heads in one statement. The chunks of an append run in one transaction and are pipelined (executePipelined):
+ * the batch costs one wait for the database, and the database appends a chunk while the handler builds the next.
  */
 export class PostgresAuditEventStore implements AuditEventStore {
   constructor(
-    private readonly database: Queryable,
+    private readonly connections: ConnectionSource,
     private readonly options: PostgresAuditEventStoreOptions = {},
   ) {}
 
-  async append(records: readonly AuditRecord[]): Promise<AppendOutcome[]> {
-    if (records.length === 0) return [];
-    const columns = wireColumns(records);
-    const { rows } = this.options.recordedAt
-      ? await this.database.query<OutcomeRow>(
-          `SELECT idx, outcome, seq FROM audit_append_at(${ARGUMENTS}, $12)`,
-          [...columns, this.options.recordedAt()],
-        )
-      : // A copy: pg writes the values into the config object it is given.
-        await this.database.query<OutcomeRow>({ ...APPEND }, columns);
-    if (rows.length !== records.length) {
-      throw new Error(`audit_append returned ${rows.length} outcomes for ${records.length} records`);
-    }
-    return rows.map((row) =>
-      row.outcome === 'appended'
-        ? { outcome: 'appended', seq: BigInt(row.seq as string) }
-        : { outcome: row.outcome },
+  async append(chunks: Iterable<readonly AuditRecord[]>): Promise<AppendOutcome[]> {
+    const sizes: number[] = [];
+    const recordedAt = this.options.recordedAt?.().toISOString();
+    const parameterSets = function* (): Generator<unknown[]> {
+      for (const records of chunks) {
+        if (records.length === 0) continue;
+        sizes.push(records.length);
+        const values = wireColumns(records);
+        yield recordedAt === undefined ? values : [...values, recordedAt];
+      }
+    };
+    const sets = parameterSets();
+    const first = sets.next();
+    if (first.done) return [];
+    const results = await this.connections.withConnection((client) =>
+      executePipelined(client, recordedAt === undefined ? APPEND : APPEND_AT, prepend(first.value, sets)),
     );
+    return results.flatMap((rows, chunk) => {
+      if (rows.length !== sizes[chunk]) {
+        throw new Error(`audit_append returned ${rows.length} outcomes for ${sizes[chunk]} records`);
+      }
+      // Columns idx, outcome, seq, as text.
+      return rows.map(([, outcome, seq]): AppendOutcome => {
+        if (outcome === 'appended') return { outcome, seq: BigInt(seq as string) };
+        if (outcome === 'duplicate' || outcome === 'conflict') return { outcome };
+        throw new Error(`audit_append returned the unknown outcome ${outcome}`);
+      });
+    });
   }
+}
+
+function* prepend<T>(head: T, rest: Iterator<T>): Generator<T> {
+  yield head;
+  for (let next = rest.next(); !next.done; next = rest.next()) yield next.value;
 }
 
 const ARGUMENTS =
   '$1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::bytea[], $6::jsonb[], $7::jsonb[], $8::jsonb[], ' +
   '$9::bytea[], $10::bytea[], $11::bytea[]';
 
-/** Prepared once per connection: each batch then skips parsing and planning, on both sides of the wire. */
-const APPEND: NamedStatement = {
+/** Prepared once per connection: each chunk then skips parsing and planning, on both sides of the wire. */
+export const APPEND: NamedStatement = {
   name: 'audit_append',
   text: `SELECT idx, outcome, seq FROM audit_append(${ARGUMENTS})`,
+};
+
+/** The same with the recording time as $12 (options.recordedAt). */
+const APPEND_AT: NamedStatement = {
+  name: 'audit_append_at',
+  text: `SELECT idx, outcome, seq FROM audit_append_at(${ARGUMENTS}, $12)`,
 };
 
 /**

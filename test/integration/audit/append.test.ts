@@ -2,7 +2,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { buildAuditRecord } from '../../../functions/audit-append/audit-record';
-import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
+import { pooled } from '../../../functions/audit-append/database';
+import {
+  APPEND,
+  PostgresAuditEventStore,
+  wireColumns,
+} from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
@@ -15,7 +20,7 @@ let testNumber = 0;
 
 beforeAll(async () => {
   db = await createAuditDatabase('append');
-  store = new PostgresAuditEventStore(db.owner);
+  store = new PostgresAuditEventStore(pooled(db.owner));
   reader = new PostgresAuditReader(db.owner);
 });
 afterAll(async () => {
@@ -251,6 +256,77 @@ describe('audit-append against PostgreSQL', () => {
       expect((await reader.verify({ topic })).ok).toBe(true);
     });
 
+    describe('with a batch large enough to go in pipelined chunks', () => {
+      it('writes every chunk in one transaction: chains, duplicates and conflicts run across chunks', async () => {
+        const same = { time: '2026-11-01T12:00:00Z', subject: 'incident-9' };
+        const records = Array.from({ length: 100 }, (_, offset) =>
+          offset === 2
+            ? cloudEventRecord({ topic, offset, id: 'sent-twice', ...same, data: { n: 1 } })
+            : offset === 4
+              ? cloudEventRecord({ topic, offset, id: 'clash', ...same, data: { n: 1 } })
+              : offset === 90
+                ? cloudEventRecord({ topic, offset, id: 'sent-twice', ...same, data: { n: 1 } })
+                : offset === 91
+                  ? cloudEventRecord({ topic, offset, id: 'clash', ...same, data: { n: 2 } })
+                  : cloudEventRecord({ topic, partition: offset % 2, offset }),
+        );
+        const result = await appendBatch(mskEvent(records), {
+          store,
+          decode: decodeJsonCloudEvent,
+        });
+        expect(result).toMatchObject({ appended: 98, duplicates: 1, batchItemFailures: [] });
+        expect(result.conflicts).toEqual([expect.objectContaining({ ceId: 'clash', offset: 91 })]);
+        const { rows } = await db.owner.query(
+          `SELECT kafka_partition AS p, count(*)::int AS n, min(seq)::int AS first, max(seq)::int AS last
+           FROM audit_event WHERE topic = $1 GROUP BY 1 ORDER BY 1`,
+          [topic],
+        );
+        expect(rows).toEqual([
+          // Partition 0: the 50 even offsets and 91, less the duplicate (90) and the conflict (91).
+          { p: 0, n: 49, first: 1, last: 49 },
+          { p: 1, n: 49, first: 1, last: 49 },
+        ]);
+        expect(await count('audit_conflicts WHERE ce_id = $1', ['clash'])).toBe(1);
+        expect((await reader.verify({ topic })).ok).toBe(true);
+      });
+
+      it('writes nothing of the batch when a later chunk fails, and the connection goes on serving', async () => {
+        const before = await snapshot();
+        const batch = mskEvent(
+          Array.from({ length: 100 }, (_, offset) =>
+            cloudEventRecord({ topic, offset, ...(offset === 80 ? { id: 'fails-late' } : {}) }),
+          ),
+        );
+        await failOn('fails-late', '57014');
+        try {
+          await expect(appendBatch(batch, { store, decode: decodeJsonCloudEvent })).rejects.toMatchObject({
+            code: '57014',
+          });
+        } finally {
+          await stopFailing();
+        }
+        expect(await snapshot()).toEqual(before);
+        expect(await appendBatch(batch, { store, decode: decodeJsonCloudEvent })).toMatchObject({
+          appended: 100,
+          batchItemFailures: [],
+        });
+      });
+
+      it('rolls back the chunks already sent when building the next one fails', async () => {
+        const before = await snapshot();
+        const chunk = [0, 1, 2].map((offset) => build(cloudEventRecord({ topic, offset })));
+        function* failing() {
+          yield chunk;
+          throw new Error('could not build the second chunk');
+        }
+        await expect(store.append(failing())).rejects.toThrow('could not build the second chunk');
+        expect(await snapshot()).toEqual(before);
+        expect(await store.append([chunk])).toEqual(
+          [1n, 2n, 3n].map((seq) => ({ outcome: 'appended', seq })),
+        );
+      });
+    });
+
     it('fails the whole batch on a database error that is not about the data, writing nothing', async () => {
       const before = await snapshot();
       const batch = mskEvent([
@@ -275,7 +351,7 @@ describe('audit-append against PostgreSQL', () => {
       const batches = pools.map((pool, worker) => {
         const records = [0, 1, 2, 3, 4].map((i) => cloudEventRecord({ topic, offset: worker * 10 + i }));
         return appendBatch(mskEvent(records), {
-          store: new PostgresAuditEventStore(pool),
+          store: new PostgresAuditEventStore(pooled(pool)),
           decode: decodeJsonCloudEvent,
         });
       });
@@ -297,7 +373,7 @@ describe('audit-append against PostgreSQL', () => {
     const pools = [0, 1].map(() => new pg.Pool({ connectionString: db.url, max: 1 }));
     const deliver = (pool: pg.Pool, partition: number) =>
       appendBatch(mskEvent([cloudEventRecord({ topic, partition, offset: 0, ...body })]), {
-        store: new PostgresAuditEventStore(pool),
+        store: new PostgresAuditEventStore(pooled(pool)),
         decode: decodeJsonCloudEvent,
       });
     try {
@@ -322,21 +398,21 @@ describe('audit-append against PostgreSQL', () => {
     const first = await db.owner.connect();
     const second = new pg.Pool({ connectionString: db.url, max: 1 });
     try {
-      // The first delivery holds its claim uncommitted; the second passes the id lookup (nothing committed yet)
-      // and waits on the id's unique index entry until the first commits.
+      // The first delivery holds its claim uncommitted (the store's statement, in a transaction kept open); the
+      // second passes the id lookup (nothing committed yet) and waits on the id's unique index entry until the
+      // first commits.
       await first.query('BEGIN');
-      expect(await new PostgresAuditEventStore(first).append([build(record(0))])).toEqual([
-        { outcome: 'appended', seq: 1n },
-      ]);
+      const claimed = await first.query({ ...APPEND }, wireColumns([build(record(0))]));
+      expect(claimed.rows).toEqual([{ idx: 0, outcome: 'appended', seq: '1' }]);
       const pid = (await second.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
-      const waiting = new PostgresAuditEventStore(second).append([build(record(1))]);
+      const waiting = new PostgresAuditEventStore(pooled(second)).append([[build(record(1))]]);
       waiting.catch(() => {}); // observed below
       await expect
         .poll(async () => (await db.owner.query('SELECT pg_blocking_pids($1) AS b', [pid])).rows[0]?.b.length)
         .toBe(1);
       await first.query('COMMIT');
       await expect(waiting).rejects.toMatchObject({ code: '40001' });
-      expect(await new PostgresAuditEventStore(second).append([build(record(1))])).toEqual([
+      expect(await new PostgresAuditEventStore(pooled(second)).append([[build(record(1))]])).toEqual([
         { outcome: 'duplicate' },
       ]);
     } finally {

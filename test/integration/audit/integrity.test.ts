@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { contentHashOf } from '../../../functions/audit-append/audit-record';
-import { databaseSettingsFromEnv, LambdaDatabase } from '../../../functions/audit-append/database';
+import { databaseSettingsFromEnv, LambdaDatabase, pooled } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { runAuditCommand } from '../../../local/audit';
@@ -22,7 +22,7 @@ afterAll(async () => {
 
 async function appendTo(topic: string, offsets: number[], options: { partition?: number; at?: Date } = {}) {
   const at = options.at;
-  const store = new PostgresAuditEventStore(db.owner, at ? { recordedAt: () => at } : {});
+  const store = new PostgresAuditEventStore(pooled(db.owner), at ? { recordedAt: () => at } : {});
   const records = offsets.map((offset) =>
     cloudEventRecord({ topic, partition: options.partition ?? 0, offset }),
   );
@@ -67,7 +67,7 @@ describe('append-only store', () => {
     const login = await ensureWriterLogin(db.owner);
     const writer = new pg.Pool({ connectionString: withDatabase(db.url, db.name, login), max: 1 });
     try {
-      const store = new PostgresAuditEventStore(writer);
+      const store = new PostgresAuditEventStore(pooled(writer));
       const result = await appendBatch(mskEvent([cloudEventRecord({ topic: 'payment.failed', offset: 0 })]), {
         store,
         decode: decodeJsonCloudEvent,
@@ -100,7 +100,7 @@ describe('the Lambda connection', () => {
       async () => '',
     );
     try {
-      const { rows } = await database.query('SELECT current_user AS role');
+      const { rows } = await database.withConnection((client) => client.query('SELECT current_user AS role'));
       expect(rows[0]?.role).toBe('audit_writer');
       const result = await appendBatch(mskEvent([cloudEventRecord({ topic: 'payment.role', offset: 0 })]), {
         store: new PostgresAuditEventStore(database),
@@ -112,7 +112,10 @@ describe('the Lambda connection', () => {
         "UPDATE audit_chain_head SET last_seq = 0 WHERE topic = 'payment.role'",
         'SET session_replication_role = replica',
       ]) {
-        await expect(database.query(statement), statement).rejects.toThrow(/permission denied|must be owner/);
+        await expect(
+          database.withConnection((client) => client.query(statement)),
+          statement,
+        ).rejects.toThrow(/permission denied|must be owner/);
       }
     } finally {
       await database.end();
@@ -126,7 +129,9 @@ describe('the Lambda connection', () => {
     );
     try {
       // query_canceled: a non-record error, so appendBatch fails the batch and the ESM retries it.
-      await expect(database.query('SELECT pg_sleep(5)')).rejects.toMatchObject({ code: '57014' });
+      await expect(
+        database.withConnection((client) => client.query('SELECT pg_sleep(5)')),
+      ).rejects.toMatchObject({ code: '57014' });
     } finally {
       await database.end();
     }
@@ -325,7 +330,7 @@ describe('audit CLI', () => {
   });
 
   it('query finds events by correlation id and prints them', async () => {
-    const store = new PostgresAuditEventStore(db.owner);
+    const store = new PostgresAuditEventStore(pooled(db.owner));
     await appendBatch(
       mskEvent([cloudEventRecord({ topic: 'genai.cli.query', offset: 0, correlationId: 'case-cli-1' })]),
       { store, decode: decodeJsonCloudEvent },

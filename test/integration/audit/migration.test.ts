@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
+import { pooled } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
@@ -24,7 +25,7 @@ const append = (offsets: number[]) =>
         cloudEventRecord({ topic: 'payment.succeeded', offset, correlationId: `case-${offset % 2}` }),
       ),
     ),
-    { store: new PostgresAuditEventStore(db.owner), decode: decodeJsonCloudEvent },
+    { store: new PostgresAuditEventStore(pooled(db.owner)), decode: decodeJsonCloudEvent },
   );
 
 describe('migration 005 on a database at 004', () => {

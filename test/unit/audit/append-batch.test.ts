@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   appendBatch,
   BatchRetryError,
+  chunkEnds,
   isRecordLevelError,
 } from '../../../functions/audit-append/append-batch';
 import type { AppendOutcome, AuditEventStore } from '../../../functions/audit-append/audit-event-store';
@@ -11,6 +12,8 @@ import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from './support/msk'
 /** Fails a call when it contains a record of the given partition with a given error code. */
 class FakeStore implements AuditEventStore {
   calls: AuditRecord[][] = [];
+  /** Chunk sizes of each call. */
+  chunks: number[][] = [];
   constructor(
     private readonly outcome: (record: AuditRecord) => AppendOutcome = () => ({
       outcome: 'appended',
@@ -18,8 +21,11 @@ class FakeStore implements AuditEventStore {
     }),
     private readonly failWhen?: (records: readonly AuditRecord[]) => string | undefined,
   ) {}
-  async append(records: readonly AuditRecord[]): Promise<AppendOutcome[]> {
-    this.calls.push([...records]);
+  async append(chunks: Iterable<readonly AuditRecord[]>): Promise<AppendOutcome[]> {
+    const pulled = [...chunks];
+    const records = pulled.flat();
+    this.calls.push(records);
+    this.chunks.push(pulled.map((chunk) => chunk.length));
     const code = this.failWhen?.(records);
     if (code) throw Object.assign(new Error(`failed with ${code}`), { code });
     return records.map(this.outcome);
@@ -62,6 +68,51 @@ describe('appendBatch', () => {
       { itemIdentifier: { partition: 'genai.request-0', offset: 8 } },
       { itemIdentifier: { partition: 'genai.request-0', offset: 9 } },
     ]);
+  });
+
+  it('hands a large batch over in chunks of 30% and 70%, in order, and a small one whole', async () => {
+    expect([0, 1, 49, 50, 100, 500].map(chunkEnds)).toEqual([
+      [0],
+      [1],
+      [49],
+      [15, 50],
+      [30, 100],
+      [150, 500],
+    ]);
+    const store = new FakeStore();
+    const records = Array.from({ length: 100 }, (_, i) => cloudEventRecord({ partition: i % 3, offset: i }));
+    const result = await appendBatch(mskEvent(records), { store, decode: decodeJsonCloudEvent });
+    expect(store.chunks).toEqual([[30, 70]]);
+    const byPartition = [0, 1, 2].flatMap((p) => records.filter((record) => record.partition === p));
+    expect(store.calls[0]?.map((record) => [record.partition, record.offset])).toEqual(
+      byPartition.map((record) => [record.partition, record.offset]),
+    );
+    expect(result).toMatchObject({ appended: 100, batchItemFailures: [] });
+
+    const small = new FakeStore();
+    await appendBatch(mskEvent(records.slice(0, 10)), { store: small, decode: decodeJsonCloudEvent });
+    expect(small.chunks).toEqual([[10]]);
+  });
+
+  it('reports a record that decodes but cannot be stored, found while a later chunk is built', async () => {
+    const store = new FakeStore();
+    const records = Array.from({ length: 100 }, (_, offset) =>
+      cloudEventRecord({ offset, ...(offset === 40 ? { time: 'yesterday' } : {}) }),
+    );
+    const result = await appendBatch(mskEvent(records), { store, decode: decodeJsonCloudEvent });
+    expect(store.chunks).toEqual([[30, 69]]);
+    expect(result.appended).toBe(99);
+    expect(result.poison).toEqual([
+      {
+        topic: 'genai.request',
+        partition: 0,
+        offset: 40,
+        reason: expect.stringContaining('"time" is not an RFC 3339 timestamp'),
+      },
+    ]);
+    expect(result.batchItemFailures.map((failure) => failure.itemIdentifier.offset)).toEqual(
+      Array.from({ length: 60 }, (_, i) => 40 + i),
+    );
   });
 
   it('reports by offset even when a partition arrives out of order', async () => {
