@@ -171,11 +171,6 @@ export function pooled(pool: pg.Pool): ConnectionSource {
   };
 }
 
-/** One client as a ConnectionSource: a script's or a test's own connection. */
-export function onlyClient(client: pg.ClientBase): ConnectionSource {
-  return { withConnection: (work) => work(client) };
-}
-
 /** The rows of one execution, each as its columns' text (null for NULL). */
 export type TextRows = Array<Array<string | null>>;
 

@@ -11,15 +11,7 @@ export interface NamedStatement {
   text: string;
 }
 
-/** The part of a pg Pool or Client the store and the reader need. */
-export interface Queryable {
-  query<Row extends Record<string, unknown>>(
-    statement: string | NamedStatement,
-    values?: unknown[],
-  ): Promise<{ rows: Row[] }>;
-}
-
-/** Lends one connection at a time: a pg Pool (`pooled`), LambdaDatabase, or a single client (`onlyClient`). */
+/** Lends one connection at a time: LambdaDatabase, or a pg Pool through `pooled`. */
 export interface ConnectionSource {
   withConnection<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T>;
 }

@@ -1,7 +1,6 @@
 import type { StoredHeader } from './audit-record';
 import { GENESIS_HASH } from './audit-record';
 import { type ChainBreak, ChainWalker, type StoredAuditRow } from './chain-verifier';
-import type { Queryable } from './postgres-audit-event-store';
 
 export interface VerifyOptions {
   topic?: string;
@@ -70,6 +69,11 @@ interface ChainRow extends Record<string, unknown> {
   head_hash: Buffer | null;
   anchor_seq: string | null;
   anchor_hash: Buffer | null;
+}
+
+/** The part of a pg Pool or Client the reader needs. */
+export interface Queryable {
+  query<Row extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: Row[] }>;
 }
 
 /** Reads the audit store for investigations: chain verification, queries, retention. */

@@ -168,7 +168,7 @@ describe('executePipelined', () => {
   });
 
   it('rejects with the failure of an execution', async () => {
-    const { client, log, connection, server } = fakeClient();
+    const { client, log, server } = fakeClient();
     const done = executePipelined(client, statement, [['a'], ['b']]);
     server().handleError(Object.assign(new Error('refused'), { code: '23514' }));
     await expect(done).rejects.toMatchObject({ code: '23514' });
@@ -176,7 +176,7 @@ describe('executePipelined', () => {
   });
 
   it('aborts what was sent when pulling a parameter set throws: a refused Execute before the Sync', async () => {
-    const { client, log, connection, server } = fakeClient();
+    const { client, log, server } = fakeClient();
     function* sets() {
       yield ['a'];
       throw new Error('could not build the next set');
