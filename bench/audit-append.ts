@@ -20,7 +20,7 @@ import { appendBatch } from '../functions/audit-append/append-batch';
 import type { AppendOutcome, AuditEventStore } from '../functions/audit-append/audit-event-store';
 import type { AuditRecord } from '../functions/audit-append/audit-record';
 import { contractDecoder } from '../functions/audit-append/contract-decoder';
-import { APPEND, wireColumns } from '../functions/audit-append/postgres-audit-event-store';
+import { PostgresAuditEventStore } from '../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
 import { runMigrations } from '../local/provision';
 import { sampleData } from '../schemas/samples';
@@ -56,11 +56,11 @@ const FINDINGS = [
   '  on a scratch database) parsing the three jsonb arrays 0.7 ms and the INSERT into audit_event 1.6-2.3 ms, its',
   '  four secondary indexes together about 0.4 ms. As one statement, node and database take turns: 6.2 ms a batch,',
   '  15,000-15,300 records/s.',
-  '- Pipelined chunks (194668f): 30 records, then 70 built while PostgreSQL appends the 30, one Sync: 17,200-17,700',
-  '  records/s (+13-15%). Each extra chunk costs the database a statement (about 0.2 ms); chunks of 20/30/50 were no',
+  '- Pipelined chunks (194668f): 30 records, then 70 built while PostgreSQL appends the 30, one Sync: 16,000-17,400',
+  '  records/s (+7-15%). Each extra chunk costs the database a statement (about 0.2 ms); chunks of 20/30/50 were no',
   '  faster than 30/70 and cost more. Building the records for the chunk being sent, not holding them until the',
   '  commit, mattered as much: held across the wait they outlived the young generation (+0.7 ms of collector CPU).',
-  '- The 10x ratio: the baseline does 2,300-2,400 records/s, so 10x needs a batch in about 4.2 ms. After the first',
+  '- The 10x ratio: the baseline does 2,300-2,500 records/s, so 10x needs a batch in about 4.2 ms. After the first',
   '  chunk the database is the critical path (the 70-record chunk alone is about 2.5 ms), so it needs about 35% less',
   '  database CPU per record, most of it in the row insert and the jsonb parsing that the schema asks for.',
   '- Parallel instances: 2 CPUs are shared by every instance and its backend, so the aggregate is bounded by CPU per',
@@ -108,28 +108,23 @@ function nextBatch(fixedPartition?: number): KafkaEvent {
   return kafkaEvent(records);
 }
 
-/** The same audit_append statement for one record, awaited: what the baselines repeat per record. */
-async function appendOne(client: pg.Client, record: AuditRecord): Promise<AppendOutcome> {
-  const { rows } = await client.query<{ outcome: 'appended' | 'duplicate' | 'conflict'; seq: string | null }>(
-    { ...APPEND },
-    wireColumns([record]),
-  );
-  const row = rows[0];
-  if (!row || rows.length !== 1)
-    throw new Error(`audit_append returned ${rows.length} outcomes for 1 record`);
-  return row.outcome === 'appended'
-    ? { outcome: 'appended', seq: BigInt(row.seq as string) }
-    : { outcome: row.outcome };
+/** The handler's store on the baselines' one connection, called once per record: one statement each. */
+function perRecord(client: pg.Client): (record: AuditRecord) => Promise<AppendOutcome[]> {
+  const store = new PostgresAuditEventStore({ withConnection: (work) => work(client) });
+  return (record) => store.append([[record]]);
 }
 
 /** The baseline store: the same audit_append, called once per record, in one transaction per batch. */
 class PerRecordAuditEventStore implements AuditEventStore {
-  constructor(private readonly client: pg.Client) {}
+  private readonly appendOne: (record: AuditRecord) => Promise<AppendOutcome[]>;
+  constructor(private readonly client: pg.Client) {
+    this.appendOne = perRecord(client);
+  }
   async append(chunks: Iterable<readonly AuditRecord[]>): Promise<AppendOutcome[]> {
     const outcomes: AppendOutcome[] = [];
     await this.client.query('BEGIN');
     try {
-      for (const record of [...chunks].flat()) outcomes.push(await appendOne(this.client, record));
+      for (const record of [...chunks].flat()) outcomes.push(...(await this.appendOne(record)));
       await this.client.query('COMMIT');
     } catch (error) {
       await this.client.query('ROLLBACK');
@@ -141,10 +136,13 @@ class PerRecordAuditEventStore implements AuditEventStore {
 
 /** The naive baseline: one statement per record, each its own transaction (autocommit, one commit each). */
 class AutocommitAuditEventStore implements AuditEventStore {
-  constructor(private readonly client: pg.Client) {}
+  private readonly appendOne: (record: AuditRecord) => Promise<AppendOutcome[]>;
+  constructor(client: pg.Client) {
+    this.appendOne = perRecord(client);
+  }
   async append(chunks: Iterable<readonly AuditRecord[]>): Promise<AppendOutcome[]> {
     const outcomes: AppendOutcome[] = [];
-    for (const record of [...chunks].flat()) outcomes.push(await appendOne(this.client, record));
+    for (const record of [...chunks].flat()) outcomes.push(...(await this.appendOne(record)));
     return outcomes;
   }
 }

@@ -164,8 +164,9 @@ const PIPELINED_FROM = 50;
 
 /**
  * Where the chunks of `count` decoded records end: 30% first, so the database starts early, and the rest while
- * the handler builds it. Measured with bench/audit-append.ts on 100-record batches, one instance: the batch in
- * one chunk 15,300 records/s; chunks of 30 and 70 17,200; of 20, 30 and 50 16,800, with more database CPU.
+ * the handler builds it. Measured with bench/audit-append.ts on 100-record batches, one instance, 2026-12-05: the
+ * batch in one chunk 15,000-15,300 records/s; chunks of 30 and 70 16,000-17,400; chunks of 20, 30 and 50 no
+ * faster, with more database CPU per batch.
  */
 export function chunkEnds(count: number): number[] {
   if (count < PIPELINED_FROM) return [count];
