@@ -72,25 +72,25 @@ export const services: ServiceDefinition[] = [
   },
   {
     name: 'postgres',
-    description: 'PGlite behind pglite-socket',
+    description: 'PGlite (local/stack/pglite-server.ts)',
     overrideVar: 'DATABASE_URL',
     portVar: 'STACK_POSTGRES_PORT',
     defaultPort: 55432,
-    marker: 'pglite-socket',
+    marker: 'pglite-server.ts',
     endpoint: (port) => `postgres://postgres@127.0.0.1:${port}/postgres`,
     start: (port, timeoutMs) => {
       const dataDir = join(stateDir, 'pglite');
       mkdirSync(dataDir, { recursive: true });
       return startNodeServer(
         'postgres',
-        'pglite-socket',
+        'pglite-server.ts',
         [
-          modulePath('@electric-sql', 'pglite-socket', 'dist', 'scripts', 'server.js'),
+          '--import',
+          'tsx',
+          join(repoRoot, 'local', 'stack', 'pglite-server.ts'),
           `--db=${dataDir}`,
           '--host=127.0.0.1',
           `--port=${port}`,
-          // One shared backend either way, but pg Pools open several connections.
-          `--max-connections=${process.env.STACK_POSTGRES_MAX_CONNECTIONS ?? 16}`,
         ],
         port,
         timeoutMs,
