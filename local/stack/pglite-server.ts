@@ -37,13 +37,18 @@ export class PgliteServer {
   private readonly server: Server;
   private owner: Connection | undefined;
   private readonly waiting: Array<() => void> = [];
+  private readonly connections = new Set<Connection>();
   private nextId = 1;
 
   private constructor(
     readonly db: PGlite,
     private readonly log: (line: string) => void,
   ) {
-    this.server = createServer((socket) => new Connection(this, this.nextId++, socket, log));
+    this.server = createServer((socket) => {
+      const connection = new Connection(this, this.nextId++, socket, log);
+      this.connections.add(connection);
+      socket.once('close', () => this.connections.delete(connection));
+    });
   }
 
   static async start(options: PgliteServerOptions): Promise<PgliteServer> {
@@ -82,7 +87,13 @@ export class PgliteServer {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // close() waits for every connection to end; idle pooled clients would hold the shutdown until SIGKILL.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const connections = [...this.connections];
+    for (const connection of connections) connection.destroy();
+    await closed;
+    // Their rollbacks run on the backend, so they finish before it closes.
+    await Promise.all(connections.map((connection) => connection.settled()));
     await this.db.close();
   }
 }
@@ -109,6 +120,15 @@ class Connection {
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.schedule(() => this.close()));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Resolves once everything scheduled so far (its close included, once the socket is gone) has run. */
+  settled(): Promise<void> {
+    return this.work;
   }
 
   private schedule(step: () => Promise<void>): void {

@@ -12,6 +12,15 @@ import { PgliteServer } from '../../local/stack/pglite-server';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../unit/audit/support/msk';
 import { applyMigrations } from './audit/audit-database';
 
+/** The part of pg's connection that writes protocol messages one by one. */
+interface PipelineConnection {
+  parse(query: { text: string; name: string; types: number[] }): void;
+  bind(config: { values: unknown[] }): void;
+  execute(config: { portal?: string }): void;
+  once(event: 'commandComplete', listener: () => void): void;
+  stream: { destroy(): void };
+}
+
 let server: PgliteServer;
 let url: string;
 const pools: pg.Pool[] = [];
@@ -112,6 +121,23 @@ describe('PGlite server (local stack)', () => {
     // Gone without COMMIT, ROLLBACK or Terminate, as a frozen or killed Lambda environment would be.
     (a as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     const { rows } = await pool().query('SELECT count(*)::int AS n FROM pglite_server_lost');
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('rolls back the implicit transaction of a client lost between pipelined executions', async () => {
+    const a = new pg.Client({ connectionString: url });
+    await a.connect();
+    await a.query('CREATE TABLE IF NOT EXISTS pglite_server_pipelined (n int)');
+    a.on('error', () => {});
+    // One execution without its Sync, as executePipelined sends a first chunk, answered by the server; then the
+    // client is gone before the Sync that would have committed it.
+    const connection = (a as unknown as { connection: PipelineConnection }).connection;
+    connection.parse({ text: 'INSERT INTO pglite_server_pipelined VALUES ($1)', name: '', types: [] });
+    connection.bind({ values: ['1'] });
+    connection.execute({});
+    await new Promise<void>((resolve) => connection.once('commandComplete', () => resolve()));
+    connection.stream.destroy();
+    const { rows } = await pool().query('SELECT count(*)::int AS n FROM pglite_server_pipelined');
     expect(rows[0].n).toBe(0);
   });
 
