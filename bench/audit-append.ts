@@ -40,8 +40,9 @@ const ROUNDS = 7;
 const HANDLER_BATCHES_PER_ROUND = 40;
 const BASELINE_BATCHES_PER_ROUND = 5;
 const AUTOCOMMIT_BATCHES_PER_ROUND = 2;
-/** Batches per round of each ceiling path (records built beforehand, see CEILINGS). */
+/** Batches per round, and to warm up, of each ceiling path (the `ceilings` writes in main). */
 const CEILING_BATCHES_PER_ROUND = 40;
+const CEILING_WARMUP_BATCHES = 5;
 const TYPE = 'genai.request';
 const SERVER = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /**
@@ -63,8 +64,8 @@ const FINDINGS = [
   '  at 1.0-1.7 ms, the 70-record chunk and the Sync at 3.6-4.0 ms, the answer comes at 6.4-8.4 ms. The database',
   "  appending the second chunk and committing is the critical path; the commit's fdatasync alone takes 0.68 ms",
   '  (p50; p90 0.96 ms, strace of the backend).',
-  '- The ceiling rows, four runs: the store alone did 6.6x, 9.2x, 7.3x and 9.0x the per-record baseline, the rows',
-  '  alone 8.4x, 10.1x, 7.1x and 10.4x; the handler 5.7x, 6.3x, 5.0x and 6.8x. So with the database work of',
+  '- The ceiling rows, seven runs: the store alone did 6.6x-9.2x the per-record baseline, the rows alone 7.1x-10.4x',
+  '  (10x or more in two runs), the handler 5.0x-6.8x (69-86% of its store alone). So with the database work of',
   '  audit_append no handler reaches 10x here, not even one that decodes and hashes for free; only a store doing',
   '  about as little per batch as a plain INSERT of the rows could, in the faster runs. COPY (binary, scratch) needs',
   '  about 10% less database CPU than that INSERT (3.0 against 3.3 ms per batch). The rows themselves (raw value,',
@@ -323,33 +324,46 @@ async function main(): Promise<void> {
       return (rows[0] as { pid: number }).pid;
     };
 
-    const run = async (
-      invoke: (event: KafkaEvent) => Promise<KafkaBatchResponse>,
+    /**
+     * Times `batches` writes. Each input is prepared just before its write, outside the clock (the MSK event, or
+     * for the ceilings the records already decoded and hashed): only the writes are timed, and no pile of
+     * prepared inputs is left for the collector to move while they run.
+     */
+    const run = async <Input>(
+      prepare: () => Input,
+      write: (input: Input) => Promise<unknown>,
       batches: number,
       backend?: number,
     ) => {
-      const events = Array.from({ length: batches }, nextBatch);
       const latencies: number[] = [];
-      const cpu = process.cpuUsage();
+      let nodeCpuMs = 0;
       const pgBefore = backend ? backendCpuMs(backend) : 0;
-      const start = performance.now();
-      for (const event of events) {
+      for (let batch = 0; batch < batches; batch++) {
+        const input = prepare();
+        const cpu = process.cpuUsage();
         const began = performance.now();
-        const response = await invoke(event);
+        await write(input);
         latencies.push(performance.now() - began);
-        if (response.batchItemFailures.length > 0) throw new Error('unexpected batch item failures');
+        const used = process.cpuUsage(cpu);
+        nodeCpuMs += (used.user + used.system) / 1000;
       }
-      const seconds = (performance.now() - start) / 1000;
-      const used = process.cpuUsage(cpu);
+      const seconds = latencies.reduce((sum, ms) => sum + ms, 0) / 1000;
       return {
         recordsPerSecond: (batches * BATCH) / seconds,
         latencies,
-        nodeCpuMsPerBatch: (used.user + used.system) / 1000 / batches,
+        nodeCpuMsPerBatch: nodeCpuMs / batches,
+        // The backend is idle while an input is prepared, so its CPU over the loop is the writes'.
         pgCpuMsPerBatch: backend ? (backendCpuMs(backend) - pgBefore) / batches : 0,
       };
     };
+    /** A handler path as a write: any batch item failure fails the run. */
+    const invoking =
+      (invoke: (event: KafkaEvent) => Promise<KafkaBatchResponse>) => async (event: KafkaEvent) => {
+        if ((await invoke(event)).batchItemFailures.length > 0)
+          throw new Error('unexpected batch item failures');
+      };
 
-    // The ceilings: the same records built beforehand, so only the database's part of a batch is timed.
+    // The ceilings: records decoded and hashed before the clock starts, so only the database's part is timed.
     const ceilingClient = new pg.Client({
       connectionString: databaseUrl,
       application_name: 'audit-bench-ceiling',
@@ -369,38 +383,11 @@ async function main(): Promise<void> {
       store: (records) => storeAlone.append([records]),
       rows: (records) => ceilingClient.query({ ...ROWS_ALONE, values: wireColumns(records).slice(1, 11) }),
     };
-    const runPrebuilt = async (
-      write: (records: AuditRecord[]) => Promise<unknown>,
-      batches: number,
-      backend?: number,
-    ) => {
-      // Each batch is built just before its write, outside the clock: only the writes are timed, and no pile of
-      // prebuilt records is left for the collector to move while they run.
-      const latencies: number[] = [];
-      let nodeCpuMs = 0;
-      const pgBefore = backend ? backendCpuMs(backend) : 0;
-      for (let batch = 0; batch < batches; batch++) {
-        const records = built(nextBatch());
-        const cpu = process.cpuUsage();
-        const began = performance.now();
-        await write(records);
-        latencies.push(performance.now() - began);
-        const used = process.cpuUsage(cpu);
-        nodeCpuMs += (used.user + used.system) / 1000;
-      }
-      const seconds = latencies.reduce((sum, ms) => sum + ms, 0) / 1000;
-      return {
-        recordsPerSecond: (batches * BATCH) / seconds,
-        latencies,
-        nodeCpuMsPerBatch: nodeCpuMs / batches,
-        // The backend is idle while a batch is built, so its CPU over the loop is the writes'.
-        pgCpuMsPerBatch: backend ? (backendCpuMs(backend) - pgBefore) / batches : 0,
-      };
-    };
+    const prebuilt = () => built(nextBatch());
 
-    await run(handler, WARMUP_BATCHES);
-    for (const write of Object.values(ceilings)) await runPrebuilt(write, 5);
-    await run(baseline, Math.ceil(WARMUP_BATCHES / 6));
+    await run(nextBatch, invoking(handler), WARMUP_BATCHES);
+    for (const write of Object.values(ceilings)) await run(prebuilt, write, CEILING_WARMUP_BATCHES);
+    await run(nextBatch, invoking(baseline), Math.ceil(WARMUP_BATCHES / 6));
     const handlerBackend = await backendPid('audit-append');
     const baselineBackend = await backendPid('audit-bench-baseline');
     const ceilingBackend = await backendPid('audit-bench-ceiling');
@@ -413,14 +400,14 @@ async function main(): Promise<void> {
       rows: [],
     };
     for (let round = 0; round < ROUNDS; round++) {
-      const ours = await run(handler, HANDLER_BATCHES_PER_ROUND, handlerBackend);
-      const theirs = await run(baseline, BASELINE_BATCHES_PER_ROUND, baselineBackend);
+      const ours = await run(nextBatch, invoking(handler), HANDLER_BATCHES_PER_ROUND, handlerBackend);
+      const theirs = await run(nextBatch, invoking(baseline), BASELINE_BATCHES_PER_ROUND, baselineBackend);
       rounds.handler.push(ours);
       rounds.baseline.push(theirs);
-      const naive = await run(autocommit, AUTOCOMMIT_BATCHES_PER_ROUND, baselineBackend);
+      const naive = await run(nextBatch, invoking(autocommit), AUTOCOMMIT_BATCHES_PER_ROUND, baselineBackend);
       rounds.autocommit.push(naive);
-      rounds.store.push(await runPrebuilt(ceilings.store, CEILING_BATCHES_PER_ROUND, ceilingBackend));
-      rounds.rows.push(await runPrebuilt(ceilings.rows, CEILING_BATCHES_PER_ROUND, ceilingBackend));
+      rounds.store.push(await run(prebuilt, ceilings.store, CEILING_BATCHES_PER_ROUND, ceilingBackend));
+      rounds.rows.push(await run(prebuilt, ceilings.rows, CEILING_BATCHES_PER_ROUND, ceilingBackend));
       process.stderr.write(
         `round ${round + 1}: handler ${thousands(ours.recordsPerSecond)} records/s ` +
           `(cpu/batch node ${ours.nodeCpuMsPerBatch.toFixed(1)} ms, postgres ${ours.pgCpuMsPerBatch.toFixed(1)} ms), ` +
@@ -456,7 +443,7 @@ async function main(): Promise<void> {
     );
     // Every batch nextBatch made was appended by the handler, a baseline or the store alone, except the rows alone.
     const expected =
-      (sequence - ROUNDS * CEILING_BATCHES_PER_ROUND - 5) * BATCH +
+      (sequence - ROUNDS * CEILING_BATCHES_PER_ROUND - CEILING_WARMUP_BATCHES) * BATCH +
       parallel.reduce(
         (sum, p) => sum + p.instances * (WARMUP_BATCHES + INSTANCE_RUNS * INSTANCE_BATCHES) * BATCH,
         0,
