@@ -30,7 +30,7 @@ import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-
 import { toKafkaMessage } from '../shared/kafka/event-message';
 import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
 import type { KafkaBatchResponse, KafkaEvent, KafkaEventRecord } from '../shared/msk/event';
-import { processCpuSeconds } from './process-cpu';
+import { commandCpuSeconds, machineBusy, processCpuSeconds, processMinorFaults } from './process-cpu';
 import { type SummaryRow, writeResultsSection } from './results-file';
 
 const BATCH = 100;
@@ -52,10 +52,33 @@ const SERVER = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.
 const INSTANCE_COUNTS = [...new Set([Math.max(2, cpus().length), PARTITIONS])];
 const INSTANCE_BATCHES = 40;
 const INSTANCE_RUNS = 5;
+/**
+ * A new PostgreSQL backend takes a page fault the first time it touches each page of the server's shared buffers:
+ * about 80 per batch and 1 ms of its CPU, until it has touched them all (about 400 batches with 128 MB). A Lambda
+ * instance keeps its connection for thousands of batches, so before anything is timed every path's connection
+ * writes blocks of batches until its backend takes fewer than this many faults per batch.
+ */
+const STEADY_FAULTS_PER_BATCH = 5;
+const STEADY_BLOCK_BATCHES = 20;
+/** Per connection: a backend still faulting after this many batches fails the run. */
+const STEADY_MAX_BATCHES = 2_400;
 
 /** What the runs so far showed, kept with the numbers they explain. */
 const FINDINGS = [
-  'Findings, eighth session (2026-12-05, AMD EPYC; bench:audit, and scratch harnesses where a line says so):',
+  'Findings, ninth session (2026-12-05, AMD EPYC again; bench:audit, and scratch harnesses where a line says so):',
+  '- A new PostgreSQL backend takes about 80 page faults per batch (its first touch of each page of the 128 MB of',
+  '  shared buffers) for its first 400 batches or so: PostgreSQL CPU 4.6-4.8 ms per batch, then 3.4-3.9 ms once',
+  '  they stop (scratch, 1,600 batches on one connection). Every connection is now written to until its backend',
+  '  is steady before anything is timed. The baseline gained as much as the handler: the ratio did not move.',
+  '- CPU of the parallel runs (new rows): with 2 instances the workers take 4.1-5.3 ms and PostgreSQL 4.8-6.0 ms',
+  '  per batch with the machine 86-88% busy, so 2 CPUs could append at most 18,800-21,900 records/s; with 6',
+  '  instances 5.4-6.4 + 5.9-6.0 ms at 98-99% busy, at most 16,300-17,500. The 20,000 target needs the whole',
+  '  machine at the best CPU per batch seen here.',
+  '- Where the PostgreSQL backend spends a handler batch (scratch, perf over 600 batches): the kernel 24% (page',
+  '  faults, and growing the table one 8 KB page at a time: PostgreSQL 15 writes each new page as it extends a',
+  "  relation), jsonb input 6% (json_lex), PL/pgSQL 1.6%, sha256 1.1%. audit_append's own logic is a few percent",
+  '  of its cost: the rows are the work, and the per-record baseline pays for the same rows.',
+  'Eighth session (2026-12-05, AMD EPYC):',
   '- This machine is slower than the Intel Xeon of the seventh session, and its speed swings within a run: one',
   '  instance 10,300-12,300 records/s (there 16,000-17,400), 2 or 6 instances 11,100-15,200 (there 20,100-23,000),',
   '  the baseline 1,600-2,400 (there 2,300-2,500); node CPU per batch 4.3-7.1 ms (there 4.0), PostgreSQL 5.0-6.3 ms',
@@ -204,10 +227,11 @@ const median = (values: number[]) => {
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
 
 /**
- * Worker mode: one "Lambda instance" (its own process, module-scope pool, its own partition). Builds its events,
- * warms up, says "ready", runs on "go" and prints how long its batches took.
+ * Worker mode: one "Lambda instance" (its own process, module-scope pool, its own partition). Warms up its code,
+ * then for each "go" on stdin appends a run of batches built beforehand and prints how long they took; before
+ * each run it says "ready". Exits when stdin closes.
  */
-async function worker(databaseUrl: string, partition: number, runs: number): Promise<void> {
+async function worker(databaseUrl: string, partition: number): Promise<void> {
   process.env.DATABASE_URL = databaseUrl;
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
@@ -218,10 +242,10 @@ async function worker(databaseUrl: string, partition: number, runs: number): Pro
   for (const event of Array.from({ length: WARMUP_BATCHES }, () => nextBatch(partition)))
     await handler(event);
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  for (let run = 0; run < runs; run++) {
+  for (;;) {
     const events = Array.from({ length: INSTANCE_BATCHES }, () => nextBatch(partition));
     process.stdout.write('ready\n');
-    await lines.next();
+    if ((await lines.next()).done) return;
     const started = performance.now();
     for (const event of events) {
       if ((await handler(event)).batchItemFailures.length > 0)
@@ -231,12 +255,29 @@ async function worker(databaseUrl: string, partition: number, runs: number): Pro
   }
 }
 
-/** Aggregate records/s of `instances` worker processes appending to their own partitions at the same time. */
+/** One run of parallel instances: aggregate records/s, and where the machine's CPU went meanwhile. */
+interface ParallelRun {
+  rate: number;
+  /** CPU per batch of the worker processes and of every PostgreSQL process (backends, WAL writer, ...). */
+  nodeCpuMsPerBatch: number;
+  pgCpuMsPerBatch: number;
+  /** Share of all CPUs busy during the run (anything running on the machine). */
+  machineBusy: number;
+  /** Page faults per batch of the workers' PostgreSQL backends. */
+  backendFaultsPerBatch: number;
+}
+
+/**
+ * `instances` worker processes appending to their own partitions at the same time: unmeasured runs until their
+ * backends are steady (see STEADY_FAULTS_PER_BATCH), then INSTANCE_RUNS measured ones.
+ */
 async function parallelInstances(
   databaseUrl: string,
   instances: number,
   firstPartition: number,
-): Promise<number[]> {
+  backends: () => Promise<number[]>,
+): Promise<{ runs: ParallelRun[]; warmups: ParallelRun[] }> {
+  const before = new Set(await backends());
   const children = Array.from({ length: instances }, (_, index) =>
     spawn(
       process.execPath,
@@ -246,33 +287,95 @@ async function parallelInstances(
         '--worker',
         databaseUrl,
         String(firstPartition + index),
-        String(INSTANCE_RUNS),
       ],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
+      { stdio: ['pipe', 'pipe', 'inherit'] },
     ),
   );
-  // Listen for the exits now: a worker exits right after its last result line, possibly before that line is read.
+  // Listen for the exits now: a worker exits as soon as stdin closes.
   const exits = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));
   const outputs = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
-  const rates: number[] = [];
-  for (let run = 0; run < INSTANCE_RUNS; run++) {
+  const workersCpuMs = () => children.reduce((sum, child) => sum + cpuMs(processCpuSeconds(child.pid)), 0);
+  const postgresCpuMs = () => cpuMs(commandCpuSeconds('postgres'));
+  const batches = instances * INSTANCE_BATCHES;
+  let workerBackends: number[] = [];
+  const faults = () => workerBackends.reduce((sum, pid) => sum + (processMinorFaults(pid) ?? Number.NaN), 0);
+  const once = async (): Promise<ParallelRun> => {
     for (const output of outputs) {
       const line = await output.next();
       if (line.value !== 'ready') throw new Error(`worker said ${line.value}`);
     }
+    if (workerBackends.length === 0) {
+      // Every worker has appended its warm-up batches, so each has its connection.
+      workerBackends = (await backends()).filter((pid) => !before.has(pid));
+      if (workerBackends.length !== instances)
+        throw new Error(`expected ${instances} worker backends, found ${workerBackends.length}`);
+    }
+    const busy = machineBusy();
+    const nodeBefore = workersCpuMs();
+    const pgBefore = postgresCpuMs();
+    const faultsBefore = faults();
     const started = performance.now();
     for (const child of children) child.stdin.write('go\n');
     for (const output of outputs) {
       const line = await output.next();
       JSON.parse(line.value as string);
     }
-    rates.push((instances * INSTANCE_BATCHES * BATCH) / ((performance.now() - started) / 1000));
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      rate: (batches * BATCH) / seconds,
+      nodeCpuMsPerBatch: (workersCpuMs() - nodeBefore) / batches,
+      pgCpuMsPerBatch: (postgresCpuMs() - pgBefore) / batches,
+      machineBusy: busy() ?? Number.NaN,
+      backendFaultsPerBatch: (faults() - faultsBefore) / batches,
+    };
+  };
+  const warmups: ParallelRun[] = [];
+  for (;;) {
+    const warmup = await once();
+    warmups.push(warmup);
+    if (warmup.backendFaultsPerBatch < STEADY_FAULTS_PER_BATCH) break;
+    if (warmups.length * INSTANCE_BATCHES >= STEADY_MAX_BATCHES)
+      throw new Error(
+        `${instances} worker backends still take ${warmup.backendFaultsPerBatch.toFixed(0)} page faults per batch ` +
+          `after ${warmups.length * INSTANCE_BATCHES} batches each`,
+      );
   }
+  const runs: ParallelRun[] = [];
+  for (let run = 0; run < INSTANCE_RUNS; run++) runs.push(await once());
+  for (const output of outputs) await output.next(); // the last "ready"
   for (const child of children) child.stdin.end();
   await Promise.all(exits);
-  return rates;
+  return { runs, warmups };
+}
+
+interface ParallelCpu {
+  node: number;
+  pg: number;
+  busy: number;
+  /** Records/s if every CPU did nothing but this at the measured CPU per batch. */
+  bound: number;
+}
+
+function parallelCpu(runs: ParallelRun[]): ParallelCpu {
+  const node = median(runs.map((r) => r.nodeCpuMsPerBatch));
+  const pg = median(runs.map((r) => r.pgCpuMsPerBatch));
+  return {
+    node,
+    pg,
+    busy: median(runs.map((r) => r.machineBusy)),
+    bound: (cpus().length * 1000 * BATCH) / (node + pg),
+  };
+}
+
+function minorFaults(pid: number): number {
+  const faults = processMinorFaults(pid);
+  if (faults === undefined) throw new Error(`cannot read the page faults of process ${pid} from /proc`);
+  return faults;
+}
+
+function cpuMs(seconds: number | undefined): number {
+  if (seconds === undefined) throw new Error('cannot read CPU times from /proc');
+  return seconds * 1000;
 }
 
 async function main(): Promise<void> {
@@ -356,6 +459,30 @@ async function main(): Promise<void> {
         pgCpuMsPerBatch: backend ? (backendCpuMs(backend) - pgBefore) / batches : 0,
       };
     };
+    /**
+     * Writes blocks of batches until the backend is steady (STEADY_FAULTS_PER_BATCH): how many batches that took,
+     * and the page faults per batch of the first block.
+     */
+    const untilSteady = async <Input>(
+      prepare: () => Input,
+      write: (input: Input) => Promise<unknown>,
+      backend: number,
+    ) => {
+      let batches = 0;
+      let firstFaultsPerBatch: number | undefined;
+      for (;;) {
+        const before = minorFaults(backend);
+        await run(prepare, write, STEADY_BLOCK_BATCHES);
+        batches += STEADY_BLOCK_BATCHES;
+        const perBatch = (minorFaults(backend) - before) / STEADY_BLOCK_BATCHES;
+        firstFaultsPerBatch ??= perBatch;
+        if (perBatch < STEADY_FAULTS_PER_BATCH) return { batches, firstFaultsPerBatch };
+        if (batches >= STEADY_MAX_BATCHES)
+          throw new Error(
+            `backend ${backend} still takes ${perBatch} page faults per batch after ${batches} batches`,
+          );
+      }
+    };
     /** A handler path as a write: any batch item failure fails the run. */
     const invoking =
       (invoke: (event: KafkaEvent) => Promise<KafkaBatchResponse>) => async (event: KafkaEvent) => {
@@ -385,12 +512,27 @@ async function main(): Promise<void> {
     };
     const prebuilt = () => built(nextBatch());
 
+    // Warm-up: V8's, which also opens the handler's pooled connection, and the rows alone's own statement.
     await run(nextBatch, invoking(handler), WARMUP_BATCHES);
-    for (const write of Object.values(ceilings)) await run(prebuilt, write, CEILING_WARMUP_BATCHES);
-    await run(nextBatch, invoking(baseline), Math.ceil(WARMUP_BATCHES / 6));
+    await run(prebuilt, ceilings.rows, CEILING_WARMUP_BATCHES);
     const handlerBackend = await backendPid('audit-append');
     const baselineBackend = await backendPid('audit-bench-baseline');
     const ceilingBackend = await backendPid('audit-bench-ceiling');
+    // The ceilings share one connection, brought to steady state through the store alone: its batches are
+    // appended and counted like the handler's, the rows alone's are not.
+    const steady = {
+      handler: await untilSteady(nextBatch, invoking(handler), handlerBackend),
+      ceilings: await untilSteady(prebuilt, ceilings.store, ceilingBackend),
+      baseline: await untilSteady(nextBatch, invoking(baseline), baselineBackend),
+    };
+    process.stderr.write(
+      `steady after ${Object.entries(steady)
+        .map(
+          ([path, s]) =>
+            `${path} ${s.batches} batches (${s.firstFaultsPerBatch.toFixed(0)} faults/batch at first)`,
+        )
+        .join(', ')}\n`,
+    );
     type Path = 'handler' | 'baseline' | 'autocommit' | 'store' | 'rows';
     const rounds: Record<Path, Array<Awaited<ReturnType<typeof run>>>> = {
       handler: [],
@@ -429,12 +571,27 @@ async function main(): Promise<void> {
         perCpuSecond: (BATCH * 1000) / (nodeCpu + pgCpu),
       };
     };
-    const parallel: Array<{ instances: number; rates: number[] }> = [];
+    const parallel: Array<{ instances: number; rates: number[]; cpu: ParallelCpu; warmups: ParallelRun[] }> =
+      [];
+    const backends = async () =>
+      (
+        await baselineClient.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'audit-append'",
+          [name],
+        )
+      ).rows.map((row) => row.pid);
     for (const [run, instances] of INSTANCE_COUNTS.entries()) {
       // Partitions (and so event ids) of their own for every worker of every run.
-      const rates = await parallelInstances(databaseUrl, instances, 100 * (run + 1));
-      process.stderr.write(`${instances} instances: ${rates.map(thousands).join(', ')} records/s\n`);
-      parallel.push({ instances, rates });
+      const { runs, warmups } = await parallelInstances(databaseUrl, instances, 100 * (run + 1), backends);
+      const rates = runs.map((r) => r.rate);
+      const cpu = parallelCpu(runs);
+      process.stderr.write(
+        `${instances} instances, steady after ${warmups.length} runs ` +
+          `(${warmups.map((w) => w.backendFaultsPerBatch.toFixed(0)).join(', ')} faults/batch): ` +
+          `${rates.map(thousands).join(', ')} records/s ` +
+          `(cpu/batch node ${cpu.node.toFixed(1)} ms, postgres ${cpu.pg.toFixed(1)} ms, machine ${(cpu.busy * 100).toFixed(0)}% busy)\n`,
+      );
+      parallel.push({ instances, rates, cpu, warmups });
     }
     const best = parallel.reduce((a, b) => (median(b.rates) > median(a.rates) ? b : a));
     const { rows } = await baselineClient.query<{ n: number }>(
@@ -445,7 +602,9 @@ async function main(): Promise<void> {
     const expected =
       (sequence - ROUNDS * CEILING_BATCHES_PER_ROUND - CEILING_WARMUP_BATCHES) * BATCH +
       parallel.reduce(
-        (sum, p) => sum + p.instances * (WARMUP_BATCHES + INSTANCE_RUNS * INSTANCE_BATCHES) * BATCH,
+        (sum, p) =>
+          sum +
+          p.instances * (WARMUP_BATCHES + (p.warmups.length + INSTANCE_RUNS) * INSTANCE_BATCHES) * BATCH,
         0,
       );
     if (rows[0]?.n !== expected) throw new Error(`stored ${rows[0]?.n} rows, expected ${expected}`);
@@ -483,7 +642,17 @@ async function main(): Promise<void> {
       '**baseline**: the same decode and hashing, then one `audit_append` statement per record inside one',
       'transaction per batch; **naive**: the same statements, each in its own transaction (one commit per record).',
       'Sequential, one invocation at a time (one Lambda instance).',
-      `${WARMUP_BATCHES} warm-up batches, then ${ROUNDS} interleaved rounds of ${HANDLER_BATCHES_PER_ROUND} handler batches and ` +
+      `${WARMUP_BATCHES} warm-up batches through the handler. Then each connection wrote blocks of ${STEADY_BLOCK_BATCHES} batches ` +
+        `until its PostgreSQL backend took fewer than ${STEADY_FAULTS_PER_BATCH} page faults per batch (a new backend faults on ` +
+        'its first touch of each page of the shared buffers; a Lambda instance keeps its connection far longer): ' +
+        Object.entries(steady)
+          .map(
+            ([path, s]) =>
+              `${path} ${s.batches} batches (${s.firstFaultsPerBatch.toFixed(0)} faults per batch at first)`,
+          )
+          .join(', ') +
+        '.',
+      `Then ${ROUNDS} interleaved rounds of ${HANDLER_BATCHES_PER_ROUND} handler batches and ` +
         `${BASELINE_BATCHES_PER_ROUND} baseline and ${AUTOCOMMIT_BATCHES_PER_ROUND} naive batches; every record is checked to be ` +
         'stored once. Medians over rounds.',
       `Afterwards \`audit verify\` walked all ${report.chains.length} chains (${thousands(expected)} rows) in ` +
@@ -514,12 +683,28 @@ async function main(): Promise<void> {
       ),
       'That aggregate is the figure to hold against the 20,000 records/s target: one instance appends one batch at a',
       'time and waits for its commit (fsync), while the ESM invokes one instance per partition concurrently.',
+      ...parallel.map(
+        (p) =>
+          `CPU per batch with ${p.instances} instances (medians over the runs): the workers ${p.cpu.node.toFixed(1)} ms, ` +
+          `PostgreSQL (all its processes) ${p.cpu.pg.toFixed(1)} ms; the machine was ${(p.cpu.busy * 100).toFixed(0)}% busy. ` +
+          `At that CPU per batch ${cpus().length} CPUs can append at most **${thousands(p.cpu.bound)} records/s**.`,
+      ),
       `Each instance first appends the same ${WARMUP_BATCHES} warm-up batches as the single one (until 2026-12-04 it`,
-      'appended 5, and its first runs were measured with code V8 had not finished optimising: they came out lowest).',
+      'appended 5, and its first runs were measured with code V8 had not finished optimising: they came out lowest),',
+      'then all run together, unmeasured, until their backends take fewer than ' +
+        `${STEADY_FAULTS_PER_BATCH} page faults per batch: ` +
+        parallel
+          .map(
+            (p) =>
+              `${p.instances} instances ${p.warmups.length} runs ` +
+              `(${p.warmups.map((w) => w.backendFaultsPerBatch.toFixed(0)).join(', ')} faults per batch)`,
+          )
+          .join(', ') +
+        '.',
       '',
       `Ratio (one instance each): **${(ours.rate / theirs.rate).toFixed(1)}x** the per-record baseline in records/s ` +
         `(${(ours.perCpuSecond / theirs.perCpuSecond).toFixed(1)}x in records per CPU-second; target >= 10x), ` +
-        `${(ours.rate / naive.rate).toFixed(0)}x the naive one. Throughput: **${thousands(median(best.rates))} records/s** ` +
+        `${(ours.rate / naive.rate).toFixed(1)}x the naive one. Throughput: **${thousands(median(best.rates))} records/s** ` +
         `with ${best.instances} instances, ${thousands(ours.rate)} with one (target >= 20,000): ` +
         `${median(best.rates) >= 20_000 ? 'met' : 'not met'} on this run.`,
       '',
@@ -535,7 +720,7 @@ async function main(): Promise<void> {
         ` (node ${ours.nodeCpu.toFixed(1)} + postgres ${ours.pgCpu.toFixed(1)} ms CPU per batch of ${BATCH})`,
       ratio:
         `${ratio.toFixed(1)}x per-record statements in one transaction, ` +
-        `${(ours.rate / naive.rate).toFixed(0)}x per-record autocommit`,
+        `${(ours.rate / naive.rate).toFixed(1)}x per-record autocommit`,
       target: '>= 20,000 records/s and >= 10x',
       met: `${top >= 20_000 ? 'rate yes' : 'rate no'}; ${ratio >= 10 ? 'ratio yes' : 'ratio no'}`,
     };
@@ -548,11 +733,7 @@ async function main(): Promise<void> {
 
 const workerAt = process.argv.indexOf('--worker');
 (workerAt >= 0
-  ? worker(
-      process.argv[workerAt + 1] as string,
-      Number(process.argv[workerAt + 2]),
-      Number(process.argv[workerAt + 3]),
-    )
+  ? worker(process.argv[workerAt + 1] as string, Number(process.argv[workerAt + 2]))
   : main()
 ).then(
   () => process.exit(0),

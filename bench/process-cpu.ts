@@ -18,6 +18,17 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** Minor page faults a process has taken so far (first touches of mapped memory, shared memory included). */
+export function processMinorFaults(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // minflt, field 10 of proc(5).
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds of every process whose command name is `comm` (a server and all its backends). */
 export function commandCpuSeconds(comm: string): number | undefined {
   let entries: string[];

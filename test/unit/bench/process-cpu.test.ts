@@ -4,6 +4,7 @@ import {
   commandCpuSeconds,
   ownCpuSeconds,
   processCpuSeconds,
+  processMinorFaults,
   startCpuMeter,
 } from '../../../bench/process-cpu';
 
@@ -24,6 +25,16 @@ describe('process CPU from /proc', () => {
     expect(after - before).toBeGreaterThanOrEqual(0.1);
     expect(processCpuSeconds(2 ** 22 + 1)).toBeUndefined();
     expect(processCpuSeconds(undefined)).toBeUndefined();
+  });
+
+  it('counts the page faults of first touches of new memory, and nothing for a process that does not exist', () => {
+    const before = processMinorFaults(process.pid) as number;
+    // 64 MiB outside V8's heap, written once: its pages are mapped on first touch, 16,384 of 4 KiB.
+    Buffer.allocUnsafeSlow(64 * 1024 * 1024).fill(1);
+    const after = processMinorFaults(process.pid) as number;
+    // Fewer with transparent huge pages, which map 2 MiB at a time.
+    expect(after - before).toBeGreaterThanOrEqual(16);
+    expect(processMinorFaults(2 ** 22 + 1)).toBeUndefined();
   });
 
   it('sums every process of a command name', () => {
