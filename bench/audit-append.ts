@@ -60,8 +60,11 @@ const INSTANCE_RUNS = 5;
  */
 const STEADY_FAULTS_PER_BATCH = 5;
 const STEADY_BLOCK_BATCHES = 20;
-/** Per connection: a backend still faulting after this many batches fails the run. */
-const STEADY_MAX_BATCHES = 2_400;
+/**
+ * Per connection, at most: with far larger shared buffers a backend keeps faulting for far longer. The run then
+ * goes on, and the report says which backends were not steady.
+ */
+const STEADY_MAX_BATCHES = 1_200;
 
 /** What the runs so far showed, kept with the numbers they explain. */
 const FINDINGS = [
@@ -70,14 +73,15 @@ const FINDINGS = [
   '  shared buffers) for its first 400 batches or so: PostgreSQL CPU 4.6-4.8 ms per batch, then 3.4-3.9 ms once',
   '  they stop (scratch, 1,600 batches on one connection). Every connection is now written to until its backend',
   '  is steady before anything is timed. The baseline gained as much as the handler: the ratio did not move.',
-  '- CPU of the parallel runs (new rows): with 2 instances the workers take 4.1-5.3 ms and PostgreSQL 4.8-6.0 ms',
-  '  per batch with the machine 86-88% busy, so 2 CPUs could append at most 18,800-21,900 records/s; with 6',
-  '  instances 5.4-6.4 + 5.9-6.0 ms at 98-99% busy, at most 16,300-17,500. The 20,000 target needs the whole',
-  '  machine at the best CPU per batch seen here.',
-  '- Where the PostgreSQL backend spends a handler batch (scratch, perf over 600 batches): the kernel 24% (page',
-  '  faults, and growing the table one 8 KB page at a time: PostgreSQL 15 writes each new page as it extends a',
-  "  relation), jsonb input 6% (json_lex), PL/pgSQL 1.6%, sha256 1.1%. audit_append's own logic is a few percent",
-  '  of its cost: the rows are the work, and the per-record baseline pays for the same rows.',
+  '- CPU of the parallel runs (new rows), five runs: with 2 instances the workers take 4.1-6.1 ms and PostgreSQL',
+  '  4.5-6.0 ms per batch with the machine 86-92% busy, so 2 CPUs could append at most 16,800-21,900 records/s;',
+  '  with 6 instances 5.4-7.5 + 5.5-7.3 ms at 98-100% busy, at most 13,500-17,500. The 20,000 target needs the',
+  '  whole machine at the best CPU per batch seen here.',
+  '- Where the PostgreSQL backend spends a handler batch in steady state (scratch, perf over 400 batches after 500):',
+  '  reading the jsonb arguments 17% (PostgreSQL 15 lexes JSON strings a character at a time), index inserts 17%,',
+  '  heap inserts 16% (13% finding room: PostgreSQL 15 grows a table one 8 KB page at a time, writing each),',
+  "  scans and the id probe 9%, the commit 5%; PL/pgSQL 1.8% and sha256 1.5%. audit_append's own logic is a few",
+  '  percent of its cost: the rows are the work, and the per-record baseline pays for the same rows.',
   'Eighth session (2026-12-05, AMD EPYC):',
   '- This machine is slower than the Intel Xeon of the seventh session, and its speed swings within a run: one',
   '  instance 10,300-12,300 records/s (there 16,000-17,400), 2 or 6 instances 11,100-15,200 (there 20,100-23,000),',
@@ -330,16 +334,11 @@ async function parallelInstances(
     };
   };
   const warmups: ParallelRun[] = [];
-  for (;;) {
-    const warmup = await once();
-    warmups.push(warmup);
-    if (warmup.backendFaultsPerBatch < STEADY_FAULTS_PER_BATCH) break;
-    if (warmups.length * INSTANCE_BATCHES >= STEADY_MAX_BATCHES)
-      throw new Error(
-        `${instances} worker backends still take ${warmup.backendFaultsPerBatch.toFixed(0)} page faults per batch ` +
-          `after ${warmups.length * INSTANCE_BATCHES} batches each`,
-      );
-  }
+  do warmups.push(await once());
+  while (
+    !steadyAfter(warmups.map((w) => w.backendFaultsPerBatch)) &&
+    warmups.length * INSTANCE_BATCHES < STEADY_MAX_BATCHES
+  );
   const runs: ParallelRun[] = [];
   for (let run = 0; run < INSTANCE_RUNS; run++) runs.push(await once());
   for (const output of outputs) await output.next(); // the last "ready"
@@ -365,6 +364,20 @@ function parallelCpu(runs: ParallelRun[]): ParallelCpu {
     busy: median(runs.map((r) => r.machineBusy)),
     bound: (cpus().length * 1000 * BATCH) / (node + pg),
   };
+}
+
+const steadyAfter = (faultsPerBatch: number[]) =>
+  (faultsPerBatch.at(-1) ?? Number.POSITIVE_INFINITY) < STEADY_FAULTS_PER_BATCH;
+
+/** "handler 400 batches (78 -> 3 faults per batch)", saying which did not get steady. */
+function warmedUp(faults: Record<string, number[]>, batchesPerBlock: number): string {
+  return Object.entries(faults)
+    .map(
+      ([path, perBatch]) =>
+        `${path} ${perBatch.length * batchesPerBlock} batches (${perBatch[0]?.toFixed(0)} -> ` +
+        `${perBatch.at(-1)?.toFixed(1)} faults per batch${steadyAfter(perBatch) ? '' : '; not steady at the cap, measured anyway'})`,
+    )
+    .join(', ');
 }
 
 function minorFaults(pid: number): number {
@@ -460,28 +473,24 @@ async function main(): Promise<void> {
       };
     };
     /**
-     * Writes blocks of batches until the backend is steady (STEADY_FAULTS_PER_BATCH): how many batches that took,
-     * and the page faults per batch of the first block.
+     * Writes blocks of batches until the backend is steady (STEADY_FAULTS_PER_BATCH) or STEADY_MAX_BATCHES have
+     * been written: the page faults per batch of each block.
      */
     const untilSteady = async <Input>(
       prepare: () => Input,
       write: (input: Input) => Promise<unknown>,
       backend: number,
     ) => {
-      let batches = 0;
-      let firstFaultsPerBatch: number | undefined;
-      for (;;) {
+      const faultsPerBatch: number[] = [];
+      do {
         const before = minorFaults(backend);
         await run(prepare, write, STEADY_BLOCK_BATCHES);
-        batches += STEADY_BLOCK_BATCHES;
-        const perBatch = (minorFaults(backend) - before) / STEADY_BLOCK_BATCHES;
-        firstFaultsPerBatch ??= perBatch;
-        if (perBatch < STEADY_FAULTS_PER_BATCH) return { batches, firstFaultsPerBatch };
-        if (batches >= STEADY_MAX_BATCHES)
-          throw new Error(
-            `backend ${backend} still takes ${perBatch} page faults per batch after ${batches} batches`,
-          );
-      }
+        faultsPerBatch.push((minorFaults(backend) - before) / STEADY_BLOCK_BATCHES);
+      } while (
+        !steadyAfter(faultsPerBatch) &&
+        faultsPerBatch.length * STEADY_BLOCK_BATCHES < STEADY_MAX_BATCHES
+      );
+      return faultsPerBatch;
     };
     /** A handler path as a write: any batch item failure fails the run. */
     const invoking =
@@ -525,14 +534,7 @@ async function main(): Promise<void> {
       ceilings: await untilSteady(prebuilt, ceilings.store, ceilingBackend),
       baseline: await untilSteady(nextBatch, invoking(baseline), baselineBackend),
     };
-    process.stderr.write(
-      `steady after ${Object.entries(steady)
-        .map(
-          ([path, s]) =>
-            `${path} ${s.batches} batches (${s.firstFaultsPerBatch.toFixed(0)} faults/batch at first)`,
-        )
-        .join(', ')}\n`,
-    );
+    process.stderr.write(`warmed up: ${warmedUp(steady, STEADY_BLOCK_BATCHES)}\n`);
     type Path = 'handler' | 'baseline' | 'autocommit' | 'store' | 'rows';
     const rounds: Record<Path, Array<Awaited<ReturnType<typeof run>>>> = {
       handler: [],
@@ -586,8 +588,7 @@ async function main(): Promise<void> {
       const rates = runs.map((r) => r.rate);
       const cpu = parallelCpu(runs);
       process.stderr.write(
-        `${instances} instances, steady after ${warmups.length} runs ` +
-          `(${warmups.map((w) => w.backendFaultsPerBatch.toFixed(0)).join(', ')} faults/batch): ` +
+        `${instances} instances, warmed up: ${warmedUp({ workers: warmups.map((w) => w.backendFaultsPerBatch) }, INSTANCE_BATCHES)}; ` +
           `${rates.map(thousands).join(', ')} records/s ` +
           `(cpu/batch node ${cpu.node.toFixed(1)} ms, postgres ${cpu.pg.toFixed(1)} ms, machine ${(cpu.busy * 100).toFixed(0)}% busy)\n`,
       );
@@ -645,13 +646,7 @@ async function main(): Promise<void> {
       `${WARMUP_BATCHES} warm-up batches through the handler. Then each connection wrote blocks of ${STEADY_BLOCK_BATCHES} batches ` +
         `until its PostgreSQL backend took fewer than ${STEADY_FAULTS_PER_BATCH} page faults per batch (a new backend faults on ` +
         'its first touch of each page of the shared buffers; a Lambda instance keeps its connection far longer): ' +
-        Object.entries(steady)
-          .map(
-            ([path, s]) =>
-              `${path} ${s.batches} batches (${s.firstFaultsPerBatch.toFixed(0)} faults per batch at first)`,
-          )
-          .join(', ') +
-        '.',
+        `${warmedUp(steady, STEADY_BLOCK_BATCHES)}.`,
       `Then ${ROUNDS} interleaved rounds of ${HANDLER_BATCHES_PER_ROUND} handler batches and ` +
         `${BASELINE_BATCHES_PER_ROUND} baseline and ${AUTOCOMMIT_BATCHES_PER_ROUND} naive batches; every record is checked to be ` +
         'stored once. Medians over rounds.',
@@ -693,13 +688,12 @@ async function main(): Promise<void> {
       'appended 5, and its first runs were measured with code V8 had not finished optimising: they came out lowest),',
       'then all run together, unmeasured, until their backends take fewer than ' +
         `${STEADY_FAULTS_PER_BATCH} page faults per batch: ` +
-        parallel
-          .map(
-            (p) =>
-              `${p.instances} instances ${p.warmups.length} runs ` +
-              `(${p.warmups.map((w) => w.backendFaultsPerBatch.toFixed(0)).join(', ')} faults per batch)`,
-          )
-          .join(', ') +
+        warmedUp(
+          Object.fromEntries(
+            parallel.map((p) => [`${p.instances} instances`, p.warmups.map((w) => w.backendFaultsPerBatch)]),
+          ),
+          INSTANCE_BATCHES,
+        ) +
         '.',
       '',
       `Ratio (one instance each): **${(ours.rate / theirs.rate).toFixed(1)}x** the per-record baseline in records/s ` +
