@@ -39,12 +39,14 @@ const GRANTS = {
       // No Scan/BatchWriteItem: clearing the read model for a rebuild is an operator step, not the function's.
       DemandTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     },
+    schemaRegistry: true,
   },
   billing: {
     tables: {
       BillingTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       BillingIdempotencyTable: IDEMPOTENCY,
     },
+    schemaRegistry: true,
   },
   notifications: {
     tables: {
@@ -222,8 +224,8 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
       },
     );
   }
-  // schemaRegistry: the handler decodes with schemaRegistryFromEnv (SCHEMA_REGISTRY); billing and demand decode
-  // with the committed catalog only. GetSchemaVersion by version id is authorised on the registry and schema.
+  // schemaRegistry: the handler decodes with schemaRegistryFromEnv (SCHEMA_REGISTRY). GetSchemaVersion by
+  // version id is authorised on the registry and schema.
   if (grants.schemaRegistry && deploy.schemaRegistry === 'glue') {
     statements.push({
       Sid: 'SchemaRegistryRead',

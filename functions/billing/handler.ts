@@ -2,7 +2,7 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import type { Context } from 'aws-lambda';
 import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
-import { fileCatalogSchemaRegistry } from '../../shared/contracts/file-catalog-registry';
+import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { createBillingProcessor } from './billing-processor';
@@ -15,6 +15,7 @@ import tariffs from './tariffs.json';
 const env = requireEnv('BILLING_TABLE', 'IDEMPOTENCY_TABLE');
 const { logger, metrics } = createObservability('billing');
 const documents = dynamoDocumentClient();
+const registry = schemaRegistryFromEnv();
 
 const processor = createBillingProcessor({
   invoices: new DynamoDbInvoiceStore(documents, env.BILLING_TABLE),
@@ -29,7 +30,7 @@ const processor = createBillingProcessor({
 export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
   logger.addContext(context);
   processor.registerLambdaContext(context);
-  const partitions = await decodeEvent(event, { registry: fileCatalogSchemaRegistry });
+  const partitions = await decodeEvent(event, { registry });
   const outcome = await processBillingBatch(
     partitions,
     tariffs as TariffTable,

@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { requireEnv } from '../../shared/config';
-import { fileCatalogSchemaRegistry } from '../../shared/contracts/file-catalog-registry';
+import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import type { DemandModelConfig } from './demand-model';
@@ -15,10 +15,11 @@ const { logger, metrics } = createObservability('demand-prediction-update');
 const config = zones as DemandModelConfig;
 const knownZones = new Set(config.zones.map((zone) => zone.zoneId));
 const readModel = new DynamoDbDemandReadModel(dynamoDocumentClient(), env.DEMAND_TABLE);
+const registry = schemaRegistryFromEnv();
 
 export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
   logger.addContext(context);
-  const partitions = await decodeEvent(event, { registry: fileCatalogSchemaRegistry });
+  const partitions = await decodeEvent(event, { registry });
   const outcome = await processDemandBatch(partitions, config, knownZones, readModel, logger);
   metrics.addMetric('BookingsApplied', 'Count', outcome.signals);
   metrics.addMetric('ZoneHourWrites', 'Count', outcome.outcomes.length);
