@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
 import { dynamoDocumentClient } from '../shared/aws-clients';
-import { esmDefinitionsFrom, loadResolvedConfig } from './esm/config';
+import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { EsmEmulator } from './esm/emulator';
 import { functionEnvironment } from './esm/function-env';
@@ -22,11 +22,13 @@ import { defaultInstances, type WorkerHandler, workerHandler } from './esm/worke
 import { startLambdaApi } from './lambda-api/server';
 import { outboxPanel } from './outbox-panel';
 import { localDefinitions } from './provision';
+import { resolvedServerlessConfig } from './serverless-config';
 import { down, up } from './stack/index';
+import { logsDir, stateDir } from './stack/paths';
 
 /** Where `replay` finds the local Lambda endpoint while `dev` runs. */
 export const EMULATOR_STATE_FILE = path.resolve(
-  process.env.ESM_EMULATOR_STATE_FILE ?? path.join('.local', 'esm-emulator.json'),
+  process.env.ESM_EMULATOR_STATE_FILE ?? path.join(stateDir, 'esm-emulator.json'),
 );
 
 export async function run(args: string[]): Promise<number> {
@@ -48,8 +50,8 @@ export async function run(args: string[]): Promise<number> {
   const startedStack = stack.services.every((s) => !s.managed || s.action === 'started');
   const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
-  const config = await loadResolvedConfig();
-  const local = localDefinitions(config as never);
+  const config: ResolvedServerlessConfig = resolvedServerlessConfig();
+  const local = localDefinitions(config);
   const resourceNames: Record<string, string> = { FailedRecordsBucket: local.failedRecordsBucket };
   for (const [logicalId, table] of Object.entries(local.tables))
     resourceNames[logicalId] = table.TableName as string;
@@ -62,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
   });
 
   // Function and emulator logs go to a file, so the live table stays readable.
-  const logPath = path.resolve('.local', 'logs', 'dev-functions.log');
+  const logPath = path.join(logsDir, 'dev-functions.log');
   await mkdir(path.dirname(logPath), { recursive: true });
   const functionLog = createWriteStream(logPath, { flags: 'a' });
   const workers = new Map<string, WorkerHandler>();

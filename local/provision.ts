@@ -2,9 +2,8 @@
 // the failed-records bucket (resources.Resources), and the database schema (migrations/*.sql). The source is
 // the resolved serverless config, so local and AWS cannot drift apart. Everything here is idempotent.
 import '../shared/kafka/node20-polyfills';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AttributeDefinition,
@@ -17,56 +16,14 @@ import {
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
-import { repoRoot, stateDir } from './stack/paths';
+import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
+import { repoRoot } from './stack/paths';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
-export const LOCAL_STAGE = 'local';
 export const LOCAL_REGION = 'eu-west-1';
 
 // biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
 type Json = any;
-
-/** Hash of every file that shapes the resolved config; the cache is reused while it is unchanged. */
-function configHash(stage: string): string {
-  const hash = createHash('sha256').update(stage);
-  hash.update(readFileSync(join(repoRoot, 'serverless.yml')));
-  const extensionsDir = join(repoRoot, 'serverless');
-  if (existsSync(extensionsDir)) {
-    for (const file of readdirSync(extensionsDir)
-      .filter((name) => name.endsWith('.cjs'))
-      .sort()) {
-      hash.update(file).update(readFileSync(join(extensionsDir, file)));
-    }
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
-/**
- * `serverless print --format json --stage <stage>`, cached under .local by a hash of serverless.yml and
- * serverless/*.cjs, because print takes seconds and every `stack up` / test run needs it.
- */
-export function resolvedServerlessConfig(stage = LOCAL_STAGE): Json {
-  const cacheDir = join(stateDir, 'serverless-print');
-  const cacheFile = join(cacheDir, `${stage}-${configHash(stage)}.json`);
-  if (existsSync(cacheFile)) return JSON.parse(readFileSync(cacheFile, 'utf8'));
-  const result = spawnSync(
-    join(repoRoot, 'node_modules', '.bin', 'serverless'),
-    ['print', '--format', 'json', '--stage', stage],
-    { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-  );
-  if (result.status !== 0) {
-    throw new Error(
-      `\`serverless print --stage ${stage}\` failed (exit ${result.status}):\n${result.stderr || result.stdout}`,
-    );
-  }
-  const config = JSON.parse(result.stdout);
-  mkdirSync(cacheDir, { recursive: true });
-  // Write then rename: a concurrent reader never sees half a file.
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, result.stdout);
-  renameSync(tmp, cacheFile);
-  return config;
-}
 
 export interface TopicDefinition {
   name: string;

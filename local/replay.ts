@@ -6,6 +6,7 @@
 //       [--topic payment.failed] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint URL] [--wait-timeout 120]
 import '../shared/kafka/node20-polyfills';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -22,6 +23,7 @@ import {
 } from '../shared/kafka/client-options';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
+import { stateDir } from './stack/paths';
 
 /** Clears a function's read model before its topic is replayed into it. Function owners register one. */
 export interface ReadModelRebuilder {
@@ -278,7 +280,7 @@ export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
 
 async function localLambdaEndpoint(): Promise<string | undefined> {
   try {
-    const file = process.env.ESM_EMULATOR_STATE_FILE ?? '.local/esm-emulator.json';
+    const file = process.env.ESM_EMULATOR_STATE_FILE ?? path.join(stateDir, 'esm-emulator.json');
     const state = JSON.parse(await readFile(file, 'utf8')) as {
       lambdaEndpoint?: string;
     };

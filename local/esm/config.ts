@@ -1,13 +1,7 @@
 // Reads the event source mappings from the resolved serverless config, so stage params and the
 // resources.extensions built by serverless/esm-extensions.cjs are exactly what `serverless package` sees.
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { resolvedServerlessConfig } from '../serverless-config';
 import { esmUuid } from './uuid';
-
-const run = promisify(execFile);
 
 export type StartingPosition = 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
 
@@ -198,45 +192,10 @@ export function destinationFromArn(arn: string): FailureDestination {
   throw new Error(`Unsupported OnFailure destination ARN ${arn}`);
 }
 
-/** `serverless print` takes seconds, so its output is cached by the hash of the files it depends on. */
-export async function loadResolvedConfig(
-  root = process.cwd(),
-  stage = 'local',
-): Promise<ResolvedServerlessConfig> {
-  const hash = await configHash(root, stage);
-  const cacheDir = path.join(root, '.local', 'cache');
-  const cacheFile = path.join(cacheDir, `serverless-print-${hash}.json`);
-  try {
-    return JSON.parse(await readFile(cacheFile, 'utf8')) as ResolvedServerlessConfig;
-  } catch {
-    // Not cached yet.
-  }
-  const { stdout } = await run('npx', ['serverless', 'print', '--format', 'json', '--stage', stage], {
-    cwd: root,
-    maxBuffer: 32 * 1024 * 1024,
-  }).catch((error: Error & { stderr?: string }) => {
-    throw new Error(`serverless print failed: ${error.stderr ?? error.message}`);
-  });
-  const config = JSON.parse(stdout) as ResolvedServerlessConfig;
-  await mkdir(cacheDir, { recursive: true });
-  await writeFile(cacheFile, JSON.stringify(config));
-  return config;
-}
-
-async function configHash(root: string, stage: string): Promise<string> {
-  const hash = createHash('sha256').update(stage);
-  // KAFKA_BROKERS and DATABASE_URL flow into params, so they are part of the key.
-  hash.update(`${process.env.KAFKA_BROKERS ?? ''}|${process.env.DATABASE_URL ?? ''}`);
-  hash.update(await readFile(path.join(root, 'serverless.yml')));
-  const extras = (await readdir(path.join(root, 'serverless'))).filter((f) => f.endsWith('.cjs')).sort();
-  for (const file of extras) hash.update(await readFile(path.join(root, 'serverless', file)));
-  return hash.digest('hex').slice(0, 16);
-}
-
 export async function loadEsmDefinitions(
-  options: ToDefinitionsOptions & { root?: string; stage?: string } = {},
+  options: ToDefinitionsOptions & { stage?: string } = {},
 ): Promise<EsmDefinition[]> {
-  const config = await loadResolvedConfig(options.root, options.stage);
+  const config: ResolvedServerlessConfig = resolvedServerlessConfig(options.stage);
   return esmDefinitionsFrom(config, {
     ...(process.env.FAILED_RECORDS_BUCKET ? { failedRecordsBucket: process.env.FAILED_RECORDS_BUCKET } : {}),
     ...options,

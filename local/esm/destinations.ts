@@ -6,6 +6,7 @@ import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Producer } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
+import { stateDir } from '../stack/paths';
 import type { QueuedRecord } from './batcher';
 import type { FailureDestination } from './config';
 import { type FailureInfo, invocationRecord, s3ObjectKey } from './invocation-record';
@@ -46,7 +47,7 @@ export function destinationWriter(destination: FailureDestination, deps: Destina
       return kafkaWriter(destination.topic, deps);
     case 'sqs':
     case 'sns':
-      return fileWriter(destination.arn, deps.outboxDir ?? path.resolve('.local', 'esm-destinations'));
+      return fileWriter(destination.arn, deps.outboxDir ?? path.join(stateDir, 'esm-destinations'));
   }
 }
 

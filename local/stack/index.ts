@@ -11,8 +11,8 @@ import {
   localDefinitions,
   type ProvisionReport,
   provisionAll,
-  resolvedServerlessConfig,
 } from '../provision';
+import { resolvedServerlessConfig } from '../serverless-config';
 import { ensureStateDirs, leasesDir, lockDir, logFile, stackFile } from './paths';
 import {
   assertPortFree,

@@ -4,7 +4,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolvedServerlessConfig } from '../../local/provision';
+import { resolvedServerlessConfig } from '../../local/serverless-config';
 import { copyService, runServerlessPackage } from './package-stage';
 
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation resources are free-form JSON

@@ -23,7 +23,11 @@ import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
 import { describeBreak } from '../../../functions/audit-append/chain-verifier';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
-import { type EsmDefinition, esmDefinitionsFrom, loadResolvedConfig } from '../../../local/esm/config';
+import {
+  type EsmDefinition,
+  esmDefinitionsFrom,
+  type ResolvedServerlessConfig,
+} from '../../../local/esm/config';
 import { s3Client } from '../../../local/esm/destinations';
 import { EsmEmulator } from '../../../local/esm/emulator';
 import { functionEnvironment } from '../../../local/esm/function-env';
@@ -32,6 +36,7 @@ import { committedOffsets, offsetsAt } from '../../../local/esm/starting-positio
 import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
+import { resolvedServerlessConfig } from '../../../local/serverless-config';
 
 export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -63,8 +68,8 @@ export interface PrepareOptions {
 
 export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
   const run = randomUUID().slice(0, 8);
-  const config = await loadResolvedConfig();
-  const local = localDefinitions(config as never);
+  const config: ResolvedServerlessConfig = resolvedServerlessConfig();
+  const local = localDefinitions(config);
   const topics = Object.fromEntries(options.topics.map((t) => [t, `rel-${run}.${t}`]));
 
   // Tables: a run-scoped copy of every table of the stage.

@@ -1,0 +1,55 @@
+// `serverless print` of a stage, cached: print takes seconds, and every `stack up`, `dev`, `esm:status` and
+// test run needs the resolved config.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot, stateDir } from './stack/paths';
+
+export const LOCAL_STAGE = 'local';
+
+// biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
+type Json = any;
+
+/**
+ * Hash of everything that shapes the resolved config: serverless.yml, serverless/*.cjs, and KAFKA_BROKERS and
+ * DATABASE_URL, which flow into the local stage's parameters (the functions' environment).
+ */
+function configHash(stage: string): string {
+  const hash = createHash('sha256').update(stage);
+  hash.update(`${process.env.KAFKA_BROKERS ?? ''}|${process.env.DATABASE_URL ?? ''}`);
+  hash.update(readFileSync(join(repoRoot, 'serverless.yml')));
+  const extensionsDir = join(repoRoot, 'serverless');
+  if (existsSync(extensionsDir)) {
+    for (const file of readdirSync(extensionsDir)
+      .filter((name) => name.endsWith('.cjs'))
+      .sort()) {
+      hash.update(file).update(readFileSync(join(extensionsDir, file)));
+    }
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** `serverless print --format json --stage <stage>`, cached in the state dir while configHash is unchanged. */
+export function resolvedServerlessConfig(stage = LOCAL_STAGE): Json {
+  const cacheDir = join(stateDir, 'serverless-print');
+  const cacheFile = join(cacheDir, `${stage}-${configHash(stage)}.json`);
+  if (existsSync(cacheFile)) return JSON.parse(readFileSync(cacheFile, 'utf8'));
+  const result = spawnSync(
+    join(repoRoot, 'node_modules', '.bin', 'serverless'),
+    ['print', '--format', 'json', '--stage', stage],
+    { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (result.status !== 0) {
+    throw new Error(
+      `\`serverless print --stage ${stage}\` failed (exit ${result.status}):\n${result.stderr || result.stdout}`,
+    );
+  }
+  const config = JSON.parse(result.stdout);
+  mkdirSync(cacheDir, { recursive: true });
+  // Write then rename: a concurrent reader never sees half a file.
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, result.stdout);
+  renameSync(tmp, cacheFile);
+  return config;
+}
