@@ -25,7 +25,7 @@ const GRANTS = {
       IncidentsTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       IncidentIdempotencyTable: IDEMPOTENCY,
     },
-    // Produces the GenAI trail (DESIGN.md); these topics only, no wildcard over genai.*.
+    // Produces the GenAI trail; these topics only, no wildcard over genai.*.
     produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],
     bedrock: true,
     schemaRegistry: true,
