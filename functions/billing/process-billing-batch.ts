@@ -30,7 +30,8 @@ export async function processBillingBatch(
   const failures = new BatchFailures(logger);
   let processed = 0;
   let failed = 0;
-  await Promise.all(
+  // allSettled: a fatal error fails the invocation, but only once every partition has stopped writing.
+  const settled = await Promise.allSettled(
     partitions.map(async (partition) => {
       for (const [index, record] of partition.records.entries()) {
         try {
@@ -57,5 +58,7 @@ export async function processBillingBatch(
       }
     }),
   );
+  const fatal = settled.find((result) => result.status === 'rejected');
+  if (fatal) throw fatal.reason;
   return { response: failures.toResponse(), processed, failed };
 }
