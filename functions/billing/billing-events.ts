@@ -1,3 +1,4 @@
+import { isoInstant } from '../../shared/time';
 import { type Price, PricingError, priceRide, type TariffTable } from './pricing';
 
 export const BILLING_EVENT_TYPES = ['booking.completed', 'payment.succeeded', 'payment.failed'] as const;
@@ -52,13 +53,6 @@ export class InvalidBillingEvent extends Error {
   }
 }
 
-function isoTime(value: unknown): string | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
-  if (typeof value === 'number' && Number.isFinite(value)) return new Date(value).toISOString();
-  if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
-  return undefined;
-}
-
 /** Validates a decoded billing event and turns it into a command; prices rides from the tariff table. */
 export function toBillingCommand(
   record: RecordCoordinates & { eventId: string; eventType: string; data: unknown },
@@ -75,7 +69,7 @@ export function toBillingCommand(
     return value;
   };
   const time = (field: string): string => {
-    const value = isoTime(data[field]);
+    const value = isoInstant(data[field]);
     if (value === undefined) throw invalid(field, 'is missing or not a timestamp');
     return value;
   };

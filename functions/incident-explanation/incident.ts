@@ -3,7 +3,10 @@
  * the rules and the review policy need. `toIncident` reads them from decoded event data and names every
  * field that is missing or wrong, so a malformed event fails with a useful message.
  */
+import { isoInstant } from '../../shared/time';
+
 export const severities = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+
 export type Severity = (typeof severities)[number];
 
 export type TelemetryValue = string | number | boolean | null;
@@ -45,13 +48,7 @@ function unwrapUnion(value: unknown): unknown {
 }
 
 function toIsoInstant(value: unknown): string | undefined {
-  const unwrapped = unwrapUnion(value);
-  if (typeof unwrapped === 'string' && !Number.isNaN(Date.parse(unwrapped))) {
-    return new Date(unwrapped).toISOString();
-  }
-  if (typeof unwrapped === 'number' && Number.isFinite(unwrapped)) return new Date(unwrapped).toISOString();
-  if (unwrapped instanceof Date) return unwrapped.toISOString();
-  return undefined;
+  return isoInstant(unwrapUnion(value));
 }
 
 function toTelemetry(value: unknown): Record<string, TelemetryValue> {

@@ -1,3 +1,4 @@
+import { isoInstant } from '../../shared/time';
 import type { ReviewResolution } from './ports';
 
 export class InvalidResolutionError extends Error {
@@ -23,9 +24,12 @@ export function toResolution(data: unknown, eventTime: string): ReviewResolution
   }
   const resolvedAtRaw = value.resolvedAt;
   const resolvedAt =
-    typeof resolvedAtRaw === 'string' || typeof resolvedAtRaw === 'number'
-      ? new Date(resolvedAtRaw).toISOString()
-      : eventTime;
+    resolvedAtRaw === undefined || resolvedAtRaw === null ? eventTime : isoInstant(resolvedAtRaw);
+  if (resolvedAt === undefined) {
+    throw new InvalidResolutionError(
+      `Invalid genai.hitl.resolved data: resolvedAt is not a time: ${JSON.stringify(String(resolvedAtRaw))}`,
+    );
+  }
   const comment = text('comment');
   return {
     reviewId: text('reviewId') as string,

@@ -1,3 +1,4 @@
+import { isoInstant } from '../../shared/time';
 import type { TemplateName } from './templates';
 
 /** A consumed event, decoded: topic, CloudEvents id and time, and the Avro/JSON data. */
@@ -58,13 +59,6 @@ function required(event: ConsumedEvent, data: Fields, ...names: string[]): Recor
   return values;
 }
 
-/** A timestamp-millis (number) or ISO string as an ISO instant. */
-function instant(value: unknown): string | undefined {
-  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value)).toISOString();
-  if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
-  return undefined;
-}
-
 /** Formats integer minor units (cents) for a person; never goes through floating-point arithmetic on money. */
 export function formatMinorUnits(amountMinor: string, currency: string): string {
   const minor = BigInt(amountMinor);
@@ -106,7 +100,7 @@ export function decideNotifications(event: ConsumedEvent): NotificationIntent[] 
           template: 'incident-critical-oncall',
           values: {
             ...values,
-            detectedAt: instant(data.detectedAt) ?? event.time,
+            detectedAt: isoInstant(data.detectedAt) ?? event.time,
             lat: field(location, 'lat') ?? field(location, 'latitude') ?? '?',
             lon: field(location, 'lon') ?? field(location, 'longitude') ?? '?',
           },

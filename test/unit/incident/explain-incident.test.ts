@@ -72,6 +72,35 @@ describe('toIncident', () => {
       /vehicleId.*anomalyType.*severity.*location.*detectedAt/,
     );
   });
+  it('names a detectedAt outside what a Date holds instead of throwing a bare RangeError', () => {
+    expect(() =>
+      toIncident({
+        incidentId: 'inc-9',
+        vehicleId: 'veh-1',
+        severity: 'HIGH',
+        anomalyType: 'CRASH_DETECTED',
+        location: { lat: 1.5, lon: 2.5 },
+        detectedAt: 1e20,
+      }),
+    ).toThrow(/Invalid incident.detected data: detectedAt must be a timestamp/);
+  });
+});
+
+describe('toResolution', () => {
+  const data = { reviewId: 'r-1', incidentId: 'inc-9', decision: 'APPROVE', reviewer: 'ana' };
+  it('takes resolvedAt when given, the event time otherwise', () => {
+    expect(
+      toResolution({ ...data, resolvedAt: 1_763_892_000_000 }, '2026-01-01T00:00:00.000Z').resolvedAt,
+    ).toBe('2025-11-23T10:00:00.000Z');
+    expect(toResolution(data, '2026-01-01T00:00:00.000Z').resolvedAt).toBe('2026-01-01T00:00:00.000Z');
+  });
+  it('names a resolvedAt that is not a time', () => {
+    for (const resolvedAt of ['not a time', 1e20]) {
+      expect(() => toResolution({ ...data, resolvedAt }, '2026-01-01T00:00:00.000Z')).toThrow(
+        /genai.hitl.resolved data: resolvedAt is not a time/,
+      );
+    }
+  });
 });
 
 describe('buildPrompt', () => {
