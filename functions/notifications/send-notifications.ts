@@ -117,10 +117,17 @@ export async function sendNotifications(
     const { receipt, attempts } = await sendWithRetry(dependencies.channel, message, retry, sleep).catch(
       async (error: unknown) => {
         const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        await dependencies.log.markFailed(message, reason.slice(0, 1000), clock());
-        throw new NotificationDeliveryError(
-          `Notification ${message.notificationId} (${event.topic} ${event.id} -> ${intent.recipient.id}) failed: ${reason}`,
-        );
+        const failure = `Notification ${message.notificationId} (${event.topic} ${event.id} -> ${intent.recipient.id}) failed: ${reason}`;
+        // The delivery failure is what the record fails with; a log write that fails too is attached, not
+        // thrown instead (the claim then lapses with its lease, and the retry claims again).
+        await dependencies.log
+          .markFailed(message, reason.slice(0, 1000), clock())
+          .catch((markError: unknown) => {
+            throw new NotificationDeliveryError(`${failure}; marking it FAILED failed too`, {
+              cause: markError,
+            });
+          });
+        throw new NotificationDeliveryError(failure, { cause: error });
       },
     );
     await dependencies.log.markSent(message, receipt, clock());

@@ -114,6 +114,26 @@ describe('sendNotifications', () => {
     expect(healthy.sent).toHaveLength(1);
     expect([...log.entries.values()][0]).toMatchObject({ status: 'SENT', attempts: 2 });
   });
+  it('fails with the delivery error when marking the entry FAILED fails too, and attaches both', async () => {
+    const log = new InMemoryNotificationLog();
+    const lost = new Error('ConditionalCheckFailedException: the claim was taken over');
+    log.markFailed = async () => {
+      throw lost;
+    };
+    const failure: Error = await sendNotifications(sampleEvents.bookingCreated, {
+      channel: new RecordingChannel(3),
+      log,
+      sleep: noSleep,
+    }).then(
+      () => new Error('sent, not failed'),
+      (error: unknown) => error as Error,
+    );
+    expect(failure).toBeInstanceOf(NotificationDeliveryError);
+    expect(failure.message).toMatch(
+      /booking.created .* failed: Error: channel unavailable; marking it FAILED failed too$/,
+    );
+    expect(failure.cause).toBe(lost);
+  });
   it('does not send while another invocation holds a live claim, and takes over an expired one', async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
