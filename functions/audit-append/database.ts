@@ -1,3 +1,4 @@
+import type { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pg from 'pg';
 import { ConfigurationError } from '../../shared/config';
 import { traced } from '../../shared/observability';
@@ -328,13 +329,21 @@ export function parseSecret(text: string): DatabaseSecret {
   return secret as DatabaseSecret;
 }
 
-/** Reads a secret string with the Secrets Manager client, created on first use. */
+/** Reads a secret string with the Secrets Manager client, created on first use and kept for the next reads. */
 export function secretsManagerReader(): SecretReader {
+  // A type-only import: the client module itself loads on the first read (it is not needed at init).
+  let sdk:
+    | Promise<{ client: SecretsManagerClient; GetSecretValueCommand: typeof GetSecretValueCommand }>
+    | undefined;
   return async (secretArn) => {
-    const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-    const response = await traced(new SecretsManagerClient({ maxAttempts: 5 })).send(
-      new GetSecretValueCommand({ SecretId: secretArn }),
+    sdk ??= import('@aws-sdk/client-secrets-manager').then(
+      ({ SecretsManagerClient, GetSecretValueCommand }) => ({
+        client: traced(new SecretsManagerClient({ maxAttempts: 5 })),
+        GetSecretValueCommand,
+      }),
     );
+    const { client, GetSecretValueCommand } = await sdk;
+    const response = await client.send(new GetSecretValueCommand({ SecretId: secretArn }));
     if (!response.SecretString) throw new ConfigurationError(`Secret ${secretArn} has no SecretString`);
     return response.SecretString;
   };
