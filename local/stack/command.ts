@@ -1,5 +1,5 @@
 // `npm run stack -- up|down|status`
-import { down, liveLeases, readStackState, status, up } from './index';
+import { down, liveLeases, readStackState, shownEndpoint, status, up } from './index';
 import { ensureKafkaJars, kafkaJarsPresent } from './kafka';
 import { kafkaLibDir, stateDir } from './paths';
 
@@ -27,7 +27,9 @@ export async function run(args: string[]): Promise<number> {
       const state = await up({ owner: 'cli', log });
       for (const service of state.services) {
         const pid = service.pid ? `pid ${service.pid}` : 'external';
-        log(`${service.name.padEnd(9)} ${service.action.padEnd(8)} ${pid.padEnd(10)} ${service.endpoint}`);
+        log(
+          `${service.name.padEnd(9)} ${service.action.padEnd(8)} ${pid.padEnd(10)} ${shownEndpoint(service.endpoint)}`,
+        );
       }
       const p = state.provision;
       if (p) {
@@ -70,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
         const pid = s.pid ? `pid ${s.pid}` : s.managed ? '-' : 'external';
         const note = s.note ? `  (${s.note})` : s.owner === 'test' ? '  (started by a test run)' : '';
         process.stdout.write(
-          `${s.name.padEnd(9)} ${(s.up ? 'up' : 'down').padEnd(5)} ${pid.padEnd(10)} ${s.endpoint}${note}\n`,
+          `${s.name.padEnd(9)} ${(s.up ? 'up' : 'down').padEnd(5)} ${pid.padEnd(10)} ${shownEndpoint(s.endpoint)}${note}\n`,
         );
       }
       if (state) process.stdout.write(`last up: ${state.updatedAt}\n`);

@@ -100,6 +100,18 @@ function portOf(definition: ServiceDefinition): number {
   return port;
 }
 
+/** An endpoint to print: a URL's password (an external DATABASE_URL may carry one) as ***. */
+export function shownEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    if (!url.password) return endpoint;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return endpoint; // host:port lists (KAFKA_BROKERS) are not URLs and hold no password
+  }
+}
+
 async function checkExternal(definition: ServiceDefinition, endpoint: string): Promise<void> {
   // Only the broker and the database get a real request here; HTTP endpoints may be real AWS-like hosts.
   try {
@@ -117,10 +129,10 @@ async function checkExternal(definition: ServiceDefinition, endpoint: string): P
     }
   } catch (error) {
     throw new StackError(
-      `${definition.overrideVar}=${endpoint} is set, but it does not answer: ${(error as Error).message}`,
+      `${definition.overrideVar}=${shownEndpoint(endpoint)} is set, but it does not answer: ${(error as Error).message}`,
     );
   }
-  throw new StackError(`${definition.overrideVar}=${endpoint} is set, but it does not answer`);
+  throw new StackError(`${definition.overrideVar}=${shownEndpoint(endpoint)} is set, but it does not answer`);
 }
 
 async function ensureService(definition: ServiceDefinition, options: UpOptions): Promise<ServiceState> {
