@@ -211,7 +211,7 @@ async function setEnabled(lambda: LambdaClient, uuid: string, enabled: boolean):
   await lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enabled }));
 }
 
-/** Offsets of a group with members cannot be reset; Lambda may take a while to let go (reference §5). */
+/** Offsets of a group with members cannot be reset; Lambda may take a while to let go. */
 async function waitUntilGroupEmpty(admin: Admin, groupId: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

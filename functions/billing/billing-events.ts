@@ -1,8 +1,6 @@
 import { isoInstant } from '../../shared/time';
 import { type Price, PricingError, priceRide, type TariffTable } from './pricing';
 
-export const BILLING_EVENT_TYPES = ['booking.completed', 'payment.succeeded', 'payment.failed'] as const;
-
 export interface RecordCoordinates {
   topic: string;
   partition: number;

@@ -1,4 +1,4 @@
-// Error handling of one batch as Lambda documents it for Kafka ESMs (reference §3): whole-batch retries
+// Error handling of one batch as Lambda documents it for Kafka ESMs: whole-batch retries
 // with backoff, MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError, partial batch
 // responses, and the on-failure destination once retries are exhausted. Offsets move on only after success
 // or after the destination write succeeded.

@@ -1,4 +1,4 @@
-// Builds the byte-exact MSK event Lambda hands to a function (reference §1.1).
+// Builds the byte-exact MSK event Lambda hands to a function.
 import type { MSKEvent, MSKRecord } from 'aws-lambda';
 
 /** One Kafka record as the emulator keeps it between fetch and invoke. */

@@ -1,4 +1,4 @@
-// FilterCriteria as Lambda applies them to Kafka records (reference §6): EventBridge pattern syntax on the
+// FilterCriteria as Lambda applies them to Kafka records: EventBridge pattern syntax on the
 // UTF-8 decoded value; JSON values are matched field by field, other values as one plain string.
 import type { SourceRecord } from './event';
 

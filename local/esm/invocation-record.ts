@@ -1,4 +1,4 @@
-// The record Lambda sends to an on-failure destination for a Kafka ESM (reference §4).
+// The record Lambda sends to an on-failure destination for a Kafka ESM.
 import type { MSKEvent } from 'aws-lambda';
 import type { QueuedRecord } from './batcher';
 

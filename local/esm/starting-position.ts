@@ -1,6 +1,6 @@
-// StartingPosition applies only to partitions the group has no committed offset for (reference §5):
+// StartingPosition applies only to partitions the group has no committed offset for: those get the
+// position committed before the consumer joins, so committed offsets win everywhere else.
 import '../../shared/kafka/node20-polyfills';
-// those get the position committed before the consumer joins, so committed offsets win everywhere else.
 import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka';
 import type { StartingPosition } from './config';
 

@@ -1,6 +1,6 @@
 /**
  * Exact shapes of what a Kafka event source mapping sends (Amazon MSK and self-managed Kafka) and of the
- * partial batch response it accepts. See shared/reference/lambda-kafka-esm.md sections 1 and 3.
+ * partial batch response it accepts, as Lambda's documentation for Kafka event sources gives them.
  */
 
 /** One header: a single-key object mapping the header name to its bytes (numbers 0-255). */

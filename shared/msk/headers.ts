@@ -5,16 +5,7 @@
  */
 import type { KafkaRecordHeader } from './event';
 
-export type HeadersDecodeResult =
-  | { ok: true; headers: Record<string, string> }
-  | { ok: false; problem: string };
-
-export function decodeHeaders(raw: KafkaRecordHeader[] | null | undefined): HeadersDecodeResult {
-  const headers = readHeaders(raw);
-  return typeof headers === 'string' ? { ok: false, problem: headers } : { ok: true, headers };
-}
-
-/** The hot-path form of decodeHeaders: the headers, or a string describing the problem (no wrapper object). */
+/** The headers, or a string describing the problem (no wrapper object: this is on the hot path). */
 export function readHeaders(raw: KafkaRecordHeader[] | null | undefined): Record<string, string> | string {
   const headers: Record<string, string> = {};
   if (raw === null || raw === undefined) return headers;
