@@ -13,7 +13,12 @@ import {
   glueHeader,
   readFraming,
 } from './framing';
-import type { RegisteredSchema, SchemaId, SchemaRegistry } from './schema-registry';
+import {
+  type RegisteredSchema,
+  type SchemaId,
+  type SchemaRegistry,
+  UnusableSchemaError,
+} from './schema-registry';
 
 /** avro-plain: an unframed Avro body whose schema id came with the record (ESM EventRecordFormat=SOURCE). */
 export type ValueFormat = 'avro-confluent' | 'avro-glue' | 'avro-plain' | 'json';
@@ -21,6 +26,7 @@ export type ValueFormat = 'avro-confluent' | 'avro-glue' | 'avro-plain' | 'json'
 export type ValueFailureReason =
   | 'wrong-magic-byte'
   | 'unknown-schema-id'
+  | 'unusable-schema'
   | 'truncated-avro'
   | 'invalid-avro'
   | 'invalid-json';
@@ -101,7 +107,14 @@ export async function decodeValue(
 ): Promise<ValueDecodeResult> {
   const first = decodeValueCached(value, registry, schemaIdHint);
   if (!('missingSchemaId' in first)) return first;
-  const schema = await registry.resolve(first.missingSchemaId);
+  let schema: RegisteredSchema | undefined;
+  try {
+    schema = await registry.resolve(first.missingSchemaId);
+  } catch (error) {
+    if (error instanceof UnusableSchemaError)
+      return { ok: false, reason: 'unusable-schema', detail: error.message };
+    throw error;
+  }
   if (!schema) {
     return {
       ok: false,

@@ -15,6 +15,7 @@ import {
   registeredSchema,
   type SchemaId,
   type SchemaRegistry,
+  UnusableSchemaError,
 } from './schema-registry';
 
 /** The one Glue call used; a GlueClient satisfies it. */
@@ -72,19 +73,28 @@ export class GlueSchemaRegistry implements SchemaRegistry {
       throw error;
     }
     if (output.DataFormat !== 'AVRO' || !output.SchemaDefinition) {
-      throw new Error(`Glue schema version ${schemaVersionId} is ${output.DataFormat ?? 'empty'}, not AVRO`);
+      throw new UnusableSchemaError(
+        `Glue schema version ${schemaVersionId} is ${output.DataFormat ?? 'empty'}, not AVRO`,
+      );
     }
     const eventType = output.SchemaArn?.split('/').pop() ?? 'unknown';
-    const writerType = parseAvroType(JSON.parse(output.SchemaDefinition));
-    // Not in the local catalog: read with the writer's schema.
-    const readerType = this.#catalog.find(eventType)?.readerType ?? writerType;
-    const schema = registeredSchema(
-      schemaVersionId,
-      eventType,
-      output.VersionNumber ?? 0,
-      writerType,
-      readerType,
-    );
+    let schema: RegisteredSchema;
+    try {
+      const writerType = parseAvroType(JSON.parse(output.SchemaDefinition));
+      // Not in the local catalog: read with the writer's schema.
+      const readerType = this.#catalog.find(eventType)?.readerType ?? writerType;
+      schema = registeredSchema(
+        schemaVersionId,
+        eventType,
+        output.VersionNumber ?? 0,
+        writerType,
+        readerType,
+      );
+    } catch (error) {
+      throw new UnusableSchemaError(
+        `Glue schema version ${schemaVersionId} (${eventType}) cannot be read: ${(error as Error).message}`,
+      );
+    }
     this.#resolved.set(schemaVersionId, schema);
     return schema;
   }

@@ -27,9 +27,16 @@ export interface SchemaRegistry {
   cached(id: SchemaId): RegisteredSchema | undefined;
   /**
    * Looks the schema up (may do I/O). Resolves to undefined when the registry says it does not exist;
-   * rejects on a failure to ask (network, throttling), which must not turn a good record into a poison one.
+   * rejects with UnusableSchemaError when it exists but cannot be read (not Avro, unparsable, no resolution to
+   * the reader schema): the records written with it are poison. Rejects with anything else on a failure to
+   * ask (network, throttling), which must not turn a good record into a poison one.
    */
   resolve(id: SchemaId): Promise<RegisteredSchema | undefined>;
+}
+
+/** A schema the registry has but that cannot decode anything: only the records written with it fail. */
+export class UnusableSchemaError extends Error {
+  override name = 'UnusableSchemaError';
 }
 
 /** Parse options shared by every schema: logical types stay plain (timestamp-millis = epoch ms number). */

@@ -10,7 +10,12 @@ import {
   cloudEventFromHeaders,
   JSON_CONTENT_TYPE,
 } from '../contracts/cloudevents';
-import type { RegisteredSchema, SchemaId, SchemaRegistry } from '../contracts/schema-registry';
+import {
+  type RegisteredSchema,
+  type SchemaId,
+  type SchemaRegistry,
+  UnusableSchemaError,
+} from '../contracts/schema-registry';
 import type { KafkaEvent, KafkaEventRecord } from './event';
 import { readHeaders } from './headers';
 
@@ -301,7 +306,14 @@ async function resolveThenDecode(
   options: DecodeOptions,
   id: SchemaId,
 ): Promise<DecodeOutcome> {
-  const schema = await options.registry.resolve(id);
+  let schema: RegisteredSchema | undefined;
+  try {
+    schema = await options.registry.resolve(id);
+  } catch (error) {
+    if (error instanceof UnusableSchemaError)
+      return new RecordDecodeError(record, 'unusable-schema', error.message);
+    throw error;
+  }
   if (!schema) return new RecordDecodeError(record, 'unknown-schema-id', `schema id ${id} is not registered`);
   // Retry with the fetched schema pinned, whether or not the registry caches it.
   const registry: SchemaRegistry = {

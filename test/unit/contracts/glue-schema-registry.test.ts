@@ -1,14 +1,21 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EntityNotFoundException, type GetSchemaVersionCommand } from '@aws-sdk/client-glue';
+import {
+  EntityNotFoundException,
+  type GetSchemaVersionCommand,
+  type GetSchemaVersionCommandOutput,
+} from '@aws-sdk/client-glue';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { schemaCatalog } from '../../../schemas';
 import { sampleData } from '../../../schemas/samples';
-import { decodeValue, encodeGlue } from '../../../shared/contracts/avro-codec';
+import { decodeValue, encodeConfluent, encodeGlue } from '../../../shared/contracts/avro-codec';
+import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
+import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { GlueSchemaRegistry } from '../../../shared/contracts/glue-schema-registry';
 import { schemaRegistryFromEnv } from '../../../shared/contracts/registry-from-env';
-import { parseAvroType } from '../../../shared/contracts/schema-registry';
+import { parseAvroType, UnusableSchemaError } from '../../../shared/contracts/schema-registry';
+import { decodeEvent, kafkaEvent, kafkaEventRecord, RecordDecodeError } from '../../../shared/msk';
 
 const v1 = schemaCatalog.find((entry) => entry.type === 'booking.created' && entry.version === 1);
 const versionId = 'a1b2c3d4-0000-4000-8000-00000000abcd';
@@ -67,6 +74,77 @@ describe('GlueSchemaRegistry', () => {
     await expect(registry.resolve(versionId)).rejects.toThrow('Rate exceeded');
     await expect(registry.resolve(versionId)).rejects.toThrow('Rate exceeded');
     expect(glue.calls).toHaveLength(2);
+  });
+});
+
+describe('a Glue schema version that cannot be used', () => {
+  const glueAnswering = (answer: Partial<GetSchemaVersionCommandOutput>) => ({
+    send: async (): Promise<GetSchemaVersionCommandOutput> => ({
+      $metadata: {},
+      SchemaVersionId: versionId,
+      SchemaArn: 'arn:aws:glue:eu-west-1:123456789012:schema/mobility/booking.created',
+      VersionNumber: 9,
+      ...answer,
+    }),
+  });
+  // bookingId as an int: no resolution to the catalog's reader schema, where it is a string.
+  const catalogSchema = v1?.schema as { fields: Array<{ name: string }> };
+  const incompatible = {
+    ...catalogSchema,
+    fields: catalogSchema.fields.map((field) =>
+      field.name === 'bookingId' ? { ...field, type: 'int' } : field,
+    ),
+  };
+
+  it('is refused as unusable, naming the version and why: not Avro, unparsable, or not readable as the catalog type', async () => {
+    const cases: Array<[Partial<GetSchemaVersionCommandOutput>, RegExp]> = [
+      [{ DataFormat: 'JSON', SchemaDefinition: '{}' }, /is JSON, not AVRO/],
+      [{ DataFormat: 'AVRO', SchemaDefinition: '{"type": "record", "name":' }, /cannot be read: .*JSON/],
+      [
+        { DataFormat: 'AVRO', SchemaDefinition: JSON.stringify(incompatible) },
+        /\(booking.created\) cannot be read/,
+      ],
+    ];
+    for (const [answer, message] of cases) {
+      const registry = new GlueSchemaRegistry({ glue: glueAnswering(answer) });
+      const refusal = registry.resolve(versionId);
+      await expect(refusal).rejects.toThrow(UnusableSchemaError);
+      await expect(refusal).rejects.toThrow(message);
+    }
+  });
+
+  it("fails only the records written with it; the batch's other records decode", async () => {
+    const registry = new GlueSchemaRegistry({
+      glue: glueAnswering({ DataFormat: 'AVRO', SchemaDefinition: JSON.stringify(incompatible) }),
+    });
+    const data = sampleData['booking.created'](5);
+    const record = (partition: number, offset: number, value: Buffer) =>
+      kafkaEventRecord({
+        topic: 'booking.created',
+        partition,
+        offset,
+        timestamp: 0,
+        key: data.bookingId,
+        value,
+        headers: cloudEventHeaders({
+          id: `e-${partition}-${offset}`,
+          type: 'booking.created',
+          source: 'urn:test',
+          specversion: '1.0',
+          time: '2026-11-23T10:00:00.000Z',
+          subject: data.bookingId,
+          datacontenttype: 'application/avro',
+        }),
+      });
+    const good = encodeConfluent(fileCatalogSchemaRegistry.latest('booking.created'), data);
+    const unusable = encodeGlue(versionId, parseAvroType(incompatible), { ...data, bookingId: 7 });
+    const partitions = await decodeEvent(kafkaEvent([record(0, 0, unusable), record(1, 0, good)]), {
+      registry,
+    });
+    const outcomes = partitions.flatMap((partition) => partition.records);
+    expect(outcomes[0]).toBeInstanceOf(RecordDecodeError);
+    expect(outcomes[0]).toMatchObject({ reason: 'unusable-schema', partition: 0, offset: 0 });
+    expect(outcomes[1]).toMatchObject({ data: { bookingId: data.bookingId } });
   });
 });
 
