@@ -100,6 +100,15 @@ function referencedLogicalIds(value: unknown): Set<string> {
   return ids;
 }
 
+/** ESMs per function: one per topic it consumes (README, per-function table). */
+const ESM_COUNTS: Record<FunctionKey, number> = {
+  'incident-explanation': 2,
+  'audit-append': 6,
+  'demand-prediction-update': 3,
+  billing: 3,
+  notifications: 4,
+};
+
 function esmsOf(template: CloudFormationTemplate, fn: FunctionKey) {
   return resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').filter(([id]) =>
     id.startsWith(`${FUNCTIONS[fn].id}EventSourceMappingMSK`),
@@ -191,13 +200,21 @@ describe('every packaged stage', () => {
           `mobility-events-${stage.split(' ')[0]}`,
         );
         expect(p.FunctionResponseTypes, `${stage} ${id}`).toEqual(['ReportBatchItemFailures']);
-        expect(p.MaximumRetryAttempts, `${stage} ${id}`).toBeGreaterThanOrEqual(1);
-        expect(p.MaximumRecordAgeInSeconds, `${stage} ${id}`).toBeGreaterThanOrEqual(60);
         expect(p.BisectBatchOnFunctionError, `${stage} ${id}`).toBe(true);
         expect(p.DestinationConfig, `${stage} ${id}`).toEqual({
           OnFailure: { Destination: { 'Fn::GetAtt': ['FailedRecordsBucket', 'Arn'] } },
         });
         expect(p.StartingPosition, `${stage} ${id}`).toBe('TRIM_HORIZON');
+      }
+      // custom.esm: the audit log retries long before giving up; the others 3 times within 6 hours.
+      for (const [fn, count] of Object.entries(ESM_COUNTS) as Array<[FunctionKey, number]>) {
+        const own = esmsOf(template, fn);
+        expect(own, `${stage} ${fn}`).toHaveLength(count);
+        const [retries, age] = fn === 'audit-append' ? [10, 604_800] : [3, 21_600];
+        for (const [id, esm] of own) {
+          expect(esm.Properties.MaximumRetryAttempts, `${stage} ${id}`).toBe(retries);
+          expect(esm.Properties.MaximumRecordAgeInSeconds, `${stage} ${id}`).toBe(age);
+        }
       }
     }
   });
@@ -206,7 +223,6 @@ describe('every packaged stage', () => {
     const template = prod.template!;
     for (const [id, esm] of esmsOf(template, 'audit-append')) {
       expect(esm.Properties.BatchSize, id).toBe(500);
-      expect(esm.Properties.MaximumRetryAttempts, id).toBe(10);
     }
     for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
       expect(esm.Properties.BatchSize, id).toBe(10);
