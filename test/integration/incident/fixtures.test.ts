@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbIncidentViewStore } from '../../../functions/incident-explanation/dynamodb-stores';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { kafkaBrokers } from '../../support/kafka';
 import { loadEvent } from '../../support/load-event';
 import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
 
@@ -12,7 +13,6 @@ import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
  * The sample events of events/incident-explanation through the handler as it runs locally: the rules
  * explainer (no BEDROCK_MODEL_ID), dynalite, and a real broker for the genai.* events (KAFKA_BROKERS).
  */
-const brokers = process.env.KAFKA_BROKERS;
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
 
@@ -24,11 +24,11 @@ const fixtures = [
   'genai-hitl-resolved.json',
 ];
 
-describe.skipIf(!brokers)('incident-explanation handler on the sample events (rules explainer)', () => {
+describe('incident-explanation handler on the sample events (rules explainer)', () => {
   beforeAll(async () => {
     const admin = new Admin({
       clientId: 'incident-fixtures',
-      bootstrapBrokers: (brokers as string).split(','),
+      bootstrapBrokers: kafkaBrokers(),
     });
     try {
       const topics = ['genai.request', 'genai.response', 'genai.hitl.requested'];

@@ -19,6 +19,7 @@ import {
   kafkaEvent,
   kafkaEventRecord,
 } from '../../../shared/msk';
+import { kafkaBrokers } from '../../support/kafka';
 import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
 
 /**
@@ -26,7 +27,6 @@ import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
  * (counting the calls that reach the "model"), DynamoDB idempotency and read models on dynalite, and the
  * genai.* events produced to a real Kafka broker (KAFKA_BROKERS) and read back.
  */
-const brokers = process.env.KAFKA_BROKERS;
 const genaiTopics = ['genai.request', 'genai.response', 'genai.hitl.requested'];
 
 let converse: Http2Server;
@@ -49,7 +49,7 @@ const modelAnswer = (confidence: number) =>
 async function ensureTopics(topics: string[]) {
   const admin = new Admin({
     clientId: 'incident-test-admin',
-    bootstrapBrokers: (brokers as string).split(','),
+    bootstrapBrokers: kafkaBrokers(),
   });
   try {
     const existing = new Set(await admin.listTopics());
@@ -65,7 +65,7 @@ async function readGenAiEvents(expected: number, since: number) {
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: `incident-test-${run}`,
     groupId: `incident-test-${randomUUID()}`,
-    bootstrapBrokers: (brokers as string).split(','),
+    bootstrapBrokers: kafkaBrokers(),
   });
   const found: { topic: string; key: string; id: string; data: Record<string, unknown>; value: string }[] =
     [];
@@ -165,7 +165,7 @@ function incidentRecord(incidentId: string, severity: string) {
   });
 }
 
-describe.skipIf(!brokers)('incident-explanation handler (Kafka broker, Converse stand-in, dynalite)', () => {
+describe('incident-explanation handler (Kafka broker, Converse stand-in, dynalite)', () => {
   beforeAll(async () => {
     converse = createServer((request, response) => {
       request.resume();

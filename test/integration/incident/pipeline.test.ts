@@ -15,6 +15,7 @@ import type { EsmHandler } from '../../../local/esm/invoker';
 import { EventProducer } from '../../../shared/kafka/producer';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
 import { createTopic, testDefinition, waitFor } from '../../e2e/kafka-helpers';
+import { kafkaBrokers } from '../../support/kafka';
 import { type AuditDatabase, createAuditDatabase } from '../audit/audit-database';
 import { createTable, localDynamoDb } from './local-dynamodb';
 
@@ -24,7 +25,6 @@ import { createTable, localDynamoDb } from './local-dynamodb';
  * (PostgreSQL event store), and genai.hitl.resolved closing the review. The handlers are the real ones,
  * wired from the environment as in `dev`.
  */
-const brokers = process.env.KAFKA_BROKERS;
 type Handler = (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
 
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
@@ -43,229 +43,221 @@ async function ensureTopic(topic: string) {
   });
 }
 
-describe.skipIf(!brokers)(
-  'local pipeline: incident -> explanation -> review notification -> resolution',
-  () => {
-    beforeAll(async () => {
-      for (const topic of [
-        'incident.detected',
-        'genai.request',
-        'genai.response',
-        'genai.hitl.requested',
-        'genai.hitl.resolved',
-      ]) {
-        await ensureTopic(topic);
-      }
-      dynamo = await localDynamoDb();
-      const endpoint = await dynamo.client.config.endpoint?.();
-      incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
-      notificationsTable = await createTable(dynamo.client, 'NotificationsTable');
-      Object.assign(process.env, {
-        AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
-        AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-        AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-        AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
-        INCIDENTS_TABLE: incidentsTable,
-        NOTIFICATIONS_TABLE: notificationsTable,
-        POWERTOOLS_LOG_LEVEL: 'CRITICAL',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-      });
-      delete process.env.BEDROCK_MODEL_ID;
-      delete process.env.CHANNEL;
-      delete process.env.ONCALL_TOPIC_ARN;
-      // Each handler reads IDEMPOTENCY_TABLE at import: one table per function, as in serverless.yml.
-      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'IncidentIdempotencyTable');
-      const incidentHandler = (await import('../../../functions/incident-explanation/handler'))
-        .handler as Handler;
-      process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
-      const notificationsHandler = (await import('../../../functions/notifications/handler'))
-        .handler as Handler;
-      audit = await createAuditDatabase('incident_pipeline');
-      process.env.DATABASE_URL = audit.url;
-      const auditHandler = (await import('../../../functions/audit-append/handler')).handler as Handler;
+describe('local pipeline: incident -> explanation -> review notification -> resolution', () => {
+  beforeAll(async () => {
+    for (const topic of [
+      'incident.detected',
+      'genai.request',
+      'genai.response',
+      'genai.hitl.requested',
+      'genai.hitl.resolved',
+    ]) {
+      await ensureTopic(topic);
+    }
+    dynamo = await localDynamoDb();
+    const endpoint = await dynamo.client.config.endpoint?.();
+    incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
+    notificationsTable = await createTable(dynamo.client, 'NotificationsTable');
+    Object.assign(process.env, {
+      AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+      INCIDENTS_TABLE: incidentsTable,
+      NOTIFICATIONS_TABLE: notificationsTable,
+      POWERTOOLS_LOG_LEVEL: 'CRITICAL',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
+    delete process.env.BEDROCK_MODEL_ID;
+    delete process.env.CHANNEL;
+    delete process.env.ONCALL_TOPIC_ARN;
+    // Each handler reads IDEMPOTENCY_TABLE at import: one table per function, as in serverless.yml.
+    process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'IncidentIdempotencyTable');
+    const incidentHandler = (await import('../../../functions/incident-explanation/handler'))
+      .handler as Handler;
+    process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
+    const notificationsHandler = (await import('../../../functions/notifications/handler'))
+      .handler as Handler;
+    audit = await createAuditDatabase('incident_pipeline');
+    process.env.DATABASE_URL = audit.url;
+    const auditHandler = (await import('../../../functions/audit-append/handler')).handler as Handler;
 
-      const asEsmHandler =
-        (handler: Handler): EsmHandler =>
-        (event: MSKEvent, context: Context) =>
-          handler(event as unknown as KafkaEvent, context);
-      // Only records produced from now on: the shared topics may hold other runs' history.
-      const since = Math.floor(Date.now() / 1000) - 1;
-      const mapping = (functionKey: string, topic: string) =>
-        testDefinition(topic, {
-          startingPosition: 'AT_TIMESTAMP',
-          startingPositionTimestamp: since,
-          functionKey,
-          functionName: `${functionKey}-${run}`,
-          consumerGroupId: `pipeline-${run}-${functionKey}-${topic}`,
-          maximumBatchingWindowMs: 50,
-          reportBatchItemFailures: true,
-          maximumRetryAttempts: 3,
-        });
-      emulator = new EsmEmulator({
-        definitions: [
-          mapping('incident-explanation', 'incident.detected'),
-          mapping('incident-explanation', 'genai.hitl.resolved'),
-          mapping('notifications', 'incident.detected'),
-          mapping('notifications', 'genai.hitl.requested'),
-          mapping('audit-append', 'genai.request'),
-          mapping('audit-append', 'genai.response'),
-          mapping('audit-append', 'genai.hitl.requested'),
-          mapping('audit-append', 'genai.hitl.resolved'),
-        ],
-        brokers: (brokers as string).split(','),
-        handlers: {
-          'incident-explanation': asEsmHandler(incidentHandler),
-          notifications: asEsmHandler(notificationsHandler),
-          'audit-append': asEsmHandler(auditHandler),
+    const asEsmHandler =
+      (handler: Handler): EsmHandler =>
+      (event: MSKEvent, context: Context) =>
+        handler(event as unknown as KafkaEvent, context);
+    // Only records produced from now on: the shared topics may hold other runs' history.
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const mapping = (functionKey: string, topic: string) =>
+      testDefinition(topic, {
+        startingPosition: 'AT_TIMESTAMP',
+        startingPositionTimestamp: since,
+        functionKey,
+        functionName: `${functionKey}-${run}`,
+        consumerGroupId: `pipeline-${run}-${functionKey}-${topic}`,
+        maximumBatchingWindowMs: 50,
+        reportBatchItemFailures: true,
+        maximumRetryAttempts: 3,
+      });
+    emulator = new EsmEmulator({
+      definitions: [
+        mapping('incident-explanation', 'incident.detected'),
+        mapping('incident-explanation', 'genai.hitl.resolved'),
+        mapping('notifications', 'incident.detected'),
+        mapping('notifications', 'genai.hitl.requested'),
+        mapping('audit-append', 'genai.request'),
+        mapping('audit-append', 'genai.response'),
+        mapping('audit-append', 'genai.hitl.requested'),
+        mapping('audit-append', 'genai.hitl.resolved'),
+      ],
+      brokers: kafkaBrokers(),
+      handlers: {
+        'incident-explanation': asEsmHandler(incidentHandler),
+        notifications: asEsmHandler(notificationsHandler),
+        'audit-append': asEsmHandler(auditHandler),
+      },
+      retryDelayMs: () => 100,
+      log: () => {},
+    });
+    await emulator.start();
+    producer = EventProducer.connect({
+      brokers: kafkaBrokers(),
+      clientId: `pipeline-${run}`,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await emulator?.stop();
+    await producer?.close();
+    await dynamo?.stop();
+    await audit?.drop();
+  }, 60_000);
+
+  it('explains a critical incident, pages on-call, asks reviewers, and closes the review on resolution', async () => {
+    const incidentId = `inc-${run}-critical`;
+    const started = Date.now();
+    const incidentEvent = {
+      topic: 'incident.detected',
+      key: incidentId,
+      id: `ce-${incidentId}`,
+      type: 'incident.detected',
+      source: 'test/incident-detector',
+      correlationId: `corr-${run}`,
+      subject: incidentId,
+      time: new Date(started).toISOString(),
+      data: {
+        incidentId,
+        vehicleId: 'veh-77',
+        vehicleType: 'SCOOTER',
+        bookingId: null,
+        customerId: null,
+        severity: 'CRITICAL',
+        anomalyType: 'BATTERY_OVERHEAT',
+        location: { lat: 52.5, lon: 13.4 },
+        zoneId: 'berlin-mitte',
+        telemetry: {
+          speedKmh: 0,
+          accelerationG: 0,
+          batteryLevelPct: 55,
+          batteryTempC: 71.5,
+          odometerMeters: 9000,
+          firmwareVersion: '4.2.1',
+          capturedAt: started,
         },
-        retryDelayMs: () => 100,
-        log: () => {},
-      });
-      await emulator.start();
-      producer = EventProducer.connect({
-        brokers: (brokers as string).split(','),
-        clientId: `pipeline-${run}`,
-      });
-    }, 120_000);
+        anomalyScore: 0.99,
+        detectorVersion: 'det-1',
+        detectedAt: started,
+      },
+    };
+    await producer.publish([incidentEvent]);
 
-    afterAll(async () => {
-      await emulator?.stop();
-      await producer?.close();
-      await dynamo?.stop();
-      await audit?.drop();
-    }, 60_000);
+    const outboxFor = async () =>
+      (await listOutbox(dynamo.documents, notificationsTable)).filter((entry) =>
+        entry.body.includes(incidentId),
+      );
+    await waitFor(
+      'the on-call page and the review request in the outbox',
+      async () => (await outboxFor()).length >= 2,
+      90_000,
+    );
+    const elapsedMs = Date.now() - started;
+    const outbox = await outboxFor();
+    expect(outbox.map((entry) => entry.template).sort()).toEqual([
+      'hitl-review-requested',
+      'incident-critical-oncall',
+    ]);
+    console.log(
+      `incident.detected -> outbox (page + review request via genai.hitl.requested): ${elapsedMs} ms`,
+    );
 
-    it('explains a critical incident, pages on-call, asks reviewers, and closes the review on resolution', async () => {
-      const incidentId = `inc-${run}-critical`;
-      const started = Date.now();
-      const incidentEvent = {
-        topic: 'incident.detected',
+    const view = await new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable).get(incidentId);
+    expect(view).toMatchObject({ explainer: 'RULES_FALLBACK', severity: 'CRITICAL' });
+    const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
+    expect((await reviews.get(incidentId))?.status).toBe('OPEN');
+
+    await producer.publish([
+      {
+        topic: 'genai.hitl.resolved',
         key: incidentId,
-        id: `ce-${incidentId}`,
-        type: 'incident.detected',
-        source: 'test/incident-detector',
-        correlationId: `corr-${run}`,
+        id: `ce-resolved-${incidentId}`,
+        type: 'genai.hitl.resolved',
+        source: 'test/review-console',
         subject: incidentId,
-        time: new Date(started).toISOString(),
+        time: new Date().toISOString(),
         data: {
+          reviewId: incidentArtefactId(incidentId, 'review'),
           incidentId,
-          vehicleId: 'veh-77',
-          vehicleType: 'SCOOTER',
-          bookingId: null,
-          customerId: null,
-          severity: 'CRITICAL',
-          anomalyType: 'BATTERY_OVERHEAT',
-          location: { lat: 52.5, lon: 13.4 },
-          zoneId: 'berlin-mitte',
-          telemetry: {
-            speedKmh: 0,
-            accelerationG: 0,
-            batteryLevelPct: 55,
-            batteryTempC: 71.5,
-            odometerMeters: 9000,
-            firmwareVersion: '4.2.1',
-            capturedAt: started,
-          },
-          anomalyScore: 0.99,
-          detectorVersion: 'det-1',
-          detectedAt: started,
+          decision: 'ESCALATED',
+          reviewer: 'safety-officer',
+          comment: null,
+          resolvedAt: Date.now(),
         },
-      };
-      await producer.publish([incidentEvent]);
+      },
+    ]);
+    await waitFor(
+      'the review to be resolved',
+      async () => (await reviews.get(incidentId))?.status === 'RESOLVED',
+      60_000,
+    );
+    expect(await reviews.get(incidentId)).toMatchObject({
+      decision: 'ESCALATED',
+      reviewer: 'safety-officer',
+    });
 
-      const outboxFor = async () =>
-        (await listOutbox(dynamo.documents, notificationsTable)).filter((entry) =>
-          entry.body.includes(incidentId),
-        );
-      await waitFor(
-        'the on-call page and the review request in the outbox',
-        async () => (await outboxFor()).length >= 2,
-        90_000,
-      );
-      const elapsedMs = Date.now() - started;
-      const outbox = await outboxFor();
-      expect(outbox.map((entry) => entry.template).sort()).toEqual([
-        'hitl-review-requested',
-        'incident-critical-oncall',
-      ]);
-      console.log(
-        `incident.detected -> outbox (page + review request via genai.hitl.requested): ${elapsedMs} ms`,
-      );
+    // audit-append recorded every GenAI interaction of the incident, and the human decision.
+    const reader = new PostgresAuditReader(audit.owner);
+    const audited = async () => reader.query({ subject: incidentId });
+    await waitFor('the genai.* events in the audit store', async () => (await audited()).length >= 4, 60_000);
+    const rows = await audited();
+    expect(rows.map((row) => row.type).sort()).toEqual([
+      'genai.hitl.requested',
+      'genai.hitl.resolved',
+      'genai.request',
+      'genai.response',
+    ]);
+    const response = rows.find((row) => row.type === 'genai.response');
+    expect(response?.ceId).toBe(incidentArtefactId(incidentId, 'genai.response'));
+    expect(response?.correlationId).toBe(`corr-${run}`);
+    expect(response?.data).toMatchObject({ explainer: 'RULES_FALLBACK', incidentId });
+    expect((await reader.verify()).ok).toBe(true);
+    console.log(`incident.detected -> 4 genai.* rows in the audit store: ${Date.now() - started} ms`);
 
-      const view = await new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable).get(incidentId);
-      expect(view).toMatchObject({ explainer: 'RULES_FALLBACK', severity: 'CRITICAL' });
-      const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
-      expect((await reviews.get(incidentId))?.status).toBe('OPEN');
-
-      await producer.publish([
-        {
-          topic: 'genai.hitl.resolved',
-          key: incidentId,
-          id: `ce-resolved-${incidentId}`,
-          type: 'genai.hitl.resolved',
-          source: 'test/review-console',
-          subject: incidentId,
-          time: new Date().toISOString(),
-          data: {
-            reviewId: incidentArtefactId(incidentId, 'review'),
-            incidentId,
-            decision: 'ESCALATED',
-            reviewer: 'safety-officer',
-            comment: null,
-            resolvedAt: Date.now(),
-          },
-        },
-      ]);
-      await waitFor(
-        'the review to be resolved',
-        async () => (await reviews.get(incidentId))?.status === 'RESOLVED',
-        60_000,
-      );
-      expect(await reviews.get(incidentId)).toMatchObject({
-        decision: 'ESCALATED',
-        reviewer: 'safety-officer',
-      });
-
-      // audit-append recorded every GenAI interaction of the incident, and the human decision.
-      const reader = new PostgresAuditReader(audit.owner);
-      const audited = async () => reader.query({ subject: incidentId });
-      await waitFor(
-        'the genai.* events in the audit store',
-        async () => (await audited()).length >= 4,
-        60_000,
-      );
-      const rows = await audited();
-      expect(rows.map((row) => row.type).sort()).toEqual([
-        'genai.hitl.requested',
-        'genai.hitl.resolved',
-        'genai.request',
-        'genai.response',
-      ]);
-      const response = rows.find((row) => row.type === 'genai.response');
-      expect(response?.ceId).toBe(incidentArtefactId(incidentId, 'genai.response'));
-      expect(response?.correlationId).toBe(`corr-${run}`);
-      expect(response?.data).toMatchObject({ explainer: 'RULES_FALLBACK', incidentId });
-      expect((await reader.verify()).ok).toBe(true);
-      console.log(`incident.detected -> 4 genai.* rows in the audit store: ${Date.now() - started} ms`);
-
-      // The detector re-sends the incident (same ce_id): the explanation re-produces the same events with the
-      // same ids, and downstream nothing changes: no second page or review email, no second audit row.
-      await producer.publish([incidentEvent]);
-      const consumed = (functionKey: string, topic: string) =>
-        emulator.mappings.find(
-          (m) => m.definition.functionKey === functionKey && m.definition.topic === topic,
-        )?.stats.consumed ?? 0;
-      await waitFor(
-        'the redelivered incident',
-        () => consumed('incident-explanation', 'incident.detected') >= 2,
-      );
-      await waitFor(
-        'the re-produced response at audit-append',
-        () => consumed('audit-append', 'genai.response') >= 2,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      expect((await audited()).length).toBe(4);
-      expect(await outboxFor()).toHaveLength(2);
-    }, 180_000);
-  },
-);
+    // The detector re-sends the incident (same ce_id): the explanation re-produces the same events with the
+    // same ids, and downstream nothing changes: no second page or review email, no second audit row.
+    await producer.publish([incidentEvent]);
+    const consumed = (functionKey: string, topic: string) =>
+      emulator.mappings.find((m) => m.definition.functionKey === functionKey && m.definition.topic === topic)
+        ?.stats.consumed ?? 0;
+    await waitFor(
+      'the redelivered incident',
+      () => consumed('incident-explanation', 'incident.detected') >= 2,
+    );
+    await waitFor(
+      'the re-produced response at audit-append',
+      () => consumed('audit-append', 'genai.response') >= 2,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect((await audited()).length).toBe(4);
+    expect(await outboxFor()).toHaveLength(2);
+  }, 180_000);
+});
