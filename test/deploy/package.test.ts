@@ -110,7 +110,9 @@ describe('serverless package --stage local', () => {
   it('sends exhausted records to an on-failure destination and reports partial batch failures', () => {
     for (const mapping of mappings) {
       const where = String(mapping.Properties.AmazonManagedKafkaEventSourceConfig?.ConsumerGroupId);
-      expect(mapping.Properties.DestinationConfig?.OnFailure?.Destination, where).toBeDefined();
+      expect(mapping.Properties.DestinationConfig?.OnFailure?.Destination, where).toEqual({
+        'Fn::GetAtt': ['FailedRecordsBucket', 'Arn'],
+      });
       expect(mapping.Properties.FunctionResponseTypes, where).toContain('ReportBatchItemFailures');
     }
   });

@@ -166,7 +166,8 @@ describe('BedrockIncidentExplainer against a local Converse endpoint', () => {
     expect(result.explainer).toBe('RULES_FALLBACK');
     expect(result.fallback?.attemptedModelId).toBe(modelId);
     expect(result.output).not.toBe(modelAnswer);
-    expect(elapsedMs).toBeLessThan(1500);
+    // The cause, not a wall-clock bound (this machine may be busy): the call was cut off, not answered late.
+    expect(result.fallback?.reason).toMatch(/abort|timeout|timed out/i);
     console.log(`timeout 400 ms -> fallback after ${Math.round(elapsedMs)} ms (${result.fallback?.reason})`);
   });
 

@@ -76,6 +76,7 @@ describe('esm-extensions', () => {
         3,
       ),
     );
+    expect(Object.values(grouped)).toHaveLength(3);
     for (const extension of Object.values(grouped)) {
       expect(extension.Properties.ProvisionedPollerConfig).toEqual({
         MinimumPollers: 1,

@@ -94,6 +94,9 @@ describe('toResolution', () => {
     ).toBe('2025-11-23T10:00:00.000Z');
     expect(toResolution(data, '2026-01-01T00:00:00.000Z').resolvedAt).toBe('2026-01-01T00:00:00.000Z');
   });
+  it('rejects a resolution without a decision', () => {
+    expect(() => toResolution({ reviewId: 'r', incidentId: 'i', reviewer: 'x' }, 't')).toThrow(/decision/);
+  });
   it('names a resolvedAt that is not a time', () => {
     for (const resolvedAt of ['not a time', 1e20]) {
       expect(() => toResolution({ ...data, resolvedAt }, '2026-01-01T00:00:00.000Z')).toThrow(
@@ -207,23 +210,6 @@ describe('explainIncident', () => {
     const first = await explainIncident(sampleIncident({ severity: 'HIGH' }), {}, dependencies());
     const second = await explainIncident(sampleIncident({ severity: 'HIGH' }), {}, dependencies());
     expect(second.events).toEqual(first.events);
-  });
-});
-
-describe('review resolution', () => {
-  it('resolves once; a second resolution is ALREADY_RESOLVED and changes nothing', async () => {
-    const reviews = new InMemoryReviewTasks();
-    await reviews.open({ reviewId: 'r1', incidentId: 'inc-1', status: 'OPEN', reasons: ['SEVERITY_HIGH'] });
-    const resolution = toResolution(
-      { reviewId: 'r1', incidentId: 'inc-1', decision: 'CONFIRMED', reviewer: 'ana' },
-      '2026-11-23T11:00:00.000Z',
-    );
-    expect(await reviews.resolve(resolution)).toBe('RESOLVED');
-    expect(await reviews.resolve({ ...resolution, decision: 'REJECTED' })).toBe('ALREADY_RESOLVED');
-    expect(await reviews.get('inc-1')).toMatchObject({ status: 'RESOLVED', decision: 'CONFIRMED' });
-  });
-  it('rejects a resolution without a decision', () => {
-    expect(() => toResolution({ reviewId: 'r', incidentId: 'i', reviewer: 'x' }, 't')).toThrow(/decision/);
   });
 });
 
