@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
-import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk/event';
+import type { KafkaBatchResponse, KafkaEvent, KafkaEventRecord } from '../../../shared/msk/event';
 import { loadEvent } from '../../support/load-event';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
 
@@ -27,6 +27,10 @@ afterAll(async () => {
 });
 
 const recordsOf = (event: KafkaEvent) => Object.values(event.records).flat();
+const ceIdOf = (record: KafkaEventRecord) => {
+  const bytes = record.headers?.find((header) => 'ce_id' in header)?.ce_id;
+  return bytes && Buffer.from(bytes).toString('utf8');
+};
 const count = async (where = 'true', values: unknown[] = []) => {
   const { rows } = await db.owner.query(`SELECT count(*)::int AS n FROM audit_event WHERE ${where}`, values);
   return rows[0].n as number;
@@ -81,13 +85,32 @@ describe('audit-append handler with the sample events', () => {
     expect(stored).toBe(recordsOf(event).length - 1);
   });
 
-  it('stores a tombstone only when it carries CloudEvents headers', async () => {
+  it('reports a tombstone without CloudEvents headers with its successor, and stores the records around it', async () => {
     const event = loadEvent('audit-append/tombstone.json');
     const response = await handler(event);
-    const tombstone = recordsOf(event).find((record) => record.value == null);
-    const hasCe = tombstone?.headers?.some((header) => 'ce_id' in header) ?? false;
-    if (hasCe) expect(response.batchItemFailures).toEqual([]);
-    else expect(response.batchItemFailures[0]?.itemIdentifier.offset).toBe(tombstone?.offset);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'genai.request-1', offset: 701 } },
+      { itemIdentifier: { partition: 'genai.request-1', offset: 702 } },
+    ]);
+    const ids = recordsOf(event).flatMap((record) => ceIdOf(record) ?? []);
+    expect(ids).toHaveLength(2);
+    expect(await count('ce_id = ANY($1)', [ids])).toBe(2);
+  });
+
+  it('stores a tombstone that carries CloudEvents headers, with no value and no data', async () => {
+    const event = structuredClone(loadEvent('audit-append/tombstone.json'));
+    const [before, tombstone] = recordsOf(event);
+    const id = 'tombstone-with-headers-1';
+    (tombstone as KafkaEventRecord).headers = (before as KafkaEventRecord).headers?.map((header) =>
+      'ce_id' in header ? { ce_id: [...Buffer.from(id)] } : header,
+    );
+    // 700 and 702 are duplicates of the test above; the tombstone is appended.
+    expect((await handler(event)).batchItemFailures).toEqual([]);
+    const { rows } = await db.owner.query(
+      'SELECT raw_value IS NULL AS no_value, data IS NULL AS no_data, kafka_offset::int AS offset FROM audit_event WHERE ce_id = $1',
+      [id],
+    );
+    expect(rows).toEqual([{ no_value: true, no_data: true, offset: 701 }]);
   });
 
   it('leaves every chain verifiable', async () => {
