@@ -1,6 +1,8 @@
 // The project's local command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...).
 // Each subcommand is a module exporting `run(args): Promise<number | undefined>` (the exit code); add one by
 // adding a line to the map. Modules load lazily, so one subcommand never pays for another's imports.
+import { CliError } from './cli-error';
+
 type Subcommand = { run(args: string[]): Promise<number | undefined> };
 
 const subcommands: Record<string, { summary: string; load: () => Promise<Subcommand> }> = {
@@ -47,9 +49,18 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    // Known failures (StackError & co.) carry a message written for the reader; no stack trace for those.
-    const err = error as Error;
-    process.stderr.write(`${err.name === 'StackError' ? err.message : (err.stack ?? String(err))}\n`);
-    process.exitCode = 1;
+    // Failures written for the reader (CliError, StackError, parseArgs' unknown or malformed flags) print their
+    // message alone; anything else is a bug and prints its stack.
+    const err = error as Error & { code?: string; exitCode?: number };
+    if (err instanceof CliError || err.name === 'StackError') {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = err.exitCode ?? 1;
+    } else if (err.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${process.argv[2]}: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`${err.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
   },
 );

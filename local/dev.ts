@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
 import { dynamoDocumentClient } from '../shared/aws-clients';
+import { CliError } from './cli-error';
 import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { EsmEmulator } from './esm/emulator';
@@ -42,6 +43,27 @@ export async function run(args: string[]): Promise<number> {
       concurrency: { type: 'string' },
     },
   });
+  // Checked before anything starts: a typo must not bring the stack up first.
+  const number = (flag: string, value: string | undefined, valid: (n: number) => boolean, what: string) => {
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    if (value.trim() === '' || !valid(parsed))
+      throw new CliError(`--${flag} must be ${what}, got "${value}"`, 2);
+    return parsed;
+  };
+  const rate = number('rate', values.rate, (n) => n > 0 && Number.isFinite(n), 'events per second above 0');
+  const apiPort = number(
+    'api-port',
+    values['api-port'],
+    (n) => Number.isInteger(n) && n >= 0 && n <= 65_535,
+    'a port number (0: any free port)',
+  );
+  const concurrency = number(
+    'concurrency',
+    values.concurrency,
+    (n) => Number.isInteger(n) && n > 0,
+    'a whole number of batches above 0',
+  );
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
   await rm(EMULATOR_STATE_FILE, { force: true });
@@ -59,7 +81,7 @@ export async function run(args: string[]): Promise<number> {
     failedRecordsBucket: local.failedRecordsBucket,
     // Batches in flight per ESM; default: maximumPollers x 5 as a provisioned poller allows, but no more than
     // the function's local execution environments.
-    ...(values.concurrency ? { maximumConcurrency: Number(values.concurrency) } : {}),
+    ...(concurrency ? { maximumConcurrency: concurrency } : {}),
     instances: defaultInstances(),
   });
 
@@ -84,7 +106,7 @@ export async function run(args: string[]): Promise<number> {
   });
   log(`starting ${definitions.length} event source mappings`);
   await emulator.start();
-  const api = await startLambdaApi(emulator, { port: Number(values['api-port']) });
+  const api = await startLambdaApi(emulator, { port: apiPort ?? 0 });
   await mkdir(path.dirname(EMULATOR_STATE_FILE), { recursive: true });
   // Write then rename: a reader never sees half a file.
   await writeFile(
@@ -102,9 +124,9 @@ export async function run(args: string[]): Promise<number> {
     log(`produced ${samples.length} sample records from events/`);
   }
   let traffic: GeneratedTraffic | undefined;
-  if (values.rate) {
+  if (rate) {
     const consumed = [...new Set(definitions.map((d) => d.topic))] as SampleEventType[];
-    traffic = generateTraffic(Number(values.rate), consumed);
+    traffic = generateTraffic(rate, consumed);
   }
 
   // What the notifications function delivered to the local outbox (absent when it sends through SNS/SES).

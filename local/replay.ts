@@ -21,6 +21,7 @@ import {
   kafkaClientOptions,
   kafkaSettingsFromEnv,
 } from '../shared/kafka/client-options';
+import { CliError } from './cli-error';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
 import { stateDir } from './stack/paths';
@@ -166,7 +167,7 @@ async function findMappings(lambda: LambdaClient, functionName: string, topic?: 
     }))
     .filter((m) => !topic || m.topic === topic);
   if (kafka.length === 0) {
-    throw new Error(
+    throw new CliError(
       `No Kafka event source mapping for function ${functionName}${topic ? ` and topic ${topic}` : ''}`,
     );
   }
@@ -188,7 +189,7 @@ async function planFor(admin: Admin, mapping: Mapping, from: ReplayFrom): Promis
     // Explicit offsets may name only some partitions: the others keep their position.
     if (target === undefined) continue;
     if (target < lag.earliest || target > lag.latest) {
-      throw new Error(
+      throw new CliError(
         `Offset ${target} for ${mapping.topic}-${lag.partition} is outside ${lag.earliest}..${lag.latest}`,
       );
     }
@@ -219,7 +220,7 @@ async function waitUntilGroupEmpty(admin: Admin, groupId: string, timeoutMs: num
     const members = group?.members.size ?? 0;
     if (members === 0) return;
     if (Date.now() > deadline) {
-      throw new Error(
+      throw new CliError(
         `Consumer group ${groupId} still has ${members} member(s) after ${Math.round(timeoutMs / 1000)} s ` +
           `(state ${group?.state}). The ESM may still be disabling (AWS can take about 90 s) or another ` +
           'consumer uses this group. Nothing was reset; the ESM was enabled again. Retry with a longer --wait-timeout.',
@@ -233,7 +234,7 @@ function rebuilderFor(functionKey: string): ReadModelRebuilder {
   const rebuilder = rebuilders.get(functionKey);
   if (!rebuilder) {
     const known = [...rebuilders.keys()].join(', ') || 'none registered';
-    throw new Error(`--rebuild: no ReadModelRebuilder for ${functionKey} (known: ${known})`);
+    throw new CliError(`--rebuild: no ReadModelRebuilder for ${functionKey} (known: ${known})`);
   }
   return rebuilder;
 }
@@ -246,7 +247,7 @@ function rebuilderFor(functionKey: string): ReadModelRebuilder {
 export function replayKafkaSettings(stage: string, env: NodeJS.ProcessEnv): KafkaConnectionSettings {
   if (stage === 'local') return kafkaSettingsFromEnv('replay', env);
   if (!env.KAFKA_BROKERS) {
-    throw new Error(
+    throw new CliError(
       `--stage ${stage}: set KAFKA_BROKERS to the MSK cluster's IAM bootstrap brokers (aws kafka ` +
         'get-bootstrap-brokers --cluster-arn <arn> --query BootstrapBrokerStringSaslIam)',
     );
@@ -258,7 +259,8 @@ export function parseOffsets(spec: string): Map<number, bigint> {
   const offsets = new Map<number, bigint>();
   for (const pair of spec.split(',')) {
     const match = /^(\d+):(\d+)$/.exec(pair.trim());
-    if (!match) throw new Error(`--offsets expects partition:offset pairs like 0:10,1:20, got "${pair}"`);
+    if (!match)
+      throw new CliError(`--offsets expects partition:offset pairs like 0:10,1:20, got "${pair}"`, 2);
     offsets.set(Number(match[1]), BigInt(match[2] as string));
   }
   return offsets;
@@ -306,7 +308,14 @@ export async function run(args: string[]): Promise<number> {
       'wait-timeout': { type: 'string', default: '120' },
     },
   });
-  if (!values.function) throw new Error('--function <key> is required (e.g. --function billing)');
+  if (!values.function) throw new CliError('--function <key> is required (e.g. --function billing)', 2);
+  const waitTimeoutSeconds = Number(values['wait-timeout']);
+  if (!(waitTimeoutSeconds > 0)) {
+    throw new CliError(
+      `--wait-timeout must be a number of seconds above 0, got "${values['wait-timeout']}"`,
+      2,
+    );
+  }
   const stage = values.stage ?? 'local';
   if (stage === 'local') {
     // Locally the broker and the stores are wherever `npm run stack -- up` / `npm run dev` put them.
@@ -321,7 +330,7 @@ export async function run(args: string[]): Promise<number> {
     process.env.AWS_ENDPOINT_URL_LAMBDA ??
     (stage === 'local' ? await localLambdaEndpoint() : undefined);
   if (stage === 'local' && !endpoint) {
-    throw new Error('No local Lambda endpoint: start `npm run dev` first, or pass --lambda-endpoint');
+    throw new CliError('No local Lambda endpoint: start `npm run dev` first, or pass --lambda-endpoint');
   }
   const lambda = new LambdaClient({
     region: process.env.AWS_REGION ?? 'eu-west-1',
@@ -340,7 +349,7 @@ export async function run(args: string[]): Promise<number> {
     from,
     dryRun: values['dry-run'] ?? false,
     rebuild: values.rebuild ?? false,
-    waitTimeoutMs: Number(values['wait-timeout']) * 1000,
+    waitTimeoutMs: waitTimeoutSeconds * 1000,
   });
   process.stdout.write(`${formatReplay(plans, values['dry-run'] ?? false)}\n`);
   return 0;
@@ -372,12 +381,13 @@ function replayFrom(values: {
   offsets?: string;
 }): ReplayFrom {
   const chosen = [values['from-earliest'], values['from-timestamp'], values.offsets].filter(Boolean).length;
-  if (chosen !== 1) throw new Error('Choose exactly one of --from-earliest, --from-timestamp, --offsets');
+  if (chosen !== 1)
+    throw new CliError('Choose exactly one of --from-earliest, --from-timestamp, --offsets', 2);
   if (values['from-earliest']) return { kind: 'earliest' };
   if (values.offsets) return { kind: 'offsets', offsets: parseOffsets(values.offsets) };
   const raw = values['from-timestamp'] as string;
   const at = /^\d+$/.test(raw) ? new Date(Number(raw) * 1000) : new Date(raw);
   if (Number.isNaN(at.getTime()))
-    throw new Error(`--from-timestamp: cannot read "${raw}" (ISO 8601 or epoch seconds)`);
+    throw new CliError(`--from-timestamp: cannot read "${raw}" (ISO 8601 or epoch seconds)`, 2);
   return { kind: 'timestamp', at };
 }

@@ -1,0 +1,39 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+const cli = (...args: string[]) => {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/cli.ts', ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: run.status, stderr: run.stderr };
+};
+
+describe('local CLI: wrong usage is refused before anything starts, with the message alone', () => {
+  it.each([
+    [
+      ['replay', '--function', 'billing'],
+      'Choose exactly one of --from-earliest, --from-timestamp, --offsets\n',
+    ],
+    [
+      ['replay', '--function', 'billing', '--offsets', '0-10'],
+      '--offsets expects partition:offset pairs like 0:10,1:20, got "0-10"\n',
+    ],
+    [
+      ['replay', '--function', 'billing', '--from-earliest', '--wait-timeout', 'soon'],
+      '--wait-timeout must be a number of seconds above 0, got "soon"\n',
+    ],
+    [['dev', '--rate', 'abc'], '--rate must be events per second above 0, got "abc"\n'],
+    [['dev', '--api-port', '70000'], '--api-port must be a port number (0: any free port), got "70000"\n'],
+    [['dev', '--concurrency', '1.5'], '--concurrency must be a whole number of batches above 0, got "1.5"\n'],
+  ])('%j', (args, message) => {
+    expect(cli(...args)).toEqual({ code: 2, stderr: message });
+  });
+
+  it('names the subcommand of an unknown flag', () => {
+    const { code, stderr } = cli('replay', '--bogus');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^replay: Unknown option '--bogus'/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
