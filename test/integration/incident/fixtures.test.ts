@@ -39,12 +39,8 @@ describe('incident-explanation handler on the sample events (rules explainer)', 
       await admin.close();
     }
     dynamo = await localDynamoDb();
-    const endpoint = await dynamo.client.config.endpoint?.();
     Object.assign(process.env, {
-      AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+      ...dynamo.env,
       INCIDENTS_TABLE: await createTable(dynamo.client, 'IncidentsTable'),
       IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'IncidentIdempotencyTable'),
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',

@@ -198,12 +198,8 @@ describe('incident-explanation handler (Kafka broker, Converse stand-in, dynalit
     await ensureTopics(['incident.detected', 'genai.hitl.resolved', ...genaiTopics]);
 
     dynamo = await localDynamoDb();
-    const endpoint = await dynamo.client.config.endpoint?.();
     Object.assign(process.env, {
-      AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+      ...dynamo.env,
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${(converse.address() as AddressInfo).port}`,
       BEDROCK_MODEL_ID: 'eu.anthropic.claude-3-haiku-20240307-v1:0',
       BEDROCK_TIMEOUT_MS: '3000',

@@ -17,6 +17,8 @@ interface Dynalite {
 export async function localDynamoDb(): Promise<{
   client: DynamoDBClient;
   documents: DynamoDBDocumentClient;
+  /** What a handler's environment needs to reach this DynamoDB (region, credentials, endpoint). */
+  env: Record<string, string>;
   stop: () => Promise<void>;
 }> {
   let stop = async () => {};
@@ -33,18 +35,22 @@ export async function localDynamoDb(): Promise<{
     endpoint = `http://127.0.0.1:${server.address().port}`;
     stop = () => new Promise<void>((resolve) => server.close(resolve));
   }
+  const env = {
+    AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+  };
   const client = new DynamoDBClient({
     endpoint,
-    region: process.env.AWS_REGION ?? 'eu-west-1',
-    credentials: {
-      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    },
+    region: env.AWS_REGION,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
   });
   const documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     client,
     documents,
+    env,
     stop: async () => {
       client.destroy();
       await stop();

@@ -55,14 +55,10 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
       await ensureTopic(topic);
     }
     dynamo = await localDynamoDb();
-    const endpoint = await dynamo.client.config.endpoint?.();
     incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
     notificationsTable = await createTable(dynamo.client, 'NotificationsTable');
     Object.assign(process.env, {
-      AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+      ...dynamo.env,
       INCIDENTS_TABLE: incidentsTable,
       NOTIFICATIONS_TABLE: notificationsTable,
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',

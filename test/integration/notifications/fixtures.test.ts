@@ -12,13 +12,9 @@ let table: string;
 
 beforeAll(async () => {
   dynamo = await localDynamoDb();
-  const endpoint = await dynamo.client.config.endpoint?.();
   table = await createTable(dynamo.client, 'NotificationsTable');
   Object.assign(process.env, {
-    AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
-    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    AWS_ENDPOINT_URL_DYNAMODB: `${endpoint?.protocol}//${endpoint?.hostname}:${endpoint?.port}`,
+    ...dynamo.env,
     NOTIFICATIONS_TABLE: table,
     IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'NotificationsIdempotencyTable'),
     POWERTOOLS_LOG_LEVEL: 'CRITICAL',

@@ -71,12 +71,8 @@ beforeAll(async () => {
   const stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
 
   dynamo = await localDynamoDb();
-  const dynamoEndpoint = await dynamo.client.config.endpoint?.();
   Object.assign(process.env, {
-    AWS_REGION: process.env.AWS_REGION ?? 'eu-west-1',
-    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    AWS_ENDPOINT_URL_DYNAMODB: `${dynamoEndpoint?.protocol}//${dynamoEndpoint?.hostname}:${dynamoEndpoint?.port}`,
+    ...dynamo.env,
     AWS_ENDPOINT_URL_SNS: stubUrl,
     AWS_ENDPOINT_URL_SESV2: stubUrl,
     NOTIFICATIONS_TABLE: await createTable(dynamo.client, 'NotificationsTable'),
