@@ -1,7 +1,8 @@
 // Error handling of one batch as Lambda documents it for Kafka ESMs: whole-batch retries
-// with backoff, MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError, partial batch
-// responses, and the on-failure destination once retries are exhausted. Offsets move on only after success
-// or after the destination write succeeded.
+// with backoff, MaximumRetryAttempts, MaximumRecordAgeInSeconds (records older than that are not sent to the
+// function at all: they go to the destination first), BisectBatchOnFunctionError, partial batch responses, and
+// the on-failure destination once retries are exhausted. Offsets move on only after success or after the
+// destination write succeeded (without a destination, Lambda discards such records and moves on).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MSKEvent } from 'aws-lambda';
 import { type Batch, MAX_PAYLOAD_BYTES, type QueuedRecord } from './batcher';
@@ -47,6 +48,8 @@ export interface ResolvedPart {
 interface Work {
   partitions: Map<string, QueuedRecord[]>;
   attempts: number;
+  /** Older than MaximumRecordAgeInSeconds when the batch was taken: never invoked. */
+  expired?: boolean;
 }
 
 interface FailureState {
@@ -68,11 +71,18 @@ export async function processBatch(batch: Batch, deps: BatchProcessorDeps): Prom
   const resolveWork = async (work: Work) => {
     await deps.resolve([...work.partitions].flatMap(([key, entries]) => partOf(key, entries)));
   };
-  const pending: Work[] = [{ partitions: batch.partitions, attempts: 0 }];
+  const pending: Work[] = splitExpired(batch.partitions, deps.policy, Date.now());
   while (pending.length > 0) {
     if (deps.signal.aborted) return;
     const work = pending.shift() as Work;
     const matched = [...work.partitions.values()].flat().filter((entry) => entry.matched);
+    if (work.expired && matched.length > 0) {
+      const event = toMskEvent(deps.source, flatRecords(work));
+      await exhaust(work, event, 'RecordAgeExceeded', { requestId: 'n/a' }, deps);
+      if (deps.signal.aborted) return;
+      await resolveWork(work);
+      continue;
+    }
     if (matched.length === 0) {
       await resolveWork(work);
       continue;
@@ -136,6 +146,27 @@ export async function processBatch(batch: Batch, deps: BatchProcessorDeps): Prom
       await resolveWork(failed);
     }
   }
+}
+
+/**
+ * The batch as work: first the records older than MaximumRecordAgeInSeconds (each partition's leading ones, so
+ * offsets still resolve in order; a younger record before an older one keeps it in the invoked part), then the rest.
+ */
+function splitExpired(partitions: Map<string, QueuedRecord[]>, policy: RetryPolicy, now: number): Work[] {
+  if (policy.maximumRecordAgeInSeconds === -1) return [{ partitions, attempts: 0 }];
+  const cutoff = now - policy.maximumRecordAgeInSeconds * 1000;
+  const expired = new Map<string, QueuedRecord[]>();
+  const fresh = new Map<string, QueuedRecord[]>();
+  for (const [key, entries] of partitions) {
+    const firstFresh = entries.findIndex((entry) => entry.record.timestamp >= cutoff);
+    const cut = firstFresh === -1 ? entries.length : firstFresh;
+    if (cut > 0) expired.set(key, entries.slice(0, cut));
+    if (cut < entries.length) fresh.set(key, entries.slice(cut));
+  }
+  const work: Work[] = [];
+  if (expired.size > 0) work.push({ partitions: expired, attempts: 0, expired: true });
+  if (fresh.size > 0) work.push({ partitions: fresh, attempts: 0 });
+  return work;
 }
 
 type Step = 'retry' | 'bisect' | FailureCondition;

@@ -113,6 +113,20 @@ export function esmDefinitionsFrom(
       const extension = config.resources?.extensions?.[logicalId]?.Properties ?? {};
       const consumerGroupId = msk.consumerGroupId ?? esmUuid(functionKey, msk.topic, '');
       const destination = destinationFrom(extension, config, options);
+      const where = `${functionKey} (topic ${msk.topic})`;
+      // What Lambda refuses, refused here too, so a setting that only works locally cannot be deployed.
+      if (destination?.type === 'kafka' && destination.topic === msk.topic) {
+        throw new Error(`${where}: the on-failure destination is the source topic; Lambda refuses that loop`);
+      }
+      const maximumRecordAgeInSeconds = numberOr(extension.MaximumRecordAgeInSeconds, -1);
+      if (
+        maximumRecordAgeInSeconds !== -1 &&
+        !(maximumRecordAgeInSeconds >= 60 && maximumRecordAgeInSeconds <= 604_800)
+      ) {
+        throw new Error(
+          `${where}: MaximumRecordAgeInSeconds must be -1 or 60..604800, got ${maximumRecordAgeInSeconds}`,
+        );
+      }
       const retries = numberOr(extension.MaximumRetryAttempts, -1);
       const pollers = msk.provisionedPollerConfig?.maximumPollers ?? 1;
       definitions.push({
@@ -136,7 +150,7 @@ export function esmDefinitionsFrom(
           : { startingPositionTimestamp: msk.startingPositionTimestamp }),
         filterPatterns: msk.filterPatterns ?? [],
         maximumRetryAttempts: retries === -1 && destination ? RETRIES_CAP_WITH_DESTINATION : retries,
-        maximumRecordAgeInSeconds: numberOr(extension.MaximumRecordAgeInSeconds, -1),
+        maximumRecordAgeInSeconds,
         bisectBatchOnFunctionError: extension.BisectBatchOnFunctionError === true,
         reportBatchItemFailures:
           Array.isArray(extension.FunctionResponseTypes) &&

@@ -23,19 +23,18 @@ function parsePattern(pattern: unknown): Pattern {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new Error(`Filter pattern must be an object, got ${JSON.stringify(pattern)}`);
   }
+  const others = Object.keys(value).filter((key) => key !== 'value');
+  if (others.length > 0) {
+    throw new Error(
+      `Filter pattern ${JSON.stringify(value)} uses ${others.join(', ')}: Kafka event source mappings filter on value only`,
+    );
+  }
   return value as Pattern;
 }
 
+/** Kafka ESMs filter on the value only (AWS: "only support filtering on the value key"). */
 function filterableData(record: SourceRecord): Record<string, unknown> {
-  const data: Record<string, unknown> = {
-    topic: record.topic,
-    partition: record.partition,
-    offset: Number(record.offset),
-    timestamp: record.timestamp,
-    timestampType: record.timestampType,
-  };
-  if (record.value !== null) data.value = decodeValue(record.value);
-  return data;
+  return record.value === null ? {} : { value: decodeValue(record.value) };
 }
 
 function decodeValue(value: Buffer): unknown {

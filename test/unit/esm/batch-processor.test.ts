@@ -148,6 +148,26 @@ describe('processBatch', () => {
     expect(h.destination[0]?.failure.condition).toBe('RecordAgeExceeded');
   });
 
+  it('never sends records older than MaximumRecordAgeInSeconds to the function: they go to the destination first', async () => {
+    const seen: string[][] = [];
+    const h = harness({ ...noRetryLimits, maximumRecordAgeInSeconds: 60 }, async (event) => {
+      seen.push(offsetsIn(event));
+    });
+    const records = [queued(0, 0), queued(0, 1), queued(0, 2), queued(1, 7)];
+    for (const entry of records.slice(0, 2)) entry.record.timestamp = Date.now() - 120_000;
+    await processBatch(batchOf(records), h.deps);
+    expect(h.destination).toHaveLength(1);
+    expect(h.destination[0]?.failure).toMatchObject({
+      condition: 'RecordAgeExceeded',
+      approximateInvokeCount: 0,
+    });
+    expect(offsetsIn(h.destination[0]?.event as MSKEvent)).toEqual(['t-0@0', 't-0@1']);
+    expect(seen).toEqual([['t-0@2', 't-1@7']]);
+    // In offset order: the expired prefix first, then the invoked part.
+    expect(h.commits).toEqual(['t-0@2', 't-0@3', 't-1@8']);
+    expect(h.released).toEqual(['t-0', 't-1']);
+  });
+
   it('does not commit when stopped while retrying', async () => {
     const controller = new AbortController();
     const h = harness(noRetryLimits, async () => {

@@ -65,6 +65,21 @@ describe('esmDefinitionsFrom', () => {
     });
   });
 
+  it('refuses what Lambda refuses: a record age outside -1 or 60..604800, a Kafka destination that is the source topic', () => {
+    for (const age of [0, 59, 604_801]) {
+      expect(() => esmDefinitionsFrom(config({ MaximumRecordAgeInSeconds: age }))).toThrow(
+        `billing (topic payment.failed): MaximumRecordAgeInSeconds must be -1 or 60..604800, got ${age}`,
+      );
+    }
+    expect(esmDefinitionsFrom(config({ MaximumRecordAgeInSeconds: 60 }))[0]?.maximumRecordAgeInSeconds).toBe(
+      60,
+    );
+    const loop = { DestinationConfig: { OnFailure: { Destination: 'kafka://payment.failed' } } };
+    expect(() => esmDefinitionsFrom(config(loop))).toThrow(
+      'billing (topic payment.failed): the on-failure destination is the source topic; Lambda refuses that loop',
+    );
+  });
+
   it('keeps no more batches in flight than maximumPollers x 5, nor than the function has environments', () => {
     const withPollers = config({});
     const msk = withPollers.functions?.billing?.events?.[0]?.msk;

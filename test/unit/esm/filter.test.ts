@@ -5,6 +5,14 @@ import { sourceRecord } from './records';
 const passes = (patterns: unknown[], value: unknown) => compileFilter(patterns)(sourceRecord(0, 0, value));
 
 describe('compileFilter', () => {
+  it('filters on the value only, as Kafka event source mappings do, and refuses a pattern on anything else', () => {
+    expect(() => compileFilter([{ partition: [0] }])).toThrow(
+      'Filter pattern {"partition":[0]} uses partition: Kafka event source mappings filter on value only',
+    );
+    expect(() => compileFilter([{ value: { a: [1] }, topic: ['t'] }])).toThrow(/uses topic/);
+    expect(passes([{ value: { a: [1] } }], { a: 1 })).toBe(true);
+  });
+
   it('passes everything without patterns', () => {
     expect(passes([], 'anything')).toBe(true);
   });
