@@ -74,6 +74,11 @@ export interface MappingReplay {
   topic: string;
   consumerGroupId: string;
   partitions: PartitionReset[];
+  /**
+   * The ESM's MaximumRecordAgeInSeconds when the replay may reach records older than that: Lambda sends those to
+   * the on-failure destination, never to the function.
+   */
+  ageLimitSeconds?: number;
 }
 
 export async function replay(options: ReplayOptions): Promise<MappingReplay[]> {
@@ -88,6 +93,18 @@ export async function replay(options: ReplayOptions): Promise<MappingReplay[]> {
   );
   try {
     const plans = await Promise.all(mappings.map((m) => planFor(admin, m, options.from)));
+    const cut = plans.filter((plan) => plan.ageLimitSeconds !== undefined);
+    if (options.rebuild && cut.length > 0) {
+      // The read model is cleared first: records that never reach the function would be missing from it.
+      throw new CliError(
+        `--rebuild: ${cut.map((p) => `ESM ${p.uuid} (${p.topic})`).join(', ')} would send records older than ` +
+          `its MaximumRecordAgeInSeconds (${cut[0]?.ageLimitSeconds} s) to the on-failure destination instead of ` +
+          'the function, and the rebuilt read model would miss them. Set it to -1 for the rebuild and restore it ' +
+          'afterwards (AWS: aws lambda update-event-source-mapping --uuid <uuid> --maximum-record-age-in-seconds ' +
+          '-1; locally: custom.esm in serverless.yml). Nothing was changed.',
+        2,
+      );
+    }
     if (options.dryRun) return plans;
     const rebuilder = options.rebuild ? rebuilderFor(options.functionKey ?? options.functionName) : undefined;
     for (const plan of plans) {
@@ -139,6 +156,7 @@ interface Mapping {
   UUID: string;
   topic: string;
   consumerGroupId: string;
+  maximumRecordAgeInSeconds: number;
 }
 
 async function findMappings(lambda: LambdaClient, functionName: string, topic?: string): Promise<Mapping[]> {
@@ -159,6 +177,7 @@ async function findMappings(lambda: LambdaClient, functionName: string, topic?: 
     .map((m) => ({
       UUID: m.UUID as string,
       topic: m.Topics?.[0] as string,
+      maximumRecordAgeInSeconds: m.MaximumRecordAgeInSeconds ?? -1,
       // Without a configured group id Lambda uses the ESM's UUID.
       consumerGroupId:
         m.AmazonManagedKafkaEventSourceConfig?.ConsumerGroupId ??
@@ -200,11 +219,16 @@ async function planFor(admin: Admin, mapping: Mapping, from: ReplayFrom): Promis
       recordsToReprocess: lag.latest - target,
     });
   }
+  const age = mapping.maximumRecordAgeInSeconds;
+  // From a timestamp the oldest replayed record is known; from the earliest or given offsets it may be anything.
+  const reachesPastAge =
+    age !== -1 && (from.kind !== 'timestamp' || from.at.getTime() < Date.now() - age * 1000);
   return {
     uuid: mapping.UUID,
     topic: mapping.topic,
     consumerGroupId: mapping.consumerGroupId,
     partitions: resets,
+    ...(reachesPastAge ? { ageLimitSeconds: age } : {}),
   };
 }
 
@@ -274,6 +298,12 @@ export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
     for (const p of plan.partitions) {
       lines.push(
         `  ${String(p.partition).padStart(9)}  ${String(p.oldOffset ?? '-').padStart(10)}  ${String(p.newOffset).padStart(10)}  ${String(p.recordsToReprocess).padStart(20)}`,
+      );
+    }
+    if (plan.ageLimitSeconds !== undefined) {
+      lines.push(
+        `  note: records older than ${plan.ageLimitSeconds} s (the ESM's MaximumRecordAgeInSeconds) go to the ` +
+          'on-failure destination, not the function; set it to -1 to replay them, and restore it afterwards',
       );
     }
   }

@@ -1,9 +1,10 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { MSKEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { EsmDefinition } from '../../local/esm/config';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
-import { registerReadModelRebuilder, replay } from '../../local/replay';
+import { formatReplay, registerReadModelRebuilder, replay } from '../../local/replay';
 import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
 
 let emulator: EsmEmulator | undefined;
@@ -14,8 +15,17 @@ afterEach(async () => {
 });
 
 /** `model` is a read model: how often each value was applied. */
-async function startEmulator(topic: string, seen: string[], model = new Map<string, number>()) {
-  const definition = testDefinition(topic, { maximumBatchingWindowMs: 0, functionName: `fn-${topic}` });
+async function startEmulator(
+  topic: string,
+  seen: string[],
+  model = new Map<string, number>(),
+  overrides: Partial<EsmDefinition> = {},
+) {
+  const definition = testDefinition(topic, {
+    maximumBatchingWindowMs: 0,
+    functionName: `fn-${topic}`,
+    ...overrides,
+  });
   emulator = new EsmEmulator({
     definitions: [definition],
     brokers: brokers(),
@@ -176,6 +186,49 @@ describe('replay through the Lambda API (local endpoint)', () => {
     await waitFor('the rebuild', () => seen.length === 12);
     // Every value applied exactly once more after the clear: the model is what the first pass built.
     expect([...model.entries()].sort()).toEqual(firstPass);
+  });
+
+  it("refuses a --rebuild that reaches past the ESM's MaximumRecordAgeInSeconds, and notes it in a plan", async () => {
+    const topic = uniqueName('e2e-replay-age');
+    await createTopic(topic, 1);
+    await produce(topic, [{ partition: 0, value: 'a' }]);
+    const seen: string[] = [];
+    const { definition, lambda } = await startEmulator(topic, seen, new Map(), {
+      maximumRecordAgeInSeconds: 3600,
+    });
+    await waitFor('first pass', () => seen.length === 1);
+    let cleared = 0;
+    registerReadModelRebuilder({
+      functionKey: definition.functionName,
+      describe: 'clear the test model',
+      clear: async () => {
+        cleared++;
+      },
+    });
+    const options = {
+      lambda,
+      brokers: brokers(),
+      functionName: definition.functionName,
+      from: { kind: 'earliest' } as const,
+      log: () => undefined,
+    };
+    await expect(replay({ ...options, rebuild: true })).rejects.toThrow(
+      `--rebuild: ESM ${definition.uuid} (${topic}) would send records older than its MaximumRecordAgeInSeconds (3600 s)`,
+    );
+    expect(cleared).toBe(0);
+    expect(emulator?.find(definition.uuid)?.state).toBe('Enabled');
+    const plan = await replay({ ...options, dryRun: true });
+    expect(plan[0]?.ageLimitSeconds).toBe(3600);
+    expect(formatReplay(plan, true)).toContain(
+      "note: records older than 3600 s (the ESM's MaximumRecordAgeInSeconds) go to the on-failure destination",
+    );
+    // From a time within the limit nothing is cut.
+    const recent = await replay({
+      ...options,
+      from: { kind: 'timestamp', at: new Date(Date.now() - 60_000) },
+      dryRun: true,
+    });
+    expect(recent[0]?.ageLimitSeconds).toBeUndefined();
   });
 
   it('gives up with a clear message when another consumer keeps the group busy, resets nothing and re-enables the ESM', async () => {
