@@ -63,7 +63,7 @@ describe('append-only store', () => {
     expect((await reader.verify({ topic: 'payment.succeeded' })).ok).toBe(true);
   });
 
-  it("gives the function's role (audit_writer) only INSERT and SELECT, and the append function", async () => {
+  it("gives the function's role (audit_writer) only SELECT and the append function: it inserts only through it", async () => {
     const login = await ensureWriterLogin(db.owner);
     const writer = new pg.Pool({ connectionString: withDatabase(db.url, db.name, login), max: 1 });
     try {
@@ -84,12 +84,58 @@ describe('append-only store', () => {
         `SELECT * FROM audit_append_at(${"'{}', ".repeat(11)}now() - interval '1 year')`,
         "SELECT * FROM audit_drop_partitions_before(now() - interval '1 year')",
         'DROP TABLE audit_event',
+        // Around audit_append: an unchained row, an id that would make a future event a "duplicate", a conflict.
+        'INSERT INTO audit_event DEFAULT VALUES',
+        "INSERT INTO audit_event_ids (ce_id, body_hash) VALUES ('planted', '\\x00')",
+        'INSERT INTO audit_conflicts DEFAULT VALUES',
+        'CREATE TABLE public.planted (n int)',
       ]) {
         await expect(writer.query(statement), statement).rejects.toThrow(/permission denied|must be owner/);
       }
     } finally {
       await writer.end();
     }
+  });
+});
+
+describe('the SECURITY DEFINER functions', () => {
+  it("ignore the caller's temporary tables: one named like the id table does not make a redelivery new", async () => {
+    const login = await ensureWriterLogin(db.owner);
+    const writer = new pg.Pool({ connectionString: withDatabase(db.url, db.name, login), max: 1 });
+    try {
+      const deliver = () =>
+        appendBatch(
+          mskEvent([cloudEventRecord({ topic: 'payment.failed', offset: 40, id: 'shadowed-id' })]),
+          {
+            store: new PostgresAuditEventStore(pooled(writer)),
+            decode: decodeJsonCloudEvent,
+          },
+        );
+      expect(await deliver()).toMatchObject({ appended: 1, duplicates: 0 });
+      // One session (max 1): the temporary tables are there when audit_append runs.
+      await writer.query('CREATE TEMP TABLE audit_event_ids (LIKE public.audit_event_ids)');
+      await writer.query('CREATE TEMP TABLE audit_chain_head (LIKE public.audit_chain_head)');
+      expect(await deliver()).toMatchObject({ appended: 0, duplicates: 1 });
+      const { rows } = await db.owner.query(
+        "SELECT count(*)::int AS n FROM audit_event WHERE ce_id = 'shadowed-id'",
+      );
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await writer.end();
+    }
+  });
+
+  it('pin search_path with pg_temp last, and retention checks its 90 days in UTC', async () => {
+    const { rows } = await db.owner.query<{ name: string; config: string[] }>(
+      "SELECT p.oid::regprocedure::text AS name, p.proconfig AS config FROM pg_proc p WHERE p.prosecdef AND p.proname LIKE 'audit%'",
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(4);
+    for (const { name, config } of rows) {
+      expect(config, name).toContain('search_path=public, pg_temp');
+    }
+    expect(rows.find((row) => row.name.startsWith('audit_drop_partitions_before'))?.config).toContain(
+      'TimeZone=UTC',
+    );
   });
 });
 
