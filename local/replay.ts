@@ -219,10 +219,19 @@ async function planFor(admin: Admin, mapping: Mapping, from: ReplayFrom): Promis
       recordsToReprocess: lag.latest - target,
     });
   }
+  // Whether a partition restarts before its first record young enough for the ESM's MaximumRecordAgeInSeconds
+  // (Kafka finds that offset by time, as for --from-timestamp).
   const age = mapping.maximumRecordAgeInSeconds;
-  // From a timestamp the oldest replayed record is known; from the earliest or given offsets it may be anything.
-  const reachesPastAge =
-    age !== -1 && (from.kind !== 'timestamp' || from.at.getTime() < Date.now() - age * 1000);
+  let reachesPastAge = false;
+  if (age !== -1 && resets.length > 0) {
+    const young = await offsetsAt(
+      admin,
+      mapping.topic,
+      resets.map((r) => r.partition),
+      BigInt(Date.now() - age * 1000),
+    );
+    reachesPastAge = resets.some((r) => r.newOffset < (young.get(r.partition) ?? 0n));
+  }
   return {
     uuid: mapping.UUID,
     topic: mapping.topic,

@@ -191,12 +191,17 @@ describe('replay through the Lambda API (local endpoint)', () => {
   it("refuses a --rebuild that reaches past the ESM's MaximumRecordAgeInSeconds, and notes it in a plan", async () => {
     const topic = uniqueName('e2e-replay-age');
     await createTopic(topic, 1);
-    await produce(topic, [{ partition: 0, value: 'a' }]);
+    await produce(topic, [
+      { partition: 0, value: 'two hours old', timestamp: BigInt(Date.now() - 7_200_000) },
+      { partition: 0, value: 'new' },
+    ]);
     const seen: string[] = [];
     const { definition, lambda } = await startEmulator(topic, seen, new Map(), {
       maximumRecordAgeInSeconds: 3600,
     });
     await waitFor('first pass', () => seen.length === 1);
+    // The old record never reached the function (no destination here: discarded, as Lambda does).
+    expect(seen).toEqual(['new']);
     let cleared = 0;
     registerReadModelRebuilder({
       functionKey: definition.functionName,
