@@ -57,6 +57,10 @@ describe('append-only store', () => {
       "UPDATE audit_event_ids SET body_hash = '\\x00' WHERE topic = 'payment.succeeded'",
       'DELETE FROM audit_event_ids',
       'DELETE FROM audit_conflicts',
+      // A month partition itself, and the chain heads (a deleted head made verify skip its chain).
+      `TRUNCATE audit_event_${new Date().toISOString().slice(0, 7).replace('-', '_')}`,
+      "DELETE FROM audit_chain_head WHERE topic = 'payment.succeeded'",
+      'TRUNCATE audit_chain_head',
     ]) {
       await expect(db.owner.query(statement), statement).rejects.toThrow(/append-only/);
     }
