@@ -40,8 +40,9 @@ const ROUNDS = 7;
 const HANDLER_BATCHES_PER_ROUND = 40;
 const BASELINE_BATCHES_PER_ROUND = 5;
 const AUTOCOMMIT_BATCHES_PER_ROUND = 2;
-/** Batches per round, and to warm up, of each ceiling path (the `ceilings` writes in main). */
+/** Batches per round of each ceiling path (the `ceilings` writes in main). */
 const CEILING_BATCHES_PER_ROUND = 40;
+/** Warm-up of the rows alone's own statement (the store alone warms up with the ceilings' connection). */
 const CEILING_WARMUP_BATCHES = 5;
 const TYPE = 'genai.request';
 const SERVER = process.env.AUDIT_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

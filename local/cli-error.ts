@@ -12,3 +12,17 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/** A numeric flag's value, or undefined when absent; refused (exit 2) with `what` it must be when not valid. */
+export function numberFlag(
+  flag: string,
+  value: string | undefined,
+  valid: (n: number) => boolean,
+  what: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (value.trim() === '' || !valid(parsed))
+    throw new CliError(`--${flag} must be ${what}, got "${value}"`, 2);
+  return parsed;
+}

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
 import { dynamoDocumentClient } from '../shared/aws-clients';
-import { CliError } from './cli-error';
+import { numberFlag } from './cli-error';
 import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { EsmEmulator } from './esm/emulator';
@@ -44,21 +44,19 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   // Checked before anything starts: a typo must not bring the stack up first.
-  const number = (flag: string, value: string | undefined, valid: (n: number) => boolean, what: string) => {
-    if (value === undefined) return undefined;
-    const parsed = Number(value);
-    if (value.trim() === '' || !valid(parsed))
-      throw new CliError(`--${flag} must be ${what}, got "${value}"`, 2);
-    return parsed;
-  };
-  const rate = number('rate', values.rate, (n) => n > 0 && Number.isFinite(n), 'events per second above 0');
-  const apiPort = number(
+  const rate = numberFlag(
+    'rate',
+    values.rate,
+    (n) => n > 0 && Number.isFinite(n),
+    'events per second above 0',
+  );
+  const apiPort = numberFlag(
     'api-port',
     values['api-port'],
     (n) => Number.isInteger(n) && n >= 0 && n <= 65_535,
     'a port number (0: any free port)',
   );
-  const concurrency = number(
+  const concurrency = numberFlag(
     'concurrency',
     values.concurrency,
     (n) => Number.isInteger(n) && n > 0,

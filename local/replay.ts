@@ -21,7 +21,7 @@ import {
   kafkaClientOptions,
   kafkaSettingsFromEnv,
 } from '../shared/kafka/client-options';
-import { CliError } from './cli-error';
+import { CliError, numberFlag } from './cli-error';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
 import { stateDir } from './stack/paths';
@@ -348,13 +348,12 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   if (!values.function) throw new CliError('--function <key> is required (e.g. --function billing)', 2);
-  const waitTimeoutSeconds = Number(values['wait-timeout']);
-  if (!(waitTimeoutSeconds > 0)) {
-    throw new CliError(
-      `--wait-timeout must be a number of seconds above 0, got "${values['wait-timeout']}"`,
-      2,
-    );
-  }
+  const waitTimeoutSeconds = numberFlag(
+    'wait-timeout',
+    values['wait-timeout'],
+    (n) => n > 0 && Number.isFinite(n),
+    'a number of seconds above 0',
+  ) as number;
   const stage = values.stage ?? 'local';
   if (stage === 'local') {
     // Locally the broker and the stores are wherever `npm run stack -- up` / `npm run dev` put them.
