@@ -22,7 +22,7 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
     ...rows.map(({ mapping, lags }) => [
       mapping.definition.functionKey,
       mapping.definition.topic,
-      mapping.state,
+      mapping.problem ? `${mapping.state} (PROBLEM)` : mapping.state,
       String(mapping.stats.consumed),
       String(mapping.stats.inFlightRecords),
       String(mapping.stats.failedToDestination),
@@ -31,7 +31,16 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       lagCell(lags),
     ]),
   ];
-  return `${header}\n${formatTable(table)}`;
+  const problems = rows.flatMap(({ mapping }) => {
+    const problem = mapping.problem;
+    if (!problem) return [];
+    const seconds = Math.round((Date.now() - problem.since.getTime()) / 1000);
+    return [
+      `${mapping.definition.functionKey} ${mapping.definition.topic}: ${problem.message} ` +
+        `(for ${seconds} s, rejoin attempt ${problem.attempts})`,
+    ];
+  });
+  return [header, formatTable(table), ...problems].join('\n');
 }
 
 export function formatTable(rows: string[][]): string {
