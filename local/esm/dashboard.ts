@@ -18,7 +18,18 @@ export function lagCell(lags: PartitionLag[] | undefined): string {
 
 export function renderDashboard(rows: DashboardRow[], header: string): string {
   const table = [
-    ['function', 'topic', 'state', 'consumed', 'in flight', 'to dest.', 'p50', 'p95', 'lag (per partition)'],
+    [
+      'function',
+      'topic',
+      'state',
+      'consumed',
+      'in flight',
+      'to dest.',
+      'p50 30s',
+      'p95 30s',
+      'p50/p95 all',
+      'lag (per partition)',
+    ],
     ...rows.map(({ mapping, lags }) => [
       mapping.definition.functionKey,
       mapping.definition.topic,
@@ -28,6 +39,7 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       String(mapping.stats.failedToDestination),
       ms(mapping.stats.latencyPercentile(50)),
       ms(mapping.stats.latencyPercentile(95)),
+      `${ms(mapping.stats.cumulativeLatencyPercentile(50))}/${ms(mapping.stats.cumulativeLatencyPercentile(95))}`,
       lagCell(lags),
     ]),
   ];
