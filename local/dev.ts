@@ -178,7 +178,11 @@ export async function run(args: string[]): Promise<number> {
     const produced = traffic ? `  produced ${traffic.produced()}` : '';
     const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  logs ${logPath}  (Ctrl-C to stop)`;
     const table = renderDashboard(
-      emulator.mappings.map((mapping) => ({ mapping, lags: lags.get(mapping.definition.uuid) })),
+      emulator.mappings.map((mapping) => ({
+        mapping,
+        lags: lags.get(mapping.definition.uuid),
+        coldStartMs: workers.get(mapping.definition.functionKey)?.coldStarts().lastMs,
+      })),
       header,
     );
     const display = outbox ? `${table}\n\n${outbox.render()}` : table;

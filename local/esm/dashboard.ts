@@ -5,6 +5,8 @@ import type { EventSourceMapping } from './mapping';
 export interface DashboardRow {
   mapping: EventSourceMapping;
   lags: PartitionLag[] | undefined;
+  /** The function's latest cold start (environment start to first answer), when it runs in workers. */
+  coldStartMs?: number | undefined;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? '-' : `${Math.round(value)}ms`);
@@ -28,9 +30,10 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       'p50 30s',
       'p95 30s',
       'p50/p95 all',
+      'cold start',
       'lag (per partition)',
     ],
-    ...rows.map(({ mapping, lags }) => [
+    ...rows.map(({ mapping, lags, coldStartMs }) => [
       mapping.definition.functionKey,
       mapping.definition.topic,
       mapping.problem ? `${mapping.state} (PROBLEM)` : mapping.state,
@@ -40,6 +43,7 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       ms(mapping.stats.latencyPercentile(50)),
       ms(mapping.stats.latencyPercentile(95)),
       `${ms(mapping.stats.cumulativeLatencyPercentile(50))}/${ms(mapping.stats.cumulativeLatencyPercentile(95))}`,
+      ms(coldStartMs),
       lagCell(lags),
     ]),
   ];
