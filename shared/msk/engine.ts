@@ -57,12 +57,22 @@ export interface AggregateResult {
  * Handles the whole batch. Decode errors are in `partitions` in their place (skip them: the engine reports
  * them). Throwing fails the invocation (after retries if transient), so throw only for batch-level trouble.
  */
-export type AggregateHandler<Data> = (partitions: BatchPartition<Data>[]) => Promise<AggregateResult>;
+export type AggregateHandler<Data, Result extends AggregateResult = AggregateResult> = (
+  partitions: BatchPartition<Data>[],
+) => Promise<Result>;
 
-export type BatchPolicy<Data = Record<string, unknown>> =
+export type BatchPolicy<Data = Record<string, unknown>, Result extends AggregateResult = AggregateResult> =
   | { kind: 'stop'; handle: RecordHandler<Data> }
   | { kind: 'commute'; concurrency: number; handle: RecordHandler<Data> }
-  | { kind: 'aggregate'; handle: AggregateHandler<Data> };
+  | {
+      kind: 'aggregate';
+      handle: AggregateHandler<Data, Result>;
+      /**
+       * Called once with the result that counts (not with attempts that were run again) and the partial batch
+       * response it led to: metrics, reports.
+       */
+      done?: (result: Result, response: KafkaBatchResponse) => void;
+    };
 
 /** Where the engine logs; a Powertools Logger satisfies it. */
 export interface EngineLogger extends BatchLogger {
@@ -159,14 +169,15 @@ export interface BatchOutcome {
  * Runs a decoded batch under `policy`; returns the partial batch response, or rejects with the first
  * batch-level error once every partition has stopped.
  */
-export async function runBatch<Data>(
+export async function runBatch<Data, Result extends AggregateResult = AggregateResult>(
   partitions: BatchPartition<Data>[],
-  policy: BatchPolicy<Data>,
+  policy: BatchPolicy<Data, Result>,
   options: EngineOptions = {},
 ): Promise<BatchOutcome> {
   const run = new Run(options);
   if (policy.kind === 'aggregate') {
-    await runAggregate(partitions, policy.handle, run);
+    const result = await runAggregate(partitions, policy.handle, run);
+    if (result) policy.done?.(result, run.failures.toResponse());
   } else {
     const concurrency = policy.kind === 'commute' ? Math.max(1, Math.floor(policy.concurrency)) : 1;
     const goOn = policy.kind === 'commute';
@@ -218,12 +229,12 @@ async function runPartition<Data>(
   reportEarliest(partition, failed, run.failures);
 }
 
-async function runAggregate<Data>(
+async function runAggregate<Data, Result extends AggregateResult>(
   partitions: BatchPartition<Data>[],
-  handle: AggregateHandler<Data>,
+  handle: AggregateHandler<Data, Result>,
   run: Run,
-): Promise<void> {
-  let result: AggregateResult;
+): Promise<Result | undefined> {
+  let result: Result;
   try {
     result = await run.withRetries(async () => {
       const attempt = await handle(partitions);
@@ -234,12 +245,12 @@ async function runAggregate<Data>(
     }, {});
   } catch (error) {
     run.stop(error);
-    return;
+    return undefined;
   }
   const batchLevel = result.failures.find((failure) => run.isBatchLevel(failure.error));
   if (batchLevel) {
     run.stop(batchLevel.error);
-    return;
+    return undefined;
   }
   const byPartition = new Map<string, Array<{ index: number; error: unknown }>>();
   const indexes = new Map<string, Map<number, number>>();
@@ -262,6 +273,7 @@ async function runAggregate<Data>(
   for (const partition of partitions) {
     reportEarliest(partition, byPartition.get(partition.key) ?? [], run.failures);
   }
+  return result;
 }
 
 /** Reports the partition from its earliest failed record on, with that record's error. */

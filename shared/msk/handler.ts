@@ -11,6 +11,7 @@ import type { SchemaRegistry } from '../contracts/schema-registry';
 import type { KeyedLogger } from './batch';
 import { type DecodedPartition, decodeEvent } from './decode';
 import {
+  type AggregateResult,
   type BatchPolicy,
   type EngineLogger,
   type EngineOptions,
@@ -34,12 +35,12 @@ export interface HandlerMetrics {
   publishStoredMetrics(): void;
 }
 
-export interface KafkaHandlerOptions<Data> {
+export interface KafkaHandlerOptions<Data, Result extends AggregateResult = AggregateResult> {
   logger: HandlerLogger;
   metrics: HandlerMetrics;
   registry: SchemaRegistry;
   /** How the function's records are run (see engine.ts). */
-  policy: BatchPolicy<Data>;
+  policy: BatchPolicy<Data, Result>;
   /** Powertools idempotency configs that need the Lambda context (timeout protection of in-progress records). */
   idempotency?: { registerLambdaContext(context: Context): void };
   /** Values larger than this are record failures (decode.ts). */
@@ -58,9 +59,10 @@ export type KafkaHandler = (event: KafkaEvent, context?: Context) => Promise<Kaf
 
 export const DEFAULT_RETRY_MARGIN_MS = 10_000;
 
-export function createKafkaHandler<Data = Record<string, unknown>>(
-  options: KafkaHandlerOptions<Data>,
-): KafkaHandler {
+export function createKafkaHandler<
+  Data = Record<string, unknown>,
+  Result extends AggregateResult = AggregateResult,
+>(options: KafkaHandlerOptions<Data, Result>): KafkaHandler {
   const { logger, metrics, registry, policy } = options;
   const isBatchLevel = options.isBatchLevel ?? isBatchLevelError;
   const isTransient = options.isTransient ?? isStoreOutage;
@@ -86,7 +88,7 @@ export function createKafkaHandler<Data = Record<string, unknown>>(
         ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes }),
       });
       const partitions = withRawRecords(decoded as unknown as DecodedPartition<Data>[], event.records ?? {});
-      const outcome = await runBatch<Data>(partitions, policy, engine);
+      const outcome = await runBatch<Data, Result>(partitions, policy, engine);
       if (outcome.retries > 0) metrics.addMetric('TransientRetries', 'Count', outcome.retries);
       response = outcome.response;
       return response;
