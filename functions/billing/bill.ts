@@ -36,7 +36,9 @@ import {
  * stores the payment and a PARKED mark, THEN reads the invoice; the ride path stores the invoice, THEN reads the
  * mark. Each read happens after the other's write or before it, so at least one of the two sees both and writes
  * the lines (both may: the line is the same fact). Whoever does, after the invoice exists, Queries the booking's
- * payments, stores their lines and removes the mark, so the table ends the same whatever the order.
+ * payments, stores their lines and removes the mark, so the table ends the same whatever the order. (A mark can
+ * outlive that only when an invocation dies between storing it and reading the invoice while another one bills
+ * the same payment; the statement is complete then, and the next record of the booking removes the mark.)
  */
 
 export function invoiceFor(ride: RideCompleted): Invoice {
