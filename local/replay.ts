@@ -404,11 +404,7 @@ async function registerProjectRebuilders(stage: string): Promise<void> {
   );
   const table = (suffix: string) => `mobility-events-${stage}-${suffix}`;
   registerReadModelRebuilder(
-    billingReadModelRebuilder(
-      client,
-      process.env.BILLING_TABLE ?? table('billing'),
-      process.env.BILLING_IDEMPOTENCY_TABLE ?? table('billing-idempotency'),
-    ),
+    billingReadModelRebuilder(client, process.env.BILLING_TABLE ?? table('billing')),
   );
   registerReadModelRebuilder(demandReadModelRebuilder(client, process.env.DEMAND_TABLE ?? table('demand')));
 }

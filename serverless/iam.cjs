@@ -43,8 +43,8 @@ const GRANTS = {
   },
   billing: {
     tables: {
-      BillingTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      BillingIdempotencyTable: IDEMPOTENCY,
+      // Batched reads and unconditional batched writes of immutable facts (and removal of PARKED marks).
+      BillingTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
     },
     schemaRegistry: true,
   },

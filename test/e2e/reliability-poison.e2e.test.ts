@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import {
   type BuiltEvent,
   buildEvent,
@@ -251,8 +252,7 @@ describe('reliability: poison records', () => {
         .filter((e) => e.type === 'payment.succeeded')
         .map((e) => [e.bookingId, (e.data.amount as { amountMinor: number }).amountMinor]),
     );
-    for (const invoice of invoices) {
-      const bookingId = String(invoice.pk).slice('INVOICE#'.length);
+    for (const [bookingId, invoice] of invoiceViewsOf(billing)) {
       expect(invoice.paidMinor, bookingId).toBe(paid.get(bookingId));
     }
 
