@@ -1,21 +1,23 @@
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
+import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { channelAdapterName, createChannel } from './channel-config';
 import { DynamoDbNotificationLog } from './dynamodb-notification-log';
-import { createNotificationEventProcessor } from './notification-events';
+import { notifyBatch } from './notification-batch';
+import type { SendNotificationsDependencies } from './send-notifications';
 
-// Wiring only: configuration, adapters, then decode -> process each record idempotently -> report failures.
-const env = requireEnv('NOTIFICATIONS_TABLE', 'IDEMPOTENCY_TABLE');
+// Wiring only: configuration, adapters, then decode -> per partition: lease, read the log, send, record.
+const env = requireEnv('NOTIFICATIONS_TABLE');
 const { logger, metrics } = createObservability('notifications');
 const documents = dynamoDocumentClient();
 const registry = schemaRegistryFromEnv();
+/** Time kept back from the invocation's remaining time when waiting for a lapsing lease. */
+const leaseWaitMarginMs = intFromEnv('NOTIFICATION_LEASE_WAIT_MARGIN_MS', 10_000);
 
-const processor = createNotificationEventProcessor({
+const dependencies: SendNotificationsDependencies = {
   channel: createChannel(process.env, documents, env.NOTIFICATIONS_TABLE),
   log: new DynamoDbNotificationLog(documents, env.NOTIFICATIONS_TABLE),
   retry: {
@@ -23,40 +25,28 @@ const processor = createNotificationEventProcessor({
     baseDelayMs: intFromEnv('CHANNEL_RETRY_BASE_MS', 200),
   },
   leaseMs: intFromEnv('NOTIFICATION_LEASE_MS', 30_000),
-  // The shared client, so the idempotency reads and writes are traced like the function's own.
-  persistenceStore: new DynamoDBPersistenceLayer({
-    tableName: env.IDEMPOTENCY_TABLE,
-    awsSdkV3Client: dynamoClient(),
-  }),
-  keyPrefix: 'notifications',
-});
+};
 logger.info('Notifications ready', { channel: channelAdapterName(process.env) });
 
 export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
   logger.addContext(context);
-  processor.registerLambdaContext(context);
-  const response = await processKafkaEvent(
-    event,
-    { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
-    async (record) => {
-      if (record.tombstone) return;
-      const result = await processor.process({
-        topic: record.topic,
-        id: record.cloudEvent.id,
-        time: record.cloudEvent.time,
-        data: record.data,
-      });
-      for (const notification of result.notifications) {
-        metrics.addMetric(
-          notification.outcome === 'SENT' ? 'NotificationsSent' : 'NotificationsSkipped',
-          'Count',
-          1,
-        );
-      }
-    },
-  );
-  for (const metric of batchMetrics(event, response))
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  metrics.publishStoredMetrics();
-  return response;
+  try {
+    const outcome = await notifyBatch(
+      await decodeEvent(event, { registry }),
+      {
+        ...dependencies,
+        holder: () => context.awsRequestId,
+        claimWaitBudgetMs: () => context.getRemainingTimeInMillis() - leaseWaitMarginMs,
+      },
+      logger,
+      (error) => error instanceof ConfigurationError,
+    );
+    metrics.addMetric('NotificationsSent', 'Count', outcome.sent);
+    metrics.addMetric('NotificationsSkipped', 'Count', outcome.alreadySent);
+    for (const metric of batchMetrics(event, outcome.response))
+      metrics.addMetric(metric.name, metric.unit, metric.value);
+    return outcome.response;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
 };
