@@ -1,4 +1,4 @@
-// A local stand-in for the notification channels: SNS PublishBatch (query protocol) and SES v2
+// A local stand-in for the notification channels: SNS Publish and PublishBatch (query protocol) and SES v2
 // SendEmail (REST JSON), reached through the SDK's AWS_ENDPOINT_URL_SNS / AWS_ENDPOINT_URL_SESV2. It records
 // every message it is given and can be told to fail some, for tests and bench:latency. 127.0.0.1 only.
 import { createServer } from 'node:http';
@@ -91,11 +91,35 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
         );
         return;
       }
+      if (form.get('Action') === 'Publish') {
+        const subject = form.get('Subject') ?? '';
+        const ok = !fails(subject);
+        calls.push({
+          service: 'sns',
+          request: id,
+          notificationId: attribute(form, '', 'notificationId'),
+          subject,
+          ok,
+        });
+        response.writeHead(ok ? 200 : 500, { 'content-type': 'text/xml' });
+        response.end(
+          ok
+            ? xml(
+                '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>' +
+                  `<MessageId>sns-${calls.length}</MessageId></PublishResult>` +
+                  '<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>',
+              )
+            : xml(
+                '<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>',
+              ),
+        );
+        return;
+      }
       response.writeHead(400, { 'content-type': 'text/xml' });
       response.end(
         xml(
           '<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>' +
-            `<Message>the channel stand-in answers PublishBatch only, not ${escapeXml(form.get('Action') ?? 'nothing')}</Message>` +
+            `<Message>the channel stand-in answers Publish and PublishBatch, not ${escapeXml(form.get('Action') ?? 'nothing')}</Message>` +
             '</Error><RequestId>r</RequestId></ErrorResponse>',
         ),
       );
