@@ -1,9 +1,9 @@
 import {
-  BatchFailures,
-  type BatchLogger,
+  type AggregateResult,
+  type BatchPolicy,
   type DecodedPartition,
-  type KafkaBatchResponse,
   RecordDecodeError,
+  type RecordFailure,
 } from '../../shared/msk';
 import type { ConsumedEvent } from './rules';
 import {
@@ -14,19 +14,15 @@ import {
 
 /**
  * One topic-partition of a decoded MSK event, as notifyPartition takes it: the events before the first record
- * that could not be decoded (that record fails, with the later ones); a tombstone has no event.
+ * that could not be decoded (the engine reports that one with the later ones); a tombstone has no event.
  */
 export function notifyDecodedPartition(
   partition: DecodedPartition,
   dependencies: SendNotificationsDependencies,
 ): Promise<PartitionNotificationResult> {
   const events: (ConsumedEvent | null)[] = [];
-  let undecodable: { index: number; error: RecordDecodeError } | undefined;
-  for (const [index, record] of partition.records.entries()) {
-    if (record instanceof RecordDecodeError) {
-      undecodable = { index, error: record };
-      break;
-    }
+  for (const record of partition.records) {
+    if (record instanceof RecordDecodeError) break;
     events.push(
       record.tombstone
         ? null
@@ -39,50 +35,51 @@ export function notifyDecodedPartition(
           },
     );
   }
-  return notifyPartition(partition.key, events, dependencies).then((result) =>
-    undecodable && (!result.failure || undecodable.index < result.failure.index)
-      ? { ...result, failure: undecodable }
-      : result,
-  );
+  return notifyPartition(partition.key, events, dependencies);
 }
 
-export interface NotificationBatchOutcome {
-  response: KafkaBatchResponse;
+export interface NotificationBatchResult extends AggregateResult {
   sent: number;
   alreadySent: number;
 }
 
 /**
- * Every partition at once, each in one notifyDecodedPartition: a failed record is reported with the later
- * records of its partition; a partition whose log could not be read or written is reported whole. Errors
- * `isFatal` selects (configuration) fail the invocation, after every partition has settled.
+ * Notifications' batch policy: aggregate. Each partition of the batch is one notifyPartition (one lease, the
+ * log read and written in bulk, the sends at once), the partitions at once. A failed event is reported with
+ * its successors in the partition (the engine reports from the earliest failure; decode errors it finds
+ * itself); a partition whose log could not be read or written fails from its first record, and when that
+ * is an outage the engine runs the batch again, which is safe: what was sent is logged and skipped.
  */
-export async function notifyBatch(
-  partitions: DecodedPartition[],
+export function notificationsPolicy(
   dependencies: SendNotificationsDependencies,
-  logger: BatchLogger,
-  isFatal: (error: unknown) => boolean,
-): Promise<NotificationBatchOutcome> {
-  const failures = new BatchFailures(logger);
-  const outcome = { sent: 0, alreadySent: 0 };
-  const settled = await Promise.allSettled(
-    partitions.map(async (partition) => {
-      let result: PartitionNotificationResult;
-      try {
-        result = await notifyDecodedPartition(partition, dependencies);
-      } catch (error) {
-        if (isFatal(error)) throw error;
-        failures.failPartition(partition, error);
-        return;
-      }
-      for (const notification of result.notifications) {
-        if (notification.outcome === 'SENT') outcome.sent++;
-        if (notification.outcome === 'ALREADY_SENT') outcome.alreadySent++;
-      }
-      if (result.failure) failures.failFrom(partition, result.failure.index, result.failure.error);
-    }),
-  );
-  const fatal = settled.find((result) => result.status === 'rejected');
-  if (fatal) throw (fatal as PromiseRejectedResult).reason;
-  return { response: failures.toResponse(), ...outcome };
+  done?: (result: NotificationBatchResult) => void,
+): BatchPolicy<Record<string, unknown>, NotificationBatchResult> {
+  return {
+    kind: 'aggregate',
+    handle: async (partitions) => {
+      const result: NotificationBatchResult = { failures: [], sent: 0, alreadySent: 0 };
+      const failures: RecordFailure[] = [];
+      await Promise.all(
+        partitions.map(async (partition) => {
+          const first = partition.records[0];
+          if (!first) return;
+          let outcome: PartitionNotificationResult;
+          try {
+            outcome = await notifyDecodedPartition(partition, dependencies);
+          } catch (error) {
+            failures.push({ record: first, error });
+            return;
+          }
+          for (const notification of outcome.notifications) {
+            if (notification.outcome === 'SENT') result.sent++;
+            if (notification.outcome === 'ALREADY_SENT') result.alreadySent++;
+          }
+          const failed = outcome.failure && partition.records[outcome.failure.index];
+          if (failed && outcome.failure) failures.push({ record: failed, error: outcome.failure.error });
+        }),
+      );
+      return { ...result, failures };
+    },
+    ...(done ? { done } : {}),
+  };
 }
