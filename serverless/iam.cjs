@@ -50,8 +50,15 @@ const GRANTS = {
   },
   notifications: {
     tables: {
-      NotificationsTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      NotificationsIdempotencyTable: IDEMPOTENCY,
+      // Leases: UpdateItem (+ GetItem where the condition failure returns no item); log entries: batched
+      // reads and writes; the local outbox channel: PutItem.
+      NotificationsTable: [
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:PutItem',
+      ],
     },
     // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
     notificationChannels: true,
@@ -210,6 +217,7 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
       {
         Sid: 'NotificationTopics',
         Effect: 'Allow',
+        // PublishBatch is authorised by sns:Publish (there is no sns:PublishBatch action).
         Action: ['sns:Publish'],
         Resource: [pagerTopicArn, pushTopicArn],
       },

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
+import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
@@ -225,9 +226,16 @@ describe('reliability: emulator crashes', () => {
       const notificationsWrong: string[] = [];
       let expectedNotifications = 0;
       for (const e of events) {
-        for (const intent of decideNotifications({ topic: e.type, id: e.id, time: '', data: e.data })) {
+        for (const intent of decideNotifications({
+          topic: e.type,
+          source: e.source,
+          id: e.id,
+          time: '',
+          data: e.data,
+        })) {
           expectedNotifications++;
-          const key = `NOTIFICATION#${e.id}|RECIPIENT#${intent.recipient.id}`;
+          const { pk, sk } = notificationLogKey(e.source, e.id, intent.recipient.id);
+          const key = `${pk}|${sk}`;
           const item = logged.get(key);
           logged.delete(key);
           if (item?.status !== 'SENT') {

@@ -25,7 +25,7 @@ const HANDLERS: Record<string, { load: () => Promise<unknown>; env: Record<strin
   },
   notifications: {
     load: () => import('../../functions/notifications/handler'),
-    env: { NOTIFICATIONS_TABLE: 'notifications', IDEMPOTENCY_TABLE: 'notifications-idempotency' },
+    env: { NOTIFICATIONS_TABLE: 'notifications' },
   },
 };
 

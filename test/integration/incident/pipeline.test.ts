@@ -67,11 +67,10 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
     delete process.env.BEDROCK_MODEL_ID;
     delete process.env.CHANNEL;
     delete process.env.ONCALL_TOPIC_ARN;
-    // Each handler reads IDEMPOTENCY_TABLE at import: one table per function, as in serverless.yml.
+    // incident-explanation reads IDEMPOTENCY_TABLE at import (notifications has no idempotency table).
     process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'IncidentIdempotencyTable');
     const incidentHandler = (await import('../../../functions/incident-explanation/handler'))
       .handler as Handler;
-    process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
     const notificationsHandler = (await import('../../../functions/notifications/handler'))
       .handler as Handler;
     audit = await createAuditDatabase('incident_pipeline');
