@@ -21,6 +21,7 @@ export type ChainBreakReason =
   | 'body-hash-mismatch' // the stored body hash is not the hash of the stored body (a pre-claimed ce_id)
   | 'id-guard-mismatch' // the id guard does not name this row with its body hash
   | 'anchor-mismatch' // a retention anchor covers rows that still exist and do not hash to it, or is forged
+  | 'digest-mismatch' // an external digest vouched for another hash at this seq (or for a chain not stored)
   | 'prev-hash-mismatch' // the row does not point at the previous row's hash
   | 'row-hash-mismatch' // the row hash does not follow from previous hash, content, seq and recording time
   | 'columns-changed' // a query column (ce_type, ce_time, ...) no longer equals the hashed attribute
@@ -45,6 +46,8 @@ export class ChainWalker {
   private hash: Buffer;
   private checked = 0;
   private broken: ChainBreak | undefined;
+  private readonly startSeq: bigint;
+  private lastCheckpoint: bigint | undefined;
 
   /**
    * @param checkpoints hashes the chain must have at given seqs (retention anchors over rows that still exist,
@@ -58,6 +61,7 @@ export class ChainWalker {
   ) {
     this.seq = start.seq;
     this.hash = start.hash;
+    this.startSeq = start.seq;
   }
 
   get rowsChecked(): number {
@@ -112,8 +116,15 @@ export class ChainWalker {
     }
     const checkpoint = this.checkpoints.get(row.seq);
     if (checkpoint && !checkpoint.hash.equals(rowHash)) {
-      return at(checkpoint.reason, `${hex(checkpoint.hash)} (${checkpoint.source})`, hex(rowHash));
+      // Everything up to the last checkpoint that held is as it was then; the change is after it.
+      const since = this.lastCheckpoint ? `seq ${this.lastCheckpoint + 1n}` : `seq ${this.startSeq + 1n}`;
+      return at(
+        checkpoint.reason,
+        `${hex(checkpoint.hash)} (${checkpoint.source})`,
+        `${hex(rowHash)}: a row in ${since}..${row.seq} changed after the checkpoint was taken`,
+      );
     }
+    if (checkpoint) this.lastCheckpoint = row.seq;
     this.seq = row.seq;
     this.hash = rowHash;
     this.checked += 1;

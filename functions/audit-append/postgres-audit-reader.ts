@@ -114,13 +114,36 @@ export class PostgresAuditReader {
       [options.topic ?? null, options.partition ?? null],
     );
     const report: VerifyReport = { ok: true, chains: [] };
+    const fail = (chainBreak: ChainBreak | undefined) => {
+      if (chainBreak && !report.firstBreak) {
+        report.ok = false;
+        report.firstBreak = chainBreak;
+      }
+    };
+    const seen = new Set<string>();
     for (const chain of chains) {
+      seen.add(`${chain.topic}-${chain.kafka_partition}`);
       const chainReport = await this.verifyChain(chain, options);
       report.chains.push(chainReport);
-      if (chainReport.broken && !report.firstBreak) {
-        report.ok = false;
-        report.firstBreak = chainReport.broken;
-      }
+      fail(chainReport.broken);
+    }
+    // A chain a digest vouched for must still be there (its head and rows deleted otherwise).
+    for (const [name, seqs] of options.checkpoints ?? []) {
+      const [seq, checkpoint] = [...seqs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).at(-1) ?? [];
+      if (seen.has(name) || seq === undefined || !checkpoint) continue;
+      const [, topic = name, partition = '-1'] = /^(.*)-(\d+)$/.exec(name) ?? [];
+      if (options.topic !== undefined && topic !== options.topic) continue;
+      if (options.partition !== undefined && Number(partition) !== options.partition) continue;
+      fail({
+        topic,
+        partition: Number(partition),
+        seq,
+        offset: null,
+        ceId: null,
+        reason: checkpoint.reason,
+        expected: `a chain up to seq ${seq} with hash ${checkpoint.hash.toString('hex')} (${checkpoint.source})`,
+        actual: 'no such chain in the store',
+      });
     }
     return report;
   }
@@ -173,6 +196,16 @@ export class PostgresAuditReader {
       }
     }
     const walker = new ChainWalker(chain.topic, chain.kafka_partition, start, checkpoints);
+    // Checkpoints below the start cover rows retention dropped; one at the start anchor must name its hash.
+    const atStart = checkpoints.get(start.seq);
+    if (startedFrom === 'retention-anchor' && atStart && !atStart.hash.equals(start.hash)) {
+      walker.fail(
+        atStart.reason,
+        start.seq,
+        `${atStart.hash.toString('hex')} (${atStart.source})`,
+        `${start.hash.toString('hex')} (retention anchor)`,
+      );
+    }
     if (forged) {
       walker.fail(
         'anchor-mismatch',

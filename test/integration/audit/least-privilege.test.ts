@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { databaseSettingsFromEnv, LambdaDatabase } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
+import { scramVerifier, setLoginPassword } from '../../../local/audit-login';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
 
@@ -119,6 +120,41 @@ describe("audit-append's own login (audit_append_login)", () => {
           /permission denied|must be owner|must have admin option/,
         );
       }
+    }
+  });
+});
+
+describe('audit set-login-password', () => {
+  it('gives the server the SCRAM verifier PostgreSQL itself would store, for the store logins only', async () => {
+    const client = await db.owner.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("SET LOCAL password_encryption = 'scram-sha-256'");
+      await client.query("ALTER ROLE audit_digest_login PASSWORD 'a-long-enough-password-1'");
+      const { rows } = await client.query<{ verifier: string }>(
+        "SELECT rolpassword AS verifier FROM pg_authid WHERE rolname = 'audit_digest_login'",
+      );
+      const serverVerifier = rows[0]?.verifier as string;
+      const salt = Buffer.from(serverVerifier.split('$')[1]?.split(':')[1] as string, 'base64');
+      expect(scramVerifier('a-long-enough-password-1', salt)).toBe(serverVerifier);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    await expect(setLoginPassword(db.owner, 'postgres', 'a-long-enough-password-1')).rejects.toThrow(
+      /refusing/,
+    );
+    const client2 = await db.owner.connect();
+    try {
+      await client2.query('BEGIN');
+      await setLoginPassword(client2, 'audit_append_login', 'a-long-enough-password-2');
+      const { rows } = await client2.query<{ verifier: string }>(
+        "SELECT rolpassword AS verifier FROM pg_authid WHERE rolname = 'audit_append_login'",
+      );
+      expect(rows[0]?.verifier).toMatch(/^SCRAM-SHA-256\$4096:/);
+      await client2.query('ROLLBACK');
+    } finally {
+      client2.release();
     }
   });
 });
