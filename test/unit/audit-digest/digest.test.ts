@@ -58,7 +58,7 @@ describe('digests', () => {
       hash: Buffer.alloc(32, 1),
       reason: 'digest-mismatch',
     });
-    const first = JSON.parse((await store.all()[Symbol.asyncIterator]().next()).value.body.toString());
+    const first = JSON.parse(([...store.objects.values()][0] as Buffer).toString());
     expect(first).toMatchObject({
       version: 1,
       previous: null,
