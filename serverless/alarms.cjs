@@ -77,7 +77,9 @@ module.exports = async ({ resolveConfigurationProperty }) => {
       1,
       { period: 300 },
     );
-    Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
+    // Only functions with ESMs have an on-failure destination (audit-digest runs on a schedule).
+    const hasEsm = (fn.events || []).some((event) => event.msk);
+    if (hasEsm) Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
       `${prefix}-${functionKey}-destination-delivery-failures`,
       `${functionKey}: failed records could not be written to the failed-records bucket`,
       {
