@@ -38,6 +38,8 @@ export interface LocalDefinitions {
   /** Env var name (IncidentsTable -> INCIDENTS_TABLE) => table name of the stage. */
   tableEnv: Record<string, string>;
   failedRecordsBucket: string;
+  /** The audit digests' bucket (serverless/audit-digests.yml), when serverless.yml defines one. */
+  auditDigestBucket?: string;
   notes: string[];
 }
 
@@ -93,6 +95,7 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
   const tables: Record<string, CreateTableCommandInput> = {};
   const tableEnv: Record<string, string> = {};
   let failedRecordsBucket: string | undefined;
+  let auditDigestBucket: string | undefined;
   // `resources` may be a list of resource sets (osls merges them; print usually shows them merged already).
   const resourceSets: Json[] = Array.isArray(config.resources) ? config.resources : [config.resources ?? {}];
   const resources = Object.assign({}, ...resourceSets.map((set) => set?.Resources ?? {}));
@@ -119,9 +122,17 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
     if (logicalId === 'FailedRecordsBucket') {
       failedRecordsBucket = substitutePseudoParameters(resource.Properties.BucketName, service, stage);
     }
+    if (logicalId === 'AuditDigestBucket') {
+      auditDigestBucket = substitutePseudoParameters(resource.Properties.BucketName, service, stage);
+    }
+    if (resource.Type === 'AWS::S3::Bucket' && resource.Properties?.ObjectLockEnabled) {
+      notes.push(
+        `${logicalId}: Object Lock (compliance mode) not emulated by s3rver: objects can be replaced and deleted locally`,
+      );
+    }
   }
   if (!failedRecordsBucket) throw new Error('serverless.yml has no resources.Resources.FailedRecordsBucket');
-  return { topics, tables, tableEnv, failedRecordsBucket, notes };
+  return { topics, tables, tableEnv, failedRecordsBucket, auditDigestBucket, notes };
 }
 
 function isAlreadyExists(error: unknown): boolean {
@@ -314,6 +325,9 @@ export async function provisionAll(
     provisionTables(endpoints.dynamodbEndpoint, Object.values(definitions.tables)),
     provisionBucket(endpoints.s3Endpoint, definitions.failedRecordsBucket),
     runMigrations(endpoints.databaseUrl),
+    definitions.auditDigestBucket
+      ? provisionBucket(endpoints.s3Endpoint, definitions.auditDigestBucket)
+      : Promise.resolve(false),
   ]);
   return { topicsCreated, tablesCreated, bucketCreated, migrationsApplied, notes: definitions.notes };
 }

@@ -19,6 +19,7 @@ import {
 const FUNCTIONS = {
   'incident-explanation': { id: 'IncidentDashexplanation', role: 'IncidentExplanationExecutionRole' },
   'audit-append': { id: 'AuditDashappend', role: 'AuditAppendExecutionRole' },
+  'audit-digest': { id: 'AuditDashdigest', role: 'AuditDigestExecutionRole' },
   'demand-prediction-update': {
     id: 'DemandDashpredictionDashupdate',
     role: 'DemandPredictionUpdateExecutionRole',
@@ -33,6 +34,7 @@ const FUNCTION_KEYS = Object.keys(FUNCTIONS) as FunctionKey[];
 const TABLES: Record<FunctionKey, string[]> = {
   'incident-explanation': ['IncidentsTable', 'IncidentIdempotencyTable'],
   'audit-append': [],
+  'audit-digest': [],
   'demand-prediction-update': ['DemandTable'],
   billing: ['BillingTable'],
   notifications: ['NotificationsTable'],
@@ -100,10 +102,14 @@ function referencedLogicalIds(value: unknown): Set<string> {
 const ESM_COUNTS: Record<FunctionKey, number> = {
   'incident-explanation': 2,
   'audit-append': 6,
+  'audit-digest': 0,
   'demand-prediction-update': 3,
   billing: 3,
   notifications: 4,
 };
+
+/** The functions fed by ESMs (audit-digest runs on a schedule and decodes nothing). */
+const ESM_FUNCTION_KEYS = FUNCTION_KEYS.filter((fn) => ESM_COUNTS[fn] > 0);
 
 function esmsOf(template: CloudFormationTemplate, fn: FunctionKey) {
   return resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').filter(([id]) =>
@@ -118,6 +124,7 @@ function environmentOf(template: CloudFormationTemplate, fn: FunctionKey): Recor
 
 const CREATE: Record<string, string> = { ...AWS_STAGE_PARAMS, auroraMode: 'create' };
 const IMPORTED_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audit-db-AbCdEf';
+const IMPORTED_DIGEST_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audit-digest-db-AbCdEf';
 const IMPORTED_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444';
 const { vpcId: _unusedWithImport, ...IMPORT_BASE } = AWS_STAGE_PARAMS;
 // Staging also decodes with the Glue schema registry (prod keeps the committed catalog).
@@ -126,11 +133,17 @@ const IMPORT: Record<string, string> = {
   ...IMPORT_BASE,
   auroraMode: 'import',
   auroraSecretArn: IMPORTED_SECRET,
+  auroraDigestSecretArn: IMPORTED_DIGEST_SECRET,
   auroraSecretKmsKeyArn: IMPORTED_KEY,
   schemaRegistry: 'glue',
   glueRegistryName: GLUE_REGISTRY,
 };
-const { auroraSecretArn: _omitted, glueRegistryName: _alsoOmitted, ...withoutSecret } = IMPORT;
+const {
+  auroraSecretArn: _omitted,
+  auroraDigestSecretArn: _omittedToo,
+  glueRegistryName: _alsoOmitted,
+  ...withoutSecret
+} = IMPORT;
 
 let local: PackageResult;
 let prod: PackageResult;
@@ -300,7 +313,14 @@ describe('every packaged stage', () => {
   it('lets the ESM of each function read only its topics and use only its consumer groups', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
-      for (const fn of FUNCTION_KEYS) {
+      const kafka = roleStatements(template, FUNCTIONS['audit-digest'].role).flatMap((s) =>
+        asArray(s.Action),
+      );
+      expect(
+        kafka.filter((a) => a.startsWith('kafka')),
+        stage,
+      ).toEqual([]);
+      for (const fn of ESM_FUNCTION_KEYS) {
         const esms = esmsOf(template, fn).map(([, esm]) => esm.Properties as Record<string, Loose>);
         const cluster = esms[0]!.EventSourceArn as string;
         const topicPrefix = cluster.replace(':cluster/', ':topic/');
@@ -348,16 +368,22 @@ describe('every packaged stage', () => {
       for (const fn of FUNCTION_KEYS) {
         const statements = roleStatements(result.template!, FUNCTIONS[fn].role);
         const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
-        expect(s3.flatMap((s) => asArray(s.Action)).sort(), `${stage} ${fn}`).toEqual([
-          's3:ListBucket',
-          's3:PutObject',
-        ]);
-        for (const statement of s3) {
+        // audit-digest has no ESM: it writes the digest bucket only (checked with the digests below).
+        const failedRecordStatements = s3.filter((s) =>
+          referencedLogicalIds(s.Resource).has('FailedRecordsBucket'),
+        );
+        expect(failedRecordStatements.flatMap((s) => asArray(s.Action)).sort(), `${stage} ${fn}`).toEqual(
+          fn === 'audit-digest' ? [] : ['s3:ListBucket', 's3:PutObject'],
+        );
+        for (const statement of failedRecordStatements) {
           expect(statement.Condition, `${stage} ${fn}`).toEqual({
             StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } },
           });
           expect([...referencedLogicalIds(statement.Resource)]).toEqual(['FailedRecordsBucket']);
         }
+        expect(s3.length - failedRecordStatements.length, `${stage} ${fn}`).toBe(
+          fn === 'audit-digest' ? 2 : 0,
+        );
         const logs = statements.find((s) => s.Sid === 'OwnLogGroup')!;
         expect(JSON.stringify(logs.Resource)).toContain(`log-group:/aws/lambda/mobility-events-`);
         expect(JSON.stringify(logs.Resource)).toContain(`-${fn}:*`);
@@ -433,7 +459,8 @@ describe('every packaged stage', () => {
         ]);
       }
       for (const fn of FUNCTION_KEYS) {
-        for (const metric of ['Errors', 'DestinationDeliveryFailures']) {
+        // Only a function with ESMs has an on-failure destination.
+        for (const metric of fn === 'audit-digest' ? ['Errors'] : ['Errors', 'DestinationDeliveryFailures']) {
           const matching = alarms.filter(
             (a) =>
               a.MetricName === metric &&
@@ -536,6 +563,7 @@ describe('an AWS stage', () => {
       SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
       SecurityGroupIds: ['sg-0123456789abcdef0', { 'Fn::GetAtt': ['AuroraClientSecurityGroup', 'GroupId'] }],
     });
+    expect(vpcOf('audit-digest')).toEqual(vpcOf('audit-append'));
     for (const fn of ['demand-prediction-update', 'billing', 'notifications'] as const) {
       expect(vpcOf(fn), fn).toBeUndefined();
     }
@@ -620,7 +648,7 @@ describe('an AWS stage', () => {
       }),
     ]);
     expect(environmentOf(template, 'audit-append')).toMatchObject({
-      DATABASE_SECRET_ARN: { Ref: 'AuroraSecret' },
+      DATABASE_SECRET_ARN: { Ref: 'AuditAppendDatabaseSecret' },
       // Node 20+ runtimes do not trust the RDS CAs unless told to.
       NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
     });
@@ -628,10 +656,15 @@ describe('an AWS stage', () => {
       const secretReaders = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
       );
+      // Each audit function reads its own login's secret; nobody reads the master secret (issue 21).
+      const own: Partial<Record<FunctionKey, string>> = {
+        'audit-append': 'AuditAppendDatabaseSecret',
+        'audit-digest': 'AuditDigestDatabaseSecret',
+      };
       expect(
         secretReaders.map((s) => s.Resource),
         fn,
-      ).toEqual(fn === 'audit-append' ? [{ Ref: 'AuroraSecret' }] : []);
+      ).toEqual(own[fn] ? [{ Ref: own[fn] }] : []);
     }
   });
 
@@ -642,6 +675,13 @@ describe('an AWS stage', () => {
       expect(template.Resources[id]!.Condition, id).toBe('AuroraCreate');
     }
     expect(environmentOf(template, 'audit-append')).toMatchObject({ DATABASE_SECRET_ARN: IMPORTED_SECRET });
+    expect(environmentOf(template, 'audit-digest')).toMatchObject({
+      DATABASE_SECRET_ARN: IMPORTED_DIGEST_SECRET,
+      DATABASE_ROLE: 'audit_reader',
+    });
+    expect(
+      roleStatements(template, FUNCTIONS['audit-digest'].role).find((s) => s.Sid === 'DatabaseSecret'),
+    ).toMatchObject({ Resource: IMPORTED_DIGEST_SECRET });
     expect(template.Resources.AuditDashappendLambdaFunction!.Properties.VpcConfig).toEqual({
       SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
       SecurityGroupIds: ['sg-0123456789abcdef0'],
@@ -659,7 +699,9 @@ describe('an AWS stage', () => {
       roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('glue:')),
       );
-    for (const fn of FUNCTION_KEYS) {
+    for (const stage of [prod, local, imported])
+      expect(glueStatements(stage.template!, 'audit-digest')).toEqual([]);
+    for (const fn of ESM_FUNCTION_KEYS) {
       expect(environmentOf(imported.template!, fn).SCHEMA_REGISTRY, fn).toBe('glue');
       expect(environmentOf(prod.template!, fn).SCHEMA_REGISTRY, fn).toBe('file');
       expect(glueStatements(prod.template!, fn), `prod ${fn}`).toEqual([]);
@@ -712,6 +754,7 @@ describe('missing or invalid parameters', () => {
   it('names the parameters a mode needs: the Aurora secret to import, the Glue registry to read', () => {
     expect(missingImport.ok).toBe(false);
     expect(missingImport.output).toContain('  - auroraSecretArn: missing');
+    expect(missingImport.output).toContain('  - auroraDigestSecretArn: missing');
     expect(missingImport.output).toContain('  - glueRegistryName: missing');
     expect(missingImport.output).not.toContain('  - vpcId: missing');
   });
@@ -746,6 +789,9 @@ describe('IAM against the code', () => {
     PublishBatchCommand: 'sns:Publish',
     SendEmailCommand: 'ses:SendEmail',
     GetSecretValueCommand: 'secretsmanager:GetSecretValue',
+    PutObjectCommand: 's3:PutObject',
+    GetObjectCommand: 's3:GetObject',
+    ListObjectsV2Command: 's3:ListBucket',
   };
   // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest),
   // run by an operator with their own credentials.
@@ -873,3 +919,160 @@ describe('the packaged bundles', () => {
     expect(notifications).toContain('require("@aws-sdk/nested-clients/sso")');
   });
 });
+
+describe('an audit store that survives its operators (issue 21)', () => {
+  const digestBucketArn = { 'Fn::GetAtt': ['AuditDigestBucket', 'Arn'] };
+
+  it("gives the audit functions their own logins' secrets, generated by the deploy; none reads the master secret", () => {
+    const template = prod.template!;
+    for (const [id, login] of [
+      ['AuditAppendDatabaseSecret', 'audit_append_login'],
+      ['AuditDigestDatabaseSecret', 'audit_digest_login'],
+    ] as const) {
+      const secret = template.Resources[id]!;
+      expect(secret.Condition, id).toBe('AuroraCreate');
+      const generate = (secret.Properties as Loose).GenerateSecretString;
+      expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ username: login, dbname: 'audit' });
+      expect(generate.GenerateStringKey).toBe('password');
+      expect(template.Resources[`${id}Attachment`]!.Properties).toMatchObject({
+        SecretId: { Ref: id },
+        TargetId: { Ref: 'AuroraCluster' },
+      });
+    }
+    expect(environmentOf(template, 'audit-digest')).toMatchObject({
+      DATABASE_SECRET_ARN: { Ref: 'AuditDigestDatabaseSecret' },
+      DATABASE_ROLE: 'audit_reader',
+      DIGEST_BUCKET: { Ref: 'AuditDigestBucket' },
+    });
+    for (const [stage, result] of packaged()) {
+      for (const fn of FUNCTION_KEYS) {
+        const statements = roleStatements(result.template!, FUNCTIONS[fn].role);
+        expect(referencedLogicalIds(statements).has('AuroraSecret'), `${stage} ${fn}`).toBe(false);
+      }
+    }
+  });
+
+  it('runs audit-digest every 5 minutes into an Object Lock bucket (compliance, >= the audit retention) that refuses replacing or deleting a digest', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const rules = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]) =>
+        JSON.stringify(rule.Properties.Targets).includes('AuditDashdigestLambdaFunction'),
+      );
+      expect(
+        rules.map(([, rule]) => rule.Properties.ScheduleExpression),
+        stage,
+      ).toEqual(['rate(5 minutes)']);
+
+      const bucket = template.Resources.AuditDigestBucket!;
+      const p = bucket.Properties as Loose;
+      expect(bucket.DeletionPolicy, stage).toBe('Retain');
+      expect(p.ObjectLockEnabled).toBe(true);
+      expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(p.ObjectLockConfiguration.ObjectLockEnabled).toBe('Enabled');
+      const retention = p.ObjectLockConfiguration.Rule.DefaultRetention;
+      expect(retention.Mode).toBe('COMPLIANCE');
+      // The audit retention (custom.audit.retentionDays), never below the 90 days the database enforces.
+      expect(retention.Days).toBe(400);
+      expect(retention.Days).toBeGreaterThanOrEqual(90);
+      expect(p.LifecycleConfiguration).toBeUndefined();
+      expect(p.PublicAccessBlockConfiguration).toMatchObject({
+        BlockPublicPolicy: true,
+        RestrictPublicBuckets: true,
+      });
+
+      const policy = (template.Resources.AuditDigestBucketPolicy!.Properties as Loose).PolicyDocument
+        .Statement as Statement[];
+      expect(policy.find((s) => s.Sid === 'DenyReplacingADigest')).toMatchObject({
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:PutObject',
+        Condition: { Null: { 's3:if-none-match': 'true' } },
+      });
+      expect(policy.find((s) => s.Sid === 'DenyDeletingDigests')).toMatchObject({
+        Effect: 'Deny',
+        Principal: '*',
+      });
+      expect(asArray(policy.find((s) => s.Sid === 'DenyDeletingDigests')!.Action)).toEqual(
+        expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention']),
+      );
+
+      // Only audit-digest touches the bucket: put and get under audit-digests/, list that prefix; no delete.
+      for (const fn of FUNCTION_KEYS) {
+        const statements = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
+          referencedLogicalIds(s.Resource).has('AuditDigestBucket'),
+        );
+        if (fn !== 'audit-digest') {
+          expect(statements, `${stage} ${fn}`).toEqual([]);
+          continue;
+        }
+        expect(statements).toEqual([
+          expect.objectContaining({
+            Action: ['s3:PutObject', 's3:GetObject'],
+            Resource: { 'Fn::Join': ['', [digestBucketArn, '/audit-digests/*']] },
+          }),
+          expect.objectContaining({
+            Action: ['s3:ListBucket'],
+            Resource: digestBucketArn,
+            Condition: {
+              StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } },
+              StringLike: { 's3:prefix': 'audit-digests/*' },
+            },
+          }),
+        ]);
+        const actions = roleStatements(template, FUNCTIONS[fn].role).flatMap((s) => asArray(s.Action));
+        expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual([
+          's3:GetObject',
+          's3:ListBucket',
+          's3:PutObject',
+        ]);
+      }
+    }
+  });
+
+  it('keeps every failed-record object version an ESM wrote: versioned, Object Lock (compliance) as long as it lives, no function may delete or unlock', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const p = template.Resources.FailedRecordsBucket!.Properties as Loose;
+      expect(p.VersioningConfiguration, stage).toEqual({ Status: 'Enabled' });
+      expect(p.ObjectLockEnabled).toBe(true);
+      const retention = p.ObjectLockConfiguration.Rule.DefaultRetention;
+      expect(retention.Mode).toBe('COMPLIANCE');
+      const rule = p.LifecycleConfiguration.Rules[0];
+      // Locked at least as long as the object lives; an overwritten version lives as long as it would have.
+      expect(retention.Days).toBeGreaterThanOrEqual(rule.ExpirationInDays);
+      expect(rule.NoncurrentVersionExpiration.NoncurrentDays).toBeGreaterThanOrEqual(rule.ExpirationInDays);
+
+      const policy = (template.Resources.FailedRecordsBucketPolicy!.Properties as Loose).PolicyDocument
+        .Statement as Statement[];
+      const deny = policy.find((s) => s.Sid === 'DenyFunctionsDeletingFailedRecords')!;
+      expect(deny.Effect).toBe('Deny');
+      expect(asArray(deny.Action)).toEqual(
+        expect.arrayContaining([
+          's3:DeleteObject',
+          's3:DeleteObjectVersion',
+          's3:PutObjectRetention',
+          's3:BypassGovernanceRetention',
+          's3:PutBucketVersioning',
+          's3:PutBucketObjectLockConfiguration',
+          's3:PutLifecycleConfiguration',
+        ]),
+      );
+      // Every role of the template is named (CloudFormation truncates generated names: no pattern).
+      const roles = resourcesOfType(template, 'AWS::IAM::Role').map(([id]) => ({
+        'Fn::GetAtt': [id, 'Arn'],
+      }));
+      const named = (deny.Condition as Loose).ArnEquals['aws:PrincipalArn'];
+      expect([...named].sort(byJson), stage).toEqual([...roles].sort(byJson));
+      // And no role is granted anything but writing and listing there.
+      for (const fn of FUNCTION_KEYS) {
+        const actions = roleStatements(template, FUNCTIONS[fn].role)
+          .filter((s) => referencedLogicalIds(s.Resource).has('FailedRecordsBucket'))
+          .flatMap((s) => asArray(s.Action));
+        for (const action of actions)
+          expect(['s3:PutObject', 's3:ListBucket'], `${stage} ${fn}`).toContain(action);
+      }
+    }
+  });
+});
+
+const byJson = (a: unknown, b: unknown) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);
