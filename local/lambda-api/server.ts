@@ -119,6 +119,8 @@ function describe(mapping: EventSourceMapping, account: Account) {
     LastModified: mapping.lastModified.getTime() / 1000,
     State: mapping.state,
     StateTransitionReason: 'USER_INITIATED',
+    // AWS keeps State Enabled while its pollers cannot reach the cluster and says so here.
+    LastProcessingResult: mapping.lastProcessingResult,
     Topics: [d.topic],
     AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: d.consumerGroupId },
     ...(d.filterPatterns.length > 0
