@@ -179,7 +179,7 @@ export function formatPlan(
     );
   }
   for (const unreadable of plan.unreadable) lines.push(`  unreadable: ${unreadable.message}`);
-  if (target.kind === 'topic' && options.consumers && options.consumers.length > 0 && !options.list) {
+  if (target.kind === 'topic' && options.consumers?.length && plan.pending.length > 0 && !options.list) {
     lines.push(
       `note: every consumer of ${target.topic} receives these records again: ${options.consumers.join(', ')}`,
     );
