@@ -19,7 +19,9 @@ module.exports = async ({ resolveConfigurationProperty }) => {
   const deploy = await resolveConfigurationProperty(['custom', 'deploy']);
   const service = await resolveConfigurationProperty(['service']);
   const stage = deploy.stage;
-  const consumers = Object.entries(functions).filter(([, fn]) => (fn.events || []).some((event) => event.msk));
+  const consumers = Object.entries(functions).filter(([, fn]) =>
+    (fn.events || []).some((event) => event.msk),
+  );
   const functionArns = consumers.map(([key, fn]) =>
     sub(
       `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${fn.name || `${service}-${stage}-${key}`}`,
