@@ -33,6 +33,7 @@ selection (all optional, combined):
   --list                   list the selected objects with their redrive status; change nothing
   --dry-run                print what a redrive would send where; change nothing
   --to-topic <topic>       produce to this topic (it must be the records' own topic) instead of invoking
+  --concurrency <n>        objects redriven at once, never two of one partition (default 4)
   --stage <stage>          default local (the running \`npm run dev\`); another stage is AWS
   --bucket <name>          failed-records bucket (default: FAILED_RECORDS_BUCKET, else the local stack's)
   --prefix <prefix>        where the ESMs write (default aws/lambda/)
@@ -58,6 +59,7 @@ export interface RedriveOptions {
   prefix: string;
   lambdaEndpoint?: string;
   json: boolean;
+  concurrency: number;
 }
 
 const usage = (message: string) => new CliError(`redrive: ${message} (npm run redrive -- --help)`, 2);
@@ -93,6 +95,9 @@ export function parseRedriveArgs(args: string[]): RedriveOptions | 'help' {
     if (topic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(topic))
       throw usage(`--${flag} must be a Kafka topic name (letters, digits, . _ -), got "${topic}"`);
   }
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw usage(`--concurrency must be a whole number from 1 to 64, got "${values.concurrency}"`);
   if (values.esm !== undefined && !/^[0-9a-f-]{36}$/i.test(values.esm))
     throw usage(`--esm must be an event source mapping UUID, got "${values.esm}"`);
   return {
@@ -111,6 +116,7 @@ export function parseRedriveArgs(args: string[]): RedriveOptions | 'help' {
     prefix: values.prefix,
     ...(values['lambda-endpoint'] ? { lambdaEndpoint: values['lambda-endpoint'] } : {}),
     json: values.json ?? false,
+    concurrency,
   };
 }
 
@@ -134,6 +140,7 @@ function parse(args: string[]) {
       prefix: { type: 'string', default: 'aws/lambda/' },
       'lambda-endpoint': { type: 'string' },
       json: { type: 'boolean' },
+      concurrency: { type: 'string', default: '4' },
       help: { type: 'boolean' },
     },
   });
@@ -288,11 +295,12 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
   const { lambdaInvoker } = await import('./lambda-invoker');
   try {
-    const outcomes = await executeRedrive(plan, target, {
-      store,
-      invoker: lambdaInvoker(lambda),
-      ...(producer ? { producer } : {}),
-    });
+    const outcomes = await executeRedrive(
+      plan,
+      target,
+      { store, invoker: lambdaInvoker(lambda), ...(producer ? { producer } : {}) },
+      options.concurrency,
+    );
     if (options.json) print(JSON.stringify({ plan: planJson(plan), outcomes }, null, 2));
     else print(formatOutcomes(outcomes));
     const clean =

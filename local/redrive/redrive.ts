@@ -128,40 +128,91 @@ export interface RedriveDeps {
   onOutcome?: (outcome: BatchOutcome) => void;
 }
 
-/** Redrives every pending object in order, one at a time, and tags each with its outcome. */
+/**
+ * Redrives every pending object and tags each with its outcome. Objects that share a partition go one after
+ * another in redrive order (older records first, as the ESM would); independent groups run `concurrency` at a
+ * time. Outcomes come back in plan order.
+ */
 export async function executeRedrive(
   plan: RedrivePlan,
   target: RedriveTarget,
   deps: RedriveDeps,
+  concurrency = 1,
 ): Promise<BatchOutcome[]> {
-  const outcomes: BatchOutcome[] = [];
-  for (const { batch, tags } of plan.pending) {
-    const failedAgain =
-      target.kind === 'invoke'
-        ? await invokeBatch(batch.event, target.functionName, requireDep(deps.invoker, 'invoker'))
-        : await produceBatch(batch.event, target.topic, requireDep(deps.producer, 'producer'));
-    const status: RedriveStatus = failedAgain.length === 0 ? 'redriven' : 'failed-again';
-    const outcome: BatchOutcome = {
-      key: batch.key,
-      records: batch.recordCount,
-      succeeded: batch.recordCount - failedAgain.length,
-      failedAgain,
-      status,
-    };
-    try {
-      await deps.store.setTags(batch.key, {
-        ...tags,
-        [STATUS_TAG]: status,
-        [AT_TAG]: (deps.now?.() ?? new Date()).toISOString(),
-        [VIA_TAG]: target.kind === 'invoke' ? 'invoke' : `topic/${target.topic}`,
-      });
-    } catch (error) {
-      outcome.tagError = (error as Error).message;
+  const results = new Map<PlannedBatch, BatchOutcome>();
+  const groups = partitionGroups(plan.pending);
+  let next = 0;
+  const worker = async () => {
+    while (next < groups.length) {
+      const group = groups[next++] as PlannedBatch[];
+      for (const planned of group) {
+        const outcome = await redriveOne(planned, target, deps);
+        results.set(planned, outcome);
+        deps.onOutcome?.(outcome);
+      }
     }
-    outcomes.push(outcome);
-    deps.onOutcome?.(outcome);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, groups.length)) }, worker));
+  return plan.pending.map((planned) => results.get(planned) as BatchOutcome);
+}
+
+async function redriveOne(
+  { batch, tags }: PlannedBatch,
+  target: RedriveTarget,
+  deps: RedriveDeps,
+): Promise<BatchOutcome> {
+  const failedAgain =
+    target.kind === 'invoke'
+      ? await invokeBatch(batch.event, target.functionName, requireDep(deps.invoker, 'invoker'))
+      : await produceBatch(batch.event, target.topic, requireDep(deps.producer, 'producer'));
+  const status: RedriveStatus = failedAgain.length === 0 ? 'redriven' : 'failed-again';
+  const outcome: BatchOutcome = {
+    key: batch.key,
+    records: batch.recordCount,
+    succeeded: batch.recordCount - failedAgain.length,
+    failedAgain,
+    status,
+  };
+  try {
+    await deps.store.setTags(batch.key, {
+      ...tags,
+      [STATUS_TAG]: status,
+      [AT_TAG]: (deps.now?.() ?? new Date()).toISOString(),
+      [VIA_TAG]: target.kind === 'invoke' ? 'invoke' : `topic/${target.topic}`,
+    });
+  } catch (error) {
+    outcome.tagError = (error as Error).message;
   }
-  return outcomes;
+  return outcome;
+}
+
+/** The pending objects in groups that share no partition (transitively), each group in plan order. */
+export function partitionGroups(pending: PlannedBatch[]): PlannedBatch[][] {
+  const parent = new Map<string, string>();
+  const find = (key: string): string => {
+    let root = key;
+    while (parent.get(root) !== root) root = parent.get(root) as string;
+    parent.set(key, root);
+    return root;
+  };
+  for (const { batch } of pending) {
+    for (const key of batch.partitions) if (!parent.has(key)) parent.set(key, key);
+    const [first, ...rest] = batch.partitions;
+    if (first === undefined) continue;
+    for (const key of rest) parent.set(find(key), find(first));
+  }
+  const groups = new Map<string, PlannedBatch[]>();
+  const ungrouped: PlannedBatch[][] = [];
+  for (const planned of pending) {
+    const first = planned.batch.partitions[0];
+    if (first === undefined) {
+      ungrouped.push([planned]);
+      continue;
+    }
+    const root = find(first);
+    groups.set(root, [...(groups.get(root) ?? []), planned]);
+  }
+  return [...groups.values(), ...ungrouped];
 }
 
 function requireDep<T>(dep: T | undefined, name: string): T {

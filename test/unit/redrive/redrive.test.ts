@@ -15,6 +15,7 @@ import {
   invocationSlices,
   invokeBatch,
   type ProducedRecord,
+  partitionGroups,
   planRedrive,
   produceBatch,
   STATUS_TAG,
@@ -91,6 +92,7 @@ describe('redrive arguments', () => {
       list: false,
       toTopic: 'payment.failed',
       prefix: 'aws/lambda/',
+      concurrency: 4,
     });
     expect(parseRedriveArgs(['--help'])).toBe('help');
   });
@@ -262,6 +264,49 @@ describe('redriving by Invoke', () => {
     const third = await planRedrive(store, selection);
     expect(third.pending).toEqual([]);
     expect(third.redriven).toHaveLength(2);
+  });
+
+  it('runs objects of different partitions at once, never two of one partition, and reports in plan order', async () => {
+    const objects = [
+      failedObject({ records: [record('t', 0, 1, 'a')] }, 'a'),
+      failedObject({ records: [record('t', 0, 2, 'b')] }, 'b'),
+      failedObject({ records: [record('t', 1, 1, 'c'), record('t', 2, 1, 'c2')] }, 'c'),
+      failedObject({ records: [record('t', 2, 5, 'd')] }, 'd'),
+      failedObject({ records: [record('t', 3, 1, 'e')] }, 'e'),
+    ];
+    const store = memoryStore(objects);
+    const plan = await planRedrive(store, selection);
+    const groupValues = partitionGroups(plan.pending).map((g) =>
+      g.map((p) =>
+        Buffer.from(Object.values(p.batch.event.records)[0]?.[0]?.value ?? '', 'base64').toString(),
+      ),
+    );
+    expect(groupValues).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+
+    const running = new Set<string>();
+    let most = 0;
+    const invoker: FunctionInvoker = {
+      invoke: async (_name, event) => {
+        const partitions = Object.keys(event.records);
+        for (const p of partitions) {
+          expect(running.has(p), `two invocations of ${p} at once`).toBe(false);
+          running.add(p);
+        }
+        most = Math.max(most, running.size);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        for (const p of partitions) running.delete(p);
+        return { ok: true, response: null };
+      },
+    };
+    const outcomes = await executeRedrive(
+      plan,
+      { kind: 'invoke', functionName: FUNCTION },
+      { store, invoker },
+      4,
+    );
+    expect(outcomes.map((o) => o.key)).toEqual(plan.pending.map((p) => p.batch.key));
+    expect(outcomes.every((o) => o.status === 'redriven')).toBe(true);
+    expect(most).toBeGreaterThan(1);
   });
 
   it('counts every record of an invocation that failed, with the error', async () => {
