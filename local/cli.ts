@@ -18,6 +18,11 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
     summary: "replay a function's topic: disable its ESM, reset the group's offsets, enable (local or AWS)",
     load: () => import('./replay'),
   },
+  redrive: {
+    summary:
+      'send failed-records objects back to their function (or topic) and tag them redriven (local or AWS)',
+    load: () => import('./redrive/command'),
+  },
   status: {
     summary: 'consumer lag per ESM and partition',
     load: () => import('./status'),

@@ -5,13 +5,11 @@
 //   npm run replay -- --function billing (--from-earliest | --from-timestamp <iso|epoch s> | --offsets 0:10,1:20)
 //       [--topic payment.failed] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint URL] [--wait-timeout 120]
 import '../shared/kafka/node20-polyfills';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
   type EventSourceMappingConfiguration,
-  LambdaClient,
+  type LambdaClient,
   ListEventSourceMappingsCommand,
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
@@ -24,7 +22,7 @@ import {
 import { CliError, numberFlag } from './cli-error';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
-import { stateDir } from './stack/paths';
+import { lambdaClientFor } from './lambda-client';
 
 /** Clears a function's read model before its topic is replayed into it. Function owners register one. */
 export interface ReadModelRebuilder {
@@ -152,14 +150,18 @@ export async function replay(options: ReplayOptions): Promise<MappingReplay[]> {
   }
 }
 
-interface Mapping {
+export interface Mapping {
   UUID: string;
   topic: string;
   consumerGroupId: string;
   maximumRecordAgeInSeconds: number;
 }
 
-async function findMappings(lambda: LambdaClient, functionName: string, topic?: string): Promise<Mapping[]> {
+export async function findMappings(
+  lambda: LambdaClient,
+  functionName: string,
+  topic?: string,
+): Promise<Mapping[]> {
   const found: EventSourceMappingConfiguration[] = [];
   let marker: string | undefined;
   do {
@@ -319,18 +321,6 @@ export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
   return lines.join('\n');
 }
 
-async function localLambdaEndpoint(): Promise<string | undefined> {
-  try {
-    const file = process.env.ESM_EMULATOR_STATE_FILE ?? path.join(stateDir, 'esm-emulator.json');
-    const state = JSON.parse(await readFile(file, 'utf8')) as {
-      lambdaEndpoint?: string;
-    };
-    return state.lambdaEndpoint;
-  } catch {
-    return undefined;
-  }
-}
-
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -363,20 +353,7 @@ export async function run(args: string[]): Promise<number> {
   if (values.rebuild) await registerProjectRebuilders(stage);
   const from = replayFrom(values);
   const kafka = replayKafkaSettings(stage, process.env);
-  const endpoint =
-    values['lambda-endpoint'] ??
-    process.env.AWS_ENDPOINT_URL_LAMBDA ??
-    (stage === 'local' ? await localLambdaEndpoint() : undefined);
-  if (stage === 'local' && !endpoint) {
-    throw new CliError('No local Lambda endpoint: start `npm run dev` first, or pass --lambda-endpoint');
-  }
-  const lambda = new LambdaClient({
-    region: process.env.AWS_REGION ?? 'eu-west-1',
-    ...(endpoint ? { endpoint } : {}),
-    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
-  });
+  const lambda = await lambdaClientFor(stage, values['lambda-endpoint']);
   const plans = await replay({
     lambda,
     brokers: kafka.brokers,

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../local/redrive/redrive';
 import {
   AWS_STAGE_PARAMS,
   type CloudFormationResource,
@@ -721,6 +722,97 @@ describe('an AWS stage', () => {
           ],
         },
       ]);
+    }
+  });
+});
+
+describe('the redrive operator policies', () => {
+  const policyOf = (template: CloudFormationTemplate, id: string) => {
+    const policy = template.Resources[id] as Loose;
+    expect(policy?.Type, id).toBe('AWS::IAM::ManagedPolicy');
+    // Attached to nobody by the stack: the account decides who may redrive.
+    expect(Object.keys(policy.Properties).sort(), id).toEqual([
+      'Description',
+      'ManagedPolicyName',
+      'PolicyDocument',
+    ]);
+    return policy.Properties as { ManagedPolicyName: string; PolicyDocument: { Statement: Statement[] } };
+  };
+
+  it('let an operator find the ESMs, read and tag (only with redrive tags) the failed records, invoke the consumers: nothing more', () => {
+    for (const [stage, result] of packaged()) {
+      const name = stage.split(' ')[0];
+      const policy = policyOf(result.template!, 'RedriveOperatorPolicy');
+      expect(policy.ManagedPolicyName).toBe(`mobility-events-${name}-redrive`);
+      const bySid = Object.fromEntries(policy.PolicyDocument.Statement.map((s) => [s.Sid, s]));
+      const actions = policy.PolicyDocument.Statement.flatMap((s) => asArray(s.Action)).sort();
+      expect(actions, stage).toEqual([
+        'lambda:InvokeFunction',
+        'lambda:ListEventSourceMappings',
+        's3:GetObject',
+        's3:GetObjectTagging',
+        's3:ListBucket',
+        's3:PutObjectTagging',
+      ]);
+      for (const statement of policy.PolicyDocument.Statement) {
+        expect(statement.Effect).toBe('Allow');
+        if (asArray(statement.Resource).includes('*'))
+          expect(asArray(statement.Action), stage).toEqual(['lambda:ListEventSourceMappings']);
+      }
+      const invoked = asArray(bySid.InvokeConsumers!.Resource).map(
+        (r) => (r as { 'Fn::Sub': string })['Fn::Sub'],
+      );
+      expect(invoked.sort(), stage).toEqual(
+        FUNCTION_KEYS.map(
+          (fn) =>
+            `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:mobility-events-${name}-${fn}`,
+        ).sort(),
+      );
+      const account = { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } };
+      expect(bySid.ListFailedRecords!.Condition).toEqual({
+        ...account,
+        StringLike: { 's3:prefix': ['aws/lambda/*'] },
+      });
+      for (const sid of ['ListFailedRecords', 'ReadFailedRecords', 'MarkFailedRecordsRedriven']) {
+        expect([...referencedLogicalIds(bySid[sid]!.Resource)], sid).toEqual(['FailedRecordsBucket']);
+      }
+      for (const sid of ['ReadFailedRecords', 'MarkFailedRecordsRedriven'])
+        expect(JSON.stringify(bySid[sid]!.Resource), sid).toContain('"/aws/lambda/*"');
+      expect(bySid.ReadFailedRecords!.Condition).toEqual(account);
+      // The tags redrive writes, and no others.
+      expect(bySid.MarkFailedRecordsRedriven!.Condition).toEqual({
+        ...account,
+        'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': [STATUS_TAG, AT_TAG, VIA_TAG] },
+      });
+      expect(result.template!.Outputs?.RedriveOperatorPolicyArn).toBeDefined();
+    }
+  });
+
+  it('let --to-topic produce idempotently to the consumed topics of this cluster only, in a policy of its own', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const policy = policyOf(template, 'RedriveToTopicPolicy');
+      const [cluster, topics] = policy.PolicyDocument.Statement;
+      expect(asArray(cluster!.Action).sort()).toEqual([
+        'kafka-cluster:Connect',
+        'kafka-cluster:WriteDataIdempotently',
+      ]);
+      const clusterArn = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')[0]![1].Properties
+        .EventSourceArn;
+      expect(cluster!.Resource, stage).toEqual(clusterArn);
+      expect(asArray(topics!.Action).sort()).toEqual([
+        'kafka-cluster:DescribeTopic',
+        'kafka-cluster:WriteData',
+      ]);
+      const consumed = new Set(
+        resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').flatMap(
+          ([, esm]) => esm.Properties.Topics as string[],
+        ),
+      );
+      const granted = asArray(topics!.Resource as string | string[]);
+      expect(granted.map((arn) => arn.split('/').pop()).sort(), stage).toEqual([...consumed].sort());
+      for (const arn of granted) expect(arn, stage).toMatch(/^arn:aws:kafka:[a-z0-9-]+:\d{12}:topic\/[^*]+$/);
+      expect(template.Outputs?.RedriveToTopicPolicyArn).toBeDefined();
     }
   });
 });
