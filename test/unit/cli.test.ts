@@ -26,6 +26,15 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
     [['dev', '--rate', 'abc'], '--rate must be events per second above 0, got "abc"\n'],
     [['dev', '--api-port', '70000'], '--api-port must be a port number (0: any free port), got "70000"\n'],
     [['dev', '--concurrency', '1.5'], '--concurrency must be a whole number of batches above 0, got "1.5"\n'],
+    [
+      ['review', 'resolve', 'inc-1', '--decision', 'maybe', '--reviewer', 'ana'],
+      'review resolve: --decision must be approve, override or escalate\n',
+    ],
+    [
+      ['review', 'resolve', 'inc-1', '--decision', 'approve'],
+      'review resolve: --reviewer NAME is required\n',
+    ],
+    [['review', 'list', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"\n'],
   ])('%j', (args, message) => {
     expect(cli(...args)).toEqual({ code: 2, stderr: message });
   });
