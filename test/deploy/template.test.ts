@@ -104,7 +104,7 @@ function referencedLogicalIds(value: unknown): Set<string> {
 const ESM_COUNTS: Record<FunctionKey, number> = {
   'incident-explanation': 2,
   'audit-append': 6,
-  'demand-prediction-update': 3,
+  'demand-prediction-update': 4,
   billing: 3,
   notifications: 4,
 };
@@ -183,7 +183,7 @@ describe('every packaged stage', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
       const esms = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
-      expect(esms.length, stage).toBe(18);
+      expect(esms.length, stage).toBe(19);
       const groups = new Set<string>();
       for (const [id, esm] of esms) {
         const p = esm.Properties as Record<string, Loose>;

@@ -50,6 +50,9 @@ class RecordingReadModel implements DemandReadModel {
   }
   zoneDemand = async () => [];
   topZones = async () => [];
+  supplyAndDemand = async () => {
+    throw new Error('not read here');
+  };
 }
 
 const decode = (records: ReturnType<typeof created>[]) =>
