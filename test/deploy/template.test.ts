@@ -749,9 +749,10 @@ describe('IAM against the code', () => {
     SendEmailCommand: 'ses:SendEmail',
     GetSecretValueCommand: 'secretsmanager:GetSecretValue',
   };
-  // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest),
-  // run by an operator with their own credentials.
+  // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest)
+  // and the open-review listing of `review list`, run by an operator with their own credentials.
   const OPERATOR_ONLY: Partial<Record<FunctionKey, string[]>> = {
+    'incident-explanation': ['dynamodb:Query'],
     'demand-prediction-update': ['dynamodb:Scan', 'dynamodb:BatchWriteItem'],
     billing: ['dynamodb:Scan', 'dynamodb:BatchWriteItem'],
   };
