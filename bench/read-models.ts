@@ -174,7 +174,7 @@ function demandBatches(): DemandInput[][] {
 
 /** The naive version: one fenced UpdateItem per record; in order within a partition, partitions in parallel. */
 async function naiveDemand(batch: DemandInput[], readModel: DynamoDbDemandReadModel) {
-  const signals: DemandSignal[] = batch.map((input) => toDemandSignal(input as never, knownZones));
+  const signals: DemandSignal[] = batch.flatMap((input) => toDemandSignal(input as never, knownZones) ?? []);
   const byPartition = new Map<number, DemandSignal[]>();
   for (const signal of signals)
     byPartition.set(signal.partition, [...(byPartition.get(signal.partition) ?? []), signal]);
@@ -378,7 +378,7 @@ async function main() {
     const touched = batches.map(
       (b) =>
         aggregateByZoneHour(
-          b.map((r) => toDemandSignal(r as never, knownZones)),
+          b.flatMap((r) => toDemandSignal(r as never, knownZones) ?? []),
           config,
         ).length,
     );

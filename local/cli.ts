@@ -27,6 +27,14 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
     summary: 'consumer lag per ESM and partition',
     load: () => import('./status'),
   },
+  topics: {
+    summary: 'plan | apply the Kafka topics of serverless.yml (custom.kafka) on MSK or the local broker',
+    load: () => import('./topics'),
+  },
+  review: {
+    summary: 'list open human reviews; resolve one (produces genai.hitl.resolved)',
+    load: () => import('./review'),
+  },
   audit: {
     summary: 'verify the audit hash chains, query audit events, drop partitions past retention',
     load: () => import('./audit'),

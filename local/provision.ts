@@ -18,6 +18,7 @@ import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
 import { repoRoot } from './stack/paths';
+import { type TopicSpec, topicSpecs } from './topics';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'eu-west-1';
@@ -25,14 +26,8 @@ export const LOCAL_REGION = 'eu-west-1';
 // biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
 type Json = any;
 
-export interface TopicDefinition {
-  name: string;
-  partitions: number;
-  configs: Record<string, string>;
-}
-
 export interface LocalDefinitions {
-  topics: TopicDefinition[];
+  topics: TopicSpec[];
   /** Logical id => CreateTable input (key schema, attributes, indexes). */
   tables: Record<string, CreateTableCommandInput>;
   /** Env var name (IncidentsTable -> INCIDENTS_TABLE) => table name of the stage. */
@@ -85,12 +80,7 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
   const stage: string = config.provider?.stage ?? LOCAL_STAGE;
   const notes: string[] = [];
 
-  const topics = Object.entries<Json>(config.custom?.kafka?.topics ?? {}).map(([name, settings]) => {
-    const configs: Record<string, string> = {};
-    if (settings?.retentionDays)
-      configs['retention.ms'] = String(settings.retentionDays * 24 * 60 * 60 * 1000);
-    return { name, partitions: Number(settings?.partitions ?? 1), configs };
-  });
+  const topics = topicSpecs(config, stage);
 
   const tables: Record<string, CreateTableCommandInput> = {};
   const tableEnv: Record<string, string> = {};
@@ -141,7 +131,7 @@ function isAlreadyExists(error: unknown): boolean {
   return /already exists|TOPIC_ALREADY_EXISTS/i.test(text);
 }
 
-export async function provisionTopics(brokers: string, topics: TopicDefinition[]): Promise<string[]> {
+export async function provisionTopics(brokers: string, topics: TopicSpec[]): Promise<string[]> {
   const admin = new Admin({ clientId: 'stack-provision', bootstrapBrokers: [brokers], timeout: 15_000 });
   const created: string[] = [];
   try {
@@ -152,7 +142,7 @@ export async function provisionTopics(brokers: string, topics: TopicDefinition[]
         await admin.createTopics({
           topics: [topic.name],
           partitions: topic.partitions,
-          replicas: 1,
+          replicas: topic.replicationFactor,
           configs: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
         });
         created.push(topic.name);

@@ -14,15 +14,12 @@ import {
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
-import {
-  type KafkaConnectionSettings,
-  kafkaClientOptions,
-  kafkaSettingsFromEnv,
-} from '../shared/kafka/client-options';
+import { type KafkaConnectionSettings, kafkaClientOptions } from '../shared/kafka/client-options';
 import { CliError, numberFlag } from './cli-error';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
 import { lambdaClientFor } from './lambda-client';
+import { stageKafkaSettings } from './stage-kafka';
 
 /** Clears a function's read model before its topic is replayed into it. Function owners register one. */
 export interface ReadModelRebuilder {
@@ -274,22 +271,6 @@ function rebuilderFor(functionKey: string): ReadModelRebuilder {
   return rebuilder;
 }
 
-/**
- * The admin client's connection: the local broker (plaintext) for the local stage; for an AWS stage the
- * cluster's IAM bootstrap brokers with MSK IAM auth, the only listener the deployment grants (KAFKA_AUTH=none
- * overrides it for a cluster without IAM auth).
- */
-export function replayKafkaSettings(stage: string, env: NodeJS.ProcessEnv): KafkaConnectionSettings {
-  if (stage === 'local') return kafkaSettingsFromEnv('replay', env);
-  if (!env.KAFKA_BROKERS) {
-    throw new CliError(
-      `--stage ${stage}: set KAFKA_BROKERS to the MSK cluster's IAM bootstrap brokers (aws kafka ` +
-        'get-bootstrap-brokers --cluster-arn <arn> --query BootstrapBrokerStringSaslIam)',
-    );
-  }
-  return kafkaSettingsFromEnv('replay', { ...env, KAFKA_AUTH: env.KAFKA_AUTH ?? 'iam' });
-}
-
 export function parseOffsets(spec: string): Map<number, bigint> {
   const offsets = new Map<number, bigint>();
   for (const pair of spec.split(',')) {
@@ -352,7 +333,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.rebuild) await registerProjectRebuilders(stage);
   const from = replayFrom(values);
-  const kafka = replayKafkaSettings(stage, process.env);
+  const kafka = stageKafkaSettings(stage, 'replay', process.env);
   const lambda = await lambdaClientFor(stage, values['lambda-endpoint']);
   const plans = await replay({
     lambda,

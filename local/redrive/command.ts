@@ -238,9 +238,10 @@ export async function run(args: string[]): Promise<number> {
   const bucket = options.bucket ?? process.env.FAILED_RECORDS_BUCKET;
   if (!bucket)
     throw usage(`--stage ${options.stage}: pass --bucket (the stack's FailedRecordsBucketName output)`);
-  const [{ lambdaClientFor }, { findMappings, replayKafkaSettings }, { s3Client }] = await Promise.all([
+  const [{ lambdaClientFor }, { findMappings }, { stageKafkaSettings }, { s3Client }] = await Promise.all([
     import('../lambda-client'),
     import('../replay'),
+    import('../stage-kafka'),
     import('../esm/destinations'),
   ]);
   const { s3FailedBatchStore } = await import('./s3-failed-batch-store');
@@ -290,7 +291,7 @@ export async function run(args: string[]): Promise<number> {
     print(formatPlan(plan, target, { dryRun: false, list: false, ...(consumers ? { consumers } : {}) }));
   const producer = options.toTopic
     ? (await import('./kafka-record-producer')).kafkaRecordProducer(
-        replayKafkaSettings(options.stage, process.env),
+        stageKafkaSettings(options.stage, 'redrive', process.env),
       )
     : undefined;
   const { lambdaInvoker } = await import('./lambda-invoker');

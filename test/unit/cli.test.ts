@@ -34,6 +34,15 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
       ['redrive', '--function', 'billing', '--reason', 'Timeout'],
       'redrive: --reason must be one of RetryAttemptsExhausted, RecordAgeExceeded, MaximumPayloadSizeExceeded, got "Timeout" (npm run redrive -- --help)\n',
     ],
+    [
+      ['review', 'resolve', 'inc-1', '--decision', 'maybe', '--reviewer', 'ana'],
+      'review resolve: --decision must be approve, override or escalate\n',
+    ],
+    [
+      ['review', 'resolve', 'inc-1', '--decision', 'approve'],
+      'review resolve: --reviewer NAME is required\n',
+    ],
+    [['review', 'list', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"\n'],
   ])('%j', (args, message) => {
     expect(cli(...args)).toEqual({ code: 2, stderr: message });
   });

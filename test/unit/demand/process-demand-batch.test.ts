@@ -57,6 +57,9 @@ class RecordingReadModel implements DemandReadModel {
   }
   zoneDemand = async () => [];
   topZones = async () => [];
+  supplyAndDemand = async () => {
+    throw new Error('not read here');
+  };
 }
 
 async function decode(records: ReturnType<typeof created>[]): Promise<BatchPartition[]> {
