@@ -133,6 +133,11 @@ class Run {
     this.fatal ??= { error };
   }
 
+  /** Transient errors are batch-level whatever `isBatchLevel` says: an outage must never fail a record. */
+  failsBatch(error: unknown): boolean {
+    return this.isBatchLevel(error) || this.isTransient(error);
+  }
+
   /** Runs `attempt`, retrying it while it fails transiently and time is left; stops if another partition failed. */
   async withRetries<T>(attempt: () => Promise<T> | T, where: Record<string, unknown>): Promise<T> {
     for (let n = 1; ; n++) {
@@ -214,7 +219,7 @@ async function runPartition<Data>(
         await run.withRetries(() => handle(record, log), { partition: partition.key, offset: record.offset });
       } catch (error) {
         if (error instanceof Stopped) return;
-        if (run.isBatchLevel(error)) {
+        if (run.failsBatch(error)) {
           run.stop(error);
           return;
         }
@@ -247,7 +252,7 @@ async function runAggregate<Data, Result extends AggregateResult>(
     run.stop(error);
     return undefined;
   }
-  const batchLevel = result.failures.find((failure) => run.isBatchLevel(failure.error));
+  const batchLevel = result.failures.find((failure) => run.failsBatch(failure.error));
   if (batchLevel) {
     run.stop(batchLevel.error);
     return undefined;

@@ -249,6 +249,12 @@ describe('runBatch, batch-level and transient errors', () => {
     await expect(runBatch(await decoded(batchOf(1, 3)), policy, options)).rejects.toThrow('misconfigured');
   });
 
+  it('never turns an outage into a record failure, even under a predicate that does not know outages', async () => {
+    const policy: BatchPolicy = { kind: 'commute', concurrency: 1, handle: () => Promise.reject(refused()) };
+    const options = { ...quick, isBatchLevel: () => false };
+    await expect(runBatch(await decoded(batchOf(1, 2)), policy, options)).rejects.toThrow('ECONNREFUSED');
+  });
+
   it('retries a record that failed transiently, in place, keeping the partition order', async () => {
     const effects: number[] = [];
     let failuresLeft = 3;
