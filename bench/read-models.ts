@@ -515,7 +515,7 @@ function writeSection(
       'with `npm run bench:read-models` (bench/read-models.ts; raw rows in bench/results/read-models.json).',
     `Stand-in: ${standIn}. 1-minute load average ${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end.`,
     "records/s are comparable within this table only (the machine's speed varies between runs); requests/record are",
-    "exact counts (SDK middleware on every client) and do not depend on load.",
+    'exact counts (SDK middleware on every client) and do not depend on load.',
     '',
     `The two calibration rows are the stand-in's ceiling on this machine now: ${fmt(sequential.recordsPerSecond)} PutItem/s one at a`,
     `time and ${fmt(concurrent.recordsPerSecond)}/s with 32 in flight. With 32 in flight each request cost **${fmt(concurrent.standInCpuUsPerRequest ?? Number.NaN)} us of the`,
