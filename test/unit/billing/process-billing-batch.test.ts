@@ -55,6 +55,31 @@ describe('billingPolicy', () => {
     await expect(run([partition(0, 2)], ledger)).rejects.toThrow(ConfigurationError);
   });
 
+  it('rides out a store outage inside the invocation: the whole batch runs again, no record is reported', async () => {
+    const ledger = new MemoryLedger();
+    const record = ledger.record.bind(ledger);
+    let outages = 2;
+    // The write of the first two attempts fails half-way, as a DynamoDB throttle after the SDK's retries.
+    ledger.record = async (facts) => {
+      if (outages-- <= 0) return record(facts);
+      await record(facts.slice(0, 3));
+      const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      return facts.slice(3).map((fact) => ({ fact, error: throttled }));
+    };
+    let result: BillingBatchResult | undefined;
+    const outcome = await runBatch(
+      [partition(0, 5)],
+      billingPolicy(tariffs, ledger, (done) => {
+        result = done;
+      }),
+      { logger: silent, retryUntil: Date.now() + 10_000, retryDelayMs: () => 1 },
+    );
+    expect(outcome).toMatchObject({ response: { batchItemFailures: [] }, retries: 2 });
+    expect(result?.failures).toEqual([]);
+    expect(ledger.invoices.size).toBe(5);
+    expect(ledger.lines.size).toBe(5);
+  });
+
   it('reports a bad record with its successors but bills the successors (effects commute)', async () => {
     const ledger = new MemoryLedger();
     const bad = partition(0, 3);
