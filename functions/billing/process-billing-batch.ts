@@ -1,42 +1,43 @@
-import {
-  BatchFailures,
-  type BatchLogger,
-  type DecodedPartition,
-  type KafkaBatchResponse,
-} from '../../shared/msk';
+import type { BatchPartition, BatchPolicy } from '../../shared/msk';
 import { type BillingBatchResult, type BillingInput, billBatch, type RecordFailure } from './bill';
 import { toBillingCommand } from './billing-events';
 import type { BillingLedger } from './ports';
 import type { TariffTable } from './pricing';
 
-export interface BillingBatchOutcome extends Omit<BillingBatchResult, 'failures'> {
-  response: KafkaBatchResponse;
-  processed: number;
-  failed: number;
-}
-
 /**
- * Decoded partitions -> commands (a bad record fails alone) -> one billBatch over every valid record -> the
- * partial batch response. Billing effects commute, so the records after a failed one are billed too; they are
- * still reported (Kafka redelivers from the earliest failed offset) and the redelivery finds them stored.
+ * Billing's batch policy: aggregate. Every valid record of the batch (all partitions) is billed at once by
+ * billBatch: batched reads of what the bookings have, batched writes of the missing facts. A bad record fails
+ * alone; billing effects commute, so the records after it are billed too and the engine reports them with it
+ * (Kafka redelivers from the earliest failed offset), and the redelivery finds them stored. Running the batch
+ * again (a transient store error) is safe for the same reason.
  */
-export async function processBillingBatch(
-  partitions: DecodedPartition[],
+export function billingPolicy(
   tariffs: TariffTable,
   ledger: BillingLedger,
-  logger?: BatchLogger,
-  isFatal: (error: unknown) => boolean = () => false,
-): Promise<BillingBatchOutcome> {
+  done?: (result: BillingBatchResult) => void,
+): BatchPolicy<Record<string, unknown>, BillingBatchResult> {
+  return {
+    kind: 'aggregate',
+    handle: async (partitions) => {
+      const { inputs, invalid } = billingInputs(partitions, tariffs);
+      const result = await billBatch(inputs, ledger);
+      return { ...result, failures: [...invalid, ...result.failures] };
+    },
+    ...(done ? { done } : {}),
+  };
+}
+
+/** The batch's valid records as billing commands, and the invalid ones; decode errors are the engine's. */
+function billingInputs(
+  partitions: BatchPartition[],
+  tariffs: TariffTable,
+): { inputs: BillingInput[]; invalid: RecordFailure[] } {
   const inputs: BillingInput[] = [];
   const invalid: RecordFailure[] = [];
   for (const partition of partitions) {
     for (const record of partition.records) {
+      if (record instanceof Error || record.tombstone) continue;
       const where = { topic: record.topic, partition: record.partition, offset: record.offset };
-      if (record instanceof Error) {
-        invalid.push({ record: where, error: record });
-        continue;
-      }
-      if (record.tombstone || record.cloudEvent === null) continue;
       try {
         const command = toBillingCommand(
           {
@@ -50,30 +51,9 @@ export async function processBillingBatch(
         );
         inputs.push({ record: where, command });
       } catch (error) {
-        if (isFatal(error)) throw error;
         invalid.push({ record: where, error });
       }
     }
   }
-  const { failures, ...result } = await billBatch(inputs, ledger);
-  const fatal = failures.find(({ error }) => isFatal(error));
-  if (fatal) throw fatal.error;
-
-  const all = [...invalid, ...failures];
-  const batchFailures = new BatchFailures(logger);
-  for (const partition of partitions) {
-    let earliest: { index: number; error: unknown } | undefined;
-    for (const { record, error } of all) {
-      if (record.topic !== partition.topic || record.partition !== partition.partition) continue;
-      const index = partition.records.findIndex((r) => r.offset === record.offset);
-      if (index >= 0 && (!earliest || index < earliest.index)) earliest = { index, error };
-    }
-    if (earliest) batchFailures.failFrom(partition, earliest.index, earliest.error);
-  }
-  return {
-    ...result,
-    response: batchFailures.toResponse(),
-    processed: result.applied + result.alreadyApplied,
-    failed: all.length,
-  };
+  return { inputs, invalid };
 }

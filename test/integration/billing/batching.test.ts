@@ -6,28 +6,24 @@ import {
   DynamoDbInvoiceStore,
 } from '../../../functions/billing/dynamodb-billing-store';
 import type { BillingLedger } from '../../../functions/billing/ports';
-import type { TariffTable } from '../../../functions/billing/pricing';
-import { processBillingBatch } from '../../../functions/billing/process-billing-batch';
-import tariffsFile from '../../../functions/billing/tariffs.json';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { decodeEvent, type KafkaEventRecord, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
 import {
   billingTableDefinition,
   createUniqueTable,
   documentClient,
   snapshot,
 } from '../demand/dynamo-test-support';
+import { deliverBatch } from './deliver';
 
 /*
  * Billing's batching against dynalite: DynamoDB requests per record (counted on the SDK client, not timed),
  * redelivery of a partially applied batch, duplicates within a batch, payments before and racing their invoice.
  */
-const tariffs = tariffsFile as TariffTable;
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const PARTITIONS = 6;
-const silent = { error: () => {} };
 const point = { lat: 52.52, lon: 13.405 };
 
 function record(type: string, partition: number, offset: number, id: string, data: Record<string, unknown>) {
@@ -107,8 +103,7 @@ describe('billing batches on the DynamoDB stand-in', () => {
     records: KafkaEventRecord[],
     ledger: BillingLedger = new DynamoDbBillingLedger(client, table),
   ) => {
-    const partitions = await decodeEvent(kafkaEvent(records), { registry: fileCatalogSchemaRegistry });
-    return processBillingBatch(partitions, tariffs, ledger, silent);
+    return deliverBatch(records, ledger);
   };
 
   /** Requests per record of delivering `records` once. */

@@ -6,24 +6,20 @@ import {
   DynamoDbInvoiceStore,
 } from '../../../functions/billing/dynamodb-billing-store';
 import type { BillingLedger } from '../../../functions/billing/ports';
-import type { TariffTable } from '../../../functions/billing/pricing';
-import { processBillingBatch } from '../../../functions/billing/process-billing-batch';
 import { billingReadModelRebuilder } from '../../../functions/billing/rebuild';
-import tariffsFile from '../../../functions/billing/tariffs.json';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { decodeEvent, type KafkaEventRecord, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
 import {
   billingTableDefinition,
   createUniqueTable,
   documentClient,
   snapshot,
 } from '../demand/dynamo-test-support';
+import { deliverBatch } from './deliver';
 
-const tariffs = tariffsFile as TariffTable;
 const T0 = Date.parse('2026-11-23T10:00:00Z');
-const silent = { error: () => {} };
 
 /** A real ESM record: Avro (Confluent framing) value plus CloudEvents headers, as producers send it. */
 function record(
@@ -136,8 +132,7 @@ describe('billing on the DynamoDB stand-in', () => {
       invoices: new DynamoDbInvoiceStore(client, billingTable),
       statements: new DynamoDbCustomerStatements(client, billingTable),
       deliver: async (records: KafkaEventRecord[]) => {
-        const partitions = await decodeEvent(kafkaEvent(records), { registry: fileCatalogSchemaRegistry });
-        return processBillingBatch(partitions, tariffs, ledger, silent);
+        return deliverBatch(records, ledger);
       },
     };
   }
