@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY_MARGIN_MS } from '../../shared/msk/handler';
 import {
   AWS_STAGE_PARAMS,
   type CloudFormationResource,
@@ -222,6 +223,24 @@ describe('every packaged stage', () => {
     }
     for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
       expect(esm.Properties.BatchSize, id).toBe(10);
+    }
+  });
+
+  it('lets every ESM ride out a 5-minute store outage before a valid record can reach the bucket', () => {
+    // The engine retries an outage until DEFAULT_RETRY_MARGIN_MS before the timeout (less one backoff of at
+    // most 5 s), then fails the invocation: each failed invocation of an outage lasts at least that long, and a
+    // record reaches the bucket only after MaximumRetryAttempts + 1 of them (README "Failures").
+    const template = prod.template!;
+    for (const fn of FUNCTION_KEYS) {
+      const timeout = template.Resources[`${FUNCTIONS[fn].id}LambdaFunction`]!.Properties.Timeout as number;
+      const perInvocation = timeout - DEFAULT_RETRY_MARGIN_MS / 1000 - 5;
+      for (const [id, esm] of esmsOf(template, fn)) {
+        const attempts = (esm.Properties.MaximumRetryAttempts as number) + 1;
+        expect(attempts * perInvocation, `${id}: ${attempts} x ${perInvocation} s`).toBeGreaterThanOrEqual(
+          300,
+        );
+        expect(esm.Properties.MaximumRecordAgeInSeconds as number, id).toBeGreaterThan(attempts * timeout);
+      }
     }
   });
 

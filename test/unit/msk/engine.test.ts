@@ -249,6 +249,12 @@ describe('runBatch, batch-level and transient errors', () => {
     await expect(runBatch(await decoded(batchOf(1, 3)), policy, options)).rejects.toThrow('misconfigured');
   });
 
+  it('never turns an outage into a record failure, even under a predicate that does not know outages', async () => {
+    const policy: BatchPolicy = { kind: 'commute', concurrency: 1, handle: () => Promise.reject(refused()) };
+    const options = { ...quick, isBatchLevel: () => false };
+    await expect(runBatch(await decoded(batchOf(1, 2)), policy, options)).rejects.toThrow('ECONNREFUSED');
+  });
+
   it('retries a record that failed transiently, in place, keeping the partition order', async () => {
     const effects: number[] = [];
     let failuresLeft = 3;
@@ -371,6 +377,8 @@ describe('createKafkaHandler', () => {
     ).rejects.toThrow('ECONNREFUSED');
     expect(attempts).toBeGreaterThan(1);
     expect(f.errors.at(-1)).toMatchObject({ outage: true });
+    expect(f.metrics).toContainEqual(['TransientRetries', attempts - 1]);
+    expect(f.published).toHaveLength(1);
     // Without a context there is no time to retry in.
     attempts = 0;
     await expect(handler(batchOf(1, 1))).rejects.toThrow('ECONNREFUSED');
