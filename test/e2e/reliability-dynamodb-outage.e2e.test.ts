@@ -8,10 +8,12 @@
 // retries with sub-second backoff), anything over ~9 s sent valid records to the bucket. OUTAGE_S defaults to
 // 45 s (CI); RELIABILITY_DYNAMODB_OUTAGE_S=300 runs the 5 minutes the README promises.
 //
-// Functions: those on the batch engine that write DynamoDB (demand-prediction-update, incident-explanation).
-// billing and notifications join this list when they run on the engine.
+// Functions: those on the batch engine that write DynamoDB (demand-prediction-update, incident-explanation,
+// notifications, whose log and local outbox are both DynamoDB). billing joins this list when it runs on the engine.
 import { afterAll, describe, expect, it } from 'vitest';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
+import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
+import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
 import { type BuiltEvent, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
@@ -33,7 +35,7 @@ import {
 
 const OUTAGE_S = Number(process.env.RELIABILITY_DYNAMODB_OUTAGE_S ?? 45);
 const EVENTS = 2_400;
-const FUNCTIONS = ['demand-prediction-update', 'incident-explanation'];
+const FUNCTIONS = ['demand-prediction-update', 'incident-explanation', 'notifications'];
 const TOPICS = ['booking.created', 'booking.completed', 'booking.cancelled', 'incident.detected'];
 
 let running: RunningEmulator | undefined;
@@ -138,6 +140,20 @@ describe('reliability: DynamoDB outage', () => {
 
       // demand: counts per zone and hour equal the booking events of each kind (nothing lost or doubled).
       expect(await demandCounts(spec)).toEqual(expectedDemand(events));
+
+      // notifications: one SENT log entry and one outbox message per notification the rules decide, no other.
+      const notificationItems = await scanAll(spec.tables.NotificationsTable as string);
+      const expectedKeys = events.flatMap((e) =>
+        decideNotifications({ topic: e.type, source: e.source, id: e.id, time: '', data: e.data }).map(
+          (intent) => notificationLogKey(e.source, e.id, intent.recipient.id),
+        ),
+      );
+      const logged = notificationItems.filter((i) => String(i.sk).startsWith('RECIPIENT#'));
+      expect(logged.map((i) => `${i.pk}|${i.sk}`).sort()).toEqual(
+        expectedKeys.map((k) => `${k.pk}|${k.sk}`).sort(),
+      );
+      expect(new Set(logged.map((i) => i.status))).toEqual(new Set(['SENT']));
+      expect(notificationItems.filter((i) => i.pk === 'OUTBOX')).toHaveLength(expectedKeys.length);
 
       const failed = logs.split('\n').filter((l) => l.includes('invocation failed'));
       const failedInvocations = failed.length;
