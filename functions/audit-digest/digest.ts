@@ -182,7 +182,7 @@ function parseDigest(body: Buffer): ChainDigest {
 /** s3://bucket/prefix/ -> { bucket, prefix } (the prefix ends with '/' unless empty). */
 export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!match) throw new DigestFormatError(`--digests must be s3://bucket[/prefix], got "${url}"`);
+  if (!match) throw new DigestFormatError(`the digests location must be s3://bucket[/prefix], got "${url}"`);
   const prefix = match[2] ?? '';
   return {
     bucket: match[1] as string,
