@@ -43,12 +43,32 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 
--- Roles are cluster-wide and may predate this migration: state their attributes, whatever they were.
-ALTER ROLE audit_append_login LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-ALTER ROLE audit_digest_login LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-ALTER ROLE audit_writer NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-ALTER ROLE audit_reader NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-ALTER ROLE audit_retention NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- Roles are cluster-wide and may predate this migration: check their attributes, and change only what differs
+-- (Aurora's master user is no superuser: naming SUPERUSER, REPLICATION or BYPASSRLS in ALTER ROLE at all is
+-- refused to it, so a role that holds one of those is an error to fix by hand, not something to alter here).
+DO $$
+DECLARE
+  r record;
+  v_login boolean;
+  v_inherit boolean;
+BEGIN
+  FOR r IN
+    SELECT * FROM pg_roles
+    WHERE rolname IN ('audit_append_login', 'audit_digest_login', 'audit_writer', 'audit_reader', 'audit_retention')
+  LOOP
+    IF r.rolsuper OR r.rolreplication OR r.rolbypassrls THEN
+      RAISE EXCEPTION 'role % has SUPERUSER, REPLICATION or BYPASSRLS: a superuser must remove them first', r.rolname;
+    END IF;
+    v_login := r.rolname IN ('audit_append_login', 'audit_digest_login');
+    v_inherit := r.rolname IN ('audit_writer', 'audit_reader');
+    IF r.rolcreatedb OR r.rolcreaterole OR r.rolcanlogin <> v_login OR r.rolinherit <> v_inherit THEN
+      EXECUTE format('ALTER ROLE %I NOCREATEDB NOCREATEROLE %s %s', r.rolname,
+                     CASE WHEN v_login THEN 'LOGIN' ELSE 'NOLOGIN' END,
+                     CASE WHEN v_inherit THEN 'INHERIT' ELSE 'NOINHERIT' END);
+    END IF;
+  END LOOP;
+END
+$$;
 
 -- Each login is a member of its one role and of nothing else; the two NOLOGIN roles of the logins are members
 -- of nothing at all.
@@ -77,6 +97,13 @@ GRANT SELECT ON audit_chain_head TO audit_reader;
 GRANT audit_retention TO CURRENT_USER;
 GRANT SELECT, DELETE ON audit_event_ids TO audit_retention;
 GRANT SELECT, INSERT ON audit_chain_anchor TO audit_retention;
+-- ALTER ... OWNER TO needs the new owner to hold CREATE on the schema (006 took it from PUBLIC). Only the
+-- retention function runs as audit_retention.
+DO $$
+BEGIN
+  EXECUTE format('GRANT CREATE ON SCHEMA %I TO audit_retention', current_schema());
+END
+$$;
 
 CREATE OR REPLACE FUNCTION audit_reject_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -108,11 +108,14 @@ export interface DigestCheck {
 }
 
 /**
- * Checks that the digests form one chain (each names the one before it by key and sha256), and collects what
- * they vouch for. Two digests that name different hashes for one seq contradict each other: a problem too.
+ * Checks that the digests are chained (each names an earlier one by key and sha256: the one before it, or, when
+ * two scheduled runs overlapped, the same one as its sibling), and collects what they vouch for. A replaced
+ * digest no longer matches the sha256 later digests name; two digests that name different hashes for one seq
+ * contradict each other: both are problems.
  */
 export async function readDigests(digests: AsyncIterable<StoredDigest>): Promise<DigestCheck> {
   const check: DigestCheck = { digests: 0, checkpoints: new Map() };
+  const seen = new Map<string, string>();
   let previous: StoredDigest | undefined;
   for await (const stored of digests) {
     let digest: ChainDigest;
@@ -124,11 +127,15 @@ export async function readDigests(digests: AsyncIterable<StoredDigest>): Promise
     }
     const link = digest.previous;
     if (previous) {
-      const expected = { key: previous.key, sha256: sha256Hex(previous.body) };
-      if (!link || link.key !== expected.key || link.sha256 !== expected.sha256) {
+      const named = link ? seen.get(link.key) : undefined;
+      if (!link || named !== link.sha256) {
+        const before = { key: previous.key, sha256: sha256Hex(previous.body) };
         check.problem = {
           key: stored.key,
-          reason: `digest chain broken: it names ${link ? `${link.key} sha256 ${link.sha256}` : 'no previous digest'}, the digest before it is ${expected.key} sha256 ${expected.sha256}`,
+          reason:
+            `digest chain broken: it names ${link ? `${link.key} sha256 ${link.sha256}` : 'no previous digest'}` +
+            (link && named ? `, whose sha256 is ${named}` : link ? ', which is not listed before it' : '') +
+            `; the digest before it is ${before.key} sha256 ${before.sha256}`,
         };
         return check;
       }
@@ -157,6 +164,7 @@ export async function readDigests(digests: AsyncIterable<StoredDigest>): Promise
       if (!known) seqs.set(seq, { hash, reason: 'digest-mismatch', source: `digest ${stored.key}` });
     }
     check.digests += 1;
+    seen.set(stored.key, sha256Hex(stored.body));
     previous = stored;
   }
   return check;
@@ -182,7 +190,7 @@ function parseDigest(body: Buffer): ChainDigest {
 /** s3://bucket/prefix/ -> { bucket, prefix } (the prefix ends with '/' unless empty). */
 export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!match) throw new DigestFormatError(`--digests must be s3://bucket[/prefix], got "${url}"`);
+  if (!match) throw new DigestFormatError(`the digests location must be s3://bucket[/prefix], got "${url}"`);
   const prefix = match[2] ?? '';
   return {
     bucket: match[1] as string,

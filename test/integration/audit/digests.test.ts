@@ -180,7 +180,7 @@ describe('audit verify --digests', () => {
     const { status, out } = await run(['verify', '--digests', digests]);
     expect(status).toBe(1);
     expect(out).toMatch(
-      /^digests BROKEN at audit-digests\/.+\.json: digest chain broken: it names .+ sha256 [0-9a-f]{64}, the digest before it is .+ sha256 [0-9a-f]{64}$/,
+      /^digests BROKEN at audit-digests\/.+\.json: digest chain broken: it names .+ sha256 [0-9a-f]{64}, whose sha256 is [0-9a-f]{64}; the digest before it is .+ sha256 [0-9a-f]{64}$/,
     );
   });
 });

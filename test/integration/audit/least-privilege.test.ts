@@ -1,12 +1,21 @@
 // Issue 21, findings 1 and 3 (migration 008), against the real PostgreSQL server: the function's own login
 // cannot leave audit_writer, and retention cannot be entered with a session setting.
+
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
-import { databaseSettingsFromEnv, LambdaDatabase } from '../../../functions/audit-append/database';
+import { databaseSettingsFromEnv, LambdaDatabase, pooled } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
+import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { scramVerifier, setLoginPassword } from '../../../local/audit-login';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
-import { type AuditDatabase, createAuditDatabase } from './audit-database';
+import {
+  type AuditDatabase,
+  applyMigrations,
+  createAuditDatabase,
+  serverUrl,
+  withDatabase,
+} from './audit-database';
 
 let db: AuditDatabase;
 let functionDatabase: LambdaDatabase;
@@ -186,7 +195,9 @@ describe('retention (finding 3)', () => {
               (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'audit_retention') AS can_login,
               ARRAY(SELECT m.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
                     JOIN pg_roles g ON g.oid = a.roleid
-                    WHERE g.rolname = 'audit_retention' AND m.rolname LIKE 'audit%')::text[] AS audit_members,
+                    WHERE g.rolname = 'audit_retention'
+                      AND m.rolname IN ('audit_append_login', 'audit_digest_login', 'audit_writer', 'audit_reader')
+                   )::text[] AS audit_members,
               ARRAY(SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                     WHERE i.inhparent = 'audit_event'::regclass)::text[] AS partition_owners
        FROM pg_proc p WHERE p.proname = 'audit_drop_partitions_before'`,
@@ -203,5 +214,61 @@ describe('retention (finding 3)', () => {
     expect(await inFunctionSession(['SET ROLE audit_retention'])).toEqual([
       expect.stringMatching(/permission denied/),
     ]);
+  });
+});
+
+describe('migrations and retention as an Aurora-like master user (CREATEROLE, no superuser)', () => {
+  it('apply, hand the partitions to audit_retention, and retention still drops old months while the owner cannot delete ids', async () => {
+    const server = await serverUrl();
+    const admin = new pg.Client({ connectionString: server });
+    const name = `audit_master_${process.pid}_${Date.now().toString(36)}`;
+    await admin.connect();
+    try {
+      await admin.query(`DO $$ BEGIN
+          CREATE ROLE audit_test_master LOGIN CREATEROLE NOSUPERUSER;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END $$`);
+      await admin.query(`CREATE DATABASE ${name} OWNER audit_test_master`);
+      const url = withDatabase(server, name, 'audit_test_master');
+      await applyMigrations(url);
+      const master = new pg.Pool({ connectionString: url, max: 2 });
+      // DROP DATABASE ... WITH (FORCE) below ends a connection the pool may still be closing.
+      master.on('error', (error) => expect((error as { code?: string }).code).toBe('57P01'));
+      try {
+        const { rows } = await master.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user');
+        expect(rows[0]).toEqual({ rolsuper: false });
+        const day = 24 * 3600 * 1000;
+        const old = new PostgresAuditEventStore(pooled(master), {
+          recordedAt: () => new Date(Date.now() - 200 * day),
+        });
+        await appendBatch(
+          mskEvent([0, 1].map((offset) => cloudEventRecord({ topic: 'payment.aurora', offset }))),
+          {
+            store: old,
+            decode: decodeJsonCloudEvent,
+          },
+        );
+        await expect(master.query('DELETE FROM audit_event_ids')).rejects.toThrow(/append-only/);
+        const client = await master.connect();
+        try {
+          await client.query('SET audit.retention_in_progress = on');
+          await expect(client.query('DELETE FROM audit_event_ids')).rejects.toThrow(/append-only/);
+        } finally {
+          client.release();
+        }
+        const reader = new PostgresAuditReader(master);
+        const dropped = await reader.dropPartitionsBefore(new Date(Date.now() - 90 * day));
+        expect(dropped.reduce((sum, partition) => sum + partition.droppedRows, 0)).toBe(2);
+        const { rows: ids } = await master.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM audit_event_ids',
+        );
+        expect(ids[0]?.n).toBe(0);
+      } finally {
+        await master.end();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 });

@@ -86,6 +86,9 @@ describe('digests', () => {
       key: two.key,
       reason: `the first digest names ${one.key}, which is not there`,
     });
+    // Two overlapping scheduled runs both chained to the same digest: a fork, not a break.
+    const sibling = buildDigest([head('a', 0, 4n, 2)], one, at(6), 'd/');
+    expect((await readDigests(list([one, two, sibling]))).problem).toBeUndefined();
     const contradicting = buildDigest([head('a', 0, 3n, 9)], one, at(5), 'd/');
     expect((await readDigests(list([one, contradicting]))).problem?.reason).toMatch(/^a-0 seq 3: hash 0909/);
     expect(() => buildDigest([], three, at(1), 'd/')).toThrow(/not older/);
