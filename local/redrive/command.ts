@@ -209,18 +209,29 @@ export function formatOutcomes(outcomes: BatchOutcome[]): string {
   return lines.join('\n');
 }
 
-/** ESMs (function and UUID) of every function that consumes `topic`: they all see produced records. */
-async function consumersOf(lambda: LambdaClient, topic: string): Promise<string[]> {
+/**
+ * ESMs (function and UUID) on the records' cluster that consume `topic`: they all see produced records. Other
+ * clusters' ESMs (another stage on the same topic names) are not asked about.
+ */
+async function consumersOf(lambda: LambdaClient, plan: RedrivePlan, topic: string): Promise<string[]> {
   const consumers: string[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await lambda.send(new ListEventSourceMappingsCommand(marker ? { Marker: marker } : {}));
-    for (const m of page.EventSourceMappings ?? []) {
-      if (m.Topics?.includes(topic))
-        consumers.push(`${m.FunctionArn?.split(':function:')[1] ?? '?'} (ESM ${m.UUID})`);
-    }
-    marker = page.NextMarker;
-  } while (marker);
+  const clusters = [...new Set(plan.pending.map((p) => p.batch.event.eventSourceArn))];
+  for (const cluster of clusters) {
+    let marker: string | undefined;
+    do {
+      const page = await lambda.send(
+        new ListEventSourceMappingsCommand({
+          EventSourceArn: cluster,
+          ...(marker ? { Marker: marker } : {}),
+        }),
+      );
+      for (const m of page.EventSourceMappings ?? []) {
+        if (m.Topics?.includes(topic))
+          consumers.push(`${m.FunctionArn?.split(':function:')[1] ?? '?'} (ESM ${m.UUID})`);
+      }
+      marker = page.NextMarker;
+    } while (marker);
+  }
   return consumers;
 }
 
@@ -271,7 +282,8 @@ export async function run(args: string[]): Promise<number> {
     ? { kind: 'topic', topic: options.toTopic }
     : { kind: 'invoke', functionName };
   if (options.toTopic) checkTopicTarget(plan, options.toTopic);
-  const consumers = options.toTopic && !options.list ? await consumersOf(lambda, options.toTopic) : undefined;
+  const consumers =
+    options.toTopic && !options.list ? await consumersOf(lambda, plan, options.toTopic) : undefined;
   const print = (text: string) => process.stdout.write(`${text}\n`);
   if (options.list || options.dryRun || plan.pending.length === 0) {
     if (options.json)
