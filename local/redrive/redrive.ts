@@ -75,30 +75,45 @@ export async function planRedrive(
   store: FailedBatchStore,
   selection: BatchSelection,
   prefix = 'aws/lambda/',
+  concurrency = 8,
 ): Promise<RedrivePlan> {
   const plan: RedrivePlan = { pending: [], redriven: [], unreadable: [] };
+  const candidates: string[] = [];
   for await (const { key, lastModified } of store.list(prefix)) {
-    if (!keyMayMatch(key, lastModified, selection)) continue;
-    let batch: FailedBatch;
-    try {
-      batch = parseFailedBatch(key, await store.read(key));
-    } catch (error) {
-      // One unreadable object costs that object, not the redrive.
-      if (error instanceof UnreadableFailedBatch) {
-        plan.unreadable.push(error);
+    if (keyMayMatch(key, lastModified, selection)) candidates.push(key);
+  }
+  // Two requests per object (body, tags): several objects at a time, the plan sorted afterwards.
+  let next = 0;
+  const worker = async () => {
+    while (next < candidates.length) {
+      const key = candidates[next++] as string;
+      // One object that cannot be read (malformed, expired since the listing, refused) costs that object, not
+      // the redrive; one whose tags cannot be read is not sent, since it may have been redriven already.
+      let batch: FailedBatch;
+      let tags: Record<string, string>;
+      try {
+        batch = parseFailedBatch(key, await store.read(key));
+        if (!batchMatches(batch, selection)) continue;
+        tags = await store.tags(key);
+      } catch (error) {
+        const err = error as Error;
+        plan.unreadable.push(
+          err instanceof UnreadableFailedBatch
+            ? err
+            : new UnreadableFailedBatch(key, `could not be read: ${err.name}: ${err.message}`),
+        );
         continue;
       }
-      throw error;
+      const status = tags[STATUS_TAG] as RedriveStatus | undefined;
+      const planned = { batch, tags, ...(status ? { status } : {}) };
+      (status === 'redriven' ? plan.redriven : plan.pending).push(planned);
     }
-    if (!batchMatches(batch, selection)) continue;
-    const tags = await store.tags(key);
-    const status = tags[STATUS_TAG] as RedriveStatus | undefined;
-    const planned = { batch, tags, ...(status ? { status } : {}) };
-    (status === 'redriven' ? plan.redriven : plan.pending).push(planned);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, candidates.length)) }, worker));
   const byOrder = (a: PlannedBatch, b: PlannedBatch) => redriveOrder(a.batch, b.batch);
   plan.pending.sort(byOrder);
   plan.redriven.sort(byOrder);
+  plan.unreadable.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return plan;
 }
 
