@@ -2,8 +2,11 @@
 // the local Lambda API. Billing is deployed with a wrong BILLING_TABLE (a configuration mistake: every record
 // fails in the function), so its ESMs give up and write every batch to the failed-records bucket. The fix is a
 // deploy with the right table (new execution environments). `npm run redrive` then invokes billing with the
-// original records: every invoice and payment lands exactly once; a second redrive sends nothing.
+// original records: every invoice and payment lands exactly once; a second redrive sends nothing; and one that
+// sends everything again (tags lost) changes nothing.
+import { PutObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { s3Client } from '../../local/esm/destinations';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { run } from '../../local/redrive/command';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';
@@ -56,7 +59,7 @@ async function redrive(spec: RunSpec, lambdaEndpoint: string, ...args: string[])
 }
 
 describe('reliability: redrive', () => {
-  it('redrives the batches a misconfigured function gave up on, after the fix, exactly once; a second redrive sends nothing', async () => {
+  it('redrives the batches a misconfigured function gave up on, after the fix, exactly once; a second redrive sends nothing, one that resends everything changes nothing', async () => {
     const spec = await prepareRun({
       functions: ['billing'],
       topics: ['booking.completed', 'payment.succeeded'],
@@ -147,6 +150,22 @@ describe('reliability: redrive', () => {
     const sortKey = (i: Record<string, unknown>) => `${i.pk}/${i.sk}`;
     const sorted = (items: Record<string, unknown>[]) =>
       items.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1));
+    expect(sorted(await scanAll(spec.tables.BillingTable as string))).toEqual(sorted(billing));
+
+    // Had the tags been lost (a tag write refused after the records were sent), a redrive would send everything
+    // again: billing's idempotency keeps the effects as they are.
+    const s3 = s3Client();
+    try {
+      for (const object of failed)
+        await s3.send(
+          new PutObjectTaggingCommand({ Bucket: spec.bucket, Key: object.key, Tagging: { TagSet: [] } }),
+        );
+    } finally {
+      s3.destroy();
+    }
+    const resent = await redrive(spec, api.url);
+    expect(resent.code).toBe(0);
+    expect(resent.report.outcomes).toHaveLength(failed.length);
     expect(sorted(await scanAll(spec.tables.BillingTable as string))).toEqual(sorted(billing));
     console.log(`redrive: ${failed.length} objects (${events.length} records) redriven in ${redriveMs} ms`);
   }, 240_000);
