@@ -35,7 +35,7 @@ selection (all optional, combined):
   --to-topic <topic>       produce to this topic (it must be the records' own topic) instead of invoking
   --concurrency <n>        objects redriven at once, never two of one partition (default 4)
   --stage <stage>          default local (the running \`npm run dev\`); another stage is AWS
-  --bucket <name>          failed-records bucket (default: FAILED_RECORDS_BUCKET, else the local stack's)
+  --bucket <name>          failed-records bucket (required for a deployed stage; local: the stack's)
   --prefix <prefix>        where the ESMs write (default aws/lambda/)
   --lambda-endpoint <url>  Lambda API endpoint (default: AWS, or the local one of \`npm run dev\`)
   --json                   machine-readable output
@@ -246,7 +246,10 @@ export async function run(args: string[]): Promise<number> {
     const { readStackState } = await import('../stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
-  const bucket = options.bucket ?? process.env.FAILED_RECORDS_BUCKET;
+  // A deployed stage names its bucket explicitly: FAILED_RECORDS_BUCKET in the shell is the local stack's, and
+  // records read from a bucket of that name elsewhere would be sent to this stage's functions.
+  const bucket =
+    options.bucket ?? (options.stage === 'local' ? process.env.FAILED_RECORDS_BUCKET : undefined);
   if (!bucket)
     throw usage(`--stage ${options.stage}: pass --bucket (the stack's FailedRecordsBucketName output)`);
   const [{ lambdaClientFor }, { findMappings, replayKafkaSettings }, { s3Client }] = await Promise.all([

@@ -34,6 +34,10 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
       ['redrive', '--function', 'billing', '--reason', 'Timeout'],
       'redrive: --reason must be one of RetryAttemptsExhausted, RecordAgeExceeded, MaximumPayloadSizeExceeded, got "Timeout" (npm run redrive -- --help)\n',
     ],
+    [
+      ['redrive', '--function', 'billing', '--stage', 'prod'],
+      "redrive: --stage prod: pass --bucket (the stack's FailedRecordsBucketName output) (npm run redrive -- --help)\n",
+    ],
   ])('%j', (args, message) => {
     expect(cli(...args)).toEqual({ code: 2, stderr: message });
   });
