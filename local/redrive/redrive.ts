@@ -3,6 +3,7 @@
 // the outcome so a second redrive skips what succeeded. The same against AWS and locally: only the adapters
 // behind these ports differ (S3 or s3rver, Lambda or the local Lambda API, MSK or the local broker).
 import type { MSKEvent, MSKRecord } from 'aws-lambda';
+import { MAX_PAYLOAD_BYTES } from '../esm/batcher';
 import {
   type BatchSelection,
   batchMatches,
@@ -49,9 +50,6 @@ export const STATUS_TAG = 'redrive-status';
 export const AT_TAG = 'redrive-at';
 export const VIA_TAG = 'redrive-via';
 export type RedriveStatus = 'redriven' | 'failed-again';
-
-/** Lambda's limit for a synchronous invocation's payload. */
-export const MAX_INVOKE_BYTES = 6 * 1024 * 1024;
 
 export type RedriveTarget = { kind: 'invoke'; functionName: string } | { kind: 'topic'; topic: string };
 
@@ -251,7 +249,7 @@ export async function invokeBatch(
   event: MSKEvent,
   functionName: string,
   invoker: FunctionInvoker,
-  maxBytes = MAX_INVOKE_BYTES,
+  maxBytes = MAX_PAYLOAD_BYTES,
 ): Promise<FailedRecord[]> {
   const failed: FailedRecord[] = [];
   const brokenPartitions = new Set<string>();
