@@ -4,14 +4,13 @@
 // browser could otherwise reach it through DNS rebinding) and reads bounded bodies.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAX_PAYLOAD_BYTES } from '../esm/batcher';
 import type { EsmEmulator } from '../esm/emulator';
 import type { EventSourceMapping, MappingState } from '../esm/mapping';
 
 const PREFIX = '/2015-03-31/event-source-mappings';
 const INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 
-/** Lambda's limit for a synchronous invocation's request payload. */
-export const MAX_INVOKE_BYTES = 6 * 1024 * 1024;
 /** An UpdateEventSourceMapping body is a few hundred bytes. */
 export const MAX_UPDATE_BYTES = 64 * 1024;
 
@@ -170,7 +169,7 @@ async function invokeFunction(
     );
     return;
   }
-  const raw = await readBody(request, MAX_INVOKE_BYTES);
+  const raw = await readBody(request, MAX_PAYLOAD_BYTES);
   let event: unknown;
   try {
     event = raw === '' ? {} : JSON.parse(raw);

@@ -35,7 +35,7 @@ selection (all optional, combined):
   --to-topic <topic>       produce to this topic (it must be the records' own topic) instead of invoking
   --concurrency <n>        objects redriven at once, never two of one partition (default 4)
   --stage <stage>          default local (the running \`npm run dev\`); another stage is AWS
-  --bucket <name>          failed-records bucket (default: FAILED_RECORDS_BUCKET, else the local stack's)
+  --bucket <name>          failed-records bucket (required for a deployed stage; local: the stack's)
   --prefix <prefix>        where the ESMs write (default aws/lambda/)
   --lambda-endpoint <url>  Lambda API endpoint (default: AWS, or the local one of \`npm run dev\`)
   --json                   machine-readable output
@@ -209,18 +209,29 @@ export function formatOutcomes(outcomes: BatchOutcome[]): string {
   return lines.join('\n');
 }
 
-/** ESMs (function and UUID) of every function that consumes `topic`: they all see produced records. */
-async function consumersOf(lambda: LambdaClient, topic: string): Promise<string[]> {
+/**
+ * ESMs (function and UUID) on the records' cluster that consume `topic`: they all see produced records. Other
+ * clusters' ESMs (another stage on the same topic names) are not asked about.
+ */
+async function consumersOf(lambda: LambdaClient, plan: RedrivePlan, topic: string): Promise<string[]> {
   const consumers: string[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await lambda.send(new ListEventSourceMappingsCommand(marker ? { Marker: marker } : {}));
-    for (const m of page.EventSourceMappings ?? []) {
-      if (m.Topics?.includes(topic))
-        consumers.push(`${m.FunctionArn?.split(':function:')[1] ?? '?'} (ESM ${m.UUID})`);
-    }
-    marker = page.NextMarker;
-  } while (marker);
+  const clusters = [...new Set(plan.pending.map((p) => p.batch.event.eventSourceArn))];
+  for (const cluster of clusters) {
+    let marker: string | undefined;
+    do {
+      const page = await lambda.send(
+        new ListEventSourceMappingsCommand({
+          EventSourceArn: cluster,
+          ...(marker ? { Marker: marker } : {}),
+        }),
+      );
+      for (const m of page.EventSourceMappings ?? []) {
+        if (m.Topics?.includes(topic))
+          consumers.push(`${m.FunctionArn?.split(':function:')[1] ?? '?'} (ESM ${m.UUID})`);
+      }
+      marker = page.NextMarker;
+    } while (marker);
+  }
   return consumers;
 }
 
@@ -235,7 +246,10 @@ export async function run(args: string[]): Promise<number> {
     const { readStackState } = await import('../stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
-  const bucket = options.bucket ?? process.env.FAILED_RECORDS_BUCKET;
+  // A deployed stage names its bucket explicitly: FAILED_RECORDS_BUCKET in the shell is the local stack's, and
+  // records read from a bucket of that name elsewhere would be sent to this stage's functions.
+  const bucket =
+    options.bucket ?? (options.stage === 'local' ? process.env.FAILED_RECORDS_BUCKET : undefined);
   if (!bucket)
     throw usage(`--stage ${options.stage}: pass --bucket (the stack's FailedRecordsBucketName output)`);
   const [{ lambdaClientFor }, { findMappings }, { stageKafkaSettings }, { s3Client }] = await Promise.all([
@@ -272,7 +286,8 @@ export async function run(args: string[]): Promise<number> {
     ? { kind: 'topic', topic: options.toTopic }
     : { kind: 'invoke', functionName };
   if (options.toTopic) checkTopicTarget(plan, options.toTopic);
-  const consumers = options.toTopic && !options.list ? await consumersOf(lambda, options.toTopic) : undefined;
+  const consumers =
+    options.toTopic && !options.list ? await consumersOf(lambda, plan, options.toTopic) : undefined;
   const print = (text: string) => process.stdout.write(`${text}\n`);
   if (options.list || options.dryRun || plan.pending.length === 0) {
     if (options.json)

@@ -3,6 +3,7 @@
 // the outcome so a second redrive skips what succeeded. The same against AWS and locally: only the adapters
 // behind these ports differ (S3 or s3rver, Lambda or the local Lambda API, MSK or the local broker).
 import type { MSKEvent, MSKRecord } from 'aws-lambda';
+import { MAX_PAYLOAD_BYTES } from '../esm/batcher';
 import {
   type BatchSelection,
   batchMatches,
@@ -50,9 +51,6 @@ export const AT_TAG = 'redrive-at';
 export const VIA_TAG = 'redrive-via';
 export type RedriveStatus = 'redriven' | 'failed-again';
 
-/** Lambda's limit for a synchronous invocation's payload. */
-export const MAX_INVOKE_BYTES = 6 * 1024 * 1024;
-
 export type RedriveTarget = { kind: 'invoke'; functionName: string } | { kind: 'topic'; topic: string };
 
 export interface PlannedBatch {
@@ -75,30 +73,45 @@ export async function planRedrive(
   store: FailedBatchStore,
   selection: BatchSelection,
   prefix = 'aws/lambda/',
+  concurrency = 8,
 ): Promise<RedrivePlan> {
   const plan: RedrivePlan = { pending: [], redriven: [], unreadable: [] };
+  const candidates: string[] = [];
   for await (const { key, lastModified } of store.list(prefix)) {
-    if (!keyMayMatch(key, lastModified, selection)) continue;
-    let batch: FailedBatch;
-    try {
-      batch = parseFailedBatch(key, await store.read(key));
-    } catch (error) {
-      // One unreadable object costs that object, not the redrive.
-      if (error instanceof UnreadableFailedBatch) {
-        plan.unreadable.push(error);
+    if (keyMayMatch(key, lastModified, selection)) candidates.push(key);
+  }
+  // Two requests per object (body, tags): several objects at a time, the plan sorted afterwards.
+  let next = 0;
+  const worker = async () => {
+    while (next < candidates.length) {
+      const key = candidates[next++] as string;
+      // One object that cannot be read (malformed, expired since the listing, refused) costs that object, not
+      // the redrive; one whose tags cannot be read is not sent, since it may have been redriven already.
+      let batch: FailedBatch;
+      let tags: Record<string, string>;
+      try {
+        batch = parseFailedBatch(key, await store.read(key));
+        if (!batchMatches(batch, selection)) continue;
+        tags = await store.tags(key);
+      } catch (error) {
+        const err = error as Error;
+        plan.unreadable.push(
+          err instanceof UnreadableFailedBatch
+            ? err
+            : new UnreadableFailedBatch(key, `could not be read: ${err.name}: ${err.message}`),
+        );
         continue;
       }
-      throw error;
+      const status = tags[STATUS_TAG] as RedriveStatus | undefined;
+      const planned = { batch, tags, ...(status ? { status } : {}) };
+      (status === 'redriven' ? plan.redriven : plan.pending).push(planned);
     }
-    if (!batchMatches(batch, selection)) continue;
-    const tags = await store.tags(key);
-    const status = tags[STATUS_TAG] as RedriveStatus | undefined;
-    const planned = { batch, tags, ...(status ? { status } : {}) };
-    (status === 'redriven' ? plan.redriven : plan.pending).push(planned);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, candidates.length)) }, worker));
   const byOrder = (a: PlannedBatch, b: PlannedBatch) => redriveOrder(a.batch, b.batch);
   plan.pending.sort(byOrder);
   plan.redriven.sort(byOrder);
+  plan.unreadable.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return plan;
 }
 
@@ -236,7 +249,7 @@ export async function invokeBatch(
   event: MSKEvent,
   functionName: string,
   invoker: FunctionInvoker,
-  maxBytes = MAX_INVOKE_BYTES,
+  maxBytes = MAX_PAYLOAD_BYTES,
 ): Promise<FailedRecord[]> {
   const failed: FailedRecord[] = [];
   const brokenPartitions = new Set<string>();

@@ -35,6 +35,10 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
       'redrive: --reason must be one of RetryAttemptsExhausted, RecordAgeExceeded, MaximumPayloadSizeExceeded, got "Timeout" (npm run redrive -- --help)\n',
     ],
     [
+      ['redrive', '--function', 'billing', '--stage', 'prod'],
+      "redrive: --stage prod: pass --bucket (the stack's FailedRecordsBucketName output) (npm run redrive -- --help)\n",
+    ],
+    [
       ['review', 'resolve', 'inc-1', '--decision', 'maybe', '--reviewer', 'ana'],
       'review resolve: --decision must be approve, override or escalate\n',
     ],

@@ -7,15 +7,11 @@ import {
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PAYLOAD_BYTES } from '../../../local/esm/batcher';
 import type { EsmEmulator } from '../../../local/esm/emulator';
 import type { InvocationResult } from '../../../local/esm/invoker';
 import type { EventSourceMapping, MappingState } from '../../../local/esm/mapping';
-import {
-  type LambdaApiServer,
-  MAX_INVOKE_BYTES,
-  reportedState,
-  startLambdaApi,
-} from '../../../local/lambda-api/server';
+import { type LambdaApiServer, reportedState, startLambdaApi } from '../../../local/lambda-api/server';
 import { testDefinition } from '../../e2e/kafka-helpers';
 
 /**
@@ -165,7 +161,7 @@ describe('local Lambda API for event source mappings', () => {
       lambda.send(
         new InvokeCommand({
           FunctionName: 'svc-local-billing',
-          Payload: JSON.stringify({ pad: 'x'.repeat(MAX_INVOKE_BYTES) }),
+          Payload: JSON.stringify({ pad: 'x'.repeat(MAX_PAYLOAD_BYTES) }),
         }),
       ),
     ).rejects.toMatchObject({ name: 'RequestTooLargeException', $metadata: { httpStatusCode: 413 } });

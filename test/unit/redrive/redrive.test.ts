@@ -207,6 +207,35 @@ describe('planning a redrive', () => {
     expect(plan.unreadable.map((u) => u.message)).toEqual([`${broken.key}: not JSON`]);
   });
 
+  it('reports an object it cannot read or whose tags it cannot read, and plans the others', async () => {
+    const store = memoryStore(objects);
+    const plannable = await planRedrive(store, selection);
+    const [gone, untagged] = [
+      plannable.pending[0]?.batch.key as string,
+      plannable.pending[1]?.batch.key as string,
+    ];
+    const flaky = {
+      ...store,
+      read: async (key: string) => {
+        if (key === gone)
+          throw Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' });
+        return store.read(key);
+      },
+      tags: async (key: string) => {
+        if (key === untagged) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+        return store.tags(key);
+      },
+    };
+    const plan = await planRedrive(flaky, selection);
+    expect(plan.unreadable.map((u) => u.message).sort()).toEqual(
+      [
+        `${gone}: could not be read: NoSuchKey: The specified key does not exist.`,
+        `${untagged}: could not be read: AccessDenied: Access Denied`,
+      ].sort(),
+    );
+    expect(plan.pending).toHaveLength(2);
+  });
+
   it("refuses --to-topic onto a topic other than the records' own", async () => {
     const plan = await planRedrive(memoryStore(objects), selection);
     expect(() => checkTopicTarget(plan, 'payment.failed')).toThrow(
