@@ -8,9 +8,10 @@
 // retries with sub-second backoff), anything over ~9 s sent valid records to the bucket. OUTAGE_S defaults to
 // 45 s (CI); RELIABILITY_DYNAMODB_OUTAGE_S=300 runs the 5 minutes the README promises.
 //
-// Functions: those on the batch engine that write DynamoDB (demand-prediction-update, incident-explanation).
-// billing and notifications join this list when they run on the engine.
+// Functions: those on the batch engine that write DynamoDB (demand-prediction-update, incident-explanation,
+// billing). notifications joins this list when it runs on the engine.
 import { afterAll, describe, expect, it } from 'vitest';
+import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
@@ -33,8 +34,15 @@ import {
 
 const OUTAGE_S = Number(process.env.RELIABILITY_DYNAMODB_OUTAGE_S ?? 45);
 const EVENTS = 2_400;
-const FUNCTIONS = ['demand-prediction-update', 'incident-explanation'];
-const TOPICS = ['booking.created', 'booking.completed', 'booking.cancelled', 'incident.detected'];
+const FUNCTIONS = ['demand-prediction-update', 'incident-explanation', 'billing'];
+const TOPICS = [
+  'booking.created',
+  'booking.completed',
+  'booking.cancelled',
+  'incident.detected',
+  'payment.succeeded',
+  'payment.failed',
+];
 
 let running: RunningEmulator | undefined;
 let prepared: RunSpec | undefined;
@@ -138,6 +146,23 @@ describe('reliability: DynamoDB outage', () => {
 
       // demand: counts per zone and hour equal the booking events of each kind (nothing lost or doubled).
       expect(await demandCounts(spec)).toEqual(expectedDemand(events));
+
+      // billing: one invoice per completed booking, paid by its payment (nothing lost or doubled).
+      const invoices = invoiceViewsOf(await scanAll(spec.tables.BillingTable as string));
+      const completed = events.filter((e) => e.type === 'booking.completed');
+      expect([...invoices.keys()].sort()).toEqual(completed.map((e) => e.bookingId).sort());
+      const paid = new Map(
+        events
+          .filter((e) => e.type === 'payment.succeeded')
+          .map((e) => [e.bookingId, (e.data.amount as { amountMinor: number }).amountMinor]),
+      );
+      const billingWrong = [...invoices]
+        .filter(([bookingId, invoice]) => invoice.paidMinor !== (paid.get(bookingId) ?? 0))
+        .map(
+          ([bookingId, invoice]) =>
+            `${bookingId}: paid ${invoice.paidMinor}, expected ${paid.get(bookingId) ?? 0}`,
+        );
+      expect(billingWrong).toEqual([]);
 
       const failedInvocations = logs.split('\n').filter((l) => l.includes('invocation failed')).length;
       console.log(
