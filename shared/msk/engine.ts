@@ -89,6 +89,8 @@ export interface EngineOptions {
   retryUntil?: number;
   /** Wait before retry `attempt` (1, 2, ...); default retryDelayMs. */
   retryDelayMs?: (attempt: number) => number;
+  /** Called on every transient retry, also in a batch that fails in the end (metrics). */
+  onRetry?: () => void;
 }
 
 /** Configuration errors and store/transport outages: not any record's fault. */
@@ -118,6 +120,7 @@ class Run {
   readonly retryUntil: number;
   readonly delay: (attempt: number) => number;
   readonly logger: EngineLogger | undefined;
+  readonly onRetry: (() => void) | undefined;
   retries = 0;
 
   constructor(options: EngineOptions) {
@@ -127,6 +130,7 @@ class Run {
     this.isTransient = options.isTransient ?? isStoreOutage;
     this.retryUntil = options.retryUntil ?? 0;
     this.delay = options.retryDelayMs ?? retryDelayMs;
+    this.onRetry = options.onRetry;
   }
 
   stop(error: unknown): void {
@@ -148,6 +152,7 @@ class Run {
         const wait = this.delay(n);
         if (this.fatal || Date.now() + wait > this.retryUntil) throw error;
         this.retries++;
+        this.onRetry?.();
         // First, then every 10th attempt: an outage of minutes must not flood the logs.
         if (n === 1 || n % 10 === 0) {
           this.logger?.warn('Store or transport unavailable; retrying inside the invocation', {

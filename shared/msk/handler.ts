@@ -74,7 +74,11 @@ export function createKafkaHandler<
     }
     // Without a context (tests, benches) there is no time budget to retry in.
     const retryUntil = context ? Date.now() + context.getRemainingTimeInMillis() - margin : 0;
+    let retries = 0;
     const engine: EngineOptions = {
+      onRetry: () => {
+        retries++;
+      },
       logger,
       isBatchLevel,
       isTransient,
@@ -89,7 +93,6 @@ export function createKafkaHandler<
       });
       const partitions = withRawRecords(decoded as unknown as DecodedPartition<Data>[], event.records ?? {});
       const outcome = await runBatch<Data, Result>(partitions, policy, engine);
-      if (outcome.retries > 0) metrics.addMetric('TransientRetries', 'Count', outcome.retries);
       response = outcome.response;
       return response;
     } catch (error) {
@@ -100,6 +103,7 @@ export function createKafkaHandler<
       });
       throw error;
     } finally {
+      if (retries > 0) metrics.addMetric('TransientRetries', 'Count', retries);
       // A failed batch counts every record as failed: the ESM delivers all of them again.
       for (const metric of batchMetrics(event, response ?? everyRecordFailed(event))) {
         metrics.addMetric(metric.name, metric.unit, metric.value);

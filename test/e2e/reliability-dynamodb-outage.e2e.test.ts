@@ -164,9 +164,14 @@ describe('reliability: DynamoDB outage', () => {
         );
       expect(billingWrong).toEqual([]);
 
-      const failedInvocations = logs.split('\n').filter((l) => l.includes('invocation failed')).length;
+      const failed = logs.split('\n').filter((l) => l.includes('invocation failed'));
+      const failedInvocations = failed.length;
+      // Why invocations failed (an outage that outlasted an invocation's retries, a timeout...): for the record.
+      const failureReasons = [
+        ...new Set(failed.map((l) => l.replace(/^.*invocation failed: /, '').slice(0, 160))),
+      ];
       console.log(
-        `dynamodb outage: ${events.length} events, ${outageMs} ms outage, ${viewsAtCut} incidents explained at the cut, ${failedInvocations} failed invocations retried, ${proxy.connections} connections through the proxy`,
+        `dynamodb outage: ${events.length} events, ${outageMs} ms outage, ${viewsAtCut} incidents explained at the cut, ${failedInvocations} failed invocations retried (${failureReasons.join(' | ')}), ${proxy.connections} connections through the proxy`,
       );
     },
     (OUTAGE_S + 420) * 1_000,

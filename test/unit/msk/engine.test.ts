@@ -377,6 +377,8 @@ describe('createKafkaHandler', () => {
     ).rejects.toThrow('ECONNREFUSED');
     expect(attempts).toBeGreaterThan(1);
     expect(f.errors.at(-1)).toMatchObject({ outage: true });
+    expect(f.metrics).toContainEqual(['TransientRetries', attempts - 1]);
+    expect(f.published).toHaveLength(1);
     // Without a context there is no time to retry in.
     attempts = 0;
     await expect(handler(batchOf(1, 1))).rejects.toThrow('ECONNREFUSED');
