@@ -157,7 +157,7 @@ function failBooking(booking: Booking, error: unknown): void {
 }
 
 /** Groups the batch by effect, in batch order (the earliest record of an effect wins). */
-export function groupByBooking(inputs: readonly BillingInput[]): {
+function groupByBooking(inputs: readonly BillingInput[]): {
   bookings: Map<string, Booking>;
   duplicateEvents: number;
 } {

@@ -9,8 +9,9 @@
 // 45 s (CI); RELIABILITY_DYNAMODB_OUTAGE_S=300 runs the 5 minutes the README promises.
 //
 // Functions: those on the batch engine that write DynamoDB (demand-prediction-update, incident-explanation,
-// notifications, whose log and local outbox are both DynamoDB). billing joins this list when it runs on the engine.
+// notifications, whose log and local outbox are both DynamoDB, billing): all four.
 import { afterAll, describe, expect, it } from 'vitest';
+import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
 import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
 import { decideNotifications } from '../../functions/notifications/rules';
@@ -35,8 +36,15 @@ import {
 
 const OUTAGE_S = Number(process.env.RELIABILITY_DYNAMODB_OUTAGE_S ?? 45);
 const EVENTS = 2_400;
-const FUNCTIONS = ['demand-prediction-update', 'incident-explanation', 'notifications'];
-const TOPICS = ['booking.created', 'booking.completed', 'booking.cancelled', 'incident.detected'];
+const FUNCTIONS = ['demand-prediction-update', 'incident-explanation', 'notifications', 'billing'];
+const TOPICS = [
+  'booking.created',
+  'booking.completed',
+  'booking.cancelled',
+  'incident.detected',
+  'payment.succeeded',
+  'payment.failed',
+];
 
 let running: RunningEmulator | undefined;
 let prepared: RunSpec | undefined;
@@ -154,6 +162,23 @@ describe('reliability: DynamoDB outage', () => {
       );
       expect(new Set(logged.map((i) => i.status))).toEqual(new Set(['SENT']));
       expect(notificationItems.filter((i) => i.pk === 'OUTBOX')).toHaveLength(expectedKeys.length);
+
+      // billing: one invoice per completed booking, paid by its payment (nothing lost or doubled).
+      const invoices = invoiceViewsOf(await scanAll(spec.tables.BillingTable as string));
+      const completed = events.filter((e) => e.type === 'booking.completed');
+      expect([...invoices.keys()].sort()).toEqual(completed.map((e) => e.bookingId).sort());
+      const paid = new Map(
+        events
+          .filter((e) => e.type === 'payment.succeeded')
+          .map((e) => [e.bookingId, (e.data.amount as { amountMinor: number }).amountMinor]),
+      );
+      const billingWrong = [...invoices]
+        .filter(([bookingId, invoice]) => invoice.paidMinor !== (paid.get(bookingId) ?? 0))
+        .map(
+          ([bookingId, invoice]) =>
+            `${bookingId}: paid ${invoice.paidMinor}, expected ${paid.get(bookingId) ?? 0}`,
+        );
+      expect(billingWrong).toEqual([]);
 
       const failed = logs.split('\n').filter((l) => l.includes('invocation failed'));
       const failedInvocations = failed.length;
