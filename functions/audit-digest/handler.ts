@@ -1,6 +1,6 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { s3 } from '../../shared/aws-clients';
 import { requireEnv } from '../../shared/config';
-import { createObservability, traced } from '../../shared/observability';
+import { createObservability } from '../../shared/observability';
 import { databaseSettingsFromEnv, LambdaDatabase, secretsManagerReader } from '../audit-append/database';
 import { writeDigest } from './digest';
 import { PostgresChainHeads } from './postgres-chain-heads';
@@ -15,7 +15,7 @@ const database = new LambdaDatabase(databaseSettingsFromEnv(), secretsManagerRea
   logger.warn('Idle database connection failed', { error }),
 );
 const heads = { heads: () => database.withConnection((client) => new PostgresChainHeads(client).heads()) };
-const store = new S3DigestStore(traced(new S3Client({ maxAttempts: 5 })), DIGEST_BUCKET, prefix);
+const store = new S3DigestStore(s3(), DIGEST_BUCKET, prefix);
 
 export const handler = async (): Promise<{ key: string; chains: number }> => {
   const written = await writeDigest({ heads, store }, prefix);
