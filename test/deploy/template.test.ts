@@ -1141,17 +1141,15 @@ describe('an audit store that survives its operators (issue 21)', () => {
     }
   });
 
-  it('keeps every failed-record object version an ESM wrote: versioned, Object Lock (compliance) as long as it lives, no function may delete or unlock', () => {
+  it('keeps every failed-record object version an ESM wrote: versioned, no function may delete a version or change the rules', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
       const p = template.Resources.FailedRecordsBucket!.Properties as Loose;
       expect(p.VersioningConfiguration, stage).toEqual({ Status: 'Enabled' });
-      expect(p.ObjectLockEnabled).toBe(true);
-      const retention = p.ObjectLockConfiguration.Rule.DefaultRetention;
-      expect(retention.Mode).toBe('COMPLIANCE');
+      // No default retention: S3 would refuse Lambda's failed-record writes without a checksum (failed-records.yml).
+      expect(p.ObjectLockConfiguration, stage).toBeUndefined();
       const rule = p.LifecycleConfiguration.Rules[0];
-      // Locked at least as long as the object lives; an overwritten version lives as long as it would have.
-      expect(retention.Days).toBeGreaterThanOrEqual(rule.ExpirationInDays);
+      // An overwritten version lives as long as the object it replaced would have.
       expect(rule.NoncurrentVersionExpiration.NoncurrentDays).toBeGreaterThanOrEqual(rule.ExpirationInDays);
 
       const policy = (template.Resources.FailedRecordsBucketPolicy!.Properties as Loose).PolicyDocument
