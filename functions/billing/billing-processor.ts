@@ -1,10 +1,7 @@
-import {
-  IdempotencyAlreadyInProgressError,
-  IdempotencyConfig,
-  makeIdempotent,
-} from '@aws-lambda-powertools/idempotency';
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { Context } from 'aws-lambda';
+import { callIdempotent } from '../../shared/idempotency';
 import { type BillingDependencies, type BillingResult, bill } from './bill';
 import type { BillingCommand } from './billing-events';
 
@@ -18,6 +15,10 @@ export interface BillingProcessor {
   process(command: BillingCommand): Promise<BillingResult>;
   registerLambdaContext(context: Context): void;
 }
+
+/** What the producer sent, of either kind (a field the kind lacks is null); the price is derived, not sent. */
+const BILLING_PAYLOAD_FIELDS =
+  '[kind, bookingId, customerId, vehicleType, zoneId, durationSeconds, distanceMeters, completedAt, outcome, paymentId, amountMinor, currency, at, failureCode]';
 
 /** 100 days: longer than the retention of every billing topic (payment.* keep 90 days). */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 100 * 24 * 3600;
@@ -33,10 +34,14 @@ export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 100 * 24 * 3600;
  * out within a second and a valid invoice or payment would land in the on-failure destination. Billing it
  * directly instead is safe even if the other invocation is in fact still running: each step is a conditional
  * write keyed by the invoice or payment, so the two runs apply it once between them.
+ *
+ * The stored result answers only the same event: an id reused with other data (the event's fields, not the
+ * price, which a tariff change may move) fails the record with IdempotencyPayloadMismatchError.
  */
 export function createBillingProcessor(options: BillingProcessorOptions): BillingProcessor {
   const config = new IdempotencyConfig({
     eventKeyJmesPath: 'eventId',
+    payloadValidationJmesPath: BILLING_PAYLOAD_FIELDS,
     expiresAfterSeconds: options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
@@ -47,12 +52,11 @@ export function createBillingProcessor(options: BillingProcessorOptions): Billin
   });
   return {
     process: async (command) => {
-      try {
-        return await billOnce(command);
-      } catch (error) {
-        if (!(error instanceof IdempotencyAlreadyInProgressError)) throw error;
-        return bill(command, options);
-      }
+      return callIdempotent(() => billOnce(command), {
+        inProgress: () => bill(command, options),
+        mismatch: () =>
+          `billing event ${command.eventId} was already billed from other data than this record`,
+      });
     },
     registerLambdaContext: (context) => config.registerLambdaContext(context),
   };

@@ -1,10 +1,7 @@
-import {
-  IdempotencyAlreadyInProgressError,
-  IdempotencyConfig,
-  makeIdempotent,
-} from '@aws-lambda-powertools/idempotency';
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { Context } from 'aws-lambda';
+import { callIdempotent } from '../../shared/idempotency';
 import type { ConsumedEvent } from './rules';
 import {
   type EventNotificationResult,
@@ -39,12 +36,16 @@ export const DEFAULT_CLAIM_WAIT_MARGIN_MS = 10_000;
  * than failed (Powertools would refuse it until that invocation's deadline, and the ESM's retries would run
  * out first): the log's claim per (event id, recipient) still guards each send, and a claim the dead
  * invocation still holds is waited for within this invocation's remaining time (see sendNotifications).
+ *
+ * The stored result answers only the same event: a (topic, id) reused with other data fails the record with
+ * IdempotencyPayloadMismatchError instead of being reported as already notified.
  */
 export function createNotificationEventProcessor(
   options: NotificationEventProcessorOptions,
 ): NotificationEventProcessor {
   const config = new IdempotencyConfig({
     eventKeyJmesPath: '[topic, id]',
+    payloadValidationJmesPath: 'data',
     expiresAfterSeconds: options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
@@ -63,12 +64,11 @@ export function createNotificationEventProcessor(
   return {
     process: async (event) => {
       const consumed = { topic: event.topic, id: event.id, time: event.time, data: event.data };
-      try {
-        return await processOnce(consumed);
-      } catch (error) {
-        if (!(error instanceof IdempotencyAlreadyInProgressError)) throw error;
-        return sendNotifications(consumed, dependencies);
-      }
+      return callIdempotent(() => processOnce(consumed), {
+        inProgress: () => sendNotifications(consumed, dependencies),
+        mismatch: () =>
+          `${event.topic} event ${event.id} was already notified for other data than this record`,
+      });
     },
     registerLambdaContext: (registered) => {
       context = registered;

@@ -397,6 +397,42 @@ describe('billing on the DynamoDB stand-in', () => {
     expect(await real.get('cust-1', '2026-11')).toMatchObject(expected);
   });
 
+  it('fails a reused event id with other data instead of answering it from the first event', async () => {
+    const errors: unknown[] = [];
+    const { deliver, invoices } = billing();
+    await deliver([completed(0, 1, 'b-reused')]);
+    // Same ce_id (evt-completed-b-reused), twice the duration: not the event that was billed.
+    const partitions = await decodeEvent(
+      kafkaEvent([completed(0, 2, 'b-reused', { durationSeconds: 1_500 })]),
+      {
+        registry: fileCatalogSchemaRegistry,
+      },
+    );
+    const processor = createBillingProcessor({
+      invoices,
+      statements: new DynamoDbCustomerStatements(client, billingTable),
+      persistenceStore: new DynamoDBPersistenceLayer({
+        tableName: idempotencyTable,
+        clientConfig: {
+          endpoint,
+          region: process.env.AWS_REGION ?? 'eu-west-1',
+          credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        },
+      }),
+    });
+    processor.registerLambdaContext(context);
+    const outcome = await processBillingBatch(partitions, tariffs, processor, {
+      error: (_message, details) => errors.push(details),
+    });
+    expect(outcome.response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: 'booking.completed-0', offset: 2 } },
+    ]);
+    expect(JSON.stringify(errors)).toContain(
+      'billing event evt-completed-b-reused was already billed from other data than this record',
+    );
+    expect(await invoices.get('b-reused')).toMatchObject({ totalMinor: 425 });
+  });
+
   it('rebuilds byte for byte: clear both tables and replay in another order', async () => {
     const history: KafkaEventRecord[] = [];
     for (let i = 0; i < 30; i++) {

@@ -11,6 +11,7 @@ import type {
   NotificationMessage,
 } from '../../../functions/notifications/ports';
 import type { ConsumedEvent } from '../../../functions/notifications/rules';
+import { IdempotencyPayloadMismatchError } from '../../../shared/idempotency';
 import { sampleEvents } from '../../unit/notifications/fakes';
 import { createTable, lambdaContext, localDynamoDb } from '../incident/local-dynamodb';
 
@@ -227,6 +228,20 @@ describe('notifications with the DynamoDB log, outbox and idempotency', () => {
     // Another redelivery finds it sent.
     const again = await processor().process(sampleEvents.hitlRequested);
     expect(again.notifications).toMatchObject([{ outcome: 'ALREADY_SENT' }]);
+    expect(channel.calls).toBe(1);
+  });
+
+  it('fails a reused (topic, id) with other data instead of reporting it notified', async () => {
+    const { channel, processor } = await setUp();
+    await processor().process(sampleEvents.hitlRequested);
+    const reused = {
+      ...sampleEvents.hitlRequested,
+      data: { ...sampleEvents.hitlRequested.data, reviewId: 'rev-2' },
+    };
+    await expect(processor().process(reused)).rejects.toThrow(
+      'genai.hitl.requested event ce-hitl-1 was already notified for other data than this record',
+    );
+    await expect(processor().process(reused)).rejects.toThrow(IdempotencyPayloadMismatchError);
     expect(channel.calls).toBe(1);
   });
 
