@@ -14,7 +14,7 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Admin } from '@platformatic/kafka';
+import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
 import pg from 'pg';
 import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
 import { repoRoot } from './stack/paths';
@@ -85,6 +85,7 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
 
   const topics = Object.entries<Json>(config.custom?.kafka?.topics ?? {}).map(([name, settings]) => {
     const configs: Record<string, string> = {};
+    for (const [key, value] of Object.entries<Json>(settings?.configs ?? {})) configs[key] = String(value);
     if (settings?.retentionDays)
       configs['retention.ms'] = String(settings.retentionDays * 24 * 60 * 60 * 1000);
     return { name, partitions: Number(settings?.partitions ?? 1), configs };
@@ -135,6 +136,21 @@ export async function provisionTopics(brokers: string, topics: TopicDefinition[]
   const created: string[] = [];
   try {
     const existing = new Set(await admin.listTopics());
+    // Topics created before a config was added to serverless.yml (message.timestamp.type, say) get it too.
+    const stale = topics.filter((topic) => existing.has(topic.name) && Object.keys(topic.configs).length > 0);
+    if (stale.length > 0) {
+      await admin.incrementalAlterConfigs({
+        resources: stale.map((topic) => ({
+          resourceType: ConfigResourceTypes.TOPIC,
+          resourceName: topic.name,
+          configs: Object.entries(topic.configs).map(([name, value]) => ({
+            name,
+            configOperation: IncrementalAlterConfigOperationTypes.SET,
+            value,
+          })),
+        })),
+      });
+    }
     for (const topic of topics) {
       if (existing.has(topic.name)) continue;
       try {
