@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import type { KafkaBatchResponse, KafkaEvent } from '../../shared/msk/event';
-import { batchMetrics } from '../../shared/msk/metrics';
+import { publishBatchMetrics } from '../../shared/msk/metrics';
 import { createObservability } from '../../shared/observability';
 import { appendBatch } from './append-batch';
 import { contractDecoder } from './contract-decoder';
@@ -24,9 +24,7 @@ export const handler = async (event: KafkaEvent, context?: Context): Promise<Kaf
     const result = await appendBatch(event, { store, decode });
     reportAppend(result, { logger, metrics });
     const response = { batchItemFailures: result.batchItemFailures };
-    for (const metric of batchMetrics(event, response)) {
-      metrics.addMetric(metric.name, metric.unit, metric.value);
-    }
+    publishBatchMetrics(metrics, event, response);
     return response;
   } finally {
     metrics.publishStoredMetrics();

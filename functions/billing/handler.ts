@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { decodeEvent, type KafkaBatchResponse, type KafkaEvent, publishBatchMetrics } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { createBillingProcessor } from './billing-processor';
 import { DynamoDbCustomerStatements, DynamoDbInvoiceStore } from './dynamodb-billing-store';
@@ -39,9 +39,7 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
     (error) => error instanceof ConfigurationError,
   );
   metrics.addMetric('RecordsBilled', 'Count', outcome.processed);
-  for (const metric of batchMetrics(event, outcome.response)) {
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  }
+  publishBatchMetrics(metrics, event, outcome.response);
   metrics.publishStoredMetrics();
   return outcome.response;
 };

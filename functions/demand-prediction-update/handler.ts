@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { decodeEvent, type KafkaBatchResponse, type KafkaEvent, publishBatchMetrics } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import type { DemandModelConfig } from './demand-model';
 import { DynamoDbDemandReadModel } from './dynamodb-demand-read-model';
@@ -23,9 +23,7 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
   const outcome = await processDemandBatch(partitions, config, knownZones, readModel, logger);
   metrics.addMetric('BookingsApplied', 'Count', outcome.signals);
   metrics.addMetric('ZoneHourWrites', 'Count', outcome.outcomes.length);
-  for (const metric of batchMetrics(event, outcome.response)) {
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  }
+  publishBatchMetrics(metrics, event, outcome.response);
   metrics.publishStoredMetrics();
   return outcome.response;
 };

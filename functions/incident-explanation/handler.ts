@@ -5,10 +5,10 @@ import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import {
-  batchMetrics,
   type KafkaBatchResponse,
   type KafkaEvent,
   processKafkaEvent,
+  publishBatchMetrics,
   type RecordLogger,
 } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
@@ -84,8 +84,7 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
     },
   );
-  for (const metric of batchMetrics(event, response))
-    metrics.addMetric(metric.name, metric.unit, metric.value);
+  publishBatchMetrics(metrics, event, response);
   metrics.publishStoredMetrics();
   // `serverless invoke local` (which sets IS_LOCAL) waits for open sockets before it exits; Lambda keeps the
   // connection for the next invocation.

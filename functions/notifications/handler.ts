@@ -3,7 +3,12 @@ import type { Context } from 'aws-lambda';
 import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
 import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
+import {
+  type KafkaBatchResponse,
+  type KafkaEvent,
+  processKafkaEvent,
+  publishBatchMetrics,
+} from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { channelAdapterName, createChannel } from './channel-config';
 import { DynamoDbNotificationLog } from './dynamodb-notification-log';
@@ -55,8 +60,7 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       }
     },
   );
-  for (const metric of batchMetrics(event, response))
-    metrics.addMetric(metric.name, metric.unit, metric.value);
+  publishBatchMetrics(metrics, event, response);
   metrics.publishStoredMetrics();
   return response;
 };
