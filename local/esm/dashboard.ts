@@ -1,5 +1,5 @@
 // The live table `dev` shows, and the lag table `status` prints.
-import type { PartitionLag } from './lag';
+import { lagSeconds, type PartitionLag } from './lag';
 import type { EventSourceMapping } from './mapping';
 
 export interface DashboardRow {
@@ -16,9 +16,27 @@ export function lagCell(lags: PartitionLag[] | undefined): string {
   return busy.length === 0 ? '0' : `${total} (${busy.join(' ')})`;
 }
 
+/** The oldest unconsumed record's age over the ESM's partitions, in seconds. */
+export function lagSecondsCell(lags: PartitionLag[] | undefined): string {
+  if (!lags) return '?';
+  const ages = lags.flatMap((l) => (l.ageMs === undefined ? [] : [l.ageMs]));
+  return ages.length === 0 ? '0' : lagSeconds(Math.max(...ages));
+}
+
 export function renderDashboard(rows: DashboardRow[], header: string): string {
   const table = [
-    ['function', 'topic', 'state', 'consumed', 'in flight', 'to dest.', 'p50', 'p95', 'lag (per partition)'],
+    [
+      'function',
+      'topic',
+      'state',
+      'consumed',
+      'in flight',
+      'to dest.',
+      'p50',
+      'p95',
+      'lag (per partition)',
+      'lag s',
+    ],
     ...rows.map(({ mapping, lags }) => [
       mapping.definition.functionKey,
       mapping.definition.topic,
@@ -29,6 +47,7 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       ms(mapping.stats.latencyPercentile(50)),
       ms(mapping.stats.latencyPercentile(95)),
       lagCell(lags),
+      lagSecondsCell(lags),
     ]),
   ];
   return `${header}\n${formatTable(table)}`;
