@@ -109,17 +109,20 @@ module.exports = async ({ resolveConfigurationProperty }) => {
       1,
       { period: 300 },
     );
-    Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
-      `${prefix}-${functionKey}-destination-delivery-failures`,
-      `${functionKey}: failed records could not be written to the failed-records bucket`,
-      {
-        Namespace: 'AWS/Lambda',
-        MetricName: 'DestinationDeliveryFailures',
-        Dimensions: [{ Name: 'FunctionName', Value: functionRef }],
-        Statistic: 'Sum',
-      },
-      1,
-    );
+    // Only functions with ESMs have an on-failure destination (audit-digest runs on a schedule).
+    const hasEsm = (fn.events || []).some((event) => event.msk);
+    if (hasEsm)
+      Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
+        `${prefix}-${functionKey}-destination-delivery-failures`,
+        `${functionKey}: failed records could not be written to the failed-records bucket`,
+        {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'DestinationDeliveryFailures',
+          Dimensions: [{ Name: 'FunctionName', Value: functionRef }],
+          Statistic: 'Sum',
+        },
+        1,
+      );
     const threshold = OFFSET_LAG_THRESHOLD[functionKey] ?? OFFSET_LAG_THRESHOLD.default;
     for (const event of fn.events || []) {
       if (!event.msk) continue;

@@ -2,13 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
 import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
-import { ConfigurationError, requireEnv } from '../../shared/config';
+import { requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import {
+  createKafkaHandler,
   type KafkaBatchResponse,
   type KafkaEvent,
-  processKafkaEvent,
-  publishBatchMetrics,
   type RecordLogger,
 } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
@@ -61,13 +60,15 @@ logger.info('Incident explanation ready', {
   modelId: explainerSettings.modelId,
 });
 
-export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
-  logger.addContext(context);
-  processor.registerLambdaContext(context);
-  const response = await processKafkaEvent(
-    event,
-    { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
-    async (record, log) => {
+const handleBatch = createKafkaHandler({
+  logger,
+  metrics,
+  registry,
+  idempotency: processor,
+  // In order, one record at a time: a review resolution must follow the incident it resolves.
+  policy: {
+    kind: 'stop',
+    handle: async (record, log) => {
       if (record.tombstone) return;
       const result = await recordLog.run(log, () =>
         processor.process({
@@ -83,9 +84,11 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       if (result.kind === 'explained' && result.reviewOpened) metrics.addMetric('ReviewsOpened', 'Count', 1);
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
     },
-  );
-  publishBatchMetrics(metrics, event, response);
-  metrics.publishStoredMetrics();
+  },
+});
+
+export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
+  const response = await handleBatch(event, context);
   // `serverless invoke local` (which sets IS_LOCAL) waits for open sockets before it exits; Lambda keeps the
   // connection for the next invocation.
   if (process.env.IS_LOCAL === 'true') await publisher.close();

@@ -1,13 +1,13 @@
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { Context } from 'aws-lambda';
-import { callIdempotent } from '../../shared/idempotency';
 import {
   type ExplainIncidentDependencies,
   explainIncident,
   type IncidentOutcome,
   topics,
 } from './explain-incident';
+import { callIdempotent } from './idempotent-call';
 import { type Incident, toIncident } from './incident';
 import type { GenAiEventPublisher, ResolveOutcome } from './ports';
 import { toResolution } from './resolve-review';

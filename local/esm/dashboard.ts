@@ -32,25 +32,36 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       'consumed',
       'in flight',
       'to dest.',
-      'p50',
-      'p95',
+      'p50 30s',
+      'p95 30s',
+      'p50/p95 all',
       'lag (per partition)',
       'lag s',
     ],
     ...rows.map(({ mapping, lags }) => [
       mapping.definition.functionKey,
       mapping.definition.topic,
-      mapping.state,
+      mapping.problem ? `${mapping.state} (PROBLEM)` : mapping.state,
       String(mapping.stats.consumed),
       String(mapping.stats.inFlightRecords),
       String(mapping.stats.failedToDestination),
       ms(mapping.stats.latencyPercentile(50)),
       ms(mapping.stats.latencyPercentile(95)),
+      `${ms(mapping.stats.cumulativeLatencyPercentile(50))}/${ms(mapping.stats.cumulativeLatencyPercentile(95))}`,
       lagCell(lags),
       lagSecondsCell(lags),
     ]),
   ];
-  return `${header}\n${formatTable(table)}`;
+  const problems = rows.flatMap(({ mapping }) => {
+    const problem = mapping.problem;
+    if (!problem) return [];
+    const seconds = Math.round((Date.now() - problem.since.getTime()) / 1000);
+    return [
+      `${mapping.definition.functionKey} ${mapping.definition.topic}: ${problem.message} ` +
+        `(for ${seconds} s, rejoin attempt ${problem.attempts})`,
+    ];
+  });
+  return [header, formatTable(table), ...problems].join('\n');
 }
 
 export function formatTable(rows: string[][]): string {

@@ -1,5 +1,14 @@
-import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { KafkaBatchResponse, KafkaEvent } from './event';
+
+/** Powertools Metrics as far as the batch metrics use it. */
+export interface BatchMetricsSink {
+  addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): void;
+  /** A metric with dimensions of its own, published as soon as its value is added. */
+  singleMetric(): {
+    addDimension(name: string, value: string): void;
+    addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): void;
+  };
+}
 
 export interface BatchMetric {
   name: 'RecordsProcessed' | 'RecordsFailed' | 'OldestRecordAgeMs';
@@ -51,7 +60,7 @@ export function batchMetrics(
  * of dimensions for everything it has stored.
  */
 export function publishBatchMetrics(
-  metrics: Pick<Metrics, 'addMetric' | 'singleMetric'>,
+  metrics: BatchMetricsSink,
   event: KafkaEvent,
   response: KafkaBatchResponse,
   now: number = Date.now(),

@@ -11,7 +11,9 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
+import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
@@ -232,10 +234,8 @@ describe('reliability: emulator crashes', () => {
       expect(await auditChainBreaks(spec)).toEqual([]);
 
       // Billing: one invoice per completed booking, paid by its payment.
-      const billing = await scanAll(spec.tables.BillingTable as string);
-      const invoices = new Map(
-        billing.filter((i) => i.sk === 'INVOICE').map((i) => [String(i.pk).slice(8), i]),
-      );
+      // Each invoice with the payment state its stored payments give it (billing derives it on read).
+      const invoices = invoiceViewsOf(await scanAll(spec.tables.BillingTable as string));
       const flows = new Map<string, { completed?: BuiltEvent; paid?: BuiltEvent }>();
       for (const e of events) {
         if (e.type === 'booking.completed')
@@ -265,13 +265,14 @@ describe('reliability: emulator crashes', () => {
       const notificationsWrong: string[] = [];
       let expectedNotifications = 0;
       const notified = [
-        ...events.map((e) => ({ topic: e.type as string, id: e.id, data: e.data })),
-        ...produced.map((e) => ({ topic: e.topic, id: e.id, data: e.data })),
+        ...events.map((e) => ({ topic: e.type as string, source: e.source, id: e.id, data: e.data })),
+        ...produced.map((e) => ({ topic: e.topic, source: e.source, id: e.id, data: e.data })),
       ];
       for (const e of notified) {
-        for (const intent of decideNotifications({ topic: e.topic, id: e.id, time: '', data: e.data })) {
+        for (const intent of decideNotifications({ ...e, time: '' })) {
           expectedNotifications++;
-          const key = `NOTIFICATION#${e.id}|RECIPIENT#${intent.recipient.id}`;
+          const { pk, sk } = notificationLogKey(e.source, e.id, intent.recipient.id);
+          const key = `${pk}|${sk}`;
           const item = logged.get(key);
           logged.delete(key);
           if (item?.status !== 'SENT') {

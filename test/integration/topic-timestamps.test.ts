@@ -44,7 +44,9 @@ describe('topics stamp records with the broker time (message.timestamp.type=LogA
     await createTopic(admin, topic, 1);
     created.push(topic);
     const configs = definitions.find((d) => d.name === 'incident.detected')?.configs ?? {};
-    await provisionTopics(kafkaBrokers().join(','), [{ name: topic, partitions: 1, configs }]);
+    await provisionTopics(kafkaBrokers().join(','), [
+      { name: topic, partitions: 1, replicationFactor: 1, configs },
+    ]);
     expect(await timestampType(topic)).toBe('LogAppendTime');
 
     const producer = new Producer({

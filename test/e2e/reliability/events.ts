@@ -17,6 +17,8 @@ import type { OutMessage } from './harness';
 
 export interface BuiltEvent {
   type: SampleEventType;
+  /** CloudEvents source; with the id, the event's identity (the notification log's key). */
+  source: string;
   id: string;
   bookingId: string;
   data: Record<string, unknown>;
@@ -65,6 +67,7 @@ export function buildEvent(
   const record = toProducerRecord(toKafkaMessage(event));
   return {
     type,
+    source: event.source,
     id: event.id,
     bookingId: ids.bookingId,
     data,

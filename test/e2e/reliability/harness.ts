@@ -9,6 +9,7 @@
 // child process (emulator-child.ts) that a test can SIGKILL.
 import '../../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import {
   CreateTableCommand,
@@ -172,6 +173,9 @@ export function canonicalTopic(spec: RunSpec, topic: string): string {
   return found ? found[0] : topic;
 }
 
+/** Functions that decide by topic name: their handlers see the canonical names. */
+const BY_TOPIC_NAME = new Set(['notifications', 'incident-explanation']);
+
 /**
  * notifications and incident-explanation decide by topic name (`booking.created`, `incident.detected`...): their
  * handlers see the canonical names, as on the real cluster, and their partial batch responses are mapped back.
@@ -204,8 +208,6 @@ function withCanonicalTopics(spec: RunSpec, handler: EsmHandler): EsmHandler {
     };
   };
 }
-
-const CANONICAL_TOPIC_FUNCTIONS = new Set(['notifications', 'incident-explanation']);
 
 export interface RunningEmulator {
   emulator: EsmEmulator;
@@ -250,9 +252,7 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
         onInvoked?.(definition.functionKey, event, response);
         return response;
       };
-      return CANONICAL_TOPIC_FUNCTIONS.has(definition.functionKey)
-        ? withCanonicalTopics(spec, handler)
-        : handler;
+      return BY_TOPIC_NAME.has(definition.functionKey) ? withCanonicalTopics(spec, handler) : handler;
     },
     log: (line) => output.write(`[esm] ${line}\n`),
     ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
@@ -498,4 +498,53 @@ export async function removeRun(spec: RunSpec): Promise<void> {
   } finally {
     dynamo.destroy();
   }
+}
+
+/** A TCP proxy to a store (PostgreSQL, dynalite) that can be cut (every connection dropped, new ones refused) and restored. */
+export class CuttableProxy {
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  connections = 0;
+
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async open(): Promise<void> {
+    const server = net.createServer((client) => {
+      this.connections++;
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    const closed = new Promise((resolve) => server?.close(resolve));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -9,13 +9,13 @@ import {
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
+import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/idempotent-call';
 import { toIncident } from '../../../functions/incident-explanation/incident';
 import {
   type ConsumedEvent,
   createIncidentEventProcessor,
 } from '../../../functions/incident-explanation/incident-events';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
-import { IdempotencyPayloadMismatchError } from '../../../shared/idempotency';
 import {
   CountingExplainer,
   InMemoryGenAiEventPublisher,

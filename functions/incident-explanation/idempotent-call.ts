@@ -26,7 +26,7 @@ export interface IdempotentCallFallbacks<T> {
 }
 
 /**
- * Calls a `makeIdempotent` function and handles the two answers every function here handles the same way: a
+ * Calls a `makeIdempotent` function and handles its two answers that need more than a replay: a
  * stale INPROGRESS record (`fallbacks.inProgress`) and a payload mismatch (IdempotencyPayloadMismatchError).
  * A record stored before payload validation was configured has no hash to compare: it answers as it did before.
  */
