@@ -18,7 +18,7 @@ import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
 import { repoRoot } from './stack/paths';
-import { type TopicSpec, topicSpecs } from './topics';
+import { applyPlan, formatPlan, planTopics, readTopics, type TopicSpec, topicSpecs } from './topics';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'eu-west-1';
@@ -131,26 +131,43 @@ function isAlreadyExists(error: unknown): boolean {
   return /already exists|TOPIC_ALREADY_EXISTS/i.test(text);
 }
 
-export async function provisionTopics(brokers: string, topics: TopicSpec[]): Promise<string[]> {
+/**
+ * `stack up`'s topics, through the same plan as `npm run topics -- apply` (local/topics.ts): missing topics are
+ * created, and a config serverless.yml changed since an older stack created a topic (message.timestamp.type,
+ * say) is set on it. What `topics apply` would refuse without a flag (shorter retention, more partitions) is
+ * left alone and returned as a note naming the command.
+ */
+export async function provisionTopics(
+  brokers: string,
+  topics: TopicSpec[],
+): Promise<{ created: string[]; notes: string[] }> {
   const admin = new Admin({ clientId: 'stack-provision', bootstrapBrokers: [brokers], timeout: 15_000 });
   const created: string[] = [];
   try {
-    const existing = new Set(await admin.listTopics());
-    for (const topic of topics) {
-      if (existing.has(topic.name)) continue;
+    const plan = planTopics(topics, await readTopics(admin));
+    for (const change of plan.changes) {
+      if (change.kind !== 'create') continue;
       try {
-        await admin.createTopics({
-          topics: [topic.name],
-          partitions: topic.partitions,
-          replicas: topic.replicationFactor,
-          configs: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
-        });
-        created.push(topic.name);
+        await applyPlan(admin, { changes: [change], unmanaged: [] });
+        created.push(change.topic);
       } catch (error) {
-        if (!isAlreadyExists(error)) throw new Error(`creating topic ${topic.name} failed: ${String(error)}`);
+        if (!isAlreadyExists(error))
+          throw new Error(`creating topic ${change.topic} failed: ${String(error)}`);
       }
     }
-    return created;
+    const configs = plan.changes.filter((change) => change.kind === 'set-config' && !change.guard);
+    if (configs.length > 0) await applyPlan(admin, { changes: configs, unmanaged: [] });
+    const left = plan.changes.filter((change) => change.kind !== 'create' && !configs.includes(change));
+    const notes =
+      left.length === 0
+        ? []
+        : [
+            formatPlan(
+              { changes: left, unmanaged: [] },
+              'Topics not changed by stack up (npm run topics -- plan):',
+            ),
+          ];
+    return { created, notes };
   } finally {
     await admin.close();
   }
@@ -310,7 +327,7 @@ export async function provisionAll(
   endpoints: ProvisionEndpoints,
   definitions: LocalDefinitions = localDefinitions(),
 ): Promise<ProvisionReport> {
-  const [topicsCreated, tablesCreated, bucketCreated, migrationsApplied] = await Promise.all([
+  const [topics, tablesCreated, bucketCreated, migrationsApplied] = await Promise.all([
     provisionTopics(endpoints.kafkaBrokers, definitions.topics),
     provisionTables(endpoints.dynamodbEndpoint, Object.values(definitions.tables)),
     provisionBucket(endpoints.s3Endpoint, definitions.failedRecordsBucket),
@@ -319,5 +336,11 @@ export async function provisionAll(
       ? provisionBucket(endpoints.s3Endpoint, definitions.auditDigestBucket)
       : Promise.resolve(false),
   ]);
-  return { topicsCreated, tablesCreated, bucketCreated, migrationsApplied, notes: definitions.notes };
+  return {
+    topicsCreated: topics.created,
+    tablesCreated,
+    bucketCreated,
+    migrationsApplied,
+    notes: [...definitions.notes, ...topics.notes],
+  };
 }

@@ -11,6 +11,7 @@ import {
   type RecordLogger,
 } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
+import { circuitMetricName } from './circuit-breaker';
 import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-stores';
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
 import { createIncidentEventProcessor } from './incident-events';
@@ -30,10 +31,19 @@ const publisher = kafkaGenAiEventPublisher(process.env);
 const recordLog = new AsyncLocalStorage<RecordLogger>();
 
 const processor = createIncidentEventProcessor({
-  explainer: createExplainer(explainerSettings, (reason) => {
-    (recordLog.getStore() ?? logger).warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
-    metrics.addMetric('ExplainerFallbacks', 'Count', 1);
-  }),
+  explainer: createExplainer(
+    explainerSettings,
+    (reason) => {
+      (recordLog.getStore() ?? logger).warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
+      metrics.addMetric('ExplainerFallbacks', 'Count', 1);
+    },
+    {
+      onStateChange: (change) => {
+        logger.warn('Bedrock circuit state changed', { ...change });
+        metrics.addMetric(circuitMetricName(change), 'Count', 1);
+      },
+    },
+  ),
   views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
   reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
   publisher,

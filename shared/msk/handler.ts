@@ -21,7 +21,7 @@ import {
   withTransientRetries,
 } from './engine';
 import type { KafkaBatchResponse, KafkaEvent } from './event';
-import { batchMetrics } from './metrics';
+import { type BatchMetricsSink, publishBatchMetrics } from './metrics';
 import { isStoreOutage } from './outage';
 
 /** What the wrapper logs with; a Powertools Logger satisfies it. */
@@ -31,8 +31,7 @@ export interface HandlerLogger extends EngineLogger {
 }
 
 /** Powertools Metrics as far as the wrapper uses it. */
-export interface HandlerMetrics {
-  addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): void;
+export interface HandlerMetrics extends BatchMetricsSink {
   publishStoredMetrics(): void;
 }
 
@@ -111,10 +110,9 @@ export function createKafkaHandler<
       throw error;
     } finally {
       if (retries > 0) metrics.addMetric('TransientRetries', 'Count', retries);
-      // A failed batch counts every record as failed: the ESM delivers all of them again.
-      for (const metric of batchMetrics(event, response ?? everyRecordFailed(event))) {
-        metrics.addMetric(metric.name, metric.unit, metric.value);
-      }
+      // A failed batch counts every record as failed: the ESM delivers all of them again. The one place
+      // every function's batch metrics (OldestRecordAgeMs per topic, which the per-ESM alarms read) come from.
+      publishBatchMetrics(metrics, event, response ?? everyRecordFailed(event));
       metrics.publishStoredMetrics();
     }
   };

@@ -461,7 +461,7 @@ describe('every packaged stage', () => {
     }
   });
 
-  it('alarms on OffsetLag per ESM, errors and destination failures per function, and failed-record writes', () => {
+  it('alarms on OffsetLag and record age per ESM, errors and destination failures per function, and failed-record writes', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
       const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(
@@ -477,6 +477,41 @@ describe('every packaged stage', () => {
           { Name: 'FunctionName', Value: { Ref: (esm.Properties.FunctionName as Loose)['Fn::GetAtt'][0] } },
           { Name: 'EventSourceMappingUUID', Value: { Ref: esmId } },
         ]);
+      }
+      // Lag as time, per ESM: 10 s on the high-priority flows (incident alerts, HITL), looser elsewhere.
+      const highPriority = [
+        'incident-explanation incident.detected',
+        'notifications incident.detected',
+        'notifications genai.hitl.requested',
+      ];
+      const ages = alarms.filter((a) => a.MetricName === 'OldestRecordAgeMs');
+      const esms = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+      expect(ages).toHaveLength(esms.length);
+      for (const [esmId, esm] of esms) {
+        const functionKey = FUNCTION_KEYS.find(
+          (fn) =>
+            `${FUNCTIONS[fn].id}LambdaFunction` === (esm.Properties.FunctionName as Loose)['Fn::GetAtt'][0],
+        ) as string;
+        const topic = (esm.Properties.Topics as string[])[0] as string;
+        const age = ages.filter(
+          (a) =>
+            JSON.stringify(a.Dimensions) ===
+            JSON.stringify([
+              { Name: 'service', Value: functionKey },
+              { Name: 'topic', Value: topic },
+            ]),
+        );
+        expect(age, `${stage} ${esmId}`).toHaveLength(1);
+        expect(age[0]).toMatchObject({ Namespace: 'mobility-events', Statistic: 'Maximum', Period: 60 });
+        const urgent = highPriority.includes(`${functionKey} ${topic}`);
+        expect(age[0].Threshold, `${functionKey} ${topic}`).toBe(
+          urgent
+            ? 10_000
+            : ['incident-explanation', 'notifications'].includes(functionKey)
+              ? 60_000
+              : 300_000,
+        );
+        expect(age[0].EvaluationPeriods).toBe(urgent ? 2 : 5);
       }
       for (const fn of FUNCTION_KEYS) {
         // Only a function with ESMs has an on-failure destination.
@@ -781,8 +816,9 @@ describe('the redrive operator policies', () => {
       const invoked = asArray(bySid.InvokeConsumers!.Resource).map(
         (r) => (r as { 'Fn::Sub': string })['Fn::Sub'],
       );
+      // The consumers only: audit-digest has no ESM, so no failed records to redrive into it.
       expect(invoked.sort(), stage).toEqual(
-        FUNCTION_KEYS.map(
+        ESM_FUNCTION_KEYS.map(
           (fn) =>
             `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:mobility-events-${name}-${fn}`,
         ).sort(),

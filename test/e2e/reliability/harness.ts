@@ -150,6 +150,8 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
         ),
         // The functions' metrics would print an EMF line per batch: noise in the captured logs.
         POWERTOOLS_METRICS_DISABLED: 'true',
+        // incident-explanation produces its genai.* events to the run's topics.
+        KAFKA_TOPIC_PREFIX: `rel-${run}.`,
         ...options.envOverrides?.[key],
       },
     };
@@ -175,8 +177,8 @@ export function canonicalTopic(spec: RunSpec, topic: string): string {
 const BY_TOPIC_NAME = new Set(['notifications', 'incident-explanation']);
 
 /**
- * notifications and incident-explanation decide by topic name (rules.ts switches on `booking.created`...): its handler sees the
- * canonical names, as on the real cluster, and its partial batch response is mapped back.
+ * notifications and incident-explanation decide by topic name (`booking.created`, `incident.detected`...): their
+ * handlers see the canonical names, as on the real cluster, and their partial batch responses are mapped back.
  */
 function withCanonicalTopics(spec: RunSpec, handler: EsmHandler): EsmHandler {
   const toRun = new Map(Object.entries(spec.topics));
@@ -431,18 +433,31 @@ export async function endOffsetsOf(spec: RunSpec): Promise<Map<string, bigint>> 
   return result;
 }
 
+/**
+ * Like `behind` with the ends read after the committed offsets: a function that produces to the run's topics
+ * (incident-explanation) has produced everything of what it committed before those ends are read, so an empty
+ * answer means every ESM, downstream ones included, has handled everything there is.
+ */
+export async function behindNow(spec: RunSpec): Promise<string[]> {
+  const committed = await committedOffsetsOf(spec);
+  return lagging(spec, committed, await endOffsetsOf(spec));
+}
+
 /** Partitions of the run's ESMs not yet committed to their end, as `<function> <topic>/<p>: committed/end`. */
 export async function behind(spec: RunSpec, ends: Map<string, bigint>): Promise<string[]> {
-  const committed = await committedOffsetsOf(spec);
-  const lagging: string[] = [];
+  return lagging(spec, await committedOffsetsOf(spec), ends);
+}
+
+function lagging(spec: RunSpec, committed: Map<string, bigint>, ends: Map<string, bigint>): string[] {
+  const result: string[] = [];
   for (const d of spec.definitions) {
     for (let p = 0; p < spec.partitions; p++) {
       const end = ends.get(`${d.topic}/${p}`) ?? 0n;
       const at = committed.get(`${d.uuid}/${p}`) ?? 0n;
-      if (at !== end) lagging.push(`${d.functionKey} ${d.topic}/${p}: ${at}/${end}`);
+      if (at !== end) result.push(`${d.functionKey} ${d.topic}/${p}: ${at}/${end}`);
     }
   }
-  return lagging;
+  return result;
 }
 
 /** Audit chains of the run's topics: the first break, if any, as text. */

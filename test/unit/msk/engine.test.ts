@@ -291,11 +291,13 @@ describe('runBatch, batch-level and transient errors', () => {
 describe('createKafkaHandler', () => {
   function fakes() {
     const metrics: Array<[string, number]> = [];
+    const singles: Array<{ dimensions: Record<string, string>; name: string }> = [];
     const published: number[] = [];
     const contexts: unknown[] = [];
     const errors: Record<string, unknown>[] = [];
     return {
       metrics,
+      singles,
       published,
       contexts,
       errors,
@@ -307,6 +309,15 @@ describe('createKafkaHandler', () => {
       sink: {
         addMetric: (name: string, _unit: string, value: number) => void metrics.push([name, value]),
         publishStoredMetrics: () => void published.push(metrics.length),
+        singleMetric: () => {
+          const dimensions: Record<string, string> = {};
+          return {
+            addDimension: (name: string, value: string) => {
+              dimensions[name] = value;
+            },
+            addMetric: (name: string) => void singles.push({ dimensions, name }),
+          };
+        },
       },
     };
   }
@@ -330,6 +341,8 @@ describe('createKafkaHandler', () => {
       ['RecordsProcessed', 2],
       ['RecordsFailed', 1],
     ]);
+    // Lag as time, per topic (the per-ESM alarms' dimension), from here and from no handler.
+    expect(f.singles).toEqual([{ dimensions: { topic }, name: 'OldestRecordAgeMs' }]);
     expect(f.published).toHaveLength(1);
   });
 
@@ -351,6 +364,7 @@ describe('createKafkaHandler', () => {
       ['RecordsProcessed', 0],
       ['RecordsFailed', 4],
     ]);
+    expect(f.singles).toEqual([{ dimensions: { topic }, name: 'OldestRecordAgeMs' }]);
     expect(f.published).toHaveLength(1);
     expect(f.errors.at(-1)).toMatchObject({ reason: 'ConfigurationError', outage: false });
   });
