@@ -169,6 +169,15 @@ class Run {
   }
 }
 
+/** Runs `attempt` with the engine's outage retries (e.g. decoding, which may fetch a schema from a registry). */
+export function withTransientRetries<T>(
+  attempt: () => Promise<T>,
+  options: EngineOptions,
+  where: Record<string, unknown> = {},
+): Promise<T> {
+  return new Run(options).withRetries(attempt, where);
+}
+
 export interface BatchOutcome {
   response: KafkaBatchResponse;
   /** Transient errors retried inside the invocation. */

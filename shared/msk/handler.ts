@@ -18,6 +18,7 @@ import {
   isBatchLevelError,
   runBatch,
   withRawRecords,
+  withTransientRetries,
 } from './engine';
 import type { KafkaBatchResponse, KafkaEvent } from './event';
 import { batchMetrics } from './metrics';
@@ -87,10 +88,16 @@ export function createKafkaHandler<
     };
     let response: KafkaBatchResponse | undefined;
     try {
-      const decoded = await decodeEvent(event, {
-        registry,
-        ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes }),
-      });
+      // Decoding rejects only when the schema registry cannot be reached: an outage like any other.
+      const decoded = await withTransientRetries(
+        () =>
+          decodeEvent(event, {
+            registry,
+            ...(options.maxValueBytes === undefined ? {} : { maxValueBytes: options.maxValueBytes }),
+          }),
+        engine,
+        { step: 'decode' },
+      );
       const partitions = withRawRecords(decoded as unknown as DecodedPartition<Data>[], event.records ?? {});
       const outcome = await runBatch<Data, Result>(partitions, policy, engine);
       response = outcome.response;

@@ -355,6 +355,29 @@ describe('createKafkaHandler', () => {
     expect(f.errors.at(-1)).toMatchObject({ reason: 'ConfigurationError', outage: false });
   });
 
+  it('retries a schema registry that cannot be reached while decoding, like any outage', async () => {
+    const f = fakes();
+    let lookups = 0;
+    const flaky = {
+      cached: () => undefined,
+      resolve: async (id: number | string) => {
+        if (++lookups <= 2) throw refused();
+        return registry.cached(id);
+      },
+    };
+    const seen: number[] = [];
+    const handler = createKafkaHandler({
+      logger: f.logger,
+      metrics: f.sink,
+      registry: flaky,
+      retryDelayMs: () => 1,
+      policy: { kind: 'stop', handle: (r) => void seen.push(r.offset) },
+    });
+    expect(await handler(batchOf(1, 2), context)).toEqual({ batchItemFailures: [] });
+    expect(seen).toEqual([1, 2]);
+    expect(f.metrics).toContainEqual(['TransientRetries', 2]);
+  });
+
   it('retries an outage within the remaining time less the margin, then fails the batch', async () => {
     const f = fakes();
     let attempts = 0;
