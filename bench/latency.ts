@@ -13,8 +13,9 @@
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import pg from 'pg';
+import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
 import type { LatencyCase, Measured } from './latency-worker';
 import { writeResultsSection } from './results-file';
 import { withStack } from './stack';
@@ -82,7 +83,7 @@ function runCase(spec: LatencyCase, env: Record<string, string>): Promise<Measur
   });
 }
 
-/** What one request to each stand-in costs on this machine right now, without the proxy (mean of 20). */
+/** What one request to each stand-in costs on this machine right now, without the proxy (mean of 20 reads). */
 async function calibrate(env: Record<string, string>): Promise<{ dynamodb: number; postgres: number }> {
   const mean = async (call: () => Promise<unknown>) => {
     await call();
@@ -93,9 +94,14 @@ async function calibrate(env: Record<string, string>): Promise<{ dynamodb: numbe
   const dynamo = new DynamoDBClient({ endpoint: env.AWS_ENDPOINT_URL_DYNAMODB as string });
   const client = new pg.Client({ connectionString: env.DATABASE_URL });
   await client.connect();
+  // A GetItem on a table of its own: what the functions' reads cost (ListTables grows with every table).
+  const table = `bench-latency-calibration-${Date.now()}`;
+  await dynamo.send(new CreateTableCommand(stageTableDefinition('NotificationsTable', table)));
+  await waitUntilTableActive(dynamo, table);
+  const key = { pk: { S: 'calibration' }, sk: { S: 'calibration' } };
   try {
     return {
-      dynamodb: await mean(() => dynamo.send(new ListTablesCommand({ Limit: 1 }))),
+      dynamodb: await mean(() => dynamo.send(new GetItemCommand({ TableName: table, Key: key }))),
       postgres: await mean(() => client.query('SELECT 1')),
     };
   } finally {
