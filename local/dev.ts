@@ -20,6 +20,7 @@ import { DEBUG_TIMEOUT_SECONDS, openInspector, withDebugTimeouts } from './esm/d
 import { EsmEmulator } from './esm/emulator';
 import { functionEnvironment } from './esm/function-env';
 import { type PartitionLag, partitionLags } from './esm/lag';
+import { RecordTimes } from './esm/record-times';
 import { type GeneratedTraffic, generateTraffic, produceSamples, sampleRecords } from './esm/traffic';
 import { defaultInstances, type WorkerHandler, workerHandler } from './esm/worker-handler';
 import { startLambdaApi } from './lambda-api/server';
@@ -156,6 +157,7 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
 
   const admin = new Admin({ clientId: 'dev-lag', bootstrapBrokers: brokers });
+  const recordTimes = new RecordTimes(brokers);
   const lags = new Map<string, PartitionLag[]>();
   let refreshing = false;
   const refreshLags = async () => {
@@ -165,7 +167,7 @@ export async function run(args: string[]): Promise<number> {
       for (const m of emulator.mappings) {
         lags.set(
           m.definition.uuid,
-          await partitionLags(admin, m.definition.consumerGroupId, m.definition.topic),
+          await partitionLags(admin, m.definition.consumerGroupId, m.definition.topic, recordTimes),
         );
       }
     } catch (error) {
@@ -199,7 +201,7 @@ export async function run(args: string[]): Promise<number> {
   await api.close();
   await emulator.stop();
   await Promise.all([...workers.values()].map((w) => w.close()));
-  await admin.close();
+  await Promise.all([admin.close(), recordTimes.close()]);
   await rm(EMULATOR_STATE_FILE, { force: true });
   await outbox?.refresh();
   render();

@@ -1,5 +1,5 @@
 // The live table `dev` shows, and the lag table `status` prints.
-import type { PartitionLag } from './lag';
+import { lagSeconds, type PartitionLag } from './lag';
 import type { EventSourceMapping } from './mapping';
 
 export interface DashboardRow {
@@ -18,6 +18,13 @@ export function lagCell(lags: PartitionLag[] | undefined): string {
   return busy.length === 0 ? '0' : `${total} (${busy.join(' ')})`;
 }
 
+/** The oldest unconsumed record's age over the ESM's partitions, in seconds. */
+export function lagSecondsCell(lags: PartitionLag[] | undefined): string {
+  if (!lags) return '?';
+  const ages = lags.flatMap((l) => (l.ageMs === undefined ? [] : [l.ageMs]));
+  return ages.length === 0 ? '0' : lagSeconds(Math.max(...ages));
+}
+
 export function renderDashboard(rows: DashboardRow[], header: string): string {
   const table = [
     [
@@ -32,6 +39,7 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       'p50/p95 all',
       'cold start',
       'lag (per partition)',
+      'lag s',
     ],
     ...rows.map(({ mapping, lags, coldStartMs }) => [
       mapping.definition.functionKey,
@@ -45,6 +53,7 @@ export function renderDashboard(rows: DashboardRow[], header: string): string {
       `${ms(mapping.stats.cumulativeLatencyPercentile(50))}/${ms(mapping.stats.cumulativeLatencyPercentile(95))}`,
       ms(coldStartMs),
       lagCell(lags),
+      lagSecondsCell(lags),
     ]),
   ];
   const problems = rows.flatMap(({ mapping }) => {

@@ -5,11 +5,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendBatch } from '../../functions/audit-append/append-batch';
 import { pooled } from '../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../functions/audit-append/postgres-audit-reader';
 import { PgliteServer } from '../../local/stack/pglite-server';
+import { appendThroughEngine } from '../unit/audit/support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../unit/audit/support/msk';
 import { applyMigrations } from './audit/audit-database';
 
@@ -69,7 +69,7 @@ describe('PGlite server (local stack)', () => {
         for (const [index, batch] of batches.entries()) {
           if (index % topics.length !== lane) continue;
           outcomes.push(
-            await appendBatch(batch, {
+            await appendThroughEngine(batch, {
               store: stores[lane] as PostgresAuditEventStore,
               decode: decodeJsonCloudEvent,
             }),

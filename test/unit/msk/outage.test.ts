@@ -1,0 +1,86 @@
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from '../../../shared/config';
+import { RecordDecodeError } from '../../../shared/msk/decode';
+import { isBatchLevelError } from '../../../shared/msk/engine';
+import { isStoreOutage } from '../../../shared/msk/outage';
+
+const withProps = (message: string, props: Record<string, unknown>) =>
+  Object.assign(new Error(message), props);
+
+describe('isStoreOutage', () => {
+  it('is true for a DynamoDB endpoint that refuses connections (the error the SDK really throws)', async () => {
+    const client = new DynamoDBClient({
+      endpoint: 'http://127.0.0.1:1',
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
+    const error = await client
+      .send(new GetItemCommand({ TableName: 't', Key: { id: { S: 'x' } } }))
+      .catch((e) => e);
+    client.destroy();
+    expect(isStoreOutage(error)).toBe(true);
+  });
+
+  it.each([
+    ['throttling', withProps('Rate exceeded', { name: 'ThrottlingException' })],
+    ['provisioned throughput', withProps('slow down', { name: 'ProvisionedThroughputExceededException' })],
+    ['a 5xx', withProps('oops', { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } })],
+    ['a 503 of any name', withProps('unavailable', { name: 'Whatever', $metadata: { httpStatusCode: 503 } })],
+    ['an SDK timeout', withProps('socket timed out', { name: 'TimeoutError' })],
+    ['a reset connection', withProps('socket hang up', { code: 'ECONNRESET' })],
+    ['PostgreSQL shutting down (57P01)', withProps('terminating connection', { code: '57P01' })],
+    ['PostgreSQL connection failure (08006)', withProps('connection failure', { code: '08006' })],
+    ['node-postgres losing its connection', new Error('Connection terminated unexpectedly')],
+    ['a Kafka broker not answering', withProps('Connection closed', { code: 'PLT_KFK_NETWORK' })],
+    [
+      'an outage wrapped by Powertools idempotency',
+      withProps('Failed to put record', {
+        name: 'IdempotencyPersistenceLayerError',
+        cause: withProps('x', { code: 'ECONNREFUSED' }),
+      }),
+    ],
+    [
+      'one of several connection attempts',
+      new AggregateError([withProps('refused', { code: 'ECONNREFUSED' })]),
+    ],
+  ])('is true for %s', (_, error) => {
+    expect(isStoreOutage(error)).toBe(true);
+  });
+
+  it.each([
+    [
+      'a conditional check',
+      withProps('The conditional request failed', {
+        name: 'ConditionalCheckFailedException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    ],
+    [
+      'a validation error',
+      withProps('One or more parameter values were invalid', {
+        name: 'ValidationException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    ],
+    ['a PostgreSQL data exception (22P02)', withProps('invalid input syntax', { code: '22P02' })],
+    ['a unique violation (23505)', withProps('duplicate key', { code: '23505' })],
+    [
+      'a decode error',
+      new RecordDecodeError({ topic: 't', partition: 0, offset: 1 }, 'wrong-magic-byte', 'x'),
+    ],
+    ['a plain error', new Error('invoice total negative')],
+    ['a string', 'ECONNREFUSED'],
+  ])('is false for %s', (_, error) => {
+    expect(isStoreOutage(error)).toBe(false);
+  });
+});
+
+describe('isBatchLevelError', () => {
+  it('counts configuration errors and outages as batch-level, record errors not', () => {
+    expect(isBatchLevelError(new ConfigurationError('missing'))).toBe(true);
+    expect(isBatchLevelError(withProps('refused', { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isBatchLevelError(new Error('bad zone'))).toBe(false);
+  });
+});
