@@ -1,6 +1,5 @@
 import type { RecordCoordinates } from '../../shared/msk/decode';
 import type { RecordFailure } from '../../shared/msk/engine';
-import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import {
   type AuditRecord,
   buildAuditRecord,
@@ -8,6 +7,7 @@ import {
   type KafkaRecordBytes,
   UnstorableRecordError,
 } from './audit-record';
+import type { AppendOutcome, AuditEventStore } from './ports';
 
 /** The MSK event as far as the audit needs it: records keyed by "<topic>-<partition>". */
 export interface KafkaBatch<Record extends KafkaRecordBytes = KafkaRecordBytes> {

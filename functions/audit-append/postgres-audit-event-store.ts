@@ -1,8 +1,8 @@
-import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import type { AuditRecord } from './audit-record';
 import { canonicalJson } from './canonical-json';
 import { type ConnectionSource, executePipelined, type NamedStatement } from './database';
 import { byteaArray, integerArray, textArray } from './pg-binary-array';
+import type { AppendOutcome, AuditEventStore } from './ports';
 
 export interface PostgresAuditEventStoreOptions {
   /**
