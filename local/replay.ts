@@ -15,19 +15,12 @@ import {
 } from '@aws-sdk/client-lambda';
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
 import { type KafkaConnectionSettings, kafkaClientOptions } from '../shared/kafka/client-options';
+import type { ReadModelRebuilder } from '../shared/read-model-rebuilder';
 import { CliError, numberFlag } from './cli-error';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
 import { lambdaClientFor } from './lambda-client';
 import { stageKafkaSettings } from './stage-kafka';
-
-/** Clears a function's read model before its topic is replayed into it. Function owners register one. */
-export interface ReadModelRebuilder {
-  /** The function key in serverless.yml, e.g. "demand-prediction-update". */
-  functionKey: string;
-  describe: string;
-  clear(): Promise<void>;
-}
 
 const rebuilders = new Map<string, ReadModelRebuilder>();
 

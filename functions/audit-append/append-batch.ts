@@ -1,5 +1,5 @@
+import type { RecordCoordinates } from '../../shared/msk/decode';
 import type { RecordFailure } from '../../shared/msk/engine';
-import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import {
   type AuditRecord,
   buildAuditRecord,
@@ -7,6 +7,7 @@ import {
   type KafkaRecordBytes,
   UnstorableRecordError,
 } from './audit-record';
+import type { AppendOutcome, AuditEventStore } from './ports';
 
 /** The MSK event as far as the audit needs it: records keyed by "<topic>-<partition>". */
 export interface KafkaBatch<Record extends KafkaRecordBytes = KafkaRecordBytes> {
@@ -25,12 +26,6 @@ export type AuditDecoder<Record extends KafkaRecordBytes> = (
 /** An error that is nobody's record's fault (a schema registry that cannot be reached): fails the batch. */
 export class BatchRetryError extends Error {
   override name = 'BatchRetryError';
-}
-
-export interface RecordCoordinates {
-  topic: string;
-  partition: number;
-  offset: number;
 }
 
 export interface AppendBatchResult {

@@ -1,8 +1,8 @@
 import type { BatchPolicy, DecodeOutcome, KafkaBatchResponse } from '../../shared/msk';
 import type { KafkaEventRecord } from '../../shared/msk/event';
 import { type AppendBatchResult, type AuditDecoder, appendBatch } from './append-batch';
-import type { AuditEventStore } from './audit-event-store';
 import { toAuditEvent } from './contract-decoder';
+import type { AuditEventStore } from './ports';
 
 /**
  * audit-append's batch policy: aggregate. The whole batch is appended in one transaction (appendBatch); a

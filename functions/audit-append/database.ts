@@ -2,7 +2,17 @@ import type { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/clien
 import pg from 'pg';
 import { ConfigurationError } from '../../shared/config';
 import { traced } from '../../shared/observability';
-import type { ConnectionSource, NamedStatement } from './postgres-audit-event-store';
+
+/** A statement the connection prepares once under its name and then only binds and executes. */
+export interface NamedStatement {
+  name: string;
+  text: string;
+}
+
+/** Lends one connection at a time: LambdaDatabase, or a pg Pool through `pooled`. */
+export interface ConnectionSource {
+  withConnection<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T>;
+}
 
 /** Where the connection settings come from and how the pool behaves. */
 export interface DatabaseSettings {

@@ -1,20 +1,8 @@
-import type pg from 'pg';
-import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import type { AuditRecord } from './audit-record';
 import { canonicalJson } from './canonical-json';
-import { executePipelined } from './database';
+import { type ConnectionSource, executePipelined, type NamedStatement } from './database';
 import { byteaArray, integerArray, textArray } from './pg-binary-array';
-
-/** A statement the connection prepares once under its name and then only binds and executes. */
-export interface NamedStatement {
-  name: string;
-  text: string;
-}
-
-/** Lends one connection at a time: LambdaDatabase, or a pg Pool through `pooled`. */
-export interface ConnectionSource {
-  withConnection<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T>;
-}
+import type { AppendOutcome, AuditEventStore } from './ports';
 
 export interface PostgresAuditEventStoreOptions {
   /**

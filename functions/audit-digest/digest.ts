@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Checkpoint } from '../audit-append/chain-verifier';
+import type { ChainHeadSource, ChainHeadState, DigestStore, StoredDigest } from './ports';
 
 /**
  * External digests of the audit store, after CloudTrail's log-file integrity validation: every few minutes the
@@ -7,14 +8,8 @@ import type { Checkpoint } from '../audit-append/chain-verifier';
  * rewrite (S3 Object Lock, compliance mode), and each digest names the previous one by key and sha256. A row
  * changed later, even with every hash recomputed inside the database, no longer hashes to what a digest says.
  */
-export interface ChainHeadState {
-  topic: string;
-  partition: number;
-  seq: bigint;
-  hash: Buffer;
-  recordedAt: Date | null;
-}
 
+/** One chain's head in a digest, as JSON. */
 export interface DigestChainEntry {
   topic: string;
   partition: number;
@@ -31,24 +26,6 @@ export interface ChainDigest {
   /** The digest before this one (null for the first): its key and the sha256 (hex) of its bytes. */
   previous: { key: string; sha256: string } | null;
   chains: DigestChainEntry[];
-}
-
-export interface StoredDigest {
-  key: string;
-  body: Buffer;
-}
-
-/** What the digest writer reads: the head of every chain. */
-export interface ChainHeadSource {
-  heads(): Promise<ChainHeadState[]>;
-}
-
-/** Where digests live: write-once objects, listed in key (= time) order. */
-export interface DigestStore {
-  latest(): Promise<StoredDigest | undefined>;
-  /** Writes a new object; must refuse to replace an existing one. */
-  put(digest: StoredDigest): Promise<void>;
-  all(): AsyncIterable<StoredDigest>;
 }
 
 export class DigestFormatError extends Error {}

@@ -1,5 +1,5 @@
 import type { Queryable } from '../audit-append/postgres-audit-reader';
-import type { ChainHeadSource, ChainHeadState } from './digest';
+import type { ChainHeadSource, ChainHeadState } from './ports';
 
 /** The head of every chain, read from audit_chain_head (role audit_reader may read that table only). */
 export class PostgresChainHeads implements ChainHeadSource {

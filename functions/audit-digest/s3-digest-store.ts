@@ -1,5 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type DigestStore, digestKey, type StoredDigest } from './digest';
+import { digestKey } from './digest';
+import type { DigestStore, StoredDigest } from './ports';
 
 /**
  * Digests as S3 objects under one prefix. Writes are conditional (If-None-Match: *): an existing digest is

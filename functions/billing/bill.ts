@@ -1,4 +1,6 @@
-import type { BillingCommand, PaymentReported, RecordCoordinates, RideCompleted } from './billing-events';
+import { mapBounded } from '../../shared/concurrency';
+import type { RecordCoordinates } from '../../shared/msk/decode';
+import type { BillingCommand, PaymentReported, RideCompleted } from './billing-events';
 import {
   type BillingFact,
   type BillingLedger,
@@ -366,7 +368,7 @@ async function settle(
 ): Promise<void> {
   const entries = [...toSettle.entries()].filter(([id]) => healthy(bookings.get(id) as Booking));
   if (entries.length === 0) return;
-  const payments = await mapWithConcurrency(entries, concurrency, async ([bookingId]) => {
+  const payments = await mapBounded(entries, concurrency, async ([bookingId]) => {
     try {
       return await ledger.paymentsOf(bookingId);
     } catch (error) {
@@ -395,22 +397,4 @@ async function settle(
     failed = done.map((bookingId) => ({ bookingId, error }));
   }
   for (const { bookingId, error } of failed) failBooking(bookings.get(bookingId) as Booking, error);
-}
-
-/** Runs `task` over `items` with at most `limit` in flight, keeping the result order. */
-async function mapWithConcurrency<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -1,11 +1,7 @@
+import type { RecordCoordinates } from '../../shared/msk/decode';
+import { InvalidFieldError } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 import { type Price, PricingError, priceRide, type TariffTable } from './pricing';
-
-export interface RecordCoordinates {
-  topic: string;
-  partition: number;
-  offset: number;
-}
 
 /** A completed ride, priced: everything the invoice needs. */
 export interface RideCompleted {
@@ -41,16 +37,9 @@ export interface PaymentReported {
 
 export type BillingCommand = RideCompleted | PaymentReported;
 
-/** Bad input: names the field and the record; goes to the failure path, never retried into success. */
-export class InvalidBillingEvent extends Error {
+/** Bad input in a billing event: names the field and the record (the message format is InvalidFieldError's). */
+export class InvalidBillingEvent extends InvalidFieldError {
   override name = 'InvalidBillingEvent';
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-    readonly record: RecordCoordinates,
-  ) {
-    super(`${record.topic}-${record.partition}@${record.offset}: field "${field}" ${problem}`);
-  }
 }
 
 /** Validates a decoded billing event and turns it into a command; prices rides from the tariff table. */

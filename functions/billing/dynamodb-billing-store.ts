@@ -4,8 +4,8 @@ import {
   type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   QueryCommand,
-  ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { chunk, mapBounded } from '../../shared/concurrency';
 import { invoiceView, statementOf } from './payment-status';
 import {
   type BillingFact,
@@ -82,21 +82,6 @@ function stillUnprocessed(count: number): Error {
 const backoff = (attempt: number) =>
   new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 1_000)));
 
-/** Runs `task` over `items` with at most `limit` in flight. */
-async function eachWithConcurrency<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
-    items.slice(i * size, (i + 1) * size),
-  );
-}
-
 /** Billing on one DynamoDB table: batched consistent reads, batched unconditional writes of immutable facts. */
 export class DynamoDbBillingLedger implements BillingLedger {
   constructor(
@@ -137,7 +122,7 @@ export class DynamoDbBillingLedger implements BillingLedger {
 
   private async getAll(keys: Key[]): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
-    await eachWithConcurrency(chunks(keys, GET_CHUNK), this.concurrency, async (chunk) => {
+    await mapBounded(chunk(keys, GET_CHUNK), this.concurrency, async (chunk) => {
       let pending: Key[] | undefined = chunk;
       for (let attempt = 1; pending && pending.length > 0; attempt++) {
         if (attempt > MAX_ATTEMPTS) throw stillUnprocessed(pending.length);
@@ -165,7 +150,7 @@ export class DynamoDbBillingLedger implements BillingLedger {
       else byKey.set(id, { item, facts: [fact] });
     }
     const failed: FailedFact[] = [];
-    await eachWithConcurrency(chunks([...byKey.values()], WRITE_CHUNK), this.concurrency, async (chunk) => {
+    await mapBounded(chunk([...byKey.values()], WRITE_CHUNK), this.concurrency, async (chunk) => {
       try {
         await this.writeAll(chunk.map(({ item }) => ({ PutRequest: { Item: item } })));
       } catch (error) {
@@ -177,17 +162,13 @@ export class DynamoDbBillingLedger implements BillingLedger {
 
   async unpark(bookingIds: string[]): Promise<{ bookingId: string; error: unknown }[]> {
     const failed: { bookingId: string; error: unknown }[] = [];
-    await eachWithConcurrency(
-      chunks([...new Set(bookingIds)], WRITE_CHUNK),
-      this.concurrency,
-      async (chunk) => {
-        try {
-          await this.writeAll(chunk.map((bookingId) => ({ DeleteRequest: { Key: parkedKey(bookingId) } })));
-        } catch (error) {
-          for (const bookingId of chunk) failed.push({ bookingId, error });
-        }
-      },
-    );
+    await mapBounded(chunk([...new Set(bookingIds)], WRITE_CHUNK), this.concurrency, async (chunk) => {
+      try {
+        await this.writeAll(chunk.map((bookingId) => ({ DeleteRequest: { Key: parkedKey(bookingId) } })));
+      } catch (error) {
+        for (const bookingId of chunk) failed.push({ bookingId, error });
+      }
+    });
     return failed;
   }
 
@@ -295,40 +276,4 @@ export function invoiceViewsOf(items: readonly Record<string, unknown>[]): Map<s
     views.set(invoice.bookingId, invoiceView(invoice, payments.get(invoice.bookingId) ?? []));
   }
   return views;
-}
-
-/** Scans a table and deletes every item in batches of 25. */
-export async function clearTable(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-  keyAttributes: string[],
-): Promise<number> {
-  let deleted = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await client.send(
-      new ScanCommand({
-        TableName: tableName,
-        ProjectionExpression: keyAttributes.map((_, i) => `#k${i}`).join(', '),
-        ExpressionAttributeNames: Object.fromEntries(keyAttributes.map((name, i) => [`#k${i}`, name])),
-        ExclusiveStartKey: startKey,
-        ConsistentRead: true,
-      }),
-    );
-    const keys = page.Items ?? [];
-    for (let i = 0; i < keys.length; i += 25) {
-      let requests: unknown[] | undefined = keys
-        .slice(i, i + 25)
-        .map((key) => ({ DeleteRequest: { Key: key } }));
-      while (requests && requests.length > 0) {
-        const result: BatchWriteCommandOutput = await client.send(
-          new BatchWriteCommand({ RequestItems: { [tableName]: requests as never } }),
-        );
-        requests = result.UnprocessedItems?.[tableName];
-      }
-    }
-    deleted += keys.length;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return deleted;
 }

@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ReadModelRebuilder } from '../../local/replay';
-import { clearTable } from './dynamodb-billing-store';
+import { deleteAllItems } from '../../shared/dynamodb';
+import type { ReadModelRebuilder } from '../../shared/read-model-rebuilder';
 
 /**
  * `replay --function billing --from-earliest --rebuild`: deletes invoices, payments and statement lines. Billing
@@ -15,7 +15,7 @@ export function billingReadModelRebuilder(
     functionKey: 'billing',
     describe: `delete every item of ${billingTable}`,
     clear: async () => {
-      await clearTable(client, billingTable, ['pk', 'sk']);
+      await deleteAllItems(client, billingTable, ['pk', 'sk']);
     },
   };
 }

@@ -1,11 +1,6 @@
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mapBounded } from '../../shared/concurrency';
+import { deleteAllItems, isConditionalCheckFailure } from '../../shared/dynamodb';
 import { addHours, offsetRanges, SUPPLY_ITEM, withoutApplied, type ZoneHourUpdate } from './demand-model';
 import type { ApplyOutcome, DemandReadModel, SupplyAndDemand, ZoneForecast, ZoneHourDemand } from './ports';
 
@@ -29,28 +24,6 @@ export const demandItemKey = (zoneId: string, hour: string) => ({
 });
 const fenceAttribute = (partitionKey: string) => `fence:${partitionKey}`;
 
-function isConditionalCheckFailure(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
-
-/** Runs `task` over `items` with at most `limit` in flight, keeping the result order. */
-async function mapWithConcurrency<T, R>(
-  items: T[],
-  limit: number,
-  task: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
 export class DynamoDbDemandReadModel implements DemandReadModel {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -59,7 +32,7 @@ export class DynamoDbDemandReadModel implements DemandReadModel {
   ) {}
 
   apply(updates: ZoneHourUpdate[]): Promise<ApplyOutcome[]> {
-    return mapWithConcurrency(updates, this.concurrency, async (update) => {
+    return mapBounded(updates, this.concurrency, async (update) => {
       try {
         return { update, status: await this.applyOne(update) };
       } catch (error) {
@@ -230,34 +203,7 @@ export class DynamoDbDemandReadModel implements DemandReadModel {
 
   /** Deletes every item: the first step of a rebuild (replay from earliest). Fences go with the items. */
   async clear(): Promise<number> {
-    let deleted = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          ProjectionExpression: 'pk, sk',
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      const keys = page.Items ?? [];
-      for (let i = 0; i < keys.length; i += 25) {
-        const chunk = keys.slice(i, i + 25);
-        let requests: Record<string, unknown>[] | undefined = chunk.map((key) => ({
-          DeleteRequest: { Key: { pk: key.pk, sk: key.sk } },
-        }));
-        while (requests && requests.length > 0) {
-          const result = await this.client.send(
-            new BatchWriteCommand({ RequestItems: { [this.tableName]: requests as never } }),
-          );
-          requests = result.UnprocessedItems?.[this.tableName] as Record<string, unknown>[] | undefined;
-        }
-        deleted += chunk.length;
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return deleted;
+    return deleteAllItems(this.client, this.tableName, ['pk', 'sk']);
   }
 }
 

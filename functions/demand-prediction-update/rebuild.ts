@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ReadModelRebuilder } from '../../local/replay';
+import type { ReadModelRebuilder } from '../../shared/read-model-rebuilder';
 import { DynamoDbDemandReadModel } from './dynamodb-demand-read-model';
 
 /**

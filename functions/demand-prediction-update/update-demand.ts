@@ -26,7 +26,7 @@ import type { ApplyOutcome, DemandReadModel } from './ports';
  *   (retry after a partial failure, duplicate invocation, replay without --rebuild) fails the optimistic
  *   condition; the item's fences are read and only records above them are applied, under the exact fences seen.
  * - Rebuild: the fences live in the items, so clearing the table resets them with the data; there is no
- *   second store to purge (contrast billing, whose rebuild must clear its idempotency table too).
+ *   second store to purge (functions/demand-prediction-update/README.md, Rebuild).
  */
 /** One record of the batch as the handler hands it over: decoded, or the reason it could not be. */
 export type DemandInput =

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -6,6 +5,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { isConditionalCheckFailure } from '../../shared/dynamodb';
 import type {
   IncidentView,
   IncidentViewStore,
@@ -21,13 +21,6 @@ import type {
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
 const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
-
-function isConditionalCheckFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
-  );
-}
 
 export class DynamoDbIncidentViewStore implements IncidentViewStore {
   constructor(

@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { chunk, mapBounded } from '../../shared/concurrency';
+import { isConditionalCheckFailure } from '../../shared/dynamodb';
 import type { LeaseResult, LogEntry, LogRecord, NotificationLog, NotificationMessage } from './ports';
 
 // NotificationsTable:
@@ -27,10 +28,6 @@ const WRITE_BATCH = 25;
 const BATCH_CONCURRENCY = 4;
 /** Unprocessed keys/items (throttling) are retried this many times, with backoff, before the call fails. */
 const UNPROCESSED_RETRIES = 8;
-
-function isConditionalCheckFailure(error: unknown): error is Error & { Item?: Record<string, unknown> } {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
 
 const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
 

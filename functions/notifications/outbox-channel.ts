@@ -1,6 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mapBounded } from '../../shared/concurrency';
+import { isConditionalCheckFailure } from '../../shared/dynamodb';
 import type { NotificationChannel, NotificationMessage, SendOutcome } from './ports';
 
 /** Partition of the outbox items in the notifications table (local runs only, so one partition is fine). */
@@ -52,10 +52,8 @@ export class OutboxChannel implements NotificationChannel {
         }),
       );
     } catch (error) {
-      const duplicate =
-        error instanceof ConditionalCheckFailedException ||
-        (error instanceof Error && error.name === 'ConditionalCheckFailedException');
-      if (!duplicate) throw error;
+      // Already in the outbox: a redelivered message is sent once.
+      if (!isConditionalCheckFailure(error)) throw error;
     }
     return { messageId };
   }

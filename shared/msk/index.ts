@@ -5,5 +5,6 @@ export * from './engine';
 export * from './event';
 export * from './handler';
 export * from './headers';
+export * from './invalid-field';
 export * from './metrics';
 export * from './outage';

@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildDigest,
-  type ChainHeadState,
   digestKey,
   parseS3Url,
   readDigests,
-  type StoredDigest,
   writeDigest,
 } from '../../../functions/audit-digest/digest';
+import type { ChainHeadState, StoredDigest } from '../../../functions/audit-digest/ports';
 
 const head = (topic: string, partition: number, seq: bigint, byte: number): ChainHeadState => ({
   topic,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatchRetryError, chunkEnds, isRecordLevelError } from '../../../functions/audit-append/append-batch';
-import type { AppendOutcome, AuditEventStore } from '../../../functions/audit-append/audit-event-store';
 import type { AuditRecord } from '../../../functions/audit-append/audit-record';
+import type { AppendOutcome, AuditEventStore } from '../../../functions/audit-append/ports';
 import { appendThroughEngine } from './support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from './support/msk';
 

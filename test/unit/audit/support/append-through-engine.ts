@@ -3,8 +3,8 @@ import {
   type AuditDecoder,
   appendBatch,
 } from '../../../../functions/audit-append/append-batch';
-import type { AuditEventStore } from '../../../../functions/audit-append/audit-event-store';
 import type { KafkaRecordBytes } from '../../../../functions/audit-append/audit-record';
+import type { AuditEventStore } from '../../../../functions/audit-append/ports';
 import type { DecodedTombstone } from '../../../../shared/msk/decode';
 import { type BatchPartition, runBatch } from '../../../../shared/msk/engine';
 import type { KafkaBatchResponse, KafkaEventRecord } from '../../../../shared/msk/event';

@@ -1,0 +1,74 @@
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { deleteAllItems, isConditionalCheckFailure } from '../../shared/dynamodb';
+import { createUniqueTable, demandTableDefinition, documentClient } from './demand/dynamo-test-support';
+
+let client: DynamoDBDocumentClient;
+
+beforeAll(async () => {
+  client = await documentClient();
+});
+
+async function count(tableName: string): Promise<number> {
+  let total = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        Select: 'COUNT',
+        ExclusiveStartKey: startKey,
+        ConsistentRead: true,
+      }),
+    );
+    total += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return total;
+}
+
+describe('shared DynamoDB kit against dynalite', () => {
+  it('deleteAllItems empties a table over several scan pages and batches of 25', async () => {
+    const table = await createUniqueTable(client, 'kit-clear', demandTableDefinition);
+    // 70 items of ~20 KB: more than one 1 MB scan page and three write batches.
+    const padding = 'x'.repeat(20_000);
+    const items = Array.from({ length: 70 }, (_, i) => ({ pk: `ZONE#${i % 7}`, sk: `HOUR#${i}`, padding }));
+    for (let i = 0; i < items.length; i += 25) {
+      const requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      await client.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
+    }
+    const firstPage = await client.send(new ScanCommand({ TableName: table, ConsistentRead: true }));
+    expect(firstPage.LastEvaluatedKey).toBeDefined();
+
+    expect(await deleteAllItems(client, table, ['pk', 'sk'])).toBe(70);
+    expect(await count(table)).toBe(0);
+    expect(await deleteAllItems(client, table, ['pk', 'sk'])).toBe(0);
+  });
+
+  it('isConditionalCheckFailure recognises a refused conditional write and nothing else', async () => {
+    const table = await createUniqueTable(client, 'kit-condition', demandTableDefinition);
+    const Item = { pk: 'ZONE#z', sk: 'SUPPLY', available: 3 };
+    await client.send(new PutCommand({ TableName: table, Item }));
+    const refused = await client
+      .send(
+        new PutCommand({
+          TableName: table,
+          Item: { ...Item, available: 4 },
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      )
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(isConditionalCheckFailure(refused)).toBe(true);
+    expect(isConditionalCheckFailure(new Error('ResourceNotFoundException'))).toBe(false);
+    expect(isConditionalCheckFailure('ConditionalCheckFailedException')).toBe(false);
+  });
+});
