@@ -5,6 +5,7 @@
  */
 import { deflateSync, inflateSync } from 'node:zlib';
 import type avro from 'avsc';
+import { avroDataProblem, loneSurrogatePath } from './data-bounds';
 import {
   CONFLUENT_HEADER_BYTES,
   CONFLUENT_MAGIC_BYTE,
@@ -29,7 +30,16 @@ export type ValueFailureReason =
   | 'unusable-schema'
   | 'truncated-avro'
   | 'invalid-avro'
-  | 'invalid-json';
+  | 'invalid-json'
+  | 'json-without-schema'
+  | 'value-too-large'
+  | 'invalid-data';
+
+/**
+ * Largest body a Glue zlib value may inflate to: Kafka's default max.message.bytes. Without it, 65 KB of zlib
+ * inflated to 64 MiB (1 MiB would give about 1 GiB).
+ */
+export const MAX_INFLATED_BYTES = 1_048_576;
 
 export type ValueDecodeResult =
   | { ok: true; data: unknown; format: ValueFormat; schema: RegisteredSchema | undefined }
@@ -61,7 +71,12 @@ export function decodeValueCached(
   }
   switch (framing.kind) {
     case 'json':
-      return decodeJson(value);
+      // Only an ESM's schema-registry integration delivers JSON (with valueSchemaMetadata, handled above).
+      return {
+        ok: false,
+        reason: 'json-without-schema',
+        detail: 'a JSON value without valueSchemaMetadata: no schema to validate it against',
+      };
     case 'invalid':
       return { ok: false, reason: 'wrong-magic-byte', detail: framing.detail };
     case 'confluent':
@@ -90,12 +105,13 @@ function decodeHinted(
   registry: SchemaRegistry,
   id: SchemaId,
 ): CachedValueDecodeResult {
-  if (framing.kind === 'json') {
-    const json = decodeJson(value);
-    if (json.ok) return json;
-  }
   const schema = registry.cached(id);
   if (!schema) return { ok: false, missingSchemaId: id };
+  if (framing.kind === 'json') {
+    const json = decodeJson(value);
+    // Text that is not JSON may still be an unframed Avro body that starts with a JSON-like byte.
+    if (json.ok) return validatedJson(json.data, schema);
+  }
   return decodeAvroBody(value, 0, schema, 'avro-plain');
 }
 
@@ -132,7 +148,35 @@ export async function decodeValue(
     : again;
 }
 
-function decodeJson(value: Buffer): ValueDecodeResult {
+/**
+ * JSON data (EventRecordFormat=JSON) checked against the writer's schema, then read as the reader schema through
+ * Avro, so a JSON record yields exactly what the same record in Avro would: defaults filled, one shape.
+ */
+function validatedJson(data: unknown, schema: RegisteredSchema): ValueDecodeResult {
+  const surrogate = loneSurrogatePath(data);
+  if (surrogate) {
+    return { ok: false, reason: 'invalid-data', detail: `${surrogate} holds a lone UTF-16 surrogate` };
+  }
+  const problems: string[] = [];
+  const valid = schema.writerType.isValid(data, {
+    errorHook: (path) => {
+      if (problems.length < 5) problems.push(path.join('.') || '(root)');
+    },
+  });
+  if (!valid) {
+    return {
+      ok: false,
+      reason: 'invalid-json',
+      detail: `${describe(schema)}: JSON does not match the schema at ${problems.join(', ')}`,
+    };
+  }
+  const body = schema.writerType.toBuffer(data);
+  return decodeAvroBody(body, 0, schema, 'json');
+}
+
+function decodeJson(
+  value: Buffer,
+): { ok: true; data: unknown } | { ok: false; reason: 'invalid-json'; detail: string } {
   let data: unknown;
   try {
     data = JSON.parse(value.toString('utf8'));
@@ -142,7 +186,7 @@ function decodeJson(value: Buffer): ValueDecodeResult {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, reason: 'invalid-json', detail: 'event data must be a JSON object' };
   }
-  return { ok: true, data, format: 'json', schema: undefined };
+  return { ok: true, data };
 }
 
 function decodeAvro(
@@ -154,8 +198,15 @@ function decodeAvro(
   let offset = framing.bodyOffset;
   if (framing.kind === 'glue' && framing.compressed) {
     try {
-      body = inflateSync(value.subarray(framing.bodyOffset));
+      body = inflateSync(value.subarray(framing.bodyOffset), { maxOutputLength: MAX_INFLATED_BYTES });
     } catch (error) {
+      if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+        return {
+          ok: false,
+          reason: 'value-too-large',
+          detail: `zlib body inflates to more than ${MAX_INFLATED_BYTES} bytes (the limit)`,
+        };
+      }
       return { ok: false, reason: 'invalid-avro', detail: `zlib: ${(error as Error).message}` };
     }
     offset = 0;
@@ -185,6 +236,9 @@ function decodeAvroBody(
       detail: `${describe(schema)}: ${body.length - decoded.offset} trailing byte(s) after the record`,
     };
   }
+  const problem = avroDataProblem(schema.readerType, decoded.value);
+  if (problem !== undefined)
+    return { ok: false, reason: 'invalid-data', detail: `${describe(schema)}: ${problem}` };
   return {
     ok: true,
     data: decoded.value,
