@@ -1,7 +1,8 @@
 /**
  * Decodes a Kafka ESM event into per-partition lists, in offset order, of decoded records or typed errors.
  * A bad record becomes a RecordDecodeError in its place (it never throws out of the loop); only a failure
- * to reach the schema registry rejects, because that is not the record's fault and the batch must retry.
+ * to reach the schema registry rejects (SchemaRegistryUnavailableError, batch-level: see errors.ts), because
+ * that is not the record's fault and the batch must retry.
  */
 
 import { topicEventTypes } from '../../schemas';
@@ -19,6 +20,7 @@ import {
   UnusableSchemaError,
 } from '../contracts/schema-registry';
 import { MAX_TIME_MS } from '../time';
+import { SchemaRegistryUnavailableError } from './errors';
 import type { KafkaEvent, KafkaEventRecord } from './event';
 import { hexPreview, readHeaders, utf8Strict } from './headers';
 
@@ -369,7 +371,12 @@ async function resolveThenDecode(
   } catch (error) {
     if (error instanceof UnusableSchemaError)
       return new RecordDecodeError(record, 'unusable-schema', error.message);
-    throw error;
+    throw new SchemaRegistryUnavailableError(
+      `schema registry unavailable for schema id ${id}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (!schema) return new RecordDecodeError(record, 'unknown-schema-id', `schema id ${id} is not registered`);
   // Retry with the fetched schema pinned, whether or not the registry caches it.
