@@ -5,7 +5,8 @@
  * of the body, except items of type null (which the catalog never uses in arrays or maps), so a block may not
  * claim more items than bytes remain; nor may a block byte size run past the end. The check costs one comparison
  * per block. avsc offers no hook for this, so its ArrayType and MapType readers are replaced here, once, before
- * any type or resolver is created (resolvers copy `_read` when they are built).
+ * any type or resolver is created (resolvers copy `_read` when they are built). The int reader gets the range
+ * check avsc's long reader already has.
  */
 import avscTypes from 'avsc/lib/types';
 
@@ -68,7 +69,8 @@ function skipBlocks(tap: Tap, what: string, skipItem: (tap: Tap) => void): void 
   }
 }
 
-const { ArrayType, MapType } = avscTypes.builtins as unknown as {
+const { ArrayType, MapType, IntType } = avscTypes.builtins as unknown as {
+  IntType: { prototype: { _read(tap: Tap): number } };
   ArrayType: { prototype: { itemsType: ItemType; _read(tap: Tap): unknown; _skip(tap: Tap): void } };
   MapType: { prototype: { valuesType: ItemType; _read(tap: Tap): unknown; _skip(tap: Tap): void } };
 };
@@ -115,6 +117,13 @@ MapType.prototype._skip = function skipMap(this: { valuesType: ItemType }, tap: 
     t.skipString();
     values._skip(t);
   });
+};
+
+// avsc reads an int as a long and returns it unchecked: a fuzzed `int` field held 8.1e18.
+IntType.prototype._read = function readInt(tap: Tap): number {
+  const n = tap.readLong();
+  if ((n | 0) !== n) throw new AvroBoundsError(`int ${n} is outside the 32-bit range`);
+  return n;
 };
 
 /** Imported for its effect; this export lets a test check the readers are the bounded ones. */
