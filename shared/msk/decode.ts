@@ -343,9 +343,32 @@ function hasCloudEventHeaders(headers: Record<string, string>): boolean {
   return false;
 }
 
+/**
+ * The catalog's types for a topic. A topic may carry a namespace prefix, `<prefix>.<catalog topic>` (the reliability
+ * suite's run-scoped `rel-<run>.booking.created` twins): it is bound as its catalog topic. Memoised per topic name.
+ */
+const typesByTopic = new Map<string, readonly string[] | null>();
+
+function catalogTypes(topic: string): readonly string[] | null {
+  let types = typesByTopic.get(topic);
+  if (types !== undefined) return types;
+  types = null;
+  for (let at = -1; at < topic.length; at = topic.indexOf('.', at + 1)) {
+    const found = topicEventTypes.get(topic.slice(at + 1));
+    if (found) {
+      types = found;
+      break;
+    }
+    if (topic.indexOf('.', at + 1) < 0) break;
+  }
+  // Bounded: topic names come from the ESM's configuration, not from records.
+  if (typesByTopic.size < 1000) typesByTopic.set(topic, types);
+  return types;
+}
+
 /** Why the catalog does not allow ce_type on the topic, or undefined when it does. */
 function topicTypeProblem(topic: string, type: string): string | undefined {
-  const allowed = topicEventTypes.get(topic);
+  const allowed = catalogTypes(topic);
   if (allowed?.includes(type)) return undefined;
   return allowed
     ? `ce_type ${type} on topic ${topic}, which carries only ${allowed.join(', ')}`

@@ -230,6 +230,21 @@ describe('finding 4: the catalog binds each topic to its event types', () => {
     expect(outcome).toBeInstanceOf(RecordDecodeError);
   });
 
+  it('a topic with a namespace prefix is bound as its catalog topic; an unknown topic carries nothing', async () => {
+    const prefixed = record('booking.completed', 0, { topic: 'rel-run1.booking.completed' });
+    const [ok] = await decodeAll([prefixed]);
+    expect(ok).not.toBeInstanceOf(RecordDecodeError);
+    const [wrong] = await decodeAll([
+      record('payment.succeeded', 0, { topic: 'rel-run1.booking.completed' }),
+    ]);
+    expect(wrong).toMatchObject({ reason: 'topic-type-mismatch' });
+    const [unknown] = await decodeAll([record('booking.completed', 0, { topic: 'completed' })]);
+    expect(unknown).toMatchObject({
+      reason: 'topic-type-mismatch',
+      detail: expect.stringContaining('not in the schema catalog'),
+    });
+  });
+
   it('a JSON value without schema-registry metadata is refused, not stored unvalidated', async () => {
     const hostile = record('genai.request', 1, { value: encodeJson({ anything: 'goes' }) });
     expect(await hostileBetweenValid('genai.request', hostile)).toMatchObject({
