@@ -102,9 +102,43 @@ function timestampProblem(type: TypeShape, value: unknown, path: string): string
   return undefined;
 }
 
+type Checker = (value: unknown) => string | undefined;
+
+/** Per record type, a checker that visits only the fields holding a timestamp (compiled once per type). */
+const checkers = new WeakMap<object, Checker | null>();
+
+function checkerFor(type: TypeShape): Checker | null {
+  let checker = checkers.get(type);
+  if (checker !== undefined) return checker;
+  checker = null;
+  if (needsCheck(type)) {
+    const fields = type.fields?.filter((field) => needsCheck(field.type));
+    // A flat record whose timestamps are direct fields (every catalog schema): check just those.
+    if (fields?.every((field) => timestampTypes.has(field.type))) {
+      const names = fields.map((field) => field.name);
+      checker = (value) => {
+        if (value === null || typeof value !== 'object') return undefined;
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i] as string;
+          const time = (value as Record<string, unknown>)[name];
+          if (typeof time !== 'number' || !isTimeInRange(time)) {
+            return `data.${name} timestamp-millis ${String(time)} is outside years 0001-9999`;
+          }
+        }
+        return undefined;
+      };
+    } else {
+      checker = (value) => timestampProblem(type, value, 'data');
+    }
+  }
+  checkers.set(type, checker);
+  return checker;
+}
+
 /** The problem with Avro-decoded data read as `type` (a timestamp out of range), or undefined. */
 export function avroDataProblem(type: avro.Type, data: unknown): string | undefined {
-  return timestampProblem(type as unknown as TypeShape, data, 'data');
+  const checker = checkerFor(type as unknown as TypeShape);
+  return checker === null ? undefined : checker(data);
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isoInstant, MAX_TIME_MS, MIN_TIME_MS, parseRfc3339 } from '../../shared/time';
 
@@ -70,6 +71,25 @@ describe('parseRfc3339', () => {
     'yesterday',
   ])('refuses %s', (text) => {
     expect(parseRfc3339(text)).toBeUndefined();
+  });
+
+  it('reads back every instant of years 0001-9999 as Date#toISOString writes it, with any offset', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: MIN_TIME_MS + 86_400_000, max: MAX_TIME_MS - 86_400_000 }),
+        fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }),
+        (millis, offset) => {
+          const iso = new Date(millis).toISOString();
+          expect(parseRfc3339(iso)).toBe(millis);
+          const local = new Date(millis + offset * 60_000).toISOString().slice(0, 23);
+          const sign = offset < 0 ? '-' : '+';
+          const abs = Math.abs(offset);
+          const zone = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+          expect(parseRfc3339(`${local}${zone}`)).toBe(millis);
+        },
+      ),
+      { seed: 3339, numRuns: 2000 },
+    );
   });
 
   it('takes years 0001-0099 literally (Date.UTC would map them to 1901-1999)', () => {
