@@ -32,6 +32,9 @@ export const requiredCeHeaders = [
   ceHeader.subject,
 ] as const;
 
+/** How the problem of absent required attributes starts (the decode tells it from an invalid attribute). */
+export const MISSING_CE_PREFIX = 'missing CloudEvents header(s)';
+
 export const AVRO_CONTENT_TYPE = 'application/avro';
 export const JSON_CONTENT_TYPE = 'application/json';
 
@@ -148,7 +151,7 @@ export function cloudEventFromHeaders(
   const subject = headers.ce_subject;
   if (!id || !type || !source || !specversion || !time || !subject) {
     const missing = requiredCeHeaders.filter((name) => !headers[name]);
-    return `missing CloudEvents header(s) ${missing.join(', ')}`;
+    return `${MISSING_CE_PREFIX} ${missing.join(', ')}`;
   }
   if (specversion !== CLOUDEVENTS_SPEC_VERSION) {
     return `unsupported ce_specversion "${specversion.slice(0, 16)}" (expected 1.0)`;

@@ -12,6 +12,7 @@ import {
   type CloudEventAttributes,
   cloudEventFromHeaders,
   JSON_CONTENT_TYPE,
+  MISSING_CE_PREFIX,
 } from '../contracts/cloudevents';
 import {
   type RegisteredSchema,
@@ -43,6 +44,7 @@ export type DecodeFailureReason =
   | 'invalid-header'
   | 'schema-type-mismatch'
   | 'topic-type-mismatch'
+  | 'invalid-ce-attribute'
   | 'invalid-key'
   | 'invalid-timestamp'
   | 'invalid-record';
@@ -282,7 +284,7 @@ export function decodeRecord(
     const ce = cloudEventFromHeaders(headers, AVRO_CONTENT_TYPE);
     // A tombstone's headers are optional, but when present they are held to the same contract.
     if (typeof ce === 'string') {
-      if (hasCloudEventHeaders(headers)) return new RecordDecodeError(record, 'missing-ce-headers', ce);
+      if (hasCloudEventHeaders(headers)) return new RecordDecodeError(record, contractReason(ce), ce);
     } else {
       const mismatch = topicTypeProblem(record.topic, ce.type);
       if (mismatch) return new RecordDecodeError(record, 'topic-type-mismatch', mismatch);
@@ -305,7 +307,7 @@ export function decodeRecord(
 
   // The contract first: it is cheaper than the value and says more about a record that breaks both.
   const ce = cloudEventFromHeaders(headers, AVRO_CONTENT_TYPE);
-  if (typeof ce === 'string') return new RecordDecodeError(record, 'missing-ce-headers', ce);
+  if (typeof ce === 'string') return new RecordDecodeError(record, contractReason(ce), ce);
   const mismatch = topicTypeProblem(record.topic, ce.type);
   if (mismatch) return new RecordDecodeError(record, 'topic-type-mismatch', mismatch);
 
@@ -336,6 +338,11 @@ export function decodeRecord(
     format: decoded.format,
     schema,
   };
+}
+
+/** Absent attributes, or present ones that break the contract (time, length, control characters, version). */
+function contractReason(problem: string): DecodeFailureReason {
+  return problem.startsWith(MISSING_CE_PREFIX) ? 'missing-ce-headers' : 'invalid-ce-attribute';
 }
 
 function hasCloudEventHeaders(headers: Record<string, string>): boolean {

@@ -139,7 +139,7 @@ describe('finding 3: records that used to fail the whole batch fail alone', () =
     async (header) => {
       const hostile = record('genai.request', 1, { headers: { [header]: 'x'.repeat(4096) } });
       expect(await hostileBetweenValid('genai.request', hostile)).toMatchObject({
-        reason: 'missing-ce-headers',
+        reason: 'invalid-ce-attribute',
         detail: expect.stringMatching(new RegExp(`^${header} is 4096 bytes, limit is \\d+$`)),
       });
     },
@@ -192,7 +192,7 @@ describe('finding 3: records that used to fail the whole batch fail alone', () =
   it('audit: ce_time in year 0000 is refused in the decode (Date.UTC would read it as 1900)', async () => {
     const hostile = record('genai.request', 1, { headers: { ce_time: '0000-01-01T00:00:00Z' } });
     expect(await hostileBetweenValid('genai.request', hostile)).toMatchObject({
-      reason: 'missing-ce-headers',
+      reason: 'invalid-ce-attribute',
       detail: expect.stringContaining('ce_time "0000-01-01T00:00:00Z" is not an RFC 3339 date-time'),
     });
     expect(() => contractDecoder(registry)(hostile)).toThrow(RecordDecodeError);
@@ -293,13 +293,13 @@ describe('finding 7: CloudEvents attributes are validated once, the same for eve
     const hostile = record('payment.succeeded', 1, { headers: { ce_time: 'yesterday' } });
     const outcome = await hostileBetweenValid('payment.succeeded', hostile);
     expect(outcome).toMatchObject({
-      reason: 'missing-ce-headers',
+      reason: 'invalid-ce-attribute',
       detail: 'ce_time "yesterday" is not an RFC 3339 date-time between years 0001 and 9999',
     });
     expect(outcome).toBeInstanceOf(RecordDecodeError);
     expect(() => contractDecoder(registry)(hostile)).toThrow(
       expect.objectContaining({
-        reason: 'missing-ce-headers',
+        reason: 'invalid-ce-attribute',
         detail: (outcome as RecordDecodeError).detail,
       }),
     );
@@ -314,7 +314,7 @@ describe('finding 7: CloudEvents attributes are validated once, the same for eve
   ])('%s %j fails with a reason naming it', async (header, value, problem) => {
     const hostile = record('genai.request', 1, { headers: { [header]: value } });
     expect(await hostileBetweenValid('genai.request', hostile)).toMatchObject({
-      reason: 'missing-ce-headers',
+      reason: 'invalid-ce-attribute',
       detail: expect.stringContaining(problem),
     });
   });
