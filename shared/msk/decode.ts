@@ -6,7 +6,12 @@
  */
 
 import { topicEventTypes } from '../../schemas';
-import { decodeValueCached, type ValueFailureReason, type ValueFormat } from '../contracts/avro-codec';
+import {
+  decodeValueCached,
+  type ValueDecodeResult,
+  type ValueFailureReason,
+  type ValueFormat,
+} from '../contracts/avro-codec';
 import {
   AVRO_CONTENT_TYPE,
   type CloudEventAttributes,
@@ -313,6 +318,21 @@ export function decodeRecord(
 
   const decoded = decodeValueCached(value, options.registry, schemaIdFromMetadata(record));
   if ('missingSchemaId' in decoded) return resolveThenDecode(record, options, decoded.missingSchemaId);
+  if ('pending' in decoded) {
+    return decoded.pending.then((result) => decodedEvent(record, key, headers, value, ce, result));
+  }
+  return decodedEvent(record, key, headers, value, ce, decoded);
+}
+
+/** The record as a decoded event, or its RecordDecodeError, once its value is decoded. */
+function decodedEvent(
+  record: KafkaEventRecord,
+  key: string | null,
+  headers: Record<string, string>,
+  value: Buffer,
+  ce: CloudEventAttributes,
+  decoded: ValueDecodeResult,
+): DecodeOutcome {
   if (!decoded.ok) return new RecordDecodeError(record, decoded.reason, decoded.detail);
   if (decoded.format === 'json' && !headers['content-type']) ce.datacontenttype = JSON_CONTENT_TYPE;
   const schema = decoded.schema;
@@ -414,5 +434,5 @@ async function resolveThenDecode(
     cached: (other) => (other === id ? schema : options.registry.cached(other)),
     resolve: (other) => options.registry.resolve(other),
   };
-  return decodeRecord(record, { ...options, registry }) as DecodeOutcome;
+  return decodeRecord(record, { ...options, registry });
 }

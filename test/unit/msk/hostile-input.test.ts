@@ -125,6 +125,18 @@ describe('finding 2: Glue zlib values inflate only up to 1 MiB', () => {
   });
 });
 
+describe('finding 2 (fuzz): corrupt zlib data', () => {
+  it('fails alone with the zlib error (inflated asynchronously: inflateSync leaks on corrupt data)', async () => {
+    const entry = registry.catalogEntry(registry.latest('booking.created').id as number);
+    const value = Buffer.concat([
+      glueHeader(entry.glueSchemaVersionId, true),
+      Buffer.from([0x78, 0x9c, 1, 2, 3, 4, 5]),
+    ]);
+    const outcome = await hostileBetweenValid('booking.created', record('booking.created', 1, { value }));
+    expect(outcome).toMatchObject({ reason: 'invalid-avro', detail: expect.stringContaining('zlib:') });
+  });
+});
+
 describe('finding 3: records that used to fail the whole batch fail alone', () => {
   it('a Kafka timestamp above 2^53', async () => {
     const hostile = { ...record('genai.request', 1), timestamp: 2 ** 53 + 2 };
