@@ -7,7 +7,13 @@
 import '../shared/kafka/node20-polyfills';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ProduceAcks, Producer } from '@platformatic/kafka';
-import { type BuiltEvent, buildEvent, mixedEvents, newFlowIds } from '../test/e2e/reliability/events';
+import {
+  type BuiltEvent,
+  buildEvent,
+  explanationEventCount,
+  mixedEvents,
+  newFlowIds,
+} from '../test/e2e/reliability/events';
 import { brokers } from '../test/e2e/reliability/harness';
 
 interface Job {
@@ -30,7 +36,10 @@ const events: BuiltEvent[] =
         const type = types[i % types.length] as (typeof types)[number];
         return buildEvent(type, job.from + i, newFlowIds(), job.topics[type] as string);
       });
-const audited = events.filter((e) => e.type.startsWith('payment.') || e.type.startsWith('genai.')).length;
+// Audited: what is produced here, plus, in the mix, the genai.* events incident-explanation produces per incident.
+const audited =
+  events.filter((e) => e.type.startsWith('payment.') || e.type.startsWith('genai.')).length +
+  (job.kind === 'mixed' ? await explanationEventCount(events) : 0);
 
 const producer = new Producer({
   clientId: 'bench-e2e-load',

@@ -24,7 +24,7 @@ interface StoredRow extends SummaryRow {
 }
 
 /** Table order; a benchmark not listed goes last. */
-const SUMMARY_ORDER = ['decode', 'audit', 'read-models', 'bundles', 'emulator', 'e2e'];
+const SUMMARY_ORDER = ['decode', 'audit', 'read-models', 'latency', 'bundles', 'emulator', 'e2e'];
 
 export function writeResultsSection(
   name: string,

@@ -7,7 +7,7 @@ import { loadavg } from 'node:os';
 import { settle } from './settle';
 
 /** The order of the report; the shortest first, so a broken setup shows early. */
-const BENCHMARKS = ['decode', 'read-models', 'audit', 'bundles', 'emulator', 'e2e'] as const;
+const BENCHMARKS = ['decode', 'read-models', 'latency', 'audit', 'bundles', 'emulator', 'e2e'] as const;
 
 const requested = process.argv.slice(2);
 const unknown = requested.filter((name) => !(BENCHMARKS as readonly string[]).includes(name));

@@ -3,7 +3,9 @@
  *
  * Also as `tsx local/cli.ts audit ...`.
  *
- *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--json]
+ *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://B/P] [--json]
+ *   tsx local/audit.ts digest --to s3://B/P    (writes one digest of every chain head, as audit-digest does)
+ *   tsx local/audit.ts set-login-password --secret-arn ARN   (the login of a secret gets its password)
  *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO]
  *                            [--limit N] [--json]
  *   tsx local/audit.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
@@ -12,14 +14,28 @@
  * Exit status: 0 ok, 1 a broken chain, 2 usage error.
  */
 import { parseArgs } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { describeBreak } from '../functions/audit-append/chain-verifier';
+import { parseSecret, secretsManagerReader } from '../functions/audit-append/database';
 import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
+import { parseS3Url, readDigests, writeDigest } from '../functions/audit-digest/digest';
+import { PostgresChainHeads } from '../functions/audit-digest/postgres-chain-heads';
+import { S3DigestStore } from '../functions/audit-digest/s3-digest-store';
+import { setLoginPassword } from './audit-login';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from './provision';
 
 export const AUDIT_USAGE = `usage:
-  audit verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--json]
+  audit verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://BUCKET/PREFIX] [--json]
+      walks every chain (body and content hashes, links, anchors, heads); with --digests also checks the
+      chain of external digests and that every row hash they vouch for is still there
+  audit digest --to s3://BUCKET/PREFIX
+      writes one digest of every chain head, chained to the newest one there (what audit-digest does in AWS)
   audit query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO] [--limit N] [--json]
-  audit retention --before ISO`;
+  audit retention --before ISO
+  audit set-login-password --secret-arn ARN
+      sets the password of the secret's login (audit_append_login, audit_digest_login) as a SCRAM verifier
+DATABASE_URL: the store (the owner's URL for retention and set-login-password); S3 via AWS_ENDPOINT_URL_S3 locally.`;
 
 class UsageError extends Error {}
 
@@ -40,6 +56,10 @@ export async function runAuditCommand(
 ): Promise<number> {
   const io = options.io ?? consoleIo;
   const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === 'help' || rest.includes('--help')) {
+    (command === undefined ? io.err : io.out)(AUDIT_USAGE);
+    return command === undefined ? 2 : 0;
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(rest);
@@ -62,6 +82,10 @@ export async function runAuditCommand(
         return await query(reader, parsed, io);
       case 'retention':
         return await retention(reader, parsed, io);
+      case 'digest':
+        return await digest(pool, parsed, io);
+      case 'set-login-password':
+        return await loginPassword(pool, parsed, io);
       default:
         io.err(AUDIT_USAGE);
         return 2;
@@ -87,6 +111,8 @@ function parse(args: string[]) {
       from: { type: 'string' },
       to: { type: 'string' },
       before: { type: 'string' },
+      digests: { type: 'string' },
+      'secret-arn': { type: 'string' },
       'correlation-id': { type: 'string' },
       type: { type: 'string' },
       subject: { type: 'string' },
@@ -117,16 +143,55 @@ function integer(value: string | undefined, name: string): number | undefined {
 const json = (value: unknown) =>
   JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item), 2);
 
+/** S3 for digests: the local stand-in (AWS_ENDPOINT_URL_S3, path-style, its dummy keys) or AWS. */
+function s3Client(): S3Client {
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3;
+  return new S3Client({
+    region: process.env.AWS_REGION ?? LOCAL_REGION,
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID ? { credentials: LOCAL_CREDENTIALS } : {}),
+  });
+}
+
+function digestStore(url: string, s3: S3Client): { store: S3DigestStore; prefix: string } {
+  let location: ReturnType<typeof parseS3Url>;
+  try {
+    location = parseS3Url(url);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return { store: new S3DigestStore(s3, location.bucket, location.prefix), prefix: location.prefix };
+}
+
 async function verify(reader: PostgresAuditReader, options: Options, io: AuditCommandIo): Promise<number> {
+  let checkpoints: Awaited<ReturnType<typeof readDigests>> | undefined;
+  if (options.digests !== undefined) {
+    const s3 = s3Client();
+    try {
+      checkpoints = await readDigests(digestStore(options.digests, s3).store.all());
+    } finally {
+      s3.destroy();
+    }
+    if (checkpoints.problem) {
+      io.out(`digests BROKEN at ${checkpoints.problem.key}: ${checkpoints.problem.reason}`);
+      return 1;
+    }
+    if (checkpoints.digests === 0) {
+      io.err(`no digests under ${options.digests}`);
+      return 1;
+    }
+  }
   const report = await reader.verify({
     topic: options.topic,
     partition: integer(options.partition, 'partition'),
     from: date(options.from, 'from'),
     to: date(options.to, 'to'),
+    checkpoints: checkpoints?.checkpoints,
   });
   if (options.json) {
-    io.out(json(report));
+    io.out(json({ ...report, digests: checkpoints?.digests }));
   } else {
+    if (checkpoints) io.out(`${checkpoints.digests} digests form one chain`);
     for (const chain of report.chains) {
       const status = chain.broken ? 'BROKEN' : 'ok';
       io.out(
@@ -193,7 +258,30 @@ async function retention(reader: PostgresAuditReader, options: Options, io: Audi
   return 0;
 }
 
-/** `tsx local/cli.ts audit <verify|query|retention> ...` */
+async function digest(pool: pg.Pool, options: Options, io: AuditCommandIo): Promise<number> {
+  const to = options.to;
+  if (!to) throw new UsageError('digest needs --to s3://BUCKET/PREFIX');
+  const s3 = s3Client();
+  try {
+    const { store, prefix } = digestStore(to, s3);
+    const written = await writeDigest({ heads: new PostgresChainHeads(pool), store }, prefix);
+    io.out(`digest ${written.key}: ${written.chains} chain heads`);
+    return 0;
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function loginPassword(pool: pg.Pool, options: Options, io: AuditCommandIo): Promise<number> {
+  const secretArn = options['secret-arn'];
+  if (!secretArn) throw new UsageError('set-login-password needs --secret-arn');
+  const secret = parseSecret(await secretsManagerReader()(secretArn));
+  await setLoginPassword(pool, secret.username, secret.password);
+  io.out(`password of ${secret.username} set from ${secretArn}`);
+  return 0;
+}
+
+/** `tsx local/cli.ts audit <verify|digest|query|retention|set-login-password> ...` */
 export function run(args: string[]): Promise<number> {
   return runAuditCommand(args);
 }

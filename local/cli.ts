@@ -18,9 +18,22 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
     summary: "replay a function's topic: disable its ESM, reset the group's offsets, enable (local or AWS)",
     load: () => import('./replay'),
   },
+  redrive: {
+    summary:
+      'send failed-records objects back to their function (or topic) and tag them redriven (local or AWS)',
+    load: () => import('./redrive/command'),
+  },
   status: {
     summary: 'consumer lag per ESM and partition',
     load: () => import('./status'),
+  },
+  topics: {
+    summary: 'plan | apply the Kafka topics of serverless.yml (custom.kafka) on MSK or the local broker',
+    load: () => import('./topics'),
+  },
+  review: {
+    summary: 'list open human reviews; resolve one (produces genai.hitl.resolved)',
+    load: () => import('./review'),
   },
   audit: {
     summary: 'verify the audit hash chains, query audit events, drop partitions past retention',

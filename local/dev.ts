@@ -4,6 +4,7 @@
 // everything.
 //
 //   npm run dev -- [--rate N] [--no-samples] [--keep-stack] [--api-port 4010] [--concurrency N]
+//                  [--inspect] [--inspect-port 9229]
 import '../shared/kafka/node20-polyfills';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -15,9 +16,11 @@ import { dynamoDocumentClient } from '../shared/aws-clients';
 import { numberFlag } from './cli-error';
 import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
+import { DEBUG_TIMEOUT_SECONDS, openInspector, withDebugTimeouts } from './esm/debug';
 import { EsmEmulator } from './esm/emulator';
 import { functionEnvironment } from './esm/function-env';
 import { type PartitionLag, partitionLags } from './esm/lag';
+import { RecordTimes } from './esm/record-times';
 import { type GeneratedTraffic, generateTraffic, produceSamples, sampleRecords } from './esm/traffic';
 import { defaultInstances, type WorkerHandler, workerHandler } from './esm/worker-handler';
 import { startLambdaApi } from './lambda-api/server';
@@ -41,6 +44,8 @@ export async function run(args: string[]): Promise<number> {
       'keep-stack': { type: 'boolean' },
       'api-port': { type: 'string', default: '0' },
       concurrency: { type: 'string' },
+      inspect: { type: 'boolean' },
+      'inspect-port': { type: 'string' },
     },
   });
   // Checked before anything starts: a typo must not bring the stack up first.
@@ -62,7 +67,20 @@ export async function run(args: string[]): Promise<number> {
     (n) => Number.isInteger(n) && n > 0,
     'a whole number of batches above 0',
   );
+  const inspectPort = numberFlag(
+    'inspect-port',
+    values['inspect-port'],
+    (n) => Number.isInteger(n) && n >= 0 && n <= 65_535,
+    'a port number (0: any free port)',
+  );
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  if (values.inspect || inspectPort !== undefined) {
+    const url = openInspector(inspectPort ?? 9229);
+    log(
+      `debugger: ${url} (VS Code: attach to 127.0.0.1:${new URL(url).port}; Chrome: chrome://inspect). ` +
+        `Function timeouts are ${DEBUG_TIMEOUT_SECONDS} s while debugging.`,
+    );
+  }
 
   await rm(EMULATOR_STATE_FILE, { force: true });
   const stack = await up({ owner: 'cli', log });
@@ -75,13 +93,15 @@ export async function run(args: string[]): Promise<number> {
   const resourceNames: Record<string, string> = { FailedRecordsBucket: local.failedRecordsBucket };
   for (const [logicalId, table] of Object.entries(local.tables))
     resourceNames[logicalId] = table.TableName as string;
-  const definitions = esmDefinitionsFrom(config, {
+  const configured = esmDefinitionsFrom(config, {
     failedRecordsBucket: local.failedRecordsBucket,
     // Batches in flight per ESM; default: maximumPollers x 5 as a provisioned poller allows, but no more than
     // the function's local execution environments.
     ...(concurrency ? { maximumConcurrency: concurrency } : {}),
     instances: defaultInstances(),
   });
+  const definitions =
+    values.inspect || inspectPort !== undefined ? withDebugTimeouts(configured) : configured;
 
   // Function and emulator logs go to a file, so the live table stays readable.
   const logPath = path.join(logsDir, 'dev-functions.log');
@@ -137,6 +157,7 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
 
   const admin = new Admin({ clientId: 'dev-lag', bootstrapBrokers: brokers });
+  const recordTimes = new RecordTimes(brokers);
   const lags = new Map<string, PartitionLag[]>();
   let refreshing = false;
   const refreshLags = async () => {
@@ -146,7 +167,7 @@ export async function run(args: string[]): Promise<number> {
       for (const m of emulator.mappings) {
         lags.set(
           m.definition.uuid,
-          await partitionLags(admin, m.definition.consumerGroupId, m.definition.topic),
+          await partitionLags(admin, m.definition.consumerGroupId, m.definition.topic, recordTimes),
         );
       }
     } catch (error) {
@@ -159,7 +180,11 @@ export async function run(args: string[]): Promise<number> {
     const produced = traffic ? `  produced ${traffic.produced()}` : '';
     const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  logs ${logPath}  (Ctrl-C to stop)`;
     const table = renderDashboard(
-      emulator.mappings.map((mapping) => ({ mapping, lags: lags.get(mapping.definition.uuid) })),
+      emulator.mappings.map((mapping) => ({
+        mapping,
+        lags: lags.get(mapping.definition.uuid),
+        coldStartMs: workers.get(mapping.definition.functionKey)?.coldStarts().lastMs,
+      })),
       header,
     );
     const display = outbox ? `${table}\n\n${outbox.render()}` : table;
@@ -176,7 +201,7 @@ export async function run(args: string[]): Promise<number> {
   await api.close();
   await emulator.stop();
   await Promise.all([...workers.values()].map((w) => w.close()));
-  await admin.close();
+  await Promise.all([admin.close(), recordTimes.close()]);
   await rm(EMULATOR_STATE_FILE, { force: true });
   await outbox?.refresh();
   render();

@@ -34,7 +34,12 @@ export const functionTopics: Record<string, SampleEventType[]> = {
     'payment.succeeded',
     'payment.failed',
   ],
-  'demand-prediction-update': ['booking.created', 'booking.completed', 'booking.cancelled'],
+  'demand-prediction-update': [
+    'booking.created',
+    'booking.completed',
+    'booking.cancelled',
+    'vehicle.status.changed',
+  ],
   billing: ['booking.completed', 'payment.succeeded', 'payment.failed'],
   notifications: ['incident.detected', 'genai.hitl.requested', 'payment.failed', 'booking.created'],
 };

@@ -18,6 +18,7 @@ import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
 import { repoRoot } from './stack/paths';
+import { applyPlan, formatPlan, planTopics, readTopics, type TopicSpec, topicSpecs } from './topics';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'eu-west-1';
@@ -25,19 +26,15 @@ export const LOCAL_REGION = 'eu-west-1';
 // biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
 type Json = any;
 
-export interface TopicDefinition {
-  name: string;
-  partitions: number;
-  configs: Record<string, string>;
-}
-
 export interface LocalDefinitions {
-  topics: TopicDefinition[];
+  topics: TopicSpec[];
   /** Logical id => CreateTable input (key schema, attributes, indexes). */
   tables: Record<string, CreateTableCommandInput>;
   /** Env var name (IncidentsTable -> INCIDENTS_TABLE) => table name of the stage. */
   tableEnv: Record<string, string>;
   failedRecordsBucket: string;
+  /** The audit digests' bucket (serverless/audit-digests.yml), when serverless.yml defines one. */
+  auditDigestBucket?: string;
   notes: string[];
 }
 
@@ -83,16 +80,12 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
   const stage: string = config.provider?.stage ?? LOCAL_STAGE;
   const notes: string[] = [];
 
-  const topics = Object.entries<Json>(config.custom?.kafka?.topics ?? {}).map(([name, settings]) => {
-    const configs: Record<string, string> = {};
-    if (settings?.retentionDays)
-      configs['retention.ms'] = String(settings.retentionDays * 24 * 60 * 60 * 1000);
-    return { name, partitions: Number(settings?.partitions ?? 1), configs };
-  });
+  const topics = topicSpecs(config, stage);
 
   const tables: Record<string, CreateTableCommandInput> = {};
   const tableEnv: Record<string, string> = {};
   let failedRecordsBucket: string | undefined;
+  let auditDigestBucket: string | undefined;
   // `resources` may be a list of resource sets (osls merges them; print usually shows them merged already).
   const resourceSets: Json[] = Array.isArray(config.resources) ? config.resources : [config.resources ?? {}];
   const resources = Object.assign({}, ...resourceSets.map((set) => set?.Resources ?? {}));
@@ -119,9 +112,17 @@ export function localDefinitions(config: Json = resolvedServerlessConfig()): Loc
     if (logicalId === 'FailedRecordsBucket') {
       failedRecordsBucket = substitutePseudoParameters(resource.Properties.BucketName, service, stage);
     }
+    if (logicalId === 'AuditDigestBucket') {
+      auditDigestBucket = substitutePseudoParameters(resource.Properties.BucketName, service, stage);
+    }
+    if (resource.Type === 'AWS::S3::Bucket' && resource.Properties?.ObjectLockEnabled) {
+      notes.push(
+        `${logicalId}: Object Lock (compliance mode) not emulated by s3rver: objects can be replaced and deleted locally`,
+      );
+    }
   }
   if (!failedRecordsBucket) throw new Error('serverless.yml has no resources.Resources.FailedRecordsBucket');
-  return { topics, tables, tableEnv, failedRecordsBucket, notes };
+  return { topics, tables, tableEnv, failedRecordsBucket, auditDigestBucket, notes };
 }
 
 function isAlreadyExists(error: unknown): boolean {
@@ -130,26 +131,43 @@ function isAlreadyExists(error: unknown): boolean {
   return /already exists|TOPIC_ALREADY_EXISTS/i.test(text);
 }
 
-export async function provisionTopics(brokers: string, topics: TopicDefinition[]): Promise<string[]> {
+/**
+ * `stack up`'s topics, through the same plan as `npm run topics -- apply` (local/topics.ts): missing topics are
+ * created, and a config serverless.yml changed since an older stack created a topic (message.timestamp.type,
+ * say) is set on it. What `topics apply` would refuse without a flag (shorter retention, more partitions) is
+ * left alone and returned as a note naming the command.
+ */
+export async function provisionTopics(
+  brokers: string,
+  topics: TopicSpec[],
+): Promise<{ created: string[]; notes: string[] }> {
   const admin = new Admin({ clientId: 'stack-provision', bootstrapBrokers: [brokers], timeout: 15_000 });
   const created: string[] = [];
   try {
-    const existing = new Set(await admin.listTopics());
-    for (const topic of topics) {
-      if (existing.has(topic.name)) continue;
+    const plan = planTopics(topics, await readTopics(admin));
+    for (const change of plan.changes) {
+      if (change.kind !== 'create') continue;
       try {
-        await admin.createTopics({
-          topics: [topic.name],
-          partitions: topic.partitions,
-          replicas: 1,
-          configs: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
-        });
-        created.push(topic.name);
+        await applyPlan(admin, { changes: [change], unmanaged: [] });
+        created.push(change.topic);
       } catch (error) {
-        if (!isAlreadyExists(error)) throw new Error(`creating topic ${topic.name} failed: ${String(error)}`);
+        if (!isAlreadyExists(error))
+          throw new Error(`creating topic ${change.topic} failed: ${String(error)}`);
       }
     }
-    return created;
+    const configs = plan.changes.filter((change) => change.kind === 'set-config' && !change.guard);
+    if (configs.length > 0) await applyPlan(admin, { changes: configs, unmanaged: [] });
+    const left = plan.changes.filter((change) => change.kind !== 'create' && !configs.includes(change));
+    const notes =
+      left.length === 0
+        ? []
+        : [
+            formatPlan(
+              { changes: left, unmanaged: [] },
+              'Topics not changed by stack up (npm run topics -- plan):',
+            ),
+          ];
+    return { created, notes };
   } finally {
     await admin.close();
   }
@@ -309,11 +327,20 @@ export async function provisionAll(
   endpoints: ProvisionEndpoints,
   definitions: LocalDefinitions = localDefinitions(),
 ): Promise<ProvisionReport> {
-  const [topicsCreated, tablesCreated, bucketCreated, migrationsApplied] = await Promise.all([
+  const [topics, tablesCreated, bucketCreated, migrationsApplied] = await Promise.all([
     provisionTopics(endpoints.kafkaBrokers, definitions.topics),
     provisionTables(endpoints.dynamodbEndpoint, Object.values(definitions.tables)),
     provisionBucket(endpoints.s3Endpoint, definitions.failedRecordsBucket),
     runMigrations(endpoints.databaseUrl),
+    definitions.auditDigestBucket
+      ? provisionBucket(endpoints.s3Endpoint, definitions.auditDigestBucket)
+      : Promise.resolve(false),
   ]);
-  return { topicsCreated, tablesCreated, bucketCreated, migrationsApplied, notes: definitions.notes };
+  return {
+    topicsCreated: topics.created,
+    tablesCreated,
+    bucketCreated,
+    migrationsApplied,
+    notes: [...definitions.notes, ...topics.notes],
+  };
 }

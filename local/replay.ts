@@ -5,26 +5,21 @@
 //   npm run replay -- --function billing (--from-earliest | --from-timestamp <iso|epoch s> | --offsets 0:10,1:20)
 //       [--topic payment.failed] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint URL] [--wait-timeout 120]
 import '../shared/kafka/node20-polyfills';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
   type EventSourceMappingConfiguration,
-  LambdaClient,
+  type LambdaClient,
   ListEventSourceMappingsCommand,
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
-import {
-  type KafkaConnectionSettings,
-  kafkaClientOptions,
-  kafkaSettingsFromEnv,
-} from '../shared/kafka/client-options';
+import { type KafkaConnectionSettings, kafkaClientOptions } from '../shared/kafka/client-options';
 import { CliError, numberFlag } from './cli-error';
 import { partitionLags } from './esm/lag';
 import { offsetsAt } from './esm/starting-position';
-import { stateDir } from './stack/paths';
+import { lambdaClientFor } from './lambda-client';
+import { stageKafkaSettings } from './stage-kafka';
 
 /** Clears a function's read model before its topic is replayed into it. Function owners register one. */
 export interface ReadModelRebuilder {
@@ -152,14 +147,18 @@ export async function replay(options: ReplayOptions): Promise<MappingReplay[]> {
   }
 }
 
-interface Mapping {
+export interface Mapping {
   UUID: string;
   topic: string;
   consumerGroupId: string;
   maximumRecordAgeInSeconds: number;
 }
 
-async function findMappings(lambda: LambdaClient, functionName: string, topic?: string): Promise<Mapping[]> {
+export async function findMappings(
+  lambda: LambdaClient,
+  functionName: string,
+  topic?: string,
+): Promise<Mapping[]> {
   const found: EventSourceMappingConfiguration[] = [];
   let marker: string | undefined;
   do {
@@ -272,22 +271,6 @@ function rebuilderFor(functionKey: string): ReadModelRebuilder {
   return rebuilder;
 }
 
-/**
- * The admin client's connection: the local broker (plaintext) for the local stage; for an AWS stage the
- * cluster's IAM bootstrap brokers with MSK IAM auth, the only listener the deployment grants (KAFKA_AUTH=none
- * overrides it for a cluster without IAM auth).
- */
-export function replayKafkaSettings(stage: string, env: NodeJS.ProcessEnv): KafkaConnectionSettings {
-  if (stage === 'local') return kafkaSettingsFromEnv('replay', env);
-  if (!env.KAFKA_BROKERS) {
-    throw new CliError(
-      `--stage ${stage}: set KAFKA_BROKERS to the MSK cluster's IAM bootstrap brokers (aws kafka ` +
-        'get-bootstrap-brokers --cluster-arn <arn> --query BootstrapBrokerStringSaslIam)',
-    );
-  }
-  return kafkaSettingsFromEnv('replay', { ...env, KAFKA_AUTH: env.KAFKA_AUTH ?? 'iam' });
-}
-
 export function parseOffsets(spec: string): Map<number, bigint> {
   const offsets = new Map<number, bigint>();
   for (const pair of spec.split(',')) {
@@ -317,18 +300,6 @@ export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
     }
   }
   return lines.join('\n');
-}
-
-async function localLambdaEndpoint(): Promise<string | undefined> {
-  try {
-    const file = process.env.ESM_EMULATOR_STATE_FILE ?? path.join(stateDir, 'esm-emulator.json');
-    const state = JSON.parse(await readFile(file, 'utf8')) as {
-      lambdaEndpoint?: string;
-    };
-    return state.lambdaEndpoint;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -362,21 +333,8 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.rebuild) await registerProjectRebuilders(stage);
   const from = replayFrom(values);
-  const kafka = replayKafkaSettings(stage, process.env);
-  const endpoint =
-    values['lambda-endpoint'] ??
-    process.env.AWS_ENDPOINT_URL_LAMBDA ??
-    (stage === 'local' ? await localLambdaEndpoint() : undefined);
-  if (stage === 'local' && !endpoint) {
-    throw new CliError('No local Lambda endpoint: start `npm run dev` first, or pass --lambda-endpoint');
-  }
-  const lambda = new LambdaClient({
-    region: process.env.AWS_REGION ?? 'eu-west-1',
-    ...(endpoint ? { endpoint } : {}),
-    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
-  });
+  const kafka = stageKafkaSettings(stage, 'replay', process.env);
+  const lambda = await lambdaClientFor(stage, values['lambda-endpoint']);
   const plans = await replay({
     lambda,
     brokers: kafka.brokers,
@@ -404,11 +362,7 @@ async function registerProjectRebuilders(stage: string): Promise<void> {
   );
   const table = (suffix: string) => `mobility-events-${stage}-${suffix}`;
   registerReadModelRebuilder(
-    billingReadModelRebuilder(
-      client,
-      process.env.BILLING_TABLE ?? table('billing'),
-      process.env.BILLING_IDEMPOTENCY_TABLE ?? table('billing-idempotency'),
-    ),
+    billingReadModelRebuilder(client, process.env.BILLING_TABLE ?? table('billing')),
   );
   registerReadModelRebuilder(demandReadModelRebuilder(client, process.env.DEMAND_TABLE ?? table('demand')));
 }

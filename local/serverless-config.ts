@@ -2,9 +2,10 @@
 // test run needs the resolved config.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, stateDir } from './stack/paths';
+import { ensurePrivateDir, writePrivateFile } from './stack/private-file';
 
 export const LOCAL_STAGE = 'local';
 
@@ -34,7 +35,11 @@ function configHash(stage: string): string {
 export function resolvedServerlessConfig(stage = LOCAL_STAGE): Json {
   const cacheDir = join(stateDir, 'serverless-print');
   const cacheFile = join(cacheDir, `${stage}-${configHash(stage)}.json`);
-  if (existsSync(cacheFile)) return JSON.parse(readFileSync(cacheFile, 'utf8'));
+  if (existsSync(cacheFile)) {
+    // A cache written before it was private becomes so.
+    if ((statSync(cacheFile).mode & 0o077) !== 0) chmodSync(cacheFile, 0o600);
+    return JSON.parse(readFileSync(cacheFile, 'utf8'));
+  }
   const result = spawnSync(
     join(repoRoot, 'node_modules', '.bin', 'serverless'),
     ['print', '--format', 'json', '--stage', stage],
@@ -46,10 +51,8 @@ export function resolvedServerlessConfig(stage = LOCAL_STAGE): Json {
     );
   }
   const config = JSON.parse(result.stdout);
-  mkdirSync(cacheDir, { recursive: true });
-  // Write then rename: a concurrent reader never sees half a file.
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, result.stdout);
-  renameSync(tmp, cacheFile);
+  // The functions' environment is in it (DATABASE_URL with its password, when the shell has one): owner only.
+  ensurePrivateDir(stateDir);
+  writePrivateFile(cacheFile, result.stdout);
   return config;
 }

@@ -1,22 +1,28 @@
-// `npm run esm:status`: lag per ESM and partition (latest offset minus the group's committed offset), the
-// figure operators alarm on. Reads the ESMs from serverless.yml and the broker from the running stack.
+// `npm run esm:status`: lag per ESM and partition, in records (latest offset minus the group's committed offset)
+// and in seconds (now minus the broker's timestamp of the oldest record not consumed yet), the figures operators
+// alarm on. Reads the ESMs from serverless.yml and the broker from the running stack.
 import '../shared/kafka/node20-polyfills';
 import { Admin } from '@platformatic/kafka';
 import { type EsmDefinition, loadEsmDefinitions } from './esm/config';
 import { formatTable } from './esm/dashboard';
-import { partitionLags } from './esm/lag';
+import { lagSeconds, partitionLags } from './esm/lag';
+import { RecordTimes } from './esm/record-times';
 import { readStackState } from './stack/index';
 
-/** The status table: one row per ESM and partition, and the total lag under it. */
+/** The status table: one row per ESM and partition, and the total lag and the largest lag in seconds under it. */
 export async function statusReport(
   admin: Admin,
   definitions: Pick<EsmDefinition, 'functionKey' | 'topic' | 'consumerGroupId'>[],
+  times: RecordTimes,
+  now: () => number = Date.now,
 ): Promise<string> {
-  const rows = [['function', 'topic', 'group', 'partition', 'committed', 'latest', 'lag']];
+  const rows = [['function', 'topic', 'group', 'partition', 'committed', 'latest', 'lag', 'lag s']];
   let total = 0n;
+  let oldest: number | undefined;
   for (const d of definitions) {
-    for (const lag of await partitionLags(admin, d.consumerGroupId, d.topic)) {
+    for (const lag of await partitionLags(admin, d.consumerGroupId, d.topic, times, now)) {
       total += lag.lag;
+      if (lag.ageMs !== undefined) oldest = Math.max(oldest ?? 0, lag.ageMs);
       rows.push([
         d.functionKey,
         d.topic,
@@ -25,10 +31,11 @@ export async function statusReport(
         lag.committed === undefined ? '-' : String(lag.committed),
         String(lag.latest),
         String(lag.lag),
+        lagSeconds(lag.ageMs),
       ]);
     }
   }
-  return `${formatTable(rows)}\n\ntotal lag ${total}\n`;
+  return `${formatTable(rows)}\n\ntotal lag ${total}, oldest unconsumed record ${lagSeconds(oldest)} s\n`;
 }
 
 export async function run(_args: string[]): Promise<number> {
@@ -39,10 +46,11 @@ export async function run(_args: string[]): Promise<number> {
   ).split(',');
   const definitions = await loadEsmDefinitions();
   const admin = new Admin({ clientId: 'esm-status', bootstrapBrokers: brokers });
+  const times = new RecordTimes(brokers);
   try {
-    process.stdout.write(await statusReport(admin, definitions));
+    process.stdout.write(await statusReport(admin, definitions, times));
   } finally {
-    await admin.close();
+    await Promise.all([admin.close(), times.close()]);
   }
   return 0;
 }

@@ -179,8 +179,9 @@ export const sampleData = {
   'vehicle.status.changed': (n: number) => ({
     vehicleId: sampleIds.vehicle(n),
     vehicleType: pick(vehicleTypes, n),
-    previousStatus: 'AVAILABLE',
-    status: pick(['RESERVED', 'IN_USE', 'CHARGING', 'MAINTENANCE'] as const, n),
+    // Even samples: a vehicle becomes available (a ride ended, a charge finished); odd: it stops being available.
+    previousStatus: n % 2 === 0 ? pick(['IN_USE', 'CHARGING', 'MAINTENANCE'] as const, n) : 'AVAILABLE',
+    status: n % 2 === 0 ? 'AVAILABLE' : pick(['RESERVED', 'IN_USE', 'CHARGING', 'MAINTENANCE'] as const, n),
     location: point(n),
     zoneId: pick(zones, n),
     batteryLevelPct: 80 - ((n * 7) % 60),

@@ -4,6 +4,12 @@
 //
 // - <Esm>OffsetLagAlarm, one per ESM: AWS/Lambda OffsetLag (records behind the head of the topic), dimensions
 //   FunctionName + EventSourceMappingUUID (Ref of the ESM resource), Maximum over 1 min for 5 minutes.
+// - <Esm>RecordAgeAlarm, one per ESM: lag as time. mobility-events OldestRecordAgeMs (each batch: now minus the
+//   broker's timestamp of its oldest record; the topics are LogAppendTime), dimensions service (the function) +
+//   topic (the ESM's), Maximum over 1 min. AWS has no time-based lag metric for Kafka ESMs (IteratorAge is for
+//   Kinesis and DynamoDB streams; the ESM's KafkaMetrics count offsets), so the functions emit it themselves
+//   (shared/msk/metrics.ts). It is only emitted when a batch is handled: a mapping that invokes nothing is caught
+//   by the OffsetLag alarm instead.
 // - <Fn>ErrorsAlarm: AWS/Lambda Errors, any failed invocation (a thrown batch; partial failures are reported
 //   per record and show as retries, then as failed-record writes).
 // - <Fn>DestinationDeliveryFailuresAlarm: AWS/Lambda DestinationDeliveryFailures, the ESM could not write a failed
@@ -20,6 +26,29 @@ const OFFSET_LAG_THRESHOLD = {
   notifications: 1000,
   default: 10000,
 };
+
+// Age of the oldest record in a batch that means "behind". The architecture asks for < 10 s on the high-priority
+// flows (incident alerts and HITL workflows); 2 minutes in a row, so one slow batch (a cold start, a Bedrock
+// timeout) does not page. The others tolerate minutes.
+const RECORD_AGE_THRESHOLD_MS = {
+  'incident-explanation:incident.detected': 10_000,
+  'notifications:incident.detected': 10_000,
+  'notifications:genai.hitl.requested': 10_000,
+  'incident-explanation': 60_000,
+  notifications: 60_000,
+  default: 300_000,
+};
+const HIGH_PRIORITY_EVALUATION_MINUTES = 2;
+const EVALUATION_MINUTES = 5;
+
+function recordAgeThreshold(functionKey, topic) {
+  const highPriority = RECORD_AGE_THRESHOLD_MS[`${functionKey}:${topic}`];
+  if (highPriority !== undefined) return { ms: highPriority, minutes: HIGH_PRIORITY_EVALUATION_MINUTES };
+  return {
+    ms: RECORD_AGE_THRESHOLD_MS[functionKey] ?? RECORD_AGE_THRESHOLD_MS.default,
+    minutes: EVALUATION_MINUTES,
+  };
+}
 
 const normalizedFunctionName = (functionKey) =>
   functionKey.charAt(0).toUpperCase() +
@@ -49,6 +78,9 @@ module.exports = async ({ resolveConfigurationProperty }) => {
   const deploy = await resolveConfigurationProperty(['custom', 'deploy']);
   const service = await resolveConfigurationProperty(['service']);
   const prefix = `${service}-${deploy.stage}`;
+  const metricsNamespace =
+    (await resolveConfigurationProperty(['provider', 'environment', 'POWERTOOLS_METRICS_NAMESPACE'])) ||
+    'mobility-events';
   const Resources = {
     // Not KMS-encrypted: CloudWatch cannot publish to a topic under the AWS managed aws/sns key.
     AlarmTopic: {
@@ -77,17 +109,20 @@ module.exports = async ({ resolveConfigurationProperty }) => {
       1,
       { period: 300 },
     );
-    Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
-      `${prefix}-${functionKey}-destination-delivery-failures`,
-      `${functionKey}: failed records could not be written to the failed-records bucket`,
-      {
-        Namespace: 'AWS/Lambda',
-        MetricName: 'DestinationDeliveryFailures',
-        Dimensions: [{ Name: 'FunctionName', Value: functionRef }],
-        Statistic: 'Sum',
-      },
-      1,
-    );
+    // Only functions with ESMs have an on-failure destination (audit-digest runs on a schedule).
+    const hasEsm = (fn.events || []).some((event) => event.msk);
+    if (hasEsm)
+      Resources[`${id}DestinationDeliveryFailuresAlarm`] = alarm(
+        `${prefix}-${functionKey}-destination-delivery-failures`,
+        `${functionKey}: failed records could not be written to the failed-records bucket`,
+        {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'DestinationDeliveryFailures',
+          Dimensions: [{ Name: 'FunctionName', Value: functionRef }],
+          Statistic: 'Sum',
+        },
+        1,
+      );
     const threshold = OFFSET_LAG_THRESHOLD[functionKey] ?? OFFSET_LAG_THRESHOLD.default;
     for (const event of fn.events || []) {
       if (!event.msk) continue;
@@ -106,6 +141,22 @@ module.exports = async ({ resolveConfigurationProperty }) => {
         },
         threshold,
         { evaluationPeriods: 5 },
+      );
+      const age = recordAgeThreshold(functionKey, event.msk.topic);
+      Resources[`${esm}RecordAgeAlarm`] = alarm(
+        `${prefix}-${functionKey}-${event.msk.topic}-record-age`,
+        `${functionKey} handles ${event.msk.topic} records ${age.ms / 1000}+ s after they were written, ${age.minutes} minutes in a row`,
+        {
+          Namespace: metricsNamespace,
+          MetricName: 'OldestRecordAgeMs',
+          Dimensions: [
+            { Name: 'service', Value: functionKey },
+            { Name: 'topic', Value: event.msk.topic },
+          ],
+          Statistic: 'Maximum',
+        },
+        age.ms,
+        { evaluationPeriods: age.minutes },
       );
     }
   }

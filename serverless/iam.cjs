@@ -30,9 +30,16 @@ const GRANTS = {
     bedrock: true,
     schemaRegistry: true,
   },
+  // Each reads its own login's secret (migration 008), never the master secret.
   'audit-append': {
-    databaseSecret: true,
+    databaseSecret: 'secretArn',
     schemaRegistry: true,
+  },
+  // Reads the chain heads, writes digests: put and read under audit-digests/ only, no delete (the bucket
+  // policy refuses deletes and any put that could replace a digest).
+  'audit-digest': {
+    databaseSecret: 'digestSecretArn',
+    digestBucket: true,
   },
   'demand-prediction-update': {
     tables: {
@@ -43,15 +50,22 @@ const GRANTS = {
   },
   billing: {
     tables: {
-      BillingTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      BillingIdempotencyTable: IDEMPOTENCY,
+      // Batched reads and unconditional batched writes of immutable facts (and removal of PARKED marks).
+      BillingTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
     },
     schemaRegistry: true,
   },
   notifications: {
     tables: {
-      NotificationsTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      NotificationsIdempotencyTable: IDEMPOTENCY,
+      // Leases: UpdateItem (+ GetItem where the condition failure returns no item); log entries: batched
+      // reads and writes; the local outbox channel: PutItem.
+      NotificationsTable: [
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:PutItem',
+      ],
     },
     // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
     notificationChannels: true,
@@ -185,12 +199,13 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
       Resource: { 'Fn::GetAtt': [table, 'Arn'] },
     });
   }
-  if (grants.databaseSecret && deploy.database.secretArn) {
+  const databaseSecret = grants.databaseSecret && deploy.database[grants.databaseSecret];
+  if (databaseSecret) {
     statements.push({
       Sid: 'DatabaseSecret',
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue'],
-      Resource: deploy.database.secretArn,
+      Resource: databaseSecret,
     });
     if (deploy.secretKmsKeyArns.length > 0) {
       statements.push({
@@ -204,12 +219,33 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
       });
     }
   }
+  if (grants.digestBucket) {
+    const bucketArn = { 'Fn::GetAtt': ['AuditDigestBucket', 'Arn'] };
+    const account = { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } };
+    statements.push(
+      {
+        Sid: 'AuditDigestsWriteRead',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:GetObject'],
+        Resource: { 'Fn::Join': ['', [bucketArn, '/audit-digests/*']] },
+        Condition: account,
+      },
+      {
+        Sid: 'AuditDigestsList',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket'],
+        Resource: bucketArn,
+        Condition: { ...account, StringLike: { 's3:prefix': 'audit-digests/*' } },
+      },
+    );
+  }
   if (grants.notificationChannels && deploy.notifications.pagerTopicArn) {
     const { pagerTopicArn, pushTopicArn, emailFrom, sesIdentity } = deploy.notifications;
     statements.push(
       {
         Sid: 'NotificationTopics',
         Effect: 'Allow',
+        // PublishBatch is authorised by sns:Publish (there is no sns:PublishBatch action).
         Action: ['sns:Publish'],
         Resource: [pagerTopicArn, pushTopicArn],
       },

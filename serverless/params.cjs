@@ -43,8 +43,10 @@ const HELP = {
   alarmEmail: 'the e-mail address that receives the CloudWatch alarms (ops@example.com)',
   auroraMode: `"create" (a new Aurora Serverless v2 cluster) or "import" (an existing one)`,
   auroraSecretArn:
-    'with auroraMode=import: the Secrets Manager secret of the existing cluster, JSON with host, port, username, password, dbname',
-  auroraSecretKmsKeyArn: 'with auroraMode=import, optional: the customer managed KMS key of that secret',
+    "with auroraMode=import: audit-append's own secret (login audit_append_login, never the master user), JSON with host, port, username, password, dbname",
+  auroraDigestSecretArn:
+    "with auroraMode=import: audit-digest's own secret (login audit_digest_login), JSON with host, port, username, password, dbname",
+  auroraSecretKmsKeyArn: 'with auroraMode=import, optional: the customer managed KMS key of those secrets',
   notificationsPagerTopicArn: 'the SNS topic that pages the on-call team (arn:aws:sns:...)',
   notificationsPushTopicArn: 'the SNS topic whose subscriber pushes to customer apps (arn:aws:sns:...)',
   notificationsEmailFrom: 'the SES-verified sender address of notification e-mails',
@@ -147,7 +149,7 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       vpc: null,
       auditVpc: null,
       auroraMode: 'none',
-      database: { url: databaseUrl, secretArn: '', caCertificates: '' },
+      database: { url: databaseUrl, secretArn: '', digestSecretArn: '', caCertificates: '' },
       kafka: { brokers: kafkaBrokers, auth: 'none' },
       bedrockModelId: '',
       bedrockResources: [],
@@ -184,18 +186,25 @@ module.exports = async ({ options, resolveVariable, resolveConfigurationProperty
       (await param('sesIdentity')) ?? (notifications.emailFrom ? notifications.emailFrom.split('@')[1] : '');
     if (auroraMode === 'import') {
       const secretArn = await required('auroraSecretArn', patterns.secretArn);
+      const digestSecretArn = await required('auroraDigestSecretArn', patterns.secretArn);
       const kmsKey = await param('auroraSecretKmsKeyArn');
       if (kmsKey !== undefined && !patterns.kmsKeyArn.test(kmsKey)) {
         problems.push({ name: 'auroraSecretKmsKeyArn', problem: `"${kmsKey}" is not valid` });
       }
       secretKmsKeyArns = kmsKey ? [kmsKey] : [];
       // database.ts reads host, port, username, password and dbname from the secret.
-      database = { url: '', secretArn, caCertificates: LAMBDA_CA_BUNDLE };
+      database = { url: '', secretArn, digestSecretArn, caCertificates: LAMBDA_CA_BUNDLE };
     } else {
       vpcId = await required('vpcId', patterns.vpcId);
-      // A stack-owned secret attached to the cluster: SecretTargetAttachment adds host, port and engine to
-      // {username, password, dbname}, the shape database.ts reads.
-      database = { url: '', secretArn: { Ref: 'AuroraSecret' }, caCertificates: LAMBDA_CA_BUNDLE };
+      // Stack-owned secrets of the functions' own logins (migration 008), attached to the cluster:
+      // SecretTargetAttachment adds host, port and engine to {username, password, dbname}, the shape
+      // database.ts reads. The master secret (AuroraSecret) is the operator's, no function's.
+      database = {
+        url: '',
+        secretArn: { Ref: 'AuditAppendDatabaseSecret' },
+        digestSecretArn: { Ref: 'AuditDigestDatabaseSecret' },
+        caCertificates: LAMBDA_CA_BUNDLE,
+      };
     }
     // Lambda takes at most 5 security groups; with auroraMode=create audit-append also gets the Aurora client group.
     const maxGroups = auroraMode === 'create' ? 4 : 5;

@@ -19,7 +19,7 @@ import type { TariffTable } from '../../functions/billing/pricing';
 import tariffs from '../../functions/billing/tariffs.json';
 import type { DemandModelConfig } from '../../functions/demand-prediction-update/demand-model';
 import type { ApplyOutcome, DemandReadModel } from '../../functions/demand-prediction-update/ports';
-import { processDemandBatch } from '../../functions/demand-prediction-update/process-demand-batch';
+import { demandPolicy } from '../../functions/demand-prediction-update/process-demand-batch';
 import zonesFile from '../../functions/demand-prediction-update/zones.json';
 import { InvalidIncidentError, toIncident } from '../../functions/incident-explanation/incident';
 import { InvalidResolutionError, toResolution } from '../../functions/incident-explanation/resolve-review';
@@ -41,6 +41,7 @@ import {
   kafkaEvent,
   kafkaEventRecord,
   RecordDecodeError,
+  withRawRecords,
 } from '../../shared/msk';
 
 export const BATCH_SIZE = 500;
@@ -50,7 +51,6 @@ export const MAX_BATCH_HEAP_BYTES = 256 * 1024 * 1024;
 const eventTypes = registry.eventTypes().filter((type) => type in sampleData);
 const config = zonesFile as DemandModelConfig;
 const knownZones = new Set(config.zones.map((zone) => zone.zoneId));
-const silent = { error: () => {} };
 
 type Framing = 'confluent' | 'glue' | 'glue-zlib' | 'plain' | 'json';
 const framings: readonly Framing[] = ['confluent', 'glue', 'glue-zlib', 'plain', 'json'];
@@ -367,6 +367,7 @@ function purePaths(event: DecodedEvent): string | undefined {
             topic: event.topic,
             partition: event.partition,
             offset: event.offset,
+            eventSource: ce.source,
             eventId: ce.id,
             eventType: ce.type,
             data: event.data,
@@ -381,7 +382,14 @@ function purePaths(event: DecodedEvent): string | undefined {
     expect(() => toResolution(event.data, ce.time), InvalidResolutionError);
   if (['incident.detected', 'genai.hitl.requested', 'payment.failed', 'booking.created'].includes(ce.type)) {
     expect(
-      () => decideNotifications({ topic: ce.type, id: ce.id, time: ce.time, data: event.data }),
+      () =>
+        decideNotifications({
+          topic: ce.type,
+          source: ce.source,
+          id: ce.id,
+          time: ce.time,
+          data: event.data,
+        }),
       InvalidNotificationEventError,
     );
   }
@@ -405,7 +413,11 @@ const acceptingReadModel: DemandReadModel = {
   apply: async (updates) => updates.map((update): ApplyOutcome => ({ update, status: 'APPLIED' })),
   zoneDemand: async () => [],
   topZones: async () => [],
+  supplyAndDemand: async () => {
+    throw new Error('demand does not read supply while it aggregates');
+  },
 };
+const demand = demandPolicy(config, knownZones, acceptingReadModel);
 
 /** Runs one batch; findings are pushed to `findings`. */
 export async function runBatch(
@@ -427,7 +439,8 @@ export async function runBatch(
   };
   let peakHeap = heapBefore;
   try {
-    const partitions = await decodeEvent(kafkaEvent(planned.map((entry) => entry.record)), { registry });
+    const event = kafkaEvent(planned.map((entry) => entry.record));
+    const partitions = await decodeEvent(event, { registry });
     peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
     const plannedByKey = new Map(
       planned.map((entry) => [
@@ -488,8 +501,9 @@ export async function runBatch(
         }
       }
     }
-    // demand aggregates the whole batch at once: it must not throw for any record.
-    await processDemandBatch(partitions, config, knownZones, acceptingReadModel, silent);
+    // demand aggregates the whole batch at once (its policy's handle, as the engine calls it): it must not throw
+    // for any record.
+    if (demand.kind === 'aggregate') await demand.handle(withRawRecords(partitions, event.records));
   } catch (error) {
     findings.push({
       kind: 'batch-level',

@@ -1,3 +1,4 @@
+import type { RecordFailure } from '../../shared/msk/engine';
 import { BatchLevelError, isRecordLevelDatabaseError } from '../../shared/msk/errors';
 import type { AppendOutcome, AuditEventStore } from './audit-event-store';
 import {
@@ -27,10 +28,6 @@ export class BatchRetryError extends BatchLevelError {
   override name = 'BatchRetryError';
 }
 
-export interface BatchItemFailure {
-  itemIdentifier: { partition: string; offset: number };
-}
-
 export interface RecordCoordinates {
   topic: string;
   partition: number;
@@ -38,7 +35,8 @@ export interface RecordCoordinates {
 }
 
 export interface AppendBatchResult {
-  batchItemFailures: BatchItemFailure[];
+  /** Poison and rejected records with their errors: the batch engine reports each partition from the earliest. */
+  failures: RecordFailure[];
   appended: number;
   duplicates: number;
   /** Same CloudEvents id as a stored event but a different body: recorded in audit_conflicts, reported here. */
@@ -50,15 +48,16 @@ export interface AppendBatchResult {
 }
 
 /**
- * Appends one MSK batch to the audit store.
+ * Appends one MSK batch to the audit store: the body of audit-append's aggregate policy (handler.ts), whose
+ * engine turns `failures` into the partial batch response.
  * - Every record is decoded first: a schema registry that cannot be reached fails the batch before anything is
  *   written.
  * - Every record that decodes is written, all partitions together, in one atomic store call. The records are
  *   built (canonical texts, hashes) chunk by chunk as the store asks for them (see chunkEnds), so the database
  *   appends one chunk while the next is built.
- * - A poison record is reported as a batch item failure together with its successors in the partition (the ESM
- *   commits per-partition offsets, so it redelivers them anyway; the successors already stored are then
- *   duplicates, which cost nothing). After its retries the ESM sends it to the on-failure destination.
+ * - A poison record is a failure; the engine reports it with its successors in the partition (the ESM commits
+ *   per-partition offsets, so it redelivers them anyway; the successors already stored are then duplicates,
+ *   which cost nothing). After its retries the ESM sends it to the on-failure destination.
  * - The store writes atomically. If the database refuses the data (see isRecordLevelError), each
  *   topic-partition is retried in its own transaction and the ones refused again are reported as batch item
  *   failures (rolled back, nothing half-written). Any other store error rejects: nothing of the batch was
@@ -70,6 +69,7 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
 ): Promise<AppendBatchResult> {
   const decoded: Array<Decoded<Record>> = [];
   const poison: AppendBatchResult['poison'] = [];
+  const failures: RecordFailure[] = [];
   for (const records of Object.values(batch.records)) {
     for (const record of records) {
       try {
@@ -78,12 +78,13 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
       } catch (error) {
         if (error instanceof BatchRetryError) throw error;
         poison.push({ ...coordinatesOf(record), reason: describe(error) });
+        failures.push({ record: coordinatesOf(record), error });
       }
     }
   }
 
   const result: AppendBatchResult = {
-    batchItemFailures: [],
+    failures,
     appended: 0,
     duplicates: 0,
     conflicts: [],
@@ -102,7 +103,7 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
   // outlive the young generation, which costs more than building again the few that are needed (conflicts).
   const sent: Array<Decoded<Record>> = [];
   try {
-    count(sent, await dependencies.store.append(builtInChunks(decoded, sent, poison)));
+    count(sent, await dependencies.store.append(builtInChunks(decoded, sent, poison, failures)));
   } catch (error) {
     if (!isRecordLevelError(error)) throw error;
     // The database refused something in the data and the transaction rolled back (the store had taken every
@@ -116,10 +117,10 @@ export async function appendBatch<Record extends KafkaRecordBytes>(
         if (!isRecordLevelError(partitionError)) throw partitionError;
         const first = (entries[0] as Decoded<Record>).record;
         result.rejected.push({ ...coordinatesOf(first), reason: describe(partitionError) });
+        failures.push({ record: coordinatesOf(first), error: partitionError });
       }
     }
   }
-  result.batchItemFailures = failuresFrom(batch, [...poison, ...result.rejected]);
   return result;
 }
 
@@ -141,6 +142,7 @@ function* builtInChunks<Record extends KafkaRecordBytes>(
   decoded: ReadonlyArray<Decoded<Record>>,
   sent: Array<Decoded<Record>>,
   poison: AppendBatchResult['poison'],
+  failures: RecordFailure[],
 ): Generator<AuditRecord[]> {
   let start = 0;
   for (const end of chunkEnds(decoded.length)) {
@@ -153,6 +155,7 @@ function* builtInChunks<Record extends KafkaRecordBytes>(
       } catch (error) {
         if (!(error instanceof UnstorableRecordError)) throw error;
         poison.push({ ...coordinatesOf(entry.record), reason: describe(error) });
+        failures.push({ record: coordinatesOf(entry.record), error });
       }
     }
     start = end;
@@ -194,25 +197,6 @@ function groupByTopicPartition<Record extends KafkaRecordBytes>(
     else groups.set(key, [entry]);
   }
   return [...groups.values()];
-}
-
-/** The first failed record of each partition and every record after it (by offset), in the Kafka response format. */
-export function failuresFrom(batch: KafkaBatch, failed: readonly RecordCoordinates[]): BatchItemFailure[] {
-  const failures: BatchItemFailure[] = [];
-  for (const records of Object.values(batch.records)) {
-    const first = records[0];
-    if (!first) continue;
-    const offsets = failed
-      .filter((f) => f.topic === first.topic && f.partition === first.partition)
-      .map((f) => f.offset);
-    if (offsets.length === 0) continue;
-    const from = Math.min(...offsets);
-    const reported = records.map((record) => Number(record.offset)).filter((offset) => offset >= from);
-    for (const offset of reported.sort((a, b) => a - b)) {
-      failures.push({ itemIdentifier: { partition: `${first.topic}-${first.partition}`, offset } });
-    }
-  }
-  return failures;
 }
 
 function coordinatesOf(record: RecordCoordinates): RecordCoordinates {

@@ -17,9 +17,9 @@ export interface DatabaseSettings {
   /** TLS for the secret-based (Aurora) connection; a connection string carries its own sslmode. */
   ssl: boolean;
   /**
-   * The role every session runs as (SET ROLE at connection start), so the function can only INSERT and SELECT
-   * whatever login the credentials are for: audit_writer by default with a secret (the Aurora secret holds the
-   * master user, which migration 004 makes a member of audit_writer), none by default with DATABASE_URL.
+   * The role every session runs as (SET ROLE at connection start): audit_writer by default with a secret (in AWS
+   * the secret of audit_append_login, a NOINHERIT member of audit_writer only: migration 008), none by default
+   * with DATABASE_URL. audit-digest sets audit_reader.
    */
   role?: string;
 }

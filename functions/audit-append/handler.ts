@@ -1,10 +1,7 @@
-import type { Context } from 'aws-lambda';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import type { KafkaBatchResponse, KafkaEvent } from '../../shared/msk/event';
-import { batchMetrics } from '../../shared/msk/metrics';
+import { createKafkaHandler } from '../../shared/msk/handler';
 import { createObservability } from '../../shared/observability';
-import { appendBatch } from './append-batch';
-import { contractDecoder } from './contract-decoder';
+import { auditPolicy } from './audit-policy';
 import { databaseSettingsFromEnv, LambdaDatabase, secretsManagerReader } from './database';
 import { PostgresAuditEventStore } from './postgres-audit-event-store';
 import { reportAppend } from './report';
@@ -16,19 +13,12 @@ const database = new LambdaDatabase(databaseSettingsFromEnv(), secretsManagerRea
   logger.warn('Idle database connection failed', { error }),
 );
 const store = new PostgresAuditEventStore(database);
-const decode = contractDecoder(schemaRegistryFromEnv());
 
-export const handler = async (event: KafkaEvent, context?: Context): Promise<KafkaBatchResponse> => {
-  if (context) logger.addContext(context);
-  try {
-    const result = await appendBatch(event, { store, decode });
-    reportAppend(result, { logger, metrics });
-    const response = { batchItemFailures: result.batchItemFailures };
-    for (const metric of batchMetrics(event, response)) {
-      metrics.addMetric(metric.name, metric.unit, metric.value);
-    }
-    return response;
-  } finally {
-    metrics.publishStoredMetrics();
-  }
-};
+export const handler = createKafkaHandler({
+  logger,
+  metrics,
+  registry: schemaRegistryFromEnv(),
+  policy: auditPolicy(store, (result, response) =>
+    reportAppend(result, { logger, metrics }, response.batchItemFailures.length),
+  ),
+});

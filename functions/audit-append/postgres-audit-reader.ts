@@ -1,6 +1,6 @@
 import type { StoredHeader } from './audit-record';
 import { GENESIS_HASH } from './audit-record';
-import { type ChainBreak, ChainWalker, type StoredAuditRow } from './chain-verifier';
+import { type ChainBreak, ChainWalker, type Checkpoint, type StoredAuditRow } from './chain-verifier';
 
 export interface VerifyOptions {
   topic?: string;
@@ -9,6 +9,8 @@ export interface VerifyOptions {
   from?: Date;
   to?: Date;
   pageSize?: number;
+  /** Hashes chains must have at given seqs (from external digests): `${topic}-${partition}` => seq => checkpoint. */
+  checkpoints?: ReadonlyMap<string, ReadonlyMap<bigint, Checkpoint>>;
 }
 
 export interface ChainReport {
@@ -67,8 +69,19 @@ interface ChainRow extends Record<string, unknown> {
   kafka_partition: number;
   head_seq: string | null;
   head_hash: Buffer | null;
-  anchor_seq: string | null;
-  anchor_hash: Buffer | null;
+  /** Lowest seq still stored (null: none). */
+  first_seq: string | null;
+  anchors: AnchorRow[] | null;
+}
+
+interface AnchorRow {
+  up_to_seq: string;
+  /** Hex: json_agg output. */
+  last_hash: string;
+  last_recorded_at: string;
+  dropped_partition: string;
+  partition_exists: boolean;
+  within_retention: boolean;
 }
 
 /** The part of a pg Pool or Client the reader needs. */
@@ -83,25 +96,54 @@ export class PostgresAuditReader {
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     const { rows: chains } = await this.database.query<ChainRow>(
       `SELECT c.topic, c.kafka_partition, h.last_seq::text AS head_seq, h.last_hash AS head_hash,
-              a.up_to_seq::text AS anchor_seq, a.last_hash AS anchor_hash
+              (SELECT min(e.seq)::text FROM audit_event e
+               WHERE e.topic = c.topic AND e.kafka_partition = c.kafka_partition) AS first_seq,
+              (SELECT json_agg(json_build_object(
+                        'up_to_seq', a.up_to_seq::text, 'last_hash', encode(a.last_hash, 'hex'),
+                        'last_recorded_at', a.last_recorded_at, 'dropped_partition', a.dropped_partition,
+                        'partition_exists', to_regclass(quote_ident(a.dropped_partition)) IS NOT NULL,
+                        'within_retention', a.last_recorded_at > now() - interval '90 days')
+                      ORDER BY a.up_to_seq)
+               FROM audit_chain_anchor a
+               WHERE a.topic = c.topic AND a.kafka_partition = c.kafka_partition) AS anchors
        FROM (SELECT topic, kafka_partition FROM audit_chain_head
              UNION SELECT topic, kafka_partition FROM audit_chain_anchor) c
        LEFT JOIN audit_chain_head h USING (topic, kafka_partition)
-       LEFT JOIN LATERAL (SELECT up_to_seq, last_hash FROM audit_chain_anchor x
-                          WHERE x.topic = c.topic AND x.kafka_partition = c.kafka_partition
-                          ORDER BY up_to_seq DESC LIMIT 1) a ON true
        WHERE ($1::text IS NULL OR c.topic = $1) AND ($2::integer IS NULL OR c.kafka_partition = $2)
        ORDER BY c.topic, c.kafka_partition`,
       [options.topic ?? null, options.partition ?? null],
     );
     const report: VerifyReport = { ok: true, chains: [] };
+    const fail = (chainBreak: ChainBreak | undefined) => {
+      if (chainBreak && !report.firstBreak) {
+        report.ok = false;
+        report.firstBreak = chainBreak;
+      }
+    };
+    const seen = new Set<string>();
     for (const chain of chains) {
+      seen.add(`${chain.topic}-${chain.kafka_partition}`);
       const chainReport = await this.verifyChain(chain, options);
       report.chains.push(chainReport);
-      if (chainReport.broken && !report.firstBreak) {
-        report.ok = false;
-        report.firstBreak = chainReport.broken;
-      }
+      fail(chainReport.broken);
+    }
+    // A chain a digest vouched for must still be there (its head and rows deleted otherwise).
+    for (const [name, seqs] of options.checkpoints ?? []) {
+      const [seq, checkpoint] = [...seqs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).at(-1) ?? [];
+      if (seen.has(name) || seq === undefined || !checkpoint) continue;
+      const [, topic = name, partition = '-1'] = /^(.*)-(\d+)$/.exec(name) ?? [];
+      if (options.topic !== undefined && topic !== options.topic) continue;
+      if (options.partition !== undefined && Number(partition) !== options.partition) continue;
+      fail({
+        topic,
+        partition: Number(partition),
+        seq,
+        offset: null,
+        ceId: null,
+        reason: checkpoint.reason,
+        expected: `a chain up to seq ${seq} with hash ${checkpoint.hash.toString('hex')} (${checkpoint.source})`,
+        actual: 'no such chain in the store',
+      });
     }
     return report;
   }
@@ -110,9 +152,36 @@ export class PostgresAuditReader {
     const pageSize = options.pageSize ?? 5_000;
     let start = { seq: 0n, hash: GENESIS_HASH };
     let startedFrom: ChainReport['startedFrom'] = 'genesis';
-    if (chain.anchor_seq !== null && chain.anchor_hash) {
-      start = { seq: BigInt(chain.anchor_seq), hash: chain.anchor_hash };
-      startedFrom = 'retention-anchor';
+    // The walk starts where the stored rows start: at genesis, or at the anchor retention left right below the
+    // first stored row. Never at the newest anchor: an anchor inserted at the head would skip every row. An
+    // anchor over rows that are still stored is a checkpoint those rows must hash to; one whose partition still
+    // exists, or younger than the 90-day minimum retention, was not left by retention.
+    const firstSeq = chain.first_seq === null ? null : BigInt(chain.first_seq);
+    const checkpoints = new Map(options.checkpoints?.get(`${chain.topic}-${chain.kafka_partition}`) ?? []);
+    let forged: { anchor: AnchorRow; why: string } | undefined;
+    for (const anchor of chain.anchors ?? []) {
+      const seq = BigInt(anchor.up_to_seq);
+      const hash = Buffer.from(anchor.last_hash, 'hex');
+      if (anchor.partition_exists)
+        forged ??= { anchor, why: `its partition ${anchor.dropped_partition} still exists` };
+      else if (anchor.within_retention) {
+        forged ??= {
+          anchor,
+          why: `it anchors rows recorded ${anchor.last_recorded_at}, within the 90-day retention`,
+        };
+      }
+      if (firstSeq !== null && seq >= firstSeq) {
+        checkpoints.set(seq, {
+          hash,
+          reason: 'anchor-mismatch',
+          source: `anchor of ${anchor.dropped_partition}`,
+        });
+      } else if (firstSeq === null || seq === firstSeq - 1n) {
+        if (seq >= start.seq) {
+          start = { seq, hash };
+          startedFrom = 'retention-anchor';
+        }
+      }
     }
     if (options.from) {
       const { rows } = await this.database.query<{ seq: string; prev_hash: Buffer }>(
@@ -126,25 +195,51 @@ export class PostgresAuditReader {
         startedFrom = 'range-start';
       }
     }
-    const walker = new ChainWalker(chain.topic, chain.kafka_partition, start);
+    const walker = new ChainWalker(chain.topic, chain.kafka_partition, start, checkpoints);
+    // Checkpoints below the start cover rows retention dropped; one at the start anchor must name its hash.
+    const atStart = checkpoints.get(start.seq);
+    if (startedFrom === 'retention-anchor' && atStart && !atStart.hash.equals(start.hash)) {
+      walker.fail(
+        atStart.reason,
+        start.seq,
+        `${atStart.hash.toString('hex')} (${atStart.source})`,
+        `${start.hash.toString('hex')} (retention anchor)`,
+      );
+    }
+    if (forged) {
+      walker.fail(
+        'anchor-mismatch',
+        BigInt(forged.anchor.up_to_seq),
+        'an anchor left by retention',
+        `refused: ${forged.why}`,
+      );
+    }
     let after = start.seq;
-    for (;;) {
+    while (!walker.firstBreak) {
       // Order by the column, not by the text output column of the same name (which sorts 10 before 2).
       const { rows } = await this.database.query<Record<string, unknown>>(
-        `SELECT seq::text, (extract(epoch FROM recorded_at) * 1000000)::bigint::text AS recorded_at_us,
-                topic, kafka_partition, kafka_offset::text, kafka_timestamp::text, kafka_key, headers, ce, data,
-                raw_value, ce_id, content_hash, prev_hash, row_hash,
+        `SELECT e.seq::text, (extract(epoch FROM e.recorded_at) * 1000000)::bigint::text AS recorded_at_us,
+                e.topic, e.kafka_partition, e.kafka_offset::text, e.kafka_timestamp::text, e.kafka_key, e.headers,
+                e.ce, e.data, e.raw_value, e.ce_id, e.body_hash, e.content_hash, e.prev_hash, e.row_hash,
                 concat_ws(', ',
-                  CASE WHEN ce_id IS DISTINCT FROM ce ->> 'id' THEN 'ce_id' END,
-                  CASE WHEN ce_type IS DISTINCT FROM ce ->> 'type' THEN 'ce_type' END,
-                  CASE WHEN ce_source IS DISTINCT FROM ce ->> 'source' THEN 'ce_source' END,
-                  CASE WHEN ce_subject IS DISTINCT FROM ce ->> 'subject' THEN 'ce_subject' END,
-                  CASE WHEN ce_time IS DISTINCT FROM audit_rfc3339(ce ->> 'time') THEN 'ce_time' END,
-                  CASE WHEN correlation_id IS DISTINCT FROM ce ->> 'correlationid' THEN 'correlation_id' END
-                ) AS changed_columns
-         FROM audit_event
-         WHERE topic = $1 AND kafka_partition = $2 AND seq > $3 AND ($5::timestamptz IS NULL OR recorded_at < $5)
-         ORDER BY audit_event.seq LIMIT $4`,
+                  CASE WHEN e.ce_id IS DISTINCT FROM e.ce ->> 'id' THEN 'ce_id' END,
+                  CASE WHEN e.ce_type IS DISTINCT FROM e.ce ->> 'type' THEN 'ce_type' END,
+                  CASE WHEN e.ce_source IS DISTINCT FROM e.ce ->> 'source' THEN 'ce_source' END,
+                  CASE WHEN e.ce_subject IS DISTINCT FROM e.ce ->> 'subject' THEN 'ce_subject' END,
+                  CASE WHEN e.ce_time IS DISTINCT FROM audit_rfc3339(e.ce ->> 'time') THEN 'ce_time' END,
+                  CASE WHEN e.correlation_id IS DISTINCT FROM e.ce ->> 'correlationid' THEN 'correlation_id' END
+                ) AS changed_columns,
+                CASE
+                  WHEN g.ce_id IS NULL THEN 'no id guard row'
+                  WHEN (g.topic, g.kafka_partition, g.seq, g.recorded_at, g.body_hash)
+                       IS DISTINCT FROM (e.topic, e.kafka_partition, e.seq, e.recorded_at, e.body_hash)
+                    THEN format('id guard names %s-%s seq %s, body %s', g.topic, g.kafka_partition, g.seq,
+                                encode(g.body_hash, 'hex'))
+                END AS guard_mismatch
+         FROM audit_event e
+         LEFT JOIN audit_event_ids g ON g.ce_id = e.ce_id
+         WHERE e.topic = $1 AND e.kafka_partition = $2 AND e.seq > $3 AND ($5::timestamptz IS NULL OR e.recorded_at < $5)
+         ORDER BY e.seq LIMIT $4`,
         [chain.topic, chain.kafka_partition, after.toString(), pageSize, options.to ?? null],
       );
       for (const row of rows) {
@@ -153,9 +248,13 @@ export class PostgresAuditReader {
       if (walker.firstBreak || rows.length < pageSize) break;
       after = walker.lastSeq;
     }
-    // The head check only makes sense when the walk went to the end of the chain.
-    if (!options.to && chain.head_seq !== null && chain.head_hash) {
-      walker.finish({ seq: BigInt(chain.head_seq), hash: chain.head_hash });
+    // The head and checkpoint checks only make sense when the walk went to the end of the chain.
+    if (!options.to) {
+      walker.finish(
+        chain.head_seq !== null && chain.head_hash
+          ? { seq: BigInt(chain.head_seq), hash: chain.head_hash }
+          : undefined,
+      );
     }
     return {
       topic: chain.topic,
@@ -242,6 +341,8 @@ function toStoredRow(row: Record<string, unknown>): StoredAuditRow {
     rawValue: (row.raw_value as Buffer | null) ?? null,
     ceId: (row.ce_id as string | null) ?? null,
     changedColumns: (row.changed_columns as string) || undefined,
+    guardMismatch: (row.guard_mismatch as string | null) ?? undefined,
+    bodyHash: row.body_hash as Buffer,
     contentHash: row.content_hash as Buffer,
     prevHash: row.prev_hash as Buffer,
     rowHash: row.row_hash as Buffer,

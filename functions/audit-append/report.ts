@@ -13,7 +13,12 @@ export interface ReportSinks {
  * Makes the outcome of a batch visible: conflicts and poison records are errors with their coordinates (an
  * alarm on AuditConflicts / AuditPoisonRecords points straight at audit_conflicts or the failure destination).
  */
-export function reportAppend(result: AppendBatchResult, { logger, metrics }: ReportSinks): void {
+export function reportAppend(
+  result: AppendBatchResult,
+  { logger, metrics }: ReportSinks,
+  /** Records reported as batch item failures (the failed ones and their successors). */
+  reported: number,
+): void {
   metrics.addMetric('AuditAppended', 'Count', result.appended);
   metrics.addMetric('AuditDuplicates', 'Count', result.duplicates);
   metrics.addMetric('AuditConflicts', 'Count', result.conflicts.length);
@@ -38,6 +43,6 @@ export function reportAppend(result: AppendBatchResult, { logger, metrics }: Rep
     appended: result.appended,
     duplicates: result.duplicates,
     conflicts: result.conflicts.length,
-    failures: result.batchItemFailures.length,
+    failures: reported,
   });
 }

@@ -10,7 +10,8 @@ export interface RecordCoordinates {
 /** A completed ride, priced: everything the invoice needs. */
 export interface RideCompleted {
   kind: 'RIDE_COMPLETED';
-  /** CloudEvents id: the idempotency key. */
+  /** CloudEvents source and id: the event's identity (an id is unique only within its source). */
+  eventSource: string;
   eventId: string;
   bookingId: string;
   customerId: string;
@@ -26,6 +27,7 @@ export type PaymentOutcome = 'SUCCEEDED' | 'FAILED';
 
 export interface PaymentReported {
   kind: 'PAYMENT';
+  eventSource: string;
   eventId: string;
   outcome: PaymentOutcome;
   paymentId: string;
@@ -53,7 +55,7 @@ export class InvalidBillingEvent extends Error {
 
 /** Validates a decoded billing event and turns it into a command; prices rides from the tariff table. */
 export function toBillingCommand(
-  record: RecordCoordinates & { eventId: string; eventType: string; data: unknown },
+  record: RecordCoordinates & { eventSource: string; eventId: string; eventType: string; data: unknown },
   tariffs: TariffTable,
 ): BillingCommand {
   const where = { topic: record.topic, partition: record.partition, offset: record.offset };
@@ -92,6 +94,7 @@ export function toBillingCommand(
     }
     return {
       kind: 'RIDE_COMPLETED',
+      eventSource: record.eventSource,
       eventId: record.eventId,
       bookingId: text('bookingId'),
       customerId: text('customerId'),
@@ -122,6 +125,7 @@ export function toBillingCommand(
     const succeeded = record.eventType === 'payment.succeeded';
     const command: PaymentReported = {
       kind: 'PAYMENT',
+      eventSource: record.eventSource,
       eventId: record.eventId,
       outcome: succeeded ? 'SUCCEEDED' : 'FAILED',
       paymentId: text('paymentId'),

@@ -1,300 +1,300 @@
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
   QueryCommand,
   ScanCommand,
-  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { invoiceView, statementOf } from './payment-status';
 import {
-  type ApplyPaymentResult,
+  type BillingFact,
+  type BillingFound,
+  type BillingLedger,
+  type BillingLookup,
   type CustomerStatement,
-  type CustomerStatements,
+  type FailedFact,
   type Invoice,
-  type InvoiceStore,
+  type InvoiceReader,
+  type InvoiceView,
   type PaymentRecord,
   paymentKey,
-  settledStatus,
+  paymentRef,
+  type StatementLine,
+  type StatementReader,
+  statementLineId,
 } from './ports';
 
 /*
  * BillingTable layout (access patterns are documented next to the table in serverless.yml):
- *   pk INVOICE#<bookingId>   sk INVOICE                       the invoice (conditional put: one per booking)
- *   pk INVOICE#<bookingId>   sk PAYMENT#<paymentId>:<outcome>  the booking's payment ledger (parked until invoiced)
- *   pk CUSTOMER#<customerId> sk STATEMENT#<YYYY-MM>            monthly statement; id sets make each count once
+ *   pk INVOICE#<bookingId>    sk INVOICE                                 the invoice (immutable)
+ *   pk INVOICE#<bookingId>    sk PAYMENT#<paymentId>:<outcome>            a payment of the booking (immutable)
+ *   pk INVOICE#<bookingId>    sk PARKED                                  a payment came before the invoice
+ *   pk CUSTOMER#<customerId>  sk STATEMENT#<YYYY-MM>#INVOICE#<invoiceId>  statement line of an invoice
+ *   pk CUSTOMER#<customerId>  sk STATEMENT#<YYYY-MM>#PAYMENT#<key>        statement line of a payment
  */
-const invoiceKey = (bookingId: string) => ({ pk: `INVOICE#${bookingId}`, sk: 'INVOICE' });
-const ledgerKey = (payment: PaymentRecord) => ({
-  pk: `INVOICE#${payment.bookingId}`,
-  sk: `PAYMENT#${paymentKey(payment)}`,
+type Key = { pk: string; sk: string };
+const invoiceKey = (bookingId: string): Key => ({ pk: `INVOICE#${bookingId}`, sk: 'INVOICE' });
+const parkedKey = (bookingId: string): Key => ({ pk: `INVOICE#${bookingId}`, sk: 'PARKED' });
+const paymentItemKey = (bookingId: string, key: string): Key => ({
+  pk: `INVOICE#${bookingId}`,
+  sk: `PAYMENT#${key}`,
 });
-const statementKey = (customerId: string, month: string) => ({
-  pk: `CUSTOMER#${customerId}`,
-  sk: `STATEMENT#${month}`,
+const statementPrefix = (month: string) => `STATEMENT#${month}#`;
+const lineKey = (line: StatementLine): Key => ({
+  pk: `CUSTOMER#${line.customerId}`,
+  sk: `${statementPrefix(line.month)}${line.kind === 'INVOICE' ? `INVOICE#${line.invoiceId}` : `PAYMENT#${line.paymentKey}`}`,
 });
+const keyId = (key: Key) => `${key.pk}\u0000${key.sk}`;
 
-function isConditionalCheckFailure(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
-}
+/** DynamoDB's limits: 100 keys per BatchGetItem, 25 items per BatchWriteItem. */
+const GET_CHUNK = 100;
+const WRITE_CHUNK = 25;
+const MAX_ATTEMPTS = 8;
 
 function withoutKeys<T>(item: Record<string, unknown>): T {
   const { pk: _pk, sk: _sk, ...rest } = item;
   return rest as T;
 }
 
-export class DynamoDbInvoiceStore implements InvoiceStore {
-  constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
-  ) {}
-
-  async create(invoice: Invoice): Promise<'CREATED' | 'EXISTS'> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...invoiceKey(invoice.bookingId), ...invoice },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return 'CREATED';
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) return 'EXISTS';
-      throw error;
-    }
-  }
-
-  async get(bookingId: string): Promise<Invoice | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: invoiceKey(bookingId), ConsistentRead: true }),
-    );
-    return Item ? withoutKeys<Invoice>(Item) : undefined;
-  }
-
-  async recordPayment(payment: PaymentRecord): Promise<void> {
-    // A plain put: the ledger entry is a pure function of the event, so rewriting it on a retry changes nothing.
-    await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: { ...ledgerKey(payment), ...payment } }),
-    );
-  }
-
-  async payments(bookingId: string): Promise<PaymentRecord[]> {
-    const payments: PaymentRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :payment)',
-          ExpressionAttributeValues: { ':pk': `INVOICE#${bookingId}`, ':payment': 'PAYMENT#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) payments.push(withoutKeys<PaymentRecord>(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return payments;
-  }
-
-  /**
-   * One conditional update keyed by the payment: applied at most once, and order-independent: a success sets
-   * PAID; a failure sets PAYMENT_FAILED only while no success is in, so success-then-failure and
-   * failure-then-success both end PAID. PAID is the expected outcome of a success; when the amounts do not add
-   * up to the total, `settle` corrects it to PAYMENT_MISMATCH (a second request only in that case).
-   */
-  async applyPayment(payment: PaymentRecord): Promise<ApplyPaymentResult> {
-    const succeeded = payment.outcome === 'SUCCEEDED';
-    const applied = await this.tryUpdate(payment, succeeded ? 'PAID' : 'PAYMENT_FAILED');
-    if (applied) return { status: 'APPLIED', invoice: await this.settle(applied) };
-    const invoice = await this.get(payment.bookingId);
-    if (!invoice) return { status: 'PARKED' };
-    // Settled here too: a crash between the update and `settle` is repaired when the payment comes back.
-    if (invoice.payments[paymentKey(payment)]) {
-      return { status: 'ALREADY_APPLIED', invoice: await this.settle(invoice) };
-    }
-    // A failure after a success: record it, keep the status.
-    const recorded = await this.tryUpdate(payment, undefined);
-    if (recorded) return { status: 'APPLIED', invoice: await this.settle(recorded) };
-    const latest = await this.get(payment.bookingId);
-    return latest ? { status: 'ALREADY_APPLIED', invoice: await this.settle(latest) } : { status: 'PARKED' };
-  }
-
-  /**
-   * Brings the stored status in line with `settledStatus`. Conditional on the paid amount and status it was
-   * computed from; when a concurrent payment changed them, it reads the invoice again and recomputes.
-   */
-  private async settle(invoice: Invoice): Promise<Invoice> {
-    let current = invoice;
-    for (let attempt = 1; ; attempt++) {
-      const status = settledStatus(current);
-      if (status === current.status) return current;
-      try {
-        const { Attributes } = await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: invoiceKey(current.bookingId),
-            UpdateExpression: 'SET #status = :status',
-            ConditionExpression: '#paidMinor = :paid AND #status = :seen',
-            ExpressionAttributeNames: { '#status': 'status', '#paidMinor': 'paidMinor' },
-            ExpressionAttributeValues: {
-              ':status': status,
-              ':paid': current.paidMinor,
-              ':seen': current.status,
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        return Attributes ? withoutKeys<Invoice>(Attributes) : { ...current, status };
-      } catch (error) {
-        if (!isConditionalCheckFailure(error) || attempt >= 10) throw error;
-        const latest = await this.get(current.bookingId);
-        if (!latest)
-          throw new Error(`Invoice of booking ${current.bookingId} vanished while settling its status`);
-        current = latest;
-      }
-    }
-  }
-
-  private async tryUpdate(
-    payment: PaymentRecord,
-    status: Invoice['status'] | undefined,
-  ): Promise<Invoice | undefined> {
-    const names: Record<string, string> = { '#payments': 'payments', '#key': paymentKey(payment) };
-    const values: Record<string, unknown> = { ':payment': payment };
-    const sets = ['#payments.#key = :payment'];
-    const conditions = ['attribute_exists(pk)', 'attribute_not_exists(#payments.#key)'];
-    let add = '';
-    if (status !== undefined) {
-      names['#status'] = 'status';
-      values[':status'] = status;
-      sets.push('#status = :status');
-    }
-    if (status === 'PAYMENT_FAILED') {
-      // Only while no success is in: after one the invoice is PAID or PAYMENT_MISMATCH and stays so.
-      values[':open'] = 'OPEN';
-      values[':failed'] = 'PAYMENT_FAILED';
-      conditions.push('#status IN (:open, :failed)');
-    }
-    if (payment.outcome === 'SUCCEEDED') {
-      names['#paidMinor'] = 'paidMinor';
-      values[':amount'] = payment.amountMinor;
-      add = ' ADD #paidMinor :amount';
-    }
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: invoiceKey(payment.bookingId),
-          UpdateExpression: `SET ${sets.join(', ')}${add}`,
-          ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes ? withoutKeys<Invoice>(Attributes) : undefined;
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) return undefined;
-      throw error;
-    }
-  }
-
-  /** Deletes every item of the billing table: the first step of a rebuild. */
-  async clear(): Promise<number> {
-    return clearTable(this.client, this.tableName, ['pk', 'sk']);
+function itemOf(fact: BillingFact): Record<string, unknown> {
+  switch (fact.kind) {
+    case 'INVOICE':
+      return { ...invoiceKey(fact.invoice.bookingId), ...fact.invoice };
+    case 'PAYMENT':
+      return { ...paymentItemKey(fact.payment.bookingId, paymentKey(fact.payment)), ...fact.payment };
+    case 'PARKED':
+      return { ...parkedKey(fact.bookingId), bookingId: fact.bookingId };
+    case 'LINE':
+      return { ...lineKey(fact.line), ...fact.line };
   }
 }
 
-export class DynamoDbCustomerStatements implements CustomerStatements {
+/** What DynamoDB answers when it keeps part of a batch request back: capacity, so an outage-like error. */
+function stillUnprocessed(count: number): Error {
+  const error = new Error(
+    `${count} items of a batch request still unprocessed after ${MAX_ATTEMPTS} attempts`,
+  );
+  error.name = 'ProvisionedThroughputExceededException';
+  return error;
+}
+
+const backoff = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 1_000)));
+
+/** Runs `task` over `items` with at most `limit` in flight. */
+async function eachWithConcurrency<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
+}
+
+/** Billing on one DynamoDB table: batched consistent reads, batched unconditional writes of immutable facts. */
+export class DynamoDbBillingLedger implements BillingLedger {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    /** Batch requests in flight at once. */
+    private readonly concurrency = 8,
+  ) {}
+
+  async find(lookup: BillingLookup): Promise<BillingFound> {
+    const keys = new Map<string, Key>();
+    const add = (key: Key) => keys.set(keyId(key), key);
+    for (const bookingId of lookup.invoices ?? []) add(invoiceKey(bookingId));
+    for (const bookingId of lookup.parked ?? []) add(parkedKey(bookingId));
+    for (const { bookingId, paymentKey: key } of lookup.payments ?? []) add(paymentItemKey(bookingId, key));
+    for (const line of lookup.lines ?? []) add(lineKey(line));
+    const items = await this.getAll([...keys.values()]);
+    const found: BillingFound = {
+      invoices: new Map(),
+      parked: new Set(),
+      payments: new Map(),
+      lines: new Set(),
+    };
+    for (const item of items) {
+      const sk = item.sk as string;
+      if (sk === 'INVOICE') {
+        const invoice = withoutKeys<Invoice>(item);
+        found.invoices.set(invoice.bookingId, invoice);
+      } else if (sk === 'PARKED') found.parked.add(item.bookingId as string);
+      else if (sk.startsWith('PAYMENT#')) {
+        const payment = withoutKeys<PaymentRecord>(item);
+        found.payments.set(paymentRef(payment.bookingId, paymentKey(payment)), payment);
+      } else if (sk.startsWith('STATEMENT#'))
+        found.lines.add(statementLineId(withoutKeys<StatementLine>(item)));
+    }
+    return found;
+  }
+
+  private async getAll(keys: Key[]): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    await eachWithConcurrency(chunks(keys, GET_CHUNK), this.concurrency, async (chunk) => {
+      let pending: Key[] | undefined = chunk;
+      for (let attempt = 1; pending && pending.length > 0; attempt++) {
+        if (attempt > MAX_ATTEMPTS) throw stillUnprocessed(pending.length);
+        if (attempt > 1) await backoff(attempt);
+        const result = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } },
+          }),
+        );
+        items.push(...(result.Responses?.[this.tableName] ?? []));
+        pending = result.UnprocessedKeys?.[this.tableName]?.Keys as Key[] | undefined;
+      }
+    });
+    return items;
+  }
+
+  async record(facts: BillingFact[]): Promise<FailedFact[]> {
+    // One request must not name an item twice; facts of one key are the same fact.
+    const byKey = new Map<string, { item: Record<string, unknown>; facts: BillingFact[] }>();
+    for (const fact of facts) {
+      const item = itemOf(fact);
+      const id = keyId(item as Key);
+      const entry = byKey.get(id);
+      if (entry) entry.facts.push(fact);
+      else byKey.set(id, { item, facts: [fact] });
+    }
+    const failed: FailedFact[] = [];
+    await eachWithConcurrency(chunks([...byKey.values()], WRITE_CHUNK), this.concurrency, async (chunk) => {
+      try {
+        await this.writeAll(chunk.map(({ item }) => ({ PutRequest: { Item: item } })));
+      } catch (error) {
+        for (const { facts } of chunk) for (const fact of facts) failed.push({ fact, error });
+      }
+    });
+    return failed;
+  }
+
+  async unpark(bookingIds: string[]): Promise<{ bookingId: string; error: unknown }[]> {
+    const failed: { bookingId: string; error: unknown }[] = [];
+    await eachWithConcurrency(
+      chunks([...new Set(bookingIds)], WRITE_CHUNK),
+      this.concurrency,
+      async (chunk) => {
+        try {
+          await this.writeAll(chunk.map((bookingId) => ({ DeleteRequest: { Key: parkedKey(bookingId) } })));
+        } catch (error) {
+          for (const bookingId of chunk) failed.push({ bookingId, error });
+        }
+      },
+    );
+    return failed;
+  }
+
+  private async writeAll(requests: Record<string, unknown>[]): Promise<void> {
+    let pending: Record<string, unknown>[] | undefined = requests;
+    for (let attempt = 1; pending && pending.length > 0; attempt++) {
+      if (attempt > MAX_ATTEMPTS) throw stillUnprocessed(pending.length);
+      if (attempt > 1) await backoff(attempt);
+      const result: BatchWriteCommandOutput = await this.client.send(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } }),
+      );
+      pending = result.UnprocessedItems?.[this.tableName] as Record<string, unknown>[] | undefined;
+    }
+  }
+
+  paymentsOf(bookingId: string): Promise<PaymentRecord[]> {
+    return paymentsOf(this.client, this.tableName, bookingId);
+  }
+}
+
+/** Invoices as readers see them: one Query of the booking's items, payment state derived (payment-status.ts). */
+export class DynamoDbInvoiceStore implements InvoiceReader {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
-  async addInvoice(invoice: Invoice): Promise<void> {
-    await this.countOnce(invoice, 'invoiceIds', invoice.invoiceId, {
-      '#invoiceCount': ['invoiceCount', 1],
-      '#invoicedMinor': ['invoicedMinor', invoice.totalMinor],
-    });
+  async get(bookingId: string): Promise<InvoiceView | undefined> {
+    const items = await query(this.client, this.tableName, `INVOICE#${bookingId}`);
+    const invoice = items.find((item) => item.sk === 'INVOICE');
+    if (!invoice) return undefined;
+    const payments = items
+      .filter((item) => (item.sk as string).startsWith('PAYMENT#'))
+      .map((item) => withoutKeys<PaymentRecord>(item));
+    return invoiceView(withoutKeys<Invoice>(invoice), payments);
   }
 
-  async addPayment(invoice: Invoice, payment: PaymentRecord): Promise<void> {
-    if (payment.outcome === 'SUCCEEDED') {
-      await this.countOnce(invoice, 'paymentIds', paymentKey(payment), {
-        '#paidMinor': ['paidMinor', payment.amountMinor],
-      });
-    } else {
-      await this.countOnce(invoice, 'failedPaymentIds', paymentKey(payment), {});
-    }
+  payments(bookingId: string): Promise<PaymentRecord[]> {
+    return paymentsOf(this.client, this.tableName, bookingId);
   }
+}
 
-  /** Adds `id` to the statement's set and the amounts, unless the set already holds it. */
-  private async countOnce(
-    invoice: Invoice,
-    setAttribute: string,
-    id: string,
-    sums: Record<string, [attribute: string, amount: number]>,
-  ): Promise<void> {
-    const names: Record<string, string> = {
-      '#customerId': 'customerId',
-      '#month': 'month',
-      '#currency': 'currency',
-      '#set': setAttribute,
-    };
-    const values: Record<string, unknown> = {
-      ':customerId': invoice.customerId,
-      ':month': invoice.month,
-      ':currency': invoice.currency,
-      ':ids': new Set([id]),
-      ':id': id,
-    };
-    const adds = ['#set :ids'];
-    for (const [placeholder, [attribute, amount]] of Object.entries(sums)) {
-      names[placeholder] = attribute;
-      values[`:${attribute}`] = amount;
-      adds.push(`${placeholder} :${attribute}`);
-    }
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: statementKey(invoice.customerId, invoice.month),
-          UpdateExpression: `SET #customerId = :customerId, #month = :month, #currency = :currency ADD ${adds.join(', ')}`,
-          ConditionExpression: 'attribute_not_exists(#set) OR NOT contains(#set, :id)',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalCheckFailure(error)) throw error;
-    }
-  }
+/** Monthly statements as readers see them: one Query of the month's lines, summed. */
+export class DynamoDbCustomerStatements implements StatementReader {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
 
   async get(customerId: string, month: string): Promise<CustomerStatement | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: statementKey(customerId, month),
-        ConsistentRead: true,
-      }),
-    );
-    if (!Item) return undefined;
-    const ids = (value: unknown) => [...((value as Set<string> | undefined) ?? [])].sort();
-    return {
+    const lines = await query(this.client, this.tableName, `CUSTOMER#${customerId}`, statementPrefix(month));
+    return statementOf(
       customerId,
       month,
-      currency: Item.currency as string,
-      invoiceCount: (Item.invoiceCount as number | undefined) ?? 0,
-      invoicedMinor: (Item.invoicedMinor as number | undefined) ?? 0,
-      paidMinor: (Item.paidMinor as number | undefined) ?? 0,
-      invoiceIds: ids(Item.invoiceIds),
-      paymentIds: ids(Item.paymentIds),
-      failedPaymentIds: ids(Item.failedPaymentIds),
-    };
+      lines.map((item) => withoutKeys<StatementLine>(item)),
+    );
   }
+}
+
+async function paymentsOf(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  bookingId: string,
+): Promise<PaymentRecord[]> {
+  const items = await query(client, tableName, `INVOICE#${bookingId}`, 'PAYMENT#');
+  return items.map((item) => withoutKeys<PaymentRecord>(item));
+}
+
+async function query(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  pk: string,
+  skPrefix?: string,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: skPrefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ExpressionAttributeValues: skPrefix ? { ':pk': pk, ':prefix': skPrefix } : { ':pk': pk },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+/** Invoice views of a whole table's items (a scan): for checks over everything billed, e.g. the reliability suite. */
+export function invoiceViewsOf(items: readonly Record<string, unknown>[]): Map<string, InvoiceView> {
+  const payments = new Map<string, PaymentRecord[]>();
+  for (const item of items) {
+    if (typeof item.sk !== 'string' || !item.sk.startsWith('PAYMENT#')) continue;
+    const payment = withoutKeys<PaymentRecord>(item);
+    payments.set(payment.bookingId, [...(payments.get(payment.bookingId) ?? []), payment]);
+  }
+  const views = new Map<string, InvoiceView>();
+  for (const item of items) {
+    if (item.sk !== 'INVOICE') continue;
+    const invoice = withoutKeys<Invoice>(item);
+    views.set(invoice.bookingId, invoiceView(invoice, payments.get(invoice.bookingId) ?? []));
+  }
+  return views;
 }
 
 /** Scans a table and deletes every item in batches of 25. */

@@ -1,47 +1,24 @@
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import type { Context } from 'aws-lambda';
-import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
-import { ConfigurationError, requireEnv } from '../../shared/config';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { createKafkaHandler } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
-import { createBillingProcessor } from './billing-processor';
-import { DynamoDbCustomerStatements, DynamoDbInvoiceStore } from './dynamodb-billing-store';
+import { DynamoDbBillingLedger } from './dynamodb-billing-store';
 import type { TariffTable } from './pricing';
-import { processBillingBatch } from './process-billing-batch';
+import { billingPolicy } from './process-billing-batch';
 import tariffs from './tariffs.json';
 
-// Wiring only: configuration, adapters, then decode -> bill each record idempotently -> report failures.
-const env = requireEnv('BILLING_TABLE', 'IDEMPOTENCY_TABLE');
+// Wiring only: configuration, adapters, then decode -> bill the batch (batched reads and writes) -> failures.
+const env = requireEnv('BILLING_TABLE');
 const { logger, metrics } = createObservability('billing');
-const documents = dynamoDocumentClient();
-const registry = schemaRegistryFromEnv();
+const ledger = new DynamoDbBillingLedger(dynamoDocumentClient(), env.BILLING_TABLE);
 
-const processor = createBillingProcessor({
-  invoices: new DynamoDbInvoiceStore(documents, env.BILLING_TABLE),
-  statements: new DynamoDbCustomerStatements(documents, env.BILLING_TABLE),
-  // The shared client, so the idempotency reads and writes are traced like the function's own.
-  persistenceStore: new DynamoDBPersistenceLayer({
-    tableName: env.IDEMPOTENCY_TABLE,
-    awsSdkV3Client: dynamoClient(),
+export const handler = createKafkaHandler({
+  logger,
+  metrics,
+  registry: schemaRegistryFromEnv(),
+  policy: billingPolicy(tariffs as TariffTable, ledger, (result) => {
+    metrics.addMetric('RecordsBilled', 'Count', result.applied);
+    metrics.addMetric('RecordsAlreadyBilled', 'Count', result.alreadyApplied);
   }),
 });
-
-export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
-  logger.addContext(context);
-  processor.registerLambdaContext(context);
-  const partitions = await decodeEvent(event, { registry });
-  const outcome = await processBillingBatch(
-    partitions,
-    tariffs as TariffTable,
-    processor,
-    logger,
-    (error) => error instanceof ConfigurationError,
-  );
-  metrics.addMetric('RecordsBilled', 'Count', outcome.processed);
-  for (const metric of batchMetrics(event, outcome.response)) {
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  }
-  metrics.publishStoredMetrics();
-  return outcome.response;
-};

@@ -3,7 +3,10 @@ import type { InvoiceLine } from './pricing';
 
 export type InvoiceStatus = 'OPEN' | 'PAID' | 'PAYMENT_MISMATCH' | 'PAYMENT_FAILED';
 
-/** One invoice per booking. Payment state is derived from the set of payments, so arrival order is irrelevant. */
+/**
+ * One invoice per booking, as the first booking.completed priced it. Immutable once stored: its payment state
+ * is derived from the booking's payments (payment-status.ts), so no write ever changes an invoice.
+ */
 export interface Invoice {
   invoiceId: string;
   bookingId: string;
@@ -19,12 +22,9 @@ export interface Invoice {
   totalMinor: number;
   currency: string;
   tariffVersion: string;
-  status: InvoiceStatus;
-  paidMinor: number;
-  /** Applied payments by `<paymentId>:<outcome>`. */
-  payments: Record<string, PaymentRecord>;
 }
 
+/** One payment of a booking, immutable; keyed by `paymentKey` (`<paymentId>:<outcome>`). */
 export interface PaymentRecord {
   paymentId: string;
   bookingId: string;
@@ -36,41 +36,42 @@ export interface PaymentRecord {
   failureCode?: string;
 }
 
-/**
- * The status the applied payments put an invoice in, whatever order they came in: PAID when the successful
- * payments add up to the invoice total exactly; PAYMENT_MISMATCH when they add up to anything else (an under-
- * or overpayment for someone to settle; it turns PAID if a later payment makes up the difference);
- * PAYMENT_FAILED when only failures are in; OPEN without payments.
- */
-export function settledStatus(
-  invoice: Pick<Invoice, 'totalMinor' | 'paidMinor' | 'payments'>,
-): InvoiceStatus {
-  const outcomes = Object.values(invoice.payments).map((payment) => payment.outcome);
-  if (outcomes.includes('SUCCEEDED'))
-    return invoice.paidMinor === invoice.totalMinor ? 'PAID' : 'PAYMENT_MISMATCH';
-  return outcomes.length > 0 ? 'PAYMENT_FAILED' : 'OPEN';
+/** The invoice as readers see it: the stored invoice plus the state its payments put it in. */
+export interface InvoiceView extends Invoice {
+  status: InvoiceStatus;
+  paidMinor: number;
+  /** Applied payments by `<paymentId>:<outcome>`. */
+  payments: Record<string, PaymentRecord>;
 }
 
 export const paymentKey = (payment: Pick<PaymentRecord, 'paymentId' | 'outcome'>) =>
   `${payment.paymentId}:${payment.outcome}`;
 
-export type ApplyPaymentResult =
-  | { status: 'APPLIED' | 'ALREADY_APPLIED'; invoice: Invoice }
-  /** No invoice yet: the payment stays parked in the ledger until the invoice is created. */
-  | { status: 'PARKED' };
-
-/** Invoices and the payment ledger of each booking. Every operation is idempotent. */
-export interface InvoiceStore {
-  /** Conditional create: a second delivery can never produce a second (or different) invoice. */
-  create(invoice: Invoice): Promise<'CREATED' | 'EXISTS'>;
-  get(bookingId: string): Promise<Invoice | undefined>;
-  /** Records a payment in the booking's ledger (it waits there if the invoice does not exist yet). */
-  recordPayment(payment: PaymentRecord): Promise<void>;
-  /** The booking's ledger: every payment seen, applied or still parked. */
-  payments(bookingId: string): Promise<PaymentRecord[]>;
-  /** Applies a payment to the invoice once: status, paid amount, the payment in the invoice. */
-  applyPayment(payment: PaymentRecord): Promise<ApplyPaymentResult>;
-}
+/**
+ * One line of a customer's monthly statement, keyed by what it counts (the invoice, or the payment): writing it
+ * twice is writing it once, which is what makes a statement exactly-once without a counter to guard.
+ */
+export type StatementLine =
+  | {
+      kind: 'INVOICE';
+      customerId: string;
+      month: string;
+      bookingId: string;
+      invoiceId: string;
+      amountMinor: number;
+      currency: string;
+    }
+  | {
+      kind: 'PAYMENT';
+      customerId: string;
+      month: string;
+      bookingId: string;
+      /** `<paymentId>:<outcome>`. */
+      paymentKey: string;
+      outcome: PaymentOutcome;
+      amountMinor: number;
+      currency: string;
+    };
 
 export interface CustomerStatement {
   customerId: string;
@@ -84,9 +85,64 @@ export interface CustomerStatement {
   failedPaymentIds: string[];
 }
 
-/** Per-customer monthly statements; each invoice and each payment is counted once. */
-export interface CustomerStatements {
-  addInvoice(invoice: Invoice): Promise<void>;
-  addPayment(invoice: Invoice, payment: PaymentRecord): Promise<void>;
+/**
+ * What billing stores, each fact immutable and keyed by its business id, so storing one is idempotent without a
+ * condition (and can be batched). PARKED is the one mutable fact: "a payment of this booking came before its
+ * invoice and may still miss from the statement"; it is removed once the invoice's statement holds them.
+ */
+export type BillingFact =
+  | { kind: 'INVOICE'; invoice: Invoice }
+  | { kind: 'PAYMENT'; payment: PaymentRecord }
+  | { kind: 'PARKED'; bookingId: string }
+  | { kind: 'LINE'; line: StatementLine };
+
+/** What to look up in one round trip (strongly consistent). */
+export interface BillingLookup {
+  invoices?: string[];
+  parked?: string[];
+  payments?: { bookingId: string; paymentKey: string }[];
+  lines?: StatementLine[];
+}
+
+export interface BillingFound {
+  invoices: Map<string, Invoice>;
+  parked: Set<string>;
+  /** By `paymentRef(bookingId, paymentKey)`. */
+  payments: Map<string, PaymentRecord>;
+  /** By `statementLineId(line)`. */
+  lines: Set<string>;
+}
+
+export const paymentRef = (bookingId: string, key: string) => `${bookingId}|${key}`;
+
+export const statementLineId = (line: StatementLine) =>
+  `${line.customerId}|${line.month}|${line.kind === 'INVOICE' ? `INVOICE#${line.invoiceId}` : `PAYMENT#${line.paymentKey}`}`;
+
+/** A fact the store could not write, and why. */
+export interface FailedFact {
+  fact: BillingFact;
+  error: unknown;
+}
+
+/** The write side of billing: batched lookups and idempotent writes of facts. */
+export interface BillingLedger {
+  find(lookup: BillingLookup): Promise<BillingFound>;
+  /** Every payment recorded for a booking. */
+  paymentsOf(bookingId: string): Promise<PaymentRecord[]>;
+  /** Stores facts (any number); resolves with the ones that could not be stored. */
+  record(facts: BillingFact[]): Promise<FailedFact[]>;
+  /** Removes PARKED facts; resolves with the bookings whose fact could not be removed. */
+  unpark(bookingIds: string[]): Promise<{ bookingId: string; error: unknown }[]>;
+}
+
+/** Invoices as readers see them. */
+export interface InvoiceReader {
+  get(bookingId: string): Promise<InvoiceView | undefined>;
+  /** Every payment seen for the booking, whether or not its invoice exists yet. */
+  payments(bookingId: string): Promise<PaymentRecord[]>;
+}
+
+/** Per-customer monthly statements as readers see them. */
+export interface StatementReader {
   get(customerId: string, month: string): Promise<CustomerStatement | undefined>;
 }

@@ -1,64 +1,59 @@
-import {
-  BatchFailures,
-  type BatchLogger,
-  type DecodedPartition,
-  type KafkaBatchResponse,
-} from '../../shared/msk';
+import type { BatchPartition, BatchPolicy } from '../../shared/msk';
+import { type BillingBatchResult, type BillingInput, billBatch, type RecordFailure } from './bill';
 import { toBillingCommand } from './billing-events';
-import type { BillingProcessor } from './billing-processor';
+import type { BillingLedger } from './ports';
 import type { TariffTable } from './pricing';
 
-export interface BillingBatchOutcome {
-  response: KafkaBatchResponse;
-  processed: number;
-  failed: number;
+/**
+ * Billing's batch policy: aggregate. Every valid record of the batch (all partitions) is billed at once by
+ * billBatch: batched reads of what the bookings have, batched writes of the missing facts. A bad record fails
+ * alone; billing effects commute, so the records after it are billed too and the engine reports them with it
+ * (Kafka redelivers from the earliest failed offset), and the redelivery finds them stored. Running the batch
+ * again (a transient store error) is safe for the same reason.
+ */
+export function billingPolicy(
+  tariffs: TariffTable,
+  ledger: BillingLedger,
+  done?: (result: BillingBatchResult) => void,
+): BatchPolicy<Record<string, unknown>, BillingBatchResult> {
+  return {
+    kind: 'aggregate',
+    handle: async (partitions) => {
+      const { inputs, invalid } = billingInputs(partitions, tariffs);
+      const result = await billBatch(inputs, ledger);
+      return { ...result, failures: [...invalid, ...result.failures] };
+    },
+    ...(done ? { done } : {}),
+  };
 }
 
-/**
- * Every record of every partition is attempted, also after a failure in its partition: billing effects commute
- * (invoice and payments may arrive in any order), so one bad record must not hold back the rest of the batch.
- * The failed record and its successors are still reported, because Kafka redelivers from the earliest failed
- * offset; the successors that succeeded are then answered by the idempotency layer.
- */
-export async function processBillingBatch(
-  partitions: DecodedPartition[],
+/** The batch's valid records as billing commands, and the invalid ones; decode errors are the engine's. */
+function billingInputs(
+  partitions: BatchPartition[],
   tariffs: TariffTable,
-  processor: BillingProcessor,
-  logger?: BatchLogger,
-  isFatal: (error: unknown) => boolean = () => false,
-): Promise<BillingBatchOutcome> {
-  const failures = new BatchFailures(logger);
-  let processed = 0;
-  let failed = 0;
-  // allSettled: a fatal error fails the invocation, but only once every partition has stopped writing.
-  const settled = await Promise.allSettled(
-    partitions.map(async (partition) => {
-      for (const [index, record] of partition.records.entries()) {
-        try {
-          if (record instanceof Error) throw record;
-          if (record.tombstone) continue;
-          const command = toBillingCommand(
-            {
-              topic: record.topic,
-              partition: record.partition,
-              offset: record.offset,
-              eventId: record.cloudEvent.id,
-              eventType: record.cloudEvent.type,
-              data: record.data,
-            },
-            tariffs,
-          );
-          await processor.process(command);
-          processed++;
-        } catch (error) {
-          if (isFatal(error)) throw error;
-          failed++;
-          failures.failFrom(partition, index, error);
-        }
+): { inputs: BillingInput[]; invalid: RecordFailure[] } {
+  const inputs: BillingInput[] = [];
+  const invalid: RecordFailure[] = [];
+  for (const partition of partitions) {
+    for (const record of partition.records) {
+      if (record instanceof Error || record.tombstone) continue;
+      const where = { topic: record.topic, partition: record.partition, offset: record.offset };
+      try {
+        const command = toBillingCommand(
+          {
+            ...where,
+            eventSource: record.cloudEvent.source,
+            eventId: record.cloudEvent.id,
+            eventType: record.cloudEvent.type,
+            data: record.data,
+          },
+          tariffs,
+        );
+        inputs.push({ record: where, command });
+      } catch (error) {
+        invalid.push({ record: where, error });
       }
-    }),
-  );
-  const fatal = settled.find((result) => result.status === 'rejected');
-  if (fatal) throw fatal.reason;
-  return { response: failures.toResponse(), processed, failed };
+    }
+  }
+  return { inputs, invalid };
 }

@@ -37,6 +37,7 @@
  */
 
 export type BookingEventType = 'booking.created' | 'booking.completed' | 'booking.cancelled';
+export const VEHICLE_STATUS_CHANGED = 'vehicle.status.changed';
 
 export const BOOKING_EVENT_TYPES: readonly BookingEventType[] = [
   'booking.created',
@@ -65,13 +66,33 @@ export interface RecordCoordinates {
   offset: number;
 }
 
-/** One booking event reduced to what demand needs. */
+/**
+ * One event reduced to what demand needs: a booking, or a vehicle entering or leaving the AVAILABLE status
+ * (supply).
+ */
 export interface DemandSignal extends RecordCoordinates {
   zoneId: string;
   /** UTC hour bucket, `YYYY-MM-DDTHH`. */
   hour: string;
-  kind: 'booked' | 'completed' | 'cancelled';
+  kind: SignalKind;
 }
+
+export type SignalKind = 'booked' | 'completed' | 'cancelled' | 'becameAvailable' | 'leftAvailable';
+const SIGNAL_KINDS: readonly SignalKind[] = [
+  'booked',
+  'completed',
+  'cancelled',
+  'becameAvailable',
+  'leftAvailable',
+];
+
+/**
+ * The bucket of a zone's SUPPLY item: the vehicles available in the zone now, a running count. Supply is a
+ * stock, not a flow: the hour items count vehicles becoming and leaving available in the hour, and this item
+ * sums both over all hours (ADD becameAvailable - leftAvailable). The sum commutes, so partitions may apply in
+ * any order and a rebuild reproduces it; each record is fenced into it exactly once, like the hour items.
+ */
+export const SUPPLY_ITEM = 'SUPPLY';
 
 /** Bad input: names the field and the record so the failure path says what to fix. */
 export class InvalidDemandEvent extends Error {
@@ -132,29 +153,70 @@ function isBookingEventType(type: string): type is BookingEventType {
   return (BOOKING_EVENT_TYPES as readonly string[]).includes(type);
 }
 
+function knownZone(
+  data: Record<string, unknown>,
+  knownZones: ReadonlySet<string>,
+  at: RecordCoordinates,
+): string {
+  const zoneId = data.zoneId;
+  if (typeof zoneId !== 'string' || zoneId === '') {
+    throw new InvalidDemandEvent('zoneId', 'is missing', at);
+  }
+  if (!knownZones.has(zoneId)) {
+    throw new InvalidDemandEvent('zoneId', `"${zoneId}" is not a known zone (zones.json)`, at);
+  }
+  return zoneId;
+}
+
 /**
- * Validates one decoded booking event and reduces it to a signal. Throws InvalidDemandEvent naming the field
- * for an unknown zone, a negative duration or distance, or a missing timestamp.
+ * A vehicle.status.changed event as supply: becoming AVAILABLE adds a vehicle to its zone, leaving AVAILABLE
+ * removes one; any other change (CHARGING -> MAINTENANCE) is no signal. Assumes what the fleet does: a vehicle
+ * changes zone only while not available (ridden or serviced), so the zone of both transitions is its zone.
+ */
+function toSupplySignal(
+  data: Record<string, unknown>,
+  knownZones: ReadonlySet<string>,
+  at: RecordCoordinates,
+): DemandSignal | undefined {
+  const status = data.status;
+  const previous = data.previousStatus;
+  if (typeof status !== 'string') throw new InvalidDemandEvent('status', 'is missing', at);
+  if (typeof previous !== 'string') throw new InvalidDemandEvent('previousStatus', 'is missing', at);
+  const kind =
+    status === 'AVAILABLE' && previous !== 'AVAILABLE'
+      ? 'becameAvailable'
+      : previous === 'AVAILABLE' && status !== 'AVAILABLE'
+        ? 'leftAvailable'
+        : undefined;
+  const zoneId = knownZone(data, knownZones, at);
+  const changedAt = timestampMillis(data.changedAt);
+  if (changedAt === undefined) throw new InvalidDemandEvent('changedAt', 'is missing or not a timestamp', at);
+  return kind === undefined ? undefined : { ...at, zoneId, hour: hourBucket(changedAt), kind };
+}
+
+/**
+ * Validates one decoded booking or vehicle status event and reduces it to a signal (undefined: a valid event
+ * that changes nothing here). Throws InvalidDemandEvent naming the field for an unknown zone, a negative
+ * duration or distance, or a missing timestamp.
  */
 export function toDemandSignal(
   record: RecordCoordinates & { eventType: string; data: unknown },
   knownZones: ReadonlySet<string>,
-): DemandSignal {
+): DemandSignal | undefined {
   const coordinates = { topic: record.topic, partition: record.partition, offset: record.offset };
-  if (!isBookingEventType(record.eventType)) {
-    throw new InvalidDemandEvent('type', `"${record.eventType}" is not a booking event`, coordinates);
+  if (!isBookingEventType(record.eventType) && record.eventType !== VEHICLE_STATUS_CHANGED) {
+    throw new InvalidDemandEvent(
+      'type',
+      `"${record.eventType}" is not a booking or vehicle status event`,
+      coordinates,
+    );
   }
   if (typeof record.data !== 'object' || record.data === null) {
     throw new InvalidDemandEvent('data', 'is missing (tombstone or empty value)', coordinates);
   }
   const data = record.data as Record<string, unknown>;
-  const zoneId = data.zoneId;
-  if (typeof zoneId !== 'string' || zoneId === '') {
-    throw new InvalidDemandEvent('zoneId', 'is missing', coordinates);
-  }
-  if (!knownZones.has(zoneId)) {
-    throw new InvalidDemandEvent('zoneId', `"${zoneId}" is not a known zone (zones.json)`, coordinates);
-  }
+  if (!isBookingEventType(record.eventType)) return toSupplySignal(data, knownZones, coordinates);
+  const zoneId = knownZone(data, knownZones, coordinates);
   if (record.eventType === 'booking.completed') {
     for (const field of ['durationSeconds', 'distanceMeters']) {
       const value = Number(data[field]);
@@ -218,13 +280,17 @@ export function forecastMilli(coefficients: ForecastCoefficients, bookings: numb
   return coefficients.interceptMilli + coefficients.slopeMilli * bookings;
 }
 
-/** All records of one batch that touch one zone-hour, summed: one write. */
+/** All records of one batch that touch one zone-hour (or the zone's SUPPLY item), summed: one write. */
 export interface ZoneHourUpdate {
   zoneId: string;
+  /** The hour bucket, or SUPPLY_ITEM for the zone's running supply count. */
   hour: string;
   booked: number;
   completed: number;
   cancelled: number;
+  becameAvailable: number;
+  leftAvailable: number;
+  /** Empty for the SUPPLY item. */
   forecast: ForecastCoefficients[];
   /** The signals summed here, kept to fence per partition and to report failures. */
   signals: DemandSignal[];
@@ -234,26 +300,40 @@ export function zoneHourKey(zoneId: string, hour: string): string {
   return `${zoneId}|${hour}`;
 }
 
-/** Sums a batch per zone-hour. Deterministic order: by zone, then hour. */
+function emptyUpdate(zoneId: string, hour: string, forecast: ForecastCoefficients[]): ZoneHourUpdate {
+  return {
+    zoneId,
+    hour,
+    booked: 0,
+    completed: 0,
+    cancelled: 0,
+    becameAvailable: 0,
+    leftAvailable: 0,
+    forecast,
+    signals: [],
+  };
+}
+
+/**
+ * Sums a batch per zone-hour; supply signals also go into their zone's SUPPLY item. Deterministic order: by
+ * zone, then hour (SUPPLY after the hours).
+ */
 export function aggregateByZoneHour(signals: DemandSignal[], config: DemandModelConfig): ZoneHourUpdate[] {
   const updates = new Map<string, ZoneHourUpdate>();
-  for (const signal of signals) {
-    const key = zoneHourKey(signal.zoneId, signal.hour);
+  const add = (signal: DemandSignal, hour: string) => {
+    const key = zoneHourKey(signal.zoneId, hour);
     let update = updates.get(key);
     if (!update) {
-      update = {
-        zoneId: signal.zoneId,
-        hour: signal.hour,
-        booked: 0,
-        completed: 0,
-        cancelled: 0,
-        forecast: forecastCoefficients(config, signal.zoneId, signal.hour),
-        signals: [],
-      };
+      const forecast = hour === SUPPLY_ITEM ? [] : forecastCoefficients(config, signal.zoneId, hour);
+      update = emptyUpdate(signal.zoneId, hour, forecast);
       updates.set(key, update);
     }
     update[signal.kind] += 1;
     update.signals.push(signal);
+  };
+  for (const signal of signals) {
+    add(signal, signal.hour);
+    if (signal.kind === 'becameAvailable' || signal.kind === 'leftAvailable') add(signal, SUPPLY_ITEM);
   }
   return [...updates.values()].sort((a, b) =>
     a.zoneId === b.zoneId ? a.hour.localeCompare(b.hour) : a.zoneId.localeCompare(b.zoneId),
@@ -272,14 +352,9 @@ export function withoutApplied(
     const fence = fences[partitionKey(s)];
     return fence === undefined || s.offset > fence;
   });
-  const count = (kind: DemandSignal['kind']) => signals.filter((s) => s.kind === kind).length;
-  return {
-    ...update,
-    booked: count('booked'),
-    completed: count('completed'),
-    cancelled: count('cancelled'),
-    signals,
-  };
+  const remaining: ZoneHourUpdate = { ...update, signals };
+  for (const kind of SIGNAL_KINDS) remaining[kind] = signals.filter((s) => s.kind === kind).length;
+  return remaining;
 }
 
 /** Per topic-partition, the lowest and highest offsets in an update: the fence check and the new fence. */

@@ -6,21 +6,27 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { addHours, offsetRanges, withoutApplied, type ZoneHourUpdate } from './demand-model';
-import type { ApplyOutcome, DemandReadModel, ZoneForecast, ZoneHourDemand } from './ports';
+import { addHours, offsetRanges, SUPPLY_ITEM, withoutApplied, type ZoneHourUpdate } from './demand-model';
+import type { ApplyOutcome, DemandReadModel, SupplyAndDemand, ZoneForecast, ZoneHourDemand } from './ports';
 
 /*
  * DemandTable layout (access patterns are documented next to the table in serverless.yml):
  *   pk ZONE#<zoneId>  sk HOUR#<YYYY-MM-DDTHH>   one item per zone and UTC hour
  *   booked, completed, cancelled               counts (ADD)
+ *   becameAvailable, leftAvailable             vehicles entering / leaving AVAILABLE in the hour (ADD)
  *   forecast1Milli..forecastNMilli             forecast of bookings for h+1..h+N, milli-bookings (integer)
  *   forecastHour                               h+1: GSI TopZonesByHour (forecastHour, forecast1Milli)
  *   fence:<topic>-<partition>                  highest offset of that partition applied to this item
+ *   pk ZONE#<zoneId>  sk SUPPLY                one item per zone: available (vehicles available now, ADD of
+ *                                              becameAvailable - leftAvailable), with its own fences
  */
 export const TOP_ZONES_INDEX = 'TopZonesByHour';
 const MAX_ATTEMPTS = 4;
 
-export const demandItemKey = (zoneId: string, hour: string) => ({ pk: `ZONE#${zoneId}`, sk: `HOUR#${hour}` });
+export const demandItemKey = (zoneId: string, hour: string) => ({
+  pk: `ZONE#${zoneId}`,
+  sk: hour === SUPPLY_ITEM ? SUPPLY_ITEM : `HOUR#${hour}`,
+});
 const fenceAttribute = (partitionKey: string) => `fence:${partitionKey}`;
 
 function isConditionalCheckFailure(error: unknown): boolean {
@@ -103,23 +109,27 @@ export class DynamoDbDemandReadModel implements DemandReadModel {
   }
 
   private updateCommand(update: ZoneHourUpdate, observedFences?: Record<string, number | undefined>) {
-    const names: Record<string, string> = {
-      '#zoneId': 'zoneId',
-      '#hour': 'hour',
-      '#forecastHour': 'forecastHour',
-      '#booked': 'booked',
-      '#completed': 'completed',
-      '#cancelled': 'cancelled',
+    const names: Record<string, string> = { '#zoneId': 'zoneId' };
+    const values: Record<string, unknown> = { ':zoneId': update.zoneId };
+    const sets = ['#zoneId = :zoneId'];
+    const adds: string[] = [];
+    const add = (attribute: string, value: number) => {
+      names[`#${attribute}`] = attribute;
+      values[`:${attribute}`] = value;
+      adds.push(`#${attribute} :${attribute}`);
     };
-    const values: Record<string, unknown> = {
-      ':zoneId': update.zoneId,
-      ':hour': update.hour,
-      ':forecastHour': addHours(update.hour, 1),
-      ':booked': update.booked,
-      ':completed': update.completed,
-      ':cancelled': update.cancelled,
-    };
-    const sets = ['#zoneId = :zoneId', '#hour = :hour', '#forecastHour = :forecastHour'];
+    if (update.hour === SUPPLY_ITEM) {
+      add('available', update.becameAvailable - update.leftAvailable);
+    } else {
+      Object.assign(names, { '#hour': 'hour', '#forecastHour': 'forecastHour' });
+      Object.assign(values, { ':hour': update.hour, ':forecastHour': addHours(update.hour, 1) });
+      sets.push('#hour = :hour', '#forecastHour = :forecastHour');
+      add('booked', update.booked);
+      add('completed', update.completed);
+      add('cancelled', update.cancelled);
+    }
+    add('becameAvailable', update.becameAvailable);
+    add('leftAvailable', update.leftAvailable);
     for (const { k, interceptMilli, slopeMilli } of update.forecast) {
       names[`#forecast${k}`] = `forecast${k}Milli`;
       values[`:intercept${k}`] = interceptMilli;
@@ -146,7 +156,7 @@ export class DynamoDbDemandReadModel implements DemandReadModel {
     return new UpdateCommand({
       TableName: this.tableName,
       Key: demandItemKey(update.zoneId, update.hour),
-      UpdateExpression: `SET ${sets.join(', ')} ADD #booked :booked, #completed :completed, #cancelled :cancelled`,
+      UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
       ConditionExpression: conditions.join(' AND '),
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
@@ -174,6 +184,30 @@ export class DynamoDbDemandReadModel implements DemandReadModel {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return demand;
+  }
+
+  async supplyAndDemand(zoneId: string, hour: string): Promise<SupplyAndDemand> {
+    const get = (bucket: string) =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: demandItemKey(zoneId, bucket),
+          ConsistentRead: true,
+        }),
+      );
+    const [supply, demand] = await Promise.all([get(SUPPLY_ITEM), get(hour)]);
+    const availableVehicles = (supply.Item?.available as number | undefined) ?? 0;
+    const forecastMilli = demand.Item?.forecast1Milli as number | undefined;
+    return {
+      zoneId,
+      hour,
+      availableVehicles,
+      forecastNextHourMilli: forecastMilli ?? null,
+      // Vehicles per forecast booking of the next hour: below 1, the zone is short of vehicles.
+      supplyDemandRatio: forecastMilli
+        ? Math.round((availableVehicles * 1000 * 1000) / forecastMilli) / 1000
+        : null,
+    };
   }
 
   async topZones(hour: string, limit: number): Promise<ZoneForecast[]> {
@@ -238,6 +272,8 @@ function toZoneHourDemand(item: Record<string, unknown>): ZoneHourDemand {
     booked: (item.booked as number) ?? 0,
     completed: (item.completed as number) ?? 0,
     cancelled: (item.cancelled as number) ?? 0,
+    becameAvailable: (item.becameAvailable as number) ?? 0,
+    leftAvailable: (item.leftAvailable as number) ?? 0,
     forecastMilli,
   };
 }

@@ -1,12 +1,11 @@
-import type { Context } from 'aws-lambda';
 import { dynamoDocumentClient } from '../../shared/aws-clients';
 import { requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, decodeEvent, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
+import { createKafkaHandler } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import type { DemandModelConfig } from './demand-model';
 import { DynamoDbDemandReadModel } from './dynamodb-demand-read-model';
-import { processDemandBatch } from './process-demand-batch';
+import { demandPolicy } from './process-demand-batch';
 import zones from './zones.json';
 
 // Wiring only: configuration, adapters, then decode -> aggregate per zone-hour -> fenced writes -> failures.
@@ -17,15 +16,12 @@ const knownZones = new Set(config.zones.map((zone) => zone.zoneId));
 const readModel = new DynamoDbDemandReadModel(dynamoDocumentClient(), env.DEMAND_TABLE);
 const registry = schemaRegistryFromEnv();
 
-export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
-  logger.addContext(context);
-  const partitions = await decodeEvent(event, { registry });
-  const outcome = await processDemandBatch(partitions, config, knownZones, readModel, logger);
-  metrics.addMetric('BookingsApplied', 'Count', outcome.signals);
-  metrics.addMetric('ZoneHourWrites', 'Count', outcome.outcomes.length);
-  for (const metric of batchMetrics(event, outcome.response)) {
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  }
-  metrics.publishStoredMetrics();
-  return outcome.response;
-};
+export const handler = createKafkaHandler({
+  logger,
+  metrics,
+  registry,
+  policy: demandPolicy(config, knownZones, readModel, (result) => {
+    metrics.addMetric('BookingsApplied', 'Count', result.signals);
+    metrics.addMetric('ZoneHourWrites', 'Count', result.outcomes.length);
+  }),
+});

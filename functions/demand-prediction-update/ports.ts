@@ -8,6 +8,9 @@ export interface ZoneHourDemand {
   booked: number;
   completed: number;
   cancelled: number;
+  /** Vehicles that became available in the zone during the hour, and that stopped being available. */
+  becameAvailable: number;
+  leftAvailable: number;
   /** Forecast bookings for the next hours, in milli-bookings: [h+1, h+2, ...]. */
   forecastMilli: number[];
 }
@@ -17,6 +20,17 @@ export interface ZoneForecast {
   /** The hour being forecast. */
   hour: string;
   forecastMilli: number;
+}
+
+/** Supply next to demand for one zone: vehicles available now against the forecast for the hour after `hour`. */
+export interface SupplyAndDemand {
+  zoneId: string;
+  hour: string;
+  availableVehicles: number;
+  /** forecast1Milli of the zone-hour item of `hour`; null when the hour has no item yet. */
+  forecastNextHourMilli: number | null;
+  /** availableVehicles / forecast bookings of the next hour, 3 decimals; null without a forecast. */
+  supplyDemandRatio: number | null;
 }
 
 export type ApplyStatus = 'APPLIED' | 'ALREADY_APPLIED' | 'FAILED';
@@ -35,6 +49,8 @@ export interface DemandReadModel {
   apply(updates: ZoneHourUpdate[]): Promise<ApplyOutcome[]>;
   /** Current demand and forecast of one zone: the hour buckets from `fromHour` to `toHour` inclusive. */
   zoneDemand(zoneId: string, fromHour: string, toHour: string): Promise<ZoneHourDemand[]>;
+  /** Vehicles available in the zone now, next to the forecast demand: the supply-demand ratio. */
+  supplyAndDemand(zoneId: string, hour: string): Promise<SupplyAndDemand>;
   /** The busiest zones forecast for `hour` (the next hour), highest first. */
   topZones(hour: string, limit: number): Promise<ZoneForecast[]>;
 }

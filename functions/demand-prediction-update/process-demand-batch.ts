@@ -1,29 +1,30 @@
-import {
-  BatchFailures,
-  type BatchLogger,
-  type DecodedPartition,
-  type KafkaBatchResponse,
-} from '../../shared/msk';
+import type { BatchPartition, BatchPolicy } from '../../shared/msk';
 import type { DemandModelConfig } from './demand-model';
 import type { DemandReadModel } from './ports';
 import { type DemandBatchResult, type DemandInput, updateDemand } from './update-demand';
 
-export interface DemandBatchOutcome extends DemandBatchResult {
-  response: KafkaBatchResponse;
-}
-
 /**
- * Decoded partitions -> one aggregated demand update -> the partial batch response. A failed record is
- * reported with its successors in the partition (Kafka redelivers from the earliest failed offset); the
- * successors were applied already and the per-partition fences in the items skip them on redelivery.
+ * Demand's batch policy: aggregate. The whole batch (every partition) is folded into one update per
+ * zone-hour, each write fenced by the partition offsets it carries, so running the batch again (a transient
+ * store error, a redelivery) applies nothing twice. A failed record is reported with its successors in the
+ * partition (Kafka redelivers from the earliest failed offset); the successors were applied already and the
+ * fences skip them on redelivery.
  */
-export async function processDemandBatch(
-  partitions: DecodedPartition[],
+export function demandPolicy(
   config: DemandModelConfig,
   knownZones: ReadonlySet<string>,
   readModel: DemandReadModel,
-  logger?: BatchLogger,
-): Promise<DemandBatchOutcome> {
+  done?: (result: DemandBatchResult) => void,
+): BatchPolicy<Record<string, unknown>, DemandBatchResult> {
+  return {
+    kind: 'aggregate',
+    handle: (partitions) => updateDemand(demandInputs(partitions), config, knownZones, readModel),
+    ...(done ? { done } : {}),
+  };
+}
+
+/** The batch as demand inputs, in partition and offset order; decode errors are failed inputs. */
+function demandInputs(partitions: BatchPartition[]): DemandInput[] {
   const inputs: DemandInput[] = [];
   for (const partition of partitions) {
     for (const record of partition.records) {
@@ -47,12 +48,5 @@ export async function processDemandBatch(
       }
     }
   }
-  const result = await updateDemand(inputs, config, knownZones, readModel);
-  const failures = new BatchFailures(logger);
-  for (const { record, error } of result.failures) {
-    const partition = partitions.find((p) => p.topic === record.topic && p.partition === record.partition);
-    const index = partition?.records.findIndex((r) => r.offset === record.offset) ?? -1;
-    if (partition && index >= 0) failures.failFrom(partition, index, error);
-  }
-  return { ...result, response: failures.toResponse() };
+  return inputs;
 }

@@ -64,7 +64,8 @@ export async function updateDemand(
       continue;
     }
     try {
-      signals.push(toDemandSignal(input, knownZones));
+      const signal = toDemandSignal(input, knownZones);
+      if (signal) signals.push(signal);
     } catch (error) {
       failures.push({ record, error });
     }

@@ -1,8 +1,15 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type {
   IncidentView,
   IncidentViewStore,
+  OpenReviews,
   ResolveOutcome,
   ReviewResolution,
   ReviewTask,
@@ -10,6 +17,9 @@ import type {
 } from './ports';
 
 // IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation) | REVIEW (the human review).
+// An open review also carries reviewQueue = OPEN, the key of the sparse index OpenReviews (serverless.yml).
+const OPEN_REVIEWS_INDEX = 'OpenReviews';
+const OPEN = 'OPEN';
 const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
 
 function isConditionalCheckFailure(error: unknown): boolean {
@@ -49,7 +59,7 @@ export class DynamoDbIncidentViewStore implements IncidentViewStore {
   }
 }
 
-export class DynamoDbReviewTasks implements ReviewTasks {
+export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -60,7 +70,7 @@ export class DynamoDbReviewTasks implements ReviewTasks {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...incidentKey(task.incidentId, 'REVIEW'), ...task, status: 'OPEN' },
+          Item: { ...incidentKey(task.incidentId, 'REVIEW'), ...task, status: OPEN, reviewQueue: OPEN },
           // Never reopen: the task exists after an earlier attempt, or a resolution arrived first.
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
@@ -89,7 +99,8 @@ export class DynamoDbReviewTasks implements ReviewTasks {
           UpdateExpression:
             'SET #status = :resolved, reviewId = :reviewId, incidentId = :incidentId, decision = :decision, ' +
             'reviewer = :reviewer, resolvedAt = :resolvedAt' +
-            (resolution.comment ? ', #comment = :comment' : ''),
+            (resolution.comment ? ', #comment = :comment' : '') +
+            ' REMOVE reviewQueue',
           // First resolution wins; a redelivered or late second resolution changes nothing.
           ConditionExpression: 'attribute_not_exists(#status) OR #status = :open',
           ExpressionAttributeNames: {
@@ -123,8 +134,31 @@ export class DynamoDbReviewTasks implements ReviewTasks {
         ConsistentRead: true,
       }),
     );
-    if (!Item) return undefined;
-    const { pk: _pk, sk: _sk, ...task } = Item;
-    return task as ReviewTask;
+    return Item ? toReviewTask(Item) : undefined;
   }
+
+  async listOpen(limit: number): Promise<ReviewTask[]> {
+    const tasks: ReviewTask[] = [];
+    let from: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: OPEN_REVIEWS_INDEX,
+          KeyConditionExpression: 'reviewQueue = :open',
+          ExpressionAttributeValues: { ':open': OPEN },
+          Limit: limit - tasks.length,
+          ...(from ? { ExclusiveStartKey: from } : {}),
+        }),
+      );
+      tasks.push(...(page.Items ?? []).map(toReviewTask));
+      from = page.LastEvaluatedKey;
+    } while (from && tasks.length < limit);
+    return tasks;
+  }
+}
+
+function toReviewTask(item: Record<string, unknown>): ReviewTask {
+  const { pk: _pk, sk: _sk, reviewQueue: _queue, ...task } = item;
+  return task as unknown as ReviewTask;
 }

@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../shared/config';
 import { BedrockIncidentExplainer, bedrockRuntimeClient } from './bedrock-explainer';
+import { CircuitBreaker, CircuitBreakingExplainer, type CircuitStateChange } from './circuit-breaker';
 import type { IncidentExplainer } from './explanation';
 import { describeFailure, FallbackIncidentExplainer } from './fallback-explainer';
 import { RulesIncidentExplainer } from './rules-explainer';
@@ -11,6 +12,15 @@ export interface ExplainerSettings {
   maxAttempts: number;
   maxTokens: number;
   temperature: number;
+  /** Consecutive model failures (timeouts included) that open the circuit. */
+  circuitFailureThreshold: number;
+  /** How long the open circuit answers with the rules before one probe goes to the model. */
+  circuitCoolDownMs: number;
+}
+
+export interface CircuitHooks {
+  onStateChange?: (change: CircuitStateChange) => void;
+  now?: () => number;
 }
 
 /** Like shared/config intFromEnv, over a given environment (so tests need not touch process.env). */
@@ -27,7 +37,7 @@ function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number): num
 /**
  * EXPLAINER=bedrock (default when BEDROCK_MODEL_ID is set) or rules (the default otherwise: local runs).
  * BEDROCK_TIMEOUT_MS (whole call, retries included), BEDROCK_MAX_ATTEMPTS, BEDROCK_MAX_TOKENS,
- * BEDROCK_TEMPERATURE. The endpoint comes from the SDK's AWS_ENDPOINT_URL_BEDROCK_RUNTIME when set.
+ * BEDROCK_TEMPERATURE, BEDROCK_CIRCUIT_FAILURES (3), BEDROCK_CIRCUIT_COOLDOWN_MS (30000). The endpoint comes from the SDK's AWS_ENDPOINT_URL_BEDROCK_RUNTIME when set.
  */
 export function explainerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExplainerSettings {
   const modelId = env.BEDROCK_MODEL_ID || undefined;
@@ -50,13 +60,19 @@ export function explainerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): 
     maxAttempts: intSetting(env, 'BEDROCK_MAX_ATTEMPTS', 3),
     maxTokens: intSetting(env, 'BEDROCK_MAX_TOKENS', 600),
     temperature,
+    circuitFailureThreshold: intSetting(env, 'BEDROCK_CIRCUIT_FAILURES', 3),
+    circuitCoolDownMs: intSetting(env, 'BEDROCK_CIRCUIT_COOLDOWN_MS', 30_000),
   };
 }
 
-/** The explainer the settings ask for: Bedrock with the rules as fallback, or the rules alone. */
+/**
+ * The explainer the settings ask for: Bedrock behind a circuit breaker (one per execution environment, as this
+ * is called at module scope) with the rules as fallback, or the rules alone.
+ */
 export function createExplainer(
   settings: ExplainerSettings,
   onFallback: (reason: string) => void = () => {},
+  circuit: CircuitHooks = {},
 ): IncidentExplainer {
   const rules = new RulesIncidentExplainer();
   if (settings.kind === 'rules' || !settings.modelId) return rules;
@@ -69,5 +85,12 @@ export function createExplainer(
   // The Bedrock Runtime client is imported statically: esbuild tree-shakes a static import down to the client
   // and Converse, but not a module behind import() (bench/RESULTS.md "Bundles").
   const bedrock = new BedrockIncidentExplainer(bedrockRuntimeClient(options), options);
-  return new FallbackIncidentExplainer(bedrock, rules, (error) => onFallback(describeFailure(error)));
+  const breaker = new CircuitBreaker({
+    failureThreshold: settings.circuitFailureThreshold,
+    coolDownMs: settings.circuitCoolDownMs,
+    ...(circuit.now ? { now: circuit.now } : {}),
+    ...(circuit.onStateChange ? { onStateChange: circuit.onStateChange } : {}),
+  });
+  const guarded = new CircuitBreakingExplainer(bedrock, breaker, describeFailure);
+  return new FallbackIncidentExplainer(guarded, rules, (error) => onFallback(describeFailure(error)));
 }

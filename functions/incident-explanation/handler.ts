@@ -2,16 +2,16 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
 import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
-import { ConfigurationError, requireEnv } from '../../shared/config';
+import { requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
 import {
-  batchMetrics,
+  createKafkaHandler,
   type KafkaBatchResponse,
   type KafkaEvent,
-  processKafkaEvent,
   type RecordLogger,
 } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
+import { circuitMetricName } from './circuit-breaker';
 import { DynamoDbIncidentViewStore, DynamoDbReviewTasks } from './dynamodb-stores';
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
 import { createIncidentEventProcessor } from './incident-events';
@@ -31,10 +31,19 @@ const publisher = kafkaGenAiEventPublisher(process.env);
 const recordLog = new AsyncLocalStorage<RecordLogger>();
 
 const processor = createIncidentEventProcessor({
-  explainer: createExplainer(explainerSettings, (reason) => {
-    (recordLog.getStore() ?? logger).warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
-    metrics.addMetric('ExplainerFallbacks', 'Count', 1);
-  }),
+  explainer: createExplainer(
+    explainerSettings,
+    (reason) => {
+      (recordLog.getStore() ?? logger).warn('Model failed; the rules answered (RULES_FALLBACK)', { reason });
+      metrics.addMetric('ExplainerFallbacks', 'Count', 1);
+    },
+    {
+      onStateChange: (change) => {
+        logger.warn('Bedrock circuit state changed', { ...change });
+        metrics.addMetric(circuitMetricName(change), 'Count', 1);
+      },
+    },
+  ),
   views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
   reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
   publisher,
@@ -51,13 +60,15 @@ logger.info('Incident explanation ready', {
   modelId: explainerSettings.modelId,
 });
 
-export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
-  logger.addContext(context);
-  processor.registerLambdaContext(context);
-  const response = await processKafkaEvent(
-    event,
-    { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
-    async (record, log) => {
+const handleBatch = createKafkaHandler({
+  logger,
+  metrics,
+  registry,
+  idempotency: processor,
+  // In order, one record at a time: a review resolution must follow the incident it resolves.
+  policy: {
+    kind: 'stop',
+    handle: async (record, log) => {
       if (record.tombstone) return;
       const result = await recordLog.run(log, () =>
         processor.process({
@@ -73,10 +84,11 @@ export const handler = async (event: KafkaEvent, context: Context): Promise<Kafk
       if (result.kind === 'explained' && result.reviewOpened) metrics.addMetric('ReviewsOpened', 'Count', 1);
       if (result.kind === 'review-resolved') metrics.addMetric('ReviewsResolved', 'Count', 1);
     },
-  );
-  for (const metric of batchMetrics(event, response))
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  metrics.publishStoredMetrics();
+  },
+});
+
+export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
+  const response = await handleBatch(event, context);
   // `serverless invoke local` (which sets IS_LOCAL) waits for open sockets before it exits; Lambda keeps the
   // connection for the next invocation.
   if (process.env.IS_LOCAL === 'true') await publisher.close();

@@ -7,6 +7,7 @@ import {
   type IncidentOutcome,
   topics,
 } from './explain-incident';
+import { callIdempotent } from './idempotent-call';
 import { type Incident, toIncident } from './incident';
 import type { GenAiEventPublisher, ResolveOutcome } from './ports';
 import { toResolution } from './resolve-review';
@@ -35,6 +36,13 @@ export type ProcessedEvent =
   | { kind: 'review-resolved'; incidentId: string; outcome: ResolveOutcome }
   | { kind: 'ignored'; topic: string };
 
+interface ExplainInput {
+  incidentId: string;
+  incident: Incident;
+  correlationId?: string;
+  traceparent?: string;
+}
+
 /** 31 days: incident.detected is kept for 30, so a replay from the earliest offset still finds the record. */
 export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 31 * 24 * 3600;
 
@@ -51,30 +59,40 @@ export interface IncidentEventProcessor {
  * which downstream consumers dedupe; the explainer is not asked again. Producing after the idempotent step
  * means a failed produce is retried with the stored outcome, not with a new model call.
  *
+ * An incident whose idempotency record a killed or timed-out invocation left INPROGRESS is explained again
+ * at once (not refused until the dead invocation's deadline, by when the ESM's retries would have sent it to the
+ * failure destination) and its outcome is stored over the stale record, so later redeliveries replay it. The dead
+ * invocation had produced nothing: events are produced only after the outcome is stored. The model is asked a
+ * second time only for an incident whose first invocation died while explaining it.
+ *
+ * The stored outcome answers only the same detection (`payloadValidationJmesPath: 'incident'`): the same
+ * incident id with other data (re-detected and escalated from HIGH to CRITICAL, say) fails as a record with an
+ * IdempotencyPayloadMismatchError naming both severities, instead of replaying the old explanation and review.
+ * (notifications consumes incident.detected on its own and pages for the CRITICAL event regardless.)
+ *
  * genai.hitl.resolved: closes the review task (a conditional update, idempotent by itself).
  */
 export function createIncidentEventProcessor(options: IncidentEventProcessorOptions): IncidentEventProcessor {
   const idempotencyConfig = new IdempotencyConfig({
     eventKeyJmesPath: 'incidentId',
+    payloadValidationJmesPath: 'incident',
     expiresAfterSeconds: options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
-  const explainOnce = makeIdempotent(
-    (input: { incidentId: string; incident: Incident; correlationId?: string; traceparent?: string }) =>
-      explainIncident(
-        input.incident,
-        {
-          ...(input.correlationId ? { correlationId: input.correlationId } : {}),
-          ...(input.traceparent ? { traceparent: input.traceparent } : {}),
-        },
-        options,
-      ),
-    {
-      persistenceStore: options.persistenceStore,
-      config: idempotencyConfig,
-      keyPrefix: options.keyPrefix ?? 'incident-explanation',
-    },
-  );
+  const explain = (input: ExplainInput) =>
+    explainIncident(
+      input.incident,
+      {
+        ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+        ...(input.traceparent ? { traceparent: input.traceparent } : {}),
+      },
+      options,
+    );
+  const explainOnce = makeIdempotent(explain, {
+    persistenceStore: options.persistenceStore,
+    config: idempotencyConfig,
+    keyPrefix: options.keyPrefix ?? 'incident-explanation',
+  });
 
   return {
     idempotencyConfig,
@@ -82,11 +100,24 @@ export function createIncidentEventProcessor(options: IncidentEventProcessorOpti
     async process(event) {
       if (event.topic === topics.incidentDetected) {
         const incident = toIncident(event.data);
-        const outcome: IncidentOutcome = await explainOnce({
+        const input: ExplainInput = {
           incidentId: incident.incidentId,
           incident,
           ...(event.correlationId ? { correlationId: event.correlationId } : {}),
           ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+        };
+        const outcome: IncidentOutcome = await callIdempotent(() => explainOnce(input), {
+          inProgress: async () => {
+            const taken = await explain(input);
+            // Overwrites the stale INPROGRESS record (an unconditional update), keyed and hashed like Powertools'.
+            // (Typed as JSONValue, which an interface is not; both are plain JSON data.)
+            await options.persistenceStore.saveSuccess(input as never, taken as never);
+            return taken;
+          },
+          mismatch: (stored) =>
+            `incident ${incident.incidentId} was already explained from other data` +
+            (stored ? ` (severity ${stored.view.severity}, detected ${stored.view.detectedAt})` : '') +
+            ` than this record (severity ${incident.severity}, detected ${incident.detectedAt}); its stored outcome is not replayed for it`,
         });
         await options.publisher.publish(outcome.events);
         return {

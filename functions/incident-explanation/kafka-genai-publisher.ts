@@ -10,8 +10,14 @@ import type { GenAiEventPublisher, OutgoingEvent } from './ports';
 export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
   #producer: Promise<Pick<EventProducer, 'publish' | 'close'>> | undefined;
 
-  /** `producer` is called once, on the first publish; the instance is kept for the life of the process. */
-  constructor(private readonly producer: () => Promise<Pick<EventProducer, 'publish' | 'close'>>) {}
+  /**
+   * `producer` is called once, on the first publish; the instance is kept for the life of the process.
+   * `topicPrefix` is put before every topic name (none by default; the reliability suite's run-scoped topics).
+   */
+  constructor(
+    private readonly producer: () => Promise<Pick<EventProducer, 'publish' | 'close'>>,
+    private readonly topicPrefix = '',
+  ) {}
 
   async publish(events: OutgoingEvent[]): Promise<void> {
     // A failed creation is not cached: the record is retried and the next publish tries again.
@@ -19,7 +25,10 @@ export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
       this.#producer = undefined;
       throw error;
     });
-    return (await this.#producer).publish(events);
+    const prefix = this.topicPrefix;
+    return (await this.#producer).publish(
+      prefix ? events.map((event) => ({ ...event, topic: `${prefix}${event.topic}` })) : events,
+    );
   }
 
   /** Disconnects, if connected; the next publish connects again. */
@@ -31,7 +40,7 @@ export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
 }
 
 /**
- * KAFKA_BROKERS and KAFKA_AUTH (none | iam) from the environment, checked now; the Kafka client is loaded
+ * KAFKA_BROKERS, KAFKA_AUTH (none | iam) and KAFKA_TOPIC_PREFIX (optional) from the environment, checked now; the Kafka client is loaded
  * and created on the first publish (loading it compiles its option schemas: about half of this function's
  * cold start, bench/RESULTS.md "Bundles"), and connects on the first send.
  */
@@ -40,5 +49,5 @@ export function kafkaGenAiEventPublisher(env: NodeJS.ProcessEnv = process.env): 
   return new KafkaGenAiEventPublisher(async () => {
     const { EventProducer } = await import('../../shared/kafka/producer');
     return EventProducer.connect(settings);
-  });
+  }, env.KAFKA_TOPIC_PREFIX ?? '');
 }

@@ -60,6 +60,11 @@ export interface ReviewTasks {
   get(incidentId: string): Promise<ReviewTask | undefined>;
 }
 
+/** What a reviewer works through (`review list`): the open tasks, oldest first, at most `limit`. */
+export interface OpenReviews {
+  listOpen(limit: number): Promise<ReviewTask[]>;
+}
+
 /** An event this function produces: the project's one outgoing-event shape (key = the incident id; ce_id
  * deterministic, so a re-produced event carries the id of the first production). */
 export type { OutgoingEvent };

@@ -1,11 +1,17 @@
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import {
+  PublishBatchCommand,
+  type PublishBatchCommandOutput,
+  type PublishBatchRequestEntry,
+  SNSClient,
+} from '@aws-sdk/client-sns';
+import { chunk, mapBounded } from '../../shared/concurrency';
 import { traced } from '../../shared/observability';
 import {
-  type DeliveryReceipt,
   type NotificationChannel,
   type NotificationMessage,
   PermanentChannelError,
+  type SendOutcome,
 } from './ports';
 import type { ChannelKind } from './rules';
 
@@ -21,90 +27,152 @@ const permanentErrorNames = new Set([
   'MailFromDomainNotVerifiedException',
 ]);
 
-function classify(error: unknown): never {
+/** A whole call's failure, as the outcome of each message it carried. */
+function failed(error: unknown): SendOutcome {
   if (error instanceof Error && permanentErrorNames.has(error.name)) {
-    throw new PermanentChannelError(`${error.name}: ${error.message}`);
+    return {
+      ok: false,
+      error: new PermanentChannelError(`${error.name}: ${error.message}`),
+      permanent: true,
+    };
   }
-  throw error;
+  return { ok: false, error: error instanceof Error ? error : new Error(String(error)), permanent: false };
 }
+
+/** SNS takes at most 10 entries per PublishBatch. */
+const SNS_BATCH = 10;
 
 /**
  * Publishes to an SNS topic (on-call paging, or the customer-messaging topic whose subscriber resolves the
- * customer's app). Message attributes carry the recipient, event and notification ids; on a FIFO topic the
- * notification id is also the deduplication id, so SNS itself drops a re-send within its 5-minute window.
+ * customer's app) with PublishBatch, 10 messages a call, `concurrency` calls in flight. Message attributes
+ * carry the recipient, event and notification ids; on a FIFO topic the notification id is also the
+ * deduplication id, so SNS itself drops a re-send within its 5-minute window.
  */
 export class SnsChannel implements NotificationChannel {
   constructor(
     private readonly client: SNSClient,
     private readonly topicArn: string,
+    private readonly concurrency = 8,
   ) {}
 
-  async send(message: NotificationMessage): Promise<DeliveryReceipt> {
+  async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    const batches = await mapBounded(chunk(messages, SNS_BATCH), this.concurrency, (batch) =>
+      this.publishBatch(batch),
+    );
+    return batches.flat();
+  }
+
+  private async publishBatch(messages: NotificationMessage[]): Promise<SendOutcome[]> {
     const fifo = this.topicArn.endsWith('.fifo');
+    const entries: PublishBatchRequestEntry[] = messages.map((message, index) => ({
+      Id: String(index),
+      Subject: message.subject.slice(0, 99),
+      Message: message.body,
+      MessageAttributes: {
+        recipientId: { DataType: 'String', StringValue: message.recipient.id },
+        recipientKind: { DataType: 'String', StringValue: message.recipient.kind },
+        eventSource: { DataType: 'String', StringValue: message.eventSource },
+        eventId: { DataType: 'String', StringValue: message.eventId },
+        notificationId: { DataType: 'String', StringValue: message.notificationId },
+      },
+      ...(fifo
+        ? { MessageGroupId: message.recipient.id, MessageDeduplicationId: message.notificationId }
+        : {}),
+    }));
+    let response: PublishBatchCommandOutput;
     try {
-      const response = await this.client.send(
-        new PublishCommand({
-          TopicArn: this.topicArn,
-          Subject: message.subject.slice(0, 99),
-          Message: message.body,
-          MessageAttributes: {
-            recipientId: { DataType: 'String', StringValue: message.recipient.id },
-            recipientKind: { DataType: 'String', StringValue: message.recipient.kind },
-            eventId: { DataType: 'String', StringValue: message.eventId },
-            notificationId: { DataType: 'String', StringValue: message.notificationId },
-          },
-          ...(fifo
-            ? { MessageGroupId: message.recipient.id, MessageDeduplicationId: message.notificationId }
-            : {}),
-        }),
+      response = await this.client.send(
+        new PublishBatchCommand({ TopicArn: this.topicArn, PublishBatchRequestEntries: entries }),
       );
-      return { messageId: response.MessageId ?? message.notificationId };
     } catch (error) {
-      return classify(error);
+      return messages.map(() => failed(error));
     }
+    const outcomes = new Map<string, SendOutcome>();
+    for (const entry of response.Successful ?? []) {
+      outcomes.set(String(entry.Id), { ok: true, receipt: { messageId: entry.MessageId ?? '' } });
+    }
+    for (const entry of response.Failed ?? []) {
+      const text = entry.Message ?? 'failed';
+      // SenderFault: the entry itself is wrong (it fails the same way again); otherwise SNS's side, retried.
+      outcomes.set(
+        String(entry.Id),
+        entry.SenderFault
+          ? { ok: false, error: new PermanentChannelError(`${entry.Code}: ${text}`), permanent: true }
+          : {
+              ok: false,
+              error: Object.assign(new Error(text), { name: entry.Code ?? 'Error' }),
+              permanent: false,
+            },
+      );
+    }
+    return messages.map(
+      (message, index) =>
+        outcomes.get(String(index)) ?? {
+          ok: false,
+          error: new Error(`PublishBatch answered nothing for notification ${message.notificationId}`),
+          permanent: false,
+        },
+    );
   }
 }
 
 /**
- * Sends an email through SES v2 to a fixed mailbox (the reviewers' list). SES has no deduplication id: in
- * the crash window after a send and before the log marks it SENT (see README), a re-send after the claim
- * lease arrives twice; the X-Notification-Id header lets a reader or mail rule spot the duplicate.
+ * Sends emails through SES v2 to a fixed mailbox (the reviewers' list), `concurrency` at a time: SES has no
+ * batch call for distinct messages (SendBulkEmail needs a stored template). Nor a deduplication id: in the
+ * crash window after a send and before the log says SENT (see README), a re-send after the lease arrives
+ * twice; the X-Notification-Id header lets a reader or mail rule spot the duplicate.
  */
 export class SesChannel implements NotificationChannel {
   constructor(
     private readonly client: SESv2Client,
     private readonly from: string,
     private readonly to: string,
+    private readonly concurrency = 8,
   ) {}
 
-  async send(message: NotificationMessage): Promise<DeliveryReceipt> {
-    try {
-      const response = await this.client.send(
-        new SendEmailCommand({
-          FromEmailAddress: this.from,
-          Destination: { ToAddresses: [this.to] },
-          Content: {
-            Simple: {
-              Subject: { Data: message.subject, Charset: 'UTF-8' },
-              Body: { Text: { Data: message.body, Charset: 'UTF-8' } },
-              Headers: [{ Name: 'X-Notification-Id', Value: message.notificationId }],
+  send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    return mapBounded(messages, this.concurrency, async (message): Promise<SendOutcome> => {
+      try {
+        const response = await this.client.send(
+          new SendEmailCommand({
+            FromEmailAddress: this.from,
+            Destination: { ToAddresses: [this.to] },
+            Content: {
+              Simple: {
+                Subject: { Data: message.subject, Charset: 'UTF-8' },
+                Body: { Text: { Data: message.body, Charset: 'UTF-8' } },
+                Headers: [{ Name: 'X-Notification-Id', Value: message.notificationId }],
+              },
             },
-          },
-        }),
-      );
-      return { messageId: response.MessageId ?? message.notificationId };
-    } catch (error) {
-      return classify(error);
-    }
+          }),
+        );
+        return { ok: true, receipt: { messageId: response.MessageId ?? message.notificationId } };
+      } catch (error) {
+        return failed(error);
+      }
+    });
   }
 }
 
-/** Sends each message through the adapter for its channel kind (PAGER, EMAIL, PUSH). */
+/** Sends each message through the adapter for its channel kind (PAGER, EMAIL, PUSH), the kinds at once. */
 export class RoutingChannel implements NotificationChannel {
   constructor(private readonly routes: Record<ChannelKind, NotificationChannel>) {}
 
-  send(message: NotificationMessage): Promise<DeliveryReceipt> {
-    return this.routes[message.channel].send(message);
+  async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    const byKind = new Map<ChannelKind, number[]>();
+    for (const [index, message] of messages.entries()) {
+      byKind.set(message.channel, [...(byKind.get(message.channel) ?? []), index]);
+    }
+    const outcomes = new Array<SendOutcome>(messages.length);
+    await Promise.all(
+      [...byKind].map(async ([kind, indexes]) => {
+        const sent = await this.routes[kind].send(
+          indexes.map((index) => messages[index] as NotificationMessage),
+        );
+        for (const [position, index] of indexes.entries()) outcomes[index] = sent[position] as SendOutcome;
+      }),
+    );
+    return outcomes;
   }
 }
 
@@ -113,12 +181,14 @@ export interface AwsChannelSettings {
   customerTopicArn: string;
   emailFrom: string;
   reviewersEmail: string;
+  /** Calls in flight per channel kind (SNS PublishBatch calls of 10, or SES emails). */
+  concurrency?: number;
 }
 
 /**
- * The SNS and SES clients make one attempt per send: sendNotifications retries (with backoff, logged in the
- * notification log), so SDK retries would multiply the attempts. Each attempt is bounded, so a send with all
- * its retries (3 x 5 s + backoff) stays within the notification log's claim lease (30 s).
+ * The SNS and SES clients make one attempt per call: notifyPartition retries (with backoff, logged in the
+ * notification log), so SDK retries would multiply the attempts. Each attempt is bounded (2 s to connect, 5 s
+ * to answer: DEFAULT_ATTEMPT_TIMEOUT_MS), so notifyPartition can start only attempts that end within its lease.
  */
 const oneBoundedAttempt = {
   maxAttempts: 1,
@@ -131,8 +201,8 @@ export function awsChannels(
   ses = traced(new SESv2Client(oneBoundedAttempt)),
 ) {
   return new RoutingChannel({
-    PAGER: new SnsChannel(sns, settings.oncallTopicArn),
-    PUSH: new SnsChannel(sns, settings.customerTopicArn),
-    EMAIL: new SesChannel(ses, settings.emailFrom, settings.reviewersEmail),
+    PAGER: new SnsChannel(sns, settings.oncallTopicArn, settings.concurrency),
+    PUSH: new SnsChannel(sns, settings.customerTopicArn, settings.concurrency),
+    EMAIL: new SesChannel(ses, settings.emailFrom, settings.reviewersEmail, settings.concurrency),
   });
 }

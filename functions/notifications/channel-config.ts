@@ -1,10 +1,11 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ConfigurationError } from '../../shared/config';
+import { ConfigurationError, intFromEnv } from '../../shared/config';
 import { awsChannels } from './aws-channels';
 import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 
 /**
+ * CHANNEL_CONCURRENCY (8): channel calls in flight per kind (SNS PublishBatch calls of 10, SES emails, outbox puts).
  * CHANNEL=outbox (messages land in the notifications table, `dev` shows them) or aws (SNS for on-call
  * paging and customer push, SES for reviewer email). Default: aws when ONCALL_TOPIC_ARN is set (a deployed
  * stage), outbox otherwise (local runs). aws needs ONCALL_TOPIC_ARN,
@@ -20,7 +21,8 @@ export function createChannel(
   notificationsTable: string,
 ): NotificationChannel {
   const kind = channelAdapterName(env);
-  if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable);
+  const concurrency = intFromEnv('CHANNEL_CONCURRENCY', 8);
+  if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable, Date.now, concurrency);
   if (kind !== 'aws') throw new ConfigurationError(`CHANNEL must be outbox or aws, got "${env.CHANNEL}"`);
   const names = ['ONCALL_TOPIC_ARN', 'CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'] as const;
   const missing = names.filter((name) => !env[name]);
@@ -30,6 +32,7 @@ export function createChannel(
     customerTopicArn: env.CUSTOMER_TOPIC_ARN as string,
     emailFrom: env.EMAIL_FROM as string,
     reviewersEmail: env.REVIEWERS_EMAIL as string,
+    concurrency,
   });
 }
 

@@ -1,19 +1,42 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ClaimResult, DeliveryReceipt, NotificationLog, NotificationMessage } from './ports';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { chunk, mapBounded } from '../../shared/concurrency';
+import { eventKey } from '../../shared/contracts/cloudevents';
+import type { LeaseResult, LogEntry, LogRecord, NotificationLog, NotificationMessage } from './ports';
 
-// NotificationsTable: pk NOTIFICATION#<eventId>, sk RECIPIENT#<recipientId>; status SENDING | SENT | FAILED.
-const logKey = (message: NotificationMessage) => ({
-  pk: `NOTIFICATION#${message.eventId}`,
-  sk: `RECIPIENT#${message.recipient.id}`,
-});
-
-function isConditionalCheckFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
-  );
+// NotificationsTable:
+//   notification entries: pk NOTIFICATION#["<ce source>","<ce id>"], sk RECIPIENT#<recipientId>; SENT | FAILED
+//   partition leases:     pk LEASE#<topic>-<partition>, sk LEASE; holder, leaseUntil
+/** The key of a notification's log entry: the event's CloudEvents source and id (eventKey: JSON, no separator clash). */
+export function notificationLogKey(eventSource: string, eventId: string, recipientId: string) {
+  return {
+    pk: `NOTIFICATION#${eventKey({ source: eventSource, id: eventId })}`,
+    sk: `RECIPIENT#${recipientId}`,
+  };
 }
+
+const entryKey = (message: NotificationMessage) =>
+  notificationLogKey(message.eventSource, message.eventId, message.recipient.id);
+const leaseKey = (partition: string) => ({ pk: `LEASE#${partition}`, sk: 'LEASE' });
+
+/** DynamoDB's limits per BatchGetItem and BatchWriteItem request. */
+const GET_BATCH = 100;
+const WRITE_BATCH = 25;
+/** Batched requests of one call in flight at once. */
+const BATCH_CONCURRENCY = 4;
+/** Unprocessed keys/items (throttling) are retried this many times, with backoff, before the call fails. */
+const UNPROCESSED_RETRIES = 8;
+
+function isConditionalCheckFailure(error: unknown): error is Error & { Item?: Record<string, unknown> } {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
 
 export class DynamoDbNotificationLog implements NotificationLog {
   constructor(
@@ -21,87 +44,123 @@ export class DynamoDbNotificationLog implements NotificationLog {
     private readonly tableName: string,
   ) {}
 
-  async claim(message: NotificationMessage, now: number, leaseMs: number): Promise<ClaimResult> {
+  async acquireLease(partition: string, holder: string, now: number, leaseMs: number): Promise<LeaseResult> {
     try {
-      const { Attributes } = await this.client.send(
+      await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: logKey(message),
-          UpdateExpression:
-            'SET #status = :sending, leaseUntil = :leaseUntil, claimedAt = :now, attempts = if_not_exists(attempts, :zero) + :one, ' +
-            'notificationId = :notificationId, eventId = :eventId, eventType = :eventType, recipientId = :recipientId, ' +
-            'recipientKind = :recipientKind, channel = :channel, template = :template, subject = :subject, body = :body',
-          // New, or failed before, or claimed by a sender whose lease ran out (it crashed or timed out).
-          ConditionExpression:
-            'attribute_not_exists(pk) OR #status = :failed OR (#status = :sending AND leaseUntil < :now)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':sending': 'SENDING',
-            ':failed': 'FAILED',
-            ':leaseUntil': now + leaseMs,
-            ':now': now,
-            ':zero': 0,
-            ':one': 1,
-            ':notificationId': message.notificationId,
-            ':eventId': message.eventId,
-            ':eventType': message.eventType,
-            ':recipientId': message.recipient.id,
-            ':recipientKind': message.recipient.kind,
-            ':channel': message.channel,
-            ':template': message.template,
-            ':subject': message.subject,
-            ':body': message.body,
-          },
-          ReturnValues: 'UPDATED_NEW',
+          Key: leaseKey(partition),
+          UpdateExpression: 'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now',
+          // Free, lapsed (its holder crashed or timed out), or already ours.
+          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder',
+          ExpressionAttributeValues: { ':holder': holder, ':leaseUntil': now + leaseMs, ':now': now },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { outcome: 'CLAIMED', attempt: Number(Attributes?.attempts ?? 1) };
+      return { acquired: true, leaseUntil: now + leaseMs };
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
+      // The error carries the blocking item in wire format (lib-dynamodb does not unmarshall errors); dynalite
+      // ignores ReturnValuesOnConditionCheckFailure, so then read it.
+      const returned = (error.Item?.leaseUntil as { N?: string } | undefined)?.N;
+      if (returned !== undefined) return { acquired: false, leaseUntil: Number(returned) };
+      const held = (
+        await this.client.send(
+          new GetCommand({ TableName: this.tableName, Key: leaseKey(partition), ConsistentRead: true }),
+        )
+      ).Item;
+      return { acquired: false, leaseUntil: Number(held?.leaseUntil ?? now) };
     }
-    // dynalite ignores ReturnValuesOnConditionCheckFailure, so read the entry that blocked the claim.
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: logKey(message), ConsistentRead: true }),
-    );
-    if (Item?.status === 'SENT') {
-      return { outcome: 'ALREADY_SENT', ...(Item.messageId ? { messageId: String(Item.messageId) } : {}) };
-    }
-    return { outcome: 'IN_PROGRESS', leaseUntil: Number(Item?.leaseUntil ?? now) };
   }
 
-  async markSent(message: NotificationMessage, receipt: DeliveryReceipt, now: number): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: logKey(message),
-        UpdateExpression:
-          'SET #status = :sent, sentAt = :sentAt, messageId = :messageId REMOVE leaseUntil, lastError',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':sent': 'SENT',
-          ':sentAt': new Date(now).toISOString(),
-          ':messageId': receipt.messageId,
-        },
-      }),
-    );
+  async releaseLease(partition: string, holder: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: leaseKey(partition),
+          UpdateExpression: 'SET leaseUntil = :zero REMOVE holder',
+          ConditionExpression: 'holder = :holder',
+          ExpressionAttributeValues: { ':holder': holder, ':zero': 0 },
+        }),
+      );
+    } catch (error) {
+      // Not ours any more (it lapsed and another invocation took it): nothing to release.
+      if (!isConditionalCheckFailure(error)) throw error;
+    }
   }
 
-  async markFailed(message: NotificationMessage, error: string, now: number): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: logKey(message),
-        UpdateExpression: 'SET #status = :failed, lastError = :error, failedAt = :failedAt REMOVE leaseUntil',
-        // Never downgrade a SENT entry.
-        ConditionExpression: '#status = :sending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':failed': 'FAILED',
-          ':sending': 'SENDING',
-          ':error': error,
-          ':failedAt': new Date(now).toISOString(),
-        },
-      }),
-    );
+  async entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>> {
+    const byKey = new Map(messages.map((message) => [keyText(entryKey(message)), message.notificationId]));
+    const found = new Map<string, LogEntry>();
+    await mapBounded(chunk([...byKey.keys()], GET_BATCH), BATCH_CONCURRENCY, async (keys) => {
+      let pending: Record<string, unknown>[] = keys.map((key) => JSON.parse(key));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > UNPROCESSED_RETRIES)
+          throw new Error(`BatchGetItem left ${pending.length} keys unprocessed`);
+        if (attempt > 0) await pause(attempt);
+        const response = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: pending,
+                ConsistentRead: true,
+                ProjectionExpression: 'pk, sk, #status, attempts, messageId',
+                ExpressionAttributeNames: { '#status': 'status' },
+              },
+            },
+          }),
+        );
+        for (const item of response.Responses?.[this.tableName] ?? []) {
+          const id = byKey.get(keyText({ pk: item.pk, sk: item.sk }));
+          if (id === undefined) continue;
+          found.set(id, {
+            status: item.status,
+            attempts: Number(item.attempts ?? 0),
+            ...(item.messageId ? { messageId: String(item.messageId) } : {}),
+          });
+        }
+        pending = response.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    });
+    return found;
   }
+
+  async record(records: LogRecord[], now: number): Promise<void> {
+    const at = new Date(now).toISOString();
+    const items = records.map(({ message, ...outcome }) => ({
+      ...entryKey(message),
+      notificationId: message.notificationId,
+      eventSource: message.eventSource,
+      eventId: message.eventId,
+      eventType: message.eventType,
+      recipientId: message.recipient.id,
+      recipientKind: message.recipient.kind,
+      channel: message.channel,
+      template: message.template,
+      subject: message.subject,
+      body: message.body,
+      status: outcome.status,
+      attempts: outcome.attempts,
+      ...(outcome.status === 'SENT'
+        ? { messageId: outcome.messageId, sentAt: at }
+        : { lastError: outcome.error, failedAt: at }),
+    }));
+    await mapBounded(chunk(items, WRITE_BATCH), BATCH_CONCURRENCY, async (batch) => {
+      let pending = batch.map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > UNPROCESSED_RETRIES)
+          throw new Error(`BatchWriteItem left ${pending.length} items unprocessed`);
+        if (attempt > 0) await pause(attempt);
+        const response = await this.client.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+        );
+        pending = (response.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
+      }
+    });
+  }
+}
+
+function keyText(key: { pk: unknown; sk: unknown }): string {
+  return JSON.stringify({ pk: key.pk, sk: key.sk });
 }

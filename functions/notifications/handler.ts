@@ -1,62 +1,48 @@
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { dynamoClient, dynamoDocumentClient } from '../../shared/aws-clients';
-import { ConfigurationError, intFromEnv, requireEnv } from '../../shared/config';
+import { dynamoDocumentClient } from '../../shared/aws-clients';
+import { intFromEnv, requireEnv } from '../../shared/config';
 import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env';
-import { batchMetrics, type KafkaBatchResponse, type KafkaEvent, processKafkaEvent } from '../../shared/msk';
+import { createKafkaHandler, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { channelAdapterName, createChannel } from './channel-config';
 import { DynamoDbNotificationLog } from './dynamodb-notification-log';
-import { createNotificationEventProcessor } from './notification-events';
+import { notificationsPolicy } from './notification-batch';
 
-// Wiring only: configuration, adapters, then decode -> process each record idempotently -> report failures.
-const env = requireEnv('NOTIFICATIONS_TABLE', 'IDEMPOTENCY_TABLE');
+// Wiring only: configuration, adapters, then decode -> per partition: lease, read the log, send, record.
+const env = requireEnv('NOTIFICATIONS_TABLE');
 const { logger, metrics } = createObservability('notifications');
 const documents = dynamoDocumentClient();
-const registry = schemaRegistryFromEnv();
+/** Time kept back from the invocation's remaining time when waiting for a lapsing lease. */
+const leaseWaitMarginMs = intFromEnv('NOTIFICATION_LEASE_WAIT_MARGIN_MS', 10_000);
+/** The invocation being handled: its request id holds the leases, its remaining time bounds lease waits. */
+let invocation: Context | undefined;
 
-const processor = createNotificationEventProcessor({
-  channel: createChannel(process.env, documents, env.NOTIFICATIONS_TABLE),
-  log: new DynamoDbNotificationLog(documents, env.NOTIFICATIONS_TABLE),
-  retry: {
-    attempts: intFromEnv('CHANNEL_ATTEMPTS', 3),
-    baseDelayMs: intFromEnv('CHANNEL_RETRY_BASE_MS', 200),
-  },
-  leaseMs: intFromEnv('NOTIFICATION_LEASE_MS', 30_000),
-  // The shared client, so the idempotency reads and writes are traced like the function's own.
-  persistenceStore: new DynamoDBPersistenceLayer({
-    tableName: env.IDEMPOTENCY_TABLE,
-    awsSdkV3Client: dynamoClient(),
-  }),
-  keyPrefix: 'notifications',
+const kafkaHandler = createKafkaHandler({
+  logger,
+  metrics,
+  registry: schemaRegistryFromEnv(),
+  policy: notificationsPolicy(
+    {
+      channel: createChannel(process.env, documents, env.NOTIFICATIONS_TABLE),
+      log: new DynamoDbNotificationLog(documents, env.NOTIFICATIONS_TABLE),
+      retry: {
+        attempts: intFromEnv('CHANNEL_ATTEMPTS', 3),
+        baseDelayMs: intFromEnv('CHANNEL_RETRY_BASE_MS', 200),
+      },
+      leaseMs: intFromEnv('NOTIFICATION_LEASE_MS', 30_000),
+      holder: () => invocation?.awsRequestId ?? randomUUID(),
+      claimWaitBudgetMs: () => (invocation ? invocation.getRemainingTimeInMillis() - leaseWaitMarginMs : 0),
+    },
+    (result) => {
+      metrics.addMetric('NotificationsSent', 'Count', result.sent);
+      metrics.addMetric('NotificationsSkipped', 'Count', result.alreadySent);
+    },
+  ),
 });
 logger.info('Notifications ready', { channel: channelAdapterName(process.env) });
 
-export const handler = async (event: KafkaEvent, context: Context): Promise<KafkaBatchResponse> => {
-  logger.addContext(context);
-  processor.registerLambdaContext(context);
-  const response = await processKafkaEvent(
-    event,
-    { registry, logger, isFatal: (error) => error instanceof ConfigurationError },
-    async (record) => {
-      if (record.tombstone) return;
-      const result = await processor.process({
-        topic: record.topic,
-        id: record.cloudEvent.id,
-        time: record.cloudEvent.time,
-        data: record.data,
-      });
-      for (const notification of result.notifications) {
-        metrics.addMetric(
-          notification.outcome === 'SENT' ? 'NotificationsSent' : 'NotificationsSkipped',
-          'Count',
-          1,
-        );
-      }
-    },
-  );
-  for (const metric of batchMetrics(event, response))
-    metrics.addMetric(metric.name, metric.unit, metric.value);
-  metrics.publishStoredMetrics();
-  return response;
+export const handler = (event: KafkaEvent, context?: Context): Promise<KafkaBatchResponse> => {
+  invocation = context;
+  return kafkaHandler(event, context);
 };

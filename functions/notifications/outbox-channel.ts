@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { DeliveryReceipt, NotificationChannel, NotificationMessage } from './ports';
+import { mapBounded } from '../../shared/concurrency';
+import type { NotificationChannel, NotificationMessage, SendOutcome } from './ports';
 
 /** Partition of the outbox items in the notifications table (local runs only, so one partition is fine). */
 export const OUTBOX_PARTITION = 'OUTBOX';
@@ -18,9 +19,24 @@ export class OutboxChannel implements NotificationChannel {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly clock: () => number = Date.now,
+    private readonly concurrency = 8,
   ) {}
 
-  async send(message: NotificationMessage): Promise<DeliveryReceipt> {
+  send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    return mapBounded(messages, this.concurrency, async (message): Promise<SendOutcome> => {
+      try {
+        return { ok: true, receipt: await this.deliver(message) };
+      } catch (error) {
+        return {
+          ok: false,
+          error: error instanceof Error ? error : new Error(String(error)),
+          permanent: false,
+        };
+      }
+    });
+  }
+
+  private async deliver(message: NotificationMessage) {
     const messageId = `outbox:${message.notificationId}`;
     try {
       await this.client.send(

@@ -1,8 +1,12 @@
 import type { ChannelKind, Recipient } from './rules';
 
-/** A rendered message for one recipient. `notificationId` is deterministic per (event id, recipient). */
+/**
+ * A rendered message for one recipient. `notificationId` is deterministic per (CloudEvents source, id,
+ * recipient): the log's key and the channel's deduplication id.
+ */
 export interface NotificationMessage {
   notificationId: string;
+  eventSource: string;
   eventId: string;
   eventType: string;
   recipient: Recipient;
@@ -17,9 +21,19 @@ export interface DeliveryReceipt {
   messageId: string;
 }
 
-/** Delivers a message to a person. Adapters: SNS, SES, the local outbox. */
+/** What happened to one message of a `send` call. */
+export type SendOutcome =
+  | { ok: true; receipt: DeliveryReceipt }
+  /** `permanent`: the channel will answer the same on every retry (bad address, rejected content). */
+  | { ok: false; error: Error; permanent: boolean };
+
+/**
+ * Delivers messages to people. Adapters: SNS (PublishBatch, 10 a call), SES, the local outbox. One outcome per
+ * message, in order; a message's failure is its outcome, so one bad message never costs the others. A
+ * rejection means the call as a whole failed (every message not sent, transient).
+ */
 export interface NotificationChannel {
-  send(message: NotificationMessage): Promise<DeliveryReceipt>;
+  send(messages: NotificationMessage[]): Promise<SendOutcome[]>;
 }
 
 /** A channel failure that no retry can fix (bad address, rejected content): not retried in-process. */
@@ -27,19 +41,35 @@ export class PermanentChannelError extends Error {
   override name = 'PermanentChannelError';
 }
 
-export type ClaimResult =
-  | { outcome: 'CLAIMED'; attempt: number }
-  | { outcome: 'ALREADY_SENT'; messageId?: string }
-  /** Another invocation holds a live claim (it may be sending right now): do not send, retry later. */
-  | { outcome: 'IN_PROGRESS'; leaseUntil: number };
+export type LeaseResult =
+  | { acquired: true; leaseUntil: number }
+  /** Another invocation holds the partition (it may be sending right now): do not send, retry later. */
+  | { acquired: false; leaseUntil: number };
+
+export type LoggedStatus = 'SENT' | 'FAILED';
+
+export interface LogEntry {
+  status: LoggedStatus;
+  /** Send attempts so far, over every delivery of the event. */
+  attempts: number;
+  messageId?: string;
+}
+
+/** The outcome of one message in this delivery, to be written to the log. */
+export type LogRecord =
+  | { message: NotificationMessage; status: 'SENT'; attempts: number; messageId: string }
+  | { message: NotificationMessage; status: 'FAILED'; attempts: number; error: string };
 
 /**
- * The notification log, one entry per (event id, recipient). It is the send guard: a message is sent only
- * under a claim (a conditional write before the send) and marked SENT right after, so a retry skips what
- * was sent. A claim lapses after its lease (the sender crashed); a FAILED entry can be claimed again.
+ * The notification log. Two things:
+ * - a lease per topic-partition: only its holder sends for that partition, so two invocations that got the
+ *   same records (a poller rebalance, a retry while a slow invocation still runs) never send concurrently;
+ * - one entry per notification (source, event id, recipient), SENT or FAILED, read in bulk before sending
+ *   and written in bulk after, so a redelivery skips what was sent.
  */
 export interface NotificationLog {
-  claim(message: NotificationMessage, now: number, leaseMs: number): Promise<ClaimResult>;
-  markSent(message: NotificationMessage, receipt: DeliveryReceipt, now: number): Promise<void>;
-  markFailed(message: NotificationMessage, error: string, now: number): Promise<void>;
+  acquireLease(partition: string, holder: string, now: number, leaseMs: number): Promise<LeaseResult>;
+  releaseLease(partition: string, holder: string): Promise<void>;
+  entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>>;
+  record(records: LogRecord[], now: number): Promise<void>;
 }

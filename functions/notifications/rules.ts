@@ -1,9 +1,11 @@
 import { isoInstant } from '../../shared/time';
 import type { TemplateName } from './templates';
 
-/** A consumed event, decoded: topic, CloudEvents id and time, and the Avro/JSON data. */
+/** A consumed event, decoded: topic, CloudEvents source, id and time, and the Avro/JSON data. */
 export interface ConsumedEvent {
   topic: string;
+  /** CloudEvents source: with the id, what identifies the event (the id alone is unique per source only). */
+  source: string;
   id: string;
   time: string;
   data: unknown;
@@ -11,7 +13,7 @@ export interface ConsumedEvent {
 
 export type RecipientKind = 'OPERATIONS_ONCALL' | 'REVIEWERS' | 'CUSTOMER';
 
-/** Who is told: a role (on-call, reviewers) or one customer. `id` is stable, part of the idempotency key. */
+/** Who is told: a role (on-call, reviewers) or one customer. `id` is stable, part of the notification's key. */
 export interface Recipient {
   kind: RecipientKind;
   id: string;
@@ -82,7 +84,7 @@ function amountText(data: Fields): string {
 
 /**
  * Who must be told what about an event, through which channel, with which template. Pure: the same event
- * always yields the same intents, so the (event id, recipient) idempotency key is stable across retries.
+ * always yields the same intents, so the (source, event id, recipient) key is stable across retries.
  */
 export function decideNotifications(event: ConsumedEvent): NotificationIntent[] {
   const data = (typeof event.data === 'object' && event.data !== null ? event.data : {}) as Fields;

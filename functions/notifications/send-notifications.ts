@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import {
-  type DeliveryReceipt,
-  type NotificationChannel,
-  type NotificationLog,
-  type NotificationMessage,
-  PermanentChannelError,
+import { createHash, randomUUID } from 'node:crypto';
+import type {
+  DeliveryReceipt,
+  LogRecord,
+  NotificationChannel,
+  NotificationLog,
+  NotificationMessage,
 } from './ports';
 import { type ConsumedEvent, decideNotifications } from './rules';
 import { render } from './templates';
@@ -19,27 +19,35 @@ export interface SendNotificationsDependencies {
   channel: NotificationChannel;
   log: NotificationLog;
   retry?: RetryPolicy;
-  /** How long a claim protects a send in progress; must exceed a send with all its in-process retries. */
+  /** How long a partition's lease protects its sends; a send attempt is started only if it ends within it. */
   leaseMs?: number;
+  /** The longest one channel attempt can take (the SDK's connection + request timeouts). */
+  attemptTimeoutMs?: number;
   /**
-   * How long this invocation may still wait for another sender's claim to lapse (its remaining time minus a
+   * How long this invocation may still wait for another holder's lease to lapse (its remaining time minus a
    * safety margin); 0 or less: do not wait. Defaults to no waiting.
    */
   claimWaitBudgetMs?: () => number;
+  /** Who holds the lease; one per invocation (default: a random id). */
+  holder?: () => string;
   clock?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
-export type NotificationOutcome = 'SENT' | 'ALREADY_SENT';
+export type NotificationOutcome = 'SENT' | 'ALREADY_SENT' | 'FAILED';
 
-export interface EventNotificationResult {
-  eventId: string;
+export interface PartitionNotificationResult {
   notifications: {
     notificationId: string;
+    /** Index of the event in the partition's list. */
+    index: number;
     recipientId: string;
     outcome: NotificationOutcome;
+    /** Send attempts in this delivery. */
     attempts?: number;
   }[];
+  /** The first event that failed: it and every later event of the partition are to be reported. */
+  failure?: { index: number; error: Error };
 }
 
 /** Raised when a message could not be delivered; the record goes to the failure path (batch item failure). */
@@ -49,110 +57,221 @@ export class NotificationDeliveryError extends Error {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200 };
 export const DEFAULT_LEASE_MS = 30_000;
-/** Bounds the waits for one claim: a lease is not renewed, so one wait normally suffices (more: clock skew). */
-const MAX_CLAIM_WAITS = 3;
+/** The SNS/SES clients' connection (2 s) plus request (5 s) timeouts (aws-channels.ts). */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 7_000;
+/** Bounds the waits for one lease: a lease is not renewed, so one wait normally suffices (more: clock skew). */
+const MAX_LEASE_WAITS = 3;
 
-/** Deterministic per (event id, recipient): the idempotency key and the channel's deduplication id. */
-export function notificationId(eventId: string, recipientId: string): string {
-  return createHash('sha256').update(`${eventId}\u0000${recipientId}`).digest('hex').slice(0, 32);
+/** Deterministic per (CloudEvents source, id, recipient): the log key and the channel's deduplication id. */
+export function notificationId(eventSource: string, eventId: string, recipientId: string): string {
+  return createHash('sha256')
+    .update(`${eventSource}\u0000${eventId}\u0000${recipientId}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /**
- * Sends what the rules decide for one event, each (event id, recipient) at most once as far as the log can
- * tell: claim in the log, send (retrying transient failures with backoff), mark sent. A message that keeps
- * failing is marked FAILED and the event fails, so the batch reports it; messages already sent for this
- * event stay SENT and are skipped when the event comes back.
+ * Sends what the rules decide for the events of one topic-partition (in offset order; `null` is a record
+ * without an event, a tombstone), each notification at most once as far as the log can tell:
  *
- * A claim held by another sender is most often one a crashed or timed-out invocation left behind: failing the
- * record at once would use up the ESM's retries long before the lease ends and send it to the on-failure
- * destination. So when the lease ends within `claimWaitBudgetMs`, wait for it and claim again; otherwise fail
- * the record as before, to be retried later. Delivery to the channel stays at least once: a sender that died
- * after the channel accepted the message but before `markSent` is sent again once its lease lapses (the
- * notification id is the channel's deduplication id), and so is one still sending after its lease.
+ * 1. take the partition's lease (one conditional write; none when no event of the batch notifies anyone);
+ * 2. read the log entries of every notification of the batch (batched reads) and drop those already SENT;
+ * 3. send the rest at once (the channel batches and bounds its concurrency), retrying transient failures
+ *    with backoff, never starting an attempt that could outlast the lease;
+ * 4. write SENT or FAILED for each (batched writes), release the lease.
+ *
+ * Order: the first event whose rules fail or whose message was not sent is the partition's failure; it and
+ * the later events are reported and come back, while the later events' messages that were sent are logged
+ * SENT and skipped then. Delivery to the channel stays at least once in one window: a crash (or timeout)
+ * after the channel accepted a message and before step 4 leaves no SENT entry, so the redelivery sends it
+ * again once the lease lapses (with the same notification id, the channel's deduplication id).
+ *
+ * A lease held by another invocation is most often one a crashed invocation left behind: failing at once
+ * would use up the ESM's retries long before it ends. So when it ends within `claimWaitBudgetMs`, wait for
+ * it and take it; otherwise fail the partition, to be retried later.
  */
-export async function sendNotifications(
-  event: ConsumedEvent,
+export async function notifyPartition(
+  partition: string,
+  events: readonly (ConsumedEvent | null)[],
   dependencies: SendNotificationsDependencies,
-): Promise<EventNotificationResult> {
+): Promise<PartitionNotificationResult> {
   const clock = dependencies.clock ?? Date.now;
   const sleep =
     dependencies.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const retry = dependencies.retry ?? DEFAULT_RETRY;
   const leaseMs = dependencies.leaseMs ?? DEFAULT_LEASE_MS;
-  const claimWaitBudgetMs = dependencies.claimWaitBudgetMs ?? (() => 0);
+  const { log } = dependencies;
 
-  const result: EventNotificationResult = { eventId: event.id, notifications: [] };
-  for (const intent of decideNotifications(event)) {
-    const rendered = render(intent.template, intent.values);
-    const message: NotificationMessage = {
-      notificationId: notificationId(event.id, intent.recipient.id),
-      eventId: event.id,
-      eventType: event.topic,
-      recipient: intent.recipient,
-      channel: intent.channel,
-      template: intent.template,
-      ...rendered,
-    };
-    let claim = await dependencies.log.claim(message, clock(), leaseMs);
-    for (let waits = 0; claim.outcome === 'IN_PROGRESS' && waits < MAX_CLAIM_WAITS; waits++) {
-      // The log takes a claim over once `leaseUntil < now`, hence the extra millisecond.
-      const waitMs = Math.max(claim.leaseUntil - clock() + 1, 1);
-      if (waitMs > claimWaitBudgetMs()) break;
-      await sleep(waitMs);
-      claim = await dependencies.log.claim(message, clock(), leaseMs);
+  const result: PartitionNotificationResult = { notifications: [] };
+  const planned: { index: number; message: NotificationMessage }[] = [];
+  for (const [index, event] of events.entries()) {
+    if (event === null) continue;
+    try {
+      for (const intent of decideNotifications(event)) {
+        planned.push({
+          index,
+          message: { ...toMessage(event, intent), ...render(intent.template, intent.values) },
+        });
+      }
+    } catch (error) {
+      result.failure = { index, error: asError(error) };
+      break;
     }
-    if (claim.outcome === 'ALREADY_SENT') {
-      result.notifications.push({
-        notificationId: message.notificationId,
-        recipientId: intent.recipient.id,
-        outcome: 'ALREADY_SENT',
-      });
-      continue;
-    }
-    if (claim.outcome === 'IN_PROGRESS') {
-      throw new NotificationDeliveryError(
-        `Notification ${message.notificationId} is being sent by another invocation (claim until ${new Date(claim.leaseUntil).toISOString()})`,
-      );
-    }
-    const { receipt, attempts } = await sendWithRetry(dependencies.channel, message, retry, sleep).catch(
-      async (error: unknown) => {
-        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        const failure = `Notification ${message.notificationId} (${event.topic} ${event.id} -> ${intent.recipient.id}) failed: ${reason}`;
-        // The delivery failure is what the record fails with; a log write that fails too is attached, not
-        // thrown instead (the claim then lapses with its lease, and the retry claims again).
-        await dependencies.log
-          .markFailed(message, reason.slice(0, 1000), clock())
-          .catch((markError: unknown) => {
-            throw new NotificationDeliveryError(`${failure}; marking it FAILED failed too`, {
-              cause: markError,
-            });
-          });
-        throw new NotificationDeliveryError(failure, { cause: error });
-      },
-    );
-    await dependencies.log.markSent(message, receipt, clock());
-    result.notifications.push({
-      notificationId: message.notificationId,
-      recipientId: intent.recipient.id,
-      outcome: 'SENT',
-      attempts,
-    });
   }
+  const first = planned[0];
+  if (!first) return result;
+
+  const holder = dependencies.holder?.() ?? randomUUID();
+  let lease = await log.acquireLease(partition, holder, clock(), leaseMs);
+  for (let waits = 0; !lease.acquired && waits < MAX_LEASE_WAITS; waits++) {
+    // The log hands a lease over once `leaseUntil < now`, hence the extra millisecond.
+    const waitMs = Math.max(lease.leaseUntil - clock() + 1, 1);
+    if (waitMs > (dependencies.claimWaitBudgetMs?.() ?? 0)) break;
+    await sleep(waitMs);
+    lease = await log.acquireLease(partition, holder, clock(), leaseMs);
+  }
+  if (!lease.acquired) {
+    return failFrom(
+      result,
+      first.index,
+      new NotificationDeliveryError(
+        `Partition ${partition} is being sent by another invocation (lease until ${new Date(lease.leaseUntil).toISOString()})`,
+      ),
+    );
+  }
+
+  try {
+    // One message per notification id: the same event twice in a batch (a producer's retry) sends once.
+    const unique = new Map<string, NotificationMessage>();
+    for (const { message } of planned)
+      if (!unique.has(message.notificationId)) unique.set(message.notificationId, message);
+    const logged = await log.entries([...unique.values()]);
+    const toSend = [...unique.values()].filter(
+      (message) => logged.get(message.notificationId)?.status !== 'SENT',
+    );
+    const delivered = await deliver(toSend, dependencies, clock, sleep, lease.leaseUntil);
+
+    const records: LogRecord[] = toSend.map((message) => {
+      const outcome = delivered.get(message.notificationId) as Delivery;
+      const attempts = (logged.get(message.notificationId)?.attempts ?? 0) + outcome.attempts;
+      return outcome.receipt
+        ? { message, status: 'SENT', attempts, messageId: outcome.receipt.messageId }
+        : { message, status: 'FAILED', attempts, error: describe(outcome.error).slice(0, 1000) };
+    });
+    await log.record(records, clock());
+
+    const reported = new Set<string>();
+    for (const { index, message } of planned) {
+      const outcome = reported.has(message.notificationId)
+        ? undefined
+        : delivered.get(message.notificationId);
+      reported.add(message.notificationId);
+      const entry = {
+        notificationId: message.notificationId,
+        index,
+        recipientId: message.recipient.id,
+      };
+      if (!outcome) {
+        result.notifications.push({ ...entry, outcome: 'ALREADY_SENT' });
+        continue;
+      }
+      result.notifications.push({
+        ...entry,
+        outcome: outcome.receipt ? 'SENT' : 'FAILED',
+        attempts: outcome.attempts,
+      });
+      if (!outcome.receipt) {
+        failFrom(
+          result,
+          index,
+          new NotificationDeliveryError(
+            `Notification ${message.notificationId} (${message.eventType} ${message.eventId} -> ${message.recipient.id}) failed: ${describe(outcome.error)}`,
+            { cause: outcome.error },
+          ),
+        );
+      }
+    }
+  } catch (error) {
+    // The log could not be read or written: nothing of the partition counts as done. The release is tried
+    // anyway; if it fails too, the lease lapses by itself.
+    await log.releaseLease(partition, holder).catch(() => undefined);
+    throw error;
+  }
+  await log.releaseLease(partition, holder);
   return result;
 }
 
-async function sendWithRetry(
-  channel: NotificationChannel,
-  message: NotificationMessage,
-  retry: RetryPolicy,
+function toMessage(
+  event: ConsumedEvent,
+  intent: ReturnType<typeof decideNotifications>[number],
+): Omit<NotificationMessage, 'subject' | 'body'> {
+  return {
+    notificationId: notificationId(event.source, event.id, intent.recipient.id),
+    eventSource: event.source,
+    eventId: event.id,
+    eventType: event.topic,
+    recipient: intent.recipient,
+    channel: intent.channel,
+    template: intent.template,
+  };
+}
+
+function failFrom(result: PartitionNotificationResult, index: number, error: Error) {
+  if (!result.failure || index < result.failure.index) result.failure = { index, error };
+  return result;
+}
+
+interface Delivery {
+  receipt?: DeliveryReceipt;
+  error?: Error;
+  attempts: number;
+}
+
+/** Sends all, then again those that failed transiently (backoff between rounds), up to `retry.attempts`. */
+async function deliver(
+  messages: NotificationMessage[],
+  dependencies: SendNotificationsDependencies,
+  clock: () => number,
   sleep: (ms: number) => Promise<void>,
-): Promise<{ receipt: DeliveryReceipt; attempts: number }> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return { receipt: await channel.send(message), attempts: attempt };
-    } catch (error) {
-      if (error instanceof PermanentChannelError || attempt >= retry.attempts) throw error;
-      await sleep(retry.baseDelayMs * 2 ** (attempt - 1));
+  leaseUntil: number,
+): Promise<Map<string, Delivery>> {
+  const retry = dependencies.retry ?? DEFAULT_RETRY;
+  const attemptTimeoutMs = dependencies.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+  const delivered = new Map<string, Delivery>();
+  let pending = messages;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (clock() + attemptTimeoutMs > leaseUntil) {
+      // Another invocation may take the lease over before this attempt ends: it would send too.
+      const error = new NotificationDeliveryError(
+        'not sent: the lease would end before the send could finish',
+      );
+      for (const message of pending) delivered.set(message.notificationId, { error, attempts: attempt - 1 });
+      break;
     }
+    const outcomes = await dependencies.channel
+      .send(pending)
+      .catch((error: unknown) =>
+        pending.map(() => ({ ok: false as const, error: asError(error), permanent: false })),
+      );
+    const again: NotificationMessage[] = [];
+    for (const [index, message] of pending.entries()) {
+      const outcome = outcomes[index];
+      if (outcome?.ok) delivered.set(message.notificationId, { receipt: outcome.receipt, attempts: attempt });
+      else if (outcome && !outcome.permanent && attempt < retry.attempts) again.push(message);
+      else {
+        const error = outcome ? outcome.error : new Error('the channel returned no outcome for this message');
+        delivered.set(message.notificationId, { error, attempts: attempt });
+      }
+    }
+    pending = again;
+    if (pending.length > 0) await sleep(retry.baseDelayMs * 2 ** (attempt - 1));
   }
+  return delivered;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -3,7 +3,7 @@ import '../../shared/kafka/node20-polyfills';
 import { Producer, stringSerializer } from '@platformatic/kafka';
 import type { EsmDefinition } from './config';
 import { type DestinationDeps, destinationWriter } from './destinations';
-import { type EsmHandler, resolveHandler } from './invoker';
+import { type EsmHandler, type InvocationResult, invokeHandler, resolveHandler } from './invoker';
 import { EventSourceMapping } from './mapping';
 
 export interface EmulatorOptions {
@@ -22,6 +22,8 @@ export class EsmEmulator {
   readonly mappings: EventSourceMapping[] = [];
   readonly #options: EmulatorOptions;
   #producer: Producer<Buffer, Buffer, string, Buffer> | undefined;
+  /** Function name -> the handler its ESMs invoke, for the Lambda API's Invoke. */
+  readonly #functions = new Map<string, { definition: EsmDefinition; handler: EsmHandler }>();
 
   constructor(options: EmulatorOptions) {
     this.#options = options;
@@ -31,6 +33,8 @@ export class EsmEmulator {
   async start(): Promise<void> {
     for (const definition of this.#options.definitions) {
       const handler = await this.#handlerFor(definition);
+      if (!this.#functions.has(definition.functionName))
+        this.#functions.set(definition.functionName, { definition, handler });
       const mapping = new EventSourceMapping({
         definition,
         brokers: this.#options.brokers,
@@ -78,6 +82,22 @@ export class EsmEmulator {
       this.#log(`${enabled ? 'enabling' : 'disabling'} ${uuid}: ${error.message}`),
     );
     return mapping;
+  }
+
+  /**
+   * Invokes a function with an event, as Lambda's Invoke (RequestResponse) does: the same handler (the
+   * function's worker threads under `dev`) and timeout as its ESM batches. Undefined for an unknown function.
+   */
+  invoke(functionName: string, event: unknown): Promise<InvocationResult> | undefined {
+    const fn = this.#functions.get(functionName);
+    if (!fn) return undefined;
+    return invokeHandler(fn.handler, event as never, {
+      functionName,
+      timeoutSeconds: fn.definition.timeoutSeconds,
+      memorySize: fn.definition.memorySize,
+      region: this.#options.region ?? process.env.AWS_REGION ?? 'eu-west-1',
+      accountId: '000000000000',
+    });
   }
 
   async stop(): Promise<void> {

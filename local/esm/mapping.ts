@@ -1,7 +1,15 @@
 // One event source mapping: a consumer group on the broker feeding the batcher, batches handed to the
 import '../../shared/kafka/node20-polyfills';
 // processor, offsets committed per partition once a batch part is resolved.
-import { Admin, Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Admin,
+  Consumer,
+  type Message,
+  type MessagesStream,
+  NetworkError,
+  TimeoutError,
+} from '@platformatic/kafka';
 import { type BatchObserver, defaultRetryDelayMs, processBatch, type ResolvedPart } from './batch-processor';
 import { type Batch, Batcher, type QueuedRecord } from './batcher';
 import type { EsmDefinition } from './config';
@@ -24,12 +32,38 @@ export interface MappingOptions {
   retryDelayMs?: (attempt: number) => number;
   /** Records buffered across partitions before fetching pauses. */
   maxBufferedRecords?: number;
+  /** Wait before the n-th (1-based) attempt to reach the broker again after losing it. */
+  reconnectDelayMs?: (attempt: number) => number;
   log?: (message: string) => void;
 }
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
 const STUCK_AFTER_MS = 1000;
+
+/** 0.5 s, 1 s, 2 s ... at most 10 s: a restarted local broker is found within 10 s, a dead one is not hammered. */
+export const defaultReconnectDelayMs = (attempt: number) => Math.min(10_000, 500 * 2 ** (attempt - 1));
+
+/** While the mapping cannot reach the broker: what AWS shows as LastProcessingResult `PROBLEM: ...`. */
+export interface MappingProblem {
+  message: string;
+  since: Date;
+  attempts: number;
+}
+
+/** The broker did not answer (refused, reset, timed out), as opposed to refusing a request it understood. */
+export function isConnectionError(error: unknown): boolean {
+  if (error instanceof NetworkError || error instanceof TimeoutError) return true;
+  if (!(error instanceof Error)) return false;
+  if (
+    /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH)$/.test(
+      String((error as NodeJS.ErrnoException).code),
+    )
+  )
+    return true;
+  const nested = error instanceof AggregateError ? error.errors : [];
+  return [...nested, error.cause].some((inner) => inner !== undefined && isConnectionError(inner));
+}
 
 export class EventSourceMapping {
   readonly definition: EsmDefinition;
@@ -57,6 +91,8 @@ export class EventSourceMapping {
   #committing: Promise<void> | undefined;
   #transition: Promise<void> = Promise.resolve();
   #lastStateChange = new Date();
+  #reconnecting: Promise<void> | undefined;
+  #problem: MappingProblem | undefined;
 
   constructor(options: MappingOptions) {
     this.#options = options;
@@ -74,6 +110,17 @@ export class EventSourceMapping {
 
   get bootstrapServers(): string {
     return this.#options.brokers.join(',');
+  }
+
+  /** Set while an enabled mapping has lost the broker and is reconnecting. */
+  get problem(): MappingProblem | undefined {
+    return this.#problem;
+  }
+
+  /** As the Lambda API reports it: `PROBLEM: ...` while the broker is out of reach, else OK once it invoked. */
+  get lastProcessingResult(): string {
+    if (this.#problem) return this.#problem.message;
+    return this.stats.invocations > 0 ? 'OK' : 'No records processed';
   }
 
   /** Enable and disable are serialized: an enable right after a disable waits until the group was left. */
@@ -112,7 +159,7 @@ export class EventSourceMapping {
     this.#abort = new AbortController();
     this.#nextOffset.clear();
     this.#inFlightSince.clear();
-    this.#paused = false;
+    this.#problem = undefined;
     this.#batcher = new Batcher({
       batchSize: definition.batchSize,
       windowMs: definition.maximumBatchingWindowMs,
@@ -122,6 +169,13 @@ export class EventSourceMapping {
         bootstrapServers: this.bootstrapServers,
       }),
     });
+    await this.#connect();
+    this.#setState('Enabled');
+  }
+
+  /** Joins the group and starts fetching from the committed offsets (the starting position when there are none). */
+  async #connect(): Promise<void> {
+    const { definition, brokers } = this.#options;
     const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       clientId: `esm-${definition.uuid}`,
       groupId: definition.consumerGroupId,
@@ -135,16 +189,75 @@ export class EventSourceMapping {
     });
     consumer.on('consumer:group:join', ({ assignments }) => this.#onAssignments(assignments ?? []));
     this.#consumer = consumer;
-    const stream = await consumer.consume({
-      topics: [definition.topic],
-      mode: 'committed',
-      fallbackMode: definition.startingPosition === 'LATEST' ? 'latest' : 'earliest',
-      autocommit: false,
+    try {
+      const stream = await consumer.consume({
+        topics: [definition.topic],
+        mode: 'committed',
+        fallbackMode: definition.startingPosition === 'LATEST' ? 'latest' : 'earliest',
+        autocommit: false,
+      });
+      this.#stream = stream;
+      this.#paused = false;
+      stream.on('data', (message: KafkaMessage) => this.#onMessage(message));
+      // The client gives up on a broker after a few fetch retries and destroys the stream; Lambda's pollers
+      // reconnect by themselves, so this mapping does too.
+      stream.on('error', (error: Error) => this.#connectionLost(stream, error));
+      stream.on('close', () => this.#connectionLost(stream, new Error('the consumer stream closed')));
+    } catch (error) {
+      this.#consumer = undefined;
+      await consumer.close(true).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  #connectionLost(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, error: Error): void {
+    if (stream !== this.#stream || this.#state !== 'Enabled' || this.#reconnecting) return;
+    this.#log(`consumer error: ${error.message}`);
+    this.#reconnecting = this.#reconnect(error).finally(() => {
+      this.#reconnecting = undefined;
     });
-    this.#stream = stream;
-    stream.on('data', (message: KafkaMessage) => this.#onMessage(message));
-    stream.on('error', (error: Error) => this.#log(`consumer error: ${error.message}`));
-    this.#setState('Enabled');
+  }
+
+  /**
+   * Rejoins with backoff until the broker answers or the mapping is disabled. The queue, the in-flight batches
+   * and the next offset per partition are kept: the new stream re-reads from the committed offsets and skips
+   * what is already queued or done, and commits that failed while the broker was away go out after the rejoin.
+   */
+  async #reconnect(lost: Error): Promise<void> {
+    const signal = this.#abort.signal;
+    const since = new Date();
+    const { stream, consumer } = { stream: this.#stream, consumer: this.#consumer };
+    this.#stream = undefined;
+    this.#consumer = undefined;
+    stream?.removeAllListeners('data');
+    await stream?.close().catch(() => undefined);
+    await consumer?.close(true).catch(() => undefined);
+    let cause = lost;
+    for (let attempt = 1; !signal.aborted; attempt += 1) {
+      this.#problem = {
+        message: `PROBLEM: Connection error. The broker (${this.bootstrapServers}) cannot be reached: ${cause.message}`,
+        since,
+        attempts: attempt,
+      };
+      const delay = (this.#options.reconnectDelayMs ?? defaultReconnectDelayMs)(attempt);
+      this.#log(`broker out of reach (${cause.message}); rejoining in ${delay} ms (attempt ${attempt})`);
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) return;
+      try {
+        await this.#connect();
+      } catch (error) {
+        cause = error as Error;
+        continue;
+      }
+      this.#problem = undefined;
+      const seconds = ((Date.now() - since.getTime()) / 1000).toFixed(1);
+      this.#log(
+        `rejoined the group after ${seconds} s (${attempt} attempt(s)); resuming from committed offsets`,
+      );
+      void this.#flushCommits();
+      this.#scheduleSoon();
+      return;
+    }
   }
 
   /** Leaves the group: in-flight invocations finish (and commit), pending retries are abandoned uncommitted. */
@@ -153,6 +266,8 @@ export class EventSourceMapping {
     this.#setState('Disabling');
     clearTimeout(this.#timer);
     this.#abort.abort();
+    await this.#reconnecting;
+    this.#problem = undefined;
     this.#stream?.pause();
     await Promise.allSettled([...this.#inFlight]);
     // Whatever succeeded is committed before the group is left.
@@ -357,14 +472,27 @@ export class EventSourceMapping {
 
   async #commitLoop(): Promise<void> {
     while (this.#pendingCommits.size > 0 && this.#consumer) {
+      const consumer = this.#consumer;
       const offsets = [...this.#pendingCommits.values()];
       this.#pendingCommits.clear();
       try {
-        await this.#consumer.commit({ offsets });
+        await consumer.commit({ offsets });
         for (const o of offsets) this.stats.committed.set(partitionKey(o.topic, o.partition), o.offset);
       } catch (error) {
-        // Typically a rebalance took the partition away: its records will be redelivered (at-least-once).
         const what = offsets.map((o) => `${o.topic}-${o.partition}@${o.offset}`).join(', ');
+        if (isConnectionError(error)) {
+          // The broker is away: keep them (unless a later offset is queued) for after the rejoin, so what
+          // succeeded is not delivered again.
+          for (const o of offsets) {
+            const key = partitionKey(o.topic, o.partition);
+            if (!this.#pendingCommits.has(key)) this.#pendingCommits.set(key, o);
+          }
+          this.#log(`commit of ${what} postponed, the broker is out of reach: ${(error as Error).message}`);
+          // Rejoined meanwhile: commit through the new member now; otherwise the rejoin flushes them.
+          if (this.#consumer && this.#consumer !== consumer) continue;
+          return;
+        }
+        // Typically a rebalance took the partition away: its records will be redelivered (at-least-once).
         this.#log(`commit of ${what} failed: ${(error as Error).message}`);
       }
     }

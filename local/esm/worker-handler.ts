@@ -7,6 +7,8 @@ import type { EsmHandler } from './invoker';
 export interface WorkerHandler {
   handler: EsmHandler;
   close(): Promise<void>;
+  /** Cold starts so far, and the latest one's duration: environment start to its first invocation's answer. */
+  coldStarts(): { count: number; lastMs: number | undefined };
 }
 
 export interface WorkerHandlerOptions {
@@ -22,6 +24,8 @@ export interface WorkerHandlerOptions {
 
 interface Sandbox {
   worker: Worker;
+  startedAt: number;
+  invocations: number;
   /** The invocation it runs: like a Lambda execution environment, one at a time. */
   pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
 }
@@ -54,6 +58,7 @@ export function workerHandler(
   const waiting: { resolve: (sandbox: Sandbox) => void; reject: (error: Error) => void }[] = [];
   let closed = false;
   let nextId = 1;
+  const cold = { count: 0, lastMs: undefined as number | undefined };
 
   /** Gives a free (or new) environment to the next waiting invocation, if any. */
   const dispatch = () => {
@@ -91,7 +96,7 @@ export function workerHandler(
       worker.stdout.on('data', (chunk: Buffer) => output.write(chunk));
       worker.stderr.on('data', (chunk: Buffer) => output.write(chunk));
     }
-    const current: Sandbox = { worker, pending: new Map() };
+    const current: Sandbox = { worker, startedAt: Date.now(), invocations: 0, pending: new Map() };
     all.add(current);
     worker.on('message', (reply: WorkerReply) => {
       const waiter = current.pending.get(reply.id);
@@ -127,6 +132,14 @@ export function workerHandler(
     }
     const id = nextId++;
     const invocation: WorkerInvocation = { id, event, context: { ...fields, deadline } };
+    // Like Lambda's Init Duration plus the first Duration: the module's start-up is in the cold start.
+    const coldStart = current.invocations === 0;
+    current.invocations += 1;
+    const settled = () => {
+      if (!coldStart) return;
+      cold.count += 1;
+      cold.lastMs = Date.now() - current.startedAt;
+    };
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (current.pending.has(id))
@@ -135,11 +148,13 @@ export function workerHandler(
       current.pending.set(id, {
         resolve: (value) => {
           clearTimeout(timer);
+          settled();
           release(current);
           resolve(value);
         },
         reject: (error) => {
           clearTimeout(timer);
+          settled();
           // A handler error leaves the environment usable; a discarded one is no longer in the pool.
           release(current);
           reject(error);
@@ -150,6 +165,7 @@ export function workerHandler(
   };
   return {
     handler,
+    coldStarts: () => ({ ...cold }),
     close: async () => {
       closed = true;
       // Nothing is left hanging: invocations waiting for or running in an environment fail (the ESM retries).

@@ -1,11 +1,24 @@
-// The part of the Lambda API that covers event source mappings (List, Get, Update Enabled), so
-// @aws-sdk/client-lambda with an `endpoint` override drives the emulator as it drives AWS.
+// The part of the Lambda API that covers event source mappings (List, Get, Update Enabled) and Invoke
+// (RequestResponse), so @aws-sdk/client-lambda with an `endpoint` override drives the emulator as it drives AWS.
+// It answers only requests addressed to 127.0.0.1 or localhost on its own port (a web page in the developer's
+// browser could otherwise reach it through DNS rebinding) and reads bounded bodies.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MAX_PAYLOAD_BYTES } from '../esm/batcher';
 import type { EsmEmulator } from '../esm/emulator';
-import type { EventSourceMapping } from '../esm/mapping';
+import type { EventSourceMapping, MappingState } from '../esm/mapping';
 
 const PREFIX = '/2015-03-31/event-source-mappings';
+const INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+
+/** An UpdateEventSourceMapping body is a few hundred bytes. */
+export const MAX_UPDATE_BYTES = 64 * 1024;
+
+class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`Request must be smaller than ${limit} bytes`);
+  }
+}
 
 export interface LambdaApiServer {
   url: string;
@@ -18,16 +31,28 @@ export async function startLambdaApi(
 ): Promise<LambdaApiServer> {
   const region = options.region ?? process.env.AWS_REGION ?? 'eu-west-1';
   const accountId = options.accountId ?? '000000000000';
+  let allowedHosts = new Set<string>();
   const server: Server = createServer((request, response) => {
-    handle(emulator, request, response, { region, accountId }).catch((error: Error) =>
-      send(response, 500, { Type: 'Service', message: error.message }, 'ServiceException'),
-    );
+    if (!allowedHosts.has((request.headers.host ?? '').toLowerCase())) {
+      refuse(
+        response,
+        403,
+        `Host "${request.headers.host ?? ''}" is not this endpoint`,
+        'AccessDeniedException',
+      );
+      return;
+    }
+    handle(emulator, request, response, { region, accountId }).catch((error: Error) => {
+      if (error instanceof BodyTooLarge) refuse(response, 413, error.message, 'RequestTooLargeException');
+      else send(response, 500, { Type: 'Service', message: error.message }, 'ServiceException');
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   return {
     url: `http://127.0.0.1:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -47,6 +72,11 @@ async function handle(
 ) {
   const url = new URL(request.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/$/, '');
+  const invoke = INVOKE.exec(path);
+  if (invoke && request.method === 'POST') {
+    await invokeFunction(emulator, decodeURIComponent(invoke[1] as string), request, response);
+    return;
+  }
   if (request.method === 'GET' && path === PREFIX) {
     const functionName = url.searchParams.get('FunctionName');
     const eventSourceArn = url.searchParams.get('EventSourceArn');
@@ -74,7 +104,7 @@ async function handle(
     return;
   }
   if (mapping && request.method === 'PUT') {
-    const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
+    const body = JSON.parse((await readBody(request, MAX_UPDATE_BYTES)) || '{}') as Record<string, unknown>;
     const unsupported = Object.keys(body).filter((key) => key !== 'Enabled' && key !== 'FunctionName');
     if (unsupported.length > 0) {
       send(
@@ -85,8 +115,10 @@ async function handle(
       );
       return;
     }
+    const before = mapping.state;
     if (typeof body.Enabled === 'boolean') emulator.setEnabled(mapping.definition.uuid, body.Enabled);
-    send(response, 202, describe(mapping, account));
+    const state = typeof body.Enabled === 'boolean' ? reportedState(before, body.Enabled) : before;
+    send(response, 202, { ...describe(mapping, account), State: state });
     return;
   }
   send(
@@ -94,6 +126,85 @@ async function handle(
     404,
     { message: `Not emulated: ${request.method} ${url.pathname}` },
     'ResourceNotFoundException',
+  );
+}
+
+/**
+ * What UpdateEventSourceMapping answers, as AWS does: the transition it started (Enabling, Disabling), not the
+ * state before it; GetEventSourceMapping shows the settled state once the transition is done.
+ */
+export function reportedState(before: MappingState, enabled: boolean): MappingState {
+  if (enabled) return before === 'Enabled' ? 'Enabled' : 'Enabling';
+  return before === 'Disabled' ? 'Disabled' : 'Disabling';
+}
+
+/**
+ * Invoke, RequestResponse: runs the function's handler as its ESM batches run it (same execution
+ * environments, same timeout) and answers as Lambda does: 200 with the result, or 200 with
+ * X-Amz-Function-Error: Unhandled and the error as the payload.
+ */
+async function invokeFunction(
+  emulator: EsmEmulator,
+  name: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const type = request.headers['x-amz-invocation-type'] ?? 'RequestResponse';
+  if (type !== 'RequestResponse' && type !== 'DryRun') {
+    send(
+      response,
+      400,
+      { Type: 'User', message: `The local endpoint invokes RequestResponse or DryRun only, not ${type}` },
+      'InvalidParameterValueException',
+    );
+    return;
+  }
+  const functionName = emulator.mappings.find((m) => matchesFunction(m, name))?.definition.functionName;
+  if (!functionName) {
+    send(
+      response,
+      404,
+      { Type: 'User', Message: `Function not found: ${name}` },
+      'ResourceNotFoundException',
+    );
+    return;
+  }
+  const raw = await readBody(request, MAX_PAYLOAD_BYTES);
+  let event: unknown;
+  try {
+    event = raw === '' ? {} : JSON.parse(raw);
+  } catch {
+    send(
+      response,
+      400,
+      { Type: 'User', message: 'Could not parse request body into json' },
+      'InvalidRequestContentException',
+    );
+    return;
+  }
+  if (type === 'DryRun') {
+    response.writeHead(204).end();
+    return;
+  }
+  const result = await emulator.invoke(functionName, event);
+  if (!result) throw new Error(`${functionName} has no handler`);
+  const headers = { 'x-amz-executed-version': '$LATEST', 'x-amzn-requestid': result.requestId };
+  if (result.ok) {
+    response.writeHead(200, { 'content-type': 'application/json', ...headers });
+    response.end(JSON.stringify(result.response ?? null));
+    return;
+  }
+  response.writeHead(200, {
+    'content-type': 'application/json',
+    ...headers,
+    'x-amz-function-error': 'Unhandled',
+  });
+  response.end(
+    JSON.stringify({
+      errorType: result.timedOut ? 'Sandbox.Timedout' : result.error.name,
+      errorMessage: result.error.message,
+      ...(result.timedOut ? {} : { trace: (result.error.stack ?? '').split('\n') }),
+    }),
   );
 }
 
@@ -119,6 +230,8 @@ function describe(mapping: EventSourceMapping, account: Account) {
     LastModified: mapping.lastModified.getTime() / 1000,
     State: mapping.state,
     StateTransitionReason: 'USER_INITIATED',
+    // AWS keeps State Enabled while its pollers cannot reach the cluster and says so here.
+    LastProcessingResult: mapping.lastProcessingResult,
     Topics: [d.topic],
     AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: d.consumerGroupId },
     ...(d.filterPatterns.length > 0
@@ -140,8 +253,31 @@ function send(response: ServerResponse, status: number, body: unknown, errorType
   response.end(JSON.stringify(body));
 }
 
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+/** An error answer after which the connection closes: the rest of a refused body is not read. */
+function refuse(response: ServerResponse, status: number, message: string, errorType: string): void {
+  response.setHeader('connection', 'close');
+  send(response, status, { Type: 'User', message }, errorType);
+}
+
+/** The body, refused past `limit` bytes: by its Content-Length before reading, else as it arrives. */
+async function readBody(request: IncomingMessage, limit: number): Promise<string> {
+  if (Number(request.headers['content-length'] ?? 0) > limit) throw new BodyTooLarge(limit);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      // Paused, not destroyed: the 413 still reaches the client before the connection closes.
+      request.off('data', onData);
+      request.pause();
+      reject(new BodyTooLarge(limit));
+    };
+    request.on('data', onData);
+    request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.once('error', reject);
+  });
 }

@@ -14,6 +14,7 @@ import {
 } from '../provision';
 import { resolvedServerlessConfig } from '../serverless-config';
 import { ensureStateDirs, leasesDir, lockDir, logFile, stackFile } from './paths';
+import { writePrivateFile } from './private-file';
 import {
   assertPortFree,
   isAlive,
@@ -23,7 +24,7 @@ import {
   removePid,
   StackError,
   setSpawnOwner,
-  stopPid,
+  stopProcess,
   writePid,
 } from './processes';
 import { kafkaControllerPort, type ServiceDefinition, type ServiceName, services } from './services';
@@ -154,7 +155,12 @@ async function ensureService(definition: ServiceDefinition, options: UpOptions):
       return { ...base, managed: true, endpoint, pid, port, owner, action: 'reused' };
     }
     options.log?.(`${definition.name}: pid ${pid} is alive but does not answer on ${port}; restarting it`);
-    await stopPid(pid, 5000);
+    await stopProcess(record, 5000);
+  } else if (record && isAlive(record.pid)) {
+    options.log?.(
+      `${definition.name}: stale pid file (pid ${record.pid} now belongs to another process: its start time or ` +
+        'command line differs); leaving that process alone',
+    );
   } else if (record) {
     options.log?.(`${definition.name}: stale pid file (pid ${record.pid} is gone); cleaning up`);
   }
@@ -174,7 +180,7 @@ async function ensureService(definition: ServiceDefinition, options: UpOptions):
   } catch (error) {
     // A child that never became ready must not outlive the failed `up`.
     const spawned = readPid(definition.name);
-    if (spawned) await stopPid(spawned.pid, 3000);
+    if (spawned) await stopProcess(spawned, 3000);
     removePid(definition.name);
     throw error;
   }
@@ -218,7 +224,8 @@ export async function up(options: UpOptions): Promise<StackState> {
     if (failures.length > 0) {
       // All or nothing: stop what this call started, keep what was running before.
       for (const state of states.filter((s) => s.action === 'started')) {
-        if (state.pid) await stopPid(state.pid);
+        const record = readPid(state.name);
+        if (record) await stopProcess(record);
         removePid(state.name);
       }
       throw new StackError(failures.map((f) => (f.reason as Error).message).join('\n\n'));
@@ -236,7 +243,8 @@ export async function up(options: UpOptions): Promise<StackState> {
         definitions,
       );
     }
-    writeFileSync(stackFile, `${JSON.stringify(state, null, 2)}\n`);
+    // It holds DATABASE_URL and the AWS keys of the shell (possibly real ones): owner only.
+    writePrivateFile(stackFile, `${JSON.stringify(state, null, 2)}\n`);
     return state;
   });
 }
@@ -264,10 +272,8 @@ async function stopServices(options: { onlyOwner?: PidRecord['owner'] }): Promis
         if (options.onlyOwner && record.owner !== options.onlyOwner) {
           return { name: definition.name, pid: record.pid, result: 'kept' };
         }
-        const pid = livePid(definition.name);
         // The broker's controlled shutdown can take a while; give it longer than the node servers.
-        const result =
-          pid === undefined ? 'not-running' : await stopPid(pid, definition.name === 'kafka' ? 20_000 : 5000);
+        const result = await stopProcess(record, definition.name === 'kafka' ? 20_000 : 5000);
         removePid(definition.name);
         return { name: definition.name, pid: record.pid, result };
       }),

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePrivateDir } from './private-file';
 
 /** The repository root (this file lives in local/stack/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,5 +27,6 @@ export function logFile(service: string): string {
 }
 
 export function ensureStateDirs(): void {
-  for (const dir of [stateDir, logsDir, pidsDir, leasesDir]) mkdirSync(dir, { recursive: true });
+  ensurePrivateDir(stateDir);
+  for (const dir of [logsDir, pidsDir, leasesDir]) mkdirSync(dir, { recursive: true });
 }

@@ -19,6 +19,15 @@ const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 const PROTOCOL_3 = 196608;
+/** PostgreSQL refuses a startup packet over 10,000 bytes (MAX_STARTUP_PACKET_LENGTH); so do we. */
+const MAX_STARTUP_LENGTH = 10_000;
+/** Far above any statement or batch this project sends; a length beyond it is a broken or hostile client. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/**
+ * A client idle inside BEGIN holds the one backend and every other connection waits; PostgreSQL would end it
+ * with idle_in_transaction_session_timeout. Longer than any pause a function or the audit CLI makes mid-transaction.
+ */
+export const DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000;
 /** Executing a portal nobody created fails, which aborts an implicit transaction left open by a lost client. */
 const ABORT_OPEN_WORK = Buffer.concat([
   frontend('E', cstring('pglite_server_abort'), int32(0)),
@@ -30,6 +39,15 @@ export interface PgliteServerOptions {
   host: string;
   port: number;
   log?: (line: string) => void;
+  /** Largest frontend message accepted (bytes, length field included); longer ones close the connection. */
+  maxMessageBytes?: number;
+  /** A connection idle inside a transaction this long is ended (its work rolled back) so others get the backend. */
+  idleInTransactionMs?: number;
+}
+
+export interface ConnectionLimits {
+  maxMessageBytes: number;
+  idleInTransactionMs: number;
 }
 
 /** Hands PGlite's one backend to one connection at a time, for whole transactions. */
@@ -43,9 +61,10 @@ export class PgliteServer {
   private constructor(
     readonly db: PGlite,
     private readonly log: (line: string) => void,
+    limits: ConnectionLimits,
   ) {
     this.server = createServer((socket) => {
-      const connection = new Connection(this, this.nextId++, socket, log);
+      const connection = new Connection(this, this.nextId++, socket, log, limits);
       this.connections.add(connection);
       socket.once('close', () => this.connections.delete(connection));
     });
@@ -53,12 +72,15 @@ export class PgliteServer {
 
   static async start(options: PgliteServerOptions): Promise<PgliteServer> {
     const db = await PGlite.create(options.dataDir);
-    const server = new PgliteServer(db, options.log ?? (() => {}));
+    const server = new PgliteServer(db, options.log ?? (() => {}), {
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      idleInTransactionMs: options.idleInTransactionMs ?? DEFAULT_IDLE_IN_TRANSACTION_MS,
+    });
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.server.listen(options.port, options.host, () => resolve());
     });
-    server.log(`PGlite ${options.dataDir} listening on ${options.host}:${options.port}`);
+    server.log(`PGlite ${options.dataDir} listening on ${options.host}:${server.port}`);
     return server;
   }
 
@@ -105,21 +127,29 @@ class Connection {
   private work: Promise<void> = Promise.resolve();
   private readonly prefix: string;
   private readonly statements = new Set<string>();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private rejected = false;
 
   constructor(
     private readonly server: PgliteServer,
     id: number,
     private readonly socket: Socket,
     private readonly log: (line: string) => void,
+    private readonly limits: ConnectionLimits,
   ) {
     this.prefix = `c${id}_`;
     socket.setNoDelay(true);
     socket.on('data', (data) => {
+      if (this.rejected) return;
+      this.stopIdleTimer();
       this.buffer = this.buffer.length ? Buffer.concat([this.buffer, data]) : data;
       this.schedule(() => this.drain());
     });
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.schedule(() => this.close()));
+    socket.on('close', () => {
+      this.stopIdleTimer();
+      this.schedule(() => this.close());
+    });
   }
 
   destroy(): void {
@@ -133,9 +163,46 @@ class Connection {
 
   private schedule(step: () => Promise<void>): void {
     this.work = this.work.then(step).catch((error: unknown) => {
-      this.log(`connection ${this.prefix}: ${(error as Error).stack ?? String(error)}`);
-      this.socket.destroy();
+      if (error instanceof ProtocolViolation) {
+        this.log(`connection ${this.prefix}: closed: ${error.message}`);
+        this.fatal('08P01', error.message);
+      } else {
+        this.log(`connection ${this.prefix}: ${(error as Error).stack ?? String(error)}`);
+        this.socket.destroy();
+      }
     });
+  }
+
+  /** Tells the client why (an ErrorResponse, as PostgreSQL sends before closing) and closes. */
+  private fatal(code: string, message: string): void {
+    this.rejected = true;
+    this.buffer = Buffer.alloc(0);
+    if (this.socket.destroyed) return;
+    const fields = Buffer.concat([
+      Buffer.from('SFATAL\0', 'latin1'),
+      Buffer.from('VFATAL\0', 'latin1'),
+      Buffer.from(`C${code}\0`, 'latin1'),
+      cstring(`M${message}`),
+      Buffer.from([0]),
+    ]);
+    this.socket.end(frontend('E', fields));
+    // end() waits for the client; a client that never reads must not keep the connection.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private startIdleTimer(): void {
+    this.stopIdleTimer();
+    this.idleTimer = setTimeout(() => {
+      const seconds = this.limits.idleInTransactionMs / 1000;
+      this.log(`connection ${this.prefix}: closed: idle in a transaction for ${seconds} s, rolled back`);
+      this.fatal('25P03', `terminating connection due to idle-in-transaction timeout (${seconds} s)`);
+    }, this.limits.idleInTransactionMs);
+    this.idleTimer.unref();
+  }
+
+  private stopIdleTimer(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   /** Everything complete in the buffer goes to the backend in one call. */
@@ -154,8 +221,11 @@ class Connection {
       await this.server.acquire(this);
       const reply = await this.server.exec(Buffer.concat(messages));
       if (reply.length > 0 && !this.socket.destroyed) this.socket.write(reply);
+      const status = readyForQueryStatus(reply);
       // Idle outside any transaction: the next message from anybody may come in between.
-      if (readyForQueryStatus(reply) === 'I') this.server.release(this);
+      if (status === 'I') this.server.release(this);
+      // Idle inside one ('T', or 'E' failed): it holds the backend until it speaks again, within the limit.
+      else if (status !== undefined && this.buffer.length === 0) this.startIdleTimer();
     }
     if (terminate) this.socket.end();
   }
@@ -163,6 +233,12 @@ class Connection {
   private nextStartupMessage(): Buffer | 'handled' | undefined {
     if (this.buffer.length < 8) return undefined;
     const length = this.buffer.readInt32BE(0);
+    // Anything shorter than its own header would never leave the buffer (a loop forever), as would a negative one.
+    if (length < 8 || length > MAX_STARTUP_LENGTH) {
+      throw new ProtocolViolation(
+        `invalid startup packet length ${length} (8 to ${MAX_STARTUP_LENGTH} bytes)`,
+      );
+    }
     if (this.buffer.length < length) return undefined;
     const code = this.buffer.readInt32BE(4);
     const message = this.buffer.subarray(0, length);
@@ -182,7 +258,14 @@ class Connection {
 
   private nextMessage(): Buffer | undefined {
     if (this.buffer.length < 5) return undefined;
-    const length = 1 + this.buffer.readInt32BE(1);
+    const declared = this.buffer.readInt32BE(1);
+    if (declared < 4 || declared > this.limits.maxMessageBytes) {
+      const type = JSON.stringify(String.fromCharCode(this.buffer[0] as number));
+      throw new ProtocolViolation(
+        `invalid length ${declared} of a ${type} message (4 to ${this.limits.maxMessageBytes} bytes)`,
+      );
+    }
+    const length = 1 + declared;
     if (this.buffer.length < length) return undefined;
     const message = this.buffer.subarray(0, length);
     this.buffer = this.buffer.subarray(length);
@@ -241,6 +324,11 @@ class Connection {
   }
 }
 
+/** A client broke the protocol: it is told why and disconnected; the server goes on. */
+class ProtocolViolation extends Error {
+  override name = 'ProtocolViolation';
+}
+
 /** The status of the last message of a reply if it is a ReadyForQuery ('I', 'T' or 'E'). */
 function readyForQueryStatus(reply: Buffer): string | undefined {
   let at = 0;
@@ -284,14 +372,27 @@ async function main(): Promise<void> {
       db: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'idle-in-transaction-ms': { type: 'string' },
     },
   });
   if (!values.db || !values.port)
-    throw new Error('usage: pglite-server.ts --db=DIR --port=PORT [--host=HOST]');
+    throw new Error(
+      'usage: pglite-server.ts --db=DIR --port=PORT [--host=HOST] [--max-message-bytes=N] [--idle-in-transaction-ms=N]',
+    );
+  const positive = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const number = Number(value);
+    if (!Number.isInteger(number) || number <= 0)
+      throw new Error(`--${flag} must be a positive integer, got ${value}`);
+    return number;
+  };
   const server = await PgliteServer.start({
     dataDir: values.db,
     host: values.host,
     port: Number(values.port),
+    maxMessageBytes: positive('max-message-bytes', values['max-message-bytes']),
+    idleInTransactionMs: positive('idle-in-transaction-ms', values['idle-in-transaction-ms']),
     log: (line) => process.stdout.write(`${line}\n`),
   });
   const stop = () => {

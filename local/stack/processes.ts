@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pidFile } from './paths';
+import { writePrivateFile } from './private-file';
 
 /** A failure of the local stack with a message meant for the person at the terminal. */
 export class StackError extends Error {
@@ -19,6 +20,23 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * When the process started, in clock ticks after boot: field 22 of /proc/<pid>/stat. A pid is reused by the
+ * kernel, but never with the same start time, so (pid, start time) names one process. Undefined when the
+ * process is gone or there is no /proc.
+ */
+export function processStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Field 2 is the command name in parentheses and may itself hold spaces and ')': fields 3.. follow the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[22 - 3];
+}
+
 /** The process's command line, or '' when it is gone (Linux /proc; elsewhere we trust the pid). */
 export function commandLine(pid: number): string {
   try {
@@ -30,8 +48,10 @@ export function commandLine(pid: number): string {
 
 export interface PidRecord {
   pid: number;
-  /** A string the process's command line must contain, so a recycled pid is never taken for ours. */
+  /** A string the process's command line must contain (a second check; the start time is the one that counts). */
   marker: string;
+  /** The child's start time from /proc (processStartTime), recorded at spawn: a recycled pid has another one. */
+  startTime?: string;
   startedAt: string;
   /** Who wants it running: `stack up` (cli) or a test run (test); test runs only stop test-owned children. */
   owner: 'cli' | 'test';
@@ -46,22 +66,30 @@ export function readPid(service: string): PidRecord | undefined {
 }
 
 export function writePid(service: string, record: PidRecord): void {
-  writeFileSync(pidFile(service), `${JSON.stringify(record)}\n`);
+  writePrivateFile(pidFile(service), `${JSON.stringify(record)}\n`);
 }
 
 export function removePid(service: string): void {
   rmSync(pidFile(service), { force: true });
 }
 
+/**
+ * Whether the record's pid is still the process that was recorded: same start time (where /proc has one), and a
+ * command line holding the marker. A command line alone is no proof: a recycled pid can belong to another
+ * `dynalite` or `kafka.Kafka` (somebody else's stack), which `down` would then kill.
+ */
+export function isRecordedProcess(record: Pick<PidRecord, 'pid' | 'marker' | 'startTime'>): boolean {
+  if (!isAlive(record.pid)) return false;
+  const startTime = processStartTime(record.pid);
+  if (startTime !== undefined && startTime !== record.startTime) return false;
+  const cmd = commandLine(record.pid);
+  return cmd === '(unknown)' || cmd.includes(record.marker);
+}
+
 /** The pid of the service's child if its pid file names a live process that is really that child. */
 export function livePid(service: string): number | undefined {
   const record = readPid(service);
-  if (!record) return undefined;
-  if (isAlive(record.pid)) {
-    const cmd = commandLine(record.pid);
-    if (cmd === '(unknown)' || cmd.includes(record.marker)) return record.pid;
-  }
-  return undefined;
+  return record && isRecordedProcess(record) ? record.pid : undefined;
 }
 
 export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
@@ -136,6 +164,7 @@ export function spawnDetached(
     writePid(options.service, {
       pid: child.pid,
       marker: options.marker,
+      startTime: processStartTime(child.pid),
       startedAt: new Date().toISOString(),
       owner: spawnOwner,
     });
@@ -145,9 +174,16 @@ export function spawnDetached(
   }
 }
 
-/** SIGTERM, then SIGKILL once the grace period is over. Resolves when the process is gone. */
-export async function stopPid(pid: number, graceMs = 10_000): Promise<'stopped' | 'killed' | 'not-running'> {
-  if (!isAlive(pid)) return 'not-running';
+/**
+ * SIGTERM, then SIGKILL once the grace period is over, to the recorded process only: its identity is checked
+ * before each signal, so a pid recycled during the grace period is left alone. Resolves when it is gone.
+ */
+export async function stopProcess(
+  record: Pick<PidRecord, 'pid' | 'marker' | 'startTime'>,
+  graceMs = 10_000,
+): Promise<'stopped' | 'killed' | 'not-running'> {
+  const { pid } = record;
+  if (!isRecordedProcess(record)) return 'not-running';
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -155,15 +191,16 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<'stopped' 
   }
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!isAlive(pid)) return 'stopped';
+    if (!isRecordedProcess(record)) return 'stopped';
     await sleep(100);
   }
   try {
+    if (!isRecordedProcess(record)) return 'stopped';
     process.kill(pid, 'SIGKILL');
   } catch {
     return 'stopped';
   }
-  while (isAlive(pid)) await sleep(50);
+  while (isRecordedProcess(record)) await sleep(50);
   return 'killed';
 }
 

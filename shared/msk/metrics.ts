@@ -1,9 +1,21 @@
 import type { KafkaBatchResponse, KafkaEvent } from './event';
 
+/** Powertools Metrics as far as the batch metrics use it. */
+export interface BatchMetricsSink {
+  addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): void;
+  /** A metric with dimensions of its own, published as soon as its value is added. */
+  singleMetric(): {
+    addDimension(name: string, value: string): void;
+    addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): void;
+  };
+}
+
 export interface BatchMetric {
   name: 'RecordsProcessed' | 'RecordsFailed' | 'OldestRecordAgeMs';
   unit: 'Count' | 'Milliseconds';
   value: number;
+  /** Besides the function's `service`: OldestRecordAgeMs is per topic, i.e. per ESM, which is what alarms on it. */
+  dimensions?: { topic: string };
 }
 
 /**
@@ -17,18 +29,49 @@ export function batchMetrics(
   now: number = Date.now(),
 ): BatchMetric[] {
   let records = 0;
-  let oldest = Number.POSITIVE_INFINITY;
+  const oldest = new Map<string, number>();
   for (const partition of Object.values(event.records ?? {})) {
     records += partition.length;
-    for (const record of partition) oldest = Math.min(oldest, record.timestamp);
+    for (const record of partition)
+      oldest.set(
+        record.topic,
+        Math.min(oldest.get(record.topic) ?? Number.POSITIVE_INFINITY, record.timestamp),
+      );
   }
   const failed = response.batchItemFailures.length;
   const metrics: BatchMetric[] = [
     { name: 'RecordsProcessed', unit: 'Count', value: records - failed },
     { name: 'RecordsFailed', unit: 'Count', value: failed },
   ];
-  if (Number.isFinite(oldest)) {
-    metrics.push({ name: 'OldestRecordAgeMs', unit: 'Milliseconds', value: Math.max(0, now - oldest) });
+  for (const [topic, timestamp] of oldest) {
+    metrics.push({
+      name: 'OldestRecordAgeMs',
+      unit: 'Milliseconds',
+      value: Math.max(0, now - timestamp),
+      dimensions: { topic },
+    });
   }
   return metrics;
+}
+
+/**
+ * Adds the batch metrics to the function's Powertools Metrics (published with its other metrics); one with its own
+ * dimensions (OldestRecordAgeMs per topic) goes out at once as a single metric, since Powertools keeps one set
+ * of dimensions for everything it has stored.
+ */
+export function publishBatchMetrics(
+  metrics: BatchMetricsSink,
+  event: KafkaEvent,
+  response: KafkaBatchResponse,
+  now: number = Date.now(),
+): void {
+  for (const metric of batchMetrics(event, response, now)) {
+    if (!metric.dimensions) {
+      metrics.addMetric(metric.name, metric.unit, metric.value);
+      continue;
+    }
+    const single = metrics.singleMetric();
+    for (const [name, value] of Object.entries(metric.dimensions)) single.addDimension(name, value);
+    single.addMetric(metric.name, metric.unit, metric.value);
+  }
 }

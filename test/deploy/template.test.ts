@@ -3,6 +3,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../local/redrive/redrive';
+import { DEFAULT_RETRY_MARGIN_MS } from '../../shared/msk/handler';
 import {
   AWS_STAGE_PARAMS,
   type CloudFormationResource,
@@ -19,6 +21,7 @@ import {
 const FUNCTIONS = {
   'incident-explanation': { id: 'IncidentDashexplanation', role: 'IncidentExplanationExecutionRole' },
   'audit-append': { id: 'AuditDashappend', role: 'AuditAppendExecutionRole' },
+  'audit-digest': { id: 'AuditDashdigest', role: 'AuditDigestExecutionRole' },
   'demand-prediction-update': {
     id: 'DemandDashpredictionDashupdate',
     role: 'DemandPredictionUpdateExecutionRole',
@@ -33,15 +36,12 @@ const FUNCTION_KEYS = Object.keys(FUNCTIONS) as FunctionKey[];
 const TABLES: Record<FunctionKey, string[]> = {
   'incident-explanation': ['IncidentsTable', 'IncidentIdempotencyTable'],
   'audit-append': [],
+  'audit-digest': [],
   'demand-prediction-update': ['DemandTable'],
-  billing: ['BillingTable', 'BillingIdempotencyTable'],
-  notifications: ['NotificationsTable', 'NotificationsIdempotencyTable'],
+  billing: ['BillingTable'],
+  notifications: ['NotificationsTable'],
 };
-const IDEMPOTENCY_TABLES = [
-  'IncidentIdempotencyTable',
-  'BillingIdempotencyTable',
-  'NotificationsIdempotencyTable',
-];
+const IDEMPOTENCY_TABLES = ['IncidentIdempotencyTable'];
 const READ_MODEL_TABLES = ['IncidentsTable', 'DemandTable', 'BillingTable', 'NotificationsTable'];
 
 // The only actions allowed on Resource "*": AWS supports no resource-level permissions for them.
@@ -104,10 +104,14 @@ function referencedLogicalIds(value: unknown): Set<string> {
 const ESM_COUNTS: Record<FunctionKey, number> = {
   'incident-explanation': 2,
   'audit-append': 6,
-  'demand-prediction-update': 3,
+  'audit-digest': 0,
+  'demand-prediction-update': 4,
   billing: 3,
   notifications: 4,
 };
+
+/** The functions fed by ESMs (audit-digest runs on a schedule and decodes nothing). */
+const ESM_FUNCTION_KEYS = FUNCTION_KEYS.filter((fn) => ESM_COUNTS[fn] > 0);
 
 function esmsOf(template: CloudFormationTemplate, fn: FunctionKey) {
   return resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').filter(([id]) =>
@@ -122,6 +126,7 @@ function environmentOf(template: CloudFormationTemplate, fn: FunctionKey): Recor
 
 const CREATE: Record<string, string> = { ...AWS_STAGE_PARAMS, auroraMode: 'create' };
 const IMPORTED_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audit-db-AbCdEf';
+const IMPORTED_DIGEST_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:audit-digest-db-AbCdEf';
 const IMPORTED_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444';
 const { vpcId: _unusedWithImport, ...IMPORT_BASE } = AWS_STAGE_PARAMS;
 // Staging also decodes with the Glue schema registry (prod keeps the committed catalog).
@@ -130,11 +135,17 @@ const IMPORT: Record<string, string> = {
   ...IMPORT_BASE,
   auroraMode: 'import',
   auroraSecretArn: IMPORTED_SECRET,
+  auroraDigestSecretArn: IMPORTED_DIGEST_SECRET,
   auroraSecretKmsKeyArn: IMPORTED_KEY,
   schemaRegistry: 'glue',
   glueRegistryName: GLUE_REGISTRY,
 };
-const { auroraSecretArn: _omitted, glueRegistryName: _alsoOmitted, ...withoutSecret } = IMPORT;
+const {
+  auroraSecretArn: _omitted,
+  auroraDigestSecretArn: _omittedToo,
+  glueRegistryName: _alsoOmitted,
+  ...withoutSecret
+} = IMPORT;
 
 let local: PackageResult;
 let prod: PackageResult;
@@ -183,7 +194,7 @@ describe('every packaged stage', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
       const esms = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
-      expect(esms.length, stage).toBe(18);
+      expect(esms.length, stage).toBe(19);
       const groups = new Set<string>();
       for (const [id, esm] of esms) {
         const p = esm.Properties as Record<string, Loose>;
@@ -226,6 +237,24 @@ describe('every packaged stage', () => {
     }
     for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
       expect(esm.Properties.BatchSize, id).toBe(10);
+    }
+  });
+
+  it('lets every ESM ride out a 5-minute store outage before a valid record can reach the bucket', () => {
+    // The engine retries an outage until DEFAULT_RETRY_MARGIN_MS before the timeout (less one backoff of at
+    // most 5 s), then fails the invocation: each failed invocation of an outage lasts at least that long, and a
+    // record reaches the bucket only after MaximumRetryAttempts + 1 of them (README "Failures").
+    const template = prod.template!;
+    for (const fn of FUNCTION_KEYS) {
+      const timeout = template.Resources[`${FUNCTIONS[fn].id}LambdaFunction`]!.Properties.Timeout as number;
+      const perInvocation = timeout - DEFAULT_RETRY_MARGIN_MS / 1000 - 5;
+      for (const [id, esm] of esmsOf(template, fn)) {
+        const attempts = (esm.Properties.MaximumRetryAttempts as number) + 1;
+        expect(attempts * perInvocation, `${id}: ${attempts} x ${perInvocation} s`).toBeGreaterThanOrEqual(
+          300,
+        );
+        expect(esm.Properties.MaximumRecordAgeInSeconds as number, id).toBeGreaterThan(attempts * timeout);
+      }
     }
   });
 
@@ -287,9 +316,11 @@ describe('every packaged stage', () => {
         const dynamoActions = statements
           .flatMap((s) => asArray(s.Action))
           .filter((a) => a.startsWith('dynamodb:'));
-        for (const forbidden of ['dynamodb:Scan', 'dynamodb:DeleteTable', 'dynamodb:BatchWriteItem']) {
-          expect(dynamoActions, `${stage} ${fn}`).not.toContain(forbidden);
-        }
+        // billing writes immutable facts in batches (functions/billing/bill.ts); notifications writes its log
+        // entries in batches under its partition lease (functions/notifications).
+        const forbidden = ['dynamodb:Scan', 'dynamodb:DeleteTable'];
+        if (fn !== 'billing' && fn !== 'notifications') forbidden.push('dynamodb:BatchWriteItem');
+        for (const action of forbidden) expect(dynamoActions, `${stage} ${fn}`).not.toContain(action);
         for (const statement of statements.filter((s) => s.Sid?.endsWith('IdempotencyTable'))) {
           expect([...asArray(statement.Action)].sort()).toEqual(
             ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'].sort(),
@@ -302,7 +333,14 @@ describe('every packaged stage', () => {
   it('lets the ESM of each function read only its topics and use only its consumer groups', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
-      for (const fn of FUNCTION_KEYS) {
+      const kafka = roleStatements(template, FUNCTIONS['audit-digest'].role).flatMap((s) =>
+        asArray(s.Action),
+      );
+      expect(
+        kafka.filter((a) => a.startsWith('kafka')),
+        stage,
+      ).toEqual([]);
+      for (const fn of ESM_FUNCTION_KEYS) {
         const esms = esmsOf(template, fn).map(([, esm]) => esm.Properties as Record<string, Loose>);
         const cluster = esms[0]!.EventSourceArn as string;
         const topicPrefix = cluster.replace(':cluster/', ':topic/');
@@ -350,16 +388,22 @@ describe('every packaged stage', () => {
       for (const fn of FUNCTION_KEYS) {
         const statements = roleStatements(result.template!, FUNCTIONS[fn].role);
         const s3 = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')));
-        expect(s3.flatMap((s) => asArray(s.Action)).sort(), `${stage} ${fn}`).toEqual([
-          's3:ListBucket',
-          's3:PutObject',
-        ]);
-        for (const statement of s3) {
+        // audit-digest has no ESM: it writes the digest bucket only (checked with the digests below).
+        const failedRecordStatements = s3.filter((s) =>
+          referencedLogicalIds(s.Resource).has('FailedRecordsBucket'),
+        );
+        expect(failedRecordStatements.flatMap((s) => asArray(s.Action)).sort(), `${stage} ${fn}`).toEqual(
+          fn === 'audit-digest' ? [] : ['s3:ListBucket', 's3:PutObject'],
+        );
+        for (const statement of failedRecordStatements) {
           expect(statement.Condition, `${stage} ${fn}`).toEqual({
             StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } },
           });
           expect([...referencedLogicalIds(statement.Resource)]).toEqual(['FailedRecordsBucket']);
         }
+        expect(s3.length - failedRecordStatements.length, `${stage} ${fn}`).toBe(
+          fn === 'audit-digest' ? 2 : 0,
+        );
         const logs = statements.find((s) => s.Sid === 'OwnLogGroup')!;
         expect(JSON.stringify(logs.Resource)).toContain(`log-group:/aws/lambda/mobility-events-`);
         expect(JSON.stringify(logs.Resource)).toContain(`-${fn}:*`);
@@ -417,7 +461,7 @@ describe('every packaged stage', () => {
     }
   });
 
-  it('alarms on OffsetLag per ESM, errors and destination failures per function, and failed-record writes', () => {
+  it('alarms on OffsetLag and record age per ESM, errors and destination failures per function, and failed-record writes', () => {
     for (const [stage, result] of packaged()) {
       const template = result.template!;
       const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(
@@ -434,8 +478,44 @@ describe('every packaged stage', () => {
           { Name: 'EventSourceMappingUUID', Value: { Ref: esmId } },
         ]);
       }
+      // Lag as time, per ESM: 10 s on the high-priority flows (incident alerts, HITL), looser elsewhere.
+      const highPriority = [
+        'incident-explanation incident.detected',
+        'notifications incident.detected',
+        'notifications genai.hitl.requested',
+      ];
+      const ages = alarms.filter((a) => a.MetricName === 'OldestRecordAgeMs');
+      const esms = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping');
+      expect(ages).toHaveLength(esms.length);
+      for (const [esmId, esm] of esms) {
+        const functionKey = FUNCTION_KEYS.find(
+          (fn) =>
+            `${FUNCTIONS[fn].id}LambdaFunction` === (esm.Properties.FunctionName as Loose)['Fn::GetAtt'][0],
+        ) as string;
+        const topic = (esm.Properties.Topics as string[])[0] as string;
+        const age = ages.filter(
+          (a) =>
+            JSON.stringify(a.Dimensions) ===
+            JSON.stringify([
+              { Name: 'service', Value: functionKey },
+              { Name: 'topic', Value: topic },
+            ]),
+        );
+        expect(age, `${stage} ${esmId}`).toHaveLength(1);
+        expect(age[0]).toMatchObject({ Namespace: 'mobility-events', Statistic: 'Maximum', Period: 60 });
+        const urgent = highPriority.includes(`${functionKey} ${topic}`);
+        expect(age[0].Threshold, `${functionKey} ${topic}`).toBe(
+          urgent
+            ? 10_000
+            : ['incident-explanation', 'notifications'].includes(functionKey)
+              ? 60_000
+              : 300_000,
+        );
+        expect(age[0].EvaluationPeriods).toBe(urgent ? 2 : 5);
+      }
       for (const fn of FUNCTION_KEYS) {
-        for (const metric of ['Errors', 'DestinationDeliveryFailures']) {
+        // Only a function with ESMs has an on-failure destination.
+        for (const metric of fn === 'audit-digest' ? ['Errors'] : ['Errors', 'DestinationDeliveryFailures']) {
           const matching = alarms.filter(
             (a) =>
               a.MetricName === metric &&
@@ -481,10 +561,9 @@ describe('every packaged stage', () => {
           IDEMPOTENCY_TABLE: 'IncidentIdempotencyTable',
         },
         'demand-prediction-update': { DEMAND_TABLE: 'DemandTable' },
-        billing: { BILLING_TABLE: 'BillingTable', IDEMPOTENCY_TABLE: 'BillingIdempotencyTable' },
+        billing: { BILLING_TABLE: 'BillingTable' },
         notifications: {
           NOTIFICATIONS_TABLE: 'NotificationsTable',
-          IDEMPOTENCY_TABLE: 'NotificationsIdempotencyTable',
         },
       };
       for (const [fn, tables] of Object.entries(expected)) {
@@ -539,6 +618,7 @@ describe('an AWS stage', () => {
       SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
       SecurityGroupIds: ['sg-0123456789abcdef0', { 'Fn::GetAtt': ['AuroraClientSecurityGroup', 'GroupId'] }],
     });
+    expect(vpcOf('audit-digest')).toEqual(vpcOf('audit-append'));
     for (const fn of ['demand-prediction-update', 'billing', 'notifications'] as const) {
       expect(vpcOf(fn), fn).toBeUndefined();
     }
@@ -623,7 +703,7 @@ describe('an AWS stage', () => {
       }),
     ]);
     expect(environmentOf(template, 'audit-append')).toMatchObject({
-      DATABASE_SECRET_ARN: { Ref: 'AuroraSecret' },
+      DATABASE_SECRET_ARN: { Ref: 'AuditAppendDatabaseSecret' },
       // Node 20+ runtimes do not trust the RDS CAs unless told to.
       NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
     });
@@ -631,10 +711,15 @@ describe('an AWS stage', () => {
       const secretReaders = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
       );
+      // Each audit function reads its own login's secret; nobody reads the master secret (issue 21).
+      const own: Partial<Record<FunctionKey, string>> = {
+        'audit-append': 'AuditAppendDatabaseSecret',
+        'audit-digest': 'AuditDigestDatabaseSecret',
+      };
       expect(
         secretReaders.map((s) => s.Resource),
         fn,
-      ).toEqual(fn === 'audit-append' ? [{ Ref: 'AuroraSecret' }] : []);
+      ).toEqual(own[fn] ? [{ Ref: own[fn] }] : []);
     }
   });
 
@@ -645,6 +730,13 @@ describe('an AWS stage', () => {
       expect(template.Resources[id]!.Condition, id).toBe('AuroraCreate');
     }
     expect(environmentOf(template, 'audit-append')).toMatchObject({ DATABASE_SECRET_ARN: IMPORTED_SECRET });
+    expect(environmentOf(template, 'audit-digest')).toMatchObject({
+      DATABASE_SECRET_ARN: IMPORTED_DIGEST_SECRET,
+      DATABASE_ROLE: 'audit_reader',
+    });
+    expect(
+      roleStatements(template, FUNCTIONS['audit-digest'].role).find((s) => s.Sid === 'DatabaseSecret'),
+    ).toMatchObject({ Resource: IMPORTED_DIGEST_SECRET });
     expect(template.Resources.AuditDashappendLambdaFunction!.Properties.VpcConfig).toEqual({
       SubnetIds: ['subnet-0aaa1111bbbb2222c', 'subnet-0ddd3333eeee4444f'],
       SecurityGroupIds: ['sg-0123456789abcdef0'],
@@ -662,7 +754,9 @@ describe('an AWS stage', () => {
       roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('glue:')),
       );
-    for (const fn of FUNCTION_KEYS) {
+    for (const stage of [prod, local, imported])
+      expect(glueStatements(stage.template!, 'audit-digest')).toEqual([]);
+    for (const fn of ESM_FUNCTION_KEYS) {
       expect(environmentOf(imported.template!, fn).SCHEMA_REGISTRY, fn).toBe('glue');
       expect(environmentOf(prod.template!, fn).SCHEMA_REGISTRY, fn).toBe('file');
       expect(glueStatements(prod.template!, fn), `prod ${fn}`).toEqual([]);
@@ -682,6 +776,98 @@ describe('an AWS stage', () => {
           ],
         },
       ]);
+    }
+  });
+});
+
+describe('the redrive operator policies', () => {
+  const policyOf = (template: CloudFormationTemplate, id: string) => {
+    const policy = template.Resources[id] as Loose;
+    expect(policy?.Type, id).toBe('AWS::IAM::ManagedPolicy');
+    // Attached to nobody by the stack: the account decides who may redrive.
+    expect(Object.keys(policy.Properties).sort(), id).toEqual([
+      'Description',
+      'ManagedPolicyName',
+      'PolicyDocument',
+    ]);
+    return policy.Properties as { ManagedPolicyName: string; PolicyDocument: { Statement: Statement[] } };
+  };
+
+  it('let an operator find the ESMs, read and tag (only with redrive tags) the failed records, invoke the consumers: nothing more', () => {
+    for (const [stage, result] of packaged()) {
+      const name = stage.split(' ')[0];
+      const policy = policyOf(result.template!, 'RedriveOperatorPolicy');
+      expect(policy.ManagedPolicyName).toBe(`mobility-events-${name}-redrive`);
+      const bySid = Object.fromEntries(policy.PolicyDocument.Statement.map((s) => [s.Sid, s]));
+      const actions = policy.PolicyDocument.Statement.flatMap((s) => asArray(s.Action)).sort();
+      expect(actions, stage).toEqual([
+        'lambda:InvokeFunction',
+        'lambda:ListEventSourceMappings',
+        's3:GetObject',
+        's3:GetObjectTagging',
+        's3:ListBucket',
+        's3:PutObjectTagging',
+      ]);
+      for (const statement of policy.PolicyDocument.Statement) {
+        expect(statement.Effect).toBe('Allow');
+        if (asArray(statement.Resource).includes('*'))
+          expect(asArray(statement.Action), stage).toEqual(['lambda:ListEventSourceMappings']);
+      }
+      const invoked = asArray(bySid.InvokeConsumers!.Resource).map(
+        (r) => (r as { 'Fn::Sub': string })['Fn::Sub'],
+      );
+      // The consumers only: audit-digest has no ESM, so no failed records to redrive into it.
+      expect(invoked.sort(), stage).toEqual(
+        ESM_FUNCTION_KEYS.map(
+          (fn) =>
+            `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:mobility-events-${name}-${fn}`,
+        ).sort(),
+      );
+      const account = { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } };
+      expect(bySid.ListFailedRecords!.Condition).toEqual({
+        ...account,
+        StringLike: { 's3:prefix': ['aws/lambda/*'] },
+      });
+      for (const sid of ['ListFailedRecords', 'ReadFailedRecords', 'MarkFailedRecordsRedriven']) {
+        expect([...referencedLogicalIds(bySid[sid]!.Resource)], sid).toEqual(['FailedRecordsBucket']);
+      }
+      for (const sid of ['ReadFailedRecords', 'MarkFailedRecordsRedriven'])
+        expect(JSON.stringify(bySid[sid]!.Resource), sid).toContain('"/aws/lambda/*"');
+      expect(bySid.ReadFailedRecords!.Condition).toEqual(account);
+      // The tags redrive writes, and no others.
+      expect(bySid.MarkFailedRecordsRedriven!.Condition).toEqual({
+        ...account,
+        'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': [STATUS_TAG, AT_TAG, VIA_TAG] },
+      });
+      expect(result.template!.Outputs?.RedriveOperatorPolicyArn).toBeDefined();
+    }
+  });
+
+  it('let --to-topic produce idempotently to the consumed topics of this cluster only, in a policy of its own', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const policy = policyOf(template, 'RedriveToTopicPolicy');
+      const [cluster, topics] = policy.PolicyDocument.Statement;
+      expect(asArray(cluster!.Action).sort()).toEqual([
+        'kafka-cluster:Connect',
+        'kafka-cluster:WriteDataIdempotently',
+      ]);
+      const clusterArn = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')[0]![1].Properties
+        .EventSourceArn;
+      expect(cluster!.Resource, stage).toEqual(clusterArn);
+      expect(asArray(topics!.Action).sort()).toEqual([
+        'kafka-cluster:DescribeTopic',
+        'kafka-cluster:WriteData',
+      ]);
+      const consumed = new Set(
+        resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').flatMap(
+          ([, esm]) => esm.Properties.Topics as string[],
+        ),
+      );
+      const granted = asArray(topics!.Resource as string | string[]);
+      expect(granted.map((arn) => arn.split('/').pop()).sort(), stage).toEqual([...consumed].sort());
+      for (const arn of granted) expect(arn, stage).toMatch(/^arn:aws:kafka:[a-z0-9-]+:\d{12}:topic\/[^*]+$/);
+      expect(template.Outputs?.RedriveToTopicPolicyArn).toBeDefined();
     }
   });
 });
@@ -715,6 +901,7 @@ describe('missing or invalid parameters', () => {
   it('names the parameters a mode needs: the Aurora secret to import, the Glue registry to read', () => {
     expect(missingImport.ok).toBe(false);
     expect(missingImport.output).toContain('  - auroraSecretArn: missing');
+    expect(missingImport.output).toContain('  - auroraDigestSecretArn: missing');
     expect(missingImport.output).toContain('  - glueRegistryName: missing');
     expect(missingImport.output).not.toContain('  - vpcId: missing');
   });
@@ -746,14 +933,21 @@ describe('IAM against the code', () => {
     ConverseCommand: 'bedrock:InvokeModel',
     InvokeModelCommand: 'bedrock:InvokeModel',
     PublishCommand: 'sns:Publish',
+    PublishBatchCommand: 'sns:Publish',
     SendEmailCommand: 'ses:SendEmail',
     GetSecretValueCommand: 'secretsmanager:GetSecretValue',
+    PutObjectCommand: 's3:PutObject',
+    GetObjectCommand: 's3:GetObject',
+    ListObjectsV2Command: 's3:ListBucket',
   };
-  // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest),
-  // run by an operator with their own credentials.
+  // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest)
+  // and the open-review listing of `review list`, run by an operator with their own credentials.
   const OPERATOR_ONLY: Partial<Record<FunctionKey, string[]>> = {
+    'incident-explanation': ['dynamodb:Query'],
     'demand-prediction-update': ['dynamodb:Scan', 'dynamodb:BatchWriteItem'],
-    billing: ['dynamodb:Scan', 'dynamodb:BatchWriteItem'],
+    billing: ['dynamodb:Scan'],
+    // listOutbox: what `dev` shows of the local outbox.
+    notifications: ['dynamodb:Query'],
   };
 
   async function actionsUsedBy(fn: FunctionKey): Promise<Set<string>> {
@@ -851,7 +1045,7 @@ describe('the packaged bundles', () => {
       );
       return [...bundle.matchAll(marker)].map((match) => match[1]).sort();
     };
-    expect(await commandsIn('notifications', 'client-sns')).toEqual(['Publish']);
+    expect(await commandsIn('notifications', 'client-sns')).toEqual(['PublishBatch']);
     expect(await commandsIn('notifications', 'client-sesv2')).toEqual(['SendEmail']);
     expect(await commandsIn('incident-explanation', 'client-bedrock-runtime')).toEqual(['Converse']);
   });
@@ -873,3 +1067,158 @@ describe('the packaged bundles', () => {
     expect(notifications).toContain('require("@aws-sdk/nested-clients/sso")');
   });
 });
+
+describe('an audit store that survives its operators (issue 21)', () => {
+  const digestBucketArn = { 'Fn::GetAtt': ['AuditDigestBucket', 'Arn'] };
+
+  it("gives the audit functions their own logins' secrets, generated by the deploy; none reads the master secret", () => {
+    const template = prod.template!;
+    for (const [id, login] of [
+      ['AuditAppendDatabaseSecret', 'audit_append_login'],
+      ['AuditDigestDatabaseSecret', 'audit_digest_login'],
+    ] as const) {
+      const secret = template.Resources[id]!;
+      expect(secret.Condition, id).toBe('AuroraCreate');
+      const generate = (secret.Properties as Loose).GenerateSecretString;
+      expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ username: login, dbname: 'audit' });
+      expect(generate.GenerateStringKey).toBe('password');
+      expect(template.Resources[`${id}Attachment`]!.Properties).toMatchObject({
+        SecretId: { Ref: id },
+        TargetId: { Ref: 'AuroraCluster' },
+      });
+    }
+    expect(environmentOf(template, 'audit-digest')).toMatchObject({
+      DATABASE_SECRET_ARN: { Ref: 'AuditDigestDatabaseSecret' },
+      DATABASE_ROLE: 'audit_reader',
+      DIGEST_BUCKET: { Ref: 'AuditDigestBucket' },
+    });
+    for (const [stage, result] of packaged()) {
+      for (const fn of FUNCTION_KEYS) {
+        const statements = roleStatements(result.template!, FUNCTIONS[fn].role);
+        expect(referencedLogicalIds(statements).has('AuroraSecret'), `${stage} ${fn}`).toBe(false);
+      }
+    }
+  });
+
+  it('runs audit-digest every 5 minutes into an Object Lock bucket (compliance, >= the audit retention) that refuses replacing or deleting a digest', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const rules = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]) =>
+        JSON.stringify(rule.Properties.Targets).includes('AuditDashdigestLambdaFunction'),
+      );
+      expect(
+        rules.map(([, rule]) => rule.Properties.ScheduleExpression),
+        stage,
+      ).toEqual(['rate(5 minutes)']);
+
+      const bucket = template.Resources.AuditDigestBucket!;
+      const p = bucket.Properties as Loose;
+      expect(bucket.DeletionPolicy, stage).toBe('Retain');
+      expect(p.ObjectLockEnabled).toBe(true);
+      expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(p.ObjectLockConfiguration.ObjectLockEnabled).toBe('Enabled');
+      const retention = p.ObjectLockConfiguration.Rule.DefaultRetention;
+      expect(retention.Mode).toBe('COMPLIANCE');
+      // The audit retention (custom.audit.retentionDays), never below the 90 days the database enforces.
+      expect(retention.Days).toBe(400);
+      expect(retention.Days).toBeGreaterThanOrEqual(90);
+      expect(p.LifecycleConfiguration).toBeUndefined();
+      expect(p.PublicAccessBlockConfiguration).toMatchObject({
+        BlockPublicPolicy: true,
+        RestrictPublicBuckets: true,
+      });
+
+      const policy = (template.Resources.AuditDigestBucketPolicy!.Properties as Loose).PolicyDocument
+        .Statement as Statement[];
+      expect(policy.find((s) => s.Sid === 'DenyReplacingADigest')).toMatchObject({
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:PutObject',
+        Condition: { Null: { 's3:if-none-match': 'true' } },
+      });
+      expect(policy.find((s) => s.Sid === 'DenyDeletingDigests')).toMatchObject({
+        Effect: 'Deny',
+        Principal: '*',
+      });
+      expect(asArray(policy.find((s) => s.Sid === 'DenyDeletingDigests')!.Action)).toEqual(
+        expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention']),
+      );
+
+      // Only audit-digest touches the bucket: put and get under audit-digests/, list that prefix; no delete.
+      for (const fn of FUNCTION_KEYS) {
+        const statements = roleStatements(template, FUNCTIONS[fn].role).filter((s) =>
+          referencedLogicalIds(s.Resource).has('AuditDigestBucket'),
+        );
+        if (fn !== 'audit-digest') {
+          expect(statements, `${stage} ${fn}`).toEqual([]);
+          continue;
+        }
+        expect(statements).toEqual([
+          expect.objectContaining({
+            Action: ['s3:PutObject', 's3:GetObject'],
+            Resource: { 'Fn::Join': ['', [digestBucketArn, '/audit-digests/*']] },
+          }),
+          expect.objectContaining({
+            Action: ['s3:ListBucket'],
+            Resource: digestBucketArn,
+            Condition: {
+              StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } },
+              StringLike: { 's3:prefix': 'audit-digests/*' },
+            },
+          }),
+        ]);
+        const actions = roleStatements(template, FUNCTIONS[fn].role).flatMap((s) => asArray(s.Action));
+        expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual([
+          's3:GetObject',
+          's3:ListBucket',
+          's3:PutObject',
+        ]);
+      }
+    }
+  });
+
+  it('keeps every failed-record object version an ESM wrote: versioned, no function may delete a version or change the rules', () => {
+    for (const [stage, result] of packaged()) {
+      const template = result.template!;
+      const p = template.Resources.FailedRecordsBucket!.Properties as Loose;
+      expect(p.VersioningConfiguration, stage).toEqual({ Status: 'Enabled' });
+      // No default retention: S3 would refuse Lambda's failed-record writes without a checksum (failed-records.yml).
+      expect(p.ObjectLockConfiguration, stage).toBeUndefined();
+      const rule = p.LifecycleConfiguration.Rules[0];
+      // An overwritten version lives as long as the object it replaced would have.
+      expect(rule.NoncurrentVersionExpiration.NoncurrentDays).toBeGreaterThanOrEqual(rule.ExpirationInDays);
+
+      const policy = (template.Resources.FailedRecordsBucketPolicy!.Properties as Loose).PolicyDocument
+        .Statement as Statement[];
+      const deny = policy.find((s) => s.Sid === 'DenyFunctionsDeletingFailedRecords')!;
+      expect(deny.Effect).toBe('Deny');
+      expect(asArray(deny.Action)).toEqual(
+        expect.arrayContaining([
+          's3:DeleteObject',
+          's3:DeleteObjectVersion',
+          's3:PutObjectRetention',
+          's3:BypassGovernanceRetention',
+          's3:PutBucketVersioning',
+          's3:PutBucketObjectLockConfiguration',
+          's3:PutLifecycleConfiguration',
+        ]),
+      );
+      // Every role of the template is named (CloudFormation truncates generated names: no pattern).
+      const roles = resourcesOfType(template, 'AWS::IAM::Role').map(([id]) => ({
+        'Fn::GetAtt': [id, 'Arn'],
+      }));
+      const named = (deny.Condition as Loose).ArnEquals['aws:PrincipalArn'];
+      expect([...named].sort(byJson), stage).toEqual([...roles].sort(byJson));
+      // And no role is granted anything but writing and listing there.
+      for (const fn of FUNCTION_KEYS) {
+        const actions = roleStatements(template, FUNCTIONS[fn].role)
+          .filter((s) => referencedLogicalIds(s.Resource).has('FailedRecordsBucket'))
+          .flatMap((s) => asArray(s.Action));
+        for (const action of actions)
+          expect(['s3:PutObject', 's3:ListBucket'], `${stage} ${fn}`).toContain(action);
+      }
+    }
+  });
+});
+
+const byJson = (a: unknown, b: unknown) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1);

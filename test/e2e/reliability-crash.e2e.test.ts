@@ -1,24 +1,27 @@
-// Mixed events (bookings, payments, incidents, genai.*) through the real broker and the real handlers of
-// audit-append, billing, demand-prediction-update and notifications, while the emulator (a child process) is
-// SIGKILLed at seeded random points and restarted. Afterwards every store holds exactly the expected effects:
-// no event lost, none doubled, and nothing in the on-failure destination (a record a killed invocation left
-// "in progress" in Powertools idempotency is processed by its redelivery, not failed). RELIABILITY_SEED
-// reproduces the kill points.
+// Mixed events (bookings, payments, incidents, genai.*) through the real broker and the real handlers of all five
+// functions (incident-explanation produces its genai.* events to the run's topics, where audit-append and
+// notifications consume them with the rest), while the emulator (a child process) is SIGKILLed at seeded random
+// points and restarted. Afterwards every store holds exactly the expected effects: no event lost, none doubled
+// (one explanation and at most one review per incident; the genai.* events a redelivered incident re-produces are
+// deduplicated downstream), and nothing in the on-failure destination (a record a killed invocation left "in
+// progress" in Powertools idempotency is processed by its redelivery, not failed). RELIABILITY_SEED reproduces
+// the kill points.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
+import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
-import { type BuiltEvent, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
+import { type BuiltEvent, expectedExplanation, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
 import {
   auditChainBreaks,
   auditRows,
-  behind,
-  endOffsetsOf,
+  behindNow,
   failureObjects,
   prepareRun,
   produceAll,
@@ -118,7 +121,13 @@ describe('reliability: emulator crashes', () => {
     async () => {
       const random = prng(SEED);
       const spec = await prepareRun({
-        functions: ['audit-append', 'billing', 'demand-prediction-update', 'notifications'],
+        functions: [
+          'audit-append',
+          'billing',
+          'demand-prediction-update',
+          'incident-explanation',
+          'notifications',
+        ],
         topics: MIXED_EVENT_TOPICS,
         partitions: PARTITIONS,
       });
@@ -151,12 +160,12 @@ describe('reliability: emulator crashes', () => {
       await producing;
       const last = startChild(specFile);
       await last.started;
-      const ends = await endOffsetsOf(spec);
       let lagging: string[] = [];
       await waitFor(
         'every ESM to commit every partition to its end',
         async () => {
-          lagging = await behind(spec, ends);
+          // Ends read anew each time: incident-explanation keeps producing genai.* events until it is done.
+          lagging = await behindNow(spec);
           return lagging.length === 0;
         },
         DRAIN_MS,
@@ -185,18 +194,48 @@ describe('reliability: emulator crashes', () => {
         [],
       );
 
-      // Audit: one row per audited event id, and every chain of the run verifies.
-      const audited = events.filter((e) => AUDITED.has(e.type));
+      // incident-explanation: one explanation per incident; a review where its policy asks for one, resolved
+      // where the mix resolves it (a resolution is kept even if it arrives first); its genai.* events.
+      const incidents = events.filter((e) => e.type === 'incident.detected');
+      const explanations = await Promise.all(incidents.map(expectedExplanation));
+      const produced = explanations.flatMap((outcome) => outcome.events);
+      const incidentItems = await scanAll(spec.tables.IncidentsTable as string);
+      const views = incidentItems.filter((i) => i.sk === 'VIEW');
+      expect(views.map((v) => v.incidentId).sort()).toEqual(explanations.map((o) => o.incidentId).sort());
+      expect(new Set(views.map((v) => v.explainer))).toEqual(new Set(['RULES_FALLBACK']));
+      const resolvedBy = new Map(
+        events.filter((e) => e.type === 'genai.hitl.resolved').map((e) => [e.data.incidentId as string, e]),
+      );
+      const expectedReviews = new Map<string, string>();
+      for (const outcome of explanations) {
+        if (resolvedBy.has(outcome.incidentId)) expectedReviews.set(outcome.incidentId, 'RESOLVED');
+        else if (outcome.review)
+          expectedReviews.set(outcome.incidentId, `OPEN ${outcome.review.reasons.join(',')}`);
+      }
+      const reviews = new Map(
+        incidentItems
+          .filter((i) => i.sk === 'REVIEW')
+          .map((i) => [
+            i.incidentId as string,
+            i.status === 'RESOLVED' ? 'RESOLVED' : `${i.status} ${(i.reasons as string[]).join(',')}`,
+          ]),
+      );
+      expect(Object.fromEntries(reviews)).toEqual(Object.fromEntries(expectedReviews));
+
+      // Audit: one row per audited event id, incident-explanation's produced events included however often a
+      // redelivery re-produced them, and every chain of the run verifies.
+      const auditedIds = [
+        ...events.filter((e) => AUDITED.has(e.type)).map((e) => e.id),
+        ...produced.map((e) => e.id),
+      ];
       const audit = await auditRows(spec);
-      expect(audit.length).toBe(audited.length);
-      expect(audit.map((r) => r.ceId).sort()).toEqual(audited.map((e) => e.id).sort());
+      expect(audit.length).toBe(auditedIds.length);
+      expect(audit.map((r) => r.ceId).sort()).toEqual(auditedIds.sort());
       expect(await auditChainBreaks(spec)).toEqual([]);
 
       // Billing: one invoice per completed booking, paid by its payment.
-      const billing = await scanAll(spec.tables.BillingTable as string);
-      const invoices = new Map(
-        billing.filter((i) => i.sk === 'INVOICE').map((i) => [String(i.pk).slice(8), i]),
-      );
+      // Each invoice with the payment state its stored payments give it (billing derives it on read).
+      const invoices = invoiceViewsOf(await scanAll(spec.tables.BillingTable as string));
       const flows = new Map<string, { completed?: BuiltEvent; paid?: BuiltEvent }>();
       for (const e of events) {
         if (e.type === 'booking.completed')
@@ -225,10 +264,15 @@ describe('reliability: emulator crashes', () => {
       const logged = new Map(notificationItems.map((i) => [`${i.pk}|${i.sk}`, i]));
       const notificationsWrong: string[] = [];
       let expectedNotifications = 0;
-      for (const e of events) {
-        for (const intent of decideNotifications({ topic: e.type, id: e.id, time: '', data: e.data })) {
+      const notified = [
+        ...events.map((e) => ({ topic: e.type as string, source: e.source, id: e.id, data: e.data })),
+        ...produced.map((e) => ({ topic: e.topic, source: e.source, id: e.id, data: e.data })),
+      ];
+      for (const e of notified) {
+        for (const intent of decideNotifications({ ...e, time: '' })) {
           expectedNotifications++;
-          const key = `NOTIFICATION#${e.id}|RECIPIENT#${intent.recipient.id}`;
+          const { pk, sk } = notificationLogKey(e.source, e.id, intent.recipient.id);
+          const key = `${pk}|${sk}`;
           const item = logged.get(key);
           logged.delete(key);
           if (item?.status !== 'SENT') {
@@ -267,7 +311,7 @@ describe('reliability: emulator crashes', () => {
       expect(Object.fromEntries(demand)).toEqual(Object.fromEntries(expectedDemand));
 
       console.log(
-        `crash: ${events.length} events, ${spec.definitions.length} ESMs, seed ${SEED}, killed after ${killedAfterMs.join('/')} ms of running; drained in ${drainedMs} ms; ${audit.length} audit rows, ${invoices.size} invoices, ${expectedNotifications} notifications expected`,
+        `crash: ${events.length} events, ${spec.definitions.length} ESMs, seed ${SEED}, killed after ${killedAfterMs.join('/')} ms of running; drained in ${drainedMs} ms; ${audit.length} audit rows, ${invoices.size} invoices, ${views.length} explanations, ${reviews.size} reviews, ${produced.length} genai.* events produced, ${expectedNotifications} notifications expected`,
       );
     },
     240_000 + DRAIN_MS,

@@ -4,11 +4,14 @@
 // contracts issue, plus a header-less tombstone. The S3 invocation record carries no reason (as on Lambda):
 // the reason is in the rejecting function's log line, with the record's coordinates. Topics, groups and
 // tables are run-scoped (reliability/harness.ts).
+
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
+import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
 import {
   type BuiltEvent,
   buildEvent,
@@ -251,8 +254,7 @@ describe('reliability: poison records', () => {
         .filter((e) => e.type === 'payment.succeeded')
         .map((e) => [e.bookingId, (e.data.amount as { amountMinor: number }).amountMinor]),
     );
-    for (const invoice of invoices) {
-      const bookingId = String(invoice.pk).slice('INVOICE#'.length);
+    for (const [bookingId, invoice] of invoiceViewsOf(billing)) {
       expect(invoice.paidMinor, bookingId).toBe(paid.get(bookingId));
     }
 
@@ -267,7 +269,9 @@ describe('reliability: poison records', () => {
     const notifications = await scanAll(spec.tables.NotificationsTable as string);
     const sent = notifications.filter((i) => String(i.sk).startsWith('RECIPIENT#'));
     const created = valid.filter((e) => e.type === 'booking.created');
-    expect(sent.map((i) => i.pk).sort()).toEqual(created.map((e) => `NOTIFICATION#${e.id}`).sort());
+    expect(sent.map((i) => i.pk).sort()).toEqual(
+      created.map((e) => notificationLogKey(e.source, e.id, `customer-${e.data.customerId}`).pk).sort(),
+    );
     expect(new Set(sent.map((i) => i.status))).toEqual(new Set(['SENT']));
 
     console.log(

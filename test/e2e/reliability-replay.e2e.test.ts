@@ -111,9 +111,7 @@ describe('reliability: full replay with rebuild', () => {
     expect(before.audit).toHaveLength(events.filter((e) => e.type.startsWith('payment.')).length);
 
     const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-    registerReadModelRebuilder(
-      billingReadModelRebuilder(documents, billingTable, spec.tables.BillingIdempotencyTable as string),
-    );
+    registerReadModelRebuilder(billingReadModelRebuilder(documents, billingTable));
     registerReadModelRebuilder(demandReadModelRebuilder(documents, demandTable));
     const lambda = new LambdaClient({
       region: process.env.AWS_REGION ?? 'eu-west-1',

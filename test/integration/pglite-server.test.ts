@@ -1,14 +1,15 @@
 // The local stack's PGlite server: one backend, several connections at once (the function's execution
 // environments, the dev table, the audit CLI). The first two tests fail with pglite-socket 0.2.17 -m 16, the
 // server the stack ran before ("prepared statement ... already exists"); the others hold for both.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendBatch } from '../../functions/audit-append/append-batch';
 import { pooled } from '../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../functions/audit-append/postgres-audit-reader';
 import { PgliteServer } from '../../local/stack/pglite-server';
+import { appendThroughEngine } from '../unit/audit/support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../unit/audit/support/msk';
 import { applyMigrations } from './audit/audit-database';
 
@@ -68,7 +69,7 @@ describe('PGlite server (local stack)', () => {
         for (const [index, batch] of batches.entries()) {
           if (index % topics.length !== lane) continue;
           outcomes.push(
-            await appendBatch(batch, {
+            await appendThroughEngine(batch, {
               store: stores[lane] as PostgresAuditEventStore,
               decode: decodeJsonCloudEvent,
             }),
@@ -153,5 +154,122 @@ describe('PGlite server (local stack)', () => {
     });
     socket.destroy();
     expect(answer).toBe('N');
+  });
+});
+
+// In a process of its own: a server that loops on a message blocks its event loop, and the test's with it.
+describe('PGlite server limits (local stack)', () => {
+  let child: ChildProcess;
+  let port: number;
+  const limitsUrl = () => `postgres://postgres@127.0.0.1:${port}/postgres`;
+
+  beforeAll(async () => {
+    child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'local/stack/pglite-server.ts',
+        '--db=memory://',
+        '--port=0',
+        '--max-message-bytes=1048576',
+        '--idle-in-transaction-ms=500',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    port = await new Promise<number>((resolve, reject) => {
+      const read = (data: Buffer) => {
+        output += data.toString();
+        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+        if (match) resolve(Number(match[1]));
+      };
+      child.stdout?.on('data', read);
+      child.stderr?.on('data', read);
+      child.once('exit', (code) => reject(new Error(`pglite-server exited (${code}):\n${output}`)));
+    });
+  });
+  afterAll(() => {
+    child?.kill('SIGTERM');
+  });
+
+  /** Sends bytes on a raw connection; resolves with everything the server said once it closes the connection. */
+  const exchange = (...chunks: Buffer[]) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let reply = '';
+      socket.on('data', (data) => {
+        reply += data.toString('latin1');
+      });
+      socket.once('error', reject);
+      socket.once('close', () => resolve(reply));
+      for (const chunk of chunks) socket.write(chunk);
+    });
+  const int32 = (...values: number[]) => {
+    const buffer = Buffer.alloc(4 * values.length);
+    values.forEach((value, index) => {
+      buffer.writeInt32BE(value, 4 * index);
+    });
+    return buffer;
+  };
+  const startup = () => {
+    const parameters = Buffer.from('user\0postgres\0database\0postgres\0\0', 'latin1');
+    return Buffer.concat([int32(8 + parameters.length, 196608), parameters]);
+  };
+  const stillServes = async () => {
+    const client = new pg.Client({ connectionString: limitsUrl() });
+    await client.connect();
+    try {
+      return (await client.query('SELECT 1 AS one')).rows[0].one;
+    } finally {
+      await client.end();
+    }
+  };
+
+  it.each([
+    ['a zero-length SSL request', [int32(0, 80877103)], /invalid startup packet length 0/],
+    ['a negative startup packet length', [int32(-8, 196608)], /invalid startup packet length -8/],
+    ['a startup packet over 10,000 bytes', [int32(1 << 20, 196608)], /invalid startup packet length 1048576/],
+    [
+      'a negative message length',
+      [startup(), Buffer.concat([Buffer.from('Q'), int32(-1)])],
+      /invalid length -1 of a "Q" message/,
+    ],
+    [
+      'a message over the limit',
+      [startup(), Buffer.concat([Buffer.from('Q'), int32(1 << 30)])],
+      /invalid length 1073741824 of a "Q" message \(4 to 1048576 bytes\)/,
+    ],
+  ])(
+    'closes a connection that sends %s, saying why, and serves the others',
+    { timeout: 30_000 },
+    async (_, chunks, reason) => {
+      const reply = await exchange(...chunks);
+      expect(reply).toMatch(reason);
+      expect(reply).toContain('C08P01');
+      expect(await stillServes()).toBe(1);
+    },
+  );
+
+  it('ends a client idle inside a transaction, rolls its work back and hands the backend on', {
+    timeout: 30_000,
+  }, async () => {
+    const idle = new pg.Client({ connectionString: limitsUrl() });
+    await idle.connect();
+    // pg reports the server's error, then the closed connection: the first one is the reason.
+    const ended = new Promise<Error>((resolve) => idle.on('error', resolve));
+    await idle.query('CREATE TABLE IF NOT EXISTS pglite_server_idle (n int)');
+    await idle.query('BEGIN');
+    await idle.query('INSERT INTO pglite_server_idle VALUES (1)');
+    // Waits for the backend the idle client holds: it gets it only when the server ends that client.
+    expect(await stillServes()).toBe(1);
+    const error = (await ended) as Error & { code?: string };
+    expect(error.code).toBe('25P03');
+    expect(error.message).toMatch(/idle-in-transaction timeout/);
+    const other = new pg.Client({ connectionString: limitsUrl() });
+    await other.connect();
+    const { rows } = await other.query('SELECT count(*)::int AS n FROM pglite_server_idle');
+    await other.end();
+    expect(rows[0].n).toBe(0);
   });
 });

@@ -1,17 +1,21 @@
 // The stack the integration project runs against: endpoints reach the workers, everything answers, a
 // second `up` reuses it, and the pid/port safeguards behave (stale pid, recycled pid, port in use, a child
 // that dies during start-up reported with its log).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readStackState, status, up } from '../../local/stack/index';
-import { logFile, stackFile } from '../../local/stack/paths';
+import { logFile, stackFile, stateDir } from '../../local/stack/paths';
 import {
   assertPortFree,
   livePid,
+  processStartTime,
+  readPid,
   removePid,
   StackError,
   spawnDetached,
+  stopProcess,
   waitUntilReady,
   writePid,
 } from '../../local/stack/processes';
@@ -53,6 +57,18 @@ describe('local stack', () => {
     expect(state.env.KAFKA_BROKERS).toBe(process.env.KAFKA_BROKERS);
   });
 
+  it('keeps the files that can hold secrets to their owner (0600) in a directory nobody else can write', async () => {
+    await up({ owner: 'test' });
+    expect((statSync(stackFile).mode & 0o777).toString(8)).toBe('600');
+    expect(statSync(stateDir).mode & 0o022).toBe(0);
+    const printCache = join(stateDir, 'serverless-print');
+    const cached = readdirSync(printCache);
+    expect(cached.length).toBeGreaterThan(0);
+    for (const file of cached) {
+      expect((statSync(join(printCache, file)).mode & 0o777).toString(8), file).toBe('600');
+    }
+  });
+
   it('reuses the running services on a second up', async () => {
     const before = readStackState();
     const state = await up({ owner: 'test' });
@@ -92,6 +108,39 @@ describe('stack process safeguards', () => {
       owner: 'test',
     });
     expect(livePid(probe)).toBeUndefined();
+  });
+
+  it('does not take a recycled pid whose command line holds the marker for its child (start time differs)', () => {
+    // This test's own process: alive, its command line holds 'node', but it is not the process recorded.
+    writePid(probe, {
+      pid: process.pid,
+      marker: 'node',
+      startTime: '1',
+      startedAt: new Date().toISOString(),
+      owner: 'test',
+    });
+    expect(livePid(probe)).toBeUndefined();
+  });
+
+  it('records its child by pid and start time, recognises it and stops only it', async () => {
+    const { pid, child } = spawnDetached(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], {
+      service: probe,
+      marker: 'setTimeout',
+      logFile: logFile(probe),
+      cwd: '.',
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const record = readPid(probe);
+    expect(record?.startTime).toBe(processStartTime(pid));
+    expect(record?.startTime).toMatch(/^\d+$/);
+    expect(livePid(probe)).toBe(pid);
+    // The same pid with another start time is another process: not signalled.
+    expect(await stopProcess({ ...(record as NonNullable<typeof record>), startTime: '1' }, 100)).toBe(
+      'not-running',
+    );
+    expect(livePid(probe)).toBe(pid);
+    expect(await stopProcess(record as NonNullable<typeof record>, 5000)).toBe('stopped');
+    await exited;
   });
 
   it('names the port and the variable when a port is taken', async () => {

@@ -26,6 +26,27 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
     [['dev', '--rate', 'abc'], '--rate must be events per second above 0, got "abc"\n'],
     [['dev', '--api-port', '70000'], '--api-port must be a port number (0: any free port), got "70000"\n'],
     [['dev', '--concurrency', '1.5'], '--concurrency must be a whole number of batches above 0, got "1.5"\n'],
+    [
+      ['redrive'],
+      'redrive: --function <key> is required (e.g. --function billing) (npm run redrive -- --help)\n',
+    ],
+    [
+      ['redrive', '--function', 'billing', '--reason', 'Timeout'],
+      'redrive: --reason must be one of RetryAttemptsExhausted, RecordAgeExceeded, MaximumPayloadSizeExceeded, got "Timeout" (npm run redrive -- --help)\n',
+    ],
+    [
+      ['redrive', '--function', 'billing', '--stage', 'prod'],
+      "redrive: --stage prod: pass --bucket (the stack's FailedRecordsBucketName output) (npm run redrive -- --help)\n",
+    ],
+    [
+      ['review', 'resolve', 'inc-1', '--decision', 'maybe', '--reviewer', 'ana'],
+      'review resolve: --decision must be approve, override or escalate\n',
+    ],
+    [
+      ['review', 'resolve', 'inc-1', '--decision', 'approve'],
+      'review resolve: --reviewer NAME is required\n',
+    ],
+    [['review', 'list', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"\n'],
   ])('%j', (args, message) => {
     expect(cli(...args)).toEqual({ code: 2, stderr: message });
   });
@@ -35,5 +56,15 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
     expect(code).toBe(2);
     expect(stderr).toMatch(/^replay: Unknown option '--bogus'/);
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('prints redrive --help on stdout and exits 0', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/cli.ts', 'redrive', '--help'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^usage: npm run redrive -- --function <key>/);
+    expect(run.stdout).toContain('--to-topic <topic>');
   });
 });

@@ -9,7 +9,7 @@ const HANDLERS: Record<string, { load: () => Promise<unknown>; env: Record<strin
   },
   billing: {
     load: () => import('../../functions/billing/handler'),
-    env: { BILLING_TABLE: 'billing', IDEMPOTENCY_TABLE: 'billing-idempotency' },
+    env: { BILLING_TABLE: 'billing' },
   },
   'demand-prediction-update': {
     load: () => import('../../functions/demand-prediction-update/handler'),
@@ -25,7 +25,7 @@ const HANDLERS: Record<string, { load: () => Promise<unknown>; env: Record<strin
   },
   notifications: {
     load: () => import('../../functions/notifications/handler'),
-    env: { NOTIFICATIONS_TABLE: 'notifications', IDEMPOTENCY_TABLE: 'notifications-idempotency' },
+    env: { NOTIFICATIONS_TABLE: 'notifications' },
   },
 };
 

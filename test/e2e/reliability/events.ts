@@ -4,6 +4,12 @@
 // contracts issue.
 import { randomUUID } from 'node:crypto';
 import type { MSKEvent } from 'aws-lambda';
+import {
+  explainIncident,
+  type IncidentOutcome,
+} from '../../../functions/incident-explanation/explain-incident';
+import { toIncident } from '../../../functions/incident-explanation/incident';
+import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { eventTimeField, type SampleEventType, sampleData, sampleSources } from '../../../schemas/samples';
 import { type OutgoingEvent, toKafkaMessage } from '../../../shared/kafka/event-message';
 import { toProducerRecord } from '../../../shared/kafka/producer';
@@ -11,6 +17,8 @@ import type { OutMessage } from './harness';
 
 export interface BuiltEvent {
   type: SampleEventType;
+  /** CloudEvents source; with the id, the event's identity (the notification log's key). */
+  source: string;
   id: string;
   bookingId: string;
   data: Record<string, unknown>;
@@ -59,6 +67,7 @@ export function buildEvent(
   const record = toProducerRecord(toKafkaMessage(event));
   return {
     type,
+    source: event.source,
     id: event.id,
     bookingId: ids.bookingId,
     data,
@@ -107,6 +116,30 @@ export function mixedEvents(topics: Record<string, string>, count: number, from 
     }
   }
   return events.slice(0, count);
+}
+
+/**
+ * What incident-explanation does for an incident.detected event of the mix, by its own logic with the rules
+ * explainer the local stage runs: the genai.* events it produces (deterministic ids; their times differ from the
+ * run's) and the review it opens, if any. Nothing is stored.
+ */
+export function expectedExplanation(event: BuiltEvent): Promise<IncidentOutcome> {
+  return explainIncident(
+    toIncident(event.data),
+    {},
+    {
+      explainer: new RulesIncidentExplainer(),
+      views: { save: async () => {}, get: async () => undefined },
+      reviews: { open: async () => {}, resolve: async () => 'RESOLVED', get: async () => undefined },
+    },
+  );
+}
+
+/** How many genai.* events incident-explanation produces for the incident.detected events among `events`. */
+export async function explanationEventCount(events: BuiltEvent[]): Promise<number> {
+  const incidents = events.filter((e) => e.type === 'incident.detected');
+  const outcomes = await Promise.all(incidents.map(expectedExplanation));
+  return outcomes.reduce((sum, outcome) => sum + outcome.events.length, 0);
 }
 
 export type PoisonKind =

@@ -9,6 +9,7 @@
 // child process (emulator-child.ts) that a test can SIGKILL.
 import '../../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import {
   CreateTableCommand,
@@ -149,6 +150,8 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
         ),
         // The functions' metrics would print an EMF line per batch: noise in the captured logs.
         POWERTOOLS_METRICS_DISABLED: 'true',
+        // incident-explanation produces its genai.* events to the run's topics.
+        KAFKA_TOPIC_PREFIX: `rel-${run}.`,
         ...options.envOverrides?.[key],
       },
     };
@@ -170,9 +173,12 @@ export function canonicalTopic(spec: RunSpec, topic: string): string {
   return found ? found[0] : topic;
 }
 
+/** Functions that decide by topic name: their handlers see the canonical names. */
+const BY_TOPIC_NAME = new Set(['notifications', 'incident-explanation']);
+
 /**
- * notifications decides by topic name (rules.ts switches on `booking.created`...): its handler sees the
- * canonical names, as on the real cluster, and its partial batch response is mapped back.
+ * notifications and incident-explanation decide by topic name (`booking.created`, `incident.detected`...): their
+ * handlers see the canonical names, as on the real cluster, and their partial batch responses are mapped back.
  */
 function withCanonicalTopics(spec: RunSpec, handler: EsmHandler): EsmHandler {
   const toRun = new Map(Object.entries(spec.topics));
@@ -246,7 +252,7 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
         onInvoked?.(definition.functionKey, event, response);
         return response;
       };
-      return definition.functionKey === 'notifications' ? withCanonicalTopics(spec, handler) : handler;
+      return BY_TOPIC_NAME.has(definition.functionKey) ? withCanonicalTopics(spec, handler) : handler;
     },
     log: (line) => output.write(`[esm] ${line}\n`),
     ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
@@ -427,18 +433,31 @@ export async function endOffsetsOf(spec: RunSpec): Promise<Map<string, bigint>> 
   return result;
 }
 
+/**
+ * Like `behind` with the ends read after the committed offsets: a function that produces to the run's topics
+ * (incident-explanation) has produced everything of what it committed before those ends are read, so an empty
+ * answer means every ESM, downstream ones included, has handled everything there is.
+ */
+export async function behindNow(spec: RunSpec): Promise<string[]> {
+  const committed = await committedOffsetsOf(spec);
+  return lagging(spec, committed, await endOffsetsOf(spec));
+}
+
 /** Partitions of the run's ESMs not yet committed to their end, as `<function> <topic>/<p>: committed/end`. */
 export async function behind(spec: RunSpec, ends: Map<string, bigint>): Promise<string[]> {
-  const committed = await committedOffsetsOf(spec);
-  const lagging: string[] = [];
+  return lagging(spec, await committedOffsetsOf(spec), ends);
+}
+
+function lagging(spec: RunSpec, committed: Map<string, bigint>, ends: Map<string, bigint>): string[] {
+  const result: string[] = [];
   for (const d of spec.definitions) {
     for (let p = 0; p < spec.partitions; p++) {
       const end = ends.get(`${d.topic}/${p}`) ?? 0n;
       const at = committed.get(`${d.uuid}/${p}`) ?? 0n;
-      if (at !== end) lagging.push(`${d.functionKey} ${d.topic}/${p}: ${at}/${end}`);
+      if (at !== end) result.push(`${d.functionKey} ${d.topic}/${p}: ${at}/${end}`);
     }
   }
-  return lagging;
+  return result;
 }
 
 /** Audit chains of the run's topics: the first break, if any, as text. */
@@ -479,4 +498,53 @@ export async function removeRun(spec: RunSpec): Promise<void> {
   } finally {
     dynamo.destroy();
   }
+}
+
+/** A TCP proxy to a store (PostgreSQL, dynalite) that can be cut (every connection dropped, new ones refused) and restored. */
+export class CuttableProxy {
+  #server: net.Server | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  connections = 0;
+
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async open(): Promise<void> {
+    const server = net.createServer((client) => {
+      this.connections++;
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.#server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    const closed = new Promise((resolve) => server?.close(resolve));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -1,6 +1,5 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { buildAuditRecord } from '../../../functions/audit-append/audit-record';
 import { pooled } from '../../../functions/audit-append/database';
 import {
@@ -9,6 +8,7 @@ import {
   wireColumns,
 } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { appendThroughEngine } from '../../unit/audit/support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
 
@@ -33,7 +33,7 @@ beforeEach(() => {
 });
 
 const append = (event: ReturnType<typeof mskEvent>) =>
-  appendBatch(event, { store, decode: decodeJsonCloudEvent });
+  appendThroughEngine(event, { store, decode: decodeJsonCloudEvent });
 
 async function count(sql: string, values: unknown[] = []): Promise<number> {
   const { rows } = await db.owner.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${sql}`, values);
@@ -270,7 +270,7 @@ describe('audit-append against PostgreSQL', () => {
                   ? cloudEventRecord({ topic, offset, id: 'clash', ...same, data: { n: 2 } })
                   : cloudEventRecord({ topic, partition: offset % 2, offset }),
         );
-        const result = await appendBatch(mskEvent(records), {
+        const result = await appendThroughEngine(mskEvent(records), {
           store,
           decode: decodeJsonCloudEvent,
         });
@@ -299,14 +299,16 @@ describe('audit-append against PostgreSQL', () => {
         );
         await failOn('fails-late', '57014');
         try {
-          await expect(appendBatch(batch, { store, decode: decodeJsonCloudEvent })).rejects.toMatchObject({
+          await expect(
+            appendThroughEngine(batch, { store, decode: decodeJsonCloudEvent }),
+          ).rejects.toMatchObject({
             code: '57014',
           });
         } finally {
           await stopFailing();
         }
         expect(await snapshot()).toEqual(before);
-        expect(await appendBatch(batch, { store, decode: decodeJsonCloudEvent })).toMatchObject({
+        expect(await appendThroughEngine(batch, { store, decode: decodeJsonCloudEvent })).toMatchObject({
           appended: 100,
           batchItemFailures: [],
         });
@@ -350,7 +352,7 @@ describe('audit-append against PostgreSQL', () => {
     try {
       const batches = pools.map((pool, worker) => {
         const records = [0, 1, 2, 3, 4].map((i) => cloudEventRecord({ topic, offset: worker * 10 + i }));
-        return appendBatch(mskEvent(records), {
+        return appendThroughEngine(mskEvent(records), {
           store: new PostgresAuditEventStore(pooled(pool)),
           decode: decodeJsonCloudEvent,
         });
@@ -372,7 +374,7 @@ describe('audit-append against PostgreSQL', () => {
     const body = { id: 'twice-at-once', subject: 'incident-x', time: '2026-11-01T12:00:00Z', data: { n: 7 } };
     const pools = [0, 1].map(() => new pg.Pool({ connectionString: db.url, max: 1 }));
     const deliver = (pool: pg.Pool, partition: number) =>
-      appendBatch(mskEvent([cloudEventRecord({ topic, partition, offset: 0, ...body })]), {
+      appendThroughEngine(mskEvent([cloudEventRecord({ topic, partition, offset: 0, ...body })]), {
         store: new PostgresAuditEventStore(pooled(pool)),
         decode: decodeJsonCloudEvent,
       });

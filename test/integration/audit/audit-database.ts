@@ -60,13 +60,20 @@ export async function applyMigrations(url: string, files?: (file: string) => boo
     const all = (await readdir(MIGRATIONS)).filter((file) => file.endsWith('.sql')).sort();
     for (const file of all.filter(files ?? (() => true))) {
       const sql = await readFile(path.join(MIGRATIONS, file), 'utf8');
-      await client.query('BEGIN');
-      try {
-        await client.query(sql);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+      for (let attempt = 1; ; attempt++) {
+        await client.query('BEGIN');
+        try {
+          await client.query(sql);
+          await client.query('COMMIT');
+          break;
+        } catch (error) {
+          await client.query('ROLLBACK');
+          // Roles are cluster-wide: test files migrating their databases at the same moment may create or
+          // grant the same role at once (008), and one of them then fails; the retry finds it done.
+          const concurrent = /concurrently|already exists|duplicate key/.test((error as Error).message);
+          if (concurrent && attempt < 3) continue;
+          throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+        }
       }
     }
   } finally {

@@ -1,34 +1,25 @@
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Context } from 'aws-lambda';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createBillingProcessor } from '../../../functions/billing/billing-processor';
 import {
+  DynamoDbBillingLedger,
   DynamoDbCustomerStatements,
   DynamoDbInvoiceStore,
 } from '../../../functions/billing/dynamodb-billing-store';
-import type { CustomerStatements } from '../../../functions/billing/ports';
-import type { TariffTable } from '../../../functions/billing/pricing';
-import { processBillingBatch } from '../../../functions/billing/process-billing-batch';
+import type { BillingLedger } from '../../../functions/billing/ports';
 import { billingReadModelRebuilder } from '../../../functions/billing/rebuild';
-import tariffsFile from '../../../functions/billing/tariffs.json';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { decodeEvent, type KafkaEventRecord, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
 import {
   billingTableDefinition,
   createUniqueTable,
   documentClient,
-  dynamoEndpoint,
-  idempotencyTableDefinition,
   snapshot,
 } from '../demand/dynamo-test-support';
+import { deliverBatch } from './deliver';
 
-const tariffs = tariffsFile as TariffTable;
-const context = { getRemainingTimeInMillis: () => 60_000, functionName: 'billing' } as unknown as Context;
 const T0 = Date.parse('2026-11-23T10:00:00Z');
-const silent = { error: () => {} };
 
 /** A real ESM record: Avro (Confluent framing) value plus CloudEvents headers, as producers send it. */
 function record(
@@ -117,39 +108,31 @@ function payment(
 describe('billing on the DynamoDB stand-in', () => {
   let client: DynamoDBDocumentClient;
   let billingTable: string;
-  let idempotencyTable: string;
-  let endpoint: string;
 
   beforeAll(async () => {
     client = await documentClient();
-    endpoint = await dynamoEndpoint();
   });
   beforeEach(async () => {
     billingTable = await createUniqueTable(client, 'billing-test', billingTableDefinition);
-    idempotencyTable = await createUniqueTable(client, 'billing-idem-test', idempotencyTableDefinition);
   });
 
-  function billing(statements?: CustomerStatements) {
-    const invoices = new DynamoDbInvoiceStore(client, billingTable);
-    const processor = createBillingProcessor({
-      invoices,
-      statements: statements ?? new DynamoDbCustomerStatements(client, billingTable),
-      persistenceStore: new DynamoDBPersistenceLayer({
-        tableName: idempotencyTable,
-        clientConfig: {
-          endpoint,
-          region: process.env.AWS_REGION ?? 'eu-west-1',
-          credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        },
-      }),
-    });
-    processor.registerLambdaContext(context);
+  /** The real ledger, with some of its methods replaced (to fail or hang a step). */
+  function ledgerWith(overrides: Partial<BillingLedger> = {}): BillingLedger {
+    const real = new DynamoDbBillingLedger(client, billingTable);
     return {
-      invoices,
+      find: overrides.find ?? ((lookup) => real.find(lookup)),
+      paymentsOf: overrides.paymentsOf ?? ((bookingId) => real.paymentsOf(bookingId)),
+      record: overrides.record ?? ((facts) => real.record(facts)),
+      unpark: overrides.unpark ?? ((bookingIds) => real.unpark(bookingIds)),
+    };
+  }
+
+  function billing(ledger: BillingLedger = ledgerWith()) {
+    return {
+      invoices: new DynamoDbInvoiceStore(client, billingTable),
       statements: new DynamoDbCustomerStatements(client, billingTable),
       deliver: async (records: KafkaEventRecord[]) => {
-        const partitions = await decodeEvent(kafkaEvent(records), { registry: fileCatalogSchemaRegistry });
-        return processBillingBatch(partitions, tariffs, processor, silent);
+        return deliverBatch(records, ledger);
       },
     };
   }
@@ -199,8 +182,8 @@ describe('billing on the DynamoDB stand-in', () => {
   it('never double-charges: a second booking.completed for the booking under a new event id keeps the first invoice', async () => {
     const { deliver, invoices, statements } = billing();
     await deliver([completed(0, 1, 'b-1')]);
-    // Re-produced by the booking service with a new ce_id and a different duration: Powertools cannot see it is
-    // the same ride, the conditional put can.
+    // Re-produced by the booking service with a new ce_id and a different duration: the same booking, so the
+    // same invoice key, and the stored invoice is kept.
     const again = record('booking.completed', 0, 2, 'evt-completed-b-1-resent', {
       bookingId: 'b-1',
       customerId: 'cust-1',
@@ -253,7 +236,6 @@ describe('billing on the DynamoDB stand-in', () => {
     const snapshots: string[] = [];
     for (const order of orders) {
       billingTable = await createUniqueTable(client, 'billing-test', billingTableDefinition);
-      idempotencyTable = await createUniqueTable(client, 'billing-idem-test', idempotencyTableDefinition);
       const { deliver, invoices } = billing();
       for (const index of order) await deliver([events[index] as KafkaEventRecord]);
       expect(await invoices.get('b-5')).toMatchObject({ status: 'PAID', paidMinor: 425 });
@@ -328,18 +310,18 @@ describe('billing on the DynamoDB stand-in', () => {
 
   it('repairs a record that failed halfway (statement write failed) on the retry, counting once', async () => {
     const real = new DynamoDbCustomerStatements(client, billingTable);
+    const store = new DynamoDbBillingLedger(client, billingTable);
     let failNext = true;
-    const flaky: CustomerStatements = {
-      addInvoice: async (invoice) => {
-        if (failNext) {
-          failNext = false;
-          throw new Error('throttled');
-        }
-        return real.addInvoice(invoice);
+    const flaky = ledgerWith({
+      // The first write stores everything but the statement lines, which fail.
+      record: async (facts) => {
+        if (!failNext) return store.record(facts);
+        failNext = false;
+        const failed = await store.record(facts.filter((fact) => fact.kind !== 'LINE'));
+        const lines = facts.filter((fact) => fact.kind === 'LINE');
+        return [...failed, ...lines.map((fact) => ({ fact, error: new Error('throttled') }))];
       },
-      addPayment: (invoice, p) => real.addPayment(invoice, p),
-      get: (customerId, month) => real.get(customerId, month),
-    };
+    });
     const { deliver, invoices } = billing(flaky);
     const batch = [completed(2, 5, 'b-7')];
     const first = await deliver(batch);
@@ -349,39 +331,42 @@ describe('billing on the DynamoDB stand-in', () => {
     expect(await invoices.get('b-7')).toBeDefined(); // the invoice got written before the failure
     expect(await real.get('cust-1', '2026-11')).toBeUndefined();
 
-    const retry = await deliver(batch); // Powertools deleted the idempotency record on the throw: runs again
+    const retry = await deliver(batch); // finds the invoice stored, its statement line missing: writes it
     expect(retry.response.batchItemFailures).toEqual([]);
-    await deliver(batch); // and a third delivery is answered by the idempotency record
+    await deliver(batch); // and a third delivery finds everything stored
     expect(await real.get('cust-1', '2026-11')).toMatchObject({ invoiceCount: 1, invoicedMinor: 425 });
   });
 
-  it('bills a redelivery whose idempotency record a stuck invocation left INPROGRESS, applying each effect once', async () => {
+  it('bills a redelivery while a stuck invocation of the same batch still holds its stale plan, applying each effect once', async () => {
     const real = new DynamoDbCustomerStatements(client, billingTable);
-    // The first invocation writes the invoice and then hangs in the statement write (like one that was
-    // killed there), so its idempotency record stays INPROGRESS until its deadline, 60 s away.
+    // The first invocation reads (nothing stored yet) and then hangs before its first write, like one that
+    // was left behind by a timeout: whatever it writes later was planned from what it read then.
     let release: () => void = () => {};
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    let reachedStatement: () => void = () => {};
-    const stuckAtStatement = new Promise<void>((resolve) => {
-      reachedStatement = resolve;
+    let reachedWrite: () => void = () => {};
+    const stuckAtWrite = new Promise<void>((resolve) => {
+      reachedWrite = resolve;
     });
-    const hanging: CustomerStatements = {
-      addInvoice: async (invoice) => {
-        reachedStatement();
-        await released;
-        return real.addInvoice(invoice);
+    const store = new DynamoDbBillingLedger(client, billingTable);
+    let hang = true;
+    const hanging = ledgerWith({
+      record: async (facts) => {
+        if (hang) {
+          hang = false;
+          reachedWrite();
+          await released;
+        }
+        return store.record(facts);
       },
-      addPayment: (invoice, p) => real.addPayment(invoice, p),
-      get: (customerId, month) => real.get(customerId, month),
-    };
+    });
     const stuck = billing(hanging);
     const batch = [completed(2, 5, 'b-8'), payment('succeeded', 2, 6, 'b-8', 'pay-8')];
     const first = stuck.deliver(batch);
-    await stuckAtStatement;
+    await stuckAtWrite;
 
-    // The redelivery (a fresh instance, as after a crash) is not refused as "already in progress".
+    // The redelivery (a fresh instance, as after a crash) bills the batch in full meanwhile.
     const { deliver, invoices } = billing();
     const redelivered = await deliver(batch);
     expect(redelivered.response.batchItemFailures).toEqual([]);
@@ -397,7 +382,7 @@ describe('billing on the DynamoDB stand-in', () => {
     expect(await real.get('cust-1', '2026-11')).toMatchObject(expected);
   });
 
-  it('rebuilds byte for byte: clear both tables and replay in another order', async () => {
+  it('rebuilds byte for byte: clear the table and replay in another order', async () => {
     const history: KafkaEventRecord[] = [];
     for (let i = 0; i < 30; i++) {
       const bookingId = `b-${i}`;
@@ -420,9 +405,8 @@ describe('billing on the DynamoDB stand-in', () => {
     // Every ride invoiced: an empty or partial table must not make the comparison below trivial.
     expect(original.match(/"sk": "INVOICE"/g) ?? []).toHaveLength(30);
 
-    await billingReadModelRebuilder(client, billingTable, idempotencyTable).clear();
+    await billingReadModelRebuilder(client, billingTable).clear();
     expect(await snapshot(client, billingTable)).toBe('[]');
-    expect(await snapshot(client, idempotencyTable)).toBe('[]');
     const replay = billing();
     const reversed = [...history].reverse();
     for (let i = 0; i < reversed.length; i += 7) {

@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbInvoiceStore } from '../../../functions/billing/dynamodb-billing-store';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
@@ -10,7 +11,6 @@ import {
   billingTableDefinition,
   createUniqueTable,
   documentClient,
-  idempotencyTableDefinition,
   snapshot,
 } from '../demand/dynamo-test-support';
 
@@ -42,18 +42,13 @@ function avroRecord(type: string, partition: number, offset: number, data: Recor
   });
 }
 
-describe('billing handler (real MSK event, Avro values, Powertools idempotency on dynalite)', () => {
+describe('billing handler (real MSK event, Avro values, the billing table on dynalite)', () => {
   let client: DynamoDBDocumentClient;
   let handler: (event: KafkaEvent, context: Context) => Promise<{ batchItemFailures: unknown[] }>;
 
   beforeAll(async () => {
     client = await documentClient();
     process.env.BILLING_TABLE = await createUniqueTable(client, 'billing-handler', billingTableDefinition);
-    process.env.IDEMPOTENCY_TABLE = await createUniqueTable(
-      client,
-      'billing-handler-idem',
-      idempotencyTableDefinition,
-    );
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     ({ handler } = await import('../../../functions/billing/handler'));
@@ -107,7 +102,11 @@ describe('billing handler (real MSK event, Avro values, Powertools idempotency o
     expect((await handler(ride, context)).batchItemFailures).toEqual([]);
     const table = process.env.BILLING_TABLE as string;
     const state = await snapshot(client, table);
-    expect(state).toContain('"status": "PAID"');
+    expect(await new DynamoDbInvoiceStore(client, table).get('b-1')).toMatchObject({
+      status: 'PAID',
+      totalMinor: 2_251,
+      paidMinor: 2_251,
+    });
     expect(state).toContain('"totalMinor": 2251');
 
     await handler(ride, context);

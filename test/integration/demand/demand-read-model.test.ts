@@ -42,6 +42,25 @@ function booking(
   };
 }
 
+/** A decoded vehicle.status.changed record. */
+function vehicle(
+  partition: number,
+  offset: number,
+  zoneId: string,
+  previousStatus: string,
+  status: string,
+  iso: string,
+): DemandInput {
+  return {
+    ok: true,
+    topic: 'vehicle.status.changed',
+    partition,
+    offset,
+    eventType: 'vehicle.status.changed',
+    data: { vehicleId: `v-${partition}-${offset}`, zoneId, previousStatus, status, changedAt: new Date(iso) },
+  };
+}
+
 /** A deterministic mixed history: 3 partitions of booking.created plus some completions and cancellations. */
 function history(): DemandInput[] {
   const zones = [
@@ -132,6 +151,47 @@ describe('demand read model on the DynamoDB stand-in', () => {
     expect(top[0]?.forecastMilli).toBe(57_870);
   });
 
+  it('keeps available vehicles per zone next to demand, exactly once, with the supply-demand ratio', async () => {
+    const supply = [
+      vehicle(0, 1, 'zone-berlin-mitte', 'IN_USE', 'AVAILABLE', '2026-11-23T07:01:00Z'),
+      vehicle(0, 2, 'zone-berlin-mitte', 'CHARGING', 'AVAILABLE', '2026-11-23T07:02:00Z'),
+      vehicle(1, 1, 'zone-berlin-mitte', 'MAINTENANCE', 'AVAILABLE', '2026-11-23T07:03:00Z'),
+      vehicle(1, 2, 'zone-berlin-mitte', 'AVAILABLE', 'RESERVED', '2026-11-23T08:30:00Z'),
+      // Neither entering nor leaving AVAILABLE: a valid event with no effect.
+      vehicle(1, 3, 'zone-berlin-mitte', 'CHARGING', 'MAINTENANCE', '2026-11-23T08:31:00Z'),
+      booking('created', 0, 1, 'zone-berlin-mitte', '2026-11-23T07:05:00Z'),
+    ];
+    const counter = countRequests(client);
+    const first = await apply(supply);
+    expect(first.failures).toEqual([]);
+    // Hours 07 and 08, and the zone's SUPPLY item: three writes for six records.
+    expect(counter.count).toBe(3);
+    const hours = await readModel.zoneDemand('zone-berlin-mitte', '2026-11-23T07', '2026-11-23T08');
+    expect(hours.map((h) => [h.hour, h.booked, h.becameAvailable, h.leftAvailable])).toEqual([
+      ['2026-11-23T07', 1, 3, 0],
+      ['2026-11-23T08', 0, 0, 1],
+    ]);
+    const outlook = await readModel.supplyAndDemand('zone-berlin-mitte', '2026-11-23T07');
+    // 2 vehicles available; the forecast for 08:00 is 55968 + 634 = 56602 milli-bookings (see above).
+    expect(outlook).toEqual({
+      zoneId: 'zone-berlin-mitte',
+      hour: '2026-11-23T07',
+      availableVehicles: 2,
+      forecastNextHourMilli: 56_602,
+      supplyDemandRatio: 0.035,
+    });
+
+    // A redelivery overlapping what was applied, plus one new record: only the new one counts.
+    const again = await apply([
+      ...supply,
+      vehicle(0, 3, 'zone-berlin-mitte', 'AVAILABLE', 'IN_USE', '2026-11-23T07:50:00Z'),
+    ]);
+    expect(again.failures).toEqual([]);
+    expect((await readModel.supplyAndDemand('zone-berlin-mitte', '2026-11-23T07')).availableVehicles).toBe(1);
+    const [seven] = await readModel.zoneDemand('zone-berlin-mitte', '2026-11-23T07', '2026-11-23T07');
+    expect([seven?.booked, seven?.becameAvailable, seven?.leftAvailable]).toEqual([1, 3, 1]);
+  });
+
   it('applies the same batch delivered twice only once', async () => {
     const batch = history().slice(0, 100);
     await apply(batch);
@@ -189,6 +249,7 @@ describe('demand read model on the DynamoDB stand-in', () => {
       },
       zoneDemand: readModel.zoneDemand.bind(readModel),
       topZones: readModel.topZones.bind(readModel),
+      supplyAndDemand: readModel.supplyAndDemand.bind(readModel),
     };
     const first = await apply(batch, flaky);
     expect(first.failures.length).toBeGreaterThan(0);

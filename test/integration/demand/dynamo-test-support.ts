@@ -53,7 +53,6 @@ const stageTable =
 
 export const demandTableDefinition = stageTable('DemandTable');
 export const billingTableDefinition = stageTable('BillingTable');
-export const idempotencyTableDefinition = stageTable('BillingIdempotencyTable');
 
 /** Creates a uniquely named table so test files never share state. */
 export async function createUniqueTable(

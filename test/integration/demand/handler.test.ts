@@ -77,11 +77,12 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
     expect(await snapshot(client, table)).toBe(first);
   });
 
-  it('handles the generated sample events: every booking type, several partitions, a tombstone and a poison record', async () => {
+  it('handles the generated sample events: every booking type, vehicle status, several partitions, a tombstone and a poison record', async () => {
     for (const name of [
       'booking-created',
       'booking-completed',
       'booking-cancelled',
+      'vehicle-status-changed',
       'multi-partition',
       'tombstone',
     ]) {
@@ -98,5 +99,7 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
     const items = await snapshot(client, process.env.DEMAND_TABLE as string);
     expect(items).toContain('"fence:booking.created-4": 401');
     expect(items).toContain('"fence:booking.cancelled-4": 322');
+    // The vehicle sample (one vehicle becoming available) reached its zone's SUPPLY item.
+    expect(items).toMatch(/"sk": "SUPPLY"[\s\S]*"available": 1/);
   });
 });

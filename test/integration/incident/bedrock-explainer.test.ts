@@ -5,16 +5,28 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type BedrockExplainerOptions,
   BedrockIncidentExplainer,
   bedrockRuntimeClient,
 } from '../../../functions/incident-explanation/bedrock-explainer';
+import type { CircuitStateChange } from '../../../functions/incident-explanation/circuit-breaker';
+import {
+  DynamoDbIncidentViewStore,
+  DynamoDbReviewTasks,
+} from '../../../functions/incident-explanation/dynamodb-stores';
+import {
+  createExplainer,
+  explainerSettingsFromEnv,
+} from '../../../functions/incident-explanation/explainer-config';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
+import { createIncidentEventProcessor } from '../../../functions/incident-explanation/incident-events';
 import { buildPrompt } from '../../../functions/incident-explanation/prompt';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
-import { sampleIncident } from '../../unit/incident/fakes';
+import { InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
+import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
 
 /** A local stand-in for Bedrock Runtime's Converse API (HTTP/2 cleartext, as the SDK's default handler speaks): each request takes the next scripted answer. */
 type Answer =
@@ -31,6 +43,8 @@ const sessions = new Set<import('node:http2').ServerHttp2Session>();
 let endpoint: string;
 let script: Answer[] = [];
 let seen: SeenRequest[] = [];
+/** Bedrock down: every request hangs until the client gives up on it. */
+let down = false;
 
 const modelAnswer = JSON.stringify({
   summary: 'The scooter braked hard, most likely to avoid a pedestrian.',
@@ -43,6 +57,13 @@ async function answer(request: Http2ServerRequest, response: Http2ServerResponse
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   seen.push({ path: request.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') });
+  if (down) {
+    await new Promise((resolve) => {
+      request.once('close', resolve);
+      setTimeout(resolve, 10_000).unref();
+    });
+    return;
+  }
   const next = script.shift() ?? { kind: 'ok', text: modelAnswer };
   if (next.kind === 'error') {
     response.writeHead(next.status, { 'content-type': 'application/json', 'x-amzn-errortype': next.type });
@@ -83,6 +104,7 @@ afterAll(async () => {
 beforeEach(() => {
   script = [];
   seen = [];
+  down = false;
 });
 
 const modelId = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -179,5 +201,92 @@ describe('BedrockIncidentExplainer against a local Converse endpoint', () => {
     );
     expect(result.explainer).toBe('RULES_FALLBACK');
     expect(result.fallback?.reason).toMatch(/ModelOutputError/);
+  });
+});
+
+describe('Bedrock circuit breaker, the explainer as the handler builds it (createExplainer)', () => {
+  let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+  let incidentsTable: string;
+  let idempotencyTable: string;
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    dynamo = await localDynamoDb();
+    incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
+    idempotencyTable = await createTable(dynamo.client, 'IncidentIdempotencyTable');
+    // What the function's environment gives the Bedrock client: the stand-in's endpoint, a region, keys.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: endpoint,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    });
+  });
+  afterAll(async () => {
+    process.env = saved;
+    await dynamo?.stop();
+  });
+
+  it('Bedrock down for 200 incidents in one partition: 3 timed-out calls, then the labelled rules at once; Bedrock back: one probe after the cool-down, explanations resume', async () => {
+    const clock = { now: Date.parse('2026-12-06T10:00:00Z') };
+    const changes: CircuitStateChange[] = [];
+    const fallbacks: string[] = [];
+    const settings = explainerSettingsFromEnv({
+      BEDROCK_MODEL_ID: modelId,
+      BEDROCK_TIMEOUT_MS: '300',
+      BEDROCK_MAX_ATTEMPTS: '1',
+      BEDROCK_CIRCUIT_FAILURES: '3',
+      BEDROCK_CIRCUIT_COOLDOWN_MS: '30000',
+    });
+    const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
+    const processor = createIncidentEventProcessor({
+      explainer: createExplainer(settings, (reason) => fallbacks.push(reason), {
+        now: () => clock.now,
+        onStateChange: (change) => changes.push(change),
+      }),
+      views,
+      reviews: new DynamoDbReviewTasks(dynamo.documents, incidentsTable),
+      publisher: new InMemoryGenAiEventPublisher(),
+      persistenceStore: new DynamoDBPersistenceLayer({
+        tableName: idempotencyTable,
+        awsSdkV3Client: dynamo.client,
+      }),
+    });
+    processor.registerLambdaContext(lambdaContext('incident-explanation'));
+    const run = Date.now().toString(36);
+    const partition = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        topic: 'incident.detected',
+        id: `ce-${run}-${from + i}`,
+        time: '2026-12-06T10:00:00.000Z',
+        data: { ...sampleIncident(), incidentId: `${run}-inc-${from + i}` },
+      }));
+
+    down = true;
+    // One partition: in offset order, one record after the other.
+    for (const event of partition(0, 200)) await processor.process(event);
+    expect(seen).toHaveLength(3);
+    expect(fallbacks.filter((reason) => /abort|timeout|timed out/i.test(reason))).toHaveLength(3);
+    expect(fallbacks.filter((reason) => reason.startsWith('CircuitOpenError'))).toHaveLength(197);
+    for (let i = 0; i < 200; i++) {
+      const view = await views.get(`${run}-inc-${i}`);
+      expect(view?.explainer, `incident ${i}`).toBe('RULES_FALLBACK');
+      expect(view?.fallbackReason, `incident ${i}`).toBeTruthy();
+    }
+    expect(changes.map((c) => `${c.from}->${c.to}`)).toEqual(['CLOSED->OPEN']);
+
+    // Bedrock is back; within the cool-down the rules still answer, after it one probe closes the circuit.
+    down = false;
+    clock.now += 29_000;
+    await processor.process(partition(200, 1)[0] as never);
+    expect(seen).toHaveLength(3);
+    clock.now += 1_000;
+    for (const event of partition(201, 10)) await processor.process(event);
+    expect(seen).toHaveLength(13);
+    for (let i = 201; i < 211; i++) expect((await views.get(`${run}-inc-${i}`))?.explainer).toBe('MODEL');
+    expect(changes.map((c) => `${c.from}->${c.to}`)).toEqual([
+      'CLOSED->OPEN',
+      'OPEN->HALF_OPEN',
+      'HALF_OPEN->CLOSED',
+    ]);
   });
 });

@@ -1,13 +1,16 @@
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
   DynamoDbIncidentViewStore,
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
+import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/idempotent-call';
+import { toIncident } from '../../../functions/incident-explanation/incident';
 import {
   type ConsumedEvent,
   createIncidentEventProcessor,
@@ -190,5 +193,84 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     await processor.process(event);
     expect(explainer.calls).toBe(1);
     expect(publisher.published.map((e) => e.topic)).toEqual(['genai.request', 'genai.response']);
+  });
+
+  it('explains an incident a killed invocation left INPROGRESS at once, stores it, and replays it afterwards', async () => {
+    // The first invocation hangs inside the model call (like one killed there): its idempotency record stays
+    // INPROGRESS until its deadline, 60 s away, and it never produces anything.
+    const hung = setUp(
+      new CountingExplainer({
+        modelId: 'test.hung-model',
+        parameters: { maxTokens: 1, temperature: 0 },
+        explain: () => new Promise(() => {}),
+      }),
+    );
+    const event = incidentEvent(`${prefix}-inc-stranded`, 'HIGH');
+    void hung.processor.process(event);
+    await vi.waitUntil(() => hung.explainer.calls === 1);
+
+    // The redelivery (a new container, as after the crash) explains it instead of failing "already in progress".
+    const redelivery = setUp();
+    expect(await redelivery.processor.process(event)).toMatchObject({
+      kind: 'explained',
+      reviewOpened: true,
+    });
+    expect(redelivery.explainer.calls).toBe(1);
+    expect(redelivery.publisher.published.map((e) => e.topic)).toEqual([
+      'genai.request',
+      'genai.response',
+      'genai.hitl.requested',
+    ]);
+    expect((await redelivery.reviews.get(`${prefix}-inc-stranded`))?.status).toBe('OPEN');
+
+    // Its outcome replaced the stale record: a later redelivery replays it without asking the model.
+    const later = setUp();
+    await later.processor.process(event);
+    expect(later.explainer.calls).toBe(0);
+    expect(later.publisher.published).toEqual(redelivery.publisher.published);
+  });
+
+  it('fails a re-detection with other data (HIGH escalated to CRITICAL) instead of replaying the old outcome', async () => {
+    const first = setUp();
+    const incidentId = `${prefix}-inc-escalated`;
+    await first.processor.process(incidentEvent(incidentId, 'HIGH'));
+
+    const escalated = setUp();
+    const failure = escalated.processor.process({ ...incidentEvent(incidentId, 'CRITICAL'), id: 'ce-again' });
+    await expect(failure).rejects.toThrow(IdempotencyPayloadMismatchError);
+    await expect(failure).rejects.toThrow(
+      `incident ${incidentId} was already explained from other data (severity HIGH, detected 2026-11-23T10:00:00.000Z) than this record (severity CRITICAL`,
+    );
+    expect(escalated.explainer.calls).toBe(0);
+    expect(escalated.publisher.published).toEqual([]);
+
+    // The original detection, redelivered, is still answered from its stored outcome.
+    await escalated.processor.process(incidentEvent(incidentId, 'HIGH'));
+    expect(escalated.publisher.published).toEqual(first.publisher.published);
+  });
+
+  it('replays an outcome stored before payload validation was configured (no hash to compare)', async () => {
+    const incidentId = `${prefix}-inc-legacy`;
+    const event = incidentEvent(incidentId, 'LOW');
+    const legacy = setUp();
+    // What the function stored before this change: same key and prefix, no payload hash.
+    const store = new DynamoDBPersistenceLayer({
+      tableName: idempotencyTable,
+      awsSdkV3Client: dynamo.client,
+    });
+    const config = new IdempotencyConfig({ eventKeyJmesPath: 'incidentId', throwOnNoIdempotencyKey: true });
+    config.registerLambdaContext(lambdaContext('incident-explanation'));
+    const oldOutcome = await makeIdempotent(
+      async (input: { incidentId: string; incident: unknown }) => ({
+        incidentId: input.incidentId,
+        events: [],
+        view: {},
+      }),
+      { persistenceStore: store, config, keyPrefix: 'incident-explanation' },
+    )({ incidentId, incident: toIncident(event.data) });
+
+    expect(await legacy.processor.process(event)).toMatchObject({ kind: 'explained', events: 0 });
+    expect(legacy.explainer.calls).toBe(0);
+    expect(oldOutcome.events).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 // The Kafka client needs Promise.withResolvers (Node 22); local Node is 20.
 import '../../../shared/kafka/node20-polyfills';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
@@ -35,6 +37,33 @@ let notificationsTable: string;
 let audit: AuditDatabase;
 const run = randomUUID().slice(0, 8);
 
+/** The `review` command as an operator runs it, against this test's incidents table and the stack's broker. */
+async function reviewCli(
+  ...args: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'local/cli.ts', 'review', ...args], {
+    env: { ...process.env, INCIDENTS_TABLE: incidentsTable },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const [status] = (await once(child, 'close')) as [number | null];
+  // The SDK's Node 20 support notice is not the command's output.
+  return {
+    status,
+    stdout,
+    stderr: stderr.replace(
+      /\(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?trace-warnings \.\.\.` to show where the warning was created\)\n/,
+      '',
+    ),
+  };
+}
+
 async function ensureTopic(topic: string) {
   await createTopic(topic, 1).catch((error: Error) => {
     if (!/exists/i.test(error.message) && !/exists/i.test(String((error as { errors?: unknown }).errors))) {
@@ -43,7 +72,7 @@ async function ensureTopic(topic: string) {
   });
 }
 
-describe('local pipeline: incident -> explanation -> review notification -> resolution', () => {
+describe('local pipeline: incident -> explanation -> review notification -> resolution from `review`', () => {
   beforeAll(async () => {
     for (const topic of [
       'incident.detected',
@@ -67,11 +96,10 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
     delete process.env.BEDROCK_MODEL_ID;
     delete process.env.CHANNEL;
     delete process.env.ONCALL_TOPIC_ARN;
-    // Each handler reads IDEMPOTENCY_TABLE at import: one table per function, as in serverless.yml.
+    // incident-explanation reads IDEMPOTENCY_TABLE at import (notifications has no idempotency table).
     process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'IncidentIdempotencyTable');
     const incidentHandler = (await import('../../../functions/incident-explanation/handler'))
       .handler as Handler;
-    process.env.IDEMPOTENCY_TABLE = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
     const notificationsHandler = (await import('../../../functions/notifications/handler'))
       .handler as Handler;
     audit = await createAuditDatabase('incident_pipeline');
@@ -191,25 +219,27 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
     const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
     expect((await reviews.get(incidentId))?.status).toBe('OPEN');
 
-    await producer.publish([
-      {
-        topic: 'genai.hitl.resolved',
-        key: incidentId,
-        id: `ce-resolved-${incidentId}`,
-        type: 'genai.hitl.resolved',
-        source: 'test/review-console',
-        subject: incidentId,
-        time: new Date().toISOString(),
-        data: {
-          reviewId: incidentArtefactId(incidentId, 'review'),
-          incidentId,
-          decision: 'ESCALATED',
-          reviewer: 'safety-officer',
-          comment: null,
-          resolvedAt: Date.now(),
-        },
-      },
-    ]);
+    // The reviewer's side, through the `review` command: the open review is listed, and resolving it
+    // produces genai.hitl.resolved, which closes the review and is audited.
+    const listed = await reviewCli('list', '--json');
+    expect(listed.status).toBe(0);
+    const open = JSON.parse(listed.stdout) as { incidentId: string; reviewId: string }[];
+    expect(open.find((task) => task.incidentId === incidentId)).toMatchObject({
+      reviewId: incidentArtefactId(incidentId, 'review'),
+      status: 'OPEN',
+    });
+    const resolved = await reviewCli(
+      'resolve',
+      incidentId,
+      '--decision',
+      'escalate',
+      '--reviewer',
+      'safety-officer',
+      '--note',
+      'battery pack to the lab',
+    );
+    expect(resolved.stderr).toBe('');
+    expect(resolved.stdout).toContain(`for review ${incidentArtefactId(incidentId, 'review')}`);
     await waitFor(
       'the review to be resolved',
       async () => (await reviews.get(incidentId))?.status === 'RESOLVED',
@@ -218,7 +248,24 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
     expect(await reviews.get(incidentId)).toMatchObject({
       decision: 'ESCALATED',
       reviewer: 'safety-officer',
+      comment: 'battery pack to the lab',
     });
+    expect(
+      (JSON.parse((await reviewCli('list', '--json')).stdout) as { incidentId: string }[]).some(
+        (task) => task.incidentId === incidentId,
+      ),
+    ).toBe(false);
+    // A second decision on a closed review is refused, naming the first.
+    const again = await reviewCli(
+      'resolve',
+      incidentId,
+      '--decision',
+      'approve',
+      '--reviewer',
+      'someone-else',
+    );
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already resolved \(ESCALATED by safety-officer at /);
 
     // audit-append recorded every GenAI interaction of the incident, and the human decision.
     const reader = new PostgresAuditReader(audit.owner);

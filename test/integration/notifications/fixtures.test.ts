@@ -16,7 +16,6 @@ beforeAll(async () => {
   Object.assign(process.env, {
     ...dynamo.env,
     NOTIFICATIONS_TABLE: table,
-    IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'NotificationsIdempotencyTable'),
     POWERTOOLS_LOG_LEVEL: 'CRITICAL',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });

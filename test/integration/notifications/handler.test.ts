@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ChannelStandIn, startChannelStandIn } from '../../../local/channel-stand-in';
+import { dynamoDocumentClient } from '../../../shared/aws-clients';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
@@ -10,65 +10,18 @@ import { createTable, lambdaContext, localDynamoDb } from '../incident/local-dyn
 
 /**
  * The notifications handler end to end on one MSK event: Avro records with CloudEvents headers, the real
- * DynamoDB log and idempotency (dynalite), and the SNS and SES adapters talking to a local HTTP stand-in
- * (SNS query protocol, SES v2 REST JSON) through the SDK's endpoint variables.
+ * DynamoDB log (dynalite), and the SNS and SES adapters talking to the local channel stand-in (SNS
+ * PublishBatch, SES v2) through the SDK's endpoint variables.
  */
-interface ChannelCall {
-  service: 'sns' | 'ses';
-  notificationId: string;
-  subject: string;
-  ok: boolean;
-}
-
-let stub: Server;
-const calls: ChannelCall[] = [];
-let failPublishFor: (subject: string) => boolean = () => false;
+let channel: ChannelStandIn;
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
+/** DynamoDB requests of the handler's own client (the shared one), counted by an SDK middleware. */
+const dynamoRequests = { count: 0 };
 
 beforeAll(async () => {
-  stub = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (request.url?.startsWith('/v2/email/outbound-emails')) {
-        const email = JSON.parse(body);
-        calls.push({
-          service: 'ses',
-          notificationId: email.Content.Simple.Headers[0].Value,
-          subject: email.Content.Simple.Subject.Data,
-          ok: true,
-        });
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ MessageId: `ses-${calls.length}` }));
-        return;
-      }
-      const form = new URLSearchParams(body);
-      const subject = form.get('Subject') ?? '';
-      const names = [...form.entries()].filter(([key]) => /^MessageAttributes\.entry\.\d+\.Name$/.test(key));
-      const idEntry = names
-        .find(([, value]) => value === 'notificationId')?.[0]
-        .replace('.Name', '.Value.StringValue');
-      const ok = !failPublishFor(subject);
-      calls.push({ service: 'sns', notificationId: form.get(idEntry ?? '') ?? '', subject, ok });
-      if (!ok) {
-        response.writeHead(500, { 'content-type': 'text/xml' });
-        response.end(
-          '<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>',
-        );
-        return;
-      }
-      response.writeHead(200, { 'content-type': 'text/xml' });
-      response.end(
-        '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>' +
-          `<MessageId>sns-${calls.length}</MessageId></PublishResult>` +
-          '<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>',
-      );
-    });
-  });
-  await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
-  const stubUrl = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
+  channel = await startChannelStandIn();
+  const stubUrl = channel.url;
 
   dynamo = await localDynamoDb();
   Object.assign(process.env, {
@@ -76,7 +29,6 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SNS: stubUrl,
     AWS_ENDPOINT_URL_SESV2: stubUrl,
     NOTIFICATIONS_TABLE: await createTable(dynamo.client, 'NotificationsTable'),
-    IDEMPOTENCY_TABLE: await createTable(dynamo.client, 'NotificationsIdempotencyTable'),
     ONCALL_TOPIC_ARN: 'arn:aws:sns:eu-west-1:000000000000:operations-oncall',
     CUSTOMER_TOPIC_ARN: 'arn:aws:sns:eu-west-1:000000000000:customer-messages',
     EMAIL_FROM: 'noreply@mobility.example',
@@ -86,15 +38,28 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
   ({ handler } = await import('../../../functions/notifications/handler'));
+  dynamoDocumentClient().middlewareStack.add(
+    (next) => async (args) => {
+      dynamoRequests.count++;
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'countRequests' },
+  );
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => stub?.close(() => resolve()));
+  await channel?.close();
   await dynamo?.stop();
 });
 
 let offset = 100;
-function record(topic: string, partition: number, key: string, data: Record<string, unknown>) {
+function record(
+  topic: string,
+  partition: number,
+  key: string,
+  data: Record<string, unknown>,
+  source = 'test/notifications',
+) {
   const id = `ce-${topic}-${key}`;
   return kafkaEventRecord({
     topic,
@@ -106,7 +71,7 @@ function record(topic: string, partition: number, key: string, data: Record<stri
     headers: cloudEventHeaders({
       id,
       type: topic,
-      source: 'test/notifications',
+      source,
       specversion: '1.0',
       time: '2026-11-23T10:00:00.000Z',
       subject: key,
@@ -169,25 +134,29 @@ describe('notifications handler', () => {
     const payments = [payment(1), payment(2), payment(3)];
     const event = kafkaEvent([criticalIncident, hitl, ...payments]);
 
-    failPublishFor = (subject) => subject.includes('bk-2');
+    channel.failWhen((subject) => subject.includes('bk-2'));
     const first = await handler(event, lambdaContext('notifications') as Context);
+    const calls = channel.calls;
     expect(first.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'payment.failed-0', offset: payments[1]?.offset } },
       { itemIdentifier: { partition: 'payment.failed-0', offset: payments[2]?.offset } },
     ]);
     const delivered = () => calls.filter((call) => call.ok);
+    // The sends of a batch go out together: bk-3 (after the failed bk-2) is sent and logged, and reported
+    // with bk-2 only to keep the partition's order; its redelivery skips it.
     expect(delivered().map((call) => call.subject)).toEqual(
       expect.arrayContaining([
         'CRITICAL incident inc-1 on vehicle veh-9',
         'Review needed: GenAI explanation for incident inc-1',
         'Your payment for booking bk-1 did not go through',
+        'Your payment for booking bk-3 did not go through',
       ]),
     );
-    expect(delivered()).toHaveLength(3);
+    expect(delivered()).toHaveLength(4);
     expect(calls.filter((call) => !call.ok)).toHaveLength(3); // bk-2: three attempts, then the failure path
 
     // The ESM redelivers (here: the whole event, the worst case); SNS has recovered.
-    failPublishFor = () => false;
+    channel.failWhen(() => false);
     const second = await handler(event, lambdaContext('notifications') as Context);
     expect(second.batchItemFailures).toEqual([]);
     expect(delivered()).toHaveLength(5);
@@ -202,5 +171,58 @@ describe('notifications handler', () => {
     await handler(event, lambdaContext('notifications') as Context);
     expect(calls.filter((call) => call.ok)).toHaveLength(5);
     expect(calls).toHaveLength(8);
+  });
+
+  it('one partition of 100 notifications: 7 DynamoDB requests and 10 PublishBatch calls; redelivered: 3 and none', async () => {
+    const batch = Array.from({ length: 100 }, (_, n) =>
+      record('payment.failed', 3, `bulk-${n}`, {
+        paymentId: `bulk-${n}`,
+        bookingId: `bk-bulk-${n}`,
+        customerId: `cust-${n}`,
+        invoiceId: null,
+        amount: { amountMinor: 500, currency: 'EUR' },
+        method: 'CARD',
+        failureCode: 'card_declined',
+        failureMessage: 'card declined',
+        retryable: true,
+        attempt: 1,
+        failedAt: Date.parse('2026-11-23T10:00:00Z'),
+      }),
+    );
+    const event = kafkaEvent(batch);
+    const before = { dynamo: dynamoRequests.count, channel: channel.requests(), sent: channel.calls.length };
+    expect((await handler(event, lambdaContext('notifications') as Context)).batchItemFailures).toEqual([]);
+    // Lease, one BatchGetItem (100 keys), four BatchWriteItem (25 each), release: 0.07 per notification.
+    expect(dynamoRequests.count - before.dynamo).toBe(7);
+    expect(channel.requests() - before.channel).toBe(10);
+    expect(channel.calls.length - before.sent).toBe(100);
+
+    const again = { dynamo: dynamoRequests.count, channel: channel.requests() };
+    expect((await handler(event, lambdaContext('notifications') as Context)).batchItemFailures).toEqual([]);
+    expect(dynamoRequests.count - again.dynamo).toBe(3); // lease, BatchGetItem (all SENT), release
+    expect(channel.requests() - again.channel).toBe(0);
+  });
+
+  it('the same event id from two sources is two events: both notified, each once', async () => {
+    const data = (n: number) => ({
+      bookingId: 'bk-twin',
+      customerId: 'cust-twin',
+      vehicleId: `veh-${n}`,
+      vehicleType: 'SCOOTER',
+      zoneId: 'berlin-mitte',
+      pickup: { lat: 52.5, lon: 13.4 },
+      quotedPrice: { amountMinor: 300, currency: 'EUR' },
+      createdAt: Date.parse('2026-11-23T10:00:00Z'),
+      channel: 'APP',
+      promoCode: null,
+    });
+    const twins = kafkaEvent([
+      record('booking.created', 4, 'bk-twin', data(1), 'booking-service/eu'),
+      record('booking.created', 4, 'bk-twin', data(2), 'booking-service/us'),
+    ]);
+    const before = channel.calls.length;
+    expect((await handler(twins, lambdaContext('notifications') as Context)).batchItemFailures).toEqual([]);
+    await handler(twins, lambdaContext('notifications') as Context);
+    expect(channel.calls.slice(before).filter((call) => call.ok)).toHaveLength(2);
   });
 });

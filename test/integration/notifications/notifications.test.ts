@@ -1,37 +1,57 @@
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbNotificationLog } from '../../../functions/notifications/dynamodb-notification-log';
-import { createNotificationEventProcessor } from '../../../functions/notifications/notification-events';
+import {
+  DynamoDbNotificationLog,
+  notificationLogKey,
+} from '../../../functions/notifications/dynamodb-notification-log';
 import { listOutbox, OutboxChannel } from '../../../functions/notifications/outbox-channel';
 import type {
-  DeliveryReceipt,
   NotificationChannel,
   NotificationMessage,
+  SendOutcome,
 } from '../../../functions/notifications/ports';
 import type { ConsumedEvent } from '../../../functions/notifications/rules';
+import { notifyPartition } from '../../../functions/notifications/send-notifications';
 import { sampleEvents } from '../../unit/notifications/fakes';
-import { createTable, lambdaContext, localDynamoDb } from '../incident/local-dynamodb';
+import { createTable, localDynamoDb } from '../incident/local-dynamodb';
 
-let dynamo: { client: DynamoDBClient; documents: DynamoDBDocumentClient; stop: () => Promise<void> };
-let idempotencyTable: string;
+let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+/** A client of its own for the log, so its requests are counted apart from the outbox's (the channel's). */
+let logDocuments: DynamoDBDocumentClient;
+const logRequests = { count: 0 };
 
 beforeAll(async () => {
   dynamo = await localDynamoDb();
-  idempotencyTable = await createTable(dynamo.client, 'NotificationsIdempotencyTable');
+  const raw = new DynamoDBClient({
+    endpoint: dynamo.env.AWS_ENDPOINT_URL_DYNAMODB,
+    region: dynamo.env.AWS_REGION,
+    credentials: {
+      accessKeyId: dynamo.env.AWS_ACCESS_KEY_ID as string,
+      secretAccessKey: dynamo.env.AWS_SECRET_ACCESS_KEY as string,
+    },
+  });
+  logDocuments = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  logDocuments.middlewareStack.add(
+    (next) => async (args) => {
+      logRequests.count++;
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'countRequests' },
+  );
 });
-afterAll(async () => dynamo?.stop());
+afterAll(async () => {
+  logDocuments?.destroy();
+  await dynamo?.stop();
+});
 
-/** Counts the calls that reach the real outbox; can be told to fail. */
+/** Counts the messages that reach the real outbox; can be told to fail. */
 class CountingChannel implements NotificationChannel {
   calls = 0;
-  failing = false;
   constructor(private readonly inner: NotificationChannel) {}
-  async send(message: NotificationMessage): Promise<DeliveryReceipt> {
-    this.calls += 1;
-    if (this.failing) throw new Error('SNS unavailable');
-    return this.inner.send(message);
+  async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    this.calls += messages.length;
+    return this.inner.send(messages);
   }
 }
 
@@ -51,57 +71,51 @@ function fakeTime(start = Date.parse('2026-11-23T10:00:00Z')) {
 async function setUp(clock: () => number = Date.now, sleep: (ms: number) => Promise<void> = async () => {}) {
   const table = await createTable(dynamo.client, 'NotificationsTable');
   const channel = new CountingChannel(new OutboxChannel(dynamo.documents, table));
-  const log = new DynamoDbNotificationLog(dynamo.documents, table);
-  /** A fresh container; `send` replaces the channel, `remainingMs` is the invocation's remaining time. */
-  const processor = ({
-    send,
-    remainingMs,
-  }: {
-    send?: NotificationChannel['send'];
-    remainingMs?: number;
-  } = {}) => {
-    const created = createNotificationEventProcessor({
+  const log = new DynamoDbNotificationLog(logDocuments, table);
+  let invocation = 0;
+  /**
+   * One invocation's processing of one partition: its own lease holder id; `send` replaces the channel,
+   * `remainingMs` is the invocation's remaining time (waits for a lease must fit in it, less 10 s).
+   * Returns the ids of the events to report (the failed one and its successors).
+   */
+  const invoke = async (
+    events: ConsumedEvent[],
+    { send, remainingMs = 60_000 }: { send?: NotificationChannel['send']; remainingMs?: number } = {},
+  ) => {
+    const holder = `invocation-${++invocation}`;
+    const result = await notifyPartition('topic-0', events, {
       channel: send ? { send } : channel,
       log,
       clock,
       sleep,
-      persistenceStore: new DynamoDBPersistenceLayer({
-        tableName: idempotencyTable,
-        awsSdkV3Client: dynamo.client,
-      }),
-      keyPrefix: `notifications-${table}`,
+      holder: () => holder,
+      claimWaitBudgetMs: () => remainingMs - 10_000,
     });
-    created.registerLambdaContext(lambdaContext('notifications', remainingMs));
-    return created;
+    return { ...result, failed: result.failure ? events.slice(result.failure.index).map((e) => e.id) : [] };
   };
-  return { table, channel, log, processor };
+  return { table, channel, log, invoke };
 }
 
-/** What the handler does with one partition: in order, stop at the first failure, report it and the rest. */
-async function processPartition(
-  process: (event: ConsumedEvent) => Promise<unknown>,
-  events: ConsumedEvent[],
-): Promise<string[]> {
-  for (const [index, event] of events.entries()) {
-    try {
-      await process(event);
-    } catch {
-      return events.slice(index).map((failed) => failed.id);
-    }
-  }
-  return [];
-}
+const entry = async (table: string, eventId: string, recipientId: string) =>
+  (
+    await dynamo.documents.send(
+      new GetCommand({
+        TableName: table,
+        Key: notificationLogKey('test/notifications', eventId, recipientId),
+      }),
+    )
+  ).Item;
 
-describe('notifications with the DynamoDB log, outbox and idempotency', () => {
+describe('notifications with the DynamoDB log and the outbox', () => {
   it('a redelivered event does not reach the channel again', async () => {
-    const { channel, processor, table } = await setUp();
+    const { channel, invoke, table } = await setUp();
     const events = Object.values(sampleEvents);
-    await processPartition(processor().process, events);
+    expect((await invoke(events)).failed).toEqual([]);
     const sentFirst = channel.calls;
     expect(sentFirst).toBe(4); // the MEDIUM incident notifies nobody
-    // Redelivery to a fresh container (new processor), twice.
-    await processPartition(processor().process, events);
-    await processPartition(processor().process, events);
+    // Redelivered, twice.
+    await invoke(events);
+    await invoke(events);
     expect(channel.calls).toBe(sentFirst);
     const outbox = await listOutbox(dynamo.documents, table);
     expect(outbox.map((entry) => entry.template).sort()).toEqual([
@@ -116,45 +130,28 @@ describe('notifications with the DynamoDB log, outbox and idempotency', () => {
   });
 
   it('a channel failure fails that record and its successors; the retry sends only what was not sent', async () => {
-    const { channel, processor, table } = await setUp();
+    const { channel, invoke, table } = await setUp();
     const batch = [sampleEvents.criticalIncident, sampleEvents.paymentFailed, sampleEvents.bookingCreated];
-    let failPayment = true;
-    const flaky: NotificationChannel = {
-      send: (message) =>
-        failPayment && message.eventType === 'payment.failed'
-          ? Promise.reject(new Error('SNS unavailable'))
-          : channel.send(message),
+    const flaky: NotificationChannel['send'] = async (messages) => {
+      const outcomes = await channel.send(messages.filter((m) => m.eventType !== 'payment.failed'));
+      return messages.map((m) =>
+        m.eventType === 'payment.failed'
+          ? { ok: false, error: new Error('SNS unavailable'), permanent: false }
+          : (outcomes.shift() as SendOutcome),
+      );
     };
-    const first = createNotificationEventProcessor({
-      channel: flaky,
-      log: new DynamoDbNotificationLog(dynamo.documents, table),
-      sleep: async () => {},
-      retry: { attempts: 3, baseDelayMs: 1 },
-      persistenceStore: new DynamoDBPersistenceLayer({
-        tableName: idempotencyTable,
-        awsSdkV3Client: dynamo.client,
-      }),
-      keyPrefix: `notifications-${table}`,
-    });
-    first.registerLambdaContext(lambdaContext('notifications'));
-    const failed = await processPartition(first.process, batch);
-    expect(failed).toEqual(['ce-payment-1', 'ce-booking-1']);
-    expect(channel.calls).toBe(1);
-    const logEntry = await dynamo.documents.send(
-      new GetCommand({
-        TableName: table,
-        Key: { pk: 'NOTIFICATION#ce-payment-1', sk: 'RECIPIENT#customer-cust-7' },
-      }),
-    );
-    expect(logEntry.Item).toMatchObject({
+    const first = await invoke(batch, { send: flaky });
+    expect(first.failed).toEqual(['ce-payment-1', 'ce-booking-1']);
+    // The booking confirmation went out with the incident (one batch); the payment's did not.
+    expect(channel.calls).toBe(2);
+    expect(await entry(table, 'ce-payment-1', 'customer-cust-7')).toMatchObject({
       status: 'FAILED',
-      attempts: 1,
+      attempts: 3,
       lastError: 'Error: SNS unavailable',
     });
 
-    // The ESM redelivers the whole batch (it may): the incident was sent and is not sent again.
-    failPayment = false;
-    expect(await processPartition(processor().process, batch)).toEqual([]);
+    // The ESM redelivers the whole batch (it may): what was sent is not sent again.
+    expect((await invoke(batch)).failed).toEqual([]);
     expect(channel.calls).toBe(3);
     const outbox = await listOutbox(dynamo.documents, table);
     expect(outbox.map((entry) => entry.eventId).sort()).toEqual([
@@ -164,89 +161,109 @@ describe('notifications with the DynamoDB log, outbox and idempotency', () => {
     ]);
   });
 
-  it('a crash after the send but before the log says SENT: the redelivery waits out the claim, re-sends, the outbox dedupes', async () => {
+  it('a crash after the send but before the log says SENT: the redelivery waits out the lease, re-sends, the outbox dedupes', async () => {
     const { time, clock, sleep } = fakeTime();
-    const { channel, log, processor, table } = await setUp(clock, sleep);
-    const markSent = log.markSent.bind(log);
-    let crash = true;
-    log.markSent = async (...args) => {
-      if (crash) throw new Error('Lambda timed out');
-      return markSent(...args);
+    const { channel, log, invoke, table } = await setUp(clock, sleep);
+    const record = log.record.bind(log);
+    let crashed = true;
+    let reachedRecord: () => void = () => {};
+    const recording = new Promise<void>((resolve) => {
+      reachedRecord = resolve;
+    });
+    // The process dies at the record step: nothing after it runs (no record, no release).
+    log.record = (...args) => {
+      if (!crashed) return record(...args);
+      reachedRecord();
+      return new Promise(() => {});
     };
-    await expect(processor().process(sampleEvents.hitlRequested)).rejects.toThrow('Lambda timed out');
+    void invoke([sampleEvents.hitlRequested]);
+    await recording;
     expect(channel.calls).toBe(1);
-    crash = false;
-    // Retried 5 s later by an invocation with 20 s left: the claim (30 s lease) outlives its budget, so the
-    // message is not sent again and the record fails for now, without waiting.
+    crashed = false;
+    // Retried 5 s later by an invocation with 20 s left: the lease (30 s) outlives its budget, so the message
+    // is not sent again and the record fails for now, without waiting.
     time.now += 5_000;
-    await expect(processor({ remainingMs: 20_000 }).process(sampleEvents.hitlRequested)).rejects.toThrow(
-      /another invocation/,
-    );
+    expect(
+      (await invoke([sampleEvents.hitlRequested], { remainingMs: 20_000 })).failure?.error.message,
+    ).toMatch(/another invocation/);
     expect(time.slept).toEqual([]);
     expect(channel.calls).toBe(1);
-    // A fresh invocation (60 s left) waits until the lease ends, takes the claim over and re-sends with the
-    // same notification id.
-    await processor().process(sampleEvents.hitlRequested);
+    // A fresh invocation (60 s left) waits until the lease ends, takes it over and re-sends with the same
+    // notification id.
+    expect((await invoke([sampleEvents.hitlRequested])).failed).toEqual([]);
     expect(time.slept).toEqual([25_001]);
     expect(channel.calls).toBe(2);
     expect(await listOutbox(dynamo.documents, table)).toHaveLength(1);
-    const entry = await dynamo.documents.send(
-      new GetCommand({
-        TableName: table,
-        Key: { pk: 'NOTIFICATION#ce-hitl-1', sk: 'RECIPIENT#incident-reviewers' },
-      }),
-    );
-    expect(entry.Item).toMatchObject({ status: 'SENT', attempts: 2 });
+    expect(await entry(table, 'ce-hitl-1', 'incident-reviewers')).toMatchObject({
+      status: 'SENT',
+      attempts: 1,
+    });
   });
 
-  it('an event a killed invocation left INPROGRESS is sent by the redelivery, exactly once', async () => {
+  it('a batch a killed invocation left in the send is sent by the redelivery, exactly once', async () => {
     const { time, clock, sleep } = fakeTime();
-    const { channel, processor, table } = await setUp(clock, sleep);
-    // The first invocation claims the HITL message and dies in the send: its Powertools record stays
-    // INPROGRESS (until its deadline, 60 s) and so does its claim in the log (until its lease, 30 s).
+    const { channel, invoke, table } = await setUp(clock, sleep);
+    // The first invocation takes the lease and dies in the send: its lease stays (30 s).
     let reachedSend: () => void = () => {};
     const sending = new Promise<void>((resolve) => {
       reachedSend = resolve;
     });
-    const killed = processor({
+    void invoke([sampleEvents.hitlRequested], {
       send: () => {
         reachedSend();
         return new Promise(() => {});
       },
     });
-    void killed.process(sampleEvents.hitlRequested);
     await sending;
 
-    // The redelivery 2 s later is not refused as "already in progress": it waits for the claim to lapse and sends.
+    // The redelivery 2 s later is not refused: it waits for the lease to lapse and sends.
     time.now += 2_000;
-    const result = await processor().process(sampleEvents.hitlRequested);
+    const result = await invoke([sampleEvents.hitlRequested]);
     expect(result.notifications).toMatchObject([{ recipientId: 'incident-reviewers', outcome: 'SENT' }]);
     expect(time.slept).toEqual([28_001]);
     expect(channel.calls).toBe(1);
     expect((await listOutbox(dynamo.documents, table)).map((entry) => entry.eventId)).toEqual(['ce-hitl-1']);
     // Another redelivery finds it sent.
-    const again = await processor().process(sampleEvents.hitlRequested);
+    const again = await invoke([sampleEvents.hitlRequested]);
     expect(again.notifications).toMatchObject([{ outcome: 'ALREADY_SENT' }]);
     expect(channel.calls).toBe(1);
   });
 
-  it('sends 100 events once, and a redelivery of all of them sends nothing (the time each takes is logged)', async () => {
-    const { processor, channel, table } = await setUp();
+  it('a lease is held against other invocations until released or lapsed, and only its holder releases it', async () => {
+    const table = await createTable(dynamo.client, 'NotificationsTable');
+    const log = new DynamoDbNotificationLog(logDocuments, table);
+    expect(await log.acquireLease('payment.failed-1', 'a', 1_000, 30_000)).toEqual({
+      acquired: true,
+      leaseUntil: 31_000,
+    });
+    expect(await log.acquireLease('payment.failed-1', 'b', 2_000, 30_000)).toEqual({
+      acquired: false,
+      leaseUntil: 31_000,
+    });
+    expect((await log.acquireLease('payment.failed-2', 'b', 2_000, 30_000)).acquired).toBe(true);
+    await log.releaseLease('payment.failed-1', 'b'); // not b's: nothing happens
+    expect((await log.acquireLease('payment.failed-1', 'c', 3_000, 30_000)).acquired).toBe(false);
+    await log.releaseLease('payment.failed-1', 'a');
+    expect((await log.acquireLease('payment.failed-1', 'c', 3_000, 30_000)).acquired).toBe(true);
+    expect((await log.acquireLease('payment.failed-1', 'd', 33_001, 30_000)).acquired).toBe(true); // lapsed
+  });
+
+  it('100 notifications: at most 1 DynamoDB request each on first delivery (7 in all), 3 for the redelivery', async () => {
+    const { invoke, channel, table } = await setUp();
     const events: ConsumedEvent[] = Array.from({ length: 100 }, (_, index) => ({
       ...sampleEvents.bookingCreated,
       id: `ce-booking-bulk-${index}`,
     }));
-    const firstStarted = performance.now();
-    expect(await processPartition(processor().process, events)).toEqual([]);
-    const firstMs = performance.now() - firstStarted;
-    const againStarted = performance.now();
-    expect(await processPartition(processor().process, events)).toEqual([]);
-    const againMs = performance.now() - againStarted;
+    const first = logRequests.count;
+    expect((await invoke(events)).failed).toEqual([]);
+    const firstRequests = logRequests.count - first;
+    // Lease, one BatchGetItem (100 keys), four BatchWriteItem (25 items each), release.
+    expect(firstRequests).toBe(7);
+    expect(firstRequests / 100).toBeLessThanOrEqual(1);
+    const again = logRequests.count;
+    expect((await invoke(events)).failed).toEqual([]);
+    expect(logRequests.count - again).toBe(3); // lease, BatchGetItem (all SENT), release
     expect(channel.calls).toBe(100);
     expect(await listOutbox(dynamo.documents, table)).toHaveLength(100);
-    console.log(
-      `100 booking.created: first delivery ${Math.round(firstMs)} ms (${(firstMs / 100).toFixed(1)} ms/event), ` +
-        `redelivery ${Math.round(againMs)} ms (${(againMs / 100).toFixed(1)} ms/event)`,
-    );
   });
 });

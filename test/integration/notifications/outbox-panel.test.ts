@@ -17,6 +17,7 @@ const T0 = Date.parse('2026-11-23T10:00:00Z');
 function message(n: number): NotificationMessage {
   return {
     notificationId: `n-${n}`,
+    eventSource: 'test/outbox-panel',
     eventId: `evt-${n}`,
     eventType: 'booking.created',
     recipient: { kind: 'CUSTOMER', id: `cust-${n}` },
@@ -40,10 +41,10 @@ describe('the outbox panel of `dev`', () => {
     // Sent out of id order, one minute apart: the panel orders by delivery time, not by key.
     const order = [3, 1, 9, 4, 7, 2, 8, 5, 6, 10];
     for (const [i, n] of order.entries()) {
-      await new OutboxChannel(dynamo.documents, table, () => T0 + i * 60_000).send(message(n));
+      await new OutboxChannel(dynamo.documents, table, () => T0 + i * 60_000).send([message(n)]);
     }
     // A repeated delivery is deduplicated by the outbox: still ten messages.
-    await new OutboxChannel(dynamo.documents, table, () => T0 + 99 * 60_000).send(message(3));
+    await new OutboxChannel(dynamo.documents, table, () => T0 + 99 * 60_000).send([message(3)]);
 
     await panel.refresh();
     const lines = panel.render().split('\n');

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  appendBatch,
-  BatchRetryError,
-  chunkEnds,
-  isRecordLevelError,
-} from '../../../functions/audit-append/append-batch';
+import { BatchRetryError, chunkEnds, isRecordLevelError } from '../../../functions/audit-append/append-batch';
 import type { AppendOutcome, AuditEventStore } from '../../../functions/audit-append/audit-event-store';
 import type { AuditRecord } from '../../../functions/audit-append/audit-record';
+import { appendThroughEngine } from './support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from './support/msk';
 
 /** Fails a call when it contains a record of the given partition with a given error code. */
@@ -41,7 +37,7 @@ describe('appendBatch', () => {
         cloudEventRecord({ topic: 'payment.failed', partition: 4, offset }),
       ]),
     );
-    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(event, { store, decode: decodeJsonCloudEvent });
     expect(store.calls).toHaveLength(1);
     expect(store.calls[0]).toHaveLength(6);
     expect(result).toMatchObject({ appended: 6, batchItemFailures: [] });
@@ -55,7 +51,7 @@ describe('appendBatch', () => {
       cloudEventRecord({ offset: 9 }),
       cloudEventRecord({ partition: 1, offset: 3 }),
     ]);
-    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(event, { store, decode: decodeJsonCloudEvent });
     expect(store.calls[0]?.map((record) => [record.partition, record.offset])).toEqual([
       [0, 7],
       [0, 9],
@@ -81,7 +77,7 @@ describe('appendBatch', () => {
     ]);
     const store = new FakeStore();
     const records = Array.from({ length: 100 }, (_, i) => cloudEventRecord({ partition: i % 3, offset: i }));
-    const result = await appendBatch(mskEvent(records), { store, decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(mskEvent(records), { store, decode: decodeJsonCloudEvent });
     expect(store.chunks).toEqual([[30, 70]]);
     const byPartition = [0, 1, 2].flatMap((p) => records.filter((record) => record.partition === p));
     expect(store.calls[0]?.map((record) => [record.partition, record.offset])).toEqual(
@@ -90,7 +86,7 @@ describe('appendBatch', () => {
     expect(result).toMatchObject({ appended: 100, batchItemFailures: [] });
 
     const small = new FakeStore();
-    await appendBatch(mskEvent(records.slice(0, 10)), { store: small, decode: decodeJsonCloudEvent });
+    await appendThroughEngine(mskEvent(records.slice(0, 10)), { store: small, decode: decodeJsonCloudEvent });
     expect(small.chunks).toEqual([[10]]);
   });
 
@@ -99,7 +95,7 @@ describe('appendBatch', () => {
     const records = Array.from({ length: 100 }, (_, offset) =>
       cloudEventRecord({ offset, ...(offset === 40 ? { time: 'yesterday' } : {}) }),
     );
-    const result = await appendBatch(mskEvent(records), { store, decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(mskEvent(records), { store, decode: decodeJsonCloudEvent });
     expect(store.chunks).toEqual([[30, 69]]);
     expect(result.appended).toBe(99);
     expect(result.poison).toEqual([
@@ -121,7 +117,7 @@ describe('appendBatch', () => {
       cloudEventRecord({ offset: 10, rawValue: 'not json' }),
       cloudEventRecord({ offset: 11 }),
     ]);
-    const result = await appendBatch(event, { store: new FakeStore(), decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(event, { store: new FakeStore(), decode: decodeJsonCloudEvent });
     expect(result.batchItemFailures.map((failure) => failure.itemIdentifier.offset)).toEqual([10, 11, 12]);
   });
 
@@ -137,7 +133,7 @@ describe('appendBatch', () => {
       ...[0, 1, 2].map((offset) => cloudEventRecord({ offset })),
       cloudEventRecord({ partition: 1, offset: 2, correlationId: 'corr-7' }),
     ]);
-    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(event, { store, decode: decodeJsonCloudEvent });
     expect(result).toMatchObject({ appended: 1, duplicates: 1, batchItemFailures: [] });
     expect(result.conflicts).toEqual([
       { topic: 'genai.request', partition: 0, offset: 2, ceId: 'genai.request-0-2' },
@@ -154,7 +150,7 @@ describe('appendBatch', () => {
       cloudEventRecord({ partition: 1, offset: 5 }),
       cloudEventRecord({ partition: 1, offset: 6 }),
     ]);
-    const result = await appendBatch(event, { store, decode: decodeJsonCloudEvent });
+    const result = await appendThroughEngine(event, { store, decode: decodeJsonCloudEvent });
     expect(store.calls.map((call) => call.length)).toEqual([3, 1, 2]);
     expect(result.appended).toBe(1);
     expect(result.batchItemFailures).toEqual([
@@ -166,10 +162,13 @@ describe('appendBatch', () => {
   it('fails the batch on connection loss, timeouts and registry outages', async () => {
     const event = mskEvent([cloudEventRecord({ offset: 0 })]);
     await expect(
-      appendBatch(event, { store: new FakeStore(undefined, () => '08006'), decode: decodeJsonCloudEvent }),
+      appendThroughEngine(event, {
+        store: new FakeStore(undefined, () => '08006'),
+        decode: decodeJsonCloudEvent,
+      }),
     ).rejects.toMatchObject({ code: '08006' });
     await expect(
-      appendBatch(event, {
+      appendThroughEngine(event, {
         store: new FakeStore(),
         decode: () => Promise.reject(new BatchRetryError('registry unreachable')),
       }),

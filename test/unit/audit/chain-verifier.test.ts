@@ -82,3 +82,36 @@ describe('ChainWalker', () => {
     });
   });
 });
+
+describe('ChainWalker against a pre-claimed id and checkpoints (issue 21)', () => {
+  it('recomputes the body hash: a row holding the body hash of another (future) event is refused', () => {
+    const rows = chain(3);
+    const future = cloudEventRecord({ offset: 999 });
+    const futureBodyHash = buildAuditRecord(future, decodeJsonCloudEvent(future)).bodyHash;
+    // Content and chain are consistent; only the identity the caller claimed is someone else's.
+    rows[1] = { ...(rows[1] as StoredAuditRow), bodyHash: futureBodyHash };
+    expect(walk(rows)).toMatchObject({
+      seq: 2n,
+      reason: 'body-hash-mismatch',
+      actual: futureBodyHash.toString('hex'),
+    });
+  });
+
+  it('checks the row hash at a checkpoint and refuses a checkpoint past the end of the chain', () => {
+    const rows = chain(4);
+    const at = (seq: bigint, hash: Buffer) =>
+      new Map([[seq, { hash, reason: 'anchor-mismatch' as const, source: 'test' }]]);
+    const run = (checkpoints: ReturnType<typeof at>) => {
+      const walker = new ChainWalker('genai.request', 0, { seq: 0n, hash: GENESIS_HASH }, checkpoints);
+      for (const row of rows) if (walker.next(row)) break;
+      return walker.finish(undefined);
+    };
+    expect(run(at(2n, (rows[1] as StoredAuditRow).rowHash))).toBeUndefined();
+    expect(run(at(2n, GENESIS_HASH))).toMatchObject({ seq: 2n, reason: 'anchor-mismatch' });
+    expect(run(at(9n, GENESIS_HASH))).toMatchObject({
+      seq: 9n,
+      reason: 'anchor-mismatch',
+      actual: 'the chain ends at seq 4',
+    });
+  });
+});

@@ -6,7 +6,7 @@ describe('reportAppend', () => {
   it('logs a conflict under the keys every function’s record logs use (eventId, correlationId, coordinates)', () => {
     const errors: Record<string, unknown>[] = [];
     const result: AppendBatchResult = {
-      batchItemFailures: [],
+      failures: [],
       appended: 0,
       duplicates: 0,
       conflicts: [
@@ -15,10 +15,14 @@ describe('reportAppend', () => {
       poison: [],
       rejected: [],
     };
-    reportAppend(result, {
-      logger: { info: () => {}, error: (_message, attributes) => errors.push(attributes) },
-      metrics: { addMetric: () => {} },
-    });
+    reportAppend(
+      result,
+      {
+        logger: { info: () => {}, error: (_message, attributes) => errors.push(attributes) },
+        metrics: { addMetric: () => {} },
+      },
+      0,
+    );
     expect(errors).toEqual([
       { topic: 'payment.failed', partition: 2, offset: 41, eventId: 'evt-41', correlationId: 'corr-1' },
     ]);

@@ -64,7 +64,7 @@ describe('npm run bench', () => {
     });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(
-      'unknown benchmark(s) nope; known: decode, read-models, audit, bundles, emulator, e2e',
+      'unknown benchmark(s) nope; known: decode, read-models, latency, audit, bundles, emulator, e2e',
     );
     expect(run.stderr).not.toContain('[bench]');
   });

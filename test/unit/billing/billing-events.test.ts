@@ -11,7 +11,7 @@ describe('toBillingCommand', () => {
     const data = { ...sampleData['booking.completed'](7), completedAt: 1e20 };
     const build = () =>
       toBillingCommand(
-        { ...where, eventId: 'e-1', eventType: 'booking.completed', data },
+        { ...where, eventSource: 'urn:test', eventId: 'e-1', eventType: 'booking.completed', data },
         tariffsFile as TariffTable,
       );
     expect(build).toThrow(InvalidBillingEvent);

@@ -74,7 +74,13 @@ describe('ride pricing in integer minor units (worked examples, tariffs.json 202
 });
 
 describe('billing events to commands', () => {
-  const where = { topic: 'payment.succeeded', partition: 2, offset: 41, eventId: 'evt-1' };
+  const where = {
+    topic: 'payment.succeeded',
+    partition: 2,
+    offset: 41,
+    eventSource: 'urn:test',
+    eventId: 'evt-1',
+  };
   const payment = (currency: string) => ({
     ...where,
     eventType: 'payment.succeeded',
@@ -98,6 +104,7 @@ describe('billing events to commands', () => {
   it('turns a payment into a command with integer minor units', () => {
     expect(toBillingCommand(payment('EUR'), tariffs)).toEqual({
       kind: 'PAYMENT',
+      eventSource: 'urn:test',
       eventId: 'evt-1',
       outcome: 'SUCCEEDED',
       paymentId: 'pay-1',
@@ -116,6 +123,7 @@ describe('billing events to commands', () => {
           topic: 'booking.completed',
           partition: 0,
           offset: 7,
+          eventSource: 'urn:test',
           eventId: 'evt-2',
           eventType: 'booking.completed',
           data: {

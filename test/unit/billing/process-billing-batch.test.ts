@@ -1,16 +1,18 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { BillingCommand } from '../../../functions/billing/billing-events';
-import type { BillingProcessor } from '../../../functions/billing/billing-processor';
+import type { BillingBatchResult } from '../../../functions/billing/bill';
 import type { TariffTable } from '../../../functions/billing/pricing';
-import { processBillingBatch } from '../../../functions/billing/process-billing-batch';
+import { billingPolicy } from '../../../functions/billing/process-billing-batch';
 import tariffsFile from '../../../functions/billing/tariffs.json';
 import { sampleData } from '../../../schemas/samples';
-import type { DecodedPartition, DecodedRecord } from '../../../shared/msk';
+import { ConfigurationError } from '../../../shared/config';
+import { type BatchPartition, type DecodedRecord, runBatch } from '../../../shared/msk';
+import { MemoryLedger } from './memory-ledger';
 
 const TYPE = 'booking.completed';
+const tariffs = tariffsFile as TariffTable;
+const silent = { error: () => {}, warn: () => {} };
 
-function partition(number: number, count: number): DecodedPartition {
+function partition(number: number, count: number): BatchPartition {
   const records = Array.from({ length: count }, (_, offset) => {
     const n = number * 100 + offset;
     return {
@@ -18,42 +20,89 @@ function partition(number: number, count: number): DecodedPartition {
       partition: number,
       offset,
       tombstone: false,
-      cloudEvent: { id: `event-${n}`, type: TYPE },
+      cloudEvent: { id: `event-${n}`, source: 'urn:test', type: TYPE },
       data: sampleData[TYPE](n),
     } as unknown as DecodedRecord<unknown>;
   });
-  return { topic: TYPE, partition: number, records } as unknown as DecodedPartition;
+  // The aggregate policy never looks at the raw records.
+  return {
+    topic: TYPE,
+    partition: number,
+    key: `${TYPE}-${number}`,
+    records,
+    raw: [],
+  } as unknown as BatchPartition;
 }
 
-class FatalError extends Error {}
+async function run(partitions: BatchPartition[], ledger: MemoryLedger) {
+  let result: BillingBatchResult | undefined;
+  const outcome = await runBatch(
+    partitions,
+    billingPolicy(tariffs, ledger, (done) => {
+      result = done;
+    }),
+    { logger: silent },
+  );
+  return { ...outcome, result: result as BillingBatchResult };
+}
 
-describe('processBillingBatch', () => {
-  it('fails the batch on a fatal error only after every partition has stopped writing', async () => {
-    const processed: string[] = [];
-    let settledAt: number | undefined;
-    const processor = {
-      registerLambdaContext: () => {},
-      process: async (command: BillingCommand) => {
-        // Partition 0 fails at once; partition 1 is still writing its later records then.
-        if (command.eventId === 'event-0') throw new FatalError('IDEMPOTENCY_TABLE is not set');
-        await sleep(5);
-        expect(settledAt, `${command.eventId} written after the batch failed`).toBeUndefined();
-        processed.push(command.eventId);
-        return {} as never;
-      },
-    } as unknown as BillingProcessor;
+describe('billingPolicy', () => {
+  it('fails the invocation on a configuration error of the store instead of reporting records', async () => {
+    const ledger = new MemoryLedger();
+    ledger.find = async () => {
+      throw new ConfigurationError('BILLING_TABLE does not exist');
+    };
+    await expect(run([partition(0, 2)], ledger)).rejects.toThrow(ConfigurationError);
+  });
 
-    const outcome = processBillingBatch(
-      [partition(0, 1), partition(1, 5)],
-      tariffsFile as TariffTable,
-      processor,
-      { error: () => {} },
-      (error) => error instanceof FatalError,
-    ).finally(() => {
-      settledAt = Date.now();
-    });
+  it('rides out a store outage inside the invocation: the whole batch runs again, no record is reported', async () => {
+    const ledger = new MemoryLedger();
+    const record = ledger.record.bind(ledger);
+    let outages = 2;
+    // The write of the first two attempts fails half-way, as a DynamoDB throttle after the SDK's retries.
+    ledger.record = async (facts) => {
+      if (outages-- <= 0) return record(facts);
+      await record(facts.slice(0, 3));
+      const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      return facts.slice(3).map((fact) => ({ fact, error: throttled }));
+    };
+    let result: BillingBatchResult | undefined;
+    const outcome = await runBatch(
+      [partition(0, 5)],
+      billingPolicy(tariffs, ledger, (done) => {
+        result = done;
+      }),
+      { logger: silent, retryUntil: Date.now() + 10_000, retryDelayMs: () => 1 },
+    );
+    expect(outcome).toMatchObject({ response: { batchItemFailures: [] }, retries: 2 });
+    expect(result?.failures).toEqual([]);
+    expect(ledger.invoices.size).toBe(5);
+    expect(ledger.lines.size).toBe(5);
+  });
 
-    await expect(outcome).rejects.toThrow(FatalError);
-    expect(processed).toEqual(['event-100', 'event-101', 'event-102', 'event-103', 'event-104']);
+  it('reports a bad record with its successors but bills the successors (effects commute)', async () => {
+    const ledger = new MemoryLedger();
+    const bad = partition(0, 3);
+    const second = bad.records[1] as { data: Record<string, unknown> };
+    second.data = { ...second.data, durationSeconds: -1 };
+    const { response, result } = await run([bad, partition(1, 2)], ledger);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: { partition: `${TYPE}-0`, offset: 1 } },
+      { itemIdentifier: { partition: `${TYPE}-0`, offset: 2 } },
+    ]);
+    expect(result).toMatchObject({ applied: 4, alreadyApplied: 0 });
+    expect(result.failures).toHaveLength(1);
+    expect(ledger.invoices.size).toBe(4);
+  });
+
+  it('bills a batch in a fixed number of store calls whatever its size, and a redelivery in two', async () => {
+    const ledger = new MemoryLedger();
+    await run([partition(0, 50), partition(1, 50)], ledger);
+    // R1, W1, R3: independent of the 100 records.
+    expect(ledger.calls).toBe(3);
+    ledger.calls = 0;
+    const again = await run([partition(0, 50), partition(1, 50)], ledger);
+    expect(again.result).toMatchObject({ alreadyApplied: 100, applied: 0 });
+    expect(ledger.calls).toBe(2);
   });
 });

@@ -9,6 +9,7 @@ import {
   hourBucket,
   InvalidDemandEvent,
   offsetRanges,
+  SUPPLY_ITEM,
   toDemandSignal,
   withoutApplied,
 } from '../../../functions/demand-prediction-update/demand-model';
@@ -158,5 +159,64 @@ describe('aggregation and fences', () => {
     const rest = withoutApplied(update!, { 'booking.created-0': 10 });
     expect(rest.signals.map((s) => s.offset)).toEqual([20, 5]);
     expect(rest.booked).toBe(2);
+  });
+});
+
+describe('vehicle supply', () => {
+  const status = (previousStatus: string, statusNow: string, extra: Record<string, unknown> = {}) => ({
+    ...coordinates(3, 1, 'vehicle.status.changed'),
+    eventType: 'vehicle.status.changed',
+    data: {
+      zoneId: 'z-flat',
+      previousStatus,
+      status: statusNow,
+      changedAt: at('2026-11-23T12:40:00Z'),
+      ...extra,
+    },
+  });
+
+  it('counts a vehicle entering or leaving AVAILABLE, and nothing for other changes', () => {
+    expect(toDemandSignal(status('IN_USE', 'AVAILABLE'), zones)).toEqual({
+      ...coordinates(3, 1, 'vehicle.status.changed'),
+      zoneId: 'z-flat',
+      hour: '2026-11-23T12',
+      kind: 'becameAvailable',
+    });
+    expect(toDemandSignal(status('AVAILABLE', 'RESERVED'), zones)?.kind).toBe('leftAvailable');
+    expect(toDemandSignal(status('CHARGING', 'MAINTENANCE'), zones)).toBeUndefined();
+    expect(toDemandSignal(status('AVAILABLE', 'AVAILABLE'), zones)).toBeUndefined();
+  });
+
+  it('names the bad field', () => {
+    expect(() => toDemandSignal(status('IN_USE', 'AVAILABLE', { zoneId: 'atlantis' }), zones)).toThrow(
+      'field "zoneId" "atlantis" is not a known zone',
+    );
+    expect(() => toDemandSignal(status('IN_USE', 'AVAILABLE', { changedAt: null }), zones)).toThrow(
+      'field "changedAt" is missing or not a timestamp',
+    );
+    expect(() => toDemandSignal(status('IN_USE', 'AVAILABLE', { status: undefined }), zones)).toThrow(
+      'field "status" is missing',
+    );
+  });
+
+  it('sums supply into the hour and into the zone SUPPLY item, which has no forecast', () => {
+    const signal = (offset: number, kind: DemandSignal['kind']): DemandSignal => ({
+      ...coordinates(offset, 0, 'vehicle.status.changed'),
+      zoneId: 'z-flat',
+      hour: '2026-11-23T12',
+      kind,
+    });
+    const updates = aggregateByZoneHour(
+      [signal(1, 'becameAvailable'), signal(2, 'becameAvailable'), signal(3, 'leftAvailable')],
+      flat,
+    );
+    expect(updates.map((u) => [u.hour, u.becameAvailable, u.leftAvailable, u.forecast.length])).toEqual([
+      ['2026-11-23T12', 2, 1, 3],
+      [SUPPLY_ITEM, 2, 1, 0],
+    ]);
+    // A redelivery that overlaps: the SUPPLY item fenced at offset 2 keeps only offset 3.
+    const supply = updates[1] as (typeof updates)[number];
+    const rest = withoutApplied(supply, { 'vehicle.status.changed-0': 2 });
+    expect([rest.becameAvailable, rest.leftAvailable, rest.signals.length]).toEqual([0, 1, 1]);
   });
 });

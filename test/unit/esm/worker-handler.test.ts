@@ -53,6 +53,20 @@ describe('workerHandler (worker threads as execution environments)', () => {
     expect(Math.max(...responses.map((r) => r.maxInFlight))).toBe(1);
   }, 60_000);
 
+  it('counts a cold start per new environment, timed from its start to its first answer (dev table)', async () => {
+    const pool = workerHandler('test/unit/esm/fixtures/env-handler.handler', {}, { instances: 1 });
+    all.push(pool);
+    expect(pool.coldStarts()).toEqual({ count: 0, lastMs: undefined });
+    const first = await invokeHandler(pool.handler, event({ sleepMs: 50 }), fn);
+    expect(first.ok).toBe(true);
+    const afterFirst = pool.coldStarts();
+    expect(afterFirst.count).toBe(1);
+    expect(afterFirst.lastMs).toBeGreaterThanOrEqual(50);
+    // Warm: the same environment answers, no new cold start.
+    await invokeHandler(pool.handler, event(), fn);
+    expect(pool.coldStarts()).toEqual(afterFirst);
+  });
+
   it('keeps an environment whose handler threw: the next invocation runs warm in it', async () => {
     const pool = workerHandler('test/unit/esm/fixtures/env-handler.handler', {}, { instances: 1 });
     all.push(pool);

@@ -218,6 +218,17 @@ describe('explainer settings', () => {
     expect(explainerSettingsFromEnv({})).toMatchObject({ kind: 'rules' });
     expect(createExplainer(explainerSettingsFromEnv({}))).toBeInstanceOf(RulesIncidentExplainer);
     const settings = explainerSettingsFromEnv({ BEDROCK_MODEL_ID: 'm', BEDROCK_TIMEOUT_MS: '1500' });
+    expect(settings).toMatchObject({ circuitFailureThreshold: 3, circuitCoolDownMs: 30_000 });
+    expect(
+      explainerSettingsFromEnv({
+        BEDROCK_MODEL_ID: 'm',
+        BEDROCK_CIRCUIT_FAILURES: '5',
+        BEDROCK_CIRCUIT_COOLDOWN_MS: '1000',
+      }),
+    ).toMatchObject({ circuitFailureThreshold: 5, circuitCoolDownMs: 1000 });
+    expect(() => explainerSettingsFromEnv({ BEDROCK_MODEL_ID: 'm', BEDROCK_CIRCUIT_FAILURES: '0' })).toThrow(
+      /BEDROCK_CIRCUIT_FAILURES/,
+    );
     expect(settings).toMatchObject({ kind: 'bedrock', modelId: 'm', timeoutMs: 1500, maxAttempts: 3 });
     expect(createExplainer(settings)).toBeInstanceOf(FallbackIncidentExplainer);
     expect(

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { contractDecoder } from '../../../functions/audit-append/contract-decoder';
 import type { DemandModelConfig } from '../../../functions/demand-prediction-update/demand-model';
 import type { ApplyOutcome, DemandReadModel } from '../../../functions/demand-prediction-update/ports';
-import { processDemandBatch } from '../../../functions/demand-prediction-update/process-demand-batch';
+import { demandPolicy } from '../../../functions/demand-prediction-update/process-demand-batch';
 import zonesFile from '../../../functions/demand-prediction-update/zones.json';
 import { sampleData } from '../../../schemas/samples';
 import { encodeConfluent, encodeJson } from '../../../shared/contracts/avro-codec';
@@ -21,9 +21,11 @@ import {
   kafkaEvent,
   kafkaEventRecord,
   RecordDecodeError,
+  runBatch,
+  withRawRecords,
 } from '../../../shared/msk';
 
-const silent = { error: () => {} };
+const silent = { error: () => {}, warn: () => {} };
 
 function record(
   type: string,
@@ -176,18 +178,22 @@ describe('finding 3: records that used to fail the whole batch fail alone', () =
       },
       zoneDemand: async () => [],
       topZones: async () => [],
+      supplyAndDemand: async () => {
+        throw new Error('not read here');
+      },
     };
     const config = zonesFile as DemandModelConfig;
-    const partitions = await decodeEvent(
-      kafkaEvent([record('booking.created', 0), { ...hostile, offset: 1 }, record('booking.created', 2)]),
-      { registry },
-    );
-    const result = await processDemandBatch(
+    const event = kafkaEvent([
+      record('booking.created', 0),
+      { ...hostile, offset: 1 },
+      record('booking.created', 2),
+    ]);
+    const partitions = withRawRecords(await decodeEvent(event, { registry }), event.records);
+    // Through the engine under demand's policy, as the handler runs it.
+    const result = await runBatch(
       partitions,
-      config,
-      new Set(config.zones.map((zone) => zone.zoneId)),
-      readModel,
-      silent,
+      demandPolicy(config, new Set(config.zones.map((zone) => zone.zoneId)), readModel),
+      { logger: silent },
     );
     expect(applied.length).toBeGreaterThan(0);
     expect(result.response.batchItemFailures.map((failure) => failure.itemIdentifier.offset)).toEqual([1, 2]);

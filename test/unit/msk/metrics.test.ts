@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { describe, expect, it, vi } from 'vitest';
 import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
-import { batchMetrics } from '../../../shared/msk/metrics';
+import { batchMetrics, publishBatchMetrics } from '../../../shared/msk/metrics';
 
 const record = (topic: string, partition: number, offset: number, timestamp: number) =>
   kafkaEventRecord({ topic, partition, offset, timestamp, key: 'k', value: Buffer.from('{}') });
@@ -16,7 +17,12 @@ describe('batchMetrics', () => {
     expect(batchMetrics(event, { batchItemFailures: [failure] }, 6_000)).toEqual([
       { name: 'RecordsProcessed', unit: 'Count', value: 2 },
       { name: 'RecordsFailed', unit: 'Count', value: 1 },
-      { name: 'OldestRecordAgeMs', unit: 'Milliseconds', value: 5_000 },
+      {
+        name: 'OldestRecordAgeMs',
+        unit: 'Milliseconds',
+        value: 5_000,
+        dimensions: { topic: 'booking.created' },
+      },
     ]);
   });
 
@@ -26,6 +32,47 @@ describe('batchMetrics', () => {
       { name: 'RecordsFailed', unit: 'Count', value: 0 },
     ]);
     const ahead = batchMetrics(kafkaEvent([record('t', 0, 0, 9_000)]), { batchItemFailures: [] }, 8_000);
-    expect(ahead.at(-1)).toEqual({ name: 'OldestRecordAgeMs', unit: 'Milliseconds', value: 0 });
+    expect(ahead.at(-1)).toEqual({
+      name: 'OldestRecordAgeMs',
+      unit: 'Milliseconds',
+      value: 0,
+      dimensions: { topic: 't' },
+    });
+  });
+});
+
+describe('publishBatchMetrics', () => {
+  it('publishes OldestRecordAgeMs per topic with dimensions service and topic (what the per-ESM alarms read)', () => {
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const metrics = new Metrics({ namespace: 'mobility-events', serviceName: 'notifications' });
+      const event = kafkaEvent([
+        record('incident.detected', 0, 1, 1_000),
+        record('incident.detected', 1, 4, 3_000),
+      ]);
+      publishBatchMetrics(metrics, event, { batchItemFailures: [] }, 13_000);
+      metrics.publishStoredMetrics();
+    } finally {
+      write.mockRestore();
+    }
+    const emf = lines
+      .flatMap((line) => line.split('\n'))
+      .filter((line) => line.includes('_aws'))
+      .map((line) => JSON.parse(line));
+    const age = emf.find((entry) => 'OldestRecordAgeMs' in entry);
+    expect(age).toMatchObject({
+      service: 'notifications',
+      topic: 'incident.detected',
+      OldestRecordAgeMs: 12_000,
+    });
+    expect(age._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', 'topic']]);
+    expect(emf.find((entry) => 'RecordsProcessed' in entry)).toMatchObject({
+      RecordsProcessed: 2,
+      RecordsFailed: 0,
+    });
   });
 });

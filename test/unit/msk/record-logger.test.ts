@@ -7,6 +7,7 @@ import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts
 import { processByPartition } from '../../../shared/msk/batch';
 import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
 import { decodeEvent } from '../../../shared/msk/decode';
+import { runBatch, withRawRecords } from '../../../shared/msk/engine';
 
 const topic = 'payment.failed';
 
@@ -135,5 +136,38 @@ describe('record logging in processByPartition', () => {
         extra: 1,
       },
     ]);
+  });
+});
+
+describe('record logging in the batch engine', () => {
+  it('keys every line with its own record when records of one partition run concurrently (commute)', async () => {
+    const lines = captureOutput();
+    const logger = new Logger({ serviceName: 'record-logger-test' });
+    const event = kafkaEvent([10, 11, 12, 13, 14, 15].map((offset) => record(0, offset, `corr-${offset}`)));
+    const { response } = await runBatch(
+      withRawRecords(await decodeEvent(event, { registry }), event.records),
+      {
+        kind: 'commute',
+        concurrency: 3,
+        handle: async (r, log) => {
+          await nextTurn();
+          log.info('handling', { handled: r.offset });
+          await nextTurn();
+          log.info('still handling', { handled: r.offset });
+        },
+      },
+      { logger },
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    const handled = lines.filter((line) => typeof line.handled === 'number');
+    expect(handled).toHaveLength(12);
+    for (const line of handled) {
+      expect(line).toMatchObject({
+        partition: 0,
+        offset: line.handled,
+        eventId: `evt-0-${line.handled}`,
+        correlationId: `corr-${line.handled}`,
+      });
+    }
   });
 });

@@ -1,10 +1,10 @@
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { describe, expect, it } from 'vitest';
-import { SesChannel, SnsChannel } from '../../../functions/notifications/aws-channels';
-import { PermanentChannelError } from '../../../functions/notifications/ports';
-import { sendNotifications } from '../../../functions/notifications/send-notifications';
-import { InMemoryNotificationLog, sampleEvents } from './fakes';
+import { RoutingChannel, SesChannel, SnsChannel } from '../../../functions/notifications/aws-channels';
+import { type NotificationMessage, PermanentChannelError } from '../../../functions/notifications/ports';
+import { notifyPartition } from '../../../functions/notifications/send-notifications';
+import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
 
 function clientThrowing(name: string) {
   const calls: unknown[] = [];
@@ -17,51 +17,114 @@ function clientThrowing(name: string) {
   return { client, calls };
 }
 
-const message = {
-  notificationId: 'n1',
-  eventId: 'e1',
+const message = (n = 1, channel: NotificationMessage['channel'] = 'PAGER'): NotificationMessage => ({
+  notificationId: `n${n}`,
+  eventSource: 'test',
+  eventId: `e${n}`,
   eventType: 'incident.detected',
   recipient: { kind: 'OPERATIONS_ONCALL' as const, id: 'operations-oncall' },
-  channel: 'PAGER' as const,
+  channel,
   template: 'incident-critical-oncall',
-  subject: 'S',
+  subject: `S${n}`,
   body: 'B',
-};
+});
+
+type BatchInput = { PublishBatchRequestEntries: { Id: string; MessageDeduplicationId?: string }[] };
+
+/** An SNS client that answers PublishBatch, failing the entries `fail` selects, and tracks calls in flight. */
+function batchingClient(
+  fail: (entry: { Id: string }) => { SenderFault: boolean } | undefined = () => undefined,
+) {
+  const inputs: BatchInput[] = [];
+  const track = { inFlight: 0, maxInFlight: 0 };
+  const client = {
+    send: async (command: { input: BatchInput }) => {
+      inputs.push(command.input);
+      track.inFlight++;
+      track.maxInFlight = Math.max(track.maxInFlight, track.inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      track.inFlight--;
+      const entries = command.input.PublishBatchRequestEntries;
+      return {
+        Successful: entries.filter((e) => !fail(e)).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}` })),
+        Failed: entries
+          .filter((e) => fail(e))
+          .map((e) => ({ Id: e.Id, Code: 'InternalError', Message: 'x', ...fail(e) })),
+      };
+    },
+  };
+  return { client, inputs, track };
+}
 
 describe('SNS and SES channels', () => {
   it('turn errors no retry can fix into PermanentChannelError, which is not retried', async () => {
     const { client, calls } = clientThrowing('InvalidParameterException');
     const channel = new SnsChannel(client as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t');
-    await expect(channel.send(message)).rejects.toBeInstanceOf(PermanentChannelError);
-    await expect(
-      sendNotifications(sampleEvents.criticalIncident, {
-        channel,
-        log: new InMemoryNotificationLog(),
-        sleep: async () => {},
-      }),
-    ).rejects.toThrow(/InvalidParameterException/);
-    expect(calls).toHaveLength(2); // one direct call above, one by sendNotifications: no retries
+    const [outcome] = await channel.send([message()]);
+    expect(outcome).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
+    const result = await notifyPartition('incident.detected-0', [sampleEvents.criticalIncident], {
+      channel,
+      log: new InMemoryNotificationLog(),
+      sleep: async () => {},
+    });
+    expect(result.failure?.error.message).toMatch(/InvalidParameterException/);
+    expect(calls).toHaveLength(2); // one direct call above, one by notifyPartition: no retries
   });
 
   it('pass transient errors through for the retry policy', async () => {
     const { client } = clientThrowing('ThrottlingException');
     const channel = new SesChannel(client as unknown as SESv2Client, 'from@x', 'to@x');
-    await expect(channel.send(message)).rejects.toMatchObject({ name: 'ThrottlingException' });
+    expect(await channel.send([message()])).toMatchObject([
+      { ok: false, permanent: false, error: { name: 'ThrottlingException' } },
+    ]);
+  });
+
+  it('publish 10 messages per PublishBatch call, a bounded number of calls at once, outcomes in order', async () => {
+    const { client, inputs, track } = batchingClient((entry) =>
+      entry.Id === '3' ? { SenderFault: false } : entry.Id === '7' ? { SenderFault: true } : undefined,
+    );
+    const channel = new SnsChannel(client as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t', 2);
+    const messages = Array.from({ length: 45 }, (_, n) => message(n));
+    const outcomes = await channel.send(messages);
+    expect(inputs.map((input) => input.PublishBatchRequestEntries.length)).toEqual([10, 10, 10, 10, 5]);
+    expect(track.maxInFlight).toBe(2);
+    expect(outcomes[0]).toEqual({ ok: true, receipt: { messageId: 'm-0' } });
+    // Entry 3 of each batch failed on SNS's side (retried), entry 7 was the sender's fault (not retried).
+    expect(outcomes[13]).toMatchObject({ ok: false, permanent: false });
+    expect(outcomes[17]).toMatchObject({
+      ok: false,
+      permanent: true,
+      error: expect.any(PermanentChannelError),
+    });
+    expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(45 - 9);
   });
 
   it('use the notification id as deduplication id on a FIFO topic', async () => {
-    const inputs: Record<string, unknown>[] = [];
-    const client = {
-      send: async (command: { input: Record<string, unknown> }) => {
-        inputs.push(command.input);
-        return { MessageId: 'm1' };
-      },
-    };
+    const { client, inputs } = batchingClient();
     const fifo = new SnsChannel(
       client as unknown as SNSClient,
       'arn:aws:sns:eu-west-1:000000000000:oncall.fifo',
     );
-    expect(await fifo.send(message)).toEqual({ messageId: 'm1' });
-    expect(inputs[0]).toMatchObject({ MessageDeduplicationId: 'n1', MessageGroupId: 'operations-oncall' });
+    expect(await fifo.send([message()])).toEqual([{ ok: true, receipt: { messageId: 'm-0' } }]);
+    expect(inputs[0]?.PublishBatchRequestEntries[0]).toMatchObject({
+      MessageDeduplicationId: 'n1',
+      MessageGroupId: 'operations-oncall',
+    });
+  });
+
+  it('route each message to its kind and give the outcomes back in the order of the messages', async () => {
+    const pager = new RecordingChannel();
+    const email = new RecordingChannel(0, () => true);
+    const push = new RecordingChannel();
+    const routing = new RoutingChannel({ PAGER: pager, EMAIL: email, PUSH: push });
+    const outcomes = await routing.send([
+      message(1, 'EMAIL'),
+      message(2, 'PAGER'),
+      message(3, 'PUSH'),
+      message(4, 'EMAIL'),
+    ]);
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([false, true, true, false]);
+    expect([pager.rounds, email.rounds, push.rounds]).toEqual([1, 1, 1]);
+    expect(email.calls).toBe(2);
   });
 });

@@ -1,68 +1,87 @@
 import type {
-  ClaimResult,
-  DeliveryReceipt,
+  LeaseResult,
+  LogEntry,
+  LogRecord,
   NotificationChannel,
   NotificationLog,
   NotificationMessage,
+  SendOutcome,
 } from '../../../functions/notifications/ports';
 
-interface LogEntry {
-  status: 'SENDING' | 'SENT' | 'FAILED';
-  leaseUntil?: number;
-  attempts: number;
-  messageId?: string;
-  lastError?: string;
-}
-
+/** The log in memory, with the DynamoDB adapter's semantics; counts its calls. */
 export class InMemoryNotificationLog implements NotificationLog {
-  readonly entries = new Map<string, LogEntry>();
-  private key = (message: NotificationMessage) => `${message.eventId}|${message.recipient.id}`;
-  async claim(message: NotificationMessage, now: number, leaseMs: number): Promise<ClaimResult> {
-    const entry = this.entries.get(this.key(message));
-    if (entry?.status === 'SENT') return { outcome: 'ALREADY_SENT', messageId: entry.messageId as string };
-    if (entry?.status === 'SENDING' && (entry.leaseUntil ?? 0) >= now) {
-      return { outcome: 'IN_PROGRESS', leaseUntil: entry.leaseUntil as number };
+  readonly store = new Map<string, LogEntry & { lastError?: string }>();
+  readonly leases = new Map<string, { holder?: string; leaseUntil: number }>();
+  calls = 0;
+
+  async acquireLease(partition: string, holder: string, now: number, leaseMs: number): Promise<LeaseResult> {
+    this.calls++;
+    const lease = this.leases.get(partition);
+    if (lease && lease.leaseUntil >= now && lease.holder !== holder) {
+      return { acquired: false, leaseUntil: lease.leaseUntil };
     }
-    const attempts = (entry?.attempts ?? 0) + 1;
-    this.entries.set(this.key(message), { status: 'SENDING', leaseUntil: now + leaseMs, attempts });
-    return { outcome: 'CLAIMED', attempt: attempts };
+    this.leases.set(partition, { holder, leaseUntil: now + leaseMs });
+    return { acquired: true, leaseUntil: now + leaseMs };
   }
-  async markSent(message: NotificationMessage, receipt: DeliveryReceipt): Promise<void> {
-    const entry = this.entries.get(this.key(message)) as LogEntry;
-    this.entries.set(this.key(message), {
-      attempts: entry.attempts,
-      status: 'SENT',
-      messageId: receipt.messageId,
-    });
+  async releaseLease(partition: string, holder: string): Promise<void> {
+    this.calls++;
+    if (this.leases.get(partition)?.holder === holder) this.leases.set(partition, { leaseUntil: 0 });
   }
-  async markFailed(message: NotificationMessage, error: string): Promise<void> {
-    const entry = this.entries.get(this.key(message)) as LogEntry;
-    this.entries.set(this.key(message), { attempts: entry.attempts, status: 'FAILED', lastError: error });
+  async entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>> {
+    this.calls++;
+    const found = new Map<string, LogEntry>();
+    for (const message of messages) {
+      const entry = this.store.get(message.notificationId);
+      if (entry) found.set(message.notificationId, entry);
+    }
+    return found;
+  }
+  async record(records: LogRecord[]): Promise<void> {
+    this.calls++;
+    for (const record of records) {
+      this.store.set(
+        record.message.notificationId,
+        record.status === 'SENT'
+          ? { status: 'SENT', attempts: record.attempts, messageId: record.messageId }
+          : { status: 'FAILED', attempts: record.attempts, lastError: record.error },
+      );
+    }
+  }
+  /** The entries, in the order they were first written. */
+  get logged() {
+    return [...this.store.values()];
   }
 }
 
-/** Records what it sends; fails the first `failures` calls (or those `failWhen` selects). */
+/** Records what it sends, per call; fails the first `failures` messages (or those `failWhen` selects). */
 export class RecordingChannel implements NotificationChannel {
   readonly sent: NotificationMessage[] = [];
+  /** Messages attempted. */
   calls = 0;
+  /** send() calls (one per delivery round). */
+  rounds = 0;
   constructor(
     private failures = 0,
     private readonly failWhen: (message: NotificationMessage) => boolean = () => false,
   ) {}
-  async send(message: NotificationMessage): Promise<DeliveryReceipt> {
-    this.calls += 1;
-    if (this.failures > 0 || this.failWhen(message)) {
-      this.failures -= 1;
-      throw new Error('channel unavailable');
-    }
-    this.sent.push(message);
-    return { messageId: `msg-${this.sent.length}` };
+  async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    this.rounds += 1;
+    return messages.map((message) => {
+      this.calls += 1;
+      if (this.failures > 0 || this.failWhen(message)) {
+        this.failures -= 1;
+        return { ok: false, error: new Error('channel unavailable'), permanent: false };
+      }
+      this.sent.push(message);
+      return { ok: true, receipt: { messageId: `msg-${this.sent.length}` } };
+    });
   }
 }
 
 export const sampleEvents = {
   criticalIncident: {
     topic: 'incident.detected',
+    source: 'test/notifications',
     id: 'ce-incident-1',
     time: '2026-11-23T10:00:00.000Z',
     data: {
@@ -76,18 +95,21 @@ export const sampleEvents = {
   },
   mediumIncident: {
     topic: 'incident.detected',
+    source: 'test/notifications',
     id: 'ce-incident-2',
     time: '2026-11-23T10:00:00.000Z',
     data: { incidentId: 'inc-2', vehicleId: 'veh-9', severity: 'MEDIUM', anomalyType: 'HARSH_BRAKING' },
   },
   hitlRequested: {
     topic: 'genai.hitl.requested',
+    source: 'test/notifications',
     id: 'ce-hitl-1',
     time: '2026-11-23T10:00:02.000Z',
     data: { reviewId: 'rev-1', incidentId: 'inc-1', reason: 'SEVERITY_CRITICAL' },
   },
   paymentFailed: {
     topic: 'payment.failed',
+    source: 'test/notifications',
     id: 'ce-payment-1',
     time: '2026-11-23T10:10:00.000Z',
     data: {
@@ -105,6 +127,7 @@ export const sampleEvents = {
   },
   bookingCreated: {
     topic: 'booking.created',
+    source: 'test/notifications',
     id: 'ce-booking-1',
     time: '2026-11-23T10:20:00.000Z',
     data: { bookingId: 'bk-2', customerId: 'cust-7', vehicleId: 'veh-3' },

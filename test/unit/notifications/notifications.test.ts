@@ -1,14 +1,23 @@
 import { describe, expect, it } from 'vitest';
+import type { ConsumedEvent } from '../../../functions/notifications/rules';
 import { decideNotifications, formatMinorUnits } from '../../../functions/notifications/rules';
 import {
   NotificationDeliveryError,
   notificationId,
-  sendNotifications,
+  notifyPartition,
+  type SendNotificationsDependencies,
 } from '../../../functions/notifications/send-notifications';
 import { placeholders, render, TemplateError, templates } from '../../../functions/notifications/templates';
 import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
 
 const noSleep = async () => {};
+
+/** One partition's batch through notifyPartition; throws the failure of its first failed event. */
+async function send(events: ConsumedEvent | ConsumedEvent[], dependencies: SendNotificationsDependencies) {
+  const result = await notifyPartition('topic-0', Array.isArray(events) ? events : [events], dependencies);
+  if (result.failure) throw result.failure.error;
+  return result;
+}
 
 describe('notification rules', () => {
   it('pages operations on-call for critical incidents only', () => {
@@ -75,24 +84,66 @@ describe('formatMinorUnits', () => {
   });
 });
 
-describe('sendNotifications', () => {
-  it('sends once per (event id, recipient); a repeat is ALREADY_SENT', async () => {
+describe('notifyPartition', () => {
+  it('sends once per (source, event id, recipient); a repeat is ALREADY_SENT', async () => {
     const channel = new RecordingChannel();
     const log = new InMemoryNotificationLog();
-    const first = await sendNotifications(sampleEvents.criticalIncident, { channel, log, sleep: noSleep });
-    const second = await sendNotifications(sampleEvents.criticalIncident, { channel, log, sleep: noSleep });
+    const first = await send(sampleEvents.criticalIncident, { channel, log, sleep: noSleep });
+    const second = await send(sampleEvents.criticalIncident, { channel, log, sleep: noSleep });
     expect(first.notifications[0]).toMatchObject({ outcome: 'SENT', attempts: 1 });
     expect(second.notifications[0]).toMatchObject({ outcome: 'ALREADY_SENT' });
     expect(channel.calls).toBe(1);
     expect(channel.sent[0]).toMatchObject({
-      notificationId: notificationId('ce-incident-1', 'operations-oncall'),
+      notificationId: notificationId('test/notifications', 'ce-incident-1', 'operations-oncall'),
       subject: 'CRITICAL incident inc-1 on vehicle veh-9',
     });
+  });
+  it('keys notifications by CloudEvents source and id: the same id from another source is another event', async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    await send(sampleEvents.bookingCreated, { channel, log, sleep: noSleep });
+    await send(
+      { ...sampleEvents.bookingCreated, source: 'another/service' },
+      { channel, log, sleep: noSleep },
+    );
+    expect(channel.calls).toBe(2);
+    expect(new Set(channel.sent.map((message) => message.notificationId)).size).toBe(2);
+  });
+  it('sends a batch in one channel call and takes, reads, writes and releases the log once per batch', async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    const events = Array.from({ length: 100 }, (_, index) => ({
+      ...sampleEvents.bookingCreated,
+      id: `ce-${index}`,
+    }));
+    const result = await send(events, { channel, log, sleep: noSleep });
+    expect(result.notifications.filter((n) => n.outcome === 'SENT')).toHaveLength(100);
+    expect(channel.rounds).toBe(1);
+    expect(log.calls).toBe(4); // lease, read, record, release
+    await send(events, { channel, log, sleep: noSleep });
+    expect(channel.calls).toBe(100);
+    expect(log.calls).toBe(8); // the redelivery: lease, read, record (nothing), release
+  });
+  it('takes no lease for a batch that notifies nobody', async () => {
+    const log = new InMemoryNotificationLog();
+    const result = await send([sampleEvents.mediumIncident], { channel: new RecordingChannel(), log });
+    expect(result.notifications).toEqual([]);
+    expect(log.calls).toBe(0);
+  });
+  it('sends the same event twice in one batch once', async () => {
+    const channel = new RecordingChannel();
+    const result = await send([sampleEvents.paymentFailed, sampleEvents.paymentFailed], {
+      channel,
+      log: new InMemoryNotificationLog(),
+      sleep: noSleep,
+    });
+    expect(channel.calls).toBe(1);
+    expect(result.notifications.map((n) => n.outcome)).toEqual(['SENT', 'ALREADY_SENT']);
   });
   it('retries a transient channel failure with backoff', async () => {
     const channel = new RecordingChannel(2);
     const delays: number[] = [];
-    const result = await sendNotifications(sampleEvents.paymentFailed, {
+    const result = await send(sampleEvents.paymentFailed, {
       channel,
       log: new InMemoryNotificationLog(),
       sleep: async (ms) => {
@@ -106,56 +157,81 @@ describe('sendNotifications', () => {
     const log = new InMemoryNotificationLog();
     const failing = new RecordingChannel(3);
     await expect(
-      sendNotifications(sampleEvents.bookingCreated, { channel: failing, log, sleep: noSleep }),
+      send(sampleEvents.bookingCreated, { channel: failing, log, sleep: noSleep }),
     ).rejects.toThrow(NotificationDeliveryError);
-    expect([...log.entries.values()][0]).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(log.logged[0]).toMatchObject({
+      status: 'FAILED',
+      attempts: 3,
+      lastError: 'Error: channel unavailable',
+    });
     const healthy = new RecordingChannel();
-    await sendNotifications(sampleEvents.bookingCreated, { channel: healthy, log, sleep: noSleep });
+    await send(sampleEvents.bookingCreated, { channel: healthy, log, sleep: noSleep });
     expect(healthy.sent).toHaveLength(1);
-    expect([...log.entries.values()][0]).toMatchObject({ status: 'SENT', attempts: 2 });
+    expect(log.logged[0]).toMatchObject({ status: 'SENT', attempts: 4 });
   });
-  it('fails with the delivery error when marking the entry FAILED fails too, and attaches both', async () => {
+  it('a failed send fails its event and the later ones; what was sent after it is logged and not sent again', async () => {
     const log = new InMemoryNotificationLog();
-    const lost = new Error('ConditionalCheckFailedException: the claim was taken over');
-    log.markFailed = async () => {
+    const batch = [sampleEvents.criticalIncident, sampleEvents.paymentFailed, sampleEvents.bookingCreated];
+    const flaky = new RecordingChannel(0, (message) => message.eventType === 'payment.failed');
+    const first = await notifyPartition('topic-0', batch, { channel: flaky, log, sleep: noSleep });
+    expect(first.failure?.index).toBe(1);
+    expect(first.failure?.error.message).toMatch(/payment.failed ce-payment-1 -> customer-cust-7\) failed/);
+    expect(flaky.sent.map((message) => message.eventId)).toEqual(['ce-incident-1', 'ce-booking-1']);
+    // The ESM redelivers from the failed record on; the channel has recovered.
+    const healthy = new RecordingChannel();
+    const again = await notifyPartition('topic-0', batch.slice(1), { channel: healthy, log, sleep: noSleep });
+    expect(again.failure).toBeUndefined();
+    expect(healthy.sent.map((message) => message.eventId)).toEqual(['ce-payment-1']);
+    expect(again.notifications.map((n) => n.outcome)).toEqual(['SENT', 'ALREADY_SENT']);
+  });
+  it('an event the rules reject fails from its index; the events before it are sent', async () => {
+    const channel = new RecordingChannel();
+    const bad = { ...sampleEvents.bookingCreated, id: 'ce-bad', data: { bookingId: 'x' } };
+    const result = await notifyPartition(
+      'topic-0',
+      [sampleEvents.paymentFailed, null, bad, sampleEvents.hitlRequested],
+      {
+        channel,
+        log: new InMemoryNotificationLog(),
+        sleep: noSleep,
+      },
+    );
+    expect(result.failure).toMatchObject({
+      index: 2,
+      error: { message: expect.stringMatching(/ce-bad lacks/) },
+    });
+    expect(channel.sent.map((message) => message.eventId)).toEqual(['ce-payment-1']);
+  });
+  it('fails the whole batch when the log cannot record, and releases the lease', async () => {
+    const log = new InMemoryNotificationLog();
+    const lost = new Error('ProvisionedThroughputExceededException');
+    log.record = async () => {
       throw lost;
     };
-    const failure: Error = await sendNotifications(sampleEvents.bookingCreated, {
-      channel: new RecordingChannel(3),
-      log,
-      sleep: noSleep,
-    }).then(
-      () => new Error('sent, not failed'),
-      (error: unknown) => error as Error,
-    );
-    expect(failure).toBeInstanceOf(NotificationDeliveryError);
-    expect(failure.message).toMatch(
-      /booking.created .* failed: Error: channel unavailable; marking it FAILED failed too$/,
-    );
-    expect(failure.cause).toBe(lost);
+    await expect(
+      notifyPartition('topic-0', [sampleEvents.bookingCreated], {
+        channel: new RecordingChannel(),
+        log,
+        sleep: noSleep,
+      }),
+    ).rejects.toBe(lost);
+    expect(log.leases.get('topic-0')).toEqual({ leaseUntil: 0 });
   });
-  it('does not send while another invocation holds a live claim, and takes over an expired one', async () => {
+  it('does not send while another invocation holds the lease, and takes over an expired one', async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
-    const message = { eventId: 'ce-hitl-1', recipient: { id: 'incident-reviewers' } };
-    await log.claim(message as never, 1_000, 30_000);
+    await log.acquireLease('topic-0', 'crashed', 1_000, 30_000);
     await expect(
-      sendNotifications(sampleEvents.hitlRequested, { channel, log, clock: () => 2_000, sleep: noSleep }),
+      send(sampleEvents.hitlRequested, { channel, log, clock: () => 2_000, sleep: noSleep }),
     ).rejects.toThrow(/being sent by another invocation/);
     expect(channel.calls).toBe(0);
-    await sendNotifications(sampleEvents.hitlRequested, {
-      channel,
-      log,
-      clock: () => 40_000,
-      sleep: noSleep,
-    });
+    await send(sampleEvents.hitlRequested, { channel, log, clock: () => 40_000, sleep: noSleep });
     expect(channel.calls).toBe(1);
   });
-  it("waits for a crashed sender's claim that lapses within the budget, then sends once", async () => {
+  it("waits for a crashed sender's lease that lapses within the budget, then sends once", async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
-    const message = { eventId: 'ce-hitl-1', recipient: { id: 'incident-reviewers' } };
-    await log.claim(message as never, 1_000, 30_000); // the crashed sender's, until 31 000
+    await log.acquireLease('topic-0', 'crashed', 1_000, 30_000); // until 31 000
     let now = 6_000;
     const slept: number[] = [];
     const dependencies = {
@@ -168,25 +244,24 @@ describe('sendNotifications', () => {
       },
       claimWaitBudgetMs: () => 40_000,
     };
-    const result = await sendNotifications(sampleEvents.hitlRequested, dependencies);
+    const result = await send(sampleEvents.hitlRequested, dependencies);
     expect(slept).toEqual([25_001]);
     expect(result.notifications).toMatchObject([{ outcome: 'SENT', attempts: 1 }]);
     expect(channel.calls).toBe(1);
-    expect([...log.entries.values()]).toMatchObject([{ status: 'SENT', attempts: 2 }]);
-    await sendNotifications(sampleEvents.hitlRequested, dependencies);
+    expect(log.logged).toMatchObject([{ status: 'SENT', attempts: 1 }]);
+    await send(sampleEvents.hitlRequested, dependencies);
     expect(channel.calls).toBe(1);
   });
-  it('fails at once, as before, when the claim outlives the budget, and waits a bounded number of times', async () => {
+  it('fails at once when the lease outlives the budget, and waits a bounded number of times', async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
-    const message = { eventId: 'ce-hitl-1', recipient: { id: 'incident-reviewers' } };
-    await log.claim(message as never, 1_000, 30_000);
+    await log.acquireLease('topic-0', 'crashed', 1_000, 30_000);
     const slept: number[] = [];
     const sleep = async (ms: number) => {
       slept.push(ms);
     };
     await expect(
-      sendNotifications(sampleEvents.hitlRequested, {
+      send(sampleEvents.hitlRequested, {
         channel,
         log,
         clock: () => 2_000,
@@ -195,9 +270,9 @@ describe('sendNotifications', () => {
       }),
     ).rejects.toThrow(NotificationDeliveryError);
     expect(slept).toEqual([]);
-    // A clock that does not move (like skew between senders): a few waits, then the record fails.
+    // A clock that does not move (like skew between senders): a few waits, then the batch fails.
     await expect(
-      sendNotifications(sampleEvents.hitlRequested, {
+      send(sampleEvents.hitlRequested, {
         channel,
         log,
         clock: () => 2_000,
@@ -207,5 +282,23 @@ describe('sendNotifications', () => {
     ).rejects.toThrow(/being sent by another invocation/);
     expect(slept).toEqual([29_001, 29_001, 29_001]);
     expect(channel.calls).toBe(0);
+  });
+  it('starts no attempt that could outlast the lease (another invocation could take it over and send too)', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel(1);
+    let now = 0;
+    const result = await notifyPartition('topic-0', [sampleEvents.bookingCreated], {
+      channel,
+      log,
+      leaseMs: 10_000,
+      attemptTimeoutMs: 7_000,
+      clock: () => now,
+      sleep: async (ms) => {
+        now += ms + 4_000; // a slow first attempt: 4 s more
+      },
+    });
+    expect(channel.calls).toBe(1);
+    expect(result.failure?.error.message).toMatch(/lease would end before the send could finish/);
+    expect(log.logged).toMatchObject([{ status: 'FAILED', attempts: 1 }]);
   });
 });

@@ -1,33 +1,40 @@
-// The replay command's admin client must reach MSK the way the deployment allows: the IAM listener with
+// The admin client of replay and topics must reach MSK the way the deployment allows: the IAM listener with
 // OAUTHBEARER tokens from the MSK IAM signer. Locally it talks plaintext to the stack's broker.
 import { describe, expect, it } from 'vitest';
-import { replayKafkaSettings } from '../../../local/replay';
+import { stageKafkaSettings } from '../../../local/stage-kafka';
 import { kafkaClientOptions } from '../../../shared/kafka/client-options';
 
 const MSK = 'b-1.mobility.abc123.c3.kafka.eu-west-1.amazonaws.com:9098';
 
-describe('replay Kafka connection', () => {
+describe("a stage command's Kafka connection", () => {
   it('is plaintext to the local broker for the local stage', () => {
-    expect(replayKafkaSettings('local', {})).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'replay' });
-    expect(replayKafkaSettings('local', { KAFKA_BROKERS: '127.0.0.1:29092' }).iam).toBeUndefined();
+    expect(stageKafkaSettings('local', 'replay', {})).toEqual({
+      brokers: ['127.0.0.1:9092'],
+      clientId: 'replay',
+    });
+    expect(stageKafkaSettings('local', 'replay', { KAFKA_BROKERS: '127.0.0.1:29092' }).iam).toBeUndefined();
   });
 
   it('uses MSK IAM auth for an AWS stage unless KAFKA_AUTH says otherwise', () => {
-    const settings = replayKafkaSettings('prod', { KAFKA_BROKERS: MSK, AWS_REGION: 'eu-west-1' });
+    const settings = stageKafkaSettings('prod', 'replay', { KAFKA_BROKERS: MSK, AWS_REGION: 'eu-west-1' });
     expect(settings).toEqual({ brokers: [MSK], clientId: 'replay', iam: { region: 'eu-west-1' } });
     const options = kafkaClientOptions(settings);
     expect(options.sasl?.mechanism).toBe('OAUTHBEARER');
     expect(options.tls).toEqual({});
     expect(
-      replayKafkaSettings('prod', { KAFKA_BROKERS: MSK, AWS_REGION: 'eu-west-1', KAFKA_AUTH: 'none' }).iam,
+      stageKafkaSettings('prod', 'replay', {
+        KAFKA_BROKERS: MSK,
+        AWS_REGION: 'eu-west-1',
+        KAFKA_AUTH: 'none',
+      }).iam,
     ).toBeUndefined();
   });
 
   it('names what is missing for an AWS stage: the brokers, then the region the IAM token is signed for', () => {
-    expect(() => replayKafkaSettings('prod', { AWS_REGION: 'eu-west-1' })).toThrow(
+    expect(() => stageKafkaSettings('prod', 'replay', { AWS_REGION: 'eu-west-1' })).toThrow(
       /--stage prod: set KAFKA_BROKERS .*BootstrapBrokerStringSaslIam/,
     );
-    expect(() => replayKafkaSettings('prod', { KAFKA_BROKERS: MSK })).toThrow(
+    expect(() => stageKafkaSettings('prod', 'replay', { KAFKA_BROKERS: MSK })).toThrow(
       /KAFKA_AUTH=iam needs AWS_REGION/,
     );
   });

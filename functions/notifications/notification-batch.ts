@@ -1,0 +1,85 @@
+import {
+  type AggregateResult,
+  type BatchPolicy,
+  type DecodedPartition,
+  RecordDecodeError,
+  type RecordFailure,
+} from '../../shared/msk';
+import type { ConsumedEvent } from './rules';
+import {
+  notifyPartition,
+  type PartitionNotificationResult,
+  type SendNotificationsDependencies,
+} from './send-notifications';
+
+/**
+ * One topic-partition of a decoded MSK event, as notifyPartition takes it: the events before the first record
+ * that could not be decoded (the engine reports that one with the later ones); a tombstone has no event.
+ */
+export function notifyDecodedPartition(
+  partition: DecodedPartition,
+  dependencies: SendNotificationsDependencies,
+): Promise<PartitionNotificationResult> {
+  const events: (ConsumedEvent | null)[] = [];
+  for (const record of partition.records) {
+    if (record instanceof RecordDecodeError) break;
+    events.push(
+      record.tombstone
+        ? null
+        : {
+            topic: record.topic,
+            source: record.cloudEvent.source,
+            id: record.cloudEvent.id,
+            time: record.cloudEvent.time,
+            data: record.data,
+          },
+    );
+  }
+  return notifyPartition(partition.key, events, dependencies);
+}
+
+export interface NotificationBatchResult extends AggregateResult {
+  sent: number;
+  alreadySent: number;
+}
+
+/**
+ * Notifications' batch policy: aggregate. Each partition of the batch is one notifyPartition (one lease, the
+ * log read and written in bulk, the sends at once), the partitions at once. A failed event is reported with
+ * its successors in the partition (the engine reports from the earliest failure; decode errors it finds
+ * itself); a partition whose log could not be read or written fails from its first record, and when that
+ * is an outage the engine runs the batch again, which is safe: what was sent is logged and skipped.
+ */
+export function notificationsPolicy(
+  dependencies: SendNotificationsDependencies,
+  done?: (result: NotificationBatchResult) => void,
+): BatchPolicy<Record<string, unknown>, NotificationBatchResult> {
+  return {
+    kind: 'aggregate',
+    handle: async (partitions) => {
+      const result: NotificationBatchResult = { failures: [], sent: 0, alreadySent: 0 };
+      const failures: RecordFailure[] = [];
+      await Promise.all(
+        partitions.map(async (partition) => {
+          const first = partition.records[0];
+          if (!first) return;
+          let outcome: PartitionNotificationResult;
+          try {
+            outcome = await notifyDecodedPartition(partition, dependencies);
+          } catch (error) {
+            failures.push({ record: first, error });
+            return;
+          }
+          for (const notification of outcome.notifications) {
+            if (notification.outcome === 'SENT') result.sent++;
+            if (notification.outcome === 'ALREADY_SENT') result.alreadySent++;
+          }
+          const failed = outcome.failure && partition.records[outcome.failure.index];
+          if (failed && outcome.failure) failures.push({ record: failed, error: outcome.failure.error });
+        }),
+      );
+      return { ...result, failures };
+    },
+    ...(done ? { done } : {}),
+  };
+}

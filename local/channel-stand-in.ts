@@ -1,0 +1,138 @@
+// A local stand-in for the notification channels: SNS Publish and PublishBatch (query protocol) and SES v2
+// SendEmail (REST JSON), reached through the SDK's AWS_ENDPOINT_URL_SNS / AWS_ENDPOINT_URL_SESV2. It records
+// every message it is given and can be told to fail some, for tests and bench:latency. 127.0.0.1 only.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ChannelCall {
+  service: 'sns' | 'ses';
+  /** The HTTP request that carried it (one PublishBatch carries up to 10). */
+  request: number;
+  notificationId: string;
+  subject: string;
+  ok: boolean;
+}
+
+export interface ChannelStandIn {
+  url: string;
+  /** Every message received, in order, failed ones included. */
+  calls: ChannelCall[];
+  /** HTTP requests answered. */
+  requests(): number;
+  /** Which messages (by subject) fail with a server error (retryable); none by default. */
+  failWhen(predicate: (subject: string) => boolean): void;
+  close(): Promise<void>;
+}
+
+const xml = (body: string) => `<?xml version="1.0"?>${body}`;
+const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The value of the message attribute `name` of the entry under `prefix` (SNS query form encoding). */
+function attribute(form: URLSearchParams, prefix: string, name: string): string {
+  for (const [key, value] of form) {
+    const match = new RegExp(
+      `^${prefix.replace(/\./g, '\\.')}MessageAttributes\\.entry\\.(\\d+)\\.Name$`,
+    ).exec(key);
+    if (match && value === name) {
+      return form.get(`${prefix}MessageAttributes.entry.${match[1]}.Value.StringValue`) ?? '';
+    }
+  }
+  return '';
+}
+
+export async function startChannelStandIn(): Promise<ChannelStandIn> {
+  const calls: ChannelCall[] = [];
+  let requests = 0;
+  let fails: (subject: string) => boolean = () => false;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const id = ++requests;
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (request.url?.startsWith('/v2/email/outbound-emails')) {
+        const email = JSON.parse(body);
+        const subject = String(email.Content?.Simple?.Subject?.Data ?? '');
+        const ok = !fails(subject);
+        const notificationId = String(email.Content?.Simple?.Headers?.[0]?.Value ?? '');
+        calls.push({ service: 'ses', request: id, notificationId, subject, ok });
+        response.writeHead(ok ? 200 : 500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(ok ? { MessageId: `ses-${calls.length}` } : { message: 'down' }));
+        return;
+      }
+      const form = new URLSearchParams(body);
+      if (form.get('Action') === 'PublishBatch') {
+        const successful: string[] = [];
+        const failed: string[] = [];
+        for (let n = 1; form.has(`PublishBatchRequestEntries.member.${n}.Id`); n++) {
+          const prefix = `PublishBatchRequestEntries.member.${n}.`;
+          const entryId = form.get(`${prefix}Id`) ?? '';
+          const subject = form.get(`${prefix}Subject`) ?? '';
+          const ok = !fails(subject);
+          const notificationId = attribute(form, prefix, 'notificationId');
+          calls.push({ service: 'sns', request: id, notificationId, subject, ok });
+          if (ok) {
+            successful.push(
+              `<member><Id>${escapeXml(entryId)}</Id><MessageId>sns-${calls.length}</MessageId></member>`,
+            );
+          } else {
+            failed.push(
+              `<member><Id>${escapeXml(entryId)}</Id><Code>InternalError</Code><Message>down</Message><SenderFault>false</SenderFault></member>`,
+            );
+          }
+        }
+        response.writeHead(200, { 'content-type': 'text/xml' });
+        response.end(
+          xml(
+            '<PublishBatchResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishBatchResult>' +
+              `<Successful>${successful.join('')}</Successful><Failed>${failed.join('')}</Failed>` +
+              '</PublishBatchResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishBatchResponse>',
+          ),
+        );
+        return;
+      }
+      if (form.get('Action') === 'Publish') {
+        const subject = form.get('Subject') ?? '';
+        const ok = !fails(subject);
+        calls.push({
+          service: 'sns',
+          request: id,
+          notificationId: attribute(form, '', 'notificationId'),
+          subject,
+          ok,
+        });
+        response.writeHead(ok ? 200 : 500, { 'content-type': 'text/xml' });
+        response.end(
+          ok
+            ? xml(
+                '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>' +
+                  `<MessageId>sns-${calls.length}</MessageId></PublishResult>` +
+                  '<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>',
+              )
+            : xml(
+                '<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>',
+              ),
+        );
+        return;
+      }
+      response.writeHead(400, { 'content-type': 'text/xml' });
+      response.end(
+        xml(
+          '<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>' +
+            `<Message>the channel stand-in answers Publish and PublishBatch, not ${escapeXml(form.get('Action') ?? 'nothing')}</Message>` +
+            '</Error><RequestId>r</RequestId></ErrorResponse>',
+        ),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    requests: () => requests,
+    failWhen: (predicate) => {
+      fails = predicate;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

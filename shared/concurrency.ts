@@ -1,0 +1,38 @@
+/**
+ * Maps `items` through `fn` with at most `limit` calls in flight; results in the order of `items`. A rejection
+ * starts no further calls and rejects the whole map once the calls in flight have settled (none runs on
+ * unobserved).
+ */
+export async function mapBounded<Item, Result>(
+  items: readonly Item[],
+  limit: number,
+  fn: (item: Item, index: number) => Promise<Result>,
+): Promise<Result[]> {
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  const results = new Array<Result>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index] as Item, index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const rejected = settled.find((outcome) => outcome.status === 'rejected');
+  if (rejected) throw (rejected as PromiseRejectedResult).reason;
+  return results;
+}
+
+/** `list` in consecutive chunks of at most `size`. */
+export function chunk<Item>(list: readonly Item[], size: number): Item[][] {
+  const chunks: Item[][] = [];
+  for (let start = 0; start < list.length; start += size) chunks.push(list.slice(start, start + size));
+  return chunks;
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { notificationsPolicy } from '../../../functions/notifications/notification-batch';
+import { sampleData } from '../../../schemas/samples';
+import { encodeConfluent } from '../../../shared/contracts/avro-codec';
+import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
+import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
+import { decodeEvent, kafkaEvent, kafkaEventRecord, runBatch, withRawRecords } from '../../../shared/msk';
+import { InMemoryNotificationLog, RecordingChannel } from './fakes';
+
+const topic = 'payment.failed';
+
+function record(partition: number, offset: number, poison = false) {
+  const data = { ...sampleData[topic](offset), bookingId: `bk-${partition}-${offset}` };
+  return kafkaEventRecord({
+    topic,
+    partition,
+    offset,
+    timestamp: 1_772_438_400_000,
+    key: String(data.bookingId),
+    value: poison ? Buffer.from([7, 7, 7]) : encodeConfluent(registry.latest(topic), data),
+    headers: cloudEventHeaders({
+      id: `evt-${partition}-${offset}`,
+      type: topic,
+      source: 'urn:test',
+      specversion: '1.0',
+      time: '2026-03-02T08:00:00.000Z',
+      subject: String(data.bookingId),
+      datacontenttype: 'application/avro',
+    }),
+  });
+}
+
+async function run(
+  event: ReturnType<typeof kafkaEvent>,
+  channel: RecordingChannel,
+  log: InMemoryNotificationLog,
+) {
+  const partitions = withRawRecords(await decodeEvent(event, { registry }), event.records);
+  let counted = { sent: 0, alreadySent: 0 };
+  const outcome = await runBatch(
+    partitions,
+    notificationsPolicy({ channel, log, sleep: async () => {} }, (result) => {
+      counted = { sent: result.sent, alreadySent: result.alreadySent };
+    }),
+  );
+  return {
+    failed: outcome.response.batchItemFailures.map(
+      (f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`,
+    ),
+    ...counted,
+  };
+}
+
+describe('notifications on the batch engine (aggregate policy)', () => {
+  it('reports a failed send and an undecodable record each with its successors, per partition; the rest is sent', async () => {
+    const event = kafkaEvent([
+      record(0, 1),
+      record(0, 2),
+      record(0, 3),
+      record(1, 1),
+      record(1, 2, true),
+      record(1, 3),
+      record(2, 1),
+    ]);
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel(0, (message) => message.subject.includes('bk-0-2'));
+    const first = await run(event, channel, log);
+    expect(first.failed).toEqual([
+      'payment.failed-0@2',
+      'payment.failed-0@3',
+      'payment.failed-1@2',
+      'payment.failed-1@3',
+    ]);
+    // bk-0-3 went out with its batch; partition 1 stops at the undecodable record.
+    expect(channel.sent.map((m) => m.eventId).sort()).toEqual(['evt-0-1', 'evt-0-3', 'evt-1-1', 'evt-2-1']);
+    expect(first).toMatchObject({ sent: 4, alreadySent: 0 });
+
+    const healthy = new RecordingChannel();
+    const again = await run(event, healthy, log);
+    expect(again.failed).toEqual(['payment.failed-1@2', 'payment.failed-1@3']);
+    expect(healthy.sent.map((m) => m.eventId)).toEqual(['evt-0-2']);
+    expect(again).toMatchObject({ sent: 1, alreadySent: 4 });
+  });
+
+  it('a partition whose log cannot be read fails from its first record; the other partitions are sent', async () => {
+    const log = new InMemoryNotificationLog();
+    const entries = log.entries.bind(log);
+    log.entries = async (messages) => {
+      if (messages.some((m) => m.eventId.startsWith('evt-1-')))
+        throw new Error('ValidationException: bad key');
+      return entries(messages);
+    };
+    const channel = new RecordingChannel();
+    const result = await run(kafkaEvent([record(0, 1), record(1, 1), record(1, 2)]), channel, log);
+    expect(result.failed).toEqual(['payment.failed-1@1', 'payment.failed-1@2']);
+    expect(channel.sent.map((m) => m.eventId)).toEqual(['evt-0-1']);
+  });
+});
