@@ -15,6 +15,8 @@ export interface SchemaCatalogFileEntry {
 
 export interface SchemaCatalogFile {
   schemas: Record<string, SchemaCatalogFileEntry>;
+  /** Topic -> the event types (ce_type) records on it may carry. */
+  topics: Record<string, string[]>;
 }
 
 export const schemasDir = join(import.meta.dirname, '.');
@@ -33,5 +35,6 @@ export function buildSchemaBundle(dir: string = schemasDir): string {
       schema: JSON.parse(readFileSync(join(dir, entry.file), 'utf8')) as unknown,
     }))
     .sort((a, b) => a.id - b.id);
-  return `${JSON.stringify({ generatedFrom: 'schemas/catalog.json', schemas: entries }, null, 2)}\n`;
+  const topics = Object.fromEntries(Object.entries(catalog.topics).sort(([a], [b]) => a.localeCompare(b)));
+  return `${JSON.stringify({ generatedFrom: 'schemas/catalog.json', schemas: entries, topics }, null, 2)}\n`;
 }

@@ -22,3 +22,6 @@ export const schemaCatalog: readonly SchemaCatalogEntry[] = bundle.schemas;
 
 /** Every event type in the catalog, i.e. every topic the project knows. */
 export const eventTypes: readonly string[] = [...new Set(schemaCatalog.map((entry) => entry.type))];
+
+/** Topic -> the event types its records may carry (catalog.json "topics"); any other type on it is refused. */
+export const topicEventTypes: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(bundle.topics));

@@ -1,5 +1,6 @@
 import type { RecordCoordinates } from '../../shared/msk/decode';
 import type { RecordFailure } from '../../shared/msk/engine';
+import { BatchLevelError, isRecordLevelDatabaseError } from '../../shared/msk/errors';
 import {
   type AuditRecord,
   buildAuditRecord,
@@ -24,7 +25,7 @@ export type AuditDecoder<Record extends KafkaRecordBytes> = (
 ) => DecodedEvent | Promise<DecodedEvent>;
 
 /** An error that is nobody's record's fault (a schema registry that cannot be reached): fails the batch. */
-export class BatchRetryError extends Error {
+export class BatchRetryError extends BatchLevelError {
   override name = 'BatchRetryError';
 }
 
@@ -177,15 +178,8 @@ function conflictOf(record: AuditRecord): AppendBatchResult['conflicts'][number]
   return typeof correlationid === 'string' ? { ...conflict, correlationId: correlationid } : conflict;
 }
 
-/**
- * Errors caused by what a record holds (SQLSTATE classes 22 data exception, 23 integrity constraint, P0 raised
- * by PL/pgSQL): retrying the same batch fails the same way. Everything else (connection loss, timeouts,
- * deadlocks, missing privileges, the server going down) fails the whole batch so the ESM retries it.
- */
-export function isRecordLevelError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(22|23|P0)/.test(code);
-}
+/** Database errors caused by what a record holds (shared/msk/errors.ts): the partition is retried alone. */
+export const isRecordLevelError = isRecordLevelDatabaseError;
 
 function groupByTopicPartition<Record extends KafkaRecordBytes>(
   entries: ReadonlyArray<Decoded<Record>>,

@@ -1,4 +1,5 @@
 import { createHash, hash } from 'node:crypto';
+import { parseRfc3339 } from '../../shared/time';
 import { canonicalJson, keyOrder, toJsonValue } from './canonical-json';
 
 /** A Kafka header as stored: UTF-8 text when the bytes are text jsonb can hold, base64 otherwise. */
@@ -62,8 +63,6 @@ export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 
 const REQUIRED_ATTRIBUTES = ['id', 'source', 'type', 'specversion'] as const;
-const RFC3339 =
-  /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 
 export function sha256(...parts: Array<Buffer | string>): Buffer {
   // One-shot hashing is cheaper for the common single-part case.
@@ -161,13 +160,9 @@ export function normaliseAttributes(cloudEvent: Record<string, unknown>): Record
   return ce;
 }
 
+/** The shared parser (shared/time.ts): years 0001-9999 only, so PostgreSQL's timestamptz can hold it. */
 function isRfc3339(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  const match = RFC3339.exec(value);
-  if (!match) return false;
-  const [, year, month, day] = match;
-  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
-  return date.getUTCDate() === Number(day); // rejects 30 February and friends
+  return typeof value === 'string' && parseRfc3339(value) !== undefined;
 }
 
 export function storedHeaders(headers: KafkaRecordBytes['headers']): StoredHeader[] {

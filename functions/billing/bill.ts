@@ -1,4 +1,5 @@
 import { mapBounded } from '../../shared/concurrency';
+import { eventKey } from '../../shared/contracts/cloudevents';
 import type { RecordCoordinates } from '../../shared/msk/decode';
 import type { BillingCommand, PaymentReported, RideCompleted } from './billing-events';
 import {
@@ -167,8 +168,8 @@ function groupByBooking(inputs: readonly BillingInput[]): {
   const identities = new Set<string>();
   let duplicateEvents = 0;
   for (const { record, command } of inputs) {
-    // An id is unique only within its source (CloudEvents), so the identity is both.
-    const identity = `${command.eventSource}\u0000${command.eventId}`;
+    // An id is unique only within its source (CloudEvents), so the identity is both (in memory, never stored).
+    const identity = eventKey({ source: command.eventSource, id: command.eventId });
     if (identities.has(identity)) duplicateEvents++;
     identities.add(identity);
     let booking = bookings.get(command.bookingId);

@@ -6,15 +6,19 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { chunk, mapBounded } from '../../shared/concurrency';
+import { eventKey } from '../../shared/contracts/cloudevents';
 import { isConditionalCheckFailure } from '../../shared/dynamodb';
 import type { LeaseResult, LogEntry, LogRecord, NotificationLog, NotificationMessage } from './ports';
 
 // NotificationsTable:
 //   notification entries: pk NOTIFICATION#["<ce source>","<ce id>"], sk RECIPIENT#<recipientId>; SENT | FAILED
 //   partition leases:     pk LEASE#<topic>-<partition>, sk LEASE; holder, leaseUntil
-/** The key of a notification's log entry: the event's CloudEvents source and id (JSON, so no separator clash). */
+/** The key of a notification's log entry: the event's CloudEvents source and id (eventKey: JSON, no separator clash). */
 export function notificationLogKey(eventSource: string, eventId: string, recipientId: string) {
-  return { pk: `NOTIFICATION#${JSON.stringify([eventSource, eventId])}`, sk: `RECIPIENT#${recipientId}` };
+  return {
+    pk: `NOTIFICATION#${eventKey({ source: eventSource, id: eventId })}`,
+    sk: `RECIPIENT#${recipientId}`,
+  };
 }
 
 const entryKey = (message: NotificationMessage) =>

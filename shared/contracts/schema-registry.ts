@@ -4,8 +4,11 @@
  * awaits; `resolve` is called only on a cache miss.
  */
 import type avro from 'avsc';
+// Before any type is parsed: bounds avsc's array and map readers (see avro-bounds.ts).
+import './avro-bounds';
 // Only the type system: the package entry would also load avsc's RPC, container and IDL modules at cold start.
 import { Type } from 'avsc/lib/types';
+import { timestampTypeHook } from './data-bounds';
 
 export type SchemaId = number | string;
 
@@ -39,10 +42,13 @@ export class UnusableSchemaError extends Error {
   override name = 'UnusableSchemaError';
 }
 
-/** Parse options shared by every schema: logical types stay plain (timestamp-millis = epoch ms number). */
+/**
+ * Parse options shared by every schema: logical types stay plain (timestamp-millis = epoch ms number), but
+ * timestamp-millis types are marked so decoded values can be range-checked (data-bounds.ts).
+ */
 export function parseAvroType(schema: unknown): avro.Type {
   // A fresh registry per schema: two versions of one record name must not collide.
-  return Type.forSchema(schema as avro.Schema, { registry: {} });
+  return Type.forSchema(schema as avro.Schema, { registry: {}, typeHook: timestampTypeHook });
 }
 
 /**

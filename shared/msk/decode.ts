@@ -1,14 +1,23 @@
 /**
  * Decodes a Kafka ESM event into per-partition lists, in offset order, of decoded records or typed errors.
  * A bad record becomes a RecordDecodeError in its place (it never throws out of the loop); only a failure
- * to reach the schema registry rejects, because that is not the record's fault and the batch must retry.
+ * to reach the schema registry rejects (SchemaRegistryUnavailableError, batch-level: see errors.ts), because
+ * that is not the record's fault and the batch must retry.
  */
-import { decodeValueCached, type ValueFailureReason, type ValueFormat } from '../contracts/avro-codec';
+
+import { topicEventTypes } from '../../schemas';
+import {
+  decodeValueCached,
+  type ValueDecodeResult,
+  type ValueFailureReason,
+  type ValueFormat,
+} from '../contracts/avro-codec';
 import {
   AVRO_CONTENT_TYPE,
   type CloudEventAttributes,
   cloudEventFromHeaders,
   JSON_CONTENT_TYPE,
+  MISSING_CE_PREFIX,
 } from '../contracts/cloudevents';
 import {
   type RegisteredSchema,
@@ -16,11 +25,16 @@ import {
   type SchemaRegistry,
   UnusableSchemaError,
 } from '../contracts/schema-registry';
+import { MAX_TIME_MS } from '../time';
+import { SchemaRegistryUnavailableError } from './errors';
 import type { KafkaEvent, KafkaEventRecord } from './event';
-import { readHeaders } from './headers';
+import { hexPreview, readHeaders, utf8Strict } from './headers';
 
 /** Kafka's default max.message.bytes (1 MiB); functions may lower it. */
 export const DEFAULT_MAX_VALUE_BYTES = 1_048_576;
+
+/** Largest record key, in bytes: keys are aggregate ids (UUIDs); the audit store keeps and hashes them. */
+export const MAX_KEY_BYTES = 512;
 
 export interface DecodeOptions {
   registry: SchemaRegistry;
@@ -34,6 +48,10 @@ export type DecodeFailureReason =
   | 'value-too-large'
   | 'invalid-header'
   | 'schema-type-mismatch'
+  | 'topic-type-mismatch'
+  | 'invalid-ce-attribute'
+  | 'invalid-key'
+  | 'invalid-timestamp'
   | 'invalid-record';
 
 export interface RecordCoordinates {
@@ -162,25 +180,51 @@ let recordValue: Buffer | null = null;
 
 const NON_ASCII = /[\x80-\xff]/;
 
-/** UTF-8 text of a base64 key. atob (one char per byte) is about twice as fast and equal for ASCII keys. */
-function keyText(base64: string): string {
+/**
+ * UTF-8 text of a base64 key, or the problem with it (too long, not UTF-8). atob (one char per byte) is about
+ * twice as fast and equal for ASCII keys.
+ */
+function keyText(base64: string): { text: string } | string {
+  if (base64DecodedLength(base64) > MAX_KEY_BYTES) {
+    return `key is ${base64DecodedLength(base64)} bytes, limit is ${MAX_KEY_BYTES}`;
+  }
   try {
     const text = atob(base64);
-    if (!NON_ASCII.test(text)) return text;
+    if (!NON_ASCII.test(text)) return { text };
   } catch {
     // Not strict base64 (e.g. base64url): Buffer decodes it leniently, as before.
   }
-  return Buffer.from(base64, 'base64').toString('utf8');
+  const bytes = Buffer.from(base64, 'base64');
+  const text = utf8Strict(bytes);
+  return text === null ? `key is not valid UTF-8: bytes ${hexPreview(bytes)}` : { text };
+}
+
+/** Kafka timestamps are epoch milliseconds; anything else (above 2^53, fractional, year 10000+) is refused. */
+function timestampProblem(timestamp: unknown): string | undefined {
+  if (
+    typeof timestamp === 'number' &&
+    Number.isInteger(timestamp) &&
+    timestamp >= 0 &&
+    timestamp <= MAX_TIME_MS
+  ) {
+    return undefined;
+  }
+  return `Kafka timestamp ${String(timestamp)} is not epoch milliseconds between 0 and ${MAX_TIME_MS} (9999-12-31)`;
 }
 
 /** Decodes key, headers and value into the record* slots, or returns the problem with them. */
 function readRecordBytes(record: KafkaEventRecord, maxValueBytes: number): RecordDecodeError | undefined {
+  const time = timestampProblem(record.timestamp);
+  if (time !== undefined) return new RecordDecodeError(record, 'invalid-timestamp', time);
   const headers = readHeaders(record.headers);
   if (typeof headers === 'string') return new RecordDecodeError(record, 'invalid-header', headers);
   const rawKey = record.key;
   let key: string | null = null;
-  if (typeof rawKey === 'string') key = keyText(rawKey);
-  else if (rawKey !== undefined && rawKey !== null) {
+  if (typeof rawKey === 'string') {
+    const read = keyText(rawKey);
+    if (typeof read === 'string') return new RecordDecodeError(record, 'invalid-key', read);
+    key = read.text;
+  } else if (rawKey !== undefined && rawKey !== null) {
     return new RecordDecodeError(record, 'invalid-record', 'key is not a base64 string');
   }
   const rawValue = record.value;
@@ -243,6 +287,13 @@ export function decodeRecord(
 
   if (value === null) {
     const ce = cloudEventFromHeaders(headers, AVRO_CONTENT_TYPE);
+    // A tombstone's headers are optional, but when present they are held to the same contract.
+    if (typeof ce === 'string') {
+      if (hasCloudEventHeaders(headers)) return new RecordDecodeError(record, contractReason(ce), ce);
+    } else {
+      const mismatch = topicTypeProblem(record.topic, ce.type);
+      if (mismatch) return new RecordDecodeError(record, 'topic-type-mismatch', mismatch);
+    }
     // Spelled out (no spread): one object shape for every record, and no copying loop per record.
     return {
       topic: record.topic,
@@ -259,15 +310,31 @@ export function decodeRecord(
     };
   }
 
+  // The contract first: it is cheaper than the value and says more about a record that breaks both.
+  const ce = cloudEventFromHeaders(headers, AVRO_CONTENT_TYPE);
+  if (typeof ce === 'string') return new RecordDecodeError(record, contractReason(ce), ce);
+  const mismatch = topicTypeProblem(record.topic, ce.type);
+  if (mismatch) return new RecordDecodeError(record, 'topic-type-mismatch', mismatch);
+
   const decoded = decodeValueCached(value, options.registry, schemaIdFromMetadata(record));
   if ('missingSchemaId' in decoded) return resolveThenDecode(record, options, decoded.missingSchemaId);
-  if (!decoded.ok) return new RecordDecodeError(record, decoded.reason, decoded.detail);
+  if ('pending' in decoded) {
+    return decoded.pending.then((result) => decodedEvent(record, key, headers, value, ce, result));
+  }
+  return decodedEvent(record, key, headers, value, ce, decoded);
+}
 
-  const ce = cloudEventFromHeaders(
-    headers,
-    decoded.format === 'json' ? JSON_CONTENT_TYPE : AVRO_CONTENT_TYPE,
-  );
-  if (typeof ce === 'string') return new RecordDecodeError(record, 'missing-ce-headers', ce);
+/** The record as a decoded event, or its RecordDecodeError, once its value is decoded. */
+function decodedEvent(
+  record: KafkaEventRecord,
+  key: string | null,
+  headers: Record<string, string>,
+  value: Buffer,
+  ce: CloudEventAttributes,
+  decoded: ValueDecodeResult,
+): DecodeOutcome {
+  if (!decoded.ok) return new RecordDecodeError(record, decoded.reason, decoded.detail);
+  if (decoded.format === 'json' && !headers['content-type']) ce.datacontenttype = JSON_CONTENT_TYPE;
   const schema = decoded.schema;
   if (schema && schema.eventType !== ce.type) {
     return new RecordDecodeError(
@@ -293,6 +360,48 @@ export function decodeRecord(
   };
 }
 
+/** Absent attributes, or present ones that break the contract (time, length, control characters, version). */
+function contractReason(problem: string): DecodeFailureReason {
+  return problem.startsWith(MISSING_CE_PREFIX) ? 'missing-ce-headers' : 'invalid-ce-attribute';
+}
+
+function hasCloudEventHeaders(headers: Record<string, string>): boolean {
+  for (const name in headers) if (name.startsWith('ce_')) return true;
+  return false;
+}
+
+/**
+ * The catalog's types for a topic. A topic may carry a namespace prefix, `<prefix>.<catalog topic>` (the reliability
+ * suite's run-scoped `rel-<run>.booking.created` twins): it is bound as its catalog topic. Memoised per topic name.
+ */
+const typesByTopic = new Map<string, readonly string[] | null>();
+
+function catalogTypes(topic: string): readonly string[] | null {
+  let types = typesByTopic.get(topic);
+  if (types !== undefined) return types;
+  types = null;
+  for (let at = -1; at < topic.length; at = topic.indexOf('.', at + 1)) {
+    const found = topicEventTypes.get(topic.slice(at + 1));
+    if (found) {
+      types = found;
+      break;
+    }
+    if (topic.indexOf('.', at + 1) < 0) break;
+  }
+  // Bounded: topic names come from the ESM's configuration, not from records.
+  if (typesByTopic.size < 1000) typesByTopic.set(topic, types);
+  return types;
+}
+
+/** Why the catalog does not allow ce_type on the topic, or undefined when it does. */
+function topicTypeProblem(topic: string, type: string): string | undefined {
+  const allowed = catalogTypes(topic);
+  if (allowed?.includes(type)) return undefined;
+  return allowed
+    ? `ce_type ${type} on topic ${topic}, which carries only ${allowed.join(', ')}`
+    : `topic ${topic} is not in the schema catalog (schemas/catalog.json topics)`;
+}
+
 /** The schema id the ESM's schema-registry integration put on the record (numeric = Confluent, UUID = Glue). */
 function schemaIdFromMetadata(record: KafkaEventRecord): SchemaId | undefined {
   const metadata = record.valueSchemaMetadata;
@@ -312,7 +421,12 @@ async function resolveThenDecode(
   } catch (error) {
     if (error instanceof UnusableSchemaError)
       return new RecordDecodeError(record, 'unusable-schema', error.message);
-    throw error;
+    throw new SchemaRegistryUnavailableError(
+      `schema registry unavailable for schema id ${id}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (!schema) return new RecordDecodeError(record, 'unknown-schema-id', `schema id ${id} is not registered`);
   // Retry with the fetched schema pinned, whether or not the registry caches it.
@@ -320,5 +434,5 @@ async function resolveThenDecode(
     cached: (other) => (other === id ? schema : options.registry.cached(other)),
     resolve: (other) => options.registry.resolve(other),
   };
-  return decodeRecord(record, { ...options, registry }) as DecodeOutcome;
+  return decodeRecord(record, { ...options, registry });
 }

@@ -13,13 +13,13 @@
  *
  * Decode errors are record failures under every policy. Errors are classified:
  * - record-level (the default): a batch item failure from that record on;
- * - batch-level (`isBatchLevel`: configuration errors, store and transport outages): never a record failure;
+ * - batch-level (`isBatchLevel`, default errors.ts's isBatchLevelError: configuration, unreachable or refusing
+ *   registry/database/AWS, outages): never a record failure;
  *   every partition stops taking new records, and the error is rethrown once all have stopped (allSettled),
  *   so the invocation fails as a whole;
- * - transient (`isTransient`, a subset of batch-level: outages): first retried inside the invocation with
+ * - transient (`isTransient`, default errors.ts's isStoreOutage, a subset of batch-level: outages): first retried inside the invocation with
  *   backoff until `retryUntil`, then handled as batch-level. See README "Failures" for why.
  */
-import { ConfigurationError } from '../config';
 import {
   BatchFailures,
   type BatchLogger,
@@ -34,8 +34,8 @@ import {
   type RecordCoordinates,
   RecordDecodeError,
 } from './decode';
+import { isBatchLevelError, isStoreOutage } from './errors';
 import type { KafkaBatchResponse, KafkaEventRecord } from './event';
-import { isStoreOutage } from './outage';
 
 /** A partition of the batch: decoded records (or decode errors) and, index for index, the records as delivered. */
 export interface BatchPartition<Data = Record<string, unknown>> extends DecodedPartition<Data> {
@@ -91,11 +91,6 @@ export interface EngineOptions {
   retryDelayMs?: (attempt: number) => number;
   /** Called on every transient retry, also in a batch that fails in the end (metrics). */
   onRetry?: () => void;
-}
-
-/** Configuration errors and store/transport outages: not any record's fault. */
-export function isBatchLevelError(error: unknown): boolean {
-  return error instanceof ConfigurationError || isStoreOutage(error);
 }
 
 /**

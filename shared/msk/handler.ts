@@ -15,14 +15,13 @@ import {
   type BatchPolicy,
   type EngineLogger,
   type EngineOptions,
-  isBatchLevelError,
   runBatch,
   withRawRecords,
   withTransientRetries,
 } from './engine';
+import { isBatchLevelError, isStoreOutage } from './errors';
 import type { KafkaBatchResponse, KafkaEvent } from './event';
 import { type BatchMetricsSink, publishBatchMetrics } from './metrics';
-import { isStoreOutage } from './outage';
 
 /** What the wrapper logs with; a Powertools Logger satisfies it. */
 export interface HandlerLogger extends EngineLogger {

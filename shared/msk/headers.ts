@@ -1,7 +1,8 @@
 /**
  * Decodes MSK headers (arrays of single-key objects mapping names to byte arrays) to a name -> UTF-8
- * string map. A header that is not an array of bytes is reported, not coerced: Buffer.from would silently
- * wrap 256 to 0 or turn "abc" into NaN bytes.
+ * string map. A header that is not an array of bytes, or whose bytes are not UTF-8, is reported, not coerced:
+ * Buffer.from would silently wrap 256 to 0 or turn "abc" into NaN bytes, and a lenient UTF-8 decode turns every
+ * invalid sequence into U+FFFD, so ce_id bytes `61 ff` and `61 fe` would become the same id.
  */
 import type { KafkaRecordHeader } from './event';
 
@@ -14,8 +15,10 @@ export function readHeaders(raw: KafkaRecordHeader[] | null | undefined): Record
     const entry = raw[i];
     if (typeof entry !== 'object' || entry === null) return 'header entry is not an object';
     for (const name in entry) {
-      const text = bytesToString(entry[name]);
+      const bytes = entry[name];
+      const text = bytesToString(bytes);
       if (text === undefined) return `header "${name}" is not a byte array`;
+      if (text === null) return `header "${name}" is not valid UTF-8: bytes ${hexPreview(bytes as number[])}`;
       // Kafka allows repeated names; the last one wins, as in most Kafka clients' lastHeader().
       headers[name] = text;
     }
@@ -23,8 +26,29 @@ export function readHeaders(raw: KafkaRecordHeader[] | null | undefined): Record
   return headers;
 }
 
-/** UTF-8 text of a byte array, or undefined when it is not one. ASCII (the usual case) avoids a Buffer. */
-function bytesToString(bytes: unknown): string | undefined {
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The bytes in hex (the first 64, then how many more), for an error message. */
+export function hexPreview(bytes: ArrayLike<number>): string {
+  const shown = Buffer.from(Array.prototype.slice.call(bytes, 0, 64) as number[]).toString('hex');
+  const pairs = shown.replace(/(..)(?!$)/g, '$1 ');
+  return bytes.length > 64 ? `${pairs} ... (${bytes.length} bytes)` : pairs;
+}
+
+/** Strict UTF-8 text of bytes, or null when they are not UTF-8. */
+export function utf8Strict(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * UTF-8 text of a byte array; undefined when it is not a byte array, null when the bytes are not UTF-8.
+ * ASCII (the usual case) avoids a Buffer.
+ */
+function bytesToString(bytes: unknown): string | undefined | null {
   if (!Array.isArray(bytes)) return undefined;
   const length = bytes.length;
   let i = 0;
@@ -34,7 +58,7 @@ function bytesToString(bytes: unknown): string | undefined {
   for (; i < length; i++) {
     if (((bytes[i] as number) & 0xff) !== bytes[i]) return undefined;
   }
-  return Buffer.from(bytes as number[]).toString('utf8');
+  return utf8Strict(Buffer.from(bytes as number[]));
 }
 
 /** MSK header form of a name -> string map (fixtures, the local ESM emulator). */

@@ -48,6 +48,13 @@ afterAll(async () => {
 const PARTITIONS = 3;
 const FLOWS = 30;
 
+/**
+ * The decode reason a function logs for a poison kind. A JSON value reaches the decode only with the ESM's
+ * schema-registry metadata (shared/msk/decode.ts); without it (the emulator attaches none) the broken JSON is
+ * refused before it is parsed, as json-without-schema.
+ */
+const loggedReason = (kind: PoisonKind): string => (kind === 'invalid-json' ? 'json-without-schema' : kind);
+
 /** Which ESMs must reject a record of this kind: a tombstone is fine for billing (it skips them). */
 const rejectedBy = (kind: PoisonKind, functionKey: string) =>
   !(kind === 'tombstone' && functionKey !== 'audit-append');
@@ -192,7 +199,7 @@ describe('reliability: poison records', () => {
                   `"offset":${offset}`,
                   'tombstone without CloudEvents headers',
                 ]
-              : [`${seenTopic}-${p.partition} offset ${offset}: ${p.kind}`];
+              : [`${seenTopic}-${p.partition} offset ${offset}: ${loggedReason(p.kind)}`];
           return {
             poison: p,
             fn: d.functionKey,

@@ -176,7 +176,8 @@ describe('appendBatch', () => {
   });
 
   it('classifies database errors', () => {
-    expect(['22P02', '23505', 'P0001'].map((code) => isRecordLevelError({ code }))).toEqual([
+    expect(['22P02', '23505', '54000', 'P0001'].map((code) => isRecordLevelError({ code }))).toEqual([
+      true,
       true,
       true,
       true,

@@ -163,6 +163,11 @@ describe('buildAuditRecord', () => {
     ['an empty type', { type: '' }, /"type"/],
     ['an impossible date', { time: '2026-02-30T10:00:00Z' }, /RFC 3339/],
     ['a time without offset', { time: '2026-02-03T10:00:00' }, /RFC 3339/],
+    [
+      'year 0000 (Date.UTC read it as 1900; PostgreSQL refuses it, 22008)',
+      { time: '0000-01-01T00:00:00Z' },
+      /RFC 3339/,
+    ],
     ['NUL in data', { data: { text: 'a\u0000b' } }, /U\+0000/],
   ])('refuses a record with %s (poison)', (_name, options, message) => {
     expect(() => build({ offset: 1, ...options })).toThrow(UnstorableRecordError);

@@ -61,9 +61,24 @@ describe('decodeValue', () => {
     expect(result).toMatchObject({ ok: true, format: 'avro-glue', data: { ...v1Data, channel: 'APP' } });
   });
 
-  it('accepts a plain JSON value', async () => {
+  it('refuses a JSON value that no schema-registry metadata names a schema for', async () => {
     const result = await decodeValue(encodeJson({ bookingId: 'b-1' }), registry);
-    expect(result).toEqual({ ok: true, format: 'json', data: { bookingId: 'b-1' }, schema: undefined });
+    expect(result).toMatchObject({ ok: false, reason: 'json-without-schema' });
+  });
+
+  it('checks a JSON value against the schema the metadata names, and reads it as the newest version', async () => {
+    const v1 = registry.version('booking.created', 1);
+    const { channel: _c, promoCode: _p, ...v1Data } = sampleData['booking.created'](0);
+    expect(await decodeValue(encodeJson(v1Data), registry, v1.id)).toMatchObject({
+      ok: true,
+      format: 'json',
+      data: { ...v1Data, channel: 'APP', promoCode: null },
+      schema: { id: v1.id },
+    });
+    expect(await decodeValue(encodeJson({ bookingId: 'b-1' }), registry, v1.id)).toMatchObject({
+      ok: false,
+      reason: 'invalid-json',
+    });
   });
 
   it('reports an unknown schema id', async () => {
@@ -82,15 +97,9 @@ describe('decodeValue', () => {
     expect(await decodeValue(framed, registry)).toMatchObject({ ok: false, reason: 'invalid-avro' });
   });
 
-  it('reports invalid JSON and JSON that is not an object', async () => {
-    expect(await decodeValue(Buffer.from('{"bookingId":'), registry)).toMatchObject({
-      ok: false,
-      reason: 'invalid-json',
-    });
-    expect(await decodeValue(Buffer.from('[1,2]'), registry)).toMatchObject({
-      ok: false,
-      reason: 'invalid-json',
-    });
+  it('reports JSON that is not an object', async () => {
+    expect(await decodeValue(Buffer.from('"text"'), registry, 1)).toMatchObject({ ok: false });
+    expect(await decodeValue(Buffer.from('[1,2]'), registry, 1)).toMatchObject({ ok: false });
   });
 
   it('reports a wrong magic byte', async () => {

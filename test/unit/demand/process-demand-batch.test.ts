@@ -6,7 +6,8 @@ import type {
 import type { ApplyOutcome, DemandReadModel } from '../../../functions/demand-prediction-update/ports';
 import { demandPolicy } from '../../../functions/demand-prediction-update/process-demand-batch';
 import zonesFile from '../../../functions/demand-prediction-update/zones.json';
-import { encodeJson } from '../../../shared/contracts/avro-codec';
+import { sampleData } from '../../../schemas/samples';
+import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import {
@@ -30,7 +31,12 @@ function created(partition: number, offset: number, zoneId: string) {
     offset,
     timestamp: 0,
     key: id,
-    value: encodeJson({ bookingId: id, zoneId, createdAt: Date.parse('2026-11-23T07:30:00Z') }),
+    value: encodeConfluent(fileCatalogSchemaRegistry.latest('booking.created'), {
+      ...sampleData['booking.created'](offset),
+      bookingId: id,
+      zoneId,
+      createdAt: Date.parse('2026-11-23T07:30:00Z'),
+    }),
     headers: cloudEventHeaders({
       id: `evt-${id}`,
       type: 'booking.created',
@@ -38,7 +44,7 @@ function created(partition: number, offset: number, zoneId: string) {
       specversion: '1.0',
       time: '2026-11-23T07:30:00Z',
       subject: id,
-      datacontenttype: 'application/json',
+      datacontenttype: 'application/avro',
     }),
   });
 }

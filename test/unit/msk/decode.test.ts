@@ -123,9 +123,9 @@ describe('decodeEvent', () => {
     expect(outcome.rawValue[0]).toBe(0);
   });
 
-  it('accepts a JSON value (ESM schema registry with EventRecordFormat=JSON)', async () => {
+  it('refuses a JSON value without valueSchemaMetadata: only an ESM schema registry delivers JSON', async () => {
     const outcome = await decodeOne(bookingRecord(1, 0, { value: encodeJson(booking).toString('base64') }));
-    expect(outcome).toMatchObject({ format: 'json', data: booking, schema: undefined });
+    expect(outcome).toMatchObject({ reason: 'json-without-schema' });
   });
 
   it('decodes a null key and a tombstone (null or absent value)', async () => {
@@ -149,7 +149,10 @@ describe('decodeEvent', () => {
     expect(await keyOf(Buffer.from('zürich-42').toString('base64'))).toBe('zürich-42');
     expect(await keyOf(Buffer.from('bk-1').toString('base64'))).toBe('bk-1');
     expect(await keyOf(Buffer.from('bk-1').toString('base64url'))).toBe('bk-1');
-    expect(await keyOf(Buffer.from([0xfb, 0xff]).toString('base64url'))).toBe('\ufffd\ufffd');
+    const invalid = await decodeOne(
+      bookingRecord(1, 0, { key: Buffer.from([0xfb, 0xff]).toString('base64url') }),
+    );
+    expect(invalid).toMatchObject({ reason: 'invalid-key', detail: 'key is not valid UTF-8: bytes fb ff' });
   });
 
   it('keeps several topic-partitions apart, each in offset order', async () => {
@@ -202,9 +205,9 @@ describe('bad input: each record becomes a typed error naming topic, partition, 
       'truncated-avro',
     ],
     [
-      'invalid JSON',
+      'JSON without valueSchemaMetadata',
       bookingRecord(13, 2, { value: Buffer.from('{"bookingId": ').toString('base64') }),
-      'invalid-json',
+      'json-without-schema',
     ],
     [
       'missing ce_ headers',

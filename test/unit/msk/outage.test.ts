@@ -2,8 +2,7 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../../shared/config';
 import { RecordDecodeError } from '../../../shared/msk/decode';
-import { isBatchLevelError } from '../../../shared/msk/engine';
-import { isStoreOutage } from '../../../shared/msk/outage';
+import { isBatchLevelError, isStoreOutage, SchemaRegistryUnavailableError } from '../../../shared/msk/errors';
 
 const withProps = (message: string, props: Record<string, unknown>) =>
   Object.assign(new Error(message), props);
@@ -82,5 +81,53 @@ describe('isBatchLevelError', () => {
     expect(isBatchLevelError(new ConfigurationError('missing'))).toBe(true);
     expect(isBatchLevelError(withProps('refused', { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isBatchLevelError(new Error('bad zone'))).toBe(false);
+  });
+});
+
+describe('transient (retried inside the invocation) is the outage subset of batch-level', () => {
+  const aws = (name: string, status: number) =>
+    withProps(name, { name, $fault: 'client', $metadata: { httpStatusCode: status } });
+
+  it.each([
+    ['access denied', aws('AccessDeniedException', 400)],
+    ['a missing table', aws('ResourceNotFoundException', 400)],
+    ['expired credentials', aws('ExpiredTokenException', 400)],
+    ['a PostgreSQL privilege missing (42501)', withProps('permission denied', { code: '42501' })],
+    ['a PostgreSQL statement timeout (57014)', withProps('canceling statement', { code: '57014' })],
+    ['a host name that does not resolve', withProps('getaddrinfo ENOTFOUND', { code: 'ENOTFOUND' })],
+    [
+      'a schema registry refusing us',
+      new SchemaRegistryUnavailableError('Glue', { cause: aws('AccessDeniedException', 400) }),
+    ],
+  ])('%s fails the batch at once, without retries in the invocation', (_, error) => {
+    expect(isBatchLevelError(error)).toBe(true);
+    expect(isStoreOutage(error)).toBe(false);
+  });
+
+  it.each([
+    [
+      'another invocation holding the idempotency lock',
+      withProps('in progress', { name: 'IdempotencyAlreadyInProgressError' }),
+    ],
+    ['a PostgreSQL serialization failure (40001)', withProps('could not serialize', { code: '40001' })],
+    ['PostgreSQL out of connections (53300)', withProps('too many clients', { code: '53300' })],
+    [
+      'a schema registry that cannot be reached',
+      new SchemaRegistryUnavailableError('Glue', { cause: withProps('x', { code: 'ECONNREFUSED' }) }),
+    ],
+    [
+      'an AWS error the SDK marks retryable',
+      withProps('x', { name: 'Whatever', $metadata: {}, $retryable: {} }),
+    ],
+  ])('%s is transient and batch-level', (_, error) => {
+    expect(isStoreOutage(error)).toBe(true);
+    expect(isBatchLevelError(error)).toBe(true);
+  });
+
+  it('a record-level SQLSTATE is neither (the data is at fault)', () => {
+    for (const code of ['22P02', '23505', '54000', 'P0001']) {
+      expect(isStoreOutage(withProps('x', { code }))).toBe(false);
+      expect(isBatchLevelError(withProps('x', { code }))).toBe(false);
+    }
   });
 });
