@@ -24,6 +24,7 @@ import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
 import { describeBreak } from '../../../functions/audit-append/chain-verifier';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
 import {
   type EsmDefinition,
   esmDefinitionsFrom,
@@ -92,18 +93,26 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
     dynamo.destroy();
   }
 
+  // The topics incident-explanation produces to must exist (the producer never creates one), whether or not an
+  // ESM of this run reads them: without them its produce waits out the function timeout.
+  const produced = options.functions.includes('incident-explanation')
+    ? [incidentTopics.genaiRequest, incidentTopics.genaiResponse, incidentTopics.hitlRequested]
+        .filter((t) => topics[t] === undefined)
+        .map((t) => `rel-${run}.${t}`)
+    : [];
+  const created = [...Object.values(topics), ...produced];
   const admin = new Admin({ clientId: 'reliability-admin', bootstrapBrokers: brokers() });
   try {
     await admin.createTopics({
-      topics: Object.values(topics),
+      topics: created,
       partitions: options.partitions,
       replicas: 1,
       configs: Object.entries(options.topicConfigs ?? {}).map(([name, value]) => ({ name, value })),
     });
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const metadata = await admin.metadata({ topics: Object.values(topics), forceUpdate: true });
-      const ready = Object.values(topics).every((t) => {
+      const metadata = await admin.metadata({ topics: created, forceUpdate: true });
+      const ready = created.every((t) => {
         const described = metadata.topics.get(t);
         return (
           described?.partitionsCount === options.partitions &&
@@ -487,7 +496,9 @@ export async function auditChainBreaks(
 export async function removeRun(spec: RunSpec): Promise<void> {
   const admin = new Admin({ clientId: 'reliability-admin', bootstrapBrokers: brokers() });
   try {
-    await admin.deleteTopics({ topics: Object.values(spec.topics) });
+    // Every topic of the run, the ones only produced to included.
+    const runTopics = (await admin.listTopics()).filter((t) => t.startsWith(`rel-${spec.run}.`));
+    await admin.deleteTopics({ topics: runTopics });
   } finally {
     await admin.close();
   }
