@@ -3,14 +3,9 @@
  * that record AND every later record of the partition are reported (and not processed): the ESM then
  * redelivers from the failed offset and per-partition order is never broken.
  */
-import type { DecodedPartition, DecodedRecord, DecodeOptions } from './decode';
-import { decodeEvent, RecordDecodeError } from './decode';
-import {
-  type KafkaBatchItemFailure,
-  type KafkaBatchResponse,
-  type KafkaEvent,
-  topicPartitionKey,
-} from './event';
+import type { DecodedPartition, DecodedRecord } from './decode';
+import { RecordDecodeError } from './decode';
+import { type KafkaBatchItemFailure, type KafkaBatchResponse, topicPartitionKey } from './event';
 
 /** What a record handler logs with; its lines carry the record's Kafka coordinates and CloudEvent ids. */
 export interface RecordLogger {
@@ -181,70 +176,3 @@ export class BatchFailures {
 
 /** `log` is the record's partition logger, keyed with topic, partition, offset, eventId, eventType, correlationId. */
 export type RecordHandler<Data> = (record: DecodedRecord<Data>, log: RecordLogger) => Promise<void> | void;
-
-export interface ProcessOptions {
-  logger?: BatchLogger;
-  /**
-   * Errors that must fail the whole invocation instead of becoming batch item failures (e.g. configuration
-   * errors, where retrying single records is pointless). They are rethrown after every partition stopped.
-   */
-  isFatal?: (error: unknown) => boolean;
-}
-
-/**
- * Runs `handler` on each record, partitions concurrently, records of one partition strictly in order; each
- * partition has its own logger (`options.logger.createChild()`), keyed per record.
- * Decode errors and handler errors are reported (with the later records of the partition) and logged.
- */
-export async function processByPartition<Data>(
-  partitions: DecodedPartition<Data>[],
-  handler: RecordHandler<Data>,
-  options: ProcessOptions = {},
-): Promise<KafkaBatchResponse> {
-  const failures = new BatchFailures(options.logger);
-  // allSettled, not all: a fatal error in one partition must not leave others running after we return.
-  const results = await Promise.allSettled(
-    partitions.map((partition) => processPartition(partition, handler, failures, options)),
-  );
-  const fatal = results.find((result) => result.status === 'rejected');
-  if (fatal) throw (fatal as PromiseRejectedResult).reason;
-  return failures.toResponse();
-}
-
-async function processPartition<Data>(
-  partition: DecodedPartition<Data>,
-  handler: RecordHandler<Data>,
-  failures: BatchFailures,
-  options: ProcessOptions,
-): Promise<void> {
-  const log = partitionLogger(options.logger, partition);
-  for (let index = 0; index < partition.records.length; index++) {
-    const record = partition.records[index] as DecodedPartition<Data>['records'][number];
-    if (record instanceof RecordDecodeError) {
-      failures.failFrom(partition, index, record);
-      return;
-    }
-    keyRecord(log, record);
-    try {
-      await handler(record, log);
-    } catch (error) {
-      if (options.isFatal?.(error)) throw error;
-      failures.failFrom(partition, index, error);
-      return;
-    }
-  }
-}
-
-export interface KafkaEventOptions extends DecodeOptions, ProcessOptions {}
-
-/**
- * A whole handler body: decode the event, run `handler` per record (partition order kept), report failures.
- *   export const handler = (event: KafkaEvent) => processKafkaEvent(event, { registry, logger }, handleRecord);
- */
-export async function processKafkaEvent(
-  event: KafkaEvent,
-  options: KafkaEventOptions,
-  handler: RecordHandler<Record<string, unknown>>,
-): Promise<KafkaBatchResponse> {
-  return processByPartition(await decodeEvent(event, options), handler, options);
-}

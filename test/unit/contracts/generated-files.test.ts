@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { functionTopics, generateFiles, repoRoot } from '../../../local/generate-events';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
-import { processByPartition } from '../../../shared/msk/batch';
 import { decodeEvent, isRecordDecodeError } from '../../../shared/msk/decode';
+import { runBatch, withRawRecords } from '../../../shared/msk/engine';
 import { loadEvent } from '../../support/load-event';
 
 const generated = generateFiles();
@@ -83,10 +83,13 @@ describe.each(eventFiles)('%s', (path) => {
 
 describe('poison fixture', () => {
   it('fails the poison record and the rest of its partition only', async () => {
-    const partitions = await decodeEvent(loadEvent('billing/poison.json'), { registry });
-    const response = await processByPartition(partitions, () => undefined, {
-      logger: { error: () => undefined },
-    });
+    const event = loadEvent('billing/poison.json');
+    const partitions = withRawRecords(await decodeEvent(event, { registry }), event.records);
+    const { response } = await runBatch(
+      partitions,
+      { kind: 'stop', handle: () => undefined },
+      { logger: { error: () => undefined, warn: () => undefined } },
+    );
     expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
       { partition: 'booking.completed-2', offset: 901 },
       { partition: 'booking.completed-2', offset: 902 },

@@ -3,14 +3,10 @@ import { sampleData } from '../../../schemas/samples';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
-import {
-  BatchFailures,
-  type BatchLogger,
-  processByPartition,
-  processKafkaEvent,
-} from '../../../shared/msk/batch';
+import { BatchFailures, type RecordHandler } from '../../../shared/msk/batch';
 import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
-import { type DecodedRecord, decodeEvent } from '../../../shared/msk/decode';
+import { type DecodedPartition, type DecodedRecord, decodeEvent } from '../../../shared/msk/decode';
+import { type EngineLogger, runBatch } from '../../../shared/msk/engine';
 import { loadEvent } from '../../support/load-event';
 
 function record(
@@ -42,7 +38,10 @@ function record(
 
 function recordingLogger() {
   const lines: { message: string; attributes: Record<string, unknown> }[] = [];
-  const logger: BatchLogger = { error: (message, attributes) => lines.push({ message, attributes }) };
+  const logger: EngineLogger = {
+    error: (message, attributes) => lines.push({ message, attributes }),
+    warn: () => undefined,
+  };
   return { lines, logger };
 }
 
@@ -51,7 +50,17 @@ const ids = (response: { batchItemFailures: { itemIdentifier: { partition: strin
     ({ itemIdentifier }) => `${itemIdentifier.partition}@${itemIdentifier.offset}`,
   );
 
-describe('processByPartition', () => {
+/** The engine's `stop` policy over decoded partitions: how every in-order function runs its records. */
+async function stop(
+  partitions: DecodedPartition[],
+  handle: RecordHandler<Record<string, unknown>>,
+  logger?: EngineLogger,
+) {
+  const batch = partitions.map((partition) => ({ ...partition, raw: [] }));
+  return (await runBatch(batch, { kind: 'stop', handle }, logger ? { logger } : {})).response;
+}
+
+describe('runBatch, stop policy: responses and logs', () => {
   it('returns an empty failure list when every record succeeds, processing each once in order', async () => {
     const seen: string[] = [];
     const event = kafkaEvent([
@@ -59,7 +68,7 @@ describe('processByPartition', () => {
       record('payment.failed', 0, 2),
       record('payment.failed', 3, 9),
     ]);
-    const response = await processByPartition(await decodeEvent(event, { registry }), (r) => {
+    const response = await stop(await decodeEvent(event, { registry }), (r) => {
       seen.push(`${r.partition}@${r.offset}`);
     });
     expect(response).toEqual({ batchItemFailures: [] });
@@ -74,13 +83,13 @@ describe('processByPartition', () => {
       ...[10, 11, 12, 13].map((offset) => record('payment.failed', 0, offset)),
       ...[20, 21].map((offset) => record('payment.failed', 1, offset)),
     ]);
-    const response = await processByPartition(
+    const response = await stop(
       await decodeEvent(event, { registry }),
       async (r: DecodedRecord) => {
-        if (r.partition === 0 && r.offset === 11) throw new Error('DynamoDB throttled');
+        if (r.partition === 0 && r.offset === 11) throw new Error('invoice refused');
         processed.push(`${r.partition}@${r.offset}`);
       },
-      { logger },
+      logger,
     );
     expect(response).toEqual({
       batchItemFailures: [
@@ -99,7 +108,7 @@ describe('processByPartition', () => {
       eventId: 'evt-payment.failed-0-11',
       eventType: 'payment.failed',
       reason: 'Error',
-      error: 'DynamoDB throttled',
+      error: 'invoice refused',
     });
   });
 
@@ -111,12 +120,12 @@ describe('processByPartition', () => {
       record('booking.created', 2, 6, true),
       record('booking.created', 2, 7),
     ]);
-    const response = await processByPartition(
+    const response = await stop(
       await decodeEvent(event, { registry }),
       (r) => {
         handled.push(r.offset);
       },
-      { logger },
+      logger,
     );
     expect(ids(response)).toEqual(['booking.created-2@6', 'booking.created-2@7']);
     expect(handled).toEqual([5]);
@@ -136,7 +145,7 @@ describe('processByPartition', () => {
       ),
     );
     // Recorded, not asserted in the handler: a throw there would only become a batch item failure.
-    const response = await processByPartition(await decodeEvent(event, { registry }), async (r) => {
+    const response = await stop(await decodeEvent(event, { registry }), async (r) => {
       const inPartition = (perPartition.get(r.partition) ?? 0) + 1;
       perPartition.set(r.partition, inPartition);
       if (inPartition !== 1) overlaps.push(`${r.partition}@${r.offset}`);
@@ -155,26 +164,6 @@ describe('processByPartition', () => {
       [2, [1, 2, 3]],
     ]);
     expect(maxActive).toBe(3);
-  });
-
-  it('rethrows fatal errors after every partition has stopped', async () => {
-    const finished: number[] = [];
-    const event = kafkaEvent([
-      record('payment.failed', 0, 1),
-      record('payment.failed', 1, 1),
-      record('payment.failed', 1, 2),
-    ]);
-    const run = processByPartition(
-      await decodeEvent(event, { registry }),
-      async (r) => {
-        if (r.partition === 0) throw new RangeError('misconfigured table');
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        finished.push(r.offset);
-      },
-      { isFatal: (error) => error instanceof RangeError },
-    );
-    await expect(run).rejects.toThrow('misconfigured table');
-    expect(finished).toEqual([1, 2]);
   });
 });
 
@@ -201,15 +190,15 @@ describe('BatchFailures', () => {
   });
 });
 
-describe('processKafkaEvent', () => {
-  it('decodes, processes and reports in one call (the poison fixture)', async () => {
+describe('decode and the stop policy together', () => {
+  it('report the poison fixture: the record and the rest of its partition only', async () => {
     const seen: number[] = [];
-    const response = await processKafkaEvent(
-      loadEvent('notifications/poison.json'),
-      { registry, logger: recordingLogger().logger },
+    const response = await stop(
+      await decodeEvent(loadEvent('notifications/poison.json'), { registry }),
       (r) => {
         seen.push(r.offset);
       },
+      recordingLogger().logger,
     );
     expect(ids(response)).toEqual(['incident.detected-2@901', 'incident.detected-2@902']);
     expect(seen.sort()).toEqual([400, 401, 900]);

@@ -4,10 +4,10 @@ import { sampleData } from '../../../schemas/samples';
 import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
-import { processByPartition } from '../../../shared/msk/batch';
+import type { RecordHandler } from '../../../shared/msk/batch';
 import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
 import { decodeEvent } from '../../../shared/msk/decode';
-import { runBatch, withRawRecords } from '../../../shared/msk/engine';
+import { type EngineLogger, runBatch, withRawRecords } from '../../../shared/msk/engine';
 
 const topic = 'payment.failed';
 
@@ -51,7 +51,17 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe('record logging in processByPartition', () => {
+/** The engine's stop policy over the decoded event (the records as delivered beside them). */
+async function stop(
+  event: ReturnType<typeof kafkaEvent>,
+  handle: RecordHandler<Record<string, unknown>>,
+  logger: EngineLogger,
+) {
+  const partitions = withRawRecords(await decodeEvent(event, { registry }), event.records);
+  return (await runBatch(partitions, { kind: 'stop', handle }, { logger })).response;
+}
+
+describe('record logging in the batch engine, stop policy', () => {
   it('gives every line written while a record is handled that record’s coordinates and ids, partitions interleaved', async () => {
     const lines = captureOutput();
     const logger = new Logger({ serviceName: 'record-logger-test' });
@@ -63,8 +73,8 @@ describe('record logging in processByPartition', () => {
       record(1, 21, 'corr-y'),
     ]);
 
-    const response = await processByPartition(
-      await decodeEvent(event, { registry }),
+    const response = await stop(
+      event,
       async (r, log) => {
         // Yield between lines so the two partitions' records run interleaved.
         await nextTurn();
@@ -72,7 +82,7 @@ describe('record logging in processByPartition', () => {
         await nextTurn();
         log.warn('still handling', { handled: `${r.partition}@${r.offset}` });
       },
-      { logger },
+      logger,
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
@@ -99,11 +109,7 @@ describe('record logging in processByPartition', () => {
   it('leaves the given logger’s own lines without record keys', async () => {
     const lines = captureOutput();
     const logger = new Logger({ serviceName: 'record-logger-test' });
-    await processByPartition(
-      await decodeEvent(kafkaEvent([record(3, 30, 'corr-z')]), { registry }),
-      (_r, log) => log.info('inside'),
-      { logger },
-    );
+    await stop(kafkaEvent([record(3, 30, 'corr-z')]), (_r, log) => log.info('inside'), logger);
     logger.info('after the batch');
     const after = lines.find((line) => line.message === 'after the batch');
     expect(lines.find((line) => line.message === 'inside')).toMatchObject({ partition: 3, offset: 30 });
@@ -118,11 +124,10 @@ describe('record logging in processByPartition', () => {
     vi.spyOn(console, 'info').mockImplementation((line: string) => {
       lines.push(JSON.parse(line));
     });
-    await processByPartition(
-      await decodeEvent(kafkaEvent([record(2, 5, 'corr-q')]), { registry }),
-      (_r, log) => log.info('inside', { extra: 1 }),
-      { logger: { error: () => {} } },
-    );
+    await stop(kafkaEvent([record(2, 5, 'corr-q')]), (_r, log) => log.info('inside', { extra: 1 }), {
+      error: () => {},
+      warn: () => {},
+    });
     expect(lines).toEqual([
       {
         level: 'INFO',
