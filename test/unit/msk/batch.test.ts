@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { sampleData } from '../../../schemas/samples';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
 import { BatchFailures, type RecordHandler } from '../../../shared/msk/batch';
-import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
+import { kafkaEvent } from '../../../shared/msk/build';
 import { type DecodedPartition, type DecodedRecord, decodeEvent } from '../../../shared/msk/decode';
 import { type EngineLogger, runBatch } from '../../../shared/msk/engine';
 import { loadEvent } from '../../support/load-event';
+import { sampleAvroRecord } from '../../support/msk-records';
 
 function record(
   topic: 'payment.failed' | 'booking.created',
@@ -15,25 +13,7 @@ function record(
   offset: number,
   poison = false,
 ) {
-  const data = sampleData[topic](offset);
-  const value = encodeConfluent(registry.latest(topic), data);
-  return kafkaEventRecord({
-    topic,
-    partition,
-    offset,
-    timestamp: 1_772_438_400_000,
-    key: String(data.bookingId),
-    value: poison ? Buffer.from([7, 7, 7]) : value,
-    headers: cloudEventHeaders({
-      id: `evt-${topic}-${partition}-${offset}`,
-      type: topic,
-      source: 'urn:test',
-      specversion: '1.0',
-      time: '2026-03-02T08:00:00.000Z',
-      subject: String(data.bookingId),
-      datacontenttype: 'application/avro',
-    }),
-  });
+  return sampleAvroRecord({ topic, partition, offset, poison, id: `evt-${topic}-${partition}-${offset}` });
 }
 
 function recordingLogger() {

@@ -1,11 +1,8 @@
 import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { sampleData } from '../../../schemas/samples';
 import { ConfigurationError } from '../../../shared/config';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
-import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
+import { kafkaEvent } from '../../../shared/msk/build';
 import { decodeEvent, RecordDecodeError } from '../../../shared/msk/decode';
 import {
   type BatchPartition,
@@ -16,28 +13,12 @@ import {
 } from '../../../shared/msk/engine';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk/event';
 import { createKafkaHandler } from '../../../shared/msk/handler';
+import { sampleAvroRecord } from '../../support/msk-records';
 
 const topic = 'payment.failed';
 
 function record(partition: number, offset: number, poison = false) {
-  const data = sampleData[topic](offset);
-  return kafkaEventRecord({
-    topic,
-    partition,
-    offset,
-    timestamp: 1_772_438_400_000,
-    key: String(data.bookingId),
-    value: poison ? Buffer.from([7, 7, 7]) : encodeConfluent(registry.latest(topic), data),
-    headers: cloudEventHeaders({
-      id: `evt-${partition}-${offset}`,
-      type: topic,
-      source: 'urn:test',
-      specversion: '1.0',
-      time: '2026-03-02T08:00:00.000Z',
-      subject: String(data.bookingId),
-      datacontenttype: 'application/avro',
-    }),
-  });
+  return sampleAvroRecord({ topic, partition, offset, poison });
 }
 
 /** Partitions 0..n-1 with offsets 1..perPartition each; `poison` lists "p@o" records that do not decode. */

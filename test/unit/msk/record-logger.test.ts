@@ -1,35 +1,20 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { sampleData } from '../../../schemas/samples';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
 import type { RecordHandler } from '../../../shared/msk/batch';
-import { kafkaEvent, kafkaEventRecord } from '../../../shared/msk/build';
+import { kafkaEvent } from '../../../shared/msk/build';
 import { decodeEvent } from '../../../shared/msk/decode';
 import { type EngineLogger, runBatch, withRawRecords } from '../../../shared/msk/engine';
+import { sampleAvroRecord } from '../../support/msk-records';
 
 const topic = 'payment.failed';
 
 function record(partition: number, offset: number, correlationId?: string) {
-  const data = sampleData[topic](offset);
-  return kafkaEventRecord({
+  return sampleAvroRecord({
     topic,
     partition,
     offset,
-    timestamp: 1_772_438_400_000,
-    key: String(data.bookingId),
-    value: encodeConfluent(registry.latest(topic), data),
-    headers: cloudEventHeaders({
-      id: `evt-${partition}-${offset}`,
-      type: topic,
-      source: 'urn:test',
-      specversion: '1.0',
-      time: '2026-03-02T08:00:00.000Z',
-      subject: String(data.bookingId),
-      datacontenttype: 'application/avro',
-      ...(correlationId === undefined ? {} : { correlationId }),
-    }),
+    ...(correlationId === undefined ? {} : { correlationId }),
   });
 }
 

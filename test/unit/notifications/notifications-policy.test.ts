@@ -1,32 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { notificationsPolicy } from '../../../functions/notifications/notification-batch';
-import { sampleData } from '../../../schemas/samples';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
-import { decodeEvent, kafkaEvent, kafkaEventRecord, runBatch, withRawRecords } from '../../../shared/msk';
+import { decodeEvent, kafkaEvent, runBatch, withRawRecords } from '../../../shared/msk';
+import { sampleAvroRecord } from '../../support/msk-records';
 import { InMemoryNotificationLog, RecordingChannel } from './fakes';
 
 const topic = 'payment.failed';
 
 function record(partition: number, offset: number, poison = false) {
-  const data = { ...sampleData[topic](offset), bookingId: `bk-${partition}-${offset}` };
-  return kafkaEventRecord({
+  return sampleAvroRecord({
     topic,
     partition,
     offset,
-    timestamp: 1_772_438_400_000,
-    key: String(data.bookingId),
-    value: poison ? Buffer.from([7, 7, 7]) : encodeConfluent(registry.latest(topic), data),
-    headers: cloudEventHeaders({
-      id: `evt-${partition}-${offset}`,
-      type: topic,
-      source: 'urn:test',
-      specversion: '1.0',
-      time: '2026-03-02T08:00:00.000Z',
-      subject: String(data.bookingId),
-      datacontenttype: 'application/avro',
-    }),
+    poison,
+    data: { bookingId: `bk-${partition}-${offset}` },
   });
 }
 
