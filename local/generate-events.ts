@@ -22,27 +22,12 @@ import { FileCatalogSchemaRegistry } from '../shared/contracts/file-catalog-regi
 import { type OutgoingEvent, toKafkaMessage } from '../shared/kafka/event-message';
 import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
 import type { KafkaEvent, KafkaEventRecord } from '../shared/msk/event';
+import { consumers } from './consumers';
 
-/** Topics each function consumes (serverless.yml; a unit test keeps the two in step). */
-export const functionTopics: Record<string, SampleEventType[]> = {
-  'incident-explanation': ['incident.detected', 'genai.hitl.resolved'],
-  'audit-append': [
-    'genai.request',
-    'genai.response',
-    'genai.hitl.requested',
-    'genai.hitl.resolved',
-    'payment.succeeded',
-    'payment.failed',
-  ],
-  'demand-prediction-update': [
-    'booking.created',
-    'booking.completed',
-    'booking.cancelled',
-    'vehicle.status.changed',
-  ],
-  billing: ['booking.completed', 'payment.succeeded', 'payment.failed'],
-  notifications: ['incident.detected', 'genai.hitl.requested', 'payment.failed', 'booking.created'],
-};
+/** Topics each function consumes: the consumers map (serverless/consumers.cjs), the ESMs' source too. */
+export const functionTopics: Record<string, SampleEventType[]> = Object.fromEntries(
+  Object.entries(consumers).map(([fn, consumer]) => [fn, consumer.topics as SampleEventType[]]),
+);
 
 /** RFC 9562 v5-style UUID from a name: stable ids without randomness. */
 function stableUuid(name: string): string {

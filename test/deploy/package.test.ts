@@ -60,11 +60,13 @@ module.exports = async (context) => ({
 
 const packagedWithUnknownMskKey = started(async () => {
   const dir = await serviceCopy();
-  const yml = await readFile(join(dir, 'serverless.yml'), 'utf8');
-  // maximumRetryAttempts belongs in resources.extensions; the msk event does not know it.
-  const typo = yml.replace(/- msk: \{ /, '- msk: { maximumRetryAttempts: 3, ');
-  if (typo === yml) throw new Error('no flow-style msk event found in serverless.yml; update this test');
-  await writeFile(join(dir, 'serverless.yml'), typo);
+  const file = join(dir, 'serverless', 'consumers.cjs');
+  const consumers = await readFile(file, 'utf8');
+  // maximumRetryAttempts belongs in custom.esm (resources.extensions); the msk event does not know it.
+  const typo = consumers.replace(/batchSize: 100,/, 'batchSize: 100, esm: { maximumRetryAttempts: 3 },');
+  if (typo === consumers)
+    throw new Error('no consumer with batchSize: 100 in consumers.cjs; update this test');
+  await writeFile(file, typo);
   return slsPackage(dir);
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { functionTopics, generateFiles, repoRoot } from '../../../local/generate-events';
+import { generateFiles, repoRoot } from '../../../local/generate-events';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
 import { decodeEvent, isRecordDecodeError } from '../../../shared/msk/decode';
 import { runBatch, withRawRecords } from '../../../shared/msk/engine';
@@ -42,19 +42,6 @@ describe('generated files (npm run events:generate)', () => {
       for (const name of ['multi-partition.json', 'tombstone.json', 'poison.json']) {
         expect(generated.has(`events/${fn}/${name}`), `${fn}/${name}`).toBe(true);
       }
-    }
-  });
-
-  it('match the topics each function consumes in serverless.yml', () => {
-    const yml = readFileSync(join(repoRoot, 'serverless.yml'), 'utf8');
-    const functionsSection = yml.slice(yml.indexOf('\nfunctions:'), yml.indexOf('\nresources:'));
-    for (const [fn, topics] of Object.entries(functionTopics)) {
-      const start = functionsSection.indexOf(`\n  ${fn}:\n`);
-      const rest = functionsSection.slice(start + fn.length + 4);
-      const end = rest.search(/\n {2}[a-z][\w-]*:\n/);
-      const block = end === -1 ? rest : rest.slice(0, end);
-      const consumed = [...block.matchAll(/topic: ([\w.]+)/g)].map((m) => m[1]);
-      expect(new Set(consumed), fn).toEqual(new Set(topics));
     }
   });
 });
