@@ -1,35 +1,37 @@
-// The consumers map (serverless/consumers.cjs), typed for the TypeScript side: which topics each function
-// consumes and how its ESMs read them. serverless.yml builds its `msk` events from the same file.
+// The consumers map (serverless/consumers.cjs), typed for the TypeScript side: one entry per function, with the
+// topics it consumes and how its ESMs read them. serverless.yml builds its functions and `msk` events from it.
 import { createRequire } from 'node:module';
 
 export interface Consumer {
-  topics: string[];
-  batchSize: number;
+  description: string;
+  /** The topics it consumes, one ESM each; none for a function on a schedule. */
+  topics?: string[];
+  batchSize?: number;
   /** Other `msk` event settings of every ESM of the function, over ESM_DEFAULTS. */
   esm?: Record<string, unknown>;
-}
-
-export interface MskEventSettings {
-  arn: string;
-  topic: string;
-  consumerGroupId: string;
-  batchSize: number;
-  maximumBatchingWindow: number;
-  provisionedPollerConfig: { minimumPollers: number; maximumPollers: number };
-  [setting: string]: unknown;
+  schedule?: string;
+  environment?: Record<string, unknown>;
+  grants: Record<string, unknown>;
 }
 
 const map = createRequire(import.meta.url)('../serverless/consumers.cjs') as {
   CONSUMERS: Record<string, Consumer>;
   ESM_DEFAULTS: Record<string, unknown>;
   consumerGroupId(service: string, stage: string, functionKey: string, topic: string): string;
-  mskEventsOf(functionKey: string, consumer?: Consumer): { msk: MskEventSettings }[];
+  roleLogicalId(functionKey: string): string;
 };
 
-/** Function -> what it consumes, in serverless.yml's order. */
+/** Function -> its entry, in serverless.yml's order. */
 export const consumers: Readonly<Record<string, Consumer>> = map.CONSUMERS;
 /** Settings every ESM gets unless its function's `esm` says otherwise. */
 export const ESM_DEFAULTS: Readonly<Record<string, unknown>> = map.ESM_DEFAULTS;
 export const consumerGroupId = map.consumerGroupId;
-/** The `msk` events serverless.yml gets for a function, variables (cluster, service, stage) unresolved. */
-export const mskEventsOf = map.mskEventsOf;
+/** The IAM role a function runs with: incident-explanation -> IncidentExplanationExecutionRole. */
+export const roleLogicalId = map.roleLogicalId;
+
+/** The functions that consume topics, with their topics (a function on a schedule has none). */
+export function consumedTopics(): [functionKey: string, topics: string[]][] {
+  return Object.entries(consumers).flatMap(([fn, consumer]) =>
+    consumer.topics?.length ? [[fn, consumer.topics] as [string, string[]]] : [],
+  );
+}

@@ -22,12 +22,10 @@ import { FileCatalogSchemaRegistry } from '../shared/contracts/file-catalog-regi
 import { type OutgoingEvent, toKafkaMessage } from '../shared/kafka/event-message';
 import { kafkaEvent, kafkaEventRecord } from '../shared/msk/build';
 import type { KafkaEvent, KafkaEventRecord } from '../shared/msk/event';
-import { consumers } from './consumers';
+import { consumedTopics } from './consumers';
 
 /** Topics each function consumes: the consumers map (serverless/consumers.cjs), the ESMs' source too. */
-export const functionTopics: Record<string, SampleEventType[]> = Object.fromEntries(
-  Object.entries(consumers).map(([fn, consumer]) => [fn, consumer.topics as SampleEventType[]]),
-);
+export const functionTopics = Object.fromEntries(consumedTopics()) as Record<string, SampleEventType[]>;
 
 /** RFC 9562 v5-style UUID from a name: stable ids without randomness. */
 function stableUuid(name: string): string {

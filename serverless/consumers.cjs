@@ -1,16 +1,23 @@
 'use strict';
-// The consumers map: which topics each function consumes, and how its event source mappings read them. The one
-// place this is written: serverless.yml takes every function's `msk` events from `mskEvents` below (one per topic),
-// so the packaged ESMs, the IAM roles and alarms built from those events, and the local emulator (which reads the
-// resolved config) all follow it; local/generate-events.ts writes sample events per function from it. Which
-// event type a topic carries is schemas/catalog.json's business, not this file's.
+// The functions of this service, one entry each: what a function consumes, how its event source mappings read it,
+// and what else its deployment needs (environment, IAM grants). The one place a function is declared. serverless.yml
+// takes `functions:` from `functions` below (handler, role and `msk` events derived: one ESM per topic), so the
+// packaged ESMs, the IAM roles (serverless/iam.cjs), alarms and redrive policies built from them, and the local
+// emulator (which reads the resolved config) all follow it; local/generate-events.ts writes sample events per
+// consumer from it. Which event type a topic carries is schemas/catalog.json's business, not this file's.
 //
-// Per function:
-//   topics     the topics it consumes, one ESM each (consumer group mobility-events-<stage>-<function>-<topic>)
-//   batchSize  records per invocation at most
-//   esm        any other `msk` event setting for all its ESMs (maximumBatchingWindow, startingPosition,
-//              startingPositionTimestamp, filterPatterns, enabled, provisionedPollerConfig), over ESM_DEFAULTS
-// Retries, record age and the on-failure destination are custom.esm in serverless.yml (serverless/esm-extensions.cjs).
+// Per function (the folder functions/<key>/ has its code; handler functions/<key>/handler.handler, role
+// <Key>ExecutionRole and POWERTOOLS_SERVICE_NAME <key> are derived):
+//   description, timeout, memorySize, vpc   as in a serverless.yml function (provider defaults otherwise)
+//   environment    its own variables, as serverless.yml variables (variable('self:custom.tables.billing'))
+//   grants         what its role may touch besides its ESMs' topics and groups (serverless/iam.cjs reads them)
+//   topics         the topics it consumes, one ESM each (consumer group mobility-events-<stage>-<function>-<topic>)
+//   batchSize      records per invocation at most
+//   esm            any other `msk` event setting for all its ESMs (maximumBatchingWindow, startingPosition,
+//                  startingPositionTimestamp, filterPatterns, enabled, provisionedPollerConfig), over ESM_DEFAULTS
+//   errorHandling  its ESMs' retries and record age over custom.esm.defaults in serverless.yml
+//                  (serverless/esm-extensions.cjs turns them into the resources' properties)
+//   schedule       instead of topics: a schedule expression (audit-digest)
 
 // maximumBatchingWindow 0: for Kafka an absent window means 500 ms, and a partition that gets fewer than batchSize
 // records waits that long, a latency floor above the 100 ms p95 target. With 0 the poller invokes with what it has;
@@ -22,15 +29,52 @@ const ESM_DEFAULTS = {
   provisionedPollerConfig: { minimumPollers: 1, maximumPollers: 6 },
 };
 
+/** A serverless.yml variable, e.g. variable('sls:stage'); spelt so that no JS string looks like a template. */
+const variable = (source) => ['$', '{', source, '}'].join('');
+
+// DynamoDB actions per use. Powertools idempotency needs exactly these four on its table.
+const IDEMPOTENCY = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+
 const CONSUMERS = {
-  // Small batches: incidents are the latency-critical path (< 1 s).
   'incident-explanation': {
+    description: 'Explains safety incidents with GenAI and opens human reviews',
+    timeout: 120,
+    // In the VPC: it produces to MSK (IAM auth, port 9098). Bedrock and DynamoDB need a NAT or VPC endpoints.
+    vpc: variable('self:custom.deploy.vpc, null'),
+    environment: {
+      BEDROCK_MODEL_ID: variable('self:custom.deploy.bedrockModelId'),
+      KAFKA_AUTH: variable('self:custom.deploy.kafka.auth'),
+      INCIDENTS_TABLE: variable('self:custom.tables.incidents'),
+      IDEMPOTENCY_TABLE: variable('self:custom.tables.incidentIdempotency'),
+      KAFKA_BROKERS: variable('self:custom.deploy.kafka.brokers'),
+    },
+    grants: {
+      tables: {
+        IncidentsTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        IncidentIdempotencyTable: IDEMPOTENCY,
+      },
+      // Produces the GenAI trail; these topics only, no wildcard over genai.*.
+      produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],
+      bedrock: true,
+      schemaRegistry: true,
+    },
+    // Small batches: incidents are the latency-critical path (< 1 s).
     topics: ['incident.detected', 'genai.hitl.resolved'],
     batchSize: 10,
   },
-  // Up to 500 records per call: one multi-row insert per batch is what makes the append cheap. Under load the
-  // batches fill by themselves; the window stays 0 so a quiet partition is not held back (p95 target 100 ms).
   'audit-append': {
+    description: 'Appends compliance-critical events to the immutable audit event store',
+    // In the VPC: it reaches Aurora (Secrets Manager needs a NAT or a VPC endpoint).
+    vpc: variable('self:custom.deploy.auditVpc, null'),
+    environment: {
+      DATABASE_URL: variable('self:custom.deploy.database.url'),
+      DATABASE_SECRET_ARN: variable('self:custom.deploy.database.secretArn'),
+      NODE_EXTRA_CA_CERTS: variable('self:custom.deploy.database.caCertificates'),
+    },
+    // Its own login's secret (migration 008), never the master secret.
+    grants: { databaseSecret: 'secretArn', schemaRegistry: true },
+    // Up to 500 records per call: one multi-row insert per batch is what makes the append cheap. Under load the
+    // batches fill by themselves; the window stays 0 so a quiet partition is not held back (p95 target 100 ms).
     topics: [
       'genai.request',
       'genai.response',
@@ -40,18 +84,77 @@ const CONSUMERS = {
       'payment.failed',
     ],
     batchSize: 500,
+    // The audit log must never skip a record: retry long before giving up to the destination.
+    errorHandling: { maximumRetryAttempts: 10, maximumRecordAgeInSeconds: 604800 },
   },
-  // Large batches: the handler aggregates per zone-hour, so bigger batches mean fewer writes per record.
+  // External digests of the audit store: every chain head, chained to the previous digest, into the Object Lock
+  // bucket (functions/audit-digest, serverless/audit-digests.yml). Reads as audit_digest_login / audit_reader.
+  'audit-digest': {
+    description: 'Writes a digest of every audit chain head to the Object Lock bucket',
+    timeout: 30,
+    memorySize: 256,
+    vpc: variable('self:custom.deploy.auditVpc, null'),
+    environment: {
+      DATABASE_URL: variable('self:custom.deploy.database.url'),
+      DATABASE_SECRET_ARN: variable('self:custom.deploy.database.digestSecretArn'),
+      DATABASE_ROLE: 'audit_reader',
+      NODE_EXTRA_CA_CERTS: variable('self:custom.deploy.database.caCertificates'),
+      DIGEST_BUCKET: { Ref: 'AuditDigestBucket' },
+    },
+    // Reads the chain heads, writes digests: put and read under audit-digests/ only, no delete (the bucket
+    // policy refuses deletes and any put that could replace a digest).
+    grants: { databaseSecret: 'digestSecretArn', digestBucket: true },
+    schedule: 'rate(5 minutes)',
+  },
   'demand-prediction-update': {
+    description: 'Keeps per-zone demand counts and the short-horizon forecast current',
+    environment: { DEMAND_TABLE: variable('self:custom.tables.demand') },
+    grants: {
+      // No Scan/BatchWriteItem: clearing the read model for a rebuild is an operator step, not the function's.
+      tables: { DemandTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] },
+      schemaRegistry: true,
+    },
+    // Large batches: the handler aggregates per zone-hour, so bigger batches mean fewer writes per record.
     topics: ['booking.created', 'booking.completed', 'booking.cancelled', 'vehicle.status.changed'],
     batchSize: 500,
   },
-  // Invoices should appear promptly; batches of 100 keep retries cheap.
   billing: {
+    description: 'Prices completed rides and keeps invoices and customer statements',
+    environment: { BILLING_TABLE: variable('self:custom.tables.billing') },
+    grants: {
+      // Batched reads and unconditional batched writes of immutable facts (and removal of PARKED marks).
+      tables: { BillingTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'] },
+      schemaRegistry: true,
+    },
+    // Invoices should appear promptly; batches of 100 keep retries cheap.
     topics: ['booking.completed', 'payment.succeeded', 'payment.failed'],
     batchSize: 100,
   },
   notifications: {
+    description: 'Decides who must be told what and sends each notification once',
+    environment: {
+      ONCALL_TOPIC_ARN: variable('self:custom.deploy.notifications.pagerTopicArn'),
+      CUSTOMER_TOPIC_ARN: variable('self:custom.deploy.notifications.pushTopicArn'),
+      EMAIL_FROM: variable('self:custom.deploy.notifications.emailFrom'),
+      REVIEWERS_EMAIL: variable('self:custom.deploy.notifications.reviewersEmail'),
+      NOTIFICATIONS_TABLE: variable('self:custom.tables.notifications'),
+    },
+    grants: {
+      tables: {
+        // Leases: UpdateItem (+ GetItem where the condition failure returns no item); log entries: batched
+        // reads and writes; the local outbox channel: PutItem.
+        NotificationsTable: [
+          'dynamodb:GetItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:PutItem',
+        ],
+      },
+      // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
+      notificationChannels: true,
+      schemaRegistry: true,
+    },
     topics: ['incident.detected', 'genai.hitl.requested', 'payment.failed', 'booking.created'],
     batchSize: 50,
   },
@@ -62,32 +165,58 @@ function consumerGroupId(service, stage, functionKey, topic) {
   return `${service}-${stage}-${functionKey}-${topic.replaceAll('.', '-')}`;
 }
 
-/** A serverless.yml variable, e.g. variable('sls:stage'); spelt so that no JS string looks like a template. */
-const variable = (source) => ['$', '{', source, '}'].join('');
+function entryOf(functionKey) {
+  const entry = CONSUMERS[functionKey];
+  if (!entry) throw new Error(`serverless/consumers.cjs has no entry for function "${functionKey}"`);
+  return entry;
+}
 
 /**
  * The `msk` events of one function, as serverless.yml would spell them. The cluster, service and stage stay
  * variables: osls resolves variables inside a resolved value, so every stage gets its own.
  */
-function mskEventsOf(functionKey, consumer = CONSUMERS[functionKey]) {
-  if (!consumer) throw new Error(`serverless/consumers.cjs has no entry for function "${functionKey}"`);
-  return consumer.topics.map((topic) => ({
+function mskEventsOf(functionKey, entry = entryOf(functionKey)) {
+  return (entry.topics ?? []).map((topic) => ({
     msk: {
       arn: variable('self:custom.deploy.mskClusterArn'),
       topic,
       consumerGroupId: consumerGroupId(variable('self:service'), variable('sls:stage'), functionKey, topic),
-      batchSize: consumer.batchSize,
+      batchSize: entry.batchSize,
       ...ESM_DEFAULTS,
-      ...consumer.esm,
+      ...entry.esm,
     },
   }));
 }
+
+const upperFirst = (name) => name.charAt(0).toUpperCase() + name.slice(1);
+/** incident-explanation -> IncidentExplanationExecutionRole (its own role, serverless/iam.cjs). */
+const roleLogicalId = (functionKey) => `${functionKey.split(/[-_]/).map(upperFirst).join('')}ExecutionRole`;
+
+/** One serverless.yml function: the entry's settings with its handler, role, service name and events. */
+function functionOf(functionKey, entry = entryOf(functionKey)) {
+  const { description, timeout, memorySize, vpc, environment, schedule } = entry;
+  const settings = { description, timeout, memorySize, vpc };
+  return {
+    handler: `functions/${functionKey}/handler.handler`,
+    ...Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)),
+    role: roleLogicalId(functionKey),
+    environment: { POWERTOOLS_SERVICE_NAME: functionKey, ...environment },
+    events: [...mskEventsOf(functionKey, entry), ...(schedule ? [{ schedule }] : [])],
+  };
+}
+
+const keys = Object.keys(CONSUMERS);
 
 module.exports = {
   CONSUMERS,
   ESM_DEFAULTS,
   consumerGroupId,
   mskEventsOf,
-  // `${file(./serverless/consumers.cjs):mskEvents.<function>}` in serverless.yml.
-  mskEvents: Object.fromEntries(Object.keys(CONSUMERS).map((key) => [key, mskEventsOf(key)])),
+  roleLogicalId,
+  // `functions: ${file(./serverless/consumers.cjs):functions}` in serverless.yml.
+  functions: Object.fromEntries(keys.map((key) => [key, functionOf(key)])),
+  // custom.esm.functions: the error handling a function sets over custom.esm.defaults.
+  errorHandling: Object.fromEntries(
+    keys.filter((key) => CONSUMERS[key].errorHandling).map((key) => [key, CONSUMERS[key].errorHandling]),
+  ),
 };

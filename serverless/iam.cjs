@@ -1,10 +1,10 @@
 'use strict';
-// One IAM execution role per function, least privilege. Every function in serverless.yml names its role
-// (`role: <Function>ExecutionRole`), so osls creates no shared default role and adds none of its own `msk`
-// statements (it only appends them to IamRoleLambdaExecution, which then does not exist).
+// One IAM execution role per function, least privilege. Every function names its role
+// (`role: <Function>ExecutionRole`, set by serverless/consumers.cjs), so osls creates no shared default role and
+// adds none of its own `msk` statements (it only appends them to IamRoleLambdaExecution, which then does not exist).
 //
-// What each function may touch is declared in GRANTS below. Kafka topics and consumer groups are NOT declared:
-// they are read from the function's `msk` events, so a role always matches exactly the ESMs it serves.
+// What each function may touch is the `grants` of its consumers entry. Kafka topics and consumer groups are NOT
+// declared: they are read from the function's `msk` events, so a role always matches exactly the ESMs it serves.
 //
 // Wildcard resources, only where AWS offers nothing narrower:
 // - ec2 ENI actions (Describe*, Create/DeleteNetworkInterface): the MSK event source mapping creates ENIs in the
@@ -14,64 +14,10 @@
 // - bedrock foundation-model ARNs in `*` region: only for a cross-region inference profile (eu./us./apac./global.),
 //   which may route to any region of its geography (see params.cjs).
 
+const { CONSUMERS, roleLogicalId } = require('./consumers.cjs');
 const { mskEventLogicalId } = require('./esm-extensions.cjs');
 
-// DynamoDB actions per use. Powertools idempotency needs exactly these four on its table.
-const IDEMPOTENCY = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
-
-const GRANTS = {
-  'incident-explanation': {
-    tables: {
-      IncidentsTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      IncidentIdempotencyTable: IDEMPOTENCY,
-    },
-    // Produces the GenAI trail; these topics only, no wildcard over genai.*.
-    produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],
-    bedrock: true,
-    schemaRegistry: true,
-  },
-  // Each reads its own login's secret (migration 008), never the master secret.
-  'audit-append': {
-    databaseSecret: 'secretArn',
-    schemaRegistry: true,
-  },
-  // Reads the chain heads, writes digests: put and read under audit-digests/ only, no delete (the bucket
-  // policy refuses deletes and any put that could replace a digest).
-  'audit-digest': {
-    databaseSecret: 'digestSecretArn',
-    digestBucket: true,
-  },
-  'demand-prediction-update': {
-    tables: {
-      // No Scan/BatchWriteItem: clearing the read model for a rebuild is an operator step, not the function's.
-      DemandTable: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-    },
-    schemaRegistry: true,
-  },
-  billing: {
-    tables: {
-      // Batched reads and unconditional batched writes of immutable facts (and removal of PARKED marks).
-      BillingTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
-    },
-    schemaRegistry: true,
-  },
-  notifications: {
-    tables: {
-      // Leases: UpdateItem (+ GetItem where the condition failure returns no item); log entries: batched
-      // reads and writes; the local outbox channel: PutItem.
-      NotificationsTable: [
-        'dynamodb:GetItem',
-        'dynamodb:UpdateItem',
-        'dynamodb:BatchGetItem',
-        'dynamodb:BatchWriteItem',
-        'dynamodb:PutItem',
-      ],
-    },
-    // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
-    notificationChannels: true,
-    schemaRegistry: true,
-  },
-};
+const GRANTS = Object.fromEntries(Object.entries(CONSUMERS).map(([key, entry]) => [key, entry.grants]));
 
 const ENI_ACTIONS = [
   'ec2:CreateNetworkInterface',
@@ -84,17 +30,13 @@ const ENI_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 
-const upperFirst = (name) => name.charAt(0).toUpperCase() + name.slice(1);
-/** incident-explanation -> IncidentExplanationExecutionRole (the `role:` each function names in serverless.yml). */
-const roleLogicalId = (functionKey) => `${functionKey.split(/[-_]/).map(upperFirst).join('')}ExecutionRole`;
-
 const sub = (text) => ({ 'Fn::Sub': text });
 
 function statementsFor(functionKey, fn, deploy, service, stage) {
   const grants = GRANTS[functionKey];
   if (!grants) {
     throw new Error(
-      `serverless/iam.cjs has no GRANTS entry for function "${functionKey}": declare what it may access`,
+      `serverless/consumers.cjs has no grants for function "${functionKey}": declare what it may access`,
     );
   }
   const functionName = fn.name || `${service}-${stage}-${functionKey}`;
@@ -291,7 +233,7 @@ module.exports = async ({ resolveConfigurationProperty }) => {
     const logicalId = roleLogicalId(functionKey);
     if (fn.role !== logicalId) {
       throw new Error(
-        `function "${functionKey}" must use its own role: set \`role: ${logicalId}\` in serverless.yml ` +
+        `function "${functionKey}" must use its own role: set \`role: ${logicalId}\` (serverless/consumers.cjs does) ` +
           '(without it osls creates a shared default role for all functions)',
       );
     }

@@ -40,7 +40,7 @@ const byId = (mappings: Mapping[]) => [...mappings].sort((a, b) => a.logicalId.l
 /** What the consumers map declares for a stage whose cluster is `arn`. */
 function fromConsumers(arn: string): Mapping[] {
   return Object.entries(consumers).flatMap(([fn, consumer]) =>
-    consumer.topics.map((topic) => {
+    (consumer.topics ?? []).map((topic) => {
       const esm = { ...ESM_DEFAULTS, ...consumer.esm } as Record<string, unknown> & {
         maximumBatchingWindow: number;
         provisionedPollerConfig: { minimumPollers: number; maximumPollers: number };
@@ -50,7 +50,7 @@ function fromConsumers(arn: string): Mapping[] {
         logicalId: mskEventLogicalId(fn, arn, topic),
         topic,
         consumerGroupId: consumerGroupId('mobility-events', STAGE, fn, topic),
-        batchSize: consumer.batchSize,
+        batchSize: consumer.batchSize!,
         maximumBatchingWindowSeconds: esm.maximumBatchingWindow,
         // Lambda's default for a Kafka ESM without one, and the emulator's.
         startingPosition: (esm.startingPosition as string | undefined) ?? 'TRIM_HORIZON',
@@ -115,7 +115,7 @@ afterAll(async () => {
 describe('the consumers map', () => {
   it('declares topics that exist: in custom.kafka.topics and bound to event types in schemas/catalog.json', () => {
     const declared = Object.keys(resolvedServerlessConfig(STAGE).custom.kafka.topics);
-    const consumed = [...new Set(Object.values(consumers).flatMap((consumer) => consumer.topics))];
+    const consumed = [...new Set(Object.values(consumers).flatMap((consumer) => consumer.topics ?? []))];
     expect(consumed.filter((topic) => !declared.includes(topic))).toEqual([]);
     expect(consumed.filter((topic) => !topicEventTypes.get(topic)?.length)).toEqual([]);
   });
