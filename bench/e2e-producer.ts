@@ -14,7 +14,7 @@ import {
   mixedEvents,
   newFlowIds,
 } from '../test/e2e/reliability/events';
-import { brokers } from '../test/e2e/reliability/harness';
+import { kafkaBrokers } from '../test/support/kafka';
 
 interface Job {
   topics: Record<string, string>;
@@ -43,7 +43,7 @@ const audited =
 
 const producer = new Producer({
   clientId: 'bench-e2e-load',
-  bootstrapBrokers: brokers(),
+  bootstrapBrokers: kafkaBrokers(),
   acks: ProduceAcks.LEADER,
   maxInflights: 20,
 });

@@ -16,7 +16,9 @@ import { renderDashboard } from '../../local/esm/dashboard';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { isAlive } from '../../local/stack/processes';
-import { testDefinition, uniqueName, waitFor } from './kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const run = promisify(execFile);
 

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Admin } from '@platformatic/kafka';
 import { afterEach, describe, expect, it } from 'vitest';
 import { committedOffsets } from '../../local/esm/starting-position';
-import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -65,7 +67,7 @@ describe('crash recovery (emulator killed with SIGKILL mid-batch)', () => {
     first.kill('SIGKILL');
     await waitFor('the process to die', () => first.exitCode !== null || first.signalCode !== null);
 
-    const admin = new Admin({ clientId: 'e2e-crash', bootstrapBrokers: brokers() });
+    const admin = new Admin({ clientId: 'e2e-crash', bootstrapBrokers: kafkaBrokers() });
     const committed = await committedOffsets(admin, definition.consumerGroupId, topic, [0, 1]).finally(() =>
       admin.close(),
     );

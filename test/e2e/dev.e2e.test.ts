@@ -5,7 +5,7 @@ import path from 'node:path';
 import { LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 import { loadEsmDefinitions } from '../../local/esm/config';
-import { waitFor } from './kafka-helpers';
+import { waitFor } from '../support/wait';
 
 describe('npm run dev', () => {
   it('starts every ESM of serverless.yml behind the local Lambda API, shows the ESMs and the outbox, and stops cleanly on SIGINT', async () => {

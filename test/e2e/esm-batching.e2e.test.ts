@@ -1,7 +1,9 @@
 import type { MSKEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventSourceMapping } from '../../local/esm/mapping';
-import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const running: EventSourceMapping[] = [];
 afterEach(async () => {
@@ -29,7 +31,7 @@ describe('ESM emulator batching (real broker)', () => {
     let maxConcurrent = 0;
     const mapping = new EventSourceMapping({
       definition: testDefinition(topic, { batchSize: 7, maximumBatchingWindowMs: 0 }),
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       handler: async (event: MSKEvent) => {
         concurrent += 1;
         maxConcurrent = Math.max(maxConcurrent, concurrent);
@@ -65,7 +67,7 @@ describe('ESM emulator batching (real broker)', () => {
     const events: MSKEvent[] = [];
     const mapping = new EventSourceMapping({
       definition: testDefinition(topic, { batchSize: 10, maximumBatchingWindowMs: 1000 }),
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       handler: async (event: MSKEvent) => void events.push(event),
     });
     await start(mapping);
@@ -73,7 +75,7 @@ describe('ESM emulator batching (real broker)', () => {
     const [event] = events;
     expect(event?.eventSource).toBe('aws:kafka');
     expect(event?.eventSourceArn).toBe('arn:aws:kafka:eu-west-1:000000000000:cluster/e2e/0000');
-    expect(event?.bootstrapServers).toBe(brokers().join(','));
+    expect(event?.bootstrapServers).toBe(kafkaBrokers().join(','));
     expect(Object.keys(event?.records ?? {}).sort()).toEqual([`${topic}-0`, `${topic}-1`, `${topic}-2`]);
     expect(event?.records[`${topic}-0`]?.[0]).toEqual({
       topic,

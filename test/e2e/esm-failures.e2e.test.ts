@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { destinationWriter, s3Client } from '../../local/esm/destinations';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { EventSourceMapping } from '../../local/esm/mapping';
-import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const running: EventSourceMapping[] = [];
 afterEach(async () => {
@@ -34,7 +36,7 @@ describe('ESM emulator error handling (real broker)', () => {
     });
     const mapping = new EventSourceMapping({
       definition,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       retryDelayMs: () => 10,
       writeDestination: destinationWriter(definition.destination!, { s3 }),
       handler: async (event: MSKEvent) => {
@@ -72,7 +74,7 @@ describe('ESM emulator error handling (real broker)', () => {
       KafkaBatchInfo: {
         batchSize: 1,
         eventSourceArn: definition.eventSourceArn,
-        bootstrapServers: brokers().join(','),
+        bootstrapServers: kafkaBrokers().join(','),
         recordsInfo: { [`${topic}-0`]: { firstRecordOffset: '0', lastRecordOffset: '0' } },
       },
     });
@@ -91,7 +93,7 @@ describe('ESM emulator error handling (real broker)', () => {
     const invocations: string[][] = [];
     const mapping = new EventSourceMapping({
       definition: testDefinition(topic, { maximumBatchingWindowMs: 1000, reportBatchItemFailures: true }),
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       retryDelayMs: () => 10,
       handler: async (event: MSKEvent) => {
         invocations.push(valuesOf(event).sort());
@@ -122,7 +124,7 @@ describe('ESM emulator error handling (real broker)', () => {
     });
     const emulator = new EsmEmulator({
       definitions: [definition],
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       retryDelayMs: () => 10,
       handlers: {
         [definition.uuid]: async () => {
@@ -135,7 +137,7 @@ describe('ESM emulator error handling (real broker)', () => {
     const consumer = new Consumer({
       clientId: 'e2e-dlq',
       groupId: `${deadLetters}-reader`,
-      bootstrapBrokers: brokers(),
+      bootstrapBrokers: kafkaBrokers(),
     });
     try {
       const stream = await consumer.consume({ topics: [deadLetters], mode: 'earliest' });

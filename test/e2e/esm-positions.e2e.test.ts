@@ -2,7 +2,9 @@ import type { MSKEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EsmDefinition } from '../../local/esm/config';
 import { EventSourceMapping } from '../../local/esm/mapping';
-import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const running: EventSourceMapping[] = [];
 afterEach(async () => {
@@ -12,7 +14,7 @@ afterEach(async () => {
 async function consume(definition: EsmDefinition, seen: string[]): Promise<EventSourceMapping> {
   const mapping = new EventSourceMapping({
     definition,
-    brokers: brokers(),
+    brokers: kafkaBrokers(),
     handler: async (event: MSKEvent) => {
       for (const records of Object.values(event.records)) {
         for (const r of records) seen.push(Buffer.from(r.value, 'base64').toString());

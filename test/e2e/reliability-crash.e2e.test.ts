@@ -17,6 +17,8 @@ import { notificationLogKey } from '../../functions/notifications/dynamodb-notif
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
+import { produceAll } from '../support/kafka';
+import { waitFor } from '../support/wait';
 import { type BuiltEvent, expectedExplanation, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
 import {
   auditChainBreaks,
@@ -24,11 +26,9 @@ import {
   behindNow,
   failureObjects,
   prepareRun,
-  produceAll,
   type RunSpec,
   removeRun,
   scanAll,
-  waitFor,
 } from './reliability/harness';
 
 // 10,000 events as the issue asks: 113 s alone on the idle 2-core machine (2026-11-23); 484 s when six other

@@ -17,6 +17,8 @@ import { notificationLogKey } from '../../functions/notifications/dynamodb-notif
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
+import { produceAll } from '../support/kafka';
+import { waitFor } from '../support/wait';
 import { type BuiltEvent, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
 import {
   behind,
@@ -25,13 +27,11 @@ import {
   failureObjects,
   freePort,
   prepareRun,
-  produceAll,
   type RunningEmulator,
   type RunSpec,
   removeRun,
   scanAll,
   startEmulator,
-  waitFor,
 } from './reliability/harness';
 
 const OUTAGE_S = Number(process.env.RELIABILITY_DYNAMODB_OUTAGE_S ?? 45);

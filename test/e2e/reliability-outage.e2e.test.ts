@@ -4,6 +4,8 @@
 // invocation (and the ESM's 10 retries come after that): records are retried, none reaches the on-failure
 // destination, processing resumes and every event is stored exactly once.
 import { afterAll, describe, expect, it } from 'vitest';
+import { produceAll } from '../support/kafka';
+import { waitFor } from '../support/wait';
 import { buildEvent, newFlowIds } from './reliability/events';
 import {
   auditChainBreaks,
@@ -14,12 +16,10 @@ import {
   failureObjects,
   freePort,
   prepareRun,
-  produceAll,
   type RunningEmulator,
   type RunSpec,
   removeRun,
   startEmulator,
-  waitFor,
 } from './reliability/harness';
 
 const EVENTS = 3_000;

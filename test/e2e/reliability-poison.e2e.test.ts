@@ -12,6 +12,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
+import { type OutMessage, produceAll } from '../support/kafka';
+import { waitFor } from '../support/wait';
 import {
   type BuiltEvent,
   buildEvent,
@@ -24,15 +26,12 @@ import {
   auditRows,
   committedOffsetsOf,
   failureObjects,
-  type OutMessage,
   prepareRun,
-  produceAll,
   type RunningEmulator,
   type RunSpec,
   removeRun,
   scanAll,
   startEmulator,
-  waitFor,
 } from './reliability/harness';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -225,6 +224,7 @@ describe('reliability: poison records', () => {
       'every rejecting function to log every poison record',
       () => unlogged().length === 0,
       15_000,
+      200,
     ).catch(
       () => undefined, // the checks below say what is missing
     );

@@ -9,18 +9,18 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { s3Client } from '../../local/esm/destinations';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { run } from '../../local/redrive/command';
+import { produceAll } from '../support/kafka';
+import { waitFor } from '../support/wait';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';
 import {
   committedOffsetsOf,
   failureObjects,
   prepareRun,
-  produceAll,
   type RunningEmulator,
   type RunSpec,
   removeRun,
   scanAll,
   startEmulator,
-  waitFor,
 } from './reliability/harness';
 
 let running: RunningEmulator | undefined;

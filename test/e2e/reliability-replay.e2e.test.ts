@@ -10,21 +10,20 @@ import { billingReadModelRebuilder } from '../../functions/billing/rebuild';
 import { demandReadModelRebuilder } from '../../functions/demand-prediction-update/rebuild';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { registerReadModelRebuilder, replay } from '../../local/replay';
+import { kafkaBrokers, produceAll } from '../support/kafka';
+import { waitFor } from '../support/wait';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';
 import {
   auditChainBreaks,
   auditRows,
   behind,
-  brokers,
   endOffsetsOf,
   prepareRun,
-  produceAll,
   type RunningEmulator,
   type RunSpec,
   removeRun,
   scanAll,
   startEmulator,
-  waitFor,
 } from './reliability/harness';
 
 const FLOWS = 200;
@@ -128,7 +127,7 @@ describe('reliability: full replay with rebuild', () => {
       ] as const) {
         const plans = await replay({
           lambda,
-          brokers: brokers(),
+          brokers: kafkaBrokers(),
           functionName: functionName(key),
           functionKey: key,
           from: { kind: 'earliest' },

@@ -5,7 +5,9 @@ import type { EsmDefinition } from '../../local/esm/config';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { formatReplay, registerReadModelRebuilder, replay } from '../../local/replay';
-import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from './kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 let emulator: EsmEmulator | undefined;
 let api: LambdaApiServer | undefined;
@@ -28,7 +30,7 @@ async function startEmulator(
   });
   emulator = new EsmEmulator({
     definitions: [definition],
-    brokers: brokers(),
+    brokers: kafkaBrokers(),
     handlers: {
       [definition.uuid]: async (event: MSKEvent) => {
         for (const records of Object.values(event.records)) {
@@ -66,7 +68,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
 
     const dryRun = await replay({
       lambda,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       functionName: definition.functionName,
       from: { kind: 'earliest' },
       dryRun: true,
@@ -79,7 +81,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
 
     const plans = await replay({
       lambda,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       functionName: definition.functionName,
       from: { kind: 'earliest' },
       log: () => undefined,
@@ -108,7 +110,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
     await waitFor('first pass', () => seen.length === 4);
     const [plan] = await replay({
       lambda,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       functionName: definition.functionName,
       from: { kind: 'timestamp', at: new Date(Number(cut)) },
       log: () => undefined,
@@ -132,7 +134,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
     await waitFor('first pass', () => seen.length === 6);
     const [plan] = await replay({
       lambda,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       functionName: definition.functionName,
       from: { kind: 'offsets', offsets: new Map([[0, 1n]]) },
       log: () => undefined,
@@ -168,7 +170,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
     });
     const options = {
       lambda,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       functionName: definition.functionName,
       from: { kind: 'earliest' } as const,
       rebuild: true,
@@ -212,7 +214,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
     });
     const options = {
       lambda,
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       functionName: definition.functionName,
       from: { kind: 'earliest' } as const,
       log: () => undefined,
@@ -249,7 +251,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
     // A consumer outside the Lambda API in the same group (another deployment, a debugging session).
     const intruder = new EsmEmulator({
       definitions: [{ ...definition, uuid: '00000000-0000-4000-8000-000000000001' }],
-      brokers: brokers(),
+      brokers: kafkaBrokers(),
       handlers: { '00000000-0000-4000-8000-000000000001': async () => undefined },
     });
     await intruder.start();
@@ -257,7 +259,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
       await expect(
         replay({
           lambda,
-          brokers: brokers(),
+          brokers: kafkaBrokers(),
           functionName: definition.functionName,
           from: { kind: 'earliest' },
           waitTimeoutMs: 2_000,
@@ -271,7 +273,7 @@ describe('replay through the Lambda API (local endpoint)', () => {
       await waitFor('the ESM enabled again', () => emulator?.find(definition.uuid)?.state === 'Enabled');
       const [plan] = await replay({
         lambda,
-        brokers: brokers(),
+        brokers: kafkaBrokers(),
         functionName: definition.functionName,
         from: { kind: 'earliest' },
         dryRun: true,

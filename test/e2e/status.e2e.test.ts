@@ -2,10 +2,10 @@ import { Admin } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RecordTimes } from '../../local/esm/record-times';
 import { statusReport } from '../../local/status';
-import { brokers, createTopic, produce, uniqueName } from './kafka-helpers';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
 
-const admin = new Admin({ clientId: 'status-test', bootstrapBrokers: brokers() });
-const times = new RecordTimes(brokers());
+const admin = new Admin({ clientId: 'status-test', bootstrapBrokers: kafkaBrokers() });
+const times = new RecordTimes(kafkaBrokers());
 afterAll(() => Promise.all([admin.close(), times.close()]));
 
 describe('esm:status (real broker)', () => {

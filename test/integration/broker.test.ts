@@ -53,7 +53,7 @@ async function committedOffset(groupId: string): Promise<bigint | undefined> {
 }
 
 beforeAll(async () => {
-  await createTopic(admin, topic, 1);
+  await createTopic(topic, 1);
   const producer = new Producer({
     clientId: uniqueName('broker-test'),
     bootstrapBrokers: kafkaBrokers(),

@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { type WorkerHandler, workerHandler } from '../../local/esm/worker-handler';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
-import { brokers, createTopic, testDefinition, uniqueName, waitFor } from '../e2e/kafka-helpers';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const topic = uniqueName('lambda-api');
 const definition = testDefinition(topic, { functionName: `fn-${topic}`, timeoutSeconds: 5 });
@@ -35,7 +37,7 @@ beforeAll(async () => {
   );
   emulator = new EsmEmulator({
     definitions: [definition],
-    brokers: brokers(),
+    brokers: kafkaBrokers(),
     handlers: { e2e: worker.handler },
   });
   await emulator.start();
@@ -59,7 +61,7 @@ const state = async () =>
 const event = (values: string[]): MSKEvent => ({
   eventSource: 'aws:kafka',
   eventSourceArn: definition.eventSourceArn,
-  bootstrapServers: brokers().join(','),
+  bootstrapServers: kafkaBrokers().join(','),
   records: {
     [`${topic}-0`]: values.map((value, offset) => ({
       topic,

@@ -13,8 +13,10 @@ import type { EsmHandler } from '../../local/esm/invoker';
 import { type WorkerHandler, workerHandler } from '../../local/esm/worker-handler';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { run } from '../../local/redrive/command';
-import { brokers, createTopic, produce, testDefinition, uniqueName, waitFor } from '../e2e/kafka-helpers';
 import { stackVar } from '../support/env';
+import { testDefinition } from '../support/esm-definition';
+import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
+import { waitFor } from '../support/wait';
 
 const topic = uniqueName('redrive');
 const functionKey = uniqueName('redrive-fn');
@@ -50,7 +52,7 @@ beforeAll(async () => {
   const delegate: EsmHandler = (event, context) => current.handler(event, context);
   emulator = new EsmEmulator({
     definitions: [definition],
-    brokers: brokers(),
+    brokers: kafkaBrokers(),
     handlers: { [functionKey]: delegate },
     retryDelayMs: () => 10,
   });

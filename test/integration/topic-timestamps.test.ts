@@ -41,7 +41,7 @@ describe('topics stamp records with the broker time (message.timestamp.type=LogA
   it('gives a record produced with a back-dated CreateTime the broker time', async () => {
     const topic = uniqueName('append-time');
     // Created without the setting, as before; provisioning from serverless.yml's definition adds it.
-    await createTopic(admin, topic, 1);
+    await createTopic(topic, 1);
     created.push(topic);
     const configs = definitions.find((d) => d.name === 'incident.detected')?.configs ?? {};
     await provisionTopics(kafkaBrokers().join(','), [

@@ -13,7 +13,7 @@ import { RulesIncidentExplainer } from '../../../functions/incident-explanation/
 import { eventTimeField, type SampleEventType, sampleData, sampleSources } from '../../../schemas/samples';
 import { type OutgoingEvent, toKafkaMessage } from '../../../shared/kafka/event-message';
 import { toProducerRecord } from '../../../shared/kafka/producer';
-import type { OutMessage } from './harness';
+import type { OutMessage } from '../../support/kafka';
 
 export interface BuiltEvent {
   type: SampleEventType;

@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { Admin, ListOffsetTimestamps, ProduceAcks, Producer } from '@platformatic/kafka';
+import { ListOffsetTimestamps } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
 import { describeBreak } from '../../../functions/audit-append/chain-verifier';
@@ -39,8 +39,7 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
-
-export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+import { createTopics, kafkaBrokers, testAdmin } from '../../support/kafka';
 
 export interface RunSpec {
   run: string;
@@ -101,31 +100,10 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
         .map((t) => `rel-${run}.${t}`)
     : [];
   const created = [...Object.values(topics), ...produced];
-  const admin = new Admin({ clientId: 'reliability-admin', bootstrapBrokers: brokers() });
-  try {
-    await admin.createTopics({
-      topics: created,
-      partitions: options.partitions,
-      replicas: 1,
-      configs: Object.entries(options.topicConfigs ?? {}).map(([name, value]) => ({ name, value })),
-    });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const metadata = await admin.metadata({ topics: created, forceUpdate: true });
-      const ready = created.every((t) => {
-        const described = metadata.topics.get(t);
-        return (
-          described?.partitionsCount === options.partitions &&
-          described.partitions.every((p) => p.leader >= 0)
-        );
-      });
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error('topics of the run have no leaders after 60 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    await admin.close();
-  }
+  await createTopics(created, options.partitions, {
+    ...(options.topicConfigs ? { configs: options.topicConfigs } : {}),
+    timeoutMs: 60_000,
+  });
 
   const resourceNames: Record<string, string> = { ...tables, FailedRecordsBucket: local.failedRecordsBucket };
   const definitions = esmDefinitionsFrom(config, {
@@ -252,7 +230,7 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
   }
   const emulator = new EsmEmulator({
     definitions: spec.definitions,
-    brokers: brokers(),
+    brokers: kafkaBrokers(),
     loadHandler: async (definition) => {
       const inWorker = (workers.get(definition.functionKey) as WorkerHandler).handler;
       const { mapEvent, onInvoked } = options;
@@ -277,54 +255,9 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
   };
 }
 
-export interface OutMessage {
-  topic: string;
-  partition?: number;
-  key?: Buffer | null;
-  value?: Buffer | null;
-  headers?: Map<Buffer, Buffer>;
-}
-
-export async function produceAll(messages: OutMessage[], chunk = 500): Promise<void> {
-  const producer = new Producer({
-    clientId: 'reliability-producer',
-    bootstrapBrokers: brokers(),
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-  });
-  try {
-    for (let i = 0; i < messages.length; i += chunk) {
-      await producer.send({
-        messages: messages.slice(i, i + chunk).map((m) => ({
-          topic: m.topic,
-          ...(m.partition === undefined ? {} : { partition: m.partition }),
-          ...(m.key ? { key: m.key } : {}),
-          ...(m.value ? { value: m.value } : {}),
-          ...(m.headers ? { headers: m.headers } : {}),
-        })),
-      });
-    }
-  } finally {
-    await producer.close();
-  }
-}
-
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  everyMs = 200,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** Committed offset (next to read) of every partition of every ESM of the run: `<uuid>/<partition>`. */
 export async function committedOffsetsOf(spec: RunSpec): Promise<Map<string, bigint>> {
-  const admin = new Admin({ clientId: 'reliability-offsets', bootstrapBrokers: brokers() });
+  const admin = testAdmin('reliability-offsets');
   const result = new Map<string, bigint>();
   const partitions = Array.from({ length: spec.partitions }, (_, i) => i);
   try {
@@ -427,7 +360,7 @@ export async function auditRows(
 
 /** End offset (next to be written) of every partition of every run topic: `<topic>/<partition>`. */
 export async function endOffsetsOf(spec: RunSpec): Promise<Map<string, bigint>> {
-  const admin = new Admin({ clientId: 'reliability-offsets', bootstrapBrokers: brokers() });
+  const admin = testAdmin('reliability-offsets');
   const partitions = Array.from({ length: spec.partitions }, (_, i) => i);
   const result = new Map<string, bigint>();
   try {
@@ -494,7 +427,7 @@ export async function auditChainBreaks(
  * tables in dynalite. Audit rows stay: the audit store is append-only by design.
  */
 export async function removeRun(spec: RunSpec): Promise<void> {
-  const admin = new Admin({ clientId: 'reliability-admin', bootstrapBrokers: brokers() });
+  const admin = testAdmin('reliability-admin');
   try {
     // Every topic of the run, the ones only produced to included.
     const runTopics = (await admin.listTopics()).filter((t) => t.startsWith(`rel-${spec.run}.`));

@@ -16,8 +16,9 @@ import { EsmEmulator } from '../../../local/esm/emulator';
 import type { EsmHandler } from '../../../local/esm/invoker';
 import { EventProducer } from '../../../shared/kafka/producer';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
-import { createTopic, testDefinition, waitFor } from '../../e2e/kafka-helpers';
-import { kafkaBrokers } from '../../support/kafka';
+import { testDefinition } from '../../support/esm-definition';
+import { createTopic, kafkaBrokers } from '../../support/kafka';
+import { waitFor } from '../../support/wait';
 import { type AuditDatabase, createAuditDatabase } from '../audit/audit-database';
 import { createTable, localDynamoDb } from './local-dynamodb';
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEBUG_TIMEOUT_SECONDS, openInspector, withDebugTimeouts } from '../../../local/esm/debug';
 import { invokeHandler } from '../../../local/esm/invoker';
 import { workerHandler } from '../../../local/esm/worker-handler';
-import { testDefinition } from '../../e2e/kafka-helpers';
+import { testDefinition } from '../../support/esm-definition';
 
 describe('dev --inspect', () => {
   const functionWorkers = workerHandler('test/unit/esm/fixtures/env-handler.handler', {}, { instances: 1 });

@@ -12,7 +12,7 @@ import type { EsmEmulator } from '../../../local/esm/emulator';
 import type { InvocationResult } from '../../../local/esm/invoker';
 import type { EventSourceMapping, MappingState } from '../../../local/esm/mapping';
 import { type LambdaApiServer, reportedState, startLambdaApi } from '../../../local/lambda-api/server';
-import { testDefinition } from '../../e2e/kafka-helpers';
+import { testDefinition } from '../../support/esm-definition';
 
 /**
  * Two mappings of one function and one of another, without a broker. Like the real mappings, a state change
