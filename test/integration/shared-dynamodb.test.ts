@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deleteAllItems, isConditionalCheckFailure } from '../../shared/dynamodb';
-import { createUniqueTable, demandTableDefinition, documentClient } from './demand/dynamo-test-support';
+import { createTable, documentClient } from '../support/dynamodb';
 
 let client: DynamoDBDocumentClient;
 
@@ -34,7 +34,7 @@ async function count(tableName: string): Promise<number> {
 
 describe('shared DynamoDB kit against dynalite', () => {
   it('deleteAllItems empties a table over several scan pages and batches of 25', async () => {
-    const table = await createUniqueTable(client, 'kit-clear', demandTableDefinition);
+    const table = await createTable(client, 'DemandTable');
     // 70 items of ~20 KB: more than one 1 MB scan page and three write batches.
     const padding = 'x'.repeat(20_000);
     const items = Array.from({ length: 70 }, (_, i) => ({ pk: `ZONE#${i % 7}`, sk: `HOUR#${i}`, padding }));
@@ -51,7 +51,7 @@ describe('shared DynamoDB kit against dynalite', () => {
   });
 
   it('isConditionalCheckFailure recognises a refused conditional write and nothing else', async () => {
-    const table = await createUniqueTable(client, 'kit-condition', demandTableDefinition);
+    const table = await createTable(client, 'DemandTable');
     const Item = { pk: 'ZONE#z', sk: 'SUPPLY', available: 3 };
     await client.send(new PutCommand({ TableName: table, Item }));
     const refused = await client

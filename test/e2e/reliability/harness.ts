@@ -18,7 +18,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ListOffsetTimestamps } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
@@ -39,6 +39,7 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
+import { scanAll as scanTable } from '../../support/dynamodb';
 import { createTopics, kafkaBrokers, testAdmin } from '../../support/kafka';
 
 export interface RunSpec {
@@ -271,22 +272,14 @@ export async function committedOffsetsOf(spec: RunSpec): Promise<Map<string, big
   return result;
 }
 
+/** Every item of a run table, read with the stack's DynamoDB (the environment's endpoint). */
 export async function scanAll(tableName: string): Promise<Record<string, unknown>[]> {
   const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  const items: Record<string, unknown>[] = [];
   try {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await documents.send(
-        new ScanCommand({ TableName: tableName, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
-      );
-      items.push(...((page.Items ?? []) as Record<string, unknown>[]));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    return await scanTable(documents, tableName);
   } finally {
     documents.destroy();
   }
-  return items;
 }
 
 export interface FailureObject {

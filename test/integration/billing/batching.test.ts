@@ -10,12 +10,7 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
-import {
-  billingTableDefinition,
-  createUniqueTable,
-  documentClient,
-  snapshot,
-} from '../demand/dynamo-test-support';
+import { createTable, documentClient, snapshot } from '../../support/dynamodb';
 import { deliverBatch } from './deliver';
 
 /*
@@ -96,7 +91,7 @@ describe('billing batches on the DynamoDB stand-in', () => {
     );
   });
   beforeEach(async () => {
-    table = await createUniqueTable(client, 'billing-batch', billingTableDefinition);
+    table = await createTable(client, 'BillingTable');
   });
 
   const deliver = async (
@@ -116,7 +111,7 @@ describe('billing batches on the DynamoDB stand-in', () => {
 
   /** What the table holds after the batches are delivered once each, in order, to a fresh table. */
   const reference = async (batches: KafkaEventRecord[][]) => {
-    const fresh = await createUniqueTable(client, 'billing-reference', billingTableDefinition);
+    const fresh = await createTable(client, 'BillingTable');
     for (const batch of batches) await deliver(batch, new DynamoDbBillingLedger(client, fresh));
     return snapshot(client, fresh);
   };
@@ -248,7 +243,7 @@ describe('billing batches on the DynamoDB stand-in', () => {
     expect(await snapshot(client, table)).toBe(expected);
 
     // The payments stored themselves and their marks, then stall before reading the invoices again (R3).
-    table = await createUniqueTable(client, 'billing-batch', billingTableDefinition);
+    table = await createTable(client, 'BillingTable');
     const stalledPayments = pausing('find', 2);
     const paymentsDone = deliver(payments, stalledPayments.ledger);
     await stalledPayments.reached;
@@ -258,7 +253,7 @@ describe('billing batches on the DynamoDB stand-in', () => {
     expect(await snapshot(client, table)).toBe(expected);
 
     // And both batches at once, no stalls.
-    table = await createUniqueTable(client, 'billing-batch', billingTableDefinition);
+    table = await createTable(client, 'BillingTable');
     const both = await Promise.all([deliver(payments), deliver(rides)]);
     expect(both.map((outcome) => outcome.failed)).toEqual([0, 0]);
     expect(await snapshot(client, table)).toBe(expected);

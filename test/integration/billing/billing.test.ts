@@ -11,12 +11,7 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
-import {
-  billingTableDefinition,
-  createUniqueTable,
-  documentClient,
-  snapshot,
-} from '../demand/dynamo-test-support';
+import { createTable, documentClient, snapshot } from '../../support/dynamodb';
 import { deliverBatch } from './deliver';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
@@ -113,7 +108,7 @@ describe('billing on the DynamoDB stand-in', () => {
     client = await documentClient();
   });
   beforeEach(async () => {
-    billingTable = await createUniqueTable(client, 'billing-test', billingTableDefinition);
+    billingTable = await createTable(client, 'BillingTable');
   });
 
   /** The real ledger, with some of its methods replaced (to fail or hang a step). */
@@ -235,7 +230,7 @@ describe('billing on the DynamoDB stand-in', () => {
     ];
     const snapshots: string[] = [];
     for (const order of orders) {
-      billingTable = await createUniqueTable(client, 'billing-test', billingTableDefinition);
+      billingTable = await createTable(client, 'BillingTable');
       const { deliver, invoices } = billing();
       for (const index of order) await deliver([events[index] as KafkaEventRecord]);
       expect(await invoices.get('b-5')).toMatchObject({ status: 'PAID', paidMinor: 425 });

@@ -6,19 +6,10 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { createTable, documentClient, snapshot } from '../../support/dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
-import {
-  billingTableDefinition,
-  createUniqueTable,
-  documentClient,
-  snapshot,
-} from '../demand/dynamo-test-support';
 
-const context = {
-  getRemainingTimeInMillis: () => 60_000,
-  functionName: 'billing',
-  awsRequestId: 'req-1',
-} as unknown as Context;
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 
 function avroRecord(type: string, partition: number, offset: number, data: Record<string, unknown>) {
@@ -48,7 +39,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
 
   beforeAll(async () => {
     client = await documentClient();
-    process.env.BILLING_TABLE = await createUniqueTable(client, 'billing-handler', billingTableDefinition);
+    process.env.BILLING_TABLE = await createTable(client, 'BillingTable');
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     ({ handler } = await import('../../../functions/billing/handler'));
@@ -78,7 +69,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
         succeededAt: T0 + 1_000,
       }),
     ]);
-    const response = await handler(event, context);
+    const response = await handler(event, lambdaContext('billing'));
     expect(response.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'payment.succeeded-1', offset: 9 } },
     ]);
@@ -99,7 +90,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
         completedAt: T0,
       }),
     ]);
-    expect((await handler(ride, context)).batchItemFailures).toEqual([]);
+    expect((await handler(ride, lambdaContext('billing'))).batchItemFailures).toEqual([]);
     const table = process.env.BILLING_TABLE as string;
     const state = await snapshot(client, table);
     expect(await new DynamoDbInvoiceStore(client, table).get('b-1')).toMatchObject({
@@ -109,8 +100,8 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
     });
     expect(state).toContain('"totalMinor": 2251');
 
-    await handler(ride, context);
-    await handler(event, context);
+    await handler(ride, lambdaContext('billing'));
+    await handler(event, lambdaContext('billing'));
     expect(await snapshot(client, table)).toBe(state);
   });
 
@@ -122,9 +113,11 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
       'payment-failed',
       'tombstone',
     ]) {
-      expect((await handler(loadEvent(`billing/${name}.json`), context)).batchItemFailures).toEqual([]);
+      expect(
+        (await handler(loadEvent(`billing/${name}.json`), lambdaContext('billing'))).batchItemFailures,
+      ).toEqual([]);
     }
-    const poison = await handler(loadEvent('billing/poison.json'), context);
+    const poison = await handler(loadEvent('billing/poison.json'), lambdaContext('billing'));
     // The undecodable record (offset 901) and its successor; the other partition is billed.
     expect(poison.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'booking.completed-2', offset: 901 } },

@@ -9,7 +9,7 @@ import type { ApplyOutcome, DemandReadModel } from '../../../functions/demand-pr
 import { demandReadModelRebuilder } from '../../../functions/demand-prediction-update/rebuild';
 import { type DemandInput, updateDemand } from '../../../functions/demand-prediction-update/update-demand';
 import zonesFile from '../../../functions/demand-prediction-update/zones.json';
-import { createUniqueTable, demandTableDefinition, documentClient, snapshot } from './dynamo-test-support';
+import { createTable, documentClient, snapshot } from '../../support/dynamodb';
 
 const config = zonesFile as DemandModelConfig;
 const knownZones = new Set(config.zones.map((z) => z.zoneId));
@@ -114,7 +114,7 @@ describe('demand read model on the DynamoDB stand-in', () => {
     client = await documentClient();
   });
   beforeEach(async () => {
-    tableName = await createUniqueTable(client, 'demand-test', demandTableDefinition);
+    tableName = await createTable(client, 'DemandTable');
     readModel = new DynamoDbDemandReadModel(client, tableName);
   });
 
@@ -204,7 +204,7 @@ describe('demand read model on the DynamoDB stand-in', () => {
 
   it('survives two invocations of the same batch running concurrently', async () => {
     const batch = history().slice(0, 120);
-    const reference = await createUniqueTable(client, 'demand-ref', demandTableDefinition);
+    const reference = await createTable(client, 'DemandTable');
     await apply(batch, new DynamoDbDemandReadModel(client, reference));
     await Promise.all([apply(batch), apply(batch), apply(batch)]);
     expect(await snapshot(client, tableName)).toBe(await snapshot(client, reference));
@@ -269,7 +269,7 @@ describe('demand read model on the DynamoDB stand-in', () => {
     const retry = await apply(redelivered);
     expect(retry.failures).toEqual([]);
 
-    const reference = await createUniqueTable(client, 'demand-ref', demandTableDefinition);
+    const reference = await createTable(client, 'DemandTable');
     await apply(all.slice(0, 160), new DynamoDbDemandReadModel(client, reference));
     expect(await snapshot(client, tableName)).toBe(await snapshot(client, reference));
   });

@@ -5,10 +5,10 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { createTable, documentClient, snapshot } from '../../support/dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
-import { createUniqueTable, demandTableDefinition, documentClient, snapshot } from './dynamo-test-support';
 
-const context = { getRemainingTimeInMillis: () => 60_000, functionName: 'demand' } as unknown as Context;
 const T0 = Date.parse('2026-11-23T07:10:00Z');
 
 function created(partition: number, offset: number, zoneId: string) {
@@ -49,7 +49,7 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
 
   beforeAll(async () => {
     client = await documentClient();
-    process.env.DEMAND_TABLE = await createUniqueTable(client, 'demand-handler', demandTableDefinition);
+    process.env.DEMAND_TABLE = await createTable(client, 'DemandTable');
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     ({ handler } = await import('../../../functions/demand-prediction-update/handler'));
@@ -62,7 +62,7 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
       created(0, 3, 'zone-berlin-mitte'),
       created(1, 1, 'zone-berlin-kreuzberg'),
     ]);
-    const response = await handler(event, context);
+    const response = await handler(event, lambdaContext('demand'));
     expect(response.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'booking.created-0', offset: 2 } },
       { itemIdentifier: { partition: 'booking.created-0', offset: 3 } },
@@ -72,8 +72,11 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
     expect(first).toContain('"booked": 2');
 
     // Redelivery from the failed offset, then the whole batch again: nothing changes.
-    await handler(kafkaEvent([created(0, 2, 'atlantis'), created(0, 3, 'zone-berlin-mitte')]), context);
-    await handler(event, context);
+    await handler(
+      kafkaEvent([created(0, 2, 'atlantis'), created(0, 3, 'zone-berlin-mitte')]),
+      lambdaContext('demand'),
+    );
+    await handler(event, lambdaContext('demand'));
     expect(await snapshot(client, table)).toBe(first);
   });
 
@@ -87,10 +90,11 @@ describe('demand-prediction-update handler (real MSK event, Avro values, dynalit
       'tombstone',
     ]) {
       expect(
-        (await handler(loadEvent(`demand-prediction-update/${name}.json`), context)).batchItemFailures,
+        (await handler(loadEvent(`demand-prediction-update/${name}.json`), lambdaContext('demand')))
+          .batchItemFailures,
       ).toEqual([]);
     }
-    const poison = await handler(loadEvent('demand-prediction-update/poison.json'), context);
+    const poison = await handler(loadEvent('demand-prediction-update/poison.json'), lambdaContext('demand'));
     // The undecodable record (offset 901) and its successor are reported; the other partition is applied.
     expect(poison.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'booking.created-2', offset: 901 } },

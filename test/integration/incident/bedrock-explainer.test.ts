@@ -25,8 +25,9 @@ import { FallbackIncidentExplainer } from '../../../functions/incident-explanati
 import { createIncidentEventProcessor } from '../../../functions/incident-explanation/incident-events';
 import { buildPrompt } from '../../../functions/incident-explanation/prompt';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 import { InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
-import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
 
 /** A local stand-in for Bedrock Runtime's Converse API (HTTP/2 cleartext, as the SDK's default handler speaks): each request takes the next scripted answer. */
 type Answer =

@@ -5,9 +5,10 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbIncidentViewStore } from '../../../functions/incident-explanation/dynamodb-stores';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { kafkaBrokers } from '../../support/kafka';
+import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
-import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
 
 /**
  * The sample events of events/incident-explanation through the handler as it runs locally: the rules
@@ -55,7 +56,7 @@ describe('incident-explanation handler on the sample events (rules explainer)', 
   it('explains every sample incident with the rules, labelled RULES_FALLBACK; only the poison record fails', async () => {
     for (const fixture of fixtures) {
       const event = loadEvent(`incident-explanation/${fixture}`);
-      const response = await handler(event, lambdaContext('incident-explanation') as Context);
+      const response = await handler(event, lambdaContext('incident-explanation'));
       if (fixture === 'poison.json') {
         // The undecodable record (offset 901) and its successor; the other partition is explained.
         expect(response.batchItemFailures).toEqual([

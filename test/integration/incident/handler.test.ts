@@ -19,8 +19,9 @@ import {
   kafkaEvent,
   kafkaEventRecord,
 } from '../../../shared/msk';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { kafkaBrokers } from '../../support/kafka';
-import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 
 /**
  * The incident-explanation handler end to end: MSK events in, Bedrock through a local Converse stand-in
@@ -225,16 +226,12 @@ describe('incident-explanation handler (Kafka broker, Converse stand-in, dynalit
 
     const since = Date.now() - 1_000;
     const started = performance.now();
-    expect(
-      (await handler(event, lambdaContext('incident-explanation') as Context)).batchItemFailures,
-    ).toEqual([]);
+    expect((await handler(event, lambdaContext('incident-explanation'))).batchItemFailures).toEqual([]);
     const firstMs = performance.now() - started;
     expect(modelCalls).toBe(2);
 
     const redeliveryStarted = performance.now();
-    expect(
-      (await handler(event, lambdaContext('incident-explanation') as Context)).batchItemFailures,
-    ).toEqual([]);
+    expect((await handler(event, lambdaContext('incident-explanation'))).batchItemFailures).toEqual([]);
     const redeliveryMs = performance.now() - redeliveryStarted;
     expect(modelCalls).toBe(2);
     console.log(
@@ -294,9 +291,7 @@ describe('incident-explanation handler (Kafka broker, Converse stand-in, dynalit
         }),
       }),
     ]);
-    expect(
-      (await handler(resolved, lambdaContext('incident-explanation') as Context)).batchItemFailures,
-    ).toEqual([]);
+    expect((await handler(resolved, lambdaContext('incident-explanation'))).batchItemFailures).toEqual([]);
     expect(await reviews.get(critical)).toMatchObject({
       status: 'RESOLVED',
       decision: 'CONFIRMED',
@@ -320,7 +315,7 @@ describe('incident-explanation handler (Kafka broker, Converse stand-in, dynalit
     });
     modelDown = true;
     try {
-      const response = await handler(kafkaEvent([record]), lambdaContext('incident-explanation') as Context);
+      const response = await handler(kafkaEvent([record]), lambdaContext('incident-explanation'));
       expect(response.batchItemFailures).toEqual([]);
     } finally {
       modelDown = false;

@@ -16,12 +16,13 @@ import {
   createIncidentEventProcessor,
 } from '../../../functions/incident-explanation/incident-events';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 import {
   CountingExplainer,
   InMemoryGenAiEventPublisher,
   ScriptedModelExplainer,
 } from '../../unit/incident/fakes';
-import { createTable, lambdaContext, localDynamoDb } from './local-dynamodb';
 
 let dynamo: { client: DynamoDBClient; documents: DynamoDBDocumentClient; stop: () => Promise<void> };
 let incidentsTable: string;

@@ -16,11 +16,11 @@ import { EsmEmulator } from '../../../local/esm/emulator';
 import type { EsmHandler } from '../../../local/esm/invoker';
 import { EventProducer } from '../../../shared/kafka/producer';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { testDefinition } from '../../support/esm-definition';
 import { createTopic, kafkaBrokers } from '../../support/kafka';
 import { waitFor } from '../../support/wait';
 import { type AuditDatabase, createAuditDatabase } from '../audit/audit-database';
-import { createTable, localDynamoDb } from './local-dynamodb';
 
 /**
  * The local pipeline through a real broker and the ESM emulator: incident.detected -> incident-explanation

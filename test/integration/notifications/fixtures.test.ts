@@ -2,8 +2,9 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listOutbox } from '../../../functions/notifications/outbox-channel';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
-import { createTable, lambdaContext, localDynamoDb } from '../incident/local-dynamodb';
 
 /** The sample events of events/notifications through the handler with the local outbox channel. */
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
@@ -51,7 +52,7 @@ describe('notifications handler on the sample events (outbox channel)', () => {
     const responses = new Map<string, KafkaBatchResponse>();
     for (const fixture of fixtures) {
       const event = loadEvent(`notifications/${fixture}`);
-      const response = await handler(event, lambdaContext('notifications') as Context);
+      const response = await handler(event, lambdaContext('notifications'));
       expectTails(event, response);
       responses.set(fixture, response);
     }
@@ -80,7 +81,7 @@ describe('notifications handler on the sample events (outbox channel)', () => {
     );
 
     for (const fixture of fixtures) {
-      await handler(loadEvent(`notifications/${fixture}`), lambdaContext('notifications') as Context);
+      await handler(loadEvent(`notifications/${fixture}`), lambdaContext('notifications'));
     }
     expect(await listOutbox(dynamo.documents, table)).toHaveLength(outbox.length);
   });

@@ -6,7 +6,8 @@ import { encodeConfluent } from '../../../shared/contracts/avro-codec';
 import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { type KafkaBatchResponse, type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
-import { createTable, lambdaContext, localDynamoDb } from '../incident/local-dynamodb';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { lambdaContext } from '../../support/lambda-context';
 
 /**
  * The notifications handler end to end on one MSK event: Avro records with CloudEvents headers, the real
@@ -135,7 +136,7 @@ describe('notifications handler', () => {
     const event = kafkaEvent([criticalIncident, hitl, ...payments]);
 
     channel.failWhen((subject) => subject.includes('bk-2'));
-    const first = await handler(event, lambdaContext('notifications') as Context);
+    const first = await handler(event, lambdaContext('notifications'));
     const calls = channel.calls;
     expect(first.batchItemFailures).toEqual([
       { itemIdentifier: { partition: 'payment.failed-0', offset: payments[1]?.offset } },
@@ -157,7 +158,7 @@ describe('notifications handler', () => {
 
     // The ESM redelivers (here: the whole event, the worst case); SNS has recovered.
     channel.failWhen(() => false);
-    const second = await handler(event, lambdaContext('notifications') as Context);
+    const second = await handler(event, lambdaContext('notifications'));
     expect(second.batchItemFailures).toEqual([]);
     expect(delivered()).toHaveLength(5);
     const perNotification = new Map<string, number>();
@@ -168,7 +169,7 @@ describe('notifications handler', () => {
     expect(perNotification.size).toBe(5);
 
     // And once more: nothing reaches a channel.
-    await handler(event, lambdaContext('notifications') as Context);
+    await handler(event, lambdaContext('notifications'));
     expect(calls.filter((call) => call.ok)).toHaveLength(5);
     expect(calls).toHaveLength(8);
   });
@@ -191,14 +192,14 @@ describe('notifications handler', () => {
     );
     const event = kafkaEvent(batch);
     const before = { dynamo: dynamoRequests.count, channel: channel.requests(), sent: channel.calls.length };
-    expect((await handler(event, lambdaContext('notifications') as Context)).batchItemFailures).toEqual([]);
+    expect((await handler(event, lambdaContext('notifications'))).batchItemFailures).toEqual([]);
     // Lease, one BatchGetItem (100 keys), four BatchWriteItem (25 each), release: 0.07 per notification.
     expect(dynamoRequests.count - before.dynamo).toBe(7);
     expect(channel.requests() - before.channel).toBe(10);
     expect(channel.calls.length - before.sent).toBe(100);
 
     const again = { dynamo: dynamoRequests.count, channel: channel.requests() };
-    expect((await handler(event, lambdaContext('notifications') as Context)).batchItemFailures).toEqual([]);
+    expect((await handler(event, lambdaContext('notifications'))).batchItemFailures).toEqual([]);
     expect(dynamoRequests.count - again.dynamo).toBe(3); // lease, BatchGetItem (all SENT), release
     expect(channel.requests() - again.channel).toBe(0);
   });
@@ -221,8 +222,8 @@ describe('notifications handler', () => {
       record('booking.created', 4, 'bk-twin', data(2), 'booking-service/us'),
     ]);
     const before = channel.calls.length;
-    expect((await handler(twins, lambdaContext('notifications') as Context)).batchItemFailures).toEqual([]);
-    await handler(twins, lambdaContext('notifications') as Context);
+    expect((await handler(twins, lambdaContext('notifications'))).batchItemFailures).toEqual([]);
+    await handler(twins, lambdaContext('notifications'));
     expect(channel.calls.slice(before).filter((call) => call.ok)).toHaveLength(2);
   });
 });

@@ -13,8 +13,8 @@ import type {
 } from '../../../functions/notifications/ports';
 import type { ConsumedEvent } from '../../../functions/notifications/rules';
 import { notifyPartition } from '../../../functions/notifications/send-notifications';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { sampleEvents } from '../../unit/notifications/fakes';
-import { createTable, localDynamoDb } from '../incident/local-dynamodb';
 
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 /** A client of its own for the log, so its requests are counted apart from the outbox's (the channel's). */

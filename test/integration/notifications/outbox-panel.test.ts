@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxChannel } from '../../../functions/notifications/outbox-channel';
 import type { NotificationMessage } from '../../../functions/notifications/ports';
 import { outboxPanel } from '../../../local/outbox-panel';
-import { createTable, localDynamoDb } from '../incident/local-dynamodb';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
 
 let dynamo: { client: DynamoDBClient; documents: DynamoDBDocumentClient; stop: () => Promise<void> };
 beforeAll(async () => {

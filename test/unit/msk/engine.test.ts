@@ -13,6 +13,7 @@ import {
 } from '../../../shared/msk/engine';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk/event';
 import { createKafkaHandler } from '../../../shared/msk/handler';
+import { lambdaContext } from '../../support/lambda-context';
 import { sampleAvroRecord } from '../../support/msk-records';
 
 const topic = 'payment.failed';
@@ -302,7 +303,7 @@ describe('createKafkaHandler', () => {
       },
     };
   }
-  const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
+  const context = lambdaContext('engine-test');
 
   it('adds the context, registers it for idempotency, decodes, runs the policy and publishes the batch metrics', async () => {
     const f = fakes();
@@ -390,9 +391,7 @@ describe('createKafkaHandler', () => {
         },
       },
     });
-    await expect(
-      handler(batchOf(1, 1), { getRemainingTimeInMillis: () => 1_100 } as Context),
-    ).rejects.toThrow('ECONNREFUSED');
+    await expect(handler(batchOf(1, 1), lambdaContext('engine-test', 1_100))).rejects.toThrow('ECONNREFUSED');
     expect(attempts).toBeGreaterThan(1);
     expect(f.errors.at(-1)).toMatchObject({ outage: true });
     expect(f.metrics).toContainEqual(['TransientRetries', attempts - 1]);
