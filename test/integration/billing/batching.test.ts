@@ -6,11 +6,9 @@ import {
   DynamoDbInvoiceStore,
 } from '../../../functions/billing/dynamodb-billing-store';
 import type { BillingLedger } from '../../../functions/billing/ports';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
-import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
+import type { KafkaEventRecord } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
+import { avroRecord } from '../../support/msk-records';
 import { deliverBatch } from './deliver';
 
 /*
@@ -22,23 +20,16 @@ const PARTITIONS = 6;
 const point = { lat: 52.52, lon: 13.405 };
 
 function record(type: string, partition: number, offset: number, id: string, data: Record<string, unknown>) {
-  const subject = data.bookingId as string;
-  return kafkaEventRecord({
+  const key = data.bookingId as string;
+  return avroRecord({
     topic: type,
     partition,
     offset,
     timestamp: T0,
-    key: subject,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest(type), data),
-    headers: cloudEventHeaders({
-      id,
-      type,
-      source: 'urn:mobility:test',
-      specversion: '1.0',
-      time: new Date(T0).toISOString(),
-      subject,
-      datacontenttype: 'application/avro',
-    }),
+    key,
+    id,
+    source: 'urn:mobility:test',
+    data,
   });
 }
 

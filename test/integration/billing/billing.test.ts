@@ -7,11 +7,9 @@ import {
 } from '../../../functions/billing/dynamodb-billing-store';
 import type { BillingLedger } from '../../../functions/billing/ports';
 import { billingReadModelRebuilder } from '../../../functions/billing/rebuild';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
-import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { type KafkaEventRecord, kafkaEventRecord } from '../../../shared/msk';
+import type { KafkaEventRecord } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
+import { avroRecord } from '../../support/msk-records';
 import { deliverBatch } from './deliver';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
@@ -24,23 +22,16 @@ function record(
   id: string,
   data: Record<string, unknown>,
 ): KafkaEventRecord {
-  const subject = data.bookingId as string;
-  return kafkaEventRecord({
+  const key = data.bookingId as string;
+  return avroRecord({
     topic: type,
     partition,
     offset,
     timestamp: T0,
-    key: subject,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest(type), data),
-    headers: cloudEventHeaders({
-      id,
-      type,
-      source: 'urn:mobility:test',
-      specversion: '1.0',
-      time: new Date(T0).toISOString(),
-      subject,
-      datacontenttype: 'application/avro',
-    }),
+    key,
+    id,
+    source: 'urn:mobility:test',
+    data,
   });
 }
 

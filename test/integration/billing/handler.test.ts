@@ -2,34 +2,26 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbInvoiceStore } from '../../../functions/billing/dynamodb-billing-store';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
-import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { type KafkaEvent, kafkaEvent } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
+import { avroRecord } from '../../support/msk-records';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 
-function avroRecord(type: string, partition: number, offset: number, data: Record<string, unknown>) {
-  const subject = data.bookingId as string;
-  return kafkaEventRecord({
+function record(type: string, partition: number, offset: number, data: Record<string, unknown>) {
+  const key = data.bookingId as string;
+  const id = `evt-${type}-${partition}-${offset}`;
+  return avroRecord({
     topic: type,
     partition,
     offset,
     timestamp: T0,
-    key: subject,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest(type), data),
-    headers: cloudEventHeaders({
-      id: `evt-${type}-${partition}-${offset}`,
-      type,
-      source: 'urn:mobility:test',
-      specversion: '1.0',
-      time: new Date(T0).toISOString(),
-      subject,
-      datacontenttype: 'application/avro',
-    }),
+    key,
+    id,
+    source: 'urn:mobility:test',
+    data,
   });
 }
 
@@ -48,7 +40,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
   it('invoices, pays, reports a foreign-currency payment, and ignores a redelivery', async () => {
     const money = (currency: string) => ({ amountMinor: 2_251, currency });
     const event = kafkaEvent([
-      avroRecord('payment.succeeded', 0, 5, {
+      record('payment.succeeded', 0, 5, {
         paymentId: 'pay-1',
         bookingId: 'b-1',
         customerId: 'c-1',
@@ -58,7 +50,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
         pspReference: 'psp-1',
         succeededAt: T0 + 1_000,
       }),
-      avroRecord('payment.succeeded', 1, 9, {
+      record('payment.succeeded', 1, 9, {
         paymentId: 'pay-2',
         bookingId: 'b-2',
         customerId: 'c-1',
@@ -75,7 +67,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
     ]);
 
     const ride = kafkaEvent([
-      avroRecord('booking.completed', 3, 2, {
+      record('booking.completed', 3, 2, {
         bookingId: 'b-1',
         customerId: 'c-1',
         vehicleId: 'v-1',

@@ -1,25 +1,25 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
-import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { type KafkaEvent, kafkaEvent } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
+import { avroRecord } from '../../support/msk-records';
 
 const T0 = Date.parse('2026-11-23T07:10:00Z');
 
 function created(partition: number, offset: number, zoneId: string) {
   const bookingId = `b-${partition}-${offset}`;
-  return kafkaEventRecord({
+  return avroRecord({
     topic: 'booking.created',
     partition,
     offset,
     timestamp: T0,
     key: bookingId,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest('booking.created'), {
+    id: `evt-${bookingId}`,
+    source: 'urn:mobility:booking',
+    data: {
       bookingId,
       customerId: 'c-1',
       vehicleId: 'v-1',
@@ -30,16 +30,7 @@ function created(partition: number, offset: number, zoneId: string) {
       createdAt: T0 + offset * 1000,
       channel: 'APP',
       promoCode: null,
-    }),
-    headers: cloudEventHeaders({
-      id: `evt-${bookingId}`,
-      type: 'booking.created',
-      source: 'urn:mobility:booking',
-      specversion: '1.0',
-      time: new Date(T0).toISOString(),
-      subject: bookingId,
-      datacontenttype: 'application/avro',
-    }),
+    },
   });
 }
 

@@ -8,8 +8,6 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import { DynamoDbReviewTasks } from '../../../functions/incident-explanation/dynamodb-stores';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import {
   decodeRecord,
@@ -17,11 +15,11 @@ import {
   type KafkaBatchResponse,
   type KafkaEvent,
   kafkaEvent,
-  kafkaEventRecord,
 } from '../../../shared/msk';
 import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { kafkaBrokers } from '../../support/kafka';
 import { lambdaContext } from '../../support/lambda-context';
+import { avroRecord } from '../../support/msk-records';
 
 /**
  * The incident-explanation handler end to end: MSK events in, Bedrock through a local Converse stand-in
@@ -124,13 +122,17 @@ async function readGenAiEvents(expected: number, since: number) {
 
 let offset = 0;
 function incidentRecord(incidentId: string, severity: string) {
-  return kafkaEventRecord({
+  return avroRecord({
     topic: 'incident.detected',
     partition: 0,
     offset: offset++,
     timestamp: Date.parse('2026-11-23T10:00:00Z'),
+    time: '2026-11-23T09:59:59.000Z',
     key: incidentId,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest('incident.detected'), {
+    id: `ce-${incidentId}`,
+    source: 'test/incident-detector',
+    correlationId: `corr-${incidentId}`,
+    data: {
       incidentId,
       vehicleId: 'veh-3',
       vehicleType: 'SCOOTER',
@@ -152,17 +154,7 @@ function incidentRecord(incidentId: string, severity: string) {
       anomalyScore: 0.8,
       detectorVersion: 'det-1',
       detectedAt: Date.parse('2026-11-23T09:59:59Z'),
-    }),
-    headers: cloudEventHeaders({
-      id: `ce-${incidentId}`,
-      type: 'incident.detected',
-      source: 'test/incident-detector',
-      specversion: '1.0',
-      time: '2026-11-23T09:59:59.000Z',
-      subject: incidentId,
-      datacontenttype: 'application/avro',
-      correlationId: `corr-${incidentId}`,
-    }),
+    },
   });
 }
 
@@ -266,29 +258,22 @@ describe('incident-explanation handler (Kafka broker, Converse stand-in, dynalit
     const reviews = new DynamoDbReviewTasks(dynamo.documents, process.env.INCIDENTS_TABLE as string);
     expect((await reviews.get(critical))?.status).toBe('OPEN');
     const resolved = kafkaEvent([
-      kafkaEventRecord({
+      avroRecord({
         topic: 'genai.hitl.resolved',
         partition: 0,
         offset: 0,
         timestamp: Date.parse('2026-11-23T10:10:00Z'),
         key: critical,
-        value: encodeConfluent(fileCatalogSchemaRegistry.latest('genai.hitl.resolved'), {
+        id: `ce-resolved-${critical}`,
+        source: 'test/review-console',
+        data: {
           reviewId: incidentArtefactId(critical, 'review'),
           incidentId: critical,
           decision: 'CONFIRMED',
           reviewer: 'ops-lead',
           comment: 'Brakes checked',
           resolvedAt: Date.parse('2026-11-23T10:10:00Z'),
-        }),
-        headers: cloudEventHeaders({
-          id: `ce-resolved-${critical}`,
-          type: 'genai.hitl.resolved',
-          source: 'test/review-console',
-          specversion: '1.0',
-          time: '2026-11-23T10:10:00.000Z',
-          subject: critical,
-          datacontenttype: 'application/avro',
-        }),
+        },
       }),
     ]);
     expect((await handler(resolved, lambdaContext('incident-explanation'))).batchItemFailures).toEqual([]);

@@ -2,12 +2,10 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChannelStandIn, startChannelStandIn } from '../../../local/channel-stand-in';
 import { dynamoDocumentClient } from '../../../shared/aws-clients';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
-import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { type KafkaBatchResponse, type KafkaEvent, kafkaEvent, kafkaEventRecord } from '../../../shared/msk';
+import { type KafkaBatchResponse, type KafkaEvent, kafkaEvent } from '../../../shared/msk';
 import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
+import { avroRecord } from '../../support/msk-records';
 
 /**
  * The notifications handler end to end on one MSK event: Avro records with CloudEvents headers, the real
@@ -61,23 +59,16 @@ function record(
   data: Record<string, unknown>,
   source = 'test/notifications',
 ) {
-  const id = `ce-${topic}-${key}`;
-  return kafkaEventRecord({
+  const timestamp = Date.parse('2026-11-23T10:00:00Z');
+  return avroRecord({
     topic,
     partition,
     offset: offset++,
-    timestamp: Date.parse('2026-11-23T10:00:00Z'),
+    timestamp,
     key,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest(topic), data),
-    headers: cloudEventHeaders({
-      id,
-      type: topic,
-      source,
-      specversion: '1.0',
-      time: '2026-11-23T10:00:00.000Z',
-      subject: key,
-      datacontenttype: 'application/avro',
-    }),
+    id: `ce-${topic}-${key}`,
+    source,
+    data,
   });
 }
 

@@ -7,17 +7,9 @@ import type { ApplyOutcome, DemandReadModel } from '../../../functions/demand-pr
 import { demandPolicy } from '../../../functions/demand-prediction-update/process-demand-batch';
 import zonesFile from '../../../functions/demand-prediction-update/zones.json';
 import { sampleData } from '../../../schemas/samples';
-import { encodeConfluent } from '../../../shared/contracts/avro-codec';
-import { cloudEventHeaders } from '../../../shared/contracts/cloudevents';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import {
-  type BatchPartition,
-  decodeEvent,
-  kafkaEvent,
-  kafkaEventRecord,
-  runBatch,
-  withRawRecords,
-} from '../../../shared/msk';
+import { type BatchPartition, decodeEvent, kafkaEvent, runBatch, withRawRecords } from '../../../shared/msk';
+import { avroRecord } from '../../support/msk-records';
 
 const config = zonesFile as DemandModelConfig;
 const zones = new Set(config.zones.map((z) => z.zoneId));
@@ -25,27 +17,20 @@ const silent = { error: () => {}, warn: () => {} };
 
 function created(partition: number, offset: number, zoneId: string) {
   const id = `b-${partition}-${offset}`;
-  return kafkaEventRecord({
+  return avroRecord({
     topic: 'booking.created',
     partition,
     offset,
     timestamp: 0,
+    time: '2026-11-23T07:30:00Z',
     key: id,
-    value: encodeConfluent(fileCatalogSchemaRegistry.latest('booking.created'), {
+    id: `evt-${id}`,
+    data: {
       ...sampleData['booking.created'](offset),
       bookingId: id,
       zoneId,
       createdAt: Date.parse('2026-11-23T07:30:00Z'),
-    }),
-    headers: cloudEventHeaders({
-      id: `evt-${id}`,
-      type: 'booking.created',
-      source: 'urn:test',
-      specversion: '1.0',
-      time: '2026-11-23T07:30:00Z',
-      subject: id,
-      datacontenttype: 'application/avro',
-    }),
+    },
   });
 }
 
