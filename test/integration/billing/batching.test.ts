@@ -8,34 +8,18 @@ import {
 import type { BillingLedger } from '../../../functions/billing/ports';
 import type { KafkaEventRecord } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
-import { avroRecord } from '../../support/msk-records';
 import { deliverBatch } from './deliver';
+import { billingRecord, point, T0 } from './records';
 
 /*
  * Billing's batching against dynalite: DynamoDB requests per record (counted on the SDK client, not timed),
  * redelivery of a partially applied batch, duplicates within a batch, payments before and racing their invoice.
  */
-const T0 = Date.parse('2026-11-23T10:00:00Z');
 const PARTITIONS = 6;
-const point = { lat: 52.52, lon: 13.405 };
-
-function record(type: string, partition: number, offset: number, id: string, data: Record<string, unknown>) {
-  const key = data.bookingId as string;
-  return avroRecord({
-    topic: type,
-    partition,
-    offset,
-    timestamp: T0,
-    key,
-    id,
-    source: 'urn:mobility:test',
-    data,
-  });
-}
 
 /** Ride n of customer n % 37: 13 started minutes of SCOOTER plus n seconds. */
 function ride(n: number, offset = Math.floor(n / PARTITIONS)): KafkaEventRecord {
-  return record('booking.completed', n % PARTITIONS, offset, `evt-ride-${n}`, {
+  return billingRecord('booking.completed', n % PARTITIONS, offset, `evt-ride-${n}`, {
     bookingId: `b-${n}`,
     customerId: `cust-${n % 37}`,
     vehicleId: 'veh-1',
@@ -52,7 +36,7 @@ function ride(n: number, offset = Math.floor(n / PARTITIONS)): KafkaEventRecord 
 }
 
 function paid(n: number, offset = Math.floor(n / PARTITIONS), id = `evt-pay-${n}`): KafkaEventRecord {
-  return record('payment.succeeded', n % PARTITIONS, offset, id, {
+  return billingRecord('payment.succeeded', n % PARTITIONS, offset, id, {
     paymentId: `pay-${n}`,
     bookingId: `b-${n}`,
     customerId: `cust-${n % 37}`,

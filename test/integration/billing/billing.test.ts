@@ -9,40 +9,16 @@ import type { BillingLedger } from '../../../functions/billing/ports';
 import { billingReadModelRebuilder } from '../../../functions/billing/rebuild';
 import type { KafkaEventRecord } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
-import { avroRecord } from '../../support/msk-records';
 import { deliverBatch } from './deliver';
+import { billingRecord, point, T0 } from './records';
 
-const T0 = Date.parse('2026-11-23T10:00:00Z');
-
-/** A real ESM record: Avro (Confluent framing) value plus CloudEvents headers, as producers send it. */
-function record(
-  type: string,
-  partition: number,
-  offset: number,
-  id: string,
-  data: Record<string, unknown>,
-): KafkaEventRecord {
-  const key = data.bookingId as string;
-  return avroRecord({
-    topic: type,
-    partition,
-    offset,
-    timestamp: T0,
-    key,
-    id,
-    source: 'urn:mobility:test',
-    data,
-  });
-}
-
-const point = { lat: 52.52, lon: 13.405 };
 function completed(
   partition: number,
   offset: number,
   bookingId: string,
   extra: Record<string, unknown> = {},
 ) {
-  return record('booking.completed', partition, offset, `evt-completed-${bookingId}`, {
+  return billingRecord('booking.completed', partition, offset, `evt-completed-${bookingId}`, {
     bookingId,
     customerId: 'cust-1',
     vehicleId: 'veh-1',
@@ -76,12 +52,12 @@ function payment(
     method: 'CARD',
   };
   return outcome === 'succeeded'
-    ? record('payment.succeeded', partition, offset, `evt-${paymentId}-ok`, {
+    ? billingRecord('payment.succeeded', partition, offset, `evt-${paymentId}-ok`, {
         ...common,
         pspReference: `psp-${paymentId}`,
         succeededAt: T0 + 60_000,
       })
-    : record('payment.failed', partition, offset, `evt-${paymentId}-failed`, {
+    : billingRecord('payment.failed', partition, offset, `evt-${paymentId}-failed`, {
         ...common,
         failureCode: 'insufficient_funds',
         failureMessage: 'Insufficient funds',
@@ -170,7 +146,7 @@ describe('billing on the DynamoDB stand-in', () => {
     await deliver([completed(0, 1, 'b-1')]);
     // Re-produced by the booking service with a new ce_id and a different duration: the same booking, so the
     // same invoice key, and the stored invoice is kept.
-    const again = record('booking.completed', 0, 2, 'evt-completed-b-1-resent', {
+    const again = billingRecord('booking.completed', 0, 2, 'evt-completed-b-1-resent', {
       bookingId: 'b-1',
       customerId: 'cust-1',
       vehicleId: 'veh-1',

@@ -6,24 +6,7 @@ import { type KafkaEvent, kafkaEvent } from '../../../shared/msk';
 import { createTable, documentClient, snapshot } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
-import { avroRecord } from '../../support/msk-records';
-
-const T0 = Date.parse('2026-11-23T10:00:00Z');
-
-function record(type: string, partition: number, offset: number, data: Record<string, unknown>) {
-  const key = data.bookingId as string;
-  const id = `evt-${type}-${partition}-${offset}`;
-  return avroRecord({
-    topic: type,
-    partition,
-    offset,
-    timestamp: T0,
-    key,
-    id,
-    source: 'urn:mobility:test',
-    data,
-  });
-}
+import { billingRecord, T0 } from './records';
 
 describe('billing handler (real MSK event, Avro values, the billing table on dynalite)', () => {
   let client: DynamoDBDocumentClient;
@@ -40,7 +23,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
   it('invoices, pays, reports a foreign-currency payment, and ignores a redelivery', async () => {
     const money = (currency: string) => ({ amountMinor: 2_251, currency });
     const event = kafkaEvent([
-      record('payment.succeeded', 0, 5, {
+      billingRecord('payment.succeeded', 0, 5, 'evt-payment.succeeded-0-5', {
         paymentId: 'pay-1',
         bookingId: 'b-1',
         customerId: 'c-1',
@@ -50,7 +33,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
         pspReference: 'psp-1',
         succeededAt: T0 + 1_000,
       }),
-      record('payment.succeeded', 1, 9, {
+      billingRecord('payment.succeeded', 1, 9, 'evt-payment.succeeded-1-9', {
         paymentId: 'pay-2',
         bookingId: 'b-2',
         customerId: 'c-1',
@@ -67,7 +50,7 @@ describe('billing handler (real MSK event, Avro values, the billing table on dyn
     ]);
 
     const ride = kafkaEvent([
-      record('booking.completed', 3, 2, {
+      billingRecord('booking.completed', 3, 2, 'evt-booking.completed-3-2', {
         bookingId: 'b-1',
         customerId: 'c-1',
         vehicleId: 'v-1',
