@@ -192,8 +192,35 @@ const upperFirst = (name) => name.charAt(0).toUpperCase() + name.slice(1);
 /** incident-explanation -> IncidentExplanationExecutionRole (its own role, serverless/iam.cjs). */
 const roleLogicalId = (functionKey) => `${functionKey.split(/[-_]/).map(upperFirst).join('')}ExecutionRole`;
 
+const ENTRY_KEYS = [
+  'description',
+  'timeout',
+  'memorySize',
+  'vpc',
+  'environment',
+  'grants',
+  'topics',
+  'batchSize',
+  'esm',
+  'errorHandling',
+  'schedule',
+];
+
+/** A misspelt key would be dropped without a word; a function with neither topics nor a schedule never runs. */
+function validate(functionKey, entry) {
+  const where = `serverless/consumers.cjs, function "${functionKey}"`;
+  const unknown = Object.keys(entry).filter((key) => !ENTRY_KEYS.includes(key));
+  if (unknown.length > 0)
+    throw new Error(`${where}: unknown ${unknown.join(', ')} (known: ${ENTRY_KEYS.join(', ')})`);
+  if (!entry.topics?.length === !entry.schedule)
+    throw new Error(`${where}: needs topics or a schedule, one of them`);
+  if (entry.topics?.length && !Number.isInteger(entry.batchSize))
+    throw new Error(`${where}: batchSize is required`);
+}
+
 /** One serverless.yml function: the entry's settings with its handler, role, service name and events. */
 function functionOf(functionKey, entry = entryOf(functionKey)) {
+  validate(functionKey, entry);
   const { description, timeout, memorySize, vpc, environment, schedule } = entry;
   const settings = { description, timeout, memorySize, vpc };
   return {
@@ -213,6 +240,7 @@ module.exports = {
   consumerGroupId,
   mskEventsOf,
   roleLogicalId,
+  functionOf,
   // `functions: ${file(./serverless/consumers.cjs):functions}` in serverless.yml.
   functions: Object.fromEntries(keys.map((key) => [key, functionOf(key)])),
   // custom.esm.functions: the error handling a function sets over custom.esm.defaults.
