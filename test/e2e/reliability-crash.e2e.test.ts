@@ -18,17 +18,16 @@ import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
 import { readHeaders } from '../../shared/msk/headers';
 import { produceAll } from '../support/kafka';
-import { waitFor } from '../support/wait';
 import { type BuiltEvent, expectedExplanation, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
 import {
   auditChainBreaks,
   auditRows,
-  behindNow,
   failureObjects,
   prepareRun,
   type RunSpec,
   removeRun,
   scanAll,
+  waitUntilDrained,
 } from './reliability/harness';
 
 // 10,000 events as the issue asks: 113 s alone on the idle 2-core machine (2026-11-23); 484 s when six other
@@ -160,20 +159,10 @@ describe('reliability: emulator crashes', () => {
       await producing;
       const last = startChild(specFile);
       await last.started;
-      let lagging: string[] = [];
-      await waitFor(
-        'every ESM to commit every partition to its end',
-        async () => {
-          // Ends read anew each time: incident-explanation keeps producing genai.* events until it is done.
-          lagging = await behindNow(spec);
-          return lagging.length === 0;
-        },
-        DRAIN_MS,
-        1_000,
-      ).catch((error: Error) => {
-        throw new Error(
-          `${error.message}; behind: ${lagging.join(', ')}; emulator output in ${last.logFile}`,
-        );
+      // Ends read anew each time: incident-explanation keeps producing genai.* events until it is done.
+      await waitUntilDrained(spec, 'every ESM to commit every partition to its end', DRAIN_MS, 1_000, {
+        movingEnds: true,
+        context: () => `emulator output in ${last.logFile}`,
       });
       const drainedMs = Date.now() - started;
 

@@ -21,9 +21,7 @@ import { produceAll } from '../support/kafka';
 import { waitFor } from '../support/wait';
 import { type BuiltEvent, MIXED_EVENT_TOPICS, mixedEvents } from './reliability/events';
 import {
-  behind,
   CuttableProxy,
-  endOffsetsOf,
   failureObjects,
   freePort,
   prepareRun,
@@ -32,6 +30,7 @@ import {
   removeRun,
   scanAll,
   startEmulator,
+  waitUntilDrained,
 } from './reliability/harness';
 
 const OUTAGE_S = Number(process.env.RELIABILITY_DYNAMODB_OUTAGE_S ?? 45);
@@ -109,19 +108,7 @@ describe('reliability: DynamoDB outage', () => {
       const outageMs = Date.now() - cutAt;
       await producing;
 
-      const ends = await endOffsetsOf(spec);
-      let lagging: string[] = [];
-      await waitFor(
-        'every ESM to commit every partition to its end',
-        async () => {
-          lagging = await behind(spec, ends);
-          return lagging.length === 0;
-        },
-        240_000,
-        1_000,
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}; behind: ${lagging.join(', ')}`);
-      });
+      await waitUntilDrained(spec, 'every ESM to commit every partition to its end', 240_000, 1_000);
 
       // Every record is valid: the on-failure destination holds nothing of the run.
       const stranded: string[] = [];

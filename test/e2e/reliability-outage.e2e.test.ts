@@ -10,9 +10,7 @@ import { buildEvent, newFlowIds } from './reliability/events';
 import {
   auditChainBreaks,
   auditRows,
-  behind,
   CuttableProxy,
-  endOffsetsOf,
   failureObjects,
   freePort,
   prepareRun,
@@ -20,6 +18,7 @@ import {
   type RunSpec,
   removeRun,
   startEmulator,
+  waitUntilDrained,
 } from './reliability/harness';
 
 const EVENTS = 3_000;
@@ -88,19 +87,7 @@ describe('reliability: audit store outage', () => {
     await proxy.open();
     await producing;
 
-    const ends = await endOffsetsOf(spec);
-    let lagging: string[] = [];
-    await waitFor(
-      'audit-append to commit every partition to its end',
-      async () => {
-        lagging = await behind(spec, ends);
-        return lagging.length === 0;
-      },
-      120_000,
-      500,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}; behind: ${lagging.join(', ')}`);
-    });
+    await waitUntilDrained(spec, 'audit-append to commit every partition to its end', 120_000, 500);
 
     // The outage was real: nothing was stored while it lasted, and the function failed batches meanwhile.
     expect(storedAtCut).toBeLessThan(EVENTS);

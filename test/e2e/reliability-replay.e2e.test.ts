@@ -11,19 +11,17 @@ import { demandReadModelRebuilder } from '../../functions/demand-prediction-upda
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { registerReadModelRebuilder, replay } from '../../local/replay';
 import { kafkaBrokers, produceAll } from '../support/kafka';
-import { waitFor } from '../support/wait';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';
 import {
   auditChainBreaks,
   auditRows,
-  behind,
-  endOffsetsOf,
   prepareRun,
   type RunningEmulator,
   type RunSpec,
   removeRun,
   scanAll,
   startEmulator,
+  waitUntilDrained,
 } from './reliability/harness';
 
 const FLOWS = 200;
@@ -46,19 +44,7 @@ async function snapshot(table: string): Promise<Record<string, unknown>[]> {
 }
 
 async function drained(spec: RunSpec, what: string): Promise<void> {
-  const ends = await endOffsetsOf(spec);
-  let lagging: string[] = [];
-  await waitFor(
-    what,
-    async () => {
-      lagging = await behind(spec, ends);
-      return lagging.length === 0;
-    },
-    180_000,
-    500,
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}; behind: ${lagging.join(', ')}`);
-  });
+  await waitUntilDrained(spec, what, 180_000, 500);
 }
 
 describe('reliability: full replay with rebuild', () => {

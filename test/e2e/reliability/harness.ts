@@ -41,6 +41,7 @@ import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
 import { scanAll as scanTable } from '../../support/dynamodb';
 import { createTopics, kafkaBrokers, testAdmin } from '../../support/kafka';
+import { waitFor } from '../../support/wait';
 
 export interface RunSpec {
   run: string;
@@ -381,6 +382,34 @@ export async function behindNow(spec: RunSpec): Promise<string[]> {
 /** Partitions of the run's ESMs not yet committed to their end, as `<function> <topic>/<p>: committed/end`. */
 export async function behind(spec: RunSpec, ends: Map<string, bigint>): Promise<string[]> {
   return lagging(spec, await committedOffsetsOf(spec), ends);
+}
+
+/**
+ * Waits until every ESM of the run has committed every partition to its end: the ends of now, or with `movingEnds`
+ * the ends read anew each time (a function still producing into the run's topics). Fails naming the partitions
+ * still behind, and `context()` when given.
+ */
+export async function waitUntilDrained(
+  spec: RunSpec,
+  what: string,
+  timeoutMs: number,
+  everyMs: number,
+  options: { movingEnds?: boolean; context?: () => string } = {},
+): Promise<void> {
+  const ends = options.movingEnds ? undefined : await endOffsetsOf(spec);
+  let behindNowOrEnds: string[] = [];
+  await waitFor(
+    what,
+    async () => {
+      behindNowOrEnds = ends ? await behind(spec, ends) : await behindNow(spec);
+      return behindNowOrEnds.length === 0;
+    },
+    timeoutMs,
+    everyMs,
+  ).catch((error: Error) => {
+    const context = options.context ? `; ${options.context()}` : '';
+    throw new Error(`${error.message}; behind: ${behindNowOrEnds.join(', ')}${context}`);
+  });
 }
 
 function lagging(spec: RunSpec, committed: Map<string, bigint>, ends: Map<string, bigint>): string[] {
