@@ -6,7 +6,7 @@
  *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://B/P] [--json]
  *   tsx local/audit.ts digest --to s3://B/P    (writes one digest of every chain head, as audit-digest does)
  *   tsx local/audit.ts set-login-password --secret-arn ARN   (the login of a secret gets its password)
- *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO]
+ *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID [--source S]] [--from ISO] [--to ISO]
  *                            [--limit N] [--json]
  *   tsx local/audit.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
  *
@@ -31,7 +31,8 @@ export const AUDIT_USAGE = `usage:
       chain of external digests and that every row hash they vouch for is still there
   audit digest --to s3://BUCKET/PREFIX
       writes one digest of every chain head, chained to the newest one there (what audit-digest does in AWS)
-  audit query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO] [--limit N] [--json]
+  audit query [--correlation-id C] [--type T] [--subject S] [--id ID [--source SRC]] [--from ISO] [--to ISO] [--limit N] [--json]
+      an id is unique per source (CloudEvents): --id alone lists every source's event with it
   audit retention --before ISO
   audit set-login-password --secret-arn ARN
       sets the password of the secret's login (audit_append_login, audit_digest_login) as a SCRAM verifier
@@ -117,6 +118,7 @@ function parse(args: string[]) {
       type: { type: 'string' },
       subject: { type: 'string' },
       id: { type: 'string' },
+      source: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -213,6 +215,7 @@ async function query(reader: PostgresAuditReader, options: Options, io: AuditCom
     type: options.type,
     subject: options.subject,
     ceId: options.id,
+    source: options.source,
     from: date(options.from, 'from'),
     to: date(options.to, 'to'),
     limit: integer(options.limit, 'limit'),
@@ -233,6 +236,7 @@ async function query(reader: PostgresAuditReader, options: Options, io: AuditCom
         row.time?.toISOString() ?? '-',
         row.type,
         row.ceId,
+        `source=${row.source}`,
         `subject=${row.subject ?? '-'}`,
         `correlation=${row.correlationId ?? '-'}`,
         `${row.topic}-${row.partition}@${row.offset}`,
