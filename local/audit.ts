@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { describeBreak } from '../functions/audit-append/chain-verifier';
-import { parseSecret, secretsManagerReader } from '../functions/audit-append/database';
+import { parseSecret, secretsManagerReader } from '../functions/audit-append/database-secret';
 import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
 import { parseS3Url, readDigests, writeDigest } from '../functions/audit-digest/digest';
 import { PostgresChainHeads } from '../functions/audit-digest/postgres-chain-heads';

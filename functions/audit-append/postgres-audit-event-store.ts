@@ -1,8 +1,9 @@
 import type { AuditRecord } from './audit-record';
 import { canonicalJson } from './canonical-json';
-import { type ConnectionSource, executePipelined, type NamedStatement } from './database';
 import { byteaArray, integerArray, textArray } from './pg-binary-array';
+import { executePipelined, type NamedStatement } from './pg-pipeline';
 import type { AppendOutcome, AuditEventStore } from './ports';
+import type { ConnectionSource } from './postgres-pool';
 
 export interface PostgresAuditEventStoreOptions {
   /**

@@ -1,13 +1,13 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildAuditRecord } from '../../../functions/audit-append/audit-record';
-import { pooled } from '../../../functions/audit-append/database';
 import {
   APPEND,
   PostgresAuditEventStore,
   wireColumns,
 } from '../../../functions/audit-append/postgres-audit-event-store';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { pooled } from '../../../functions/audit-append/postgres-pool';
 import { appendThroughEngine } from '../../unit/audit/support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
