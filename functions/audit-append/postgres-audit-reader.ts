@@ -1,6 +1,7 @@
 import type { StoredHeader } from './audit-record';
 import { GENESIS_HASH } from './audit-record';
 import { type ChainBreak, ChainWalker, type Checkpoint, type StoredAuditRow } from './chain-verifier';
+import type { Queryable } from './postgres-pool';
 
 export interface VerifyOptions {
   topic?: string;
@@ -84,11 +85,6 @@ interface AnchorRow {
   dropped_partition: string;
   partition_exists: boolean;
   within_retention: boolean;
-}
-
-/** The part of a pg Pool or Client the reader needs. */
-export interface Queryable {
-  query<Row extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: Row[] }>;
 }
 
 /** Reads the audit store for investigations: chain verification, queries, retention. */

@@ -2,6 +2,11 @@ import pg from 'pg';
 import { type DatabaseSecret, parseSecret, type SecretReader } from './database-secret';
 import type { DatabaseSettings } from './database-settings';
 
+/** The part of a pg Pool or Client a reader of the store needs (audit verify, audit-digest's chain heads). */
+export interface Queryable {
+  query<Row extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: Row[] }>;
+}
+
 /** Lends one connection at a time: LambdaDatabase, or a pg Pool through `pooled`. */
 export interface ConnectionSource {
   withConnection<T>(work: (client: pg.ClientBase) => Promise<T>): Promise<T>;
