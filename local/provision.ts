@@ -16,9 +16,9 @@ import {
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
+import { applyPlan, formatPlan, planTopics, readTopics, type TopicSpec, topicSpecs } from '../ops/topics';
 import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
 import { repoRoot } from './stack/paths';
-import { applyPlan, formatPlan, planTopics, readTopics, type TopicSpec, topicSpecs } from './topics';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'eu-west-1';
@@ -132,7 +132,7 @@ function isAlreadyExists(error: unknown): boolean {
 }
 
 /**
- * `stack up`'s topics, through the same plan as `npm run topics -- apply` (local/topics.ts): missing topics are
+ * `stack up`'s topics, through the same plan as `npm run topics -- apply` (ops/topics.ts): missing topics are
  * created, and a config serverless.yml changed since an older stack created a topic (message.timestamp.type,
  * say) is set on it. What `topics apply` would refuse without a flag (shorter retention, more partitions) is
  * left alone and returned as a note naming the command.

@@ -22,8 +22,6 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Admin, ListOffsetTimestamps, ProduceAcks, Producer } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
-import { describeBreak } from '../../../functions/audit-append/chain-verifier';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
 import {
   type EsmDefinition,
@@ -39,6 +37,8 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
+import { describeBreak } from '../../../ops/audit/chain-verifier';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 
 export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 

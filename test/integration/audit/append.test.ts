@@ -6,8 +6,8 @@ import {
   PostgresAuditEventStore,
   wireColumns,
 } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { pooled } from '../../../functions/audit-append/postgres-pool';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { appendThroughEngine } from '../../unit/audit/support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';

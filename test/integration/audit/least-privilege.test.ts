@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { databaseSettingsFromEnv } from '../../../functions/audit-append/database-settings';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { LambdaDatabase, pooled } from '../../../functions/audit-append/postgres-pool';
-import { scramVerifier, setLoginPassword } from '../../../local/audit-login';
+import { scramVerifier, setLoginPassword } from '../../../ops/audit/login';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import {
   type AuditDatabase,

@@ -1,4 +1,9 @@
-import { type AuditContent, bodyHashOf, chainHash, contentHashOf } from './audit-record';
+import {
+  type AuditContent,
+  bodyHashOf,
+  chainHash,
+  contentHashOf,
+} from '../../functions/audit-append/audit-record';
 
 /** A stored audit row as `audit verify` reads it. */
 export interface StoredAuditRow extends AuditContent {

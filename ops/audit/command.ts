@@ -3,12 +3,12 @@
  *
  * Also as `tsx local/cli.ts audit ...`.
  *
- *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://B/P] [--json]
- *   tsx local/audit.ts digest --to s3://B/P    (writes one digest of every chain head, as audit-digest does)
- *   tsx local/audit.ts set-login-password --secret-arn ARN   (the login of a secret gets its password)
- *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID [--source S]] [--from ISO] [--to ISO]
+ *   tsx ops/audit/command.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://B/P] [--json]
+ *   tsx ops/audit/command.ts digest --to s3://B/P    (writes one digest of every chain head, as audit-digest does)
+ *   tsx ops/audit/command.ts set-login-password --secret-arn ARN   (the login of a secret gets its password)
+ *   tsx ops/audit/command.ts query [--correlation-id C] [--type T] [--subject S] [--id ID [--source S]] [--from ISO] [--to ISO]
  *                            [--limit N] [--json]
- *   tsx local/audit.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
+ *   tsx ops/audit/command.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
  *
  * Connects to DATABASE_URL (the local stack exports it; in AWS use a role that can read the store).
  * Exit status: 0 ok, 1 a broken chain, 2 usage error.
@@ -16,14 +16,14 @@
 import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { describeBreak } from '../functions/audit-append/chain-verifier';
-import { parseSecret, secretsManagerReader } from '../functions/audit-append/database-secret';
-import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
-import { parseS3Url, readDigests, writeDigest } from '../functions/audit-digest/digest';
-import { PostgresChainHeads } from '../functions/audit-digest/postgres-chain-heads';
-import { S3DigestStore } from '../functions/audit-digest/s3-digest-store';
-import { setLoginPassword } from './audit-login';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from './provision';
+import { parseSecret, secretsManagerReader } from '../../functions/audit-append/database-secret';
+import { parseS3Url, readDigests, writeDigest } from '../../functions/audit-digest/digest';
+import { PostgresChainHeads } from '../../functions/audit-digest/postgres-chain-heads';
+import { S3DigestStore } from '../../functions/audit-digest/s3-digest-store';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/provision';
+import { describeBreak } from './chain-verifier';
+import { setLoginPassword } from './login';
+import { PostgresAuditReader } from './postgres-audit-reader';
 
 export const AUDIT_USAGE = `usage:
   audit verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://BUCKET/PREFIX] [--json]

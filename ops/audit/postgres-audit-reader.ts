@@ -1,7 +1,7 @@
-import type { StoredHeader } from './audit-record';
-import { GENESIS_HASH } from './audit-record';
+import type { StoredHeader } from '../../functions/audit-append/audit-record';
+import { GENESIS_HASH } from '../../functions/audit-append/audit-record';
+import type { Queryable } from '../../functions/audit-append/postgres-pool';
 import { type ChainBreak, ChainWalker, type Checkpoint, type StoredAuditRow } from './chain-verifier';
-import type { Queryable } from './postgres-pool';
 
 export interface VerifyOptions {
   topic?: string;

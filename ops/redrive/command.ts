@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
-import { CliError } from '../cli-error';
+import { CliError } from '../../shared/cli-error';
 import { describeOffsets, FAILURE_CONDITIONS, type FailureCondition } from './failed-batch';
 import {
   AT_TAG,
@@ -243,7 +243,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (options.stage === 'local') {
     // Locally the broker and the bucket are wherever `npm run stack -- up` / `npm run dev` put them.
-    const { readStackState } = await import('../stack/index');
+    const { readStackState } = await import('../../local/stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
   // A deployed stage names its bucket explicitly: FAILED_RECORDS_BUCKET in the shell is the local stack's, and
@@ -256,7 +256,7 @@ export async function run(args: string[]): Promise<number> {
     import('../lambda-client'),
     import('../replay'),
     import('../stage-kafka'),
-    import('../esm/destinations'),
+    import('../../local/esm/destinations'),
   ]);
   const { s3FailedBatchStore } = await import('./s3-failed-batch-store');
   const lambda = await lambdaClientFor(options.stage, options.lambdaEndpoint);
