@@ -23,8 +23,8 @@ import { type AuditRecord, buildAuditRecord } from '../functions/audit-append/au
 import { contractDecoder } from '../functions/audit-append/contract-decoder';
 import type { AppendOutcome, AuditEventStore } from '../functions/audit-append/ports';
 import { PostgresAuditEventStore, wireColumns } from '../functions/audit-append/postgres-audit-event-store';
-import { runMigrations } from '../local/provision';
 import { PostgresAuditReader } from '../ops/audit/postgres-audit-reader';
+import { runMigrations } from '../ops/migrations';
 import { sampleData } from '../schemas/samples';
 import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-catalog-registry';
 import { toKafkaMessage } from '../shared/kafka/event-message';
