@@ -1,4 +1,5 @@
-// The project's local command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...).
+// The project's one command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...), for the local
+// platform (stack, dev, status) and the operations in ops/ (replay, redrive, topics, review, audit).
 // Each subcommand is a module exporting `run(args): Promise<number | undefined>` (the exit code); add one by
 // adding a line to the map. Modules load lazily, so one subcommand never pays for another's imports.
 import { CliError } from '../shared/cli-error';

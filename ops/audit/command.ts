@@ -14,13 +14,13 @@
  * Exit status: 0 ok, 1 a broken chain, 2 usage error.
  */
 import { parseArgs } from 'node:util';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { parseSecret, secretsManagerReader } from '../../functions/audit-append/database-secret';
 import { parseS3Url, readDigests, writeDigest } from '../../functions/audit-digest/digest';
 import { PostgresChainHeads } from '../../functions/audit-digest/postgres-chain-heads';
 import { S3DigestStore } from '../../functions/audit-digest/s3-digest-store';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/provision';
+import { operationsS3Client as s3Client } from '../s3-client';
 import { describeBreak } from './chain-verifier';
 import { setLoginPassword } from './login';
 import { PostgresAuditReader } from './postgres-audit-reader';
@@ -144,16 +144,6 @@ function integer(value: string | undefined, name: string): number | undefined {
 
 const json = (value: unknown) =>
   JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item), 2);
-
-/** S3 for digests: the local stand-in (AWS_ENDPOINT_URL_S3, path-style, its dummy keys) or AWS. */
-function s3Client(): S3Client {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3;
-  return new S3Client({
-    region: process.env.AWS_REGION ?? LOCAL_REGION,
-    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID ? { credentials: LOCAL_CREDENTIALS } : {}),
-  });
-}
 
 function digestStore(url: string, s3: S3Client): { store: S3DigestStore; prefix: string } {
   let location: ReturnType<typeof parseS3Url>;

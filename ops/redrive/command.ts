@@ -252,12 +252,13 @@ export async function run(args: string[]): Promise<number> {
     options.bucket ?? (options.stage === 'local' ? process.env.FAILED_RECORDS_BUCKET : undefined);
   if (!bucket)
     throw usage(`--stage ${options.stage}: pass --bucket (the stack's FailedRecordsBucketName output)`);
-  const [{ lambdaClientFor }, { findMappings }, { stageKafkaSettings }, { s3Client }] = await Promise.all([
-    import('../lambda-client'),
-    import('../replay'),
-    import('../stage-kafka'),
-    import('../../local/esm/destinations'),
-  ]);
+  const [{ lambdaClientFor }, { findMappings }, { stageKafkaSettings }, { operationsS3Client }] =
+    await Promise.all([
+      import('../lambda-client'),
+      import('../replay'),
+      import('../stage-kafka'),
+      import('../s3-client'),
+    ]);
   const { s3FailedBatchStore } = await import('./s3-failed-batch-store');
   const lambda = await lambdaClientFor(options.stage, options.lambdaEndpoint);
   const functionName = `mobility-events-${options.stage}-${options.functionKey}`;
@@ -267,7 +268,7 @@ export async function run(args: string[]): Promise<number> {
     throw usage(
       `--esm ${options.esm} is not an event source mapping of ${functionName}${options.topic ? ` on ${options.topic}` : ''}`,
     );
-  const s3 = s3Client();
+  const s3 = operationsS3Client();
   const store = s3FailedBatchStore(s3, bucket);
   const plan = await planRedrive(
     store,
