@@ -57,6 +57,8 @@ JOIN audit_event e ON (e.topic, e.kafka_partition, e.seq, e.recorded_at) = (g.to
 
 DROP TABLE audit_event_ids;
 ALTER TABLE audit_event_ids_by_source RENAME TO audit_event_ids;
+-- Statistics for the new table now, not at the next autovacuum (002: plans made without them stay cached).
+ANALYZE audit_event_ids;
 ALTER INDEX audit_event_ids_by_source_pkey RENAME TO audit_event_ids_pkey;
 COMMENT ON TABLE audit_event_ids IS
   'Idempotency guard: one row per stored CloudEvents source + id, with the hash of its body and the event''s key.';
