@@ -23,8 +23,8 @@ import { type AuditRecord, buildAuditRecord } from '../functions/audit-append/au
 import { contractDecoder } from '../functions/audit-append/contract-decoder';
 import type { AppendOutcome, AuditEventStore } from '../functions/audit-append/ports';
 import { PostgresAuditEventStore, wireColumns } from '../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
-import { runMigrations } from '../local/provision';
+import { PostgresAuditReader } from '../ops/audit/postgres-audit-reader';
+import { runMigrations } from '../ops/migrations';
 import { sampleData } from '../schemas/samples';
 import { fileCatalogSchemaRegistry as registry } from '../shared/contracts/file-catalog-registry';
 import { toKafkaMessage } from '../shared/kafka/event-message';
@@ -133,9 +133,9 @@ const ROWS_ALONE = {
            u.bh, u.ch, u.ch, u.ch
     FROM unnest($1::integer[], $2::bigint[], $3::bigint[], $4::bytea[], $5::jsonb[], $6::jsonb[], $7::jsonb[],
                 $8::bytea[], $9::bytea[], $10::bytea[]) AS u(p, o, ts, k, h, ce, d, r, bh, ch)
-    RETURNING ce_id, body_hash, kafka_partition, seq, recorded_at, kafka_offset)
-  INSERT INTO audit_event_ids (ce_id, body_hash, topic, kafka_partition, seq, recorded_at, kafka_offset)
-  SELECT ce_id, body_hash, '${ROWS_ALONE_TOPIC}', kafka_partition, seq, recorded_at, kafka_offset FROM stored`,
+    RETURNING ce_id, ce_source, body_hash, kafka_partition, seq, recorded_at, kafka_offset)
+  INSERT INTO audit_event_ids (ce_id, ce_source, body_hash, topic, kafka_partition, seq, recorded_at, kafka_offset)
+  SELECT ce_id, ce_source, body_hash, '${ROWS_ALONE_TOPIC}', kafka_partition, seq, recorded_at, kafka_offset FROM stored`,
 };
 
 /** One 100-record MSK batch of genai.request events (Confluent Avro), one partition, fresh ids. */

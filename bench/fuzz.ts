@@ -7,7 +7,7 @@
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { numberFlag } from '../local/cli-error';
+import { numberFlag } from '../shared/cli-error';
 import { fuzz } from './fuzz/harness';
 
 const args = process.argv.slice(2);

@@ -1,7 +1,8 @@
-// The project's local command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...).
+// The project's one command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...), for the local
+// platform (stack, dev, status) and the operations in ops/ (replay, redrive, topics, review, audit).
 // Each subcommand is a module exporting `run(args): Promise<number | undefined>` (the exit code); add one by
 // adding a line to the map. Modules load lazily, so one subcommand never pays for another's imports.
-import { CliError } from './cli-error';
+import { CliError } from '../shared/cli-error';
 
 type Subcommand = { run(args: string[]): Promise<number | undefined> };
 
@@ -16,12 +17,12 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
   },
   replay: {
     summary: "replay a function's topic: disable its ESM, reset the group's offsets, enable (local or AWS)",
-    load: () => import('./replay'),
+    load: () => import('../ops/replay'),
   },
   redrive: {
     summary:
       'send failed-records objects back to their function (or topic) and tag them redriven (local or AWS)',
-    load: () => import('./redrive/command'),
+    load: () => import('../ops/redrive/command'),
   },
   status: {
     summary: 'consumer lag per ESM and partition',
@@ -29,15 +30,15 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
   },
   topics: {
     summary: 'plan | apply the Kafka topics of serverless.yml (custom.kafka) on MSK or the local broker',
-    load: () => import('./topics'),
+    load: () => import('../ops/topics'),
   },
   review: {
     summary: 'list open human reviews; resolve one (produces genai.hitl.resolved)',
-    load: () => import('./review'),
+    load: () => import('../ops/review'),
   },
   audit: {
     summary: 'verify the audit hash chains, query audit events, drop partitions past retention',
-    load: () => import('./audit'),
+    load: () => import('../ops/audit/command'),
   },
 };
 

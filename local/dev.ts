@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
 import { dynamoDocumentClient } from '../shared/aws-clients';
-import { numberFlag } from './cli-error';
+import { numberFlag } from '../shared/cli-error';
 import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { DEBUG_TIMEOUT_SECONDS, openInspector, withDebugTimeouts } from './esm/debug';

@@ -2,9 +2,6 @@
 // the failed-records bucket (resources.Resources), and the database schema (migrations/*.sql). The source is
 // the resolved serverless config, so local and AWS cannot drift apart. Everything here is idempotent.
 import '../shared/kafka/node20-polyfills';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   type AttributeDefinition,
   CreateTableCommand,
@@ -15,10 +12,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Admin } from '@platformatic/kafka';
-import pg from 'pg';
+import { runMigrations } from '../ops/migrations';
+import { applyPlan, formatPlan, planTopics, readTopics, type TopicSpec, topicSpecs } from '../ops/topics';
 import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
-import { repoRoot } from './stack/paths';
-import { applyPlan, formatPlan, planTopics, readTopics, type TopicSpec, topicSpecs } from './topics';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'eu-west-1';
@@ -132,7 +128,7 @@ function isAlreadyExists(error: unknown): boolean {
 }
 
 /**
- * `stack up`'s topics, through the same plan as `npm run topics -- apply` (local/topics.ts): missing topics are
+ * `stack up`'s topics, through the same plan as `npm run topics -- apply` (ops/topics.ts): missing topics are
  * created, and a config serverless.yml changed since an older stack created a topic (message.timestamp.type,
  * say) is set on it. What `topics apply` would refuse without a flag (shorter retention, more partitions) is
  * left alone and returned as a note naming the command.
@@ -244,67 +240,6 @@ export async function provisionBucket(endpoint: string, bucket: string): Promise
     throw error;
   } finally {
     client.destroy();
-  }
-}
-
-export const migrationsDir = join(repoRoot, 'migrations');
-
-/**
- * Applies every migrations/*.sql in file-name order, once each, each in its own transaction, recorded in
- * schema_migrations with a checksum: an applied file that was edited afterwards is an error, not a silent skip.
- * Safe to run from several processes at once (a transaction-scoped advisory lock serialises them).
- */
-export async function runMigrations(databaseUrl: string, dir = migrationsDir): Promise<string[]> {
-  const files = existsSync(dir)
-    ? readdirSync(dir)
-        .filter((name) => name.endsWith('.sql'))
-        .sort()
-    : [];
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  const applied: string[] = [];
-  try {
-    await client.query(
-      `create table if not exists schema_migrations (
-         name text primary key,
-         checksum text not null,
-         applied_at timestamptz not null default now()
-       )`,
-    );
-    for (const name of files) {
-      const sql = readFileSync(join(dir, name), 'utf8');
-      const checksum = createHash('sha256').update(sql).digest('hex');
-      await client.query('begin');
-      try {
-        await client.query('select pg_advisory_xact_lock(7243150417)');
-        const { rows } = await client.query<{ checksum: string }>(
-          'select checksum from schema_migrations where name = $1',
-          [name],
-        );
-        if (rows[0]) {
-          await client.query('commit');
-          if (rows[0].checksum !== checksum) {
-            throw new Error(
-              `migration ${name} was edited after it was applied; add a new migration file instead`,
-            );
-          }
-          continue;
-        }
-        await client.query(sql);
-        await client.query('insert into schema_migrations (name, checksum) values ($1, $2)', [
-          name,
-          checksum,
-        ]);
-        await client.query('commit');
-        applied.push(name);
-      } catch (error) {
-        await client.query('rollback').catch(() => {});
-        throw new Error(`migration ${name} failed: ${(error as Error).message}`);
-      }
-    }
-    return applied;
-  } finally {
-    await client.end();
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Clears a function's read model before its topic is replayed into it. The functions that keep a read model
- * provide one (functions/<name>/rebuild.ts); the replay tool (local/replay.ts) registers and runs them, so the
+ * provide one (functions/<name>/rebuild.ts); the replay tool (ops/replay.ts) registers and runs them, so the
  * port lives below both.
  */
 export interface ReadModelRebuilder {

@@ -34,8 +34,8 @@ export interface AppendBatchResult {
   failures: RecordFailure[];
   appended: number;
   duplicates: number;
-  /** Same CloudEvents id as a stored event but a different body: recorded in audit_conflicts, reported here. */
-  conflicts: Array<RecordCoordinates & { ceId: string; correlationId?: string }>;
+  /** Same CloudEvents source + id as a stored event but a different body: recorded in audit_conflicts. */
+  conflicts: Array<RecordCoordinates & { ceId: string; source: string; correlationId?: string }>;
   /** Records that can never be stored (decode or validation error): sent to the failure path. */
   poison: Array<RecordCoordinates & { reason: string }>;
   /** First record of each topic-partition whose write the database refused (rolled back, retried by the ESM). */
@@ -174,7 +174,7 @@ export function chunkEnds(count: number): number[] {
 
 function conflictOf(record: AuditRecord): AppendBatchResult['conflicts'][number] {
   const { correlationid } = record.ce;
-  const conflict = { ...coordinatesOf(record), ceId: String(record.ce.id) };
+  const conflict = { ...coordinatesOf(record), ceId: String(record.ce.id), source: String(record.ce.source) };
   return typeof correlationid === 'string' ? { ...conflict, correlationId: correlationid } : conflict;
 }
 

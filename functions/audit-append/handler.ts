@@ -2,8 +2,10 @@ import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env'
 import { createKafkaHandler } from '../../shared/msk/handler';
 import { createObservability } from '../../shared/observability';
 import { auditPolicy } from './audit-policy';
-import { databaseSettingsFromEnv, LambdaDatabase, secretsManagerReader } from './database';
+import { secretsManagerReader } from './database-secret';
+import { databaseSettingsFromEnv } from './database-settings';
 import { PostgresAuditEventStore } from './postgres-audit-event-store';
+import { LambdaDatabase } from './postgres-pool';
 import { reportAppend } from './report';
 
 // Wiring only: configuration and adapters at module scope (one small pool per instance), then per batch:

@@ -4,9 +4,9 @@ import type { AuditRecord } from './audit-record';
 export type AppendOutcome =
   /** Stored as link `seq` of its topic-partition chain. */
   | { outcome: 'appended'; seq: bigint }
-  /** Its CloudEvents id was already stored with the same body (redelivery, replay): nothing written. */
+  /** Its CloudEvents source + id was already stored with the same body (redelivery, replay): nothing written. */
   | { outcome: 'duplicate' }
-  /** Its CloudEvents id was already stored with a different body: kept in audit_conflicts for investigation. */
+  /** Its CloudEvents source + id was already stored with a different body: kept in audit_conflicts for investigation. */
   | { outcome: 'conflict' };
 
 /**

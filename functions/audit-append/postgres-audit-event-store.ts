@@ -1,8 +1,9 @@
 import type { AuditRecord } from './audit-record';
 import { canonicalJson } from './canonical-json';
-import { type ConnectionSource, executePipelined, type NamedStatement } from './database';
 import { byteaArray, integerArray, textArray } from './pg-binary-array';
+import { executePipelined, type NamedStatement } from './pg-pipeline';
 import type { AppendOutcome, AuditEventStore } from './ports';
+import type { ConnectionSource } from './postgres-pool';
 
 export interface PostgresAuditEventStoreOptions {
   /**
@@ -13,7 +14,7 @@ export interface PostgresAuditEventStoreOptions {
 }
 
 /**
- * AuditEventStore on PostgreSQL (migrations/001..005). Each chunk goes to audit_append as one binary array per
+ * AuditEventStore on PostgreSQL (migrations/001..009). Each chunk goes to audit_append as one binary array per
  * column; the function claims the ids, records conflicts, chains and inserts the rows and advances the chain
  * heads in one statement. The chunks of an append run in one transaction and are pipelined (executePipelined):
  * the batch costs one wait for the database, and the database appends a chunk while the handler builds the next.

@@ -24,12 +24,17 @@ export function reportAppend(
   metrics.addMetric('AuditConflicts', 'Count', result.conflicts.length);
   metrics.addMetric('AuditPoisonRecords', 'Count', result.poison.length);
   metrics.addMetric('AuditRejectedPartitions', 'Count', result.rejected.length);
-  // eventId, correlationId, topic, partition, offset: the keys every function's record logs carry.
-  for (const { ceId, ...conflict } of result.conflicts) {
-    logger.error('Audit conflict: event id already stored with a different body; kept in audit_conflicts', {
-      ...conflict,
-      eventId: ceId,
-    });
+  // eventId, correlationId, topic, partition, offset: the keys every function's record logs carry; the source
+  // too, since an id is unique per source only.
+  for (const { ceId, source, ...conflict } of result.conflicts) {
+    logger.error(
+      'Audit conflict: source + id already stored with a different body; kept in audit_conflicts',
+      {
+        ...conflict,
+        eventId: ceId,
+        eventSource: source,
+      },
+    );
   }
   for (const poison of result.poison) {
     logger.error('Audit poison record: cannot be stored, reported as a batch item failure', { ...poison });

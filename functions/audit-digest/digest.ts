@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Checkpoint } from '../audit-append/chain-verifier';
 import type { ChainHeadSource, ChainHeadState, DigestStore, StoredDigest } from './ports';
 
 /**
@@ -76,10 +75,18 @@ export async function writeDigest(
   return { key: digest.key, chains: heads.length };
 }
 
+/** A row hash a digest vouches for: a checkpoint of `audit verify`'s chain walk (ops/audit/chain-verifier.ts). */
+export interface DigestCheckpoint {
+  hash: Buffer;
+  reason: 'digest-mismatch';
+  /** The digest's key, for the report. */
+  source: string;
+}
+
 export interface DigestCheck {
   digests: number;
   /** `${topic}-${partition}` => seq => the row hash a digest vouches for. */
-  checkpoints: Map<string, Map<bigint, Checkpoint>>;
+  checkpoints: Map<string, Map<bigint, DigestCheckpoint>>;
   /** The first problem with the digests themselves (a broken digest chain, a malformed digest). */
   problem?: { key: string; reason: string };
 }

@@ -1,7 +1,9 @@
 import { s3 } from '../../shared/aws-clients';
 import { requireEnv } from '../../shared/config';
 import { createObservability } from '../../shared/observability';
-import { databaseSettingsFromEnv, LambdaDatabase, secretsManagerReader } from '../audit-append/database';
+import { secretsManagerReader } from '../audit-append/database-secret';
+import { databaseSettingsFromEnv } from '../audit-append/database-settings';
+import { LambdaDatabase } from '../audit-append/postgres-pool';
 import { writeDigest } from './digest';
 import { PostgresChainHeads } from './postgres-chain-heads';
 import { S3DigestStore } from './s3-digest-store';

@@ -1,4 +1,4 @@
-import type { Queryable } from '../audit-append/postgres-audit-reader';
+import type { Queryable } from '../audit-append/postgres-pool';
 import type { ChainHeadSource, ChainHeadState } from './ports';
 
 /** The head of every chain, read from audit_chain_head (role audit_reader may read that table only). */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumers, roleLogicalId } from '../../local/consumers';
-import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../local/redrive/redrive';
+import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../ops/redrive/redrive';
 import { DEFAULT_RETRY_MARGIN_MS } from '../../shared/msk/handler';
 import {
   AWS_STAGE_PARAMS,

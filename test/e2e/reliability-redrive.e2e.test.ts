@@ -8,7 +8,7 @@ import { PutObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { s3Client } from '../../local/esm/destinations';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
-import { run } from '../../local/redrive/command';
+import { run } from '../../ops/redrive/command';
 import { produceAll } from '../support/kafka';
 import { waitFor } from '../support/wait';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';

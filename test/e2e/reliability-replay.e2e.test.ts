@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { billingReadModelRebuilder } from '../../functions/billing/rebuild';
 import { demandReadModelRebuilder } from '../../functions/demand-prediction-update/rebuild';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
-import { registerReadModelRebuilder, replay } from '../../local/replay';
+import { registerReadModelRebuilder, replay } from '../../ops/replay';
 import { kafkaBrokers, produceAll } from '../support/kafka';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';
 import {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { EsmDefinition } from '../../local/esm/config';
 import { EsmEmulator } from '../../local/esm/emulator';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
-import { formatReplay, registerReadModelRebuilder, replay } from '../../local/replay';
+import { formatReplay, registerReadModelRebuilder, replay } from '../../ops/replay';
 import { testDefinition } from '../support/esm-definition';
 import { createTopic, kafkaBrokers, produce, uniqueName } from '../support/kafka';
 import { waitFor } from '../support/wait';

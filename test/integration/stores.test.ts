@@ -13,7 +13,8 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localDefinitions, localDynamoClient, provisionTables, runMigrations } from '../../local/provision';
+import { localDefinitions, localDynamoClient, provisionTables } from '../../local/provision';
+import { runMigrations } from '../../ops/migrations';
 
 const suffix = randomUUID().slice(0, 8);
 

@@ -22,8 +22,6 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ListOffsetTimestamps } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
-import { describeBreak } from '../../../functions/audit-append/chain-verifier';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
 import {
   type EsmDefinition,
@@ -39,6 +37,8 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
+import { describeBreak } from '../../../ops/audit/chain-verifier';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { scanAll as scanTable } from '../../support/dynamodb';
 import { createTopics, kafkaBrokers, testAdmin } from '../../support/kafka';
 import { waitFor } from '../../support/wait';

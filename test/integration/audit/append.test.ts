@@ -1,13 +1,13 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildAuditRecord } from '../../../functions/audit-append/audit-record';
-import { pooled } from '../../../functions/audit-append/database';
 import {
   APPEND,
   PostgresAuditEventStore,
   wireColumns,
 } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { pooled } from '../../../functions/audit-append/postgres-pool';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { appendThroughEngine } from '../../unit/audit/support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
@@ -142,7 +142,9 @@ describe('audit-append against PostgreSQL', () => {
     const next = cloudEventRecord({ topic, offset: 8 });
 
     const result = await append(mskEvent([tampered, next]));
-    expect(result.conflicts).toEqual([{ topic, partition: 0, offset: 7, ceId: 'pay-1' }]);
+    expect(result.conflicts).toEqual([
+      { topic, partition: 0, offset: 7, ceId: 'pay-1', source: 'urn:mobility:genai-service' },
+    ]);
     expect(result).toMatchObject({ appended: 1, batchItemFailures: [] });
 
     const { rows } = await db.owner.query(
@@ -157,6 +159,54 @@ describe('audit-append against PostgreSQL', () => {
     // Delivered again: reported again, recorded once.
     expect((await append(mskEvent([tampered]))).conflicts).toHaveLength(1);
     expect(await count('audit_conflicts WHERE topic = $1', [topic])).toBe(1);
+  });
+
+  it('keys idempotency by CloudEvents source + id: one id from two sources is two events, each stored once', async () => {
+    const body = { id: 'shared-id', subject: 'incident-3', time: '2026-11-01T12:00:00Z', data: { n: 3 } };
+    const fromGenai = cloudEventRecord({ topic, offset: 0, ...body });
+    const fromPayments = cloudEventRecord({ topic, offset: 1, ...body, source: 'urn:mobility:payments' });
+    // In one batch, and across batches (the second source's event arriving after the first is stored).
+    const elsewhere = `${topic}.later`;
+    const later = (offset: number, source?: string) =>
+      cloudEventRecord({ topic: elsewhere, offset, ...body, id: 'shared-id-later', source });
+
+    expect(await append(mskEvent([fromGenai, fromPayments]))).toMatchObject({
+      appended: 2,
+      duplicates: 0,
+      conflicts: [],
+    });
+    expect(await append(mskEvent([later(0)]))).toMatchObject({ appended: 1 });
+    expect(await append(mskEvent([later(1, 'urn:mobility:payments')]))).toMatchObject({
+      appended: 1,
+      duplicates: 0,
+      conflicts: [],
+    });
+    // Redelivered: the same source and id is a duplicate, whichever source.
+    expect(
+      await append(mskEvent([fromPayments, fromGenai, later(0), later(1, 'urn:mobility:payments')])),
+    ).toMatchObject({ appended: 0, duplicates: 4, conflicts: [] });
+    // The same source and id with another body is still a conflict.
+    const changed = cloudEventRecord({
+      topic,
+      offset: 2,
+      ...body,
+      source: 'urn:mobility:payments',
+      data: { n: 4 },
+    });
+    expect((await append(mskEvent([changed]))).conflicts).toMatchObject([{ ceId: 'shared-id' }]);
+
+    expect(await eventsOf([topic, elsewhere])).toBe(4);
+    const sources = async (filter: { ceId: string; source?: string }) =>
+      (await reader.query(filter)).map((row) => row.source).sort();
+    expect(await sources({ ceId: 'shared-id' })).toEqual([
+      'urn:mobility:genai-service',
+      'urn:mobility:payments',
+    ]);
+    expect(await sources({ ceId: 'shared-id', source: 'urn:mobility:payments' })).toEqual([
+      'urn:mobility:payments',
+    ]);
+    expect((await reader.verify({ topic })).ok).toBe(true);
+    expect((await reader.verify({ topic: elsewhere })).ok).toBe(true);
   });
 
   it('sends a poison record and its successors to batch item failures and stores the rest', async () => {

@@ -50,7 +50,7 @@ export interface AuditDatabase {
 }
 
 /**
- * Applies migrations/*.sql in name order, each in its own transaction, as local/provision.ts does; `files`
+ * Applies migrations/*.sql in name order, each in its own transaction, as ops/migrations.ts does; `files`
  * picks some of them (a database left at an older migration).
  */
 export async function applyMigrations(url: string, files?: (file: string) => boolean): Promise<void> {

@@ -3,8 +3,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
-import { pooled } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
+import { pooled } from '../../../functions/audit-append/postgres-pool';
 import { readDigests } from '../../../functions/audit-digest/digest';
 import { S3DigestStore } from '../../../functions/audit-digest/s3-digest-store';
 import { provisionBucket } from '../../../local/provision';

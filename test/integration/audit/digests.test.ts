@@ -5,13 +5,13 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { bodyHashOf, contentHashOf } from '../../../functions/audit-append/audit-record';
-import { pooled } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { pooled } from '../../../functions/audit-append/postgres-pool';
 import { readDigests } from '../../../functions/audit-digest/digest';
 import { S3DigestStore } from '../../../functions/audit-digest/s3-digest-store';
-import { runAuditCommand } from '../../../local/audit';
 import { LOCAL_CREDENTIALS, provisionBucket } from '../../../local/provision';
+import { runAuditCommand } from '../../../ops/audit/command';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';
 

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import type { KafkaBatchResponse, KafkaEvent, KafkaEventRecord } from '../../../shared/msk/event';
 import { loadEvent } from '../../support/load-event';
 import { type AuditDatabase, createAuditDatabase } from './audit-database';

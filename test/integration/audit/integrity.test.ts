@@ -2,10 +2,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { contentHashOf } from '../../../functions/audit-append/audit-record';
-import { databaseSettingsFromEnv, LambdaDatabase, pooled } from '../../../functions/audit-append/database';
+import { databaseSettingsFromEnv } from '../../../functions/audit-append/database-settings';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
-import { runAuditCommand } from '../../../local/audit';
+import { LambdaDatabase, pooled } from '../../../functions/audit-append/postgres-pool';
+import { runAuditCommand } from '../../../ops/audit/command';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase, ensureWriterLogin, withDatabase } from './audit-database';
 

@@ -4,10 +4,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
-import { databaseSettingsFromEnv, LambdaDatabase, pooled } from '../../../functions/audit-append/database';
+import { databaseSettingsFromEnv } from '../../../functions/audit-append/database-settings';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
-import { scramVerifier, setLoginPassword } from '../../../local/audit-login';
+import { LambdaDatabase, pooled } from '../../../functions/audit-append/postgres-pool';
+import { scramVerifier, setLoginPassword } from '../../../ops/audit/login';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import {
   type AuditDatabase,

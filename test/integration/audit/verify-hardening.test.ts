@@ -4,9 +4,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendBatch } from '../../../functions/audit-append/append-batch';
 import { buildAuditRecord } from '../../../functions/audit-append/audit-record';
-import { pooled } from '../../../functions/audit-append/database';
 import { PostgresAuditEventStore } from '../../../functions/audit-append/postgres-audit-event-store';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
+import { pooled } from '../../../functions/audit-append/postgres-pool';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from '../../unit/audit/support/msk';
 import { type AuditDatabase, createAuditDatabase, withDatabase } from './audit-database';
 

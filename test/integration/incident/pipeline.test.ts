@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
   DynamoDbIncidentViewStore,
@@ -14,6 +13,7 @@ import {
 import { listOutbox } from '../../../functions/notifications/outbox-channel';
 import { EsmEmulator } from '../../../local/esm/emulator';
 import type { EsmHandler } from '../../../local/esm/invoker';
+import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { EventProducer } from '../../../shared/kafka/producer';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
 import { createTable, localDynamoDb } from '../../support/dynamodb';

@@ -5,6 +5,9 @@ import type { AppendOutcome, AuditEventStore } from '../../../functions/audit-ap
 import { appendThroughEngine } from './support/append-through-engine';
 import { cloudEventRecord, decodeJsonCloudEvent, mskEvent } from './support/msk';
 
+/** cloudEventRecord's default ce_source. */
+const SOURCE = 'urn:mobility:genai-service';
+
 /** Fails a call when it contains a record of the given partition with a given error code. */
 class FakeStore implements AuditEventStore {
   calls: AuditRecord[][] = [];
@@ -136,8 +139,15 @@ describe('appendBatch', () => {
     const result = await appendThroughEngine(event, { store, decode: decodeJsonCloudEvent });
     expect(result).toMatchObject({ appended: 1, duplicates: 1, batchItemFailures: [] });
     expect(result.conflicts).toEqual([
-      { topic: 'genai.request', partition: 0, offset: 2, ceId: 'genai.request-0-2' },
-      { topic: 'genai.request', partition: 1, offset: 2, ceId: 'genai.request-1-2', correlationId: 'corr-7' },
+      { topic: 'genai.request', partition: 0, offset: 2, ceId: 'genai.request-0-2', source: SOURCE },
+      {
+        topic: 'genai.request',
+        partition: 1,
+        offset: 2,
+        ceId: 'genai.request-1-2',
+        source: SOURCE,
+        correlationId: 'corr-7',
+      },
     ]);
   });
 

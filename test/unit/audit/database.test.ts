@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  databaseSettingsFromEnv,
-  executePipelined,
-  LambdaDatabase,
-  parseSecret,
-  poolConfig,
-} from '../../../functions/audit-append/database';
+import { parseSecret } from '../../../functions/audit-append/database-secret';
+import { databaseSettingsFromEnv } from '../../../functions/audit-append/database-settings';
+import { executePipelined } from '../../../functions/audit-append/pg-pipeline';
+import { LambdaDatabase, poolConfig } from '../../../functions/audit-append/postgres-pool';
 import { ConfigurationError } from '../../../shared/config';
 
 describe('database settings', () => {

@@ -20,7 +20,7 @@ vi.mock('@aws-sdk/client-secrets-manager', () => ({
 
 describe('secretsManagerReader', () => {
   it('builds its client on the first read and reuses it; every read asks Secrets Manager (a rotated password)', async () => {
-    const { secretsManagerReader } = await import('../../../functions/audit-append/database');
+    const { secretsManagerReader } = await import('../../../functions/audit-append/database-secret');
     const read = secretsManagerReader();
     expect(constructed).toHaveLength(0);
     expect(await read('arn:1')).toBe('secret of arn:1');

@@ -1,6 +1,6 @@
 // What `review resolve` produces for each decision word, and how `review list` prints.
 import { describe, expect, it } from 'vitest';
-import { formatReviews, REVIEW_SOURCE, resolutionEvent } from '../../../local/review';
+import { formatReviews, REVIEW_SOURCE, resolutionEvent } from '../../../ops/review';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
 import { toKafkaMessage } from '../../../shared/kafka/event-message';
 

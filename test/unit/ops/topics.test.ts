@@ -1,6 +1,5 @@
 // topics plan/apply's rules, on plain data: what is created, what needs a flag, what is never done.
 import { describe, expect, it } from 'vitest';
-import { CliError } from '../../../local/cli-error';
 import {
   formatPlan,
   planTopics,
@@ -9,7 +8,8 @@ import {
   type TopicSpec,
   type TopicState,
   topicSpecs,
-} from '../../../local/topics';
+} from '../../../ops/topics';
+import { CliError } from '../../../shared/cli-error';
 
 const DAY = 86_400_000;
 const config = {

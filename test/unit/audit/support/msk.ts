@@ -13,6 +13,8 @@ export interface TestEventOptions {
   partition?: number;
   offset: number;
   id?: string;
+  /** ce_source; default urn:mobility:genai-service. */
+  source?: string;
   type?: string;
   subject?: string;
   time?: string;
@@ -33,7 +35,7 @@ export function cloudEventRecord(options: TestEventOptions): TestMskRecord {
   const headers: Record<string, string | number[]> = {
     ce_id: options.id ?? `${topic}-${options.partition ?? 0}-${options.offset}`,
     ce_type: options.type ?? topic,
-    ce_source: 'urn:mobility:genai-service',
+    ce_source: options.source ?? 'urn:mobility:genai-service',
     ce_specversion: '1.0',
     ce_time: options.time ?? new Date(Date.UTC(2026, 10, 1, 12, 0, 0) + options.offset * 1000).toISOString(),
     ce_subject: subject,

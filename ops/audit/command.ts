@@ -3,27 +3,27 @@
  *
  * Also as `tsx local/cli.ts audit ...`.
  *
- *   tsx local/audit.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://B/P] [--json]
- *   tsx local/audit.ts digest --to s3://B/P    (writes one digest of every chain head, as audit-digest does)
- *   tsx local/audit.ts set-login-password --secret-arn ARN   (the login of a secret gets its password)
- *   tsx local/audit.ts query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO]
+ *   tsx ops/audit/command.ts verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://B/P] [--json]
+ *   tsx ops/audit/command.ts digest --to s3://B/P    (writes one digest of every chain head, as audit-digest does)
+ *   tsx ops/audit/command.ts set-login-password --secret-arn ARN   (the login of a secret gets its password)
+ *   tsx ops/audit/command.ts query [--correlation-id C] [--type T] [--subject S] [--id ID [--source S]] [--from ISO] [--to ISO]
  *                            [--limit N] [--json]
- *   tsx local/audit.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
+ *   tsx ops/audit/command.ts retention --before ISO     (drops month partitions ending before it; >= 90 days ago)
  *
  * Connects to DATABASE_URL (the local stack exports it; in AWS use a role that can read the store).
  * Exit status: 0 ok, 1 a broken chain, 2 usage error.
  */
 import { parseArgs } from 'node:util';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { describeBreak } from '../functions/audit-append/chain-verifier';
-import { parseSecret, secretsManagerReader } from '../functions/audit-append/database';
-import { PostgresAuditReader } from '../functions/audit-append/postgres-audit-reader';
-import { parseS3Url, readDigests, writeDigest } from '../functions/audit-digest/digest';
-import { PostgresChainHeads } from '../functions/audit-digest/postgres-chain-heads';
-import { S3DigestStore } from '../functions/audit-digest/s3-digest-store';
-import { setLoginPassword } from './audit-login';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from './provision';
+import { parseSecret, secretsManagerReader } from '../../functions/audit-append/database-secret';
+import { parseS3Url, readDigests, writeDigest } from '../../functions/audit-digest/digest';
+import { PostgresChainHeads } from '../../functions/audit-digest/postgres-chain-heads';
+import { S3DigestStore } from '../../functions/audit-digest/s3-digest-store';
+import { operationsS3Client as s3Client } from '../s3-client';
+import { describeBreak } from './chain-verifier';
+import { setLoginPassword } from './login';
+import { PostgresAuditReader } from './postgres-audit-reader';
 
 export const AUDIT_USAGE = `usage:
   audit verify [--topic T] [--partition N] [--from ISO] [--to ISO] [--digests s3://BUCKET/PREFIX] [--json]
@@ -31,7 +31,8 @@ export const AUDIT_USAGE = `usage:
       chain of external digests and that every row hash they vouch for is still there
   audit digest --to s3://BUCKET/PREFIX
       writes one digest of every chain head, chained to the newest one there (what audit-digest does in AWS)
-  audit query [--correlation-id C] [--type T] [--subject S] [--id ID] [--from ISO] [--to ISO] [--limit N] [--json]
+  audit query [--correlation-id C] [--type T] [--subject S] [--id ID [--source SRC]] [--from ISO] [--to ISO] [--limit N] [--json]
+      an id is unique per source (CloudEvents): --id alone lists every source's event with it
   audit retention --before ISO
   audit set-login-password --secret-arn ARN
       sets the password of the secret's login (audit_append_login, audit_digest_login) as a SCRAM verifier
@@ -117,6 +118,7 @@ function parse(args: string[]) {
       type: { type: 'string' },
       subject: { type: 'string' },
       id: { type: 'string' },
+      source: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -142,16 +144,6 @@ function integer(value: string | undefined, name: string): number | undefined {
 
 const json = (value: unknown) =>
   JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item), 2);
-
-/** S3 for digests: the local stand-in (AWS_ENDPOINT_URL_S3, path-style, its dummy keys) or AWS. */
-function s3Client(): S3Client {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3;
-  return new S3Client({
-    region: process.env.AWS_REGION ?? LOCAL_REGION,
-    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID ? { credentials: LOCAL_CREDENTIALS } : {}),
-  });
-}
 
 function digestStore(url: string, s3: S3Client): { store: S3DigestStore; prefix: string } {
   let location: ReturnType<typeof parseS3Url>;
@@ -213,6 +205,7 @@ async function query(reader: PostgresAuditReader, options: Options, io: AuditCom
     type: options.type,
     subject: options.subject,
     ceId: options.id,
+    source: options.source,
     from: date(options.from, 'from'),
     to: date(options.to, 'to'),
     limit: integer(options.limit, 'limit'),
@@ -233,6 +226,7 @@ async function query(reader: PostgresAuditReader, options: Options, io: AuditCom
         row.time?.toISOString() ?? '-',
         row.type,
         row.ceId,
+        `source=${row.source}`,
         `subject=${row.subject ?? '-'}`,
         `correlation=${row.correlationId ?? '-'}`,
         `${row.topic}-${row.partition}@${row.offset}`,

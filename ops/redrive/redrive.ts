@@ -3,7 +3,7 @@
 // the outcome so a second redrive skips what succeeded. The same against AWS and locally: only the adapters
 // behind these ports differ (S3 or s3rver, Lambda or the local Lambda API, MSK or the local broker).
 import type { MSKEvent, MSKRecord } from 'aws-lambda';
-import { MAX_PAYLOAD_BYTES } from '../esm/batcher';
+import { MAX_PAYLOAD_BYTES } from '../../local/esm/batcher';
 import {
   type BatchSelection,
   batchMatches,

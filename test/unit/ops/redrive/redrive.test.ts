@@ -1,13 +1,12 @@
 import type { MSKEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { CliError } from '../../../local/cli-error';
 import {
   checkTopicTarget,
   formatOutcomes,
   formatPlan,
   parseRedriveArgs,
-} from '../../../local/redrive/command';
-import { parseFailedBatch, UnreadableFailedBatch } from '../../../local/redrive/failed-batch';
+} from '../../../../ops/redrive/command';
+import { parseFailedBatch, UnreadableFailedBatch } from '../../../../ops/redrive/failed-batch';
 import {
   executeRedrive,
   type FunctionInvoker,
@@ -19,7 +18,8 @@ import {
   planRedrive,
   produceBatch,
   STATUS_TAG,
-} from '../../../local/redrive/redrive';
+} from '../../../../ops/redrive/redrive';
+import { CliError } from '../../../../shared/cli-error';
 import { ESM, FUNCTION, failedObject, memoryStore, OTHER_ESM, record } from './failed-objects';
 
 const selection = { esmUuids: [ESM], functionName: FUNCTION };

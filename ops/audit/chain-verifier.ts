@@ -1,4 +1,9 @@
-import { type AuditContent, bodyHashOf, chainHash, contentHashOf } from './audit-record';
+import {
+  type AuditContent,
+  bodyHashOf,
+  chainHash,
+  contentHashOf,
+} from '../../functions/audit-append/audit-record';
 
 /** A stored audit row as `audit verify` reads it. */
 export interface StoredAuditRow extends AuditContent {
@@ -7,7 +12,7 @@ export interface StoredAuditRow extends AuditContent {
   ceId: string | null;
   /** Query columns (ce_type, ce_time, ...) that no longer equal the hashed CloudEvents attributes. */
   changedColumns?: string;
-  /** What the id guard (audit_event_ids) holds for this row's ce_id, when it does not point back at this row. */
+  /** What the id guard (audit_event_ids) holds for this row's source + id, when it does not point back at this row. */
   guardMismatch?: string;
   bodyHash: Buffer;
   contentHash: Buffer;
@@ -112,7 +117,11 @@ export class ChainWalker {
       );
     }
     if (row.guardMismatch) {
-      return at('id-guard-mismatch', `ce_id ${row.ceId} -> this row, body ${hex(body)}`, row.guardMismatch);
+      return at(
+        'id-guard-mismatch',
+        `ce_id ${row.ceId} of source ${String(row.ce.source)} -> this row, body ${hex(body)}`,
+        row.guardMismatch,
+      );
     }
     const checkpoint = this.checkpoints.get(row.seq);
     if (checkpoint && !checkpoint.hash.equals(rowHash)) {

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
-import { CliError } from '../cli-error';
+import { CliError } from '../../shared/cli-error';
 import { describeOffsets, FAILURE_CONDITIONS, type FailureCondition } from './failed-batch';
 import {
   AT_TAG,
@@ -243,7 +243,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (options.stage === 'local') {
     // Locally the broker and the bucket are wherever `npm run stack -- up` / `npm run dev` put them.
-    const { readStackState } = await import('../stack/index');
+    const { readStackState } = await import('../../local/stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
   // A deployed stage names its bucket explicitly: FAILED_RECORDS_BUCKET in the shell is the local stack's, and
@@ -252,12 +252,13 @@ export async function run(args: string[]): Promise<number> {
     options.bucket ?? (options.stage === 'local' ? process.env.FAILED_RECORDS_BUCKET : undefined);
   if (!bucket)
     throw usage(`--stage ${options.stage}: pass --bucket (the stack's FailedRecordsBucketName output)`);
-  const [{ lambdaClientFor }, { findMappings }, { stageKafkaSettings }, { s3Client }] = await Promise.all([
-    import('../lambda-client'),
-    import('../replay'),
-    import('../stage-kafka'),
-    import('../esm/destinations'),
-  ]);
+  const [{ lambdaClientFor }, { findMappings }, { stageKafkaSettings }, { operationsS3Client }] =
+    await Promise.all([
+      import('../lambda-client'),
+      import('../replay'),
+      import('../stage-kafka'),
+      import('../s3-client'),
+    ]);
   const { s3FailedBatchStore } = await import('./s3-failed-batch-store');
   const lambda = await lambdaClientFor(options.stage, options.lambdaEndpoint);
   const functionName = `mobility-events-${options.stage}-${options.functionKey}`;
@@ -267,7 +268,7 @@ export async function run(args: string[]): Promise<number> {
     throw usage(
       `--esm ${options.esm} is not an event source mapping of ${functionName}${options.topic ? ` on ${options.topic}` : ''}`,
     );
-  const s3 = s3Client();
+  const s3 = operationsS3Client();
   const store = s3FailedBatchStore(s3, bucket);
   const plan = await planRedrive(
     store,

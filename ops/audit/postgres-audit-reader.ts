@@ -1,5 +1,6 @@
-import type { StoredHeader } from './audit-record';
-import { GENESIS_HASH } from './audit-record';
+import type { StoredHeader } from '../../functions/audit-append/audit-record';
+import { GENESIS_HASH } from '../../functions/audit-append/audit-record';
+import type { Queryable } from '../../functions/audit-append/postgres-pool';
 import { type ChainBreak, ChainWalker, type Checkpoint, type StoredAuditRow } from './chain-verifier';
 
 export interface VerifyOptions {
@@ -36,6 +37,8 @@ export interface AuditQuery {
   type?: string;
   subject?: string;
   ceId?: string;
+  /** CloudEvents source: with ceId, the one event of that source and id. */
+  source?: string;
   /** Event time (CloudEvents `time`) range [from, to). */
   from?: Date;
   to?: Date;
@@ -82,11 +85,6 @@ interface AnchorRow {
   dropped_partition: string;
   partition_exists: boolean;
   within_retention: boolean;
-}
-
-/** The part of a pg Pool or Client the reader needs. */
-export interface Queryable {
-  query<Row extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: Row[] }>;
 }
 
 /** Reads the audit store for investigations: chain verification, queries, retention. */
@@ -237,7 +235,7 @@ export class PostgresAuditReader {
                                 encode(g.body_hash, 'hex'))
                 END AS guard_mismatch
          FROM audit_event e
-         LEFT JOIN audit_event_ids g ON g.ce_id = e.ce_id
+         LEFT JOIN audit_event_ids g ON g.ce_id = e.ce_id AND g.ce_source = e.ce_source
          WHERE e.topic = $1 AND e.kafka_partition = $2 AND e.seq > $3 AND ($5::timestamptz IS NULL OR e.recorded_at < $5)
          ORDER BY e.seq LIMIT $4`,
         [chain.topic, chain.kafka_partition, after.toString(), pageSize, options.to ?? null],
@@ -270,19 +268,30 @@ export class PostgresAuditReader {
   async query(filter: AuditQuery): Promise<AuditEventRow[]> {
     const conditions: string[] = [];
     const values: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      values.push(value);
-      conditions.push(sql.replace('?', `$${values.length}`));
+    const add = (sql: string, ...parameters: unknown[]) => {
+      let condition = sql;
+      for (const parameter of parameters) {
+        values.push(parameter);
+        condition = condition.replace('?', `$${values.length}`);
+      }
+      conditions.push(condition);
     };
     if (filter.correlationId !== undefined) add('correlation_id = ?', filter.correlationId);
     if (filter.type !== undefined) add('ce_type = ?', filter.type);
     if (filter.subject !== undefined) add('ce_subject = ?', filter.subject);
-    if (filter.ceId !== undefined) {
-      // Through the id guard, which holds the event's full primary key.
+    // By id through the id guard, which holds the event's full primary key. Ids are unique per source only:
+    // without a source, every source's event with that id.
+    const guard = 'SELECT topic, kafka_partition, seq, recorded_at FROM audit_event_ids WHERE ce_id = ?';
+    if (filter.ceId !== undefined && filter.source !== undefined) {
       add(
-        '(topic, kafka_partition, seq, recorded_at) IN (SELECT topic, kafka_partition, seq, recorded_at FROM audit_event_ids WHERE ce_id = ?)',
+        `(topic, kafka_partition, seq, recorded_at) IN (${guard} AND ce_source = ?)`,
         filter.ceId,
+        filter.source,
       );
+    } else if (filter.ceId !== undefined) {
+      add(`(topic, kafka_partition, seq, recorded_at) IN (${guard})`, filter.ceId);
+    } else if (filter.source !== undefined) {
+      add('ce_source = ?', filter.source);
     }
     if (filter.from !== undefined) add('ce_time >= ?', filter.from);
     if (filter.to !== undefined) add('ce_time < ?', filter.to);

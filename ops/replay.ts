@@ -14,11 +14,11 @@ import {
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
+import { partitionLags } from '../local/esm/lag';
+import { offsetsAt } from '../local/esm/starting-position';
+import { CliError, numberFlag } from '../shared/cli-error';
 import { type KafkaConnectionSettings, kafkaClientOptions } from '../shared/kafka/client-options';
 import type { ReadModelRebuilder } from '../shared/read-model-rebuilder';
-import { CliError, numberFlag } from './cli-error';
-import { partitionLags } from './esm/lag';
-import { offsetsAt } from './esm/starting-position';
 import { lambdaClientFor } from './lambda-client';
 import { stageKafkaSettings } from './stage-kafka';
 
@@ -321,7 +321,7 @@ export async function run(args: string[]): Promise<number> {
   const stage = values.stage ?? 'local';
   if (stage === 'local') {
     // Locally the broker and the stores are wherever `npm run stack -- up` / `npm run dev` put them.
-    const { readStackState } = await import('./stack/index');
+    const { readStackState } = await import('../local/stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
   if (values.rebuild) await registerProjectRebuilders(stage);

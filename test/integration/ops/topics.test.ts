@@ -1,11 +1,11 @@
 // topics plan/apply against the real broker: what plan reads is what apply wrote, and nothing is touched that
 // the plan did not name. Run-scoped topic names, so the stack's own topics are left alone.
-import '../../shared/kafka/node20-polyfills';
+import '../../../shared/kafka/node20-polyfills';
 import { spawnSync } from 'node:child_process';
 import type { Admin } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyPlan, planTopics, readTopics, refusal, type TopicSpec } from '../../local/topics';
-import { testAdmin, uniqueName } from '../support/kafka';
+import { applyPlan, planTopics, readTopics, refusal, type TopicSpec } from '../../../ops/topics';
+import { testAdmin, uniqueName } from '../../support/kafka';
 
 const DAY = 86_400_000;
 let admin: Admin;

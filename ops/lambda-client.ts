@@ -3,8 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { CliError } from './cli-error';
-import { stateDir } from './stack/paths';
+import { stateDir } from '../local/stack/paths';
+import { CliError } from '../shared/cli-error';
 
 async function localLambdaEndpoint(): Promise<string | undefined> {
   try {

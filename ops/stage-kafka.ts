@@ -1,8 +1,9 @@
 // The Kafka connection of a command run against a stage (replay, topics): the local broker (plaintext) for the
 // local stage; for an AWS stage the cluster's IAM bootstrap brokers with MSK IAM auth, the only listener the
 // deployment grants (KAFKA_AUTH=none overrides it for a cluster without IAM auth).
+
+import { CliError } from '../shared/cli-error';
 import { type KafkaConnectionSettings, kafkaSettingsFromEnv } from '../shared/kafka/client-options';
-import { CliError } from './cli-error';
 
 export function stageKafkaSettings(
   stage: string,

@@ -8,9 +8,9 @@ import { parseArgs } from 'node:util';
 import { DynamoDbReviewTasks } from '../functions/incident-explanation/dynamodb-stores';
 import type { ReviewTask } from '../functions/incident-explanation/ports';
 import { dynamoDocumentClient } from '../shared/aws-clients';
+import { CliError, numberFlag } from '../shared/cli-error';
 import type { OutgoingEvent } from '../shared/kafka/event-message';
 import { EventProducer } from '../shared/kafka/producer';
-import { CliError, numberFlag } from './cli-error';
 import { stageKafkaSettings } from './stage-kafka';
 
 const RESOLVED_TOPIC = 'genai.hitl.resolved';
@@ -142,7 +142,7 @@ export async function run(args: string[]): Promise<number> {
 
   const stage = values.stage ?? 'local';
   if (stage === 'local') {
-    const { readStackState } = await import('./stack/index');
+    const { readStackState } = await import('../local/stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
   const table = process.env.INCIDENTS_TABLE ?? `mobility-events-${stage}-incidents`;

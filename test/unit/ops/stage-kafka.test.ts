@@ -1,7 +1,7 @@
 // The admin client of replay and topics must reach MSK the way the deployment allows: the IAM listener with
 // OAUTHBEARER tokens from the MSK IAM signer. Locally it talks plaintext to the stack's broker.
 import { describe, expect, it } from 'vitest';
-import { stageKafkaSettings } from '../../../local/stage-kafka';
+import { stageKafkaSettings } from '../../../ops/stage-kafka';
 import { kafkaClientOptions } from '../../../shared/kafka/client-options';
 
 const MSK = 'b-1.mobility.abc123.c3.kafka.eu-west-1.amazonaws.com:9098';

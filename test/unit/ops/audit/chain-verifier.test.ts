@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildAuditRecord, chainHash, GENESIS_HASH } from '../../../functions/audit-append/audit-record';
-import {
-  ChainWalker,
-  describeBreak,
-  type StoredAuditRow,
-} from '../../../functions/audit-append/chain-verifier';
-import { cloudEventRecord, decodeJsonCloudEvent } from './support/msk';
+import { buildAuditRecord, chainHash, GENESIS_HASH } from '../../../../functions/audit-append/audit-record';
+import { ChainWalker, describeBreak, type StoredAuditRow } from '../../../../ops/audit/chain-verifier';
+import { cloudEventRecord, decodeJsonCloudEvent } from '../../audit/support/msk';
 
 function chain(length: number): StoredAuditRow[] {
   let prev = GENESIS_HASH;

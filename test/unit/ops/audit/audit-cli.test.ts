@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runAuditCommand } from '../../../local/audit';
+import { runAuditCommand } from '../../../../ops/audit/command';
 
 // Usage never needs a database or S3: these run without DATABASE_URL.
 async function run(argv: string[]) {

@@ -5,9 +5,9 @@
 import '../shared/kafka/node20-polyfills';
 import { parseArgs } from 'node:util';
 import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
+import { LOCAL_STAGE, resolvedServerlessConfig } from '../local/serverless-config';
+import { CliError } from '../shared/cli-error';
 import { kafkaClientOptions } from '../shared/kafka/client-options';
-import { CliError } from './cli-error';
-import { LOCAL_STAGE, resolvedServerlessConfig } from './serverless-config';
 import { stageKafkaSettings } from './stage-kafka';
 
 // biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
@@ -305,7 +305,7 @@ export async function run(args: string[]): Promise<number> {
     throw new CliError(`topics: expected "plan" or "apply"\n\n${USAGE}`, 2);
   const stage = values.stage ?? LOCAL_STAGE;
   if (stage === LOCAL_STAGE) {
-    const { readStackState } = await import('./stack/index');
+    const { readStackState } = await import('../local/stack/index');
     for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
   }
   let specs = topicSpecs(resolvedServerlessConfig(LOCAL_STAGE), stage);

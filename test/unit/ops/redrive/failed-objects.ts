@@ -1,9 +1,13 @@
 // Failed-records objects exactly as the emulator's S3 destination writes them (invocation record + payload),
 // and an in-memory bucket behind the redrive's store port.
-import type { QueuedRecord } from '../../../local/esm/batcher';
-import { type SourceRecord, toMskEvent } from '../../../local/esm/event';
-import { type FailureCondition, invocationRecord, s3ObjectKey } from '../../../local/esm/invocation-record';
-import type { FailedBatchStore } from '../../../local/redrive/redrive';
+import type { QueuedRecord } from '../../../../local/esm/batcher';
+import { type SourceRecord, toMskEvent } from '../../../../local/esm/event';
+import {
+  type FailureCondition,
+  invocationRecord,
+  s3ObjectKey,
+} from '../../../../local/esm/invocation-record';
+import type { FailedBatchStore } from '../../../../ops/redrive/redrive';
 
 export const FUNCTION = 'mobility-events-local-billing';
 export const ESM = '11111111-2222-3333-4444-555555555555';
