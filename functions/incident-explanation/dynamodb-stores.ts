@@ -68,7 +68,7 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     /** Conditional writes in flight at once. */
-    private readonly concurrency = 16,
+    private readonly concurrency = 32,
   ) {}
 
   async openAll(tasks: readonly ReviewTask[]): Promise<void> {
