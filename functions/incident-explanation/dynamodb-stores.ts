@@ -32,6 +32,12 @@ import type {
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
 const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
+/**
+ * Requests of one call in flight at once: batch requests (100 keys or 25 items each: a 6-partition batch writes
+ * 24 of views and 24 of outcomes), and single conditional writes (the SDK's HTTP handler keeps 50 sockets).
+ */
+const BATCH_REQUESTS_IN_FLIGHT = 8;
+const WRITES_IN_FLIGHT = 50;
 
 export class DynamoDbIncidentViewStore implements IncidentViewStore {
   constructor(
@@ -46,6 +52,7 @@ export class DynamoDbIncidentViewStore implements IncidentViewStore {
       this.client,
       this.tableName,
       views.map((view) => ({ ...incidentKey(view.incidentId, 'VIEW'), ...view })),
+      BATCH_REQUESTS_IN_FLIGHT,
     );
   }
 
@@ -68,7 +75,7 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     /** Conditional writes in flight at once. */
-    private readonly concurrency = 32,
+    private readonly concurrency = WRITES_IN_FLIGHT,
   ) {}
 
   async openAll(tasks: readonly ReviewTask[]): Promise<void> {
@@ -193,6 +200,7 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
       this.client,
       this.tableName,
       [...byKey.keys()].map((id) => ({ id })),
+      BATCH_REQUESTS_IN_FLIGHT,
     );
     const now = (this.options.now ?? Date.now)();
     const found = new Map<string, StoredExplanation>();
@@ -217,6 +225,7 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
           this.options.ttlSeconds ?? DEFAULT_EXPLANATION_TTL_SECONDS,
         ),
       ),
+      BATCH_REQUESTS_IN_FLIGHT,
     );
   }
 }
