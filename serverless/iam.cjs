@@ -16,14 +16,18 @@
 
 const { mskEventLogicalId } = require('./esm-extensions.cjs');
 
-// DynamoDB actions per use. Powertools idempotency needs exactly these four on its table.
-const IDEMPOTENCY = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
-
 const GRANTS = {
   'incident-explanation': {
     tables: {
-      IncidentsTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-      IncidentIdempotencyTable: IDEMPOTENCY,
+      // Views in batches; reviews opened and resolved by conditional writes, one each.
+      IncidentsTable: [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ],
+      // Explanation records read and written per batch (functions/incident-explanation/incident-batch.ts).
+      IncidentIdempotencyTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
     },
     // Produces the GenAI trail; these topics only, no wildcard over genai.*.
     produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],
