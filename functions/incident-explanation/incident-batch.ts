@@ -130,7 +130,9 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
       if (decision.kind !== 'explain') return;
       const { event } = detected[position] as Detected;
       const partition = `${event.topic}-${event.position?.partition ?? ''}`;
-      owners.set(partition, [...(owners.get(partition) ?? []), position]);
+      const positions = owners.get(partition);
+      if (positions) positions.push(position);
+      else owners.set(partition, [position]);
     });
     const explained = new Map<number, IncidentOutcome | { error: unknown }>();
     await Promise.all(
