@@ -309,7 +309,7 @@ function perRecordIncidents(incidentsTable: string, idempotencyTable: string): H
             const { Item } = await documents.send(
               new GetCommand({ TableName: idempotencyTable, Key: key, ConsistentRead: true }),
             );
-            await publisher.publish((Item?.data as IncidentOutcome).events);
+            await publisher.publish((Item as { data: IncidentOutcome }).data.events);
             continue;
           }
           const outcome = await explainIncident(incident, {}, { explainer });
