@@ -13,6 +13,12 @@ import {
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
+import { explainIncident } from '../functions/incident-explanation/explain-incident';
+import { explanationKey, payloadHash } from '../functions/incident-explanation/explanation-records';
+import { toIncident } from '../functions/incident-explanation/incident';
+import { kafkaGenAiEventPublisher } from '../functions/incident-explanation/kafka-genai-publisher';
+import type { IncidentOutcome } from '../functions/incident-explanation/ports';
+import { RulesIncidentExplainer } from '../functions/incident-explanation/rules-explainer';
 import { startChannelStandIn } from '../local/channel-stand-in';
 import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
 import { runMigrations } from '../ops/migrations';
@@ -33,7 +39,14 @@ import { type DelayProxy, redirectConnections, startDelayProxy } from './delay-p
 export interface LatencyCase {
   /** Row label. */
   name: string;
-  fn: 'demand' | 'billing' | 'audit' | 'incident' | 'notifications' | 'notifications-per-record';
+  fn:
+    | 'demand'
+    | 'billing'
+    | 'audit'
+    | 'incident'
+    | 'incident-per-record'
+    | 'notifications'
+    | 'notifications-per-record';
   topics: SampleEventType[];
   records: number;
   batches: number;
@@ -178,6 +191,8 @@ async function loadHandler(): Promise<Handler> {
         delete process.env.BEDROCK_MODEL_ID;
       }
       return (await import('../functions/incident-explanation/handler')).handler as Handler;
+    case 'incident-per-record':
+      return perRecordIncidents(await table('IncidentsTable'), await table('IncidentIdempotencyTable'));
     case 'notifications':
       Object.assign(process.env, {
         NOTIFICATIONS_TABLE: await table('NotificationsTable'),
@@ -254,6 +269,76 @@ function perRecordNotifications(tableName: string): Handler {
               }),
             );
           }
+        }
+      }),
+    );
+    return { batchItemFailures: [] };
+  };
+}
+
+/**
+ * The incident-explanation design before 2026-12-06, as a baseline: per record, in partition order, Powertools
+ * idempotency (conditional PutItem INPROGRESS), the rules explainer, PutItem of the view, a conditional PutItem
+ * of the review (when one is opened), UpdateItem COMPLETED with the outcome, then one produce of its events. A
+ * redelivery: the PutItem fails and the record is read (GetItem, as on dynalite, which ignores
+ * ReturnValuesOnConditionCheckFailure), then the produce. Only the request sequence is replayed.
+ */
+function perRecordIncidents(incidentsTable: string, idempotencyTable: string): Handler {
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const publisher = kafkaGenAiEventPublisher(process.env);
+  const explainer = new RulesIncidentExplainer();
+  return async (event) => {
+    const partitions = await decodeEvent(event, { registry });
+    await Promise.all(
+      partitions.map(async (partition) => {
+        for (const record of partition.records) {
+          if (record instanceof Error || record.tombstone) continue;
+          const incident = toIncident(record.data);
+          const key = { id: explanationKey(incident.incidentId) };
+          try {
+            await documents.send(
+              new PutCommand({
+                TableName: idempotencyTable,
+                Item: { ...key, status: 'INPROGRESS', expiration: Math.round(Date.now() / 1000) + 3600 },
+                ConditionExpression: 'attribute_not_exists(id)',
+              }),
+            );
+          } catch (error) {
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+            const { Item } = await documents.send(
+              new GetCommand({ TableName: idempotencyTable, Key: key, ConsistentRead: true }),
+            );
+            await publisher.publish((Item as { data: IncidentOutcome }).data.events);
+            continue;
+          }
+          const outcome = await explainIncident(incident, {}, { explainer });
+          await documents.send(
+            new PutCommand({
+              TableName: incidentsTable,
+              Item: { pk: `INCIDENT#${incident.incidentId}`, sk: 'VIEW', ...outcome.view },
+            }),
+          );
+          if (outcome.review) {
+            await documents.send(
+              new PutCommand({
+                TableName: incidentsTable,
+                Item: { pk: `INCIDENT#${incident.incidentId}`, sk: 'REVIEW', ...outcome.review },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              }),
+            );
+          }
+          await documents.send(
+            new UpdateCommand({
+              TableName: idempotencyTable,
+              Key: key,
+              UpdateExpression: 'SET #s = :s, #d = :d, validation = :v',
+              ExpressionAttributeNames: { '#s': 'status', '#d': 'data' },
+              ExpressionAttributeValues: { ':s': 'COMPLETED', ':d': outcome, ':v': payloadHash(incident) },
+            }),
+          );
+          await publisher.publish(outcome.events);
         }
       }),
     );

@@ -31,10 +31,6 @@ const ESM_DEFAULTS = {
 
 /** A serverless.yml variable, e.g. variable('sls:stage'); spelt so that no JS string looks like a template. */
 const variable = (source) => ['$', '{', source, '}'].join('');
-
-// DynamoDB actions per use. Powertools idempotency needs exactly these four on its table.
-const IDEMPOTENCY = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
-
 const CONSUMERS = {
   'incident-explanation': {
     description: 'Explains safety incidents with GenAI and opens human reviews',
@@ -50,8 +46,15 @@ const CONSUMERS = {
     },
     grants: {
       tables: {
-        IncidentsTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        IncidentIdempotencyTable: IDEMPOTENCY,
+        // Views in batches; reviews opened and resolved by conditional writes, one each.
+        IncidentsTable: [
+          'dynamodb:BatchWriteItem',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+        ],
+        // Explanation records read and written per batch (functions/incident-explanation/incident-batch.ts).
+        IncidentIdempotencyTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
       },
       // Produces the GenAI trail; these topics only, no wildcard over genai.*.
       produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],

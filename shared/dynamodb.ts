@@ -1,9 +1,12 @@
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   BatchWriteCommand,
   type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { chunk, mapBounded } from './concurrency';
 
 /** DynamoDB's limit per BatchWriteItem request. */
 const WRITE_BATCH = 25;
@@ -56,4 +59,74 @@ export async function deleteAllItems(
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return deleted;
+}
+
+/** DynamoDB's limit per BatchGetItem request. */
+const GET_BATCH = 100;
+/** A batch request's unprocessed keys or items (throttling) are resent this many times, with backoff. */
+const UNPROCESSED_ATTEMPTS = 8;
+
+const unprocessedBackoff = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 1_000)));
+
+/**
+ * What DynamoDB's keeping part of a batch request back means: capacity. Named like throttling so it is
+ * classified as an outage (retried inside the invocation), not as a record's fault.
+ */
+function stillUnprocessed(count: number): Error {
+  const error = new Error(
+    `${count} keys or items of a batch request still unprocessed after ${UNPROCESSED_ATTEMPTS} attempts`,
+  );
+  error.name = 'ProvisionedThroughputExceededException';
+  return error;
+}
+
+/**
+ * Reads `keys` of one table with consistent BatchGetItem requests of 100 keys, `concurrency` requests in
+ * flight, resending unprocessed keys with backoff. Items come back in no particular order.
+ */
+export async function batchGetAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  keys: readonly Record<string, unknown>[],
+  concurrency = 4,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  await mapBounded(chunk(keys, GET_BATCH), concurrency, async (part) => {
+    let pending: Record<string, unknown>[] | undefined = part;
+    for (let attempt = 1; pending && pending.length > 0; attempt++) {
+      if (attempt > UNPROCESSED_ATTEMPTS) throw stillUnprocessed(pending.length);
+      if (attempt > 1) await unprocessedBackoff(attempt);
+      const result: BatchGetCommandOutput = await client.send(
+        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      items.push(...(result.Responses?.[tableName] ?? []));
+      pending = result.UnprocessedKeys?.[tableName]?.Keys;
+    }
+  });
+  return items;
+}
+
+/**
+ * Puts `items` into one table with BatchWriteItem requests of 25 (no two with the same key), `concurrency`
+ * requests in flight, resending unprocessed items with backoff. Unconditional: for writes that are right
+ * whoever wrote first.
+ */
+export async function batchPutAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  items: readonly Record<string, unknown>[],
+  concurrency = 4,
+): Promise<void> {
+  await mapBounded(chunk(items, WRITE_BATCH), concurrency, async (part) => {
+    let pending: Record<string, unknown>[] | undefined = part.map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 1; pending && pending.length > 0; attempt++) {
+      if (attempt > UNPROCESSED_ATTEMPTS) throw stillUnprocessed(pending.length);
+      if (attempt > 1) await unprocessedBackoff(attempt);
+      const result: BatchWriteCommandOutput = await client.send(
+        new BatchWriteCommand({ RequestItems: { [tableName]: pending as never } }),
+      );
+      pending = result.UnprocessedItems?.[tableName] as Record<string, unknown>[] | undefined;
+    }
+  });
 }

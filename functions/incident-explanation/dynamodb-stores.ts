@@ -5,8 +5,18 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { isConditionalCheckFailure } from '../../shared/dynamodb';
+import { mapBounded } from '../../shared/concurrency';
+import { batchGetAll, batchPutAll, isConditionalCheckFailure } from '../../shared/dynamodb';
+import {
+  completedItem,
+  DEFAULT_EXPLANATION_TTL_SECONDS,
+  DEFAULT_KEY_PREFIX,
+  explanationKey,
+  storedExplanationOf,
+} from './explanation-records';
 import type {
+  CompletedExplanation,
+  ExplanationRecords,
   IncidentView,
   IncidentViewStore,
   OpenReviews,
@@ -14,6 +24,7 @@ import type {
   ReviewResolution,
   ReviewTask,
   ReviewTasks,
+  StoredExplanation,
 } from './ports';
 
 // IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation) | REVIEW (the human review).
@@ -21,6 +32,12 @@ import type {
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
 const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
+/**
+ * Requests of one call in flight at once: batch requests (100 keys or 25 items each: a 6-partition batch writes
+ * 24 of views and 24 of outcomes), and single conditional writes (the SDK's HTTP handler keeps 50 sockets).
+ */
+const BATCH_REQUESTS_IN_FLIGHT = 8;
+const WRITES_IN_FLIGHT = 50;
 
 export class DynamoDbIncidentViewStore implements IncidentViewStore {
   constructor(
@@ -28,13 +45,14 @@ export class DynamoDbIncidentViewStore implements IncidentViewStore {
     private readonly tableName: string,
   ) {}
 
-  async save(view: IncidentView): Promise<void> {
-    // A plain put: the view is derived from the incident alone, so rewriting it on a retry is harmless.
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...incidentKey(view.incidentId, 'VIEW'), ...view },
-      }),
+  async saveAll(views: readonly IncidentView[]): Promise<void> {
+    // Plain batched puts: a view is written before its outcome is stored and rewritten only by a run that
+    // explains the incident again, whose outcome then replaces the stored one too.
+    await batchPutAll(
+      this.client,
+      this.tableName,
+      views.map((view) => ({ ...incidentKey(view.incidentId, 'VIEW'), ...view })),
+      BATCH_REQUESTS_IN_FLIGHT,
     );
   }
 
@@ -56,9 +74,17 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    /** Conditional writes in flight at once. */
+    private readonly concurrency = WRITES_IN_FLIGHT,
   ) {}
 
-  async open(task: ReviewTask): Promise<void> {
+  async openAll(tasks: readonly ReviewTask[]): Promise<void> {
+    // One conditional write each (a resolution may be there first, from another partition): no batch request
+    // carries a condition, so they go out at once instead.
+    await mapBounded(tasks, this.concurrency, (task) => this.open(task));
+  }
+
+  private async open(task: ReviewTask): Promise<void> {
     try {
       await this.client.send(
         new PutCommand({
@@ -154,4 +180,52 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
 function toReviewTask(item: Record<string, unknown>): ReviewTask {
   const { pk: _pk, sk: _sk, reviewQueue: _queue, ...task } = item;
   return task as unknown as ReviewTask;
+}
+
+/**
+ * The idempotency table (Powertools' item format, explanation-records.ts): one consistent BatchGetItem per 100
+ * incidents, one BatchWriteItem per 25 completed outcomes.
+ */
+export class DynamoDbExplanationRecords implements ExplanationRecords {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly options: { keyPrefix?: string; ttlSeconds?: number; now?: () => number } = {},
+  ) {}
+
+  async find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
+    const prefix = this.options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    const byKey = new Map(incidentIds.map((incidentId) => [explanationKey(incidentId, prefix), incidentId]));
+    const items = await batchGetAll(
+      this.client,
+      this.tableName,
+      [...byKey.keys()].map((id) => ({ id })),
+      BATCH_REQUESTS_IN_FLIGHT,
+    );
+    const now = (this.options.now ?? Date.now)();
+    const found = new Map<string, StoredExplanation>();
+    for (const item of items) {
+      const incidentId = byKey.get(item.id as string);
+      const stored = storedExplanationOf(item, now);
+      if (incidentId !== undefined && stored) found.set(incidentId, stored);
+    }
+    return found;
+  }
+
+  async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
+    const now = (this.options.now ?? Date.now)();
+    await batchPutAll(
+      this.client,
+      this.tableName,
+      explanations.map((explanation) =>
+        completedItem(
+          explanation,
+          now,
+          this.options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+          this.options.ttlSeconds ?? DEFAULT_EXPLANATION_TTL_SECONDS,
+        ),
+      ),
+      BATCH_REQUESTS_IN_FLIGHT,
+    );
+  }
 }

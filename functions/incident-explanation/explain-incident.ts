@@ -1,7 +1,7 @@
 import { incidentArtefactId } from './deterministic-id';
 import type { ExplainerResult, IncidentExplainer } from './explanation';
 import type { Incident } from './incident';
-import type { IncidentView, IncidentViewStore, OutgoingEvent, ReviewTask, ReviewTasks } from './ports';
+import type { IncidentOutcome, IncidentView, OutgoingEvent, ReviewTask } from './ports';
 import { buildPrompt } from './prompt';
 import { DEFAULT_CONFIDENCE_THRESHOLD, reviewReasons } from './review-policy';
 
@@ -17,8 +17,6 @@ export const topics = {
 
 export interface ExplainIncidentDependencies {
   explainer: IncidentExplainer;
-  views: IncidentViewStore;
-  reviews: ReviewTasks;
   clock?: () => Date;
   confidenceThreshold?: number;
 }
@@ -29,21 +27,12 @@ export interface TraceContext {
   traceparent?: string;
 }
 
-/**
- * Event data follows schemas/genai.*.v1.avsc: timestamps as epoch milliseconds (timestamp-millis), absent
- * optional values as null.
- *
- * What one incident produced. It is JSON (the idempotency layer stores it), and it holds the events in full,
- * so a redelivered incident re-produces exactly the same events without asking the explainer again.
- */
-export interface IncidentOutcome {
-  incidentId: string;
-  view: IncidentView;
-  review?: ReviewTask;
-  events: OutgoingEvent[];
-}
+export type { IncidentOutcome };
 
-/** Explains one incident, stores its view, opens a review if needed; returns the events to produce. */
+/**
+ * Explains one incident: the view to store, the review to open if one is needed and the events to produce.
+ * Writes nothing: the batch stores the outcomes of all its incidents together (incident-batch.ts).
+ */
 export async function explainIncident(
   incident: Incident,
   trace: TraceContext,
@@ -85,9 +74,6 @@ export async function explainIncident(
     ...(review ? { reviewId: review.reviewId } : {}),
     explainedAt: respondedAt,
   };
-
-  await dependencies.views.save(view);
-  if (review) await dependencies.reviews.open(review);
 
   const requestId = incidentArtefactId(incident.incidentId, topics.genaiRequest);
   const event = (topic: string, time: string, data: Record<string, unknown>): OutgoingEvent => ({

@@ -21,7 +21,8 @@ export interface IncidentView {
 }
 
 export interface IncidentViewStore {
-  save(view: IncidentView): Promise<void>;
+  /** Stores the views (one per incident); a view rewritten on a retry is the same view. */
+  saveAll(views: readonly IncidentView[]): Promise<void>;
   get(incidentId: string): Promise<IncidentView | undefined>;
 }
 
@@ -53,8 +54,8 @@ export type ResolveOutcome = 'RESOLVED' | 'ALREADY_RESOLVED';
 
 /** Human-review tasks. Both operations are idempotent and commute (a resolution may arrive first). */
 export interface ReviewTasks {
-  /** Opens the task unless it exists already (opened by an earlier attempt, or resolved already). */
-  open(task: ReviewTask): Promise<void>;
+  /** Opens each task unless it exists already (opened by an earlier attempt, or resolved already). */
+  openAll(tasks: readonly ReviewTask[]): Promise<void>;
   /** Closes the task with the decision; the first resolution wins, a repeated one is ALREADY_RESOLVED. */
   resolve(resolution: ReviewResolution): Promise<ResolveOutcome>;
   get(incidentId: string): Promise<ReviewTask | undefined>;
@@ -65,11 +66,51 @@ export interface OpenReviews {
   listOpen(limit: number): Promise<ReviewTask[]>;
 }
 
+/**
+ * Event data follows schemas/genai.*.v1.avsc: timestamps as epoch milliseconds (timestamp-millis), absent
+ * optional values as null.
+ *
+ * What one incident produced. It is JSON (the idempotency layer stores it), and it holds the events in full,
+ * so a redelivered incident re-produces exactly the same events without asking the explainer again.
+ */
+export interface IncidentOutcome {
+  incidentId: string;
+  view: IncidentView;
+  review?: ReviewTask;
+  events: OutgoingEvent[];
+}
+
+/**
+ * What the idempotency table holds for an incident. INPROGRESS only comes from the Powertools design (this one
+ * writes no claim, see README): a record a dead invocation left, explained again at once.
+ */
+export type StoredExplanation =
+  | { status: 'COMPLETED'; payloadHash?: string; outcome: IncidentOutcome }
+  | { status: 'INPROGRESS'; payloadHash?: string };
+
+/** An outcome to store, with the hash of the detection it was computed from. */
+export interface CompletedExplanation {
+  outcome: IncidentOutcome;
+  payloadHash: string;
+}
+
+/**
+ * What was explained already, per incident id (the idempotency table): read for a whole batch before anything
+ * is explained, written for a whole batch once its views and reviews are stored.
+ */
+export interface ExplanationRecords {
+  /** The stored records of these incidents; an incident never explained (or expired) is absent. */
+  find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>>;
+  /** Stores completed outcomes (one per incident), replacing what was stored. */
+  complete(explanations: readonly CompletedExplanation[]): Promise<void>;
+}
+
 /** An event this function produces: the project's one outgoing-event shape (key = the incident id; ce_id
  * deterministic, so a re-produced event carries the id of the first production). */
 export type { OutgoingEvent };
 
 /** Produces genai.request, genai.response and genai.hitl.requested events (Kafka in AWS and locally). */
 export interface GenAiEventPublisher {
+  /** All events of a batch in one produce request (per broker); rejects if any is not acknowledged. */
   publish(events: OutgoingEvent[]): Promise<void>;
 }

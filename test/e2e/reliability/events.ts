@@ -124,15 +124,7 @@ export function mixedEvents(topics: Record<string, string>, count: number, from 
  * run's) and the review it opens, if any. Nothing is stored.
  */
 export function expectedExplanation(event: BuiltEvent): Promise<IncidentOutcome> {
-  return explainIncident(
-    toIncident(event.data),
-    {},
-    {
-      explainer: new RulesIncidentExplainer(),
-      views: { save: async () => {}, get: async () => undefined },
-      reviews: { open: async () => {}, resolve: async () => 'RESOLVED', get: async () => undefined },
-    },
-  );
+  return explainIncident(toIncident(event.data), {}, { explainer: new RulesIncidentExplainer() });
 }
 
 /** How many genai.* events incident-explanation produces for the incident.detected events among `events`. */

@@ -5,7 +5,6 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type BedrockExplainerOptions,
@@ -14,6 +13,7 @@ import {
 } from '../../../functions/incident-explanation/bedrock-explainer';
 import type { CircuitStateChange } from '../../../functions/incident-explanation/circuit-breaker';
 import {
+  DynamoDbExplanationRecords,
   DynamoDbIncidentViewStore,
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
@@ -22,11 +22,14 @@ import {
   explainerSettingsFromEnv,
 } from '../../../functions/incident-explanation/explainer-config';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
-import { createIncidentEventProcessor } from '../../../functions/incident-explanation/incident-events';
+import {
+  type ConsumedEvent,
+  createIncidentBatchProcessor,
+  DEFAULT_EXPLAIN_CONCURRENCY,
+} from '../../../functions/incident-explanation/incident-batch';
 import { buildPrompt } from '../../../functions/incident-explanation/prompt';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { createTable, localDynamoDb } from '../../support/dynamodb';
-import { lambdaContext } from '../../support/lambda-context';
 import { InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
 
 /** A local stand-in for Bedrock Runtime's Converse API (HTTP/2 cleartext, as the SDK's default handler speaks): each request takes the next scripted answer. */
@@ -227,7 +230,7 @@ describe('Bedrock circuit breaker, the explainer as the handler builds it (creat
     await dynamo?.stop();
   });
 
-  it('Bedrock down for 200 incidents in one partition: 3 timed-out calls, then the labelled rules at once; Bedrock back: one probe after the cool-down, explanations resume', async () => {
+  it('Bedrock down for 200 incidents in one partition: the calls in flight time out, then the labelled rules at once; Bedrock back: one probe after the cool-down, explanations resume', async () => {
     const clock = { now: Date.parse('2026-12-06T10:00:00Z') };
     const changes: CircuitStateChange[] = [];
     const fallbacks: string[] = [];
@@ -239,35 +242,41 @@ describe('Bedrock circuit breaker, the explainer as the handler builds it (creat
       BEDROCK_CIRCUIT_COOLDOWN_MS: '30000',
     });
     const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
-    const processor = createIncidentEventProcessor({
+    const processor = createIncidentBatchProcessor({
       explainer: createExplainer(settings, (reason) => fallbacks.push(reason), {
         now: () => clock.now,
         onStateChange: (change) => changes.push(change),
       }),
       views,
       reviews: new DynamoDbReviewTasks(dynamo.documents, incidentsTable),
+      records: new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable),
       publisher: new InMemoryGenAiEventPublisher(),
-      persistenceStore: new DynamoDBPersistenceLayer({
-        tableName: idempotencyTable,
-        awsSdkV3Client: dynamo.client,
-      }),
     });
-    processor.registerLambdaContext(lambdaContext('incident-explanation'));
     const run = Date.now().toString(36);
-    const partition = (from: number, count: number) =>
-      Array.from({ length: count }, (_, i) => ({
+    // One partition of `count` records from `from` on, in offset order: one batch.
+    const batch = async (from: number, count: number) => {
+      const events: ConsumedEvent[] = Array.from({ length: count }, (_, i) => ({
         topic: 'incident.detected',
+        position: { partition: 0, offset: from + i },
         id: `ce-${run}-${from + i}`,
         time: '2026-12-06T10:00:00.000Z',
         data: { ...sampleIncident(), incidentId: `${run}-inc-${from + i}` },
       }));
+      const results = await processor.process(events);
+      expect(results.filter((result) => !result.ok)).toEqual([]);
+    };
 
     down = true;
-    // One partition: in offset order, one record after the other.
-    for (const event of partition(0, 200)) await processor.process(event);
-    expect(seen).toHaveLength(3);
-    expect(fallbacks.filter((reason) => /abort|timeout|timed out/i.test(reason))).toHaveLength(3);
-    expect(fallbacks.filter((reason) => reason.startsWith('CircuitOpenError'))).toHaveLength(197);
+    await batch(0, 200);
+    // The calls in flight when Bedrock went down (up to the explain concurrency) and, at most, one more from
+    // each lane whose call failed before the threshold was reached; then none.
+    const maxCalls = DEFAULT_EXPLAIN_CONCURRENCY + 3 - 1;
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(seen.length).toBeLessThanOrEqual(maxCalls);
+    expect(fallbacks.filter((reason) => /abort|timeout|timed out/i.test(reason))).toHaveLength(seen.length);
+    expect(fallbacks.filter((reason) => reason.startsWith('CircuitOpenError'))).toHaveLength(
+      200 - seen.length,
+    );
     for (let i = 0; i < 200; i++) {
       const view = await views.get(`${run}-inc-${i}`);
       expect(view?.explainer, `incident ${i}`).toBe('RULES_FALLBACK');
@@ -277,13 +286,15 @@ describe('Bedrock circuit breaker, the explainer as the handler builds it (creat
 
     // Bedrock is back; within the cool-down the rules still answer, after it one probe closes the circuit.
     down = false;
+    const whileOpen = seen.length;
     clock.now += 29_000;
-    await processor.process(partition(200, 1)[0] as never);
-    expect(seen).toHaveLength(3);
+    await batch(200, 1);
+    expect(seen).toHaveLength(whileOpen);
     clock.now += 1_000;
-    for (const event of partition(201, 10)) await processor.process(event);
-    expect(seen).toHaveLength(13);
-    for (let i = 201; i < 211; i++) expect((await views.get(`${run}-inc-${i}`))?.explainer).toBe('MODEL');
+    await batch(201, 1);
+    await batch(202, 10);
+    expect(seen).toHaveLength(whileOpen + 11);
+    for (let i = 201; i < 212; i++) expect((await views.get(`${run}-inc-${i}`))?.explainer).toBe('MODEL');
     expect(changes.map((c) => `${c.from}->${c.to}`)).toEqual([
       'CLOSED->OPEN',
       'OPEN->HALF_OPEN',

@@ -5,16 +5,19 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
+  DynamoDbExplanationRecords,
   DynamoDbIncidentViewStore,
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
-import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/idempotent-call';
 import { toIncident } from '../../../functions/incident-explanation/incident';
 import {
   type ConsumedEvent,
-  createIncidentEventProcessor,
-} from '../../../functions/incident-explanation/incident-events';
+  createIncidentBatchProcessor,
+  type IncidentBatchProcessor,
+  type ProcessedEvent,
+} from '../../../functions/incident-explanation/incident-batch';
+import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
@@ -58,14 +61,38 @@ function setUp(explainer = new CountingExplainer(new ScriptedModelExplainer({ co
   const publisher = new InMemoryGenAiEventPublisher();
   const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
   const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
-  // One persistence layer per processor, as in the handler (never shared across prefixes).
+  const records = new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable);
+  const batches = createIncidentBatchProcessor({ explainer, views, reviews, records, publisher });
+  // One event as a batch of its own: its result, or its failure thrown.
+  const processor = { process: (event: ConsumedEvent) => single(batches, event) };
+  return { explainer, publisher, views, reviews, processor, batches };
+}
+
+async function single(batches: IncidentBatchProcessor, event: ConsumedEvent): Promise<ProcessedEvent> {
+  const [result] = await batches.process([event]);
+  if (!result?.ok) throw result?.error;
+  return result.value;
+}
+
+/** What Powertools' makeIdempotent (this function's design before batching) reads and writes, configured as it was. */
+function powertoolsExplainOnce<T>(
+  explain: (input: { incidentId: string; incident: unknown }) => Promise<T>,
+  withValidation = true,
+) {
+  const config = new IdempotencyConfig({
+    eventKeyJmesPath: 'incidentId',
+    ...(withValidation ? { payloadValidationJmesPath: 'incident' } : {}),
+    throwOnNoIdempotencyKey: true,
+  });
+  config.registerLambdaContext(lambdaContext('incident-explanation'));
   const persistenceStore = new DynamoDBPersistenceLayer({
     tableName: idempotencyTable,
     awsSdkV3Client: dynamo.client,
   });
-  const processor = createIncidentEventProcessor({ explainer, views, reviews, publisher, persistenceStore });
-  processor.registerLambdaContext(lambdaContext('incident-explanation'));
-  return { explainer, publisher, views, reviews, processor };
+  return {
+    call: makeIdempotent(explain, { persistenceStore, config, keyPrefix: 'incident-explanation' }),
+    persistenceStore,
+  };
 }
 
 describe('incident-explanation with DynamoDB idempotency', () => {
@@ -254,24 +281,60 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     const incidentId = `${prefix}-inc-legacy`;
     const event = incidentEvent(incidentId, 'LOW');
     const legacy = setUp();
-    // What the function stored before this change: same key and prefix, no payload hash.
-    const store = new DynamoDBPersistenceLayer({
-      tableName: idempotencyTable,
-      awsSdkV3Client: dynamo.client,
-    });
-    const config = new IdempotencyConfig({ eventKeyJmesPath: 'incidentId', throwOnNoIdempotencyKey: true });
-    config.registerLambdaContext(lambdaContext('incident-explanation'));
-    const oldOutcome = await makeIdempotent(
-      async (input: { incidentId: string; incident: unknown }) => ({
-        incidentId: input.incidentId,
-        events: [],
-        view: {},
-      }),
-      { persistenceStore: store, config, keyPrefix: 'incident-explanation' },
-    )({ incidentId, incident: toIncident(event.data) });
+    // What the function stored before payload validation: same key and prefix, no payload hash.
+    const oldOutcome = await powertoolsExplainOnce(
+      async (input) => ({ incidentId: input.incidentId, events: [], view: {} }),
+      false,
+    ).call({ incidentId, incident: toIncident(event.data) });
 
     expect(await legacy.processor.process(event)).toMatchObject({ kind: 'explained', events: 0 });
     expect(legacy.explainer.calls).toBe(0);
     expect(oldOutcome.events).toEqual([]);
+  });
+
+  it('reads and writes the records of the Powertools design: its outcomes replay here, ours replay there', async () => {
+    const event = incidentEvent(`${prefix}-inc-compat`, 'HIGH');
+    const incident = toIncident(event.data);
+    const powertools = powertoolsExplainOnce(async () => {
+      throw new Error('Powertools must replay the stored outcome, not explain');
+    });
+    // Ours, read by Powertools (a rollback mid-stream): same key, same payload hash, same item.
+    const ours = setUp();
+    await ours.processor.process(event);
+    const replayed = await powertools.call({ incidentId: incident.incidentId, incident });
+    expect(replayed).toMatchObject({ incidentId: incident.incidentId, view: { severity: 'HIGH' } });
+    expect((replayed as { events: unknown[] }).events).toEqual(ours.publisher.published);
+
+    // Powertools', read by ours (the deploy): an outcome it stored is replayed without the explainer.
+    const other = incidentEvent(`${prefix}-inc-compat-2`, 'LOW');
+    const stored = await powertoolsExplainOnce(async (input) => ({
+      incidentId: input.incidentId,
+      events: [],
+      view: {},
+    })).call({ incidentId: `${prefix}-inc-compat-2`, incident: toIncident(other.data) });
+    expect(stored.events).toEqual([]);
+    const after = setUp();
+    expect(await after.processor.process(other)).toMatchObject({ kind: 'explained', replayed: true });
+    expect(after.explainer.calls).toBe(0);
+
+    // The same key with other data, against a Powertools record: a mismatch here too.
+    await expect(
+      after.processor.process({ ...incidentEvent(`${prefix}-inc-compat-2`, 'CRITICAL'), id: 'ce-other' }),
+    ).rejects.toThrow(IdempotencyPayloadMismatchError);
+  });
+
+  it('takes over a record the Powertools design left INPROGRESS (a dead invocation) at once', async () => {
+    const event = incidentEvent(`${prefix}-inc-powertools-stranded`, 'MEDIUM');
+    const incident = toIncident(event.data);
+    const { persistenceStore } = powertoolsExplainOnce(async () => ({}));
+    // What a Powertools invocation killed inside the model call left: INPROGRESS until its deadline, 60 s away.
+    await persistenceStore.saveInProgress({ incidentId: incident.incidentId, incident } as never, 60_000);
+    const redelivery = setUp();
+    expect(await redelivery.processor.process(event)).toMatchObject({ kind: 'explained', replayed: false });
+    expect(redelivery.explainer.calls).toBe(1);
+    const later = setUp();
+    await later.processor.process(event);
+    expect(later.explainer.calls).toBe(0);
+    expect(later.publisher.published).toEqual(redelivery.publisher.published);
   });
 });

@@ -4,7 +4,7 @@ import { FallbackIncidentExplainer } from '../../../functions/incident-explanati
 import { toIncident } from '../../../functions/incident-explanation/incident';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { fileCatalogSchemaRegistry } from '../../../shared/contracts/file-catalog-registry';
-import { InMemoryIncidentViewStore, InMemoryReviewTasks, ScriptedModelExplainer } from './fakes';
+import { ScriptedModelExplainer } from './fakes';
 
 const topicsProduced = ['genai.request', 'genai.response', 'genai.hitl.requested'];
 
@@ -53,11 +53,7 @@ describe('produced events match the newest catalog schemas of genai.*', () => {
       ),
     ],
   ])('with %s', async (_label, explainer) => {
-    const outcome = await explainIncident(
-      toIncident(incidentData),
-      {},
-      { explainer, views: new InMemoryIncidentViewStore(), reviews: new InMemoryReviewTasks() },
-    );
+    const outcome = await explainIncident(toIncident(incidentData), {}, { explainer });
     expect(outcome.events.map((event) => event.topic)).toEqual(topicsProduced);
     for (const event of outcome.events) expect(problems(event.topic, event.data)).toEqual([]);
   });

@@ -5,6 +5,8 @@ import type {
 } from '../../../functions/incident-explanation/explanation';
 import type { Incident } from '../../../functions/incident-explanation/incident';
 import type {
+  CompletedExplanation,
+  ExplanationRecords,
   GenAiEventPublisher,
   IncidentView,
   IncidentViewStore,
@@ -13,12 +15,13 @@ import type {
   ReviewResolution,
   ReviewTask,
   ReviewTasks,
+  StoredExplanation,
 } from '../../../functions/incident-explanation/ports';
 
 export class InMemoryIncidentViewStore implements IncidentViewStore {
   readonly views = new Map<string, IncidentView>();
-  async save(view: IncidentView): Promise<void> {
-    this.views.set(view.incidentId, structuredClone(view));
+  async saveAll(views: readonly IncidentView[]): Promise<void> {
+    for (const view of views) this.views.set(view.incidentId, structuredClone(view));
   }
   async get(incidentId: string): Promise<IncidentView | undefined> {
     return this.views.get(incidentId);
@@ -27,8 +30,10 @@ export class InMemoryIncidentViewStore implements IncidentViewStore {
 
 export class InMemoryReviewTasks implements ReviewTasks {
   readonly tasks = new Map<string, ReviewTask>();
-  async open(task: ReviewTask): Promise<void> {
-    if (!this.tasks.has(task.incidentId)) this.tasks.set(task.incidentId, { ...task, status: 'OPEN' });
+  async openAll(tasks: readonly ReviewTask[]): Promise<void> {
+    for (const task of tasks) {
+      if (!this.tasks.has(task.incidentId)) this.tasks.set(task.incidentId, { ...task, status: 'OPEN' });
+    }
   }
   async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
     const existing = this.tasks.get(resolution.incidentId);
@@ -46,9 +51,32 @@ export class InMemoryReviewTasks implements ReviewTasks {
   }
 }
 
+export class InMemoryExplanationRecords implements ExplanationRecords {
+  readonly records = new Map<string, StoredExplanation>();
+  /** Calls of find, with the incident ids asked for. */
+  readonly finds: string[][] = [];
+  async find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
+    this.finds.push([...incidentIds]);
+    const found = new Map<string, StoredExplanation>();
+    for (const id of incidentIds) {
+      const record = this.records.get(id);
+      if (record) found.set(id, structuredClone(record));
+    }
+    return found;
+  }
+  async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
+    for (const { outcome, payloadHash } of explanations) {
+      this.records.set(outcome.incidentId, structuredClone({ status: 'COMPLETED', outcome, payloadHash }));
+    }
+  }
+}
+
 export class InMemoryGenAiEventPublisher implements GenAiEventPublisher {
   readonly published: OutgoingEvent[] = [];
+  /** Calls of publish (produce requests). */
+  calls = 0;
   async publish(events: OutgoingEvent[]): Promise<void> {
+    this.calls += 1;
     this.published.push(...structuredClone(events));
   }
 }

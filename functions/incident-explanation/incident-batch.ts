@@ -1,0 +1,366 @@
+import { mapBounded, settlePerKey } from '../../shared/concurrency';
+import {
+  type AggregateResult,
+  type BatchPolicy,
+  type DecodedEvent,
+  type DecodedRecord,
+  RecordDecodeError,
+  type RecordFailure,
+} from '../../shared/msk';
+import {
+  type ExplainIncidentDependencies,
+  explainIncident,
+  type IncidentOutcome,
+  topics,
+} from './explain-incident';
+import { payloadHash } from './explanation-records';
+import { type Incident, toIncident } from './incident';
+import { planIncidents } from './plan-incidents';
+import type {
+  ExplanationRecords,
+  GenAiEventPublisher,
+  IncidentViewStore,
+  OutgoingEvent,
+  ResolveOutcome,
+  ReviewResolution,
+  ReviewTasks,
+} from './ports';
+import { toResolution } from './resolve-review';
+
+/** A consumed event, decoded: what this function needs of a Kafka record and its CloudEvents headers. */
+export interface ConsumedEvent {
+  topic: string;
+  /** Where it came from (events built by hand may lack it): explanations are bounded per partition. */
+  position?: { partition: number; offset: number };
+  id: string;
+  type?: string;
+  time: string;
+  correlationId?: string;
+  traceparent?: string;
+  data: unknown;
+}
+
+export type ProcessedEvent =
+  | {
+      kind: 'explained';
+      incidentId: string;
+      events: number;
+      /** A review was opened by this record (not by an earlier delivery whose outcome it replays). */
+      reviewOpened: boolean;
+      /** Answered from an outcome stored earlier or explained for an earlier record: no explainer call. */
+      replayed: boolean;
+    }
+  | { kind: 'review-resolved'; incidentId: string; outcome: ResolveOutcome }
+  | { kind: 'ignored'; topic: string };
+
+export type EventResult = { ok: true; value: ProcessedEvent } | { ok: false; error: unknown };
+
+export interface IncidentBatchOptions extends ExplainIncidentDependencies {
+  views: IncidentViewStore;
+  reviews: ReviewTasks;
+  records: ExplanationRecords;
+  publisher: GenAiEventPublisher;
+  /** Explainer calls in flight per partition (default 10): the model's 1-2 s, not the stores, bound a batch. */
+  explainConcurrency?: number;
+  /** Incidents whose resolutions are written at once (default 16). */
+  resolveConcurrency?: number;
+  /** Runs the explanation of one event (the handler puts the record's log keys around it). */
+  withEvent?: <T>(event: ConsumedEvent, explain: () => Promise<T>) => Promise<T>;
+}
+
+export interface IncidentBatchProcessor {
+  /** Handles a batch; one result per event, in their order. Rejects only if it cannot tell (never today). */
+  process(events: readonly ConsumedEvent[]): Promise<EventResult[]>;
+}
+
+export const DEFAULT_EXPLAIN_CONCURRENCY = 10;
+const DEFAULT_RESOLVE_CONCURRENCY = 16;
+/** Outcomes explained but not stored yet (a write failed), kept for the batch's rerun: at most this many. */
+const UNSTORED_OUTCOMES = 1_000;
+
+interface Detected {
+  index: number;
+  event: ConsumedEvent;
+  incident: Incident;
+  hash: string;
+}
+
+const ok = (value: ProcessedEvent): EventResult => ({ ok: true, value });
+const failed = (error: unknown): EventResult => ({ ok: false, error });
+
+/**
+ * incident.detected, per batch: one batched read of what its incidents have stored; a plan (plan-incidents.ts)
+ * of what each record gets, one incident's records in offset order; the explainer for the incidents with
+ * nothing usable stored, `explainConcurrency` at once per partition; their views (batched) and reviews
+ * (conditional, at once), then their outcomes (batched); then ONE produce of the genai.* events of every
+ * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
+ * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
+ * Events are produced only from an outcome that is stored, so every copy of an event is the same.
+ *
+ * genai.hitl.resolved: closes the review task (a conditional update, first decision wins), one incident's
+ * resolutions in offset order, incidents at once.
+ *
+ * Running a batch again (an outage, retried by the engine) is safe: what was stored is replayed, and an
+ * outcome explained but not stored before the failure is kept in memory and reused, not asked again.
+ */
+export function createIncidentBatchProcessor(options: IncidentBatchOptions): IncidentBatchProcessor {
+  const explainConcurrency = options.explainConcurrency ?? DEFAULT_EXPLAIN_CONCURRENCY;
+  const resolveConcurrency = options.resolveConcurrency ?? DEFAULT_RESOLVE_CONCURRENCY;
+  const withEvent = options.withEvent ?? (<T>(_event: ConsumedEvent, explain: () => Promise<T>) => explain());
+  const unstored = new Map<string, IncidentOutcome>();
+  const unstoredKey = (detected: Detected) => `${detected.hash}\u0000${detected.incident.incidentId}`;
+
+  async function explainAll(detected: Detected[], results: EventResult[]): Promise<void> {
+    if (detected.length === 0) return;
+    const failAll = (error: unknown) => {
+      for (const record of detected) results[record.index] = failed(error);
+    };
+    let stored: Awaited<ReturnType<ExplanationRecords['find']>>;
+    try {
+      stored = await options.records.find([...new Set(detected.map((d) => d.incident.incidentId))]);
+    } catch (error) {
+      failAll(error);
+      return;
+    }
+    const decisions = planIncidents(detected, stored);
+
+    // The explainer, for the incidents that need it: per partition at most explainConcurrency at once.
+    const owners = new Map<string, number[]>();
+    decisions.forEach((decision, position) => {
+      if (decision.kind !== 'explain') return;
+      const { event } = detected[position] as Detected;
+      const partition = `${event.topic}-${event.position?.partition ?? ''}`;
+      const positions = owners.get(partition);
+      if (positions) positions.push(position);
+      else owners.set(partition, [position]);
+    });
+    const explained = new Map<number, IncidentOutcome | { error: unknown }>();
+    await Promise.all(
+      [...owners.values()].map((positions) =>
+        mapBounded(positions, explainConcurrency, async (position) => {
+          const record = detected[position] as Detected;
+          try {
+            const outcome =
+              unstored.get(unstoredKey(record)) ??
+              (await withEvent(record.event, () =>
+                explainIncident(record.incident, traceOf(record.event), options),
+              ));
+            explained.set(position, outcome);
+          } catch (error) {
+            explained.set(position, { error });
+          }
+        }),
+      ),
+    );
+
+    // Views and reviews first, then the outcomes: a stored outcome means its view and review are stored.
+    const toStore = [...explained].filter(
+      (entry): entry is [number, IncidentOutcome] => !('error' in entry[1]),
+    );
+    let writeFailure: { error: unknown } | undefined;
+    if (toStore.length > 0) {
+      for (const [position, outcome] of toStore) remember(detected[position] as Detected, outcome);
+      try {
+        const outcomes = toStore.map(([, outcome]) => outcome);
+        await Promise.all([
+          options.views.saveAll(outcomes.map((outcome) => outcome.view)),
+          options.reviews.openAll(outcomes.flatMap((outcome) => (outcome.review ? [outcome.review] : []))),
+        ]);
+        await options.records.complete(
+          toStore.map(([position, outcome]) => ({
+            outcome,
+            payloadHash: (detected[position] as Detected).hash,
+          })),
+        );
+        for (const [position] of toStore) unstored.delete(unstoredKey(detected[position] as Detected));
+      } catch (error) {
+        writeFailure = { error };
+      }
+    }
+
+    const outcomeOf = (
+      position: number,
+    ): { outcome: IncidentOutcome; replayed: boolean } | { error: unknown } => {
+      const decision = decisions[position];
+      switch (decision?.kind) {
+        case 'replay':
+          return { outcome: decision.outcome, replayed: true };
+        case 'mismatch':
+          return { error: decision.error };
+        case 'same-as': {
+          const owner = outcomeOf(decision.owner);
+          return 'error' in owner ? owner : { outcome: owner.outcome, replayed: true };
+        }
+        default: {
+          const outcome = explained.get(position);
+          if (!outcome) return { error: new Error('not explained') };
+          if ('error' in outcome) return outcome;
+          return writeFailure ?? { outcome, replayed: false };
+        }
+      }
+    };
+
+    // One produce for the whole batch: each incident's events once, however many of its records came.
+    const answered: Array<{ record: Detected; outcome: IncidentOutcome; replayed: boolean }> = [];
+    const events: OutgoingEvent[] = [];
+    const produced = new Set<string>();
+    detected.forEach((record, position) => {
+      const result = outcomeOf(position);
+      if ('error' in result) {
+        results[record.index] = failed(result.error);
+        return;
+      }
+      answered.push({ record, ...result });
+      if (produced.has(result.outcome.incidentId)) return;
+      produced.add(result.outcome.incidentId);
+      events.push(...result.outcome.events);
+    });
+    try {
+      if (events.length > 0) await options.publisher.publish(events);
+    } catch (error) {
+      for (const { record } of answered) results[record.index] = failed(error);
+      return;
+    }
+    for (const { record, outcome, replayed } of answered) {
+      results[record.index] = ok({
+        kind: 'explained',
+        incidentId: outcome.incidentId,
+        events: outcome.events.length,
+        reviewOpened: !replayed && outcome.review !== undefined,
+        replayed,
+      });
+    }
+  }
+
+  function remember(record: Detected, outcome: IncidentOutcome): void {
+    unstored.set(unstoredKey(record), outcome);
+    // Oldest first out: a Map iterates in insertion order.
+    for (const key of unstored.keys()) {
+      if (unstored.size <= UNSTORED_OUTCOMES) break;
+      unstored.delete(key);
+    }
+  }
+
+  async function resolveAll(
+    resolutions: Array<{ index: number; resolution: ReviewResolution }>,
+    results: EventResult[],
+  ): Promise<void> {
+    const settled = await settlePerKey(
+      resolutions,
+      ({ resolution }) => resolution.incidentId,
+      resolveConcurrency,
+      ({ resolution }) => options.reviews.resolve(resolution),
+    );
+    settled.forEach((outcome, i) => {
+      const { index, resolution } = resolutions[i] as (typeof resolutions)[number];
+      results[index] =
+        outcome.status === 'fulfilled'
+          ? ok({ kind: 'review-resolved', incidentId: resolution.incidentId, outcome: outcome.value })
+          : failed(outcome.reason);
+    });
+  }
+
+  return {
+    async process(events) {
+      const results = new Array<EventResult>(events.length);
+      const detected: Detected[] = [];
+      const resolutions: Array<{ index: number; resolution: ReviewResolution }> = [];
+      events.forEach((event, index) => {
+        try {
+          if (event.topic === topics.incidentDetected) {
+            const incident = toIncident(event.data);
+            detected.push({ index, event, incident, hash: payloadHash(incident) });
+          } else if (event.topic === topics.hitlResolved) {
+            resolutions.push({ index, resolution: toResolution(event.data, event.time) });
+          } else {
+            results[index] = ok({ kind: 'ignored', topic: event.topic });
+          }
+        } catch (error) {
+          results[index] = failed(error);
+        }
+      });
+      await Promise.all([explainAll(detected, results), resolveAll(resolutions, results)]);
+      return results;
+    },
+  };
+}
+
+function traceOf(event: ConsumedEvent) {
+  return {
+    ...(event.correlationId ? { correlationId: event.correlationId } : {}),
+    ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+  };
+}
+
+export interface IncidentBatchResult extends AggregateResult {
+  explained: number;
+  replayed: number;
+  reviewsOpened: number;
+  reviewsResolved: number;
+}
+
+/**
+ * incident-explanation's batch policy: aggregate. Every record of the batch (all partitions) goes to the
+ * processor at once; ordering within a partition is kept where it matters, per incident (see
+ * createIncidentBatchProcessor). A failed record is reported with the later records of its partition (the
+ * engine reports from the earliest failure); those that succeeded are found done on redelivery. When the
+ * failure is an outage the engine runs the batch again, which is safe for the same reason.
+ */
+export function incidentPolicy(
+  processor: IncidentBatchProcessor,
+  done?: (result: IncidentBatchResult) => void,
+): BatchPolicy<Record<string, unknown>, IncidentBatchResult> {
+  return {
+    kind: 'aggregate',
+    handle: async (partitions) => {
+      const records: DecodedRecord<Record<string, unknown>>[] = [];
+      const events: ConsumedEvent[] = [];
+      for (const partition of partitions) {
+        for (const record of partition.records) {
+          if (record instanceof RecordDecodeError || record.tombstone) continue;
+          records.push(record);
+          events.push(consumedEvent(record));
+        }
+      }
+      const results = await processor.process(events);
+      const result: IncidentBatchResult = {
+        failures: [],
+        explained: 0,
+        replayed: 0,
+        reviewsOpened: 0,
+        reviewsResolved: 0,
+      };
+      const failures: RecordFailure[] = [];
+      results.forEach((outcome, i) => {
+        if (!outcome.ok) {
+          failures.push({ record: records[i] as DecodedRecord<unknown>, error: outcome.error });
+          return;
+        }
+        const processed = outcome.value;
+        if (processed.kind === 'explained') {
+          if (processed.replayed) result.replayed++;
+          else result.explained++;
+          if (processed.reviewOpened) result.reviewsOpened++;
+        }
+        if (processed.kind === 'review-resolved' && processed.outcome === 'RESOLVED')
+          result.reviewsResolved++;
+      });
+      return { ...result, failures };
+    },
+    ...(done ? { done } : {}),
+  };
+}
+
+/** What the processor needs of a decoded record. */
+export function consumedEvent(record: DecodedEvent<Record<string, unknown>>): ConsumedEvent {
+  return {
+    topic: record.topic,
+    position: { partition: record.partition, offset: record.offset },
+    id: record.cloudEvent.id,
+    type: record.cloudEvent.type,
+    time: record.cloudEvent.time,
+    ...(record.cloudEvent.correlationId ? { correlationId: record.cloudEvent.correlationId } : {}),
+    ...(record.cloudEvent.traceparent ? { traceparent: record.cloudEvent.traceparent } : {}),
+    data: record.data,
+  };
+}

@@ -1,0 +1,111 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DynamoDbExplanationRecords,
+  DynamoDbIncidentViewStore,
+  DynamoDbReviewTasks,
+} from '../../../functions/incident-explanation/dynamodb-stores';
+import type { Incident } from '../../../functions/incident-explanation/incident';
+import {
+  type ConsumedEvent,
+  createIncidentBatchProcessor,
+} from '../../../functions/incident-explanation/incident-batch';
+import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
+import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { CountingExplainer, InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
+
+/*
+ * incident-explanation's batching against dynalite: DynamoDB requests per record, counted on the SDK client
+ * (not timed), first delivery and redelivery, and produce calls per batch.
+ */
+let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
+let documents: DynamoDBDocumentClient;
+const requests = { count: 0, byCommand: new Map<string, number>() };
+
+beforeAll(async () => {
+  dynamo = await localDynamoDb();
+  const client = new DynamoDBClient({
+    endpoint: dynamo.env.AWS_ENDPOINT_URL_DYNAMODB,
+    region: dynamo.env.AWS_REGION,
+    credentials: {
+      accessKeyId: dynamo.env.AWS_ACCESS_KEY_ID as string,
+      secretAccessKey: dynamo.env.AWS_SECRET_ACCESS_KEY as string,
+    },
+  });
+  documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  documents.middlewareStack.add(
+    (next, context) => async (args) => {
+      requests.count++;
+      const name = String(context.commandName);
+      requests.byCommand.set(name, (requests.byCommand.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'countRequests' },
+  );
+});
+afterAll(async () => {
+  documents?.destroy();
+  await dynamo?.stop();
+});
+
+const severities: Incident['severity'][] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
+
+describe('incident-explanation batches on the DynamoDB stand-in', () => {
+  it('100 incidents: at most 0.6 DynamoDB requests per record first delivery (one per review), 0.01 redelivered; one produce per batch', async () => {
+    const incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
+    const idempotencyTable = await createTable(dynamo.client, 'IncidentIdempotencyTable');
+    const explainer = new CountingExplainer(new RulesIncidentExplainer());
+    const publisher = new InMemoryGenAiEventPublisher();
+    const reviews = new DynamoDbReviewTasks(documents, incidentsTable);
+    const processor = createIncidentBatchProcessor({
+      explainer,
+      views: new DynamoDbIncidentViewStore(documents, incidentsTable),
+      reviews,
+      records: new DynamoDbExplanationRecords(documents, idempotencyTable),
+      publisher,
+    });
+    const run = Date.now().toString(36);
+    const batch: ConsumedEvent[] = Array.from({ length: 100 }, (_, i) => ({
+      topic: 'incident.detected',
+      position: { partition: 0, offset: i },
+      id: `ce-${run}-${i}`,
+      time: '2026-12-06T10:00:00.000Z',
+      data: sampleIncident({ incidentId: `${run}-inc-${i}`, severity: severities[i % 4] }),
+    }));
+
+    const before = requests.count;
+    requests.byCommand.clear();
+    const first = await processor.process(batch);
+    expect(first.filter((r) => !r.ok)).toEqual([]);
+    const firstRequests = requests.count - before;
+    const reviewed = first.filter((r) => r.ok && r.value.kind === 'explained' && r.value.reviewOpened).length;
+    // HIGH and CRITICAL, and the rules' low-confidence answers among the others.
+    expect(reviewed).toBeGreaterThanOrEqual(50);
+    // 1 BatchGetItem, 4 BatchWriteItem of views and 4 of outcomes, one conditional PutItem per review.
+    expect(Object.fromEntries(requests.byCommand)).toEqual({
+      BatchGetItemCommand: 1,
+      BatchWriteItemCommand: 8,
+      PutItemCommand: reviewed,
+    });
+    expect(firstRequests / 100).toBeLessThanOrEqual(0.09 + reviewed / 100);
+    expect(firstRequests / 100).toBeLessThanOrEqual(0.6);
+    expect(publisher.calls).toBe(1);
+    expect(explainer.calls).toBe(100);
+    expect((await reviews.get(`${run}-inc-3`))?.status).toBe('OPEN');
+
+    const again = requests.count;
+    const redelivered = await processor.process(batch);
+    expect(redelivered.every((r) => r.ok && r.value.kind === 'explained' && r.value.replayed)).toBe(true);
+    expect((requests.count - again) / 100).toBe(0.01);
+    expect(publisher.calls).toBe(2);
+    expect(explainer.calls).toBe(100);
+    expect(publisher.published.slice(publisher.published.length / 2)).toEqual(
+      publisher.published.slice(0, publisher.published.length / 2),
+    );
+    console.log(
+      `100 incidents (${reviewed} reviews): ${firstRequests / 100} DynamoDB requests per record first delivery, ` +
+        `${(requests.count - again) / 100} redelivered; 1 produce per batch`,
+    );
+  });
+});

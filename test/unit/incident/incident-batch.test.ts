@@ -1,0 +1,321 @@
+import { describe, expect, it } from 'vitest';
+import { explainIncident } from '../../../functions/incident-explanation/explain-incident';
+import type { ExplainerResult, IncidentExplainer } from '../../../functions/incident-explanation/explanation';
+import {
+  completedItem,
+  explanationKey,
+  payloadHash,
+  storedExplanationOf,
+} from '../../../functions/incident-explanation/explanation-records';
+import type { Incident } from '../../../functions/incident-explanation/incident';
+import {
+  type ConsumedEvent,
+  createIncidentBatchProcessor,
+  type EventResult,
+  type IncidentBatchOptions,
+} from '../../../functions/incident-explanation/incident-batch';
+import {
+  IdempotencyPayloadMismatchError,
+  planIncidents,
+} from '../../../functions/incident-explanation/plan-incidents';
+import type { ReviewResolution, StoredExplanation } from '../../../functions/incident-explanation/ports';
+import {
+  CountingExplainer,
+  InMemoryExplanationRecords,
+  InMemoryGenAiEventPublisher,
+  InMemoryIncidentViewStore,
+  InMemoryReviewTasks,
+  ScriptedModelExplainer,
+  sampleIncident,
+} from './fakes';
+
+const incident = (incidentId: string, severity: Incident['severity'] = 'MEDIUM') =>
+  sampleIncident({ incidentId, severity });
+const planned = (value: Incident) => ({ incident: value, hash: payloadHash(value) });
+
+async function completed(value: Incident, hashed = true): Promise<StoredExplanation> {
+  const outcome = await explainIncident(
+    value,
+    {},
+    { explainer: new ScriptedModelExplainer({ confidence: 0.9 }) },
+  );
+  return { status: 'COMPLETED', outcome, ...(hashed ? { payloadHash: payloadHash(value) } : {}) };
+}
+
+describe('explanation records (Powertools item format)', () => {
+  it('keys by the md5 of the JSON incident id under the prefix and hashes the incident whatever its key order', () => {
+    expect(explanationKey('inc-1')).toBe('incident-explanation#ykziEoFqPDJQgl7jHJGKQQ==');
+    const value = incident('inc-1');
+    const reordered = Object.fromEntries(Object.entries(value).reverse()) as unknown as Incident;
+    expect(payloadHash(reordered)).toBe(payloadHash(value));
+    expect(payloadHash(incident('inc-1', 'HIGH'))).not.toBe(payloadHash(value));
+  });
+
+  it('reads back what it writes, and an expired record as absent', async () => {
+    const stored = (await completed(incident('inc-1'))) as Extract<
+      StoredExplanation,
+      { status: 'COMPLETED' }
+    >;
+    const now = Date.parse('2026-12-06T10:00:00Z');
+    const item = completedItem(
+      { outcome: stored.outcome, payloadHash: stored.payloadHash as string },
+      now,
+      undefined,
+      60,
+    );
+    expect(item).toMatchObject({
+      id: explanationKey('inc-1'),
+      status: 'COMPLETED',
+      expiration: now / 1000 + 60,
+    });
+    expect(storedExplanationOf(item, now + 59_000)).toEqual(stored);
+    expect(storedExplanationOf(item, now + 61_000)).toBeUndefined();
+    expect(storedExplanationOf({ ...item, status: 'INPROGRESS', validation: 'h' }, now)).toEqual({
+      status: 'INPROGRESS',
+      payloadHash: 'h',
+    });
+  });
+});
+
+describe('planIncidents', () => {
+  it('explains the first record of an incident nothing is stored for; later records of the same detection get its outcome', () => {
+    const a = incident('a');
+    const b = incident('b');
+    expect(planIncidents([planned(a), planned(b), planned(a)], new Map())).toEqual([
+      { kind: 'explain' },
+      { kind: 'explain' },
+      { kind: 'same-as', owner: 0 },
+    ]);
+  });
+
+  it('replays a stored outcome of the same detection (or of a record stored without a hash); other data is a mismatch', async () => {
+    const a = incident('a', 'HIGH');
+    const stored = await completed(a);
+    const legacy = await completed(incident('b'), false);
+    const decisions = planIncidents(
+      [planned(a), planned(incident('a', 'CRITICAL')), planned(incident('b', 'LOW'))],
+      new Map([
+        ['a', stored],
+        ['b', legacy],
+      ]),
+    );
+    expect(decisions[0]).toEqual({ kind: 'replay', outcome: (stored as { outcome: unknown }).outcome });
+    expect(decisions[1]?.kind).toBe('mismatch');
+    expect(decisions[1]?.kind === 'mismatch' && decisions[1].error).toBeInstanceOf(
+      IdempotencyPayloadMismatchError,
+    );
+    expect(decisions[1]?.kind === 'mismatch' && decisions[1].error.message).toBe(
+      'incident a was already explained from other data (severity HIGH, detected 2026-11-23T10:00:00.000Z) than this ' +
+        'record (severity CRITICAL, detected 2026-11-23T10:00:00.000Z); its stored outcome is not replayed for it',
+    );
+    expect(decisions[2]?.kind).toBe('replay');
+  });
+
+  it('takes over an INPROGRESS record of the same detection at once; other data is a mismatch', () => {
+    const a = incident('a');
+    const b = incident('b');
+    const decisions = planIncidents(
+      [planned(a), planned(incident('b', 'HIGH')), planned(a)],
+      new Map<string, StoredExplanation>([
+        ['a', { status: 'INPROGRESS', payloadHash: payloadHash(a) }],
+        ['b', { status: 'INPROGRESS', payloadHash: payloadHash(b) }],
+      ]),
+    );
+    expect(decisions.map((d) => d.kind)).toEqual(['explain', 'mismatch', 'same-as']);
+    expect(decisions[1]?.kind === 'mismatch' && decisions[1].error.message).toMatch(
+      /^incident b was already explained from other data than this record \(severity HIGH/,
+    );
+  });
+
+  it('a re-detection with other data later in the same batch is a mismatch with the first, in offset order', () => {
+    const decisions = planIncidents(
+      [planned(incident('a', 'HIGH')), planned(incident('a', 'CRITICAL'))],
+      new Map(),
+    );
+    expect(decisions[0]).toEqual({ kind: 'explain' });
+    expect(decisions[1]?.kind === 'mismatch' && decisions[1].error.message).toMatch(
+      /^incident a was already explained from other data \(severity HIGH, .*\(severity CRITICAL/,
+    );
+  });
+});
+
+/** An explainer whose calls wait until released, counting how many are in flight (per partition via the incident id). */
+class GatedExplainer implements IncidentExplainer {
+  readonly modelId = 'test.gated';
+  readonly parameters = { maxTokens: 1, temperature: 0 };
+  inFlight = new Map<string, number>();
+  most = new Map<string, number>();
+  calls = 0;
+  async explain(value: Incident): Promise<ExplainerResult> {
+    const partition = value.incidentId.split('-')[0] as string;
+    this.calls++;
+    this.inFlight.set(partition, (this.inFlight.get(partition) ?? 0) + 1);
+    this.most.set(partition, Math.max(this.most.get(partition) ?? 0, this.inFlight.get(partition) ?? 0));
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    this.inFlight.set(partition, (this.inFlight.get(partition) ?? 0) - 1);
+    return new ScriptedModelExplainer({ confidence: 0.9 }).explain();
+  }
+}
+
+function setUp(overrides: Partial<IncidentBatchOptions> = {}) {
+  const fakes = {
+    explainer: new CountingExplainer(new ScriptedModelExplainer({ confidence: 0.9 })),
+    views: new InMemoryIncidentViewStore(),
+    reviews: new InMemoryReviewTasks(),
+    records: new InMemoryExplanationRecords(),
+    publisher: new InMemoryGenAiEventPublisher(),
+  };
+  return { ...fakes, processor: createIncidentBatchProcessor({ ...fakes, ...overrides }) };
+}
+
+let offset = 0;
+const detected = (value: Incident, partition = 0): ConsumedEvent => ({
+  topic: 'incident.detected',
+  position: { partition, offset: offset++ },
+  id: `ce-${value.incidentId}-${offset}`,
+  time: '2026-11-23T10:00:00.000Z',
+  data: value,
+});
+const resolved = (incidentId: string, decision: string, partition = 0): ConsumedEvent => ({
+  topic: 'genai.hitl.resolved',
+  position: { partition, offset: offset++ },
+  id: `ce-resolved-${incidentId}-${decision}`,
+  time: '2026-11-23T10:05:00.000Z',
+  data: { reviewId: `r-${incidentId}`, incidentId, decision, reviewer: 'ana' },
+});
+const kinds = (results: EventResult[]) =>
+  results.map((r) => (r.ok ? r.value.kind : `failed ${String(r.error)}`));
+
+describe('the incident batch', () => {
+  it('reads once, explains each incident once, produces once for the whole batch; a redelivery only reads and produces', async () => {
+    const { processor, explainer, records, publisher, views } = setUp();
+    const batch = [
+      ...Array.from({ length: 30 }, (_, i) => detected(incident(`inc-${i}`))),
+      detected(incident('inc-3')),
+    ];
+    const first = await processor.process(batch);
+    expect(first.every((r) => r.ok)).toBe(true);
+    expect(explainer.calls).toBe(30);
+    expect(records.finds).toHaveLength(1);
+    expect(records.finds[0]).toHaveLength(30);
+    expect(publisher.calls).toBe(1);
+    // Each incident's events once, the duplicate record included.
+    expect(publisher.published).toHaveLength(60);
+    expect(views.views.size).toBe(30);
+    expect(first[31 - 1]).toEqual({
+      ok: true,
+      value: { kind: 'explained', incidentId: 'inc-3', events: 2, reviewOpened: false, replayed: true },
+    });
+
+    const again = await processor.process(batch);
+    expect(again.every((r) => r.ok && r.value.kind === 'explained' && r.value.replayed)).toBe(true);
+    expect(explainer.calls).toBe(30);
+    expect(publisher.calls).toBe(2);
+    expect(publisher.published.slice(60)).toEqual(publisher.published.slice(0, 60));
+  });
+
+  it('runs at most explainConcurrency explainer calls per partition, the partitions at once', async () => {
+    const explainer = new GatedExplainer();
+    const { processor } = setUp({ explainer, explainConcurrency: 3 });
+    const batch = [0, 1].flatMap((p) =>
+      Array.from({ length: 12 }, (_, i) => detected(incident(`p${p}-${i}`), p)),
+    );
+    expect((await processor.process(batch)).every((r) => r.ok)).toBe(true);
+    expect(explainer.calls).toBe(24);
+    expect(Object.fromEntries(explainer.most)).toEqual({ p0: 3, p1: 3 });
+  });
+
+  it('fails only the invalid record and the mismatched re-detection; the rest of the batch is answered', async () => {
+    const { processor, publisher } = setUp();
+    const results = await processor.process([
+      detected(incident('x', 'HIGH')),
+      { ...detected(incident('y')), data: { incidentId: 'y' } },
+      detected(incident('x', 'CRITICAL')),
+      detected(incident('z')),
+    ]);
+    expect(kinds(results)).toEqual([
+      'explained',
+      expect.stringMatching(/^failed InvalidIncidentError/),
+      expect.stringMatching(/^failed IdempotencyPayloadMismatchError: incident x was already explained/),
+      'explained',
+    ]);
+    expect(publisher.published.map((e) => e.subject)).toEqual(['x', 'x', 'x', 'z', 'z']);
+  });
+
+  it('a failed write fails the explained records and produces nothing; running the batch again reuses the outcomes instead of asking again', async () => {
+    const setup = setUp();
+    const { processor, explainer, publisher, records, views } = setup;
+    const saveAll = views.saveAll.bind(views);
+    let failures = 1;
+    views.saveAll = async (list) => {
+      if (failures-- > 0) throw new Error('DynamoDB unavailable');
+      return saveAll(list);
+    };
+    const batch = [detected(incident('w1', 'HIGH')), detected(incident('w2'))];
+    expect(kinds(await processor.process(batch))).toEqual([
+      'failed Error: DynamoDB unavailable',
+      'failed Error: DynamoDB unavailable',
+    ]);
+    expect(records.records.size).toBe(0);
+    expect(publisher.published).toEqual([]);
+
+    expect(kinds(await processor.process(batch))).toEqual(['explained', 'explained']);
+    expect(explainer.calls).toBe(2);
+    expect(records.records.size).toBe(2);
+    expect(publisher.published.map((e) => e.topic)).toEqual([
+      'genai.request',
+      'genai.response',
+      'genai.hitl.requested',
+      'genai.request',
+      'genai.response',
+    ]);
+  });
+
+  it('a failed produce fails every answered record; the retry replays the stored outcomes without the explainer', async () => {
+    const { processor, explainer, publisher } = setUp();
+    const publish = publisher.publish.bind(publisher);
+    let failures = 1;
+    publisher.publish = async (events) => {
+      if (failures-- > 0) throw new Error('broker unavailable');
+      return publish(events);
+    };
+    const batch = [detected(incident('k1')), detected(incident('k2'))];
+    expect(kinds(await processor.process(batch))).toEqual([
+      'failed Error: broker unavailable',
+      'failed Error: broker unavailable',
+    ]);
+    expect(kinds(await processor.process(batch))).toEqual(['explained', 'explained']);
+    expect(explainer.calls).toBe(2);
+    expect(publisher.published).toHaveLength(4);
+  });
+
+  it('resolutions of one incident in offset order (first decision wins, however slow it is), other incidents at once', async () => {
+    const reviews = new InMemoryReviewTasks();
+    const resolve = reviews.resolve.bind(reviews);
+    let inFlight = 0;
+    let most = 0;
+    reviews.resolve = async (resolution: ReviewResolution) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // The first decision is the slow one.
+      await new Promise((r) => setTimeout(r, resolution.decision === 'CONFIRMED' ? 10 : 1));
+      inFlight--;
+      return resolve(resolution);
+    };
+    const { processor } = setUp({ reviews });
+    const results = await processor.process([
+      resolved('r1', 'CONFIRMED'),
+      resolved('r2', 'CONFIRMED'),
+      resolved('r1', 'REJECTED'),
+      resolved('r3', 'DISMISSED'),
+    ]);
+    expect(results.map((r) => r.ok && r.value.kind === 'review-resolved' && r.value.outcome)).toEqual([
+      'RESOLVED',
+      'RESOLVED',
+      'ALREADY_RESOLVED',
+      'RESOLVED',
+    ]);
+    expect((await reviews.get('r1'))?.decision).toBe('CONFIRMED');
+    expect(most).toBe(3);
+  });
+});
