@@ -3,7 +3,7 @@
  * is handled in offset order under the policy its function declares:
  *
  * - `stop`: one record at a time; the first failure stops the partition (it and every later record are
- *   reported). For effects that must happen in order (incident-explanation, notifications).
+ *   reported). For effects that must happen in order, one record after another.
  * - `commute`: the effects of a partition's records commute, so a failure does not stop the partition and up
  *   to `concurrency` records of it run at once. The earliest failed record and every later one are still
  *   reported (Kafka redelivers from there), and the redelivery finds the later successes done.

@@ -100,8 +100,6 @@ const TRANSIENT_NAMES = new Set([
   'ServiceUnavailable',
   'ServiceUnavailableException',
   'ModelNotReadyException',
-  // Powertools idempotency: another invocation holds the record's lock (e.g. one that timed out): wait for it.
-  'IdempotencyAlreadyInProgressError',
 ]);
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The one Kafka handler every function exports: what each used to repeat around its records. Per invocation:
- * Lambda context on the logger (and on Powertools idempotency), decode with the schema registry, the batch
+ * Lambda context on the logger, decode with the schema registry, the batch
  * engine under the function's policy, batch metrics published in a `finally` (also when the batch fails as a
  * whole), and a batch-level error logged once and rethrown so the ESM retries the whole batch.
  *
@@ -40,8 +40,6 @@ export interface KafkaHandlerOptions<Data, Result extends AggregateResult = Aggr
   registry: SchemaRegistry;
   /** How the function's records are run (see engine.ts). */
   policy: BatchPolicy<Data, Result>;
-  /** Powertools idempotency configs that need the Lambda context (timeout protection of in-progress records). */
-  idempotency?: { registerLambdaContext(context: Context): void };
   /** Values larger than this are record failures (decode.ts). */
   maxValueBytes?: number;
   isBatchLevel?: EngineOptions['isBatchLevel'];
@@ -69,7 +67,6 @@ export function createKafkaHandler<
   return async (event, context) => {
     if (context) {
       logger.addContext(context);
-      options.idempotency?.registerLambdaContext(context);
     }
     // Without a context (tests, benches) there is no time budget to retry in.
     const retryUntil = context ? Date.now() + context.getRemainingTimeInMillis() - margin : 0;

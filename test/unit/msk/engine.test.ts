@@ -305,20 +305,17 @@ describe('createKafkaHandler', () => {
   }
   const context = lambdaContext('engine-test');
 
-  it('adds the context, registers it for idempotency, decodes, runs the policy and publishes the batch metrics', async () => {
+  it('adds the context to the logger, decodes, runs the policy and publishes the batch metrics', async () => {
     const f = fakes();
-    const registered: unknown[] = [];
     const handler = createKafkaHandler({
       logger: f.logger,
       metrics: f.sink,
       registry,
-      idempotency: { registerLambdaContext: (c) => void registered.push(c) },
       policy: { kind: 'stop', handle: () => {} },
     });
     const response = await handler(batchOf(1, 3, ['0@3']), context);
     expect(ids(response)).toEqual([`${topic}-0@3`]);
     expect(f.contexts).toEqual([context]);
-    expect(registered).toEqual([context]);
     expect(f.metrics.filter(([name]) => name.startsWith('Records'))).toEqual([
       ['RecordsProcessed', 2],
       ['RecordsFailed', 1],

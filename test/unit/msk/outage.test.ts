@@ -105,10 +105,6 @@ describe('transient (retried inside the invocation) is the outage subset of batc
   });
 
   it.each([
-    [
-      'another invocation holding the idempotency lock',
-      withProps('in progress', { name: 'IdempotencyAlreadyInProgressError' }),
-    ],
     ['a PostgreSQL serialization failure (40001)', withProps('could not serialize', { code: '40001' })],
     ['PostgreSQL out of connections (53300)', withProps('too many clients', { code: '53300' })],
     [
