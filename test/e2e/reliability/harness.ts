@@ -4,12 +4,15 @@
 //   consumer group; the audit store chains are per topic-partition, so the run's audit rows are exactly the
 //   rows of its topics;
 // - every DynamoDB table of the stage gets a run-scoped copy (same keys and indexes);
-// - each function runs in worker threads (execution environments) with its Lambda environment, as `npm run dev` does.
+// - each function runs in worker threads (execution environments) with its Lambda environment, as `npm run dev` does,
+//   from its bundle (the packaged esbuild build, local/esm/bundles.ts), or with ESM_FUNCTION_CODE=sources from
+//   its TypeScript sources.
 // A run is described by a JSON-serialisable RunSpec, so the same emulator runs in this process or in a
 // child process (emulator-child.ts) that a test can SIGKILL.
 import '../../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
   CreateTableCommand,
@@ -25,6 +28,7 @@ import pg from 'pg';
 import { describeBreak } from '../../../functions/audit-append/chain-verifier';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
+import { FunctionBundles, functionCode } from '../../../local/esm/bundles';
 import {
   type EsmDefinition,
   esmDefinitionsFrom,
@@ -39,6 +43,7 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
+import { repoRoot, stateDir } from '../../../local/stack/paths';
 
 export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -236,6 +241,24 @@ export interface StartOptions {
   onInvoked?: (functionKey: string, event: MSKEvent, response: unknown) => void;
 }
 
+let built: Promise<FunctionBundles> | undefined;
+
+/**
+ * Every function's bundle, built once per process into one folder all test processes share (each file is
+ * replaced by a rename, and every process builds the same bytes from the same sources).
+ */
+function functionBundles(): Promise<FunctionBundles> {
+  built ??= FunctionBundles.build(resolvedServerlessConfig(), {
+    root: repoRoot,
+    outDir: path.join(stateDir, 'bundles', 'e2e'),
+  }).then(async (bundles) => {
+    // Not watched: the esbuild contexts would only keep the process alive.
+    await bundles.close();
+    return bundles;
+  });
+  return built;
+}
+
 export async function startEmulator(spec: RunSpec, options: StartOptions = {}): Promise<RunningEmulator> {
   const logs: string[] = [];
   const output = new Writable({
@@ -246,9 +269,13 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
       callback();
     },
   });
+  const bundles = functionCode() === 'bundles' ? await functionBundles() : undefined;
   const workers = new Map<string, WorkerHandler>();
   for (const [key, fn] of Object.entries(spec.functions)) {
-    workers.set(key, workerHandler(fn.handler, fn.env, { output }));
+    workers.set(
+      key,
+      workerHandler(fn.handler, fn.env, { output, ...(bundles ? { bundle: bundles.file(key) } : {}) }),
+    );
   }
   const emulator = new EsmEmulator({
     definitions: spec.definitions,
