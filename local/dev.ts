@@ -77,7 +77,8 @@ export async function run(args: string[]): Promise<number> {
     'a port number (0: any free port)',
   );
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  if (values.inspect || inspectPort !== undefined) {
+  const inspecting = values.inspect || inspectPort !== undefined;
+  if (inspecting) {
     const url = openInspector(inspectPort ?? 9229);
     log(
       `debugger: ${url} (VS Code: attach to 127.0.0.1:${new URL(url).port}; Chrome: chrome://inspect). ` +
@@ -103,8 +104,7 @@ export async function run(args: string[]): Promise<number> {
     ...(concurrency ? { maximumConcurrency: concurrency } : {}),
     instances: defaultInstances(),
   });
-  const definitions =
-    values.inspect || inspectPort !== undefined ? withDebugTimeouts(configured) : configured;
+  const definitions = inspecting ? withDebugTimeouts(configured) : configured;
 
   // Function and emulator logs go to a file, so the live table stays readable.
   const logPath = path.join(logsDir, 'dev-functions.log');
@@ -121,7 +121,8 @@ export async function run(args: string[]): Promise<number> {
       root: repoRoot,
       outDir: path.join(stateDir, 'bundles', 'dev'),
       functions: keys,
-      log: logFunctions,
+      // Breakpoints in the .ts sources bind through the bundles' source maps.
+      sourceMaps: inspecting,
     });
     codeNote = `bundles (built in ${((Date.now() - started) / 1000).toFixed(1)} s, rebuilt on change)`;
     log(`bundled ${keys.length} functions: ${codeNote}; --sources runs the TypeScript sources`);

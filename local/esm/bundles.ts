@@ -42,7 +42,6 @@ export interface BundleOptions {
   sourceMaps?: boolean;
   /** Only these functions (keys of serverless.yml functions); default all. */
   functions?: string[];
-  log?: (line: string) => void;
 }
 
 export interface RebuildOutcome {
