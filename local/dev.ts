@@ -141,7 +141,7 @@ export async function run(args: string[]): Promise<number> {
   if (bundles) {
     // A changed bundle: the function's next invocations start fresh workers; running ones finish first.
     reloadOnRebuild(bundles, workers);
-    bundles.onRebuild(({ ok, changed, error }) => {
+    bundles.onRebuild(({ ok, changed, error, ms }) => {
       const at = new Date().toISOString().slice(11, 19);
       if (!ok) {
         codeNote = `bundles (rebuild FAILED at ${at}, the previous bundles run; see the log)`;
@@ -149,8 +149,10 @@ export async function run(args: string[]): Promise<number> {
         return;
       }
       if (changed.length === 0) return;
-      codeNote = `bundles (rebuilt ${at}: ${changed.join(', ')})`;
-      logFunctions(`bundles rebuilt: ${changed.join(', ')}; their next invocations run the new code`);
+      codeNote = `bundles (rebuilt ${at} in ${(ms / 1000).toFixed(1)} s: ${changed.join(', ')})`;
+      logFunctions(
+        `bundles rebuilt in ${ms.toFixed(0)} ms: ${changed.join(', ')}; their next invocations run the new code`,
+      );
     });
     bundles.watch();
   }

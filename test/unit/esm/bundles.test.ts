@@ -2,7 +2,7 @@
 // serverless-esbuild plugin, rebuilt when a source changes. A fixture function in a temporary folder under the
 // ignored .local/ (the plugin bundles from the service directory) with the real custom.esbuild, so no real
 // source is touched.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MSKEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,25 @@ describe('function bundles', () => {
     expect(bundles.file('probe')).toBe(
       path.join(fixture, 'out', path.relative(repoRoot, fixture), 'handler.cjs'),
     );
+  });
+
+  it('gives the bundles a source map only for a debugger, mapping to the .ts sources', async () => {
+    expect(await readFile(bundles.file('probe'), 'utf8')).not.toMatch(/sourceMappingURL/);
+    const debug = await FunctionBundles.build(config, {
+      root: repoRoot,
+      outDir: path.join(fixture, 'debug'),
+      sourceMaps: true,
+    });
+    try {
+      const file = debug.file('probe');
+      expect(await readFile(file, 'utf8')).toMatch(/\n\/\/# sourceMappingURL=handler\.cjs\.map\n$/);
+      const map = JSON.parse(await readFile(`${file}.map`, 'utf8')) as { sources: string[] };
+      expect(map.sources.map((source) => path.resolve(path.dirname(file), source))).toEqual(
+        expect.arrayContaining([path.join(fixture, 'handler.ts'), path.join(fixture, 'message.ts')]),
+      );
+    } finally {
+      await debug.close();
+    }
   });
 
   it('runs the bundle in the worker, and the sources without one', async () => {
