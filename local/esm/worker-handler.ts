@@ -120,6 +120,8 @@ export function workerHandler(
   const start = (): Sandbox => {
     const worker = new Worker(new URL('./function-worker-entry.mjs', import.meta.url), {
       workerData: { handlerPath, root, bundle: options.bundle },
+      // A bundle needs no loader: without this, Node 22 runs the parent's `--import tsx` in the worker too.
+      ...(options.bundle ? { execArgv: [] } : {}),
       env: { ...process.env, ...env },
       ...(options.output ? { stdout: true, stderr: true } : {}),
     });

@@ -53,8 +53,8 @@ export interface RunSpec {
   topics: Record<string, string>;
   partitions: number;
   definitions: EsmDefinition[];
-  /** functionKey -> handler path and Lambda environment */
-  functions: Record<string, { handler: string; env: Record<string, string> }>;
+  /** functionKey -> handler path, Lambda environment, and the bundle to run (absent: the sources) */
+  functions: Record<string, { handler: string; env: Record<string, string>; bundle?: string }>;
   /** logical id (BillingTable) -> run table name */
   tables: Record<string, string>;
   bucket: string;
@@ -150,11 +150,13 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
       };
     });
   const functions: RunSpec['functions'] = {};
+  const bundles = functionCode() === 'bundles' ? await functionBundles() : undefined;
   for (const key of options.functions) {
     const fn = config.functions[key];
     if (!fn) throw new Error(`no function ${key} in serverless.yml`);
     functions[key] = {
       handler: fn.handler,
+      ...(bundles ? { bundle: bundles.file(key) } : {}),
       env: {
         ...Object.fromEntries(
           Object.entries(functionEnvironment(config, key, resourceNames)).map(([name, value]) => [
@@ -244,8 +246,9 @@ export interface StartOptions {
 let built: Promise<FunctionBundles> | undefined;
 
 /**
- * Every function's bundle, built once per process into one folder all test processes share (each file is
- * replaced by a rename, and every process builds the same bytes from the same sources).
+ * Every function's bundle, built once per process that prepares runs into one folder all test processes share
+ * (each file is replaced by a rename, and every process builds the same bytes from the same sources). A run's
+ * spec names its bundles, so an emulator child (emulator-child.ts) starts without building.
  */
 function functionBundles(): Promise<FunctionBundles> {
   built ??= FunctionBundles.build(resolvedServerlessConfig(), {
@@ -269,13 +272,9 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
       callback();
     },
   });
-  const bundles = functionCode() === 'bundles' ? await functionBundles() : undefined;
   const workers = new Map<string, WorkerHandler>();
   for (const [key, fn] of Object.entries(spec.functions)) {
-    workers.set(
-      key,
-      workerHandler(fn.handler, fn.env, { output, ...(bundles ? { bundle: bundles.file(key) } : {}) }),
-    );
+    workers.set(key, workerHandler(fn.handler, fn.env, { output, bundle: fn.bundle }));
   }
   const emulator = new EsmEmulator({
     definitions: spec.definitions,
