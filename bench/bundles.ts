@@ -28,13 +28,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { FunctionBundles } from '../local/esm/bundles';
+import { bundlesDir, FunctionBundles } from '../local/esm/bundles';
 import { functionEnvironment } from '../local/esm/function-env';
 import { invokeHandler } from '../local/esm/invoker';
 import { workerHandler } from '../local/esm/worker-handler';
 import { localDefinitions } from '../local/provision';
 import { resolvedServerlessConfig } from '../local/serverless-config';
-import { repoRoot, stateDir } from '../local/stack/paths';
+import { repoRoot } from '../local/stack/paths';
 import {
   AWS_STAGE_PARAMS,
   type CloudFormationTemplate,
@@ -132,7 +132,7 @@ async function emulatorColdStarts(): Promise<ColdStarts> {
   const local = localDefinitions(config);
   const names: Record<string, string> = { FailedRecordsBucket: local.failedRecordsBucket };
   for (const [logicalId, table] of Object.entries(local.tables)) names[logicalId] = table.TableName as string;
-  const outDir = path.join(stateDir, 'bundles', `bench-${process.pid}`);
+  const outDir = bundlesDir(repoRoot, `bench-${process.pid}`);
   const bundles = await FunctionBundles.build(config, { root: repoRoot, outDir });
   const keys = Object.keys(config.functions).filter(
     // The functions the emulator runs: those with an msk event.

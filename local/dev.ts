@@ -15,7 +15,7 @@ import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
 import { dynamoDocumentClient } from '../shared/aws-clients';
 import { numberFlag } from './cli-error';
-import { FunctionBundles, functionCode, reloadOnRebuild } from './esm/bundles';
+import { bundlesDir, FunctionBundles, functionCode, reloadOnRebuild } from './esm/bundles';
 import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { DEBUG_TIMEOUT_SECONDS, openInspector, withDebugTimeouts } from './esm/debug';
@@ -119,7 +119,7 @@ export async function run(args: string[]): Promise<number> {
     const started = Date.now();
     bundles = await FunctionBundles.build(config, {
       root: repoRoot,
-      outDir: path.join(stateDir, 'bundles', 'dev'),
+      outDir: bundlesDir(repoRoot, 'dev'),
       functions: keys,
       // Breakpoints in the .ts sources bind through the bundles' source maps.
       sourceMaps: inspecting,

@@ -6,10 +6,12 @@
 // (incremental).
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BuildOptions, BuildResult, OutputFile } from 'esbuild';
+import { ensurePrivateDir } from '../stack/private-file';
 import type { ResolvedServerlessConfig } from './config';
 
 const require = createRequire(import.meta.url);
@@ -33,10 +35,31 @@ export const DEBUG_OVERRIDES = { sourcemap: 'linked' } as const satisfies BuildO
 /** Folders whose changes rebuild the bundles (everything a handler imports lives in them). */
 export const WATCHED_FOLDERS = ['functions', 'shared', 'schemas'];
 
+/**
+ * What the nodejs22.x runtime resolves for a handler besides its zip: the AWS SDK v3. serverless.yml's
+ * custom.esbuild.exclude may leave out only these (the runtime has them); anything else excluded is missing in AWS.
+ */
+export const RUNTIME_PROVIDED = ['@aws-sdk'];
+
+/**
+ * A folder for a set of bundles outside the service directory (see BundleOptions.outDir), private, one per
+ * checkout and label.
+ */
+export function bundlesDir(root: string, label: string): string {
+  const checkout = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 12);
+  const dir = path.join(tmpdir(), `mobility-events-bundles-${process.getuid?.() ?? 'user'}`, checkout);
+  ensurePrivateDir(dir);
+  return path.join(dir, label);
+}
+
 export interface BundleOptions {
   /** The service directory (the working directory): entry points and node_modules resolve from it. */
   root: string;
-  /** Where the bundles go (as .esbuild/.build does for `serverless package`). */
+  /**
+   * Where the bundles go (as .esbuild/.build does for `serverless package`): outside the service directory, so a
+   * bundle resolves what it does not contain as in Lambda, from RUNTIME_PROVIDED only (linked into
+   * <outDir>/node_modules), never from the project's node_modules. A module excluded by mistake fails here too.
+   */
   outDir: string;
   /** Source maps for a debugger (DEBUG_OVERRIDES). */
   sourceMaps?: boolean;
@@ -127,6 +150,12 @@ export class FunctionBundles {
     if (path.resolve(options.root) !== process.cwd()) {
       throw new Error(`the functions are bundled from the service directory ${options.root}; run from there`);
     }
+    if (!path.relative(path.resolve(options.root), path.resolve(options.outDir)).startsWith('..')) {
+      throw new Error(
+        `bundles in ${options.outDir} would resolve the project's node_modules: use bundlesDir()`,
+      );
+    }
+    await provideRuntimeModules(options.root, options.outDir);
     const plugin = esbuildPlugin(config, options.root, options.functions);
     plugin.buildOptions = {
       ...plugin.buildOptions,
@@ -239,6 +268,19 @@ export class FunctionBundles {
     this.#watchers = [];
     await this.#building;
     await this.#plugin.disposeContexts();
+  }
+}
+
+/** Links each RUNTIME_PROVIDED package of the project into <outDir>/node_modules, as the runtime provides it. */
+async function provideRuntimeModules(root: string, outDir: string): Promise<void> {
+  const modules = path.join(outDir, 'node_modules');
+  await mkdir(modules, { recursive: true });
+  for (const name of RUNTIME_PROVIDED) {
+    await symlink(path.join(path.resolve(root), 'node_modules', name), path.join(modules, name), 'dir').catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      },
+    );
   }
 }
 

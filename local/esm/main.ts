@@ -11,8 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLambdaApi } from '../lambda-api/server';
 import { resolvedServerlessConfig } from '../serverless-config';
-import { repoRoot, stateDir } from '../stack/paths';
-import { FunctionBundles, functionCode } from './bundles';
+import { repoRoot } from '../stack/paths';
+import { bundlesDir, FunctionBundles, functionCode } from './bundles';
 import { type EsmDefinition, loadEsmDefinitions } from './config';
 import { EsmEmulator } from './emulator';
 import type { EsmHandler } from './invoker';
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       ? undefined
       : await FunctionBundles.build(resolvedServerlessConfig(), {
           root: repoRoot,
-          outDir: path.join(stateDir, 'bundles', `emulator-${process.pid}`),
+          outDir: bundlesDir(repoRoot, 'emulator'),
           functions: [...new Set(defs.map((d) => d.functionKey))],
         });
   // One set of execution environments per function, with this process's environment.

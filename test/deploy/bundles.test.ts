@@ -2,13 +2,14 @@
 // plugin, same options, same entry points. A bundling bug (an excluded module, an import esbuild resolves
 // differently) therefore shows up locally.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FunctionBundles } from '../../local/esm/bundles';
 import { resolvedServerlessConfig } from '../../local/serverless-config';
-import { repoRoot, stateDir } from '../../local/stack/paths';
+import { repoRoot } from '../../local/stack/paths';
 import { copyService, runServerlessPackage } from './package-stage';
 
 const run = promisify(execFile);
@@ -24,8 +25,7 @@ describe('the local bundles', () => {
     [packaged, bundles] = await Promise.all([
       runServerlessPackage(copy, ['--stage', 'local', '--package', path.join(copy, 'artifacts')]),
       (async () => {
-        await mkdir(stateDir, { recursive: true });
-        outDir = await mkdtemp(path.join(stateDir, 'bundles-deploy-test-'));
+        outDir = await mkdtemp(path.join(tmpdir(), 'bundles-deploy-test-'));
         return FunctionBundles.build(resolvedServerlessConfig('local'), { root: repoRoot, outDir });
       })(),
     ]);

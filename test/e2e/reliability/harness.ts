@@ -12,7 +12,6 @@
 import '../../../shared/kafka/node20-polyfills';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
   CreateTableCommand,
@@ -28,7 +27,7 @@ import pg from 'pg';
 import { describeBreak } from '../../../functions/audit-append/chain-verifier';
 import { PostgresAuditReader } from '../../../functions/audit-append/postgres-audit-reader';
 import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
-import { FunctionBundles, functionCode } from '../../../local/esm/bundles';
+import { bundlesDir, FunctionBundles, functionCode } from '../../../local/esm/bundles';
 import {
   type EsmDefinition,
   esmDefinitionsFrom,
@@ -43,7 +42,7 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
-import { repoRoot, stateDir } from '../../../local/stack/paths';
+import { repoRoot } from '../../../local/stack/paths';
 
 export const brokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -253,7 +252,7 @@ let built: Promise<FunctionBundles> | undefined;
 function functionBundles(): Promise<FunctionBundles> {
   built ??= FunctionBundles.build(resolvedServerlessConfig(), {
     root: repoRoot,
-    outDir: path.join(stateDir, 'bundles', 'e2e'),
+    outDir: bundlesDir(repoRoot, 'e2e'),
   }).then(async (bundles) => {
     // Not watched: the esbuild contexts would only keep the process alive.
     await bundles.close();

@@ -3,6 +3,7 @@
 // ignored .local/ (the plugin bundles from the service directory) with the real custom.esbuild, so no real
 // source is touched.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MSKEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +45,7 @@ const message = (text: string) => `export const message = ${JSON.stringify(text)
 
 describe('function bundles', () => {
   let fixture: string;
+  let out: string;
   let handlerPath: string;
   let config: ResolvedServerlessConfig & { custom: { esbuild: Record<string, unknown> } };
   let bundles: FunctionBundles;
@@ -60,10 +62,22 @@ describe('function bundles', () => {
     fixture = await mkdtemp(path.join(stateDir, 'bundles-test-'));
     await writeFile(path.join(fixture, 'handler.ts'), HANDLER);
     await writeFile(path.join(fixture, 'message.ts'), message('first'));
+    // Imports the Glue client (provided by the runtime) and avsc (not), both excluded by the test below.
+    await writeFile(
+      path.join(fixture, 'excluded.ts'),
+      `export const handler = async () => {
+  await import('@aws-sdk/client-glue');
+  await import('avsc');
+  return 'loaded';
+};
+`,
+    );
     handlerPath = `${path.relative(repoRoot, fixture)}/handler.handler`;
     const real = resolvedServerlessConfig() as unknown as typeof config;
     config = { ...real, functions: { probe: { handler: handlerPath } } as never };
-    bundles = await FunctionBundles.build(config, { root: repoRoot, outDir: path.join(fixture, 'out') });
+    // Outside the repository, as bundlesDir() places them.
+    out = await mkdtemp(path.join(tmpdir(), 'bundles-test-out-'));
+    bundles = await FunctionBundles.build(config, { root: repoRoot, outDir: path.join(out, 'main') });
     bundles.onRebuild((outcome) => {
       rebuilds.push(outcome);
       onRebuild?.(outcome);
@@ -73,7 +87,7 @@ describe('function bundles', () => {
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.close()));
     await bundles?.close();
-    await rm(fixture, { recursive: true, force: true });
+    await Promise.all([fixture, out].map((dir) => dir && rm(dir, { recursive: true, force: true })));
   });
 
   const pool = (bundle: boolean) => {
@@ -93,7 +107,7 @@ describe('function bundles', () => {
     expect(bundles.buildOptions).toEqual({ ...packagedBuildOptions(config, repoRoot), ...LOCAL_OVERRIDES });
     expect(packagedBuildOptions(config, repoRoot)).toMatchObject(config.custom.esbuild);
     expect(bundles.file('probe')).toBe(
-      path.join(fixture, 'out', path.relative(repoRoot, fixture), 'handler.cjs'),
+      path.join(out, 'main', path.relative(repoRoot, fixture), 'handler.cjs'),
     );
   });
 
@@ -101,7 +115,7 @@ describe('function bundles', () => {
     expect(await readFile(bundles.file('probe'), 'utf8')).not.toMatch(/sourceMappingURL/);
     const debug = await FunctionBundles.build(config, {
       root: repoRoot,
-      outDir: path.join(fixture, 'debug'),
+      outDir: path.join(out, 'debug'),
       sourceMaps: true,
     });
     try {
@@ -116,11 +130,47 @@ describe('function bundles', () => {
     }
   });
 
+  it('resolves what a bundle leaves out as Lambda does: the runtime SDK, not the project node_modules', async () => {
+    // avsc is in node_modules but not in Lambda's runtime: excluded from the zip, it is missing in AWS.
+    const excluding = await FunctionBundles.build(
+      {
+        ...config,
+        custom: {
+          ...config.custom,
+          esbuild: { ...config.custom.esbuild, exclude: ['@aws-sdk/client-glue', 'avsc'] },
+        },
+        functions: {
+          probe: { handler: handlerPath.replace(/handler\.handler$/, 'excluded.handler') },
+        } as never,
+      },
+      { root: repoRoot, outDir: path.join(out, 'excluded') },
+    );
+    try {
+      const run = workerHandler(
+        handlerPath.replace(/handler\.handler$/, 'excluded.handler'),
+        {},
+        {
+          instances: 1,
+          bundle: excluding.file('probe'),
+        },
+      );
+      workers.push(run);
+      const result = await invokeHandler(run.handler, event(), settings);
+      expect(result).toMatchObject({ ok: false });
+      expect((result as { error: Error }).error.message).toMatch(/Cannot find (module|package) 'avsc'/);
+    } finally {
+      await excluding.close();
+    }
+    await expect(
+      FunctionBundles.build(config, { root: repoRoot, outDir: path.join(fixture, 'inside') }),
+    ).rejects.toThrow(/node_modules/);
+  });
+
   it('runs the bundle in the worker, and the sources without one', async () => {
     const fromBundle = await invokeHandler(pool(true).handler, event(), settings);
     expect(fromBundle).toMatchObject({ ok: true, response: { message: 'first' } });
     expect((fromBundle as { response: { module: string } }).response.module).toMatch(
-      /\/out\/.*\/handler\.cjs$/,
+      /\/main\/.*\/handler\.cjs$/,
     );
     const fromSources = await invokeHandler(pool(false).handler, event(), settings);
     expect((fromSources as { response: { module: string } }).response.module).toMatch(
