@@ -1,6 +1,6 @@
 // The functions' bundles for the emulator and `dev`: built by serverless-esbuild itself (the plugin
 // `serverless package` runs) from the resolved serverless.yml, so the options, entry points and output layout
-// are the packaged ones and so are the bytes (test/deploy/package.test.ts). The output goes to memory first so
+// are the packaged ones and so are the bytes (test/deploy/bundles.test.ts). The output goes to memory first so
 // each bundle replaces the previous one atomically (a worker starting during a rebuild never reads half a
 // file); with a debugger the bundles get a source map. Rebuilt on change with the plugin's esbuild contexts
 // (incremental).
@@ -27,8 +27,8 @@ export const LOCAL_OVERRIDES = { write: false, logLevel: 'silent' } as const sat
 
 /**
  * With a debugger (`dev --inspect`): a linked source map, so breakpoints set in the .ts sources bind. Not
- * otherwise: tsx enables source maps in the worker threads, and Node would then read and index each bundle's
- * map (2-6 MB) at every cold start.
+ * otherwise: `dev` runs under tsx, which enables source maps for the whole process, worker threads included, and
+ * Node would then read and index each bundle's map (2-6 MB) at every cold start.
  */
 export const DEBUG_OVERRIDES = { sourcemap: 'linked' } as const satisfies BuildOptions;
 
