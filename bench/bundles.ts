@@ -13,6 +13,11 @@
  *   the tracer is enabled as under active tracing), and with the local stage's environment (rules explainer,
  *   outbox channel).
  *   Median of --runs processes; process start-up itself is not included. Target < 150 ms locally.
+ * - cold start in the emulator: a new execution environment (worker thread, as `dev` runs it) to the answer of its
+ *   first invocation (an empty batch), the figure the dev table's `cold start` column shows. From the function's
+ *   bundle (what `dev` runs; local/esm/bundles.ts), from its sources through tsx with tsx's transform cache warm,
+ *   and without that cache (a fresh checkout, or every file after a change), interleaved, median of
+ *   --cold-runs (default 5).
  * Writes (or replaces) its section of bench/RESULTS.md, between <!-- bundles:start --> and <!-- bundles:end -->,
  * and leaves every other section alone.
  */
@@ -21,7 +26,15 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { bundlesDir, FunctionBundles } from '../local/esm/bundles';
+import { functionEnvironment } from '../local/esm/function-env';
+import { invokeHandler } from '../local/esm/invoker';
+import { workerHandler } from '../local/esm/worker-handler';
+import { localDefinitions } from '../local/provision';
+import { resolvedServerlessConfig } from '../local/serverless-config';
+import { repoRoot } from '../local/stack/paths';
 import {
   AWS_STAGE_PARAMS,
   type CloudFormationTemplate,
@@ -102,6 +115,81 @@ const FINDINGS = [
 
 const runsArgument = process.argv.indexOf('--runs');
 const RUNS = runsArgument > 0 ? Number(process.argv[runsArgument + 1]) : 15;
+const coldRunsArgument = process.argv.indexOf('--cold-runs');
+const COLD_RUNS = coldRunsArgument > 0 ? Number(process.argv[coldRunsArgument + 1]) : 5;
+
+const COLD_MODES = ['bundle', 'sources', 'sources, no tsx cache'] as const;
+type ColdMode = (typeof COLD_MODES)[number];
+/** Median cold start (ms) per function and mode. */
+type ColdStarts = Map<string, Record<ColdMode, number>>;
+
+/**
+ * The dev table's cold start, per function and way of running it: one worker created for one empty batch,
+ * then closed; the modes and functions round robin, so the machine's drift spreads over all of them.
+ */
+async function emulatorColdStarts(): Promise<ColdStarts> {
+  const config = resolvedServerlessConfig();
+  const local = localDefinitions(config);
+  const names: Record<string, string> = { FailedRecordsBucket: local.failedRecordsBucket };
+  for (const [logicalId, table] of Object.entries(local.tables)) names[logicalId] = table.TableName as string;
+  const outDir = bundlesDir(repoRoot, `bench-${process.pid}`);
+  const bundles = await FunctionBundles.build(config, { root: repoRoot, outDir });
+  const keys = Object.keys(config.functions).filter(
+    // The functions the emulator runs: those with an msk event.
+    (key) =>
+      (config.functions[key]?.events ?? []).some((event: { msk?: unknown }) => event.msk !== undefined),
+  );
+  const samples = new Map(keys.map((key) => [key, { bundle: [], sources: [], 'sources, no tsx cache': [] }]));
+  try {
+    for (let i = 0; i < COLD_RUNS; i++) {
+      for (const key of keys) {
+        for (const mode of COLD_MODES) {
+          const env = functionEnvironment(config, key, names);
+          const workers = workerHandler(
+            (config.functions[key] as { handler: string }).handler,
+            mode === 'sources, no tsx cache' ? { ...env, TSX_DISABLE_CACHE: '1' } : env,
+            { instances: 1, ...(mode === 'bundle' ? { bundle: bundles.file(key) } : {}), output: devNull },
+          );
+          try {
+            const result = await invokeHandler(
+              workers.handler,
+              { eventSource: 'aws:kafka', records: {} } as never,
+              {
+                functionName: key,
+                timeoutSeconds: 120,
+                memorySize: 512,
+                region: 'eu-west-1',
+                accountId: '1',
+              },
+            );
+            if (!result.ok) throw new Error(`${key} (${mode}): ${result.error.message}`);
+            (samples.get(key) as Record<ColdMode, number[]>)[mode].push(
+              workers.coldStarts().lastMs as number,
+            );
+          } finally {
+            await workers.close();
+          }
+        }
+      }
+    }
+  } finally {
+    await bundles.close();
+    await rm(outDir, { recursive: true, force: true });
+  }
+  return new Map(
+    [...samples].map(([key, byMode]) => [
+      key,
+      Object.fromEntries(COLD_MODES.map((mode) => [mode, median(byMode[mode])])) as Record<ColdMode, number>,
+    ]),
+  );
+}
+
+/** The functions' output (logs, SDK warnings) would bury the bench's own. */
+const devNull = new Writable({
+  write(_chunk, _encoding, callback) {
+    callback();
+  },
+});
 
 // Runs in the child: `require` of the handler bundle and what it started at module scope (imports resolved
 // in microtasks), measured at the next turn of the event loop; nothing else.
@@ -303,10 +391,12 @@ async function main() {
     await rm(unpacked, { recursive: true, force: true });
     await Promise.all([removePackage(prod), removePackage(local)]);
   }
-  await writeSection(results);
+  const cold = await emulatorColdStarts();
+  for (const [key, byMode] of cold) process.stdout.write(`${key} cold start: ${JSON.stringify(byMode)}\n`);
+  await writeSection(results, cold);
 }
 
-async function writeSection(results: FunctionResult[]) {
+async function writeSection(results: FunctionResult[], cold: ColdStarts) {
   const cpus = os.cpus();
   const ms = (init: Init | undefined, pick: 'wall' | 'cpu', mark = false) =>
     init ? `${init[pick].toFixed(0)} ms${mark ? (init[pick] < INIT_TARGET_MS ? ' ✓' : ' ✗') : ''}` : '-';
@@ -343,6 +433,23 @@ async function writeSection(results: FunctionResult[]) {
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    '### Cold start in the emulator: bundle vs sources',
+    '',
+    "What the dev table's `cold start` column shows: a new execution environment (worker thread) to the answer of its",
+    "first invocation (an empty batch, so no store is touched), with the local stage's environment. bundle = what `dev`,",
+    'the emulator and the e2e tests run (local/esm/bundles.ts, the bytes `serverless package` zips); sources = the',
+    'TypeScript through tsx (`--sources`), its transform cache warm; no tsx cache = the same with TSX_DISABLE_CACHE=1, what',
+    'a fresh checkout pays, and every changed file. Modes and functions interleaved, median of ' +
+      `${COLD_RUNS} per cell, same run as the table above (compare the ratios; the machine was shared).`,
+    '',
+    '| function | bundle | sources | sources, no tsx cache | sources / bundle | no cache / bundle |',
+    '|---|---|---|---|---|---|',
+    ...[...cold].map(
+      ([key, c]) =>
+        `| ${key} | ${c.bundle.toFixed(0)} ms | ${c.sources.toFixed(0)} ms | ${c['sources, no tsx cache'].toFixed(0)} ms | ` +
+        `${(c.sources / c.bundle).toFixed(2)}x | ${(c['sources, no tsx cache'] / c.bundle).toFixed(2)}x |`,
+    ),
+    '',
     ...FINDINGS,
   ].join('\n');
   const zips = results.map((r) => r.zipBytes);
@@ -352,7 +459,14 @@ async function writeSection(results: FunctionResult[]) {
       `zips ${kib(Math.min(...zips))}-${kib(Math.max(...zips))}; init CPU, prod: ` +
       results.map((r) => `${r.name} ${ms(r.deployed, 'cpu')}`).join(', ') +
       ` (median of ${RUNS})`,
-    ratio: '-',
+    ratio:
+      'emulator cold start, sources / bundle: ' +
+      [...cold]
+        .map(
+          ([key, c]) =>
+            `${key} ${(c.sources / c.bundle).toFixed(2)}x (no tsx cache ${(c['sources, no tsx cache'] / c.bundle).toFixed(2)}x)`,
+        )
+        .join(', '),
     target: `zip < 1 MB; init < ${INIT_TARGET_MS} ms`,
     met:
       `size ${zips.every((z) => z < SIZE_TARGET_BYTES) ? 'yes' : 'no'}; init ` +

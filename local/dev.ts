@@ -1,10 +1,11 @@
 // `npm run dev`: the whole service locally. Starts the stack (Kafka, PostgreSQL, DynamoDB, S3) and
 // provisions it, runs every ESM of serverless.yml with the real handlers (worker threads as execution
 // environments, each function with its own environment), feeds traffic and shows a live table. Ctrl-C stops
-// everything.
+// everything. The workers run each function's bundle, built as `serverless package` builds it and rebuilt
+// when functions/, shared/ or schemas/ change; --sources runs the TypeScript sources through tsx instead.
 //
 //   npm run dev -- [--rate N] [--no-samples] [--keep-stack] [--api-port 4010] [--concurrency N]
-//                  [--inspect] [--inspect-port 9229]
+//                  [--inspect] [--inspect-port 9229] [--sources]
 import '../shared/kafka/node20-polyfills';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { Admin } from '@platformatic/kafka';
 import type { SampleEventType } from '../schemas/samples';
 import { dynamoDocumentClient } from '../shared/aws-clients';
 import { numberFlag } from '../shared/cli-error';
+import { bundlesDir, FunctionBundles, functionCode, reloadOnRebuild } from './esm/bundles';
 import { esmDefinitionsFrom, type ResolvedServerlessConfig } from './esm/config';
 import { renderDashboard } from './esm/dashboard';
 import { DEBUG_TIMEOUT_SECONDS, openInspector, withDebugTimeouts } from './esm/debug';
@@ -28,7 +30,7 @@ import { outboxPanel } from './outbox-panel';
 import { localDefinitions } from './provision';
 import { resolvedServerlessConfig } from './serverless-config';
 import { down, up } from './stack/index';
-import { logsDir, stateDir } from './stack/paths';
+import { logsDir, repoRoot, stateDir } from './stack/paths';
 
 /** Where `replay` finds the local Lambda endpoint while `dev` runs. */
 export const EMULATOR_STATE_FILE = path.resolve(
@@ -46,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
       concurrency: { type: 'string' },
       inspect: { type: 'boolean' },
       'inspect-port': { type: 'string' },
+      sources: { type: 'boolean' },
     },
   });
   // Checked before anything starts: a typo must not bring the stack up first.
@@ -74,7 +77,8 @@ export async function run(args: string[]): Promise<number> {
     'a port number (0: any free port)',
   );
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  if (values.inspect || inspectPort !== undefined) {
+  const inspecting = values.inspect || inspectPort !== undefined;
+  if (inspecting) {
     const url = openInspector(inspectPort ?? 9229);
     log(
       `debugger: ${url} (VS Code: attach to 127.0.0.1:${new URL(url).port}; Chrome: chrome://inspect). ` +
@@ -100,27 +104,63 @@ export async function run(args: string[]): Promise<number> {
     ...(concurrency ? { maximumConcurrency: concurrency } : {}),
     instances: defaultInstances(),
   });
-  const definitions =
-    values.inspect || inspectPort !== undefined ? withDebugTimeouts(configured) : configured;
+  const definitions = inspecting ? withDebugTimeouts(configured) : configured;
 
   // Function and emulator logs go to a file, so the live table stays readable.
   const logPath = path.join(logsDir, 'dev-functions.log');
   await mkdir(path.dirname(logPath), { recursive: true });
   const functionLog = createWriteStream(logPath, { flags: 'a' });
+  const logFunctions = (line: string) => functionLog.write(`${new Date().toISOString()} ${line}\n`);
+  const keys = [...new Set(definitions.map((d) => d.functionKey))].filter((key) => config.functions[key]);
+  const code = functionCode(values.sources);
+  let codeNote = 'sources (tsx)';
+  let bundles: FunctionBundles | undefined;
+  if (code === 'bundles') {
+    const started = Date.now();
+    bundles = await FunctionBundles.build(config, {
+      root: repoRoot,
+      outDir: bundlesDir(repoRoot, 'dev'),
+      functions: keys,
+      // Breakpoints in the .ts sources bind through the bundles' source maps.
+      sourceMaps: inspecting,
+    });
+    codeNote = `bundles (built in ${((Date.now() - started) / 1000).toFixed(1)} s, rebuilt on change)`;
+    log(`bundled ${keys.length} functions: ${codeNote}; --sources runs the TypeScript sources`);
+  }
   const workers = new Map<string, WorkerHandler>();
-  for (const key of new Set(definitions.map((d) => d.functionKey))) {
-    const fn = config.functions[key];
-    if (!fn) continue;
+  for (const key of keys) {
+    const fn = config.functions[key] as { handler: string };
     workers.set(
       key,
-      workerHandler(fn.handler, functionEnvironment(config, key, resourceNames), { output: functionLog }),
+      workerHandler(fn.handler, functionEnvironment(config, key, resourceNames), {
+        output: functionLog,
+        ...(bundles ? { bundle: bundles.file(key) } : {}),
+      }),
     );
+  }
+  if (bundles) {
+    // A changed bundle: the function's next invocations start fresh workers; running ones finish first.
+    reloadOnRebuild(bundles, workers);
+    bundles.onRebuild(({ ok, changed, error, ms }) => {
+      const at = new Date().toISOString().slice(11, 19);
+      if (!ok) {
+        codeNote = `bundles (rebuild FAILED at ${at}, the previous bundles run; see the log)`;
+        logFunctions(`bundles: rebuild failed, the previous bundles keep running:\n${error}`);
+        return;
+      }
+      if (changed.length === 0) return;
+      codeNote = `bundles (rebuilt ${at} in ${(ms / 1000).toFixed(1)} s: ${changed.join(', ')})`;
+      logFunctions(
+        `bundles rebuilt in ${ms.toFixed(0)} ms: ${changed.join(', ')}; their next invocations run the new code`,
+      );
+    });
+    bundles.watch();
   }
   const emulator = new EsmEmulator({
     definitions,
     brokers,
     loadHandler: async (definition) => (workers.get(definition.functionKey) as WorkerHandler).handler,
-    log: (line) => functionLog.write(`${new Date().toISOString()} ${line}\n`),
+    log: logFunctions,
   });
   log(`starting ${definitions.length} event source mappings`);
   await emulator.start();
@@ -178,7 +218,7 @@ export async function run(args: string[]): Promise<number> {
   };
   const render = () => {
     const produced = traffic ? `  produced ${traffic.produced()}` : '';
-    const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  logs ${logPath}  (Ctrl-C to stop)`;
+    const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  code: ${codeNote}  logs ${logPath}  (Ctrl-C to stop)`;
     const table = renderDashboard(
       emulator.mappings.map((mapping) => ({
         mapping,
@@ -201,6 +241,7 @@ export async function run(args: string[]): Promise<number> {
   await api.close();
   await emulator.stop();
   await Promise.all([...workers.values()].map((w) => w.close()));
+  await bundles?.close();
   await Promise.all([admin.close(), recordTimes.close()]);
   await rm(EMULATOR_STATE_FILE, { force: true });
   await outbox?.refresh();

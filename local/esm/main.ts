@@ -1,5 +1,7 @@
 // Runs the emulator (and the local Lambda API) as its own process:
-//   tsx local/esm/main.ts [--functions a,b] [--api-port 4010]
+//   tsx local/esm/main.ts [--functions a,b] [--api-port 4010] [--sources]
+// Runs each function's bundle (bundles.ts; built at start, not watched) in worker threads, or with --sources
+// (or ESM_FUNCTION_CODE=sources) its TypeScript sources in this process.
 //   tsx local/esm/main.ts --definitions-file defs.json --handler-module handler.ts   (tests)
 // Prints one line `ESM_EMULATOR_READY <json>` when every enabled mapping has joined its group.
 import '../../shared/kafka/node20-polyfills';
@@ -8,9 +10,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLambdaApi } from '../lambda-api/server';
+import { resolvedServerlessConfig } from '../serverless-config';
+import { repoRoot } from '../stack/paths';
+import { bundlesDir, FunctionBundles, functionCode } from './bundles';
 import { type EsmDefinition, loadEsmDefinitions } from './config';
 import { EsmEmulator } from './emulator';
 import type { EsmHandler } from './invoker';
+import { type WorkerHandler, workerHandler } from './worker-handler';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +24,7 @@ const { values } = parseArgs({
     'api-port': { type: 'string' },
     'definitions-file': { type: 'string' },
     'handler-module': { type: 'string' },
+    sources: { type: 'boolean' },
   },
 });
 
@@ -42,10 +49,29 @@ async function main(): Promise<void> {
   const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
   const defs = await definitions();
   const handler = await injectedHandler();
+  const bundles =
+    handler || functionCode(values.sources) === 'sources'
+      ? undefined
+      : await FunctionBundles.build(resolvedServerlessConfig(), {
+          root: repoRoot,
+          outDir: bundlesDir(repoRoot, 'emulator'),
+          functions: [...new Set(defs.map((d) => d.functionKey))],
+        });
+  // One set of execution environments per function, with this process's environment.
+  const workers = new Map<string, WorkerHandler>();
+  const workersOf = (d: EsmDefinition): WorkerHandler => {
+    let functionWorkers = workers.get(d.functionKey);
+    if (!functionWorkers) {
+      functionWorkers = workerHandler(d.handler, {}, { bundle: bundles?.file(d.functionKey) });
+      workers.set(d.functionKey, functionWorkers);
+    }
+    return functionWorkers;
+  };
   const emulator = new EsmEmulator({
     definitions: defs,
     brokers,
     ...(handler ? { handlers: Object.fromEntries(defs.map((d) => [d.uuid, handler])) } : {}),
+    ...(bundles ? { loadHandler: async (d: EsmDefinition) => workersOf(d).handler } : {}),
   });
   await emulator.start();
   const api = await startLambdaApi(emulator, {
@@ -55,6 +81,8 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     await api.close();
     await emulator.stop();
+    await Promise.all([...workers.values()].map((w) => w.close()));
+    await bundles?.close();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);

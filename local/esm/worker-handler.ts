@@ -1,14 +1,30 @@
-// An EsmHandler that forwards invocations to the function's worker thread (see function-worker.ts).
+// An EsmHandler that forwards invocations to the function's worker threads (function-worker-entry.mjs).
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { WorkerInvocation, WorkerReply } from './function-worker';
+import type { Context } from 'aws-lambda';
 import type { EsmHandler } from './invoker';
+
+/** What worker-loop.mjs receives and answers. */
+export interface WorkerInvocation {
+  id: number;
+  event: unknown;
+  context: Omit<Context, 'getRemainingTimeInMillis' | 'done' | 'fail' | 'succeed'> & { deadline: number };
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; response: unknown }
+  | { id: number; ok: false; error: { name: string; message: string; stack?: string } };
 
 export interface WorkerHandler {
   handler: EsmHandler;
   close(): Promise<void>;
   /** Cold starts so far, and the latest one's duration: environment start to its first invocation's answer. */
   coldStarts(): { count: number; lastMs: number | undefined };
+  /**
+   * New code (a rebuilt bundle): the next invocations start fresh environments. Idle ones stop now; one
+   * running an invocation finishes it on the code it has (its result counts, once) and stops after it.
+   */
+  reload(): void;
 }
 
 export interface WorkerHandlerOptions {
@@ -20,12 +36,19 @@ export interface WorkerHandlerOptions {
    * to be free. Default: ESM_FUNCTION_INSTANCES, else one per CPU (at least 2).
    */
   instances?: number;
+  /**
+   * The function's bundle (handler.cjs, see bundles.ts) to run; without it the worker runs the TypeScript
+   * sources of `handlerPath` through tsx.
+   */
+  bundle?: string;
 }
 
 interface Sandbox {
   worker: Worker;
   startedAt: number;
   invocations: number;
+  /** The reload() count when it started: an older one runs code that has been replaced. */
+  generation: number;
   /** The invocation it runs: like a Lambda execution environment, one at a time. */
   pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
 }
@@ -58,6 +81,7 @@ export function workerHandler(
   const waiting: { resolve: (sandbox: Sandbox) => void; reject: (error: Error) => void }[] = [];
   let closed = false;
   let nextId = 1;
+  let generation = 0;
   const cold = { count: 0, lastMs: undefined as number | undefined };
 
   /** Gives a free (or new) environment to the next waiting invocation, if any. */
@@ -70,8 +94,17 @@ export function workerHandler(
   };
 
   const release = (sandbox: Sandbox) => {
-    if (all.has(sandbox)) idle.push(sandbox);
+    if (sandbox.generation !== generation) retire(sandbox);
+    else if (all.has(sandbox)) idle.push(sandbox);
     dispatch();
+  };
+
+  /** Stops an environment that has nothing running (replaced code). */
+  const retire = (sandbox: Sandbox) => {
+    if (!all.delete(sandbox)) return;
+    const at = idle.indexOf(sandbox);
+    if (at >= 0) idle.splice(at, 1);
+    void sandbox.worker.terminate();
   };
 
   const discard = (current: Sandbox, reason: Error) => {
@@ -86,7 +119,10 @@ export function workerHandler(
 
   const start = (): Sandbox => {
     const worker = new Worker(new URL('./function-worker-entry.mjs', import.meta.url), {
-      workerData: { handlerPath, root },
+      workerData: { handlerPath, root, bundle: options.bundle },
+      // A bundle needs no loader. A worker inherits the parent's execArgv, and with it tsx's --require/--import
+      // (npm run dev, tsx): 0.5-1 s more per cold start on a loaded 2-core machine (billing 560-1,230 ms -> 66-205).
+      ...(options.bundle ? { execArgv: [] } : {}),
       env: { ...process.env, ...env },
       ...(options.output ? { stdout: true, stderr: true } : {}),
     });
@@ -96,7 +132,13 @@ export function workerHandler(
       worker.stdout.on('data', (chunk: Buffer) => output.write(chunk));
       worker.stderr.on('data', (chunk: Buffer) => output.write(chunk));
     }
-    const current: Sandbox = { worker, startedAt: Date.now(), invocations: 0, pending: new Map() };
+    const current: Sandbox = {
+      worker,
+      startedAt: Date.now(),
+      invocations: 0,
+      generation,
+      pending: new Map(),
+    };
     all.add(current);
     worker.on('message', (reply: WorkerReply) => {
       const waiter = current.pending.get(reply.id);
@@ -166,6 +208,11 @@ export function workerHandler(
   return {
     handler,
     coldStarts: () => ({ ...cold }),
+    reload: () => {
+      generation += 1;
+      for (const sandbox of [...idle]) retire(sandbox);
+      dispatch();
+    },
     close: async () => {
       closed = true;
       // Nothing is left hanging: invocations waiting for or running in an environment fail (the ESM retries).

@@ -4,7 +4,9 @@
 //   consumer group; the audit store chains are per topic-partition, so the run's audit rows are exactly the
 //   rows of its topics;
 // - every DynamoDB table of the stage gets a run-scoped copy (same keys and indexes);
-// - each function runs in worker threads (execution environments) with its Lambda environment, as `npm run dev` does.
+// - each function runs in worker threads (execution environments) with its Lambda environment, as `npm run dev` does,
+//   from its bundle (the packaged esbuild build, local/esm/bundles.ts), or with ESM_FUNCTION_CODE=sources from
+//   its TypeScript sources.
 // A run is described by a JSON-serialisable RunSpec, so the same emulator runs in this process or in a
 // child process (emulator-child.ts) that a test can SIGKILL.
 import '../../../shared/kafka/node20-polyfills';
@@ -23,6 +25,7 @@ import { ListOffsetTimestamps } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
 import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
+import { bundlesDir, FunctionBundles, functionCode } from '../../../local/esm/bundles';
 import {
   type EsmDefinition,
   esmDefinitionsFrom,
@@ -37,6 +40,7 @@ import { esmUuid } from '../../../local/esm/uuid';
 import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
 import { localDefinitions } from '../../../local/provision';
 import { resolvedServerlessConfig } from '../../../local/serverless-config';
+import { repoRoot } from '../../../local/stack/paths';
 import { describeBreak } from '../../../ops/audit/chain-verifier';
 import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { scanAll as scanTable } from '../../support/dynamodb';
@@ -49,8 +53,8 @@ export interface RunSpec {
   topics: Record<string, string>;
   partitions: number;
   definitions: EsmDefinition[];
-  /** functionKey -> handler path and Lambda environment */
-  functions: Record<string, { handler: string; env: Record<string, string> }>;
+  /** functionKey -> handler path, Lambda environment, and the bundle to run (absent: the sources) */
+  functions: Record<string, { handler: string; env: Record<string, string>; bundle?: string }>;
   /** logical id (BillingTable) -> run table name */
   tables: Record<string, string>;
   bucket: string;
@@ -125,11 +129,13 @@ export async function prepareRun(options: PrepareOptions): Promise<RunSpec> {
       };
     });
   const functions: RunSpec['functions'] = {};
+  const bundles = functionCode() === 'bundles' ? await functionBundles() : undefined;
   for (const key of options.functions) {
     const fn = config.functions[key];
     if (!fn) throw new Error(`no function ${key} in serverless.yml`);
     functions[key] = {
       handler: fn.handler,
+      ...(bundles ? { bundle: bundles.file(key) } : {}),
       env: {
         ...Object.fromEntries(
           Object.entries(functionEnvironment(config, key, resourceNames)).map(([name, value]) => [
@@ -216,6 +222,25 @@ export interface StartOptions {
   onInvoked?: (functionKey: string, event: MSKEvent, response: unknown) => void;
 }
 
+let built: Promise<FunctionBundles> | undefined;
+
+/**
+ * Every function's bundle, built once per process that prepares runs into one folder all test processes share
+ * (each file is replaced by a rename, and every process builds the same bytes from the same sources). A run's
+ * spec names its bundles, so an emulator child (emulator-child.ts) starts without building.
+ */
+function functionBundles(): Promise<FunctionBundles> {
+  built ??= FunctionBundles.build(resolvedServerlessConfig(), {
+    root: repoRoot,
+    outDir: bundlesDir(repoRoot, 'e2e'),
+  }).then(async (bundles) => {
+    // Not watched: the esbuild contexts would only keep the process alive.
+    await bundles.close();
+    return bundles;
+  });
+  return built;
+}
+
 export async function startEmulator(spec: RunSpec, options: StartOptions = {}): Promise<RunningEmulator> {
   const logs: string[] = [];
   const output = new Writable({
@@ -228,7 +253,7 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
   });
   const workers = new Map<string, WorkerHandler>();
   for (const [key, fn] of Object.entries(spec.functions)) {
-    workers.set(key, workerHandler(fn.handler, fn.env, { output }));
+    workers.set(key, workerHandler(fn.handler, fn.env, { output, bundle: fn.bundle }));
   }
   const emulator = new EsmEmulator({
     definitions: spec.definitions,
