@@ -18,6 +18,8 @@ export type WorkerReply =
   | { id: number; ok: false; error: { name: string; message: string; stack?: string } };
 
 const { handlerPath, root } = workerData as { handlerPath: string; root: string };
+// A benchmark's probe (bench:e2e: the thread's CPU profile and DynamoDB requests), loaded before the handler.
+if (process.env.ESM_WORKER_PROBE) await import(process.env.ESM_WORKER_PROBE);
 const handler = await resolveHandler(handlerPath, root);
 const port = parentPort;
 if (!port) throw new Error('function-worker.ts must run in a worker thread');
