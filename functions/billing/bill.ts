@@ -21,7 +21,7 @@ import {
  * once, so writes need no condition and are batched (BatchWriteItem, 25 a request). Payment state and statement
  * sums are derived from the facts when read (payment-status.ts), so no fact is ever updated and no counter needs
  * a guard. A batch, in as few sequential round trips as the reasoning allows (each stage's requests at once):
- *   R1       one batched read of what its bookings already have (invoice, payments, PARKED mark);
+ *   R1       one batched read of what its bookings already have (invoice, payments; PARKED mark without a ride);
  *   W1 | R2  the batched write of what R1 shows missing (with the statement lines of those new effects), and
  *            at the same time one batched read of the lines of effects R1 found stored, and of the marks;
  *   W2 | R3  the lines R2 did not find (only after a crash), and one batched read closing the
@@ -149,6 +149,10 @@ interface Booking {
   /** The stored invoice, or the one this batch creates. */
   invoice?: Invoice;
   invoiceStored: boolean;
+  /**
+   * R1 found its PARKED mark. Read only for bookings without a ride in the batch: with one, the invoice exists
+   * after W1, and the mark is read after that anyway (R2 for a stored invoice, R3 for a new one).
+   */
   parkedAtStart: boolean;
 }
 
@@ -247,7 +251,7 @@ export async function billBatch(
   const r1 = await readFor(all, () =>
     ledger.find({
       invoices: all.map((b) => b.bookingId),
-      parked: all.map((b) => b.bookingId),
+      parked: all.filter((b) => !b.ride).map((b) => b.bookingId),
       payments: all.flatMap((b) =>
         b.payments.map((p) => ({ bookingId: b.bookingId, paymentKey: paymentKey(p.payment) })),
       ),
