@@ -5,18 +5,51 @@
 //   http     request lines (one per request; the SDKs' keep-alive agents do not pipeline)
 //   postgres Sync and simple Query messages: one round trip each (extended protocol: Parse/Bind/Execute/Sync)
 //   kafka    requests, and Produce requests (API key 0) among them
-
 import { syncBuiltinESMExports } from 'node:module';
-// A TCP proxy on 127.0.0.1 that adds a round trip to every request: what the server sends back is held for
-// `delayMs` before the client sees it (the client's bytes go through at once), so a request/response
-// exchange takes `delayMs` longer, and requests in flight at once overlap as they would on a real network.
-// It also counts the requests it carries, per protocol:
-//   http     request lines (one per request; the SDKs' keep-alive agents do not pipeline)
-//   postgres Sync and simple Query messages: one round trip each (extended protocol: Parse/Bind/Execute/Sync)
-//   kafka    requests, and Produce requests (API key 0) among them
 import net, { connect, createServer, type Server, type Socket } from 'node:net';
 
 export type ProxyProtocol = 'http' | 'postgres' | 'kafka';
+
+/** One HTTP request through a proxy: when it was sent, answered by the server, and seen by the client. */
+export interface TracedRequest {
+  proxy: string;
+  /** X-Amz-Target (DynamoDB) or the request line's path. */
+  operation: string;
+  sent: number;
+  served?: number;
+  delivered?: number;
+  /** 1 + the deepest request delivered before this one was sent: its place on the longest chain. */
+  depth: number;
+}
+
+/**
+ * The HTTP requests of one or more proxies, for the critical path of a batch: a request sent after another
+ * one's answer reached the client may depend on it, so the longest such chain (`depth`) is the number of
+ * sequential round trips; requests in flight together (batched writes in parallel) share one.
+ */
+export class RoundTripTrace {
+  requests: TracedRequest[] = [];
+  private deepestDelivered = 0;
+
+  start(proxy: string, operation: string): TracedRequest {
+    const request = { proxy, operation, sent: performance.now(), depth: this.deepestDelivered + 1 };
+    this.requests.push(request);
+    return request;
+  }
+
+  delivered(request: TracedRequest): void {
+    request.delivered = performance.now();
+    this.deepestDelivered = Math.max(this.deepestDelivered, request.depth);
+  }
+
+  /** Starts a new batch: what follows does not depend on what came before. */
+  reset(): TracedRequest[] {
+    const previous = this.requests;
+    this.requests = [];
+    this.deepestDelivered = 0;
+    return previous;
+  }
+}
 
 export interface DelayProxy {
   port: number;
@@ -74,6 +107,8 @@ export async function startDelayProxy(options: {
   target: { host: string; port: number };
   delayMs: number;
   protocol: ProxyProtocol;
+  /** HTTP only: records every request's round trip (bench:latency's critical path). */
+  trace?: { name: string; into: RoundTripTrace };
 }): Promise<DelayProxy> {
   let requests = 0;
   let produces = 0;
@@ -93,13 +128,24 @@ export async function startDelayProxy(options: {
       requests++;
       if (produce) produces++;
     });
+    // The request this connection carries (HTTP/1.1 keep-alive: one at a time), while traced.
+    let traced: TracedRequest | undefined;
     client.on('data', (chunk: Buffer) => {
       counter(chunk);
+      if (options.trace && REQUEST_LINE.test(chunk.subarray(0, 64).toString('latin1'))) {
+        const head = chunk.subarray(0, 2048).toString('latin1');
+        const target = /\r\nx-amz-target: *([^\r]+)/i.exec(head)?.[1];
+        traced = options.trace.into.start(options.trace.name, target ?? head.split(' ')[1] ?? '?');
+      }
       upstream.write(chunk);
     });
     // Timers of one duration fire in the order they were set, so the stream keeps its order.
     upstream.on('data', (chunk: Buffer) => {
+      const answered = traced;
+      traced = undefined;
+      if (answered) answered.served = performance.now();
       setTimeout(() => {
+        if (answered) options.trace?.into.delivered(answered);
         if (!client.destroyed) client.write(chunk);
       }, options.delayMs);
     });

@@ -11,40 +11,63 @@
 //    is within 100 ms;
 // 3. step-up for audit-append alone: audited events at each rate of BENCH_E2E_STEPS, likewise.
 // "Stored" = the invocation returned, i.e. the function's writes are acknowledged; latency = that time minus
-// the record's CREATE_TIME timestamp (set by the producer). Smoke test: BENCH_E2E_SECONDS=5
-// BENCH_E2E_STEP_SECONDS=3 BENCH_E2E_MIXED_STEPS=100,200 BENCH_E2E_STEPS=500,1000 npm run bench:e2e.
+// the record's CREATE_TIME timestamp (set by the producer).
+// The fixed-rate run also measures CPU per event per function: each function worker thread's CPU (from /proc),
+// split by a sampling profile of the thread into handler code, AWS SDK, other packages and Node itself
+// (bench/e2e-worker-probe.ts), and the stand-ins' CPU (dynalite apportioned by each function's DynamoDB requests).
+// Zero loss: the CloudEvents ids on the audited topics (read back from the run's topics, so genai.* events count
+// once produced) against the audit rows.
+// A short validation run (~3-4 minutes; printed, bench/RESULTS.md left alone unless BENCH_E2E_WRITE=1):
+// BENCH_E2E_QUICK=1 npm run bench:e2e. Each setting below can also be given on its own.
 import { writeResultsSection } from './results-file';
 import { settle } from './settle';
 import '../shared/kafka/node20-polyfills';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Consumer } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import { percentile } from '../local/esm/stats';
 import type { StackState } from '../local/stack/index';
 import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
+import { kafkaBrokers } from '../test/support/kafka';
+import type { ProbeChunk } from './e2e-worker-probe';
 import {
   type CpuSources,
   commandCpuSeconds,
   ownCpuSeconds,
   processCpuSeconds,
   startCpuMeter,
+  threadCpuSeconds,
 } from './process-cpu';
 import { withStack } from './stack';
 
-const RATE = Number(process.env.BENCH_E2E_RATE ?? 1000);
-const SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 60);
-const STEP_SECONDS = Number(process.env.BENCH_E2E_STEP_SECONDS ?? 20);
-const STEPS = (process.env.BENCH_E2E_STEPS ?? '1000,2000,3000,4000,5000,6000,8000,10000,12000,15000')
+// The functions run from their TypeScript sources here, not their bundles: the CPU split per function
+// (bench/cpu-profile.ts) attributes samples by source path (functions/, shared/, node_modules/@aws-sdk), which a
+// bundle's one file would hide. The harness reads this when it prepares a run.
+process.env.ESM_FUNCTION_CODE ??= 'sources';
+
+/** BENCH_E2E_QUICK=1: every length shortened (the defaults below), for a validation run of a few minutes. */
+const QUICK = process.env.BENCH_E2E_QUICK === '1';
+const setting = (name: string, full: string, quick: string) => process.env[name] ?? (QUICK ? quick : full);
+const RATE = Number(setting('BENCH_E2E_RATE', '1000', '1000'));
+const SECONDS = Number(setting('BENCH_E2E_SECONDS', '60', '20'));
+const STEP_SECONDS = Number(setting('BENCH_E2E_STEP_SECONDS', '20', '8'));
+const STEPS = setting('BENCH_E2E_STEPS', '1000,2000,3000,4000,5000,6000,8000,10000,12000,15000', '1000,3000')
   .split(',')
   .map(Number);
-const DRAIN_SECONDS = Number(process.env.BENCH_E2E_DRAIN_SECONDS ?? 60);
-const STEP_WARM_UP_SECONDS = Number(process.env.BENCH_E2E_STEP_WARMUP_SECONDS ?? 5);
+const DRAIN_SECONDS = Number(setting('BENCH_E2E_DRAIN_SECONDS', '60', '30'));
+const STEP_WARM_UP_SECONDS = Number(setting('BENCH_E2E_STEP_WARMUP_SECONDS', '5', '3'));
 /** Mixed-event step-up: the highest rate all five functions keep up with, and where each stays under 100 ms. */
-const MIXED_STEPS = (process.env.BENCH_E2E_MIXED_STEPS ?? '50,100,150,200,300,400,500,600,800,1000')
+const MIXED_STEPS = setting('BENCH_E2E_MIXED_STEPS', '50,100,150,200,300,400,500,600,800,1000', '50,150,300')
   .split(',')
   .map(Number);
+/** Whether the section goes into bench/RESULTS.md (always, except for a quick run unless BENCH_E2E_WRITE=1). */
+const WRITE_RESULTS = !QUICK || process.env.BENCH_E2E_WRITE === '1';
 const P95_TARGET_MS = 100;
 /** A step is sustained when every record of it is stored within this long after its last produce. */
 const SUSTAIN_GRACE_MS = 5_000;
@@ -66,6 +89,7 @@ type RunSpec = import('../test/e2e/reliability/harness').RunSpec;
 
 /** Latency samples (stored time - record timestamp) per function, of records the invocation did not fail. */
 class Samples {
+  /** `at`: the record's timestamp; `ms`: latency, so `at + ms` is when its invocation returned. */
   readonly byFunction = new Map<string, Array<{ at: number; ms: number }>>();
 
   record(functionKey: string, event: MSKEvent, response: unknown): void {
@@ -88,6 +112,12 @@ class Samples {
   /** Samples of records produced in [from, to). */
   between(functionKey: string, from: number, to: number): number[] {
     return (this.byFunction.get(functionKey) ?? []).filter((s) => s.at >= from && s.at < to).map((s) => s.ms);
+  }
+
+  /** Records whose invocation returned in [from, to). */
+  doneBetween(functionKey: string, from: number, to: number): number {
+    return (this.byFunction.get(functionKey) ?? []).filter((s) => s.at + s.ms >= from && s.at + s.ms < to)
+      .length;
   }
 }
 
@@ -181,13 +211,16 @@ const stats = (samples: number[]) => ({
 /** A fresh run (its own topics, groups and stores) with the emulator recording latencies; removed afterwards. */
 async function withRun<T>(
   harness: Harness,
-  run: { functions: string[]; topics: readonly string[] },
+  run: { functions: string[]; topics: readonly string[]; env?: Record<string, string> },
   measure: (spec: RunSpec, samples: Samples) => Promise<T>,
 ): Promise<T> {
   const spec = await harness.prepareRun({
     functions: run.functions,
     topics: [...run.topics],
     partitions: PARTITIONS,
+    envOverrides: Object.fromEntries(
+      run.functions.map((fn) => [fn, { ...run.env, ...(fn === 'notifications' ? channelEnv : {}) }]),
+    ),
   });
   const samples = new Samples();
   const running = await harness.startEmulator(spec, {
@@ -223,23 +256,234 @@ async function warmUp(
   return offered;
 }
 
+/**
+ * The CloudEvents ids of every record on the run's `topics` (canonical names), read back from the start to
+ * the ends they have now: what the audit store must hold once drained, genai.* events counted only once
+ * incident-explanation has produced them. Audit rows are unique by id, so ids, not records, are counted.
+ */
+async function producedIds(harness: Harness, spec: RunSpec, topics: readonly string[]): Promise<Set<string>> {
+  const names = topics.map((t) => spec.topics[t] as string);
+  const ends = await harness.endOffsetsOf(spec);
+  const pending = new Map<string, bigint>();
+  for (const name of names) {
+    for (let p = 0; p < spec.partitions; p++) {
+      const end = ends.get(`${name}/${p}`) ?? 0n;
+      if (end > 0n) pending.set(`${name}/${p}`, end);
+    }
+  }
+  const ids = new Set<string>();
+  if (pending.size === 0) return ids;
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'bench-e2e-ids',
+    groupId: `bench-e2e-ids-${spec.run}-${Date.now()}`,
+    bootstrapBrokers: kafkaBrokers(),
+    autocommit: false,
+    maxWaitTime: 200,
+  });
+  try {
+    const stream = await consumer.consume({ topics: names, mode: 'earliest', autocommit: false });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`reading the audited topics back: ${pending.size} partition(s) short`)),
+        120_000,
+      );
+      stream.on('error', reject);
+      stream.on('data', (message) => {
+        const id = message.headerEntries.find(([name]) => name.toString() === 'ce_id')?.[1];
+        if (id) ids.add(id.toString());
+        const key = `${message.topic}/${message.partition}`;
+        const end = pending.get(key);
+        if (end !== undefined && message.offset + 1n >= end) pending.delete(key);
+        if (pending.size === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    await stream.close();
+  } finally {
+    await consumer.close(true);
+  }
+  return ids;
+}
+
+/** Audit rows against the events produced to the audited topics: missing means lost (not yet produced is not). */
+async function auditBalance(harness: Harness, spec: RunSpec) {
+  const expected = await producedIds(harness, spec, AUDITED_TOPICS);
+  // Read after the ends: rows of genai.* events produced since (incident-explanation's backlog) are not counted.
+  const stored = new Set((await harness.auditRows(spec)).map((row) => row.ceId));
+  let missing = 0;
+  for (const id of expected) if (!stored.has(id)) missing++;
+  return { expected: expected.size, stored: expected.size - missing, missing };
+}
+
+const PROBE = fileURLToPath(new URL('./e2e-worker-probe.ts', import.meta.url));
+
+/**
+ * Notifications send through the SNS/SES stand-in (bench/channel-stand-in-process.ts) as they would in AWS:
+ * PublishBatch, 10 messages a call. Until 2026-12-06 they went to the local outbox, one DynamoDB PutItem per
+ * message in the stand-in every DynamoDB function shares, which AWS does not pay.
+ */
+let channelEnv: Record<string, string> = {};
+
+async function startChannel(): Promise<{ pid: number | undefined; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/channel-stand-in-process.ts'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
+      if (line) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.once('exit', (code) => reject(new Error(`channel stand-in exited (${code}): ${out}`)));
+  });
+  channelEnv = {
+    CHANNEL: 'aws',
+    ONCALL_TOPIC_ARN: 'arn:aws:sns:eu-west-1:000000000000:operations-oncall',
+    CUSTOMER_TOPIC_ARN: 'arn:aws:sns:eu-west-1:000000000000:customer-messages',
+    EMAIL_FROM: 'noreply@mobility.example',
+    REVIEWERS_EMAIL: 'reviewers@mobility.example',
+    AWS_ENDPOINT_URL_SNS: url,
+    AWS_ENDPOINT_URL_SESV2: url,
+  };
+  return { pid: child.pid, stop: () => child.kill() };
+}
+
+const probeChunks = (dir: string): ProbeChunk[] =>
+  readdirSync(dir)
+    .filter((name) => name.endsWith('.json'))
+    .flatMap((name) => {
+      try {
+        return [JSON.parse(readFileSync(join(dir, name), 'utf8')) as ProbeChunk];
+      } catch {
+        return []; // being written
+      }
+    });
+
+/** CPU seconds so far of the worker threads of `fn` that its probe has reported. */
+function functionCpuSeconds(dir: string, fn: string): number {
+  const tids = new Set(
+    probeChunks(dir)
+      .filter((c) => c.fn === fn)
+      .map((c) => c.tid),
+  );
+  let total = 0;
+  for (const tid of tids) total += threadCpuSeconds(tid) ?? 0;
+  return total;
+}
+
+interface CpuPerRecord {
+  fn: string;
+  records: number;
+  /** Milliseconds of CPU per record handled. */
+  thread: number;
+  handler: number;
+  sdk: number;
+  packages: number;
+  kafka: number;
+  node: number;
+  dynamodbRequests: number;
+  dynalite: number;
+  postgres: number;
+}
+
+/**
+ * CPU per record handled in the window, per function: its worker threads' CPU (exact, /proc), split in the
+ * proportions of their sampled profiles; dynalite's CPU apportioned by the functions' DynamoDB requests,
+ * PostgreSQL's to audit-append (the only function on it).
+ */
+function cpuPerRecord(
+  dir: string,
+  samples: Samples,
+  offered: Offered,
+  functionCpu: Record<string, number>,
+): CpuPerRecord[] {
+  const seconds = (offered.endedAt - offered.startedAt) / 1000;
+  const chunks = probeChunks(dir).filter((c) => {
+    const middle = (c.from + c.to) / 2;
+    return middle >= offered.startedAt && middle < offered.endedAt;
+  });
+  const requests = (fn: string) =>
+    chunks.filter((c) => c.fn === fn).reduce((sum, c) => sum + c.dynamodbRequests, 0);
+  const allRequests = FUNCTIONS.reduce((sum, fn) => sum + requests(fn), 0);
+  const dynaliteSeconds = ((offered.cpu.dynalite ?? 0) * seconds) / 100;
+  const postgresSeconds = ((offered.cpu.PostgreSQL ?? 0) * seconds) / 100;
+  return FUNCTIONS.map((fn) => {
+    const records = samples.doneBetween(fn, offered.startedAt, offered.endedAt);
+    const perRecord = (cpuSeconds: number) => (records > 0 ? (cpuSeconds * 1000) / records : Number.NaN);
+    const threadSeconds = ((functionCpu[fn] ?? 0) * seconds) / 100;
+    const split = { sdk: 0, handler: 0, packages: 0, kafka: 0, node: 0 };
+    for (const c of chunks.filter((chunk) => chunk.fn === fn)) {
+      split.sdk += c.split.sdk;
+      split.handler += c.split.handler;
+      split.packages += c.split.packages + c.split.bench;
+      split.kafka += c.split.kafka;
+      split.node += c.split.runtime;
+    }
+    const sampled = split.sdk + split.handler + split.packages + split.kafka + split.node;
+    const share = (part: number) => (sampled > 0 ? part / sampled : Number.NaN);
+    return {
+      fn,
+      records,
+      thread: perRecord(threadSeconds),
+      handler: perRecord(threadSeconds * share(split.handler)),
+      sdk: perRecord(threadSeconds * share(split.sdk)),
+      packages: perRecord(threadSeconds * share(split.packages)),
+      kafka: perRecord(threadSeconds * share(split.kafka)),
+      node: perRecord(threadSeconds * share(split.node)),
+      dynamodbRequests: records > 0 ? requests(fn) / records : Number.NaN,
+      dynalite: perRecord(allRequests > 0 ? (dynaliteSeconds * requests(fn)) / allRequests : 0),
+      postgres: perRecord(fn === 'audit-append' ? postgresSeconds : 0),
+    };
+  });
+}
+
 async function fixedRate(harness: Harness, processes: CpuSources) {
-  return withRun(harness, { functions: FUNCTIONS, topics: MIXED_EVENT_TOPICS }, async (spec, samples) => {
-    const warm = await warmUp(harness, spec, processes, { label: 'fixed rate', rate: RATE, kind: 'mixed' });
-    log(`fixed rate: ${RATE} events/s for ${SECONDS} s, mixed events, ${FUNCTIONS.length} functions`);
-    const offered = await offer(
-      {
-        topics: spec.topics,
-        rate: RATE,
-        seconds: SECONDS,
-        kind: 'mixed',
-        from: warm.sent,
-      },
-      processes,
-    );
+  const probeDir = mkdtempSync(join(tmpdir(), 'bench-e2e-probe-'));
+  const env = { ESM_WORKER_PROBE: PROBE, BENCH_E2E_PROBE_DIR: probeDir };
+  const run = { functions: FUNCTIONS, topics: MIXED_EVENT_TOPICS, env };
+  try {
+    return await withRun(harness, run, async (spec, samples) => {
+      const warm = await warmUp(harness, spec, processes, { label: 'fixed rate', rate: RATE, kind: 'mixed' });
+      log(`fixed rate: ${RATE} events/s for ${SECONDS} s, mixed events, ${FUNCTIONS.length} functions`);
+      const workers: CpuSources = Object.fromEntries(
+        FUNCTIONS.map((fn) => [`worker:${fn}`, () => functionCpuSeconds(probeDir, fn)]),
+      );
+      const measured = await offer(
+        { topics: spec.topics, rate: RATE, seconds: SECONDS, kind: 'mixed', from: warm.sent },
+        { ...processes, ...workers },
+      );
+      // The workers' CPU is part of the process's: reported per function, not twice in the machine's total.
+      const functionCpu: Record<string, number> = {};
+      const cpu: Record<string, number> = {};
+      for (const [name, share] of Object.entries(measured.cpu)) {
+        if (name.startsWith('worker:')) functionCpu[name.slice('worker:'.length)] = share;
+        else cpu[name] = share;
+      }
+      const offered = { ...measured, cpu };
+      return { ...(await fixedRateResults(harness, spec, samples, warm, offered)), functionCpu, probeDir };
+    }).then((result) => ({
+      ...result,
+      cpuPerRecord: cpuPerRecord(result.probeDir, result.samples, result.offered, result.functionCpu),
+    }));
+  } finally {
+    rmSync(probeDir, { recursive: true, force: true });
+  }
+}
+
+async function fixedRateResults(
+  harness: Harness,
+  spec: RunSpec,
+  samples: Samples,
+  warm: Offered,
+  offered: Offered,
+) {
+  {
     const backlog = await drain(harness, spec, DRAIN_SECONDS * 1000);
     const drainedAt = Date.now();
-    const auditRows = (await harness.auditRows(spec)).length;
+    const audit = await auditBalance(harness, spec);
     const destination = (await harness.failureObjects(spec)).length;
     const perFunction = FUNCTIONS.map((fn) => {
       const definitions = spec.definitions.filter(
@@ -259,8 +503,8 @@ async function fixedRate(harness: Harness, processes: CpuSources) {
         backlog: backlog.get(fn) ?? 0,
       };
     });
-    return { offered, perFunction, auditRows, audited: warm.audited + offered.audited, destination };
-  });
+    return { offered, perFunction, audit, destination, samples, warmSent: warm.sent };
+  }
 }
 
 interface StepPlan {
@@ -293,7 +537,6 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
       kind: plan.kind,
     });
     let n = warm.sent;
-    let audited = warm.audited;
     const steps: Step[] = [];
     for (const rate of plan.rates) {
       log(`step-up (${plan.label}): ${rate} events/s for ${STEP_SECONDS} s`);
@@ -302,7 +545,6 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
         processes,
       );
       n += offered.sent;
-      audited += offered.audited;
       const backlog = await drain(harness, spec, SUSTAIN_GRACE_MS);
       const sustained = backlog.size === 0 && offered.achievedRate >= rate * 0.95;
       const perFunction = Object.fromEntries(
@@ -320,9 +562,9 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
       if (!sustained) break;
     }
     const backlog = await drain(harness, spec, DRAIN_SECONDS * 1000);
-    const stored = (await harness.auditRows(spec)).length;
+    const audit = await auditBalance(harness, spec);
     const behind = [...backlog.values()].reduce((sum, records) => sum + records, 0);
-    return { steps, audited, stored, behind };
+    return { steps, audit, behind };
   });
 }
 
@@ -479,8 +721,11 @@ async function main(stack: StackState): Promise<void> {
   {
     // Where the machine's time goes while load is offered: every process of the test bed.
     const pidOf = (name: string) => stack.services.find((s) => s.name === name)?.pid;
+    const channel = await startChannel();
+    process.once('exit', channel.stop);
     const processes: CpuSources = {
       'emulator and function workers': ownCpuSeconds,
+      'SNS/SES stand-in': () => processCpuSeconds(channel.pid),
       Kafka: () => processCpuSeconds(pidOf('kafka')),
       PostgreSQL: () => (postgres?.managed ? processCpuSeconds(postgres.pid) : commandCpuSeconds('postgres')),
       dynalite: () => processCpuSeconds(pidOf('dynamodb')),
@@ -511,27 +756,61 @@ async function main(stack: StackState): Promise<void> {
     const mixedLimits = limits(mixed.steps);
     const lastStep = steps.steps.at(-1);
     const lastMixed = mixed.steps.at(-1);
-    const fixedLoss = fixed.audited - fixed.auditRows;
-    const stepLoss = (run: { audited: number; stored: number; behind: number }) =>
-      `${fmt(run.stored)} audit rows for ${fmt(run.audited)} audited events produced` +
-      (run.stored === run.audited ? ' (**no loss**)' : ` (**${fmt(run.audited - run.stored)} missing**)`) +
+    const fixedLoss = fixed.audit.missing;
+    const balance = (audit: { expected: number; stored: number; missing: number }) =>
+      `${fmt(audit.stored)} of ${fmt(audit.expected)} audited events produced are in the audit store` +
+      (audit.missing === 0 ? ' (**no loss**)' : ` (**${fmt(audit.missing)} missing**)`);
+    const stepLoss = (run: {
+      audit: { expected: number; stored: number; missing: number };
+      behind: number;
+    }) =>
+      balance(run.audit) +
       (run.behind > 0 ? `; ${fmt(run.behind)} records still behind after ${DRAIN_SECONDS} s` : '');
+    const incidentBacklog = fixed.perFunction.find((f) => f.fn === 'incident-explanation')?.backlog ?? 0;
+    const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
+    const fixedSeconds = (fixed.offered.endedAt - fixed.offered.startedAt) / 1000;
+    const share = (name: string) => fixed.offered.cpu[name] ?? 0;
+    const delivered = fixed.cpuPerRecord.reduce((sum, f) => sum + f.records, 0);
+    const workersShare = Object.values(fixed.functionCpu).reduce((a, b) => a + b, 0);
+    const perEvent = (cpuShare: number, events: number) =>
+      events > 0 ? ms((cpuShare * fixedSeconds * 10) / events) : 'n/a';
+    // Where each function's p95 first went over the target in the mixed step-up.
+    const crossing = FUNCTIONS.map((fn) => {
+      const over = mixed.steps.find(
+        (s) => (s.perFunction[fn]?.p95 ?? Number.POSITIVE_INFINITY) > P95_TARGET_MS,
+      );
+      const under = mixed.steps.filter((s) => (s.perFunction[fn]?.p95 ?? Number.NaN) <= P95_TARGET_MS);
+      const lastUnder = over ? under.filter((s) => s.rate < over.rate).at(-1) : under.at(-1);
+      if (!over) return `${fn} never (<= ${P95_TARGET_MS} ms up to ${fmt(mixed.steps.at(-1)?.rate)})`;
+      const at = `${fmt(over.perFunction[fn]?.p95)} ms at ${fmt(over.rate)}`;
+      return lastUnder
+        ? `${fn} above ${fmt(lastUnder.rate)} (${at})`
+        : `${fn} already at the first step (${at})`;
+    });
     const machineCpu = (s: Step) => `${fmt(Object.values(s.cpu).reduce((a, b) => a + b, 0))}%`;
-    await writeFile(
-      new URL('./latency-vs-rate.svg', import.meta.url),
-      plot(
-        steps.steps,
-        mixed.steps,
-        fixed.perFunction.map((f) => ({ fn: f.fn, p95: f.p95 })),
-      ),
-    );
+    if (WRITE_RESULTS)
+      await writeFile(
+        new URL('./latency-vs-rate.svg', import.meta.url),
+        plot(
+          steps.steps,
+          mixed.steps,
+          fixed.perFunction.map((f) => ({ fn: f.fn, p95: f.p95 })),
+        ),
+      );
     const section = [
       '## End to end: produce-to-stored latency, throughput, loss',
       '',
       `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, nproc ${cpus().length}, Node ${process.version}, ` +
         'with `npm run bench:e2e` (bench/e2e.bench.ts): local Kafka broker, ESM emulator with the serverless.yml settings,',
-      `the real handlers in worker threads with their Lambda env, audit store ${auditStore}, dynalite (DynamoDB), s3rver.`,
+      `the real handlers in worker threads with their Lambda env, audit store ${auditStore}, dynalite (DynamoDB), s3rver,`,
+      'and for notifications an SNS/SES stand-in in a process of its own (PublishBatch, 10 messages a call, as in AWS; until',
+      '2026-12-06 the local outbox, one DynamoDB PutItem per message in the shared dynalite).',
       `1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (other work shared the machine).`,
+      ...(QUICK
+        ? [
+            `**Short validation run** (BENCH_E2E_QUICK=1: ${SECONDS} s fixed rate, ${STEP_SECONDS} s steps, ${DRAIN_SECONDS} s drain): not a measurement to compare.`,
+          ]
+        : []),
       'Latency = invocation returned (writes acknowledged) minus the record timestamp set by the producer.',
       'The load generator is a separate process (bench/e2e-producer.ts). Batch sizes and batching windows are those of',
       'serverless.yml (column "batch / window"): a partition that receives fewer records than its batch size waits up to',
@@ -550,9 +829,30 @@ async function main(stack: StackState): Promise<void> {
           `| ${f.fn} | ${f.batching} | ${fmt(f.p50)} ms | ${fmt(f.p95)} ms | ${fmt(f.p99)} ms | ${fmt(f.records)} | ${fmt(f.throughput)} | ${fmt(f.backlog)} |`,
       ),
       '',
-      `Zero loss (audit): ${fmt(fixed.auditRows)} audit rows for ${fmt(fixed.audited)} audited events (${fixedLoss === 0 ? '**no loss**' : `**${fmt(fixedLoss)} missing**`}); ` +
-        `${fixed.destination} object(s) in the on-failure destination.`,
+      `Zero loss (audit): ${balance(fixed.audit)}; ${fixed.destination} object(s) in the on-failure destination. ` +
+        "Expected = the distinct CloudEvents ids on the run's audited topics (payment.*, genai.*) when drained, so a genai.* event" +
+        ` counts once incident-explanation has produced it${incidentBacklog > 0 ? ` (${fmt(incidentBacklog)} incident(s) still unexplained: their genai.* events do not exist yet and are not counted)` : ''}.`,
       `CPU while the load was offered, as a share of one core: ${cpuLine(fixed.offered.cpu)}.`,
+      '',
+      `CPU per record handled while the load was offered (${fmt(fixedSeconds)} s), per function: its worker threads' CPU`,
+      '(/proc, exact), split in the proportions of a 1 ms sampling profile of each thread (bench/e2e-worker-probe.ts: a',
+      "sample counts for the innermost frame of the function's code, the AWS SDK (@aws-sdk, @smithy, Powertools), the Kafka",
+      "client (incident-explanation's producer) or another package (avsc, pg) on its stack; Node builtins count for their",
+      'caller; none of them: Node and GC). Sampling adds its own cost to the threads (this run only; the step-ups run without it).',
+      "Stand-ins: dynalite's CPU apportioned by each function's DynamoDB requests in the same time (a batch request",
+      "costs it more than a single one: indicative), PostgreSQL's to audit-append, the only function on it.",
+      '',
+      '| function | records | worker CPU ms/record | handler code | AWS SDK | Kafka client | other packages | Node, GC | DynamoDB requests/record | dynalite ms/record | PostgreSQL ms/record |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...fixed.cpuPerRecord.map(
+        (f) =>
+          `| ${f.fn} | ${fmt(f.records)} | ${ms(f.thread)} | ${ms(f.handler)} | ${ms(f.sdk)} | ${ms(f.kafka)} | ${ms(f.packages)} | ${ms(f.node)} | ` +
+          `${Number.isFinite(f.dynamodbRequests) ? f.dynamodbRequests.toFixed(2) : 'n/a'} | ${ms(f.dynalite)} | ${ms(f.postgres)} |`,
+      ),
+      '',
+      `Shared by every function: the emulator's main thread (consumers, batching, invoking, commits) ${perEvent(share('emulator and function workers') - workersShare, delivered)} ms ` +
+        `per record delivered (${fmt(delivered)} records to the ${FUNCTIONS.length} functions); the Kafka broker ${perEvent(share('Kafka'), fixed.offered.sent)} ms and ` +
+        `the load generator ${perEvent(share('load generator'), fixed.offered.sent)} ms per event produced (${fmt(fixed.offered.sent)}).`,
       `p95 target <= ${P95_TARGET_MS} ms at ${fmt(RATE)} events/s: ${fixed.perFunction
         .map(
           (f) =>
@@ -593,6 +893,7 @@ async function main(stack: StackState): Promise<void> {
       '',
       `Highest mixed rate sustained: **${fmt(mixedLimits.maxRate)} events/s**${lastMixed && !lastMixed.sustained ? ` (${fmt(lastMixed.rate)} was not)` : ' (every step sustained: raise BENCH_E2E_MIXED_STEPS)'}; ` +
         `highest with every function's p95 <= ${P95_TARGET_MS} ms: **${fmt(mixedLimits.maxRateWithinTarget)} events/s**.`,
+      `Where each function's p95 crosses ${P95_TARGET_MS} ms (first step over it, events/s): ${crossing.join('; ')}.`,
       `Zero loss: ${stepLoss(mixed)}.`,
       '',
       `### Step-up: audit-append alone, ${STEP_SECONDS} s per step`,
@@ -622,25 +923,26 @@ async function main(stack: StackState): Promise<void> {
     const mixedMet = fixed.perFunction
       .filter((f) => f.p95 <= P95_TARGET_MS && f.backlog === 0)
       .map((f) => f.fn);
-    writeResultsSection('e2e', section, {
-      summary: {
-        headline:
-          (atRate
-            ? `audit-append alone: p95 ${fmt(atRate.p95)} ms at ${fmt(RATE)} events/s (p50 ${fmt(atRate.p50)} ms), `
-            : '') +
-          `sustains ${fmt(maxRate)} events/s; ${fixedLoss === 0 ? 'zero loss' : `${fmt(fixedLoss)} audit rows missing`}; ` +
-          `mixed ${fmt(RATE)} events/s p95: ${fixed.perFunction.map((f) => `${f.fn} ${fmt(f.p95)} ms`).join(', ')}; ` +
-          `mixed step-up: sustained up to ${fmt(mixedLimits.maxRate)} events/s, every p95 <= ${P95_TARGET_MS} ms up to ${fmt(mixedLimits.maxRateWithinTarget)}`,
-        ratio: '-',
-        target: `>= 5,000 events/s; p95 <= ${P95_TARGET_MS} ms at ${fmt(RATE)} events/s`,
-        met:
-          `rate ${maxRate >= 5000 ? 'yes' : 'no'}; p95 audit-append alone ` +
-          `${atRate && atRate.p95 <= P95_TARGET_MS ? 'yes' : 'no'}, mixed ` +
-          (mixedMet.length === fixed.perFunction.length
-            ? 'yes'
-            : `no (${fixed.perFunction.length - mixedMet.length} of ${fixed.perFunction.length} functions over)`),
-      },
-    });
+    if (WRITE_RESULTS)
+      writeResultsSection('e2e', section, {
+        summary: {
+          headline:
+            (atRate
+              ? `audit-append alone: p95 ${fmt(atRate.p95)} ms at ${fmt(RATE)} events/s (p50 ${fmt(atRate.p50)} ms), `
+              : '') +
+            `sustains ${fmt(maxRate)} events/s; ${fixedLoss === 0 ? 'zero loss' : `${fmt(fixedLoss)} audit rows missing`}; ` +
+            `mixed ${fmt(RATE)} events/s p95: ${fixed.perFunction.map((f) => `${f.fn} ${fmt(f.p95)} ms`).join(', ')}; ` +
+            `mixed step-up: sustained up to ${fmt(mixedLimits.maxRate)} events/s, every p95 <= ${P95_TARGET_MS} ms up to ${fmt(mixedLimits.maxRateWithinTarget)}`,
+          ratio: '-',
+          target: `>= 5,000 events/s; p95 <= ${P95_TARGET_MS} ms at ${fmt(RATE)} events/s`,
+          met:
+            `rate ${maxRate >= 5000 ? 'yes' : 'no'}; p95 audit-append alone ` +
+            `${atRate && atRate.p95 <= P95_TARGET_MS ? 'yes' : 'no'}, mixed ` +
+            (mixedMet.length === fixed.perFunction.length
+              ? 'yes'
+              : `no (${fixed.perFunction.length - mixedMet.length} of ${fixed.perFunction.length} functions over)`),
+        },
+      });
     process.stdout.write(`${section}\n`);
   }
 }

@@ -21,6 +21,7 @@ import type { IncidentOutcome } from '../functions/incident-explanation/ports';
 import { RulesIncidentExplainer } from '../functions/incident-explanation/rules-explainer';
 import { startChannelStandIn } from '../local/channel-stand-in';
 import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
+import { readStackState } from '../local/stack/index';
 import { runMigrations } from '../ops/migrations';
 import { type SampleEventType, sampleData, sampleSources } from '../schemas/samples';
 import { encodeConfluent } from '../shared/contracts/avro-codec';
@@ -34,7 +35,8 @@ import {
   kafkaEvent,
   kafkaEventRecord,
 } from '../shared/msk';
-import { type DelayProxy, redirectConnections, startDelayProxy } from './delay-proxy';
+import { type DelayProxy, RoundTripTrace, redirectConnections, startDelayProxy } from './delay-proxy';
+import { processCpuSeconds } from './process-cpu';
 
 export interface LatencyCase {
   /** Row label. */
@@ -67,6 +69,8 @@ export interface Measured {
   wallMsPerBatch: number;
   recordsPerSecondPerPartition: number;
   failedRecords: number;
+  /** The longest chain of HTTP requests (DynamoDB, SNS/SES) each sent after the previous one's answer, per batch (mean). */
+  sequentialRoundTrips: number;
   perRecord: { dynamodb: number; postgres: number; kafkaProduce: number; channel: number; model: number };
 }
 
@@ -79,11 +83,13 @@ function hostPort(url: string): { host: string; port: number } {
 }
 
 // ---------- stand-ins behind proxies ----------
+const roundTrips = new RoundTripTrace();
 const proxies: Record<'dynamodb' | 'postgres' | 'kafka' | 'channel', DelayProxy> = {
   dynamodb: await startDelayProxy({
     target: hostPort(stack.AWS_ENDPOINT_URL_DYNAMODB as string),
     delayMs: spec.delays.dynamodb,
     protocol: 'http',
+    trace: { name: 'dynamodb', into: roundTrips },
   }),
   postgres: await startDelayProxy({
     target: hostPort((stack.DATABASE_URL as string).replace(/^postgres(ql)?:/, 'tcp:')),
@@ -102,6 +108,7 @@ proxies.channel = await startDelayProxy({
   target: hostPort(channel.url),
   delayMs: spec.delays.channel,
   protocol: 'http',
+  trace: { name: 'channel', into: roundTrips },
 });
 redirectConnections(hostPort((stack.KAFKA_BROKERS as string).split(',')[0] as string), proxies.kafka.port);
 
@@ -404,6 +411,32 @@ const counters = () => ({
   model: modelCalls,
 });
 
+/** BENCH_LATENCY_TRACE=1: each batch's requests on stderr, with where its wall time went. */
+const TRACE = process.env.BENCH_LATENCY_TRACE === '1';
+const dynalitePid = readStackState()?.services.find((s) => s.name === 'dynamodb')?.pid;
+
+function traceBatch(
+  label: string,
+  wallMs: number,
+  requests: ReturnType<RoundTripTrace['reset']>,
+  cpuBefore: NodeJS.CpuUsage,
+  dynaliteBefore: number | undefined,
+  started: number,
+): void {
+  const cpu = process.cpuUsage(cpuBefore);
+  const dynalite = processCpuSeconds(dynalitePid);
+  const at = (t: number | undefined) => (t === undefined ? '-' : (t - started).toFixed(1));
+  const lines = requests.map(
+    (r) =>
+      `    ${r.depth} ${r.proxy} ${r.operation.replace(/^DynamoDB_\d+\./, '')} sent ${at(r.sent)} served ${at(r.served)} delivered ${at(r.delivered)}`,
+  );
+  process.stderr.write(
+    `[trace] ${label}: wall ${wallMs.toFixed(1)} ms, worker CPU ${((cpu.user + cpu.system) / 1000).toFixed(1)} ms, ` +
+      `dynalite CPU ${dynalite !== undefined && dynaliteBefore !== undefined ? ((dynalite - dynaliteBefore) * 1000).toFixed(0) : '?'} ms, ` +
+      `${requests.length} requests, ${Math.max(0, ...requests.map((r) => r.depth))} sequential\n${lines.join('\n')}\n`,
+  );
+}
+
 async function measure(
   handler: Handler,
   events: KafkaEvent[],
@@ -414,10 +447,19 @@ async function measure(
   const before = counters();
   let wall = 0;
   let failed = 0;
+  let sequential = 0;
   for (const event of events) {
     const started = performance.now();
+    roundTrips.reset();
+    const cpu = process.cpuUsage();
+    const dynaliteCpu = processCpuSeconds(dynalitePid);
     const response = await handler(event, context());
-    wall += performance.now() - started;
+    const batchWall = performance.now() - started;
+    wall += batchWall;
+    const requests = roundTrips.reset();
+    sequential += Math.max(0, ...requests.map((r) => r.depth));
+    if (TRACE)
+      traceBatch(`${topic} x${partitions} ${delivery}`, batchWall, requests, cpu, dynaliteCpu, started);
     failed += response.batchItemFailures.length;
   }
   const after = counters();
@@ -436,6 +478,7 @@ async function measure(
     wallMsPerBatch: Number(wallMsPerBatch.toFixed(1)),
     recordsPerSecondPerPartition: Math.round((spec.records * 1000) / wallMsPerBatch),
     failedRecords: failed,
+    sequentialRoundTrips: Number((sequential / events.length).toFixed(1)),
     perRecord: {
       dynamodb: per('dynamodb'),
       postgres: per('postgres'),

@@ -7,9 +7,17 @@ const TICKS_PER_SECOND = 100;
 
 /** CPU seconds (user + system, all threads) a process has used so far. */
 export function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
+  return pid === undefined ? undefined : statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds (user + system) one thread of this process has used so far: a worker thread, by its tid. */
+export function threadCpuSeconds(tid: number): number | undefined {
+  return statCpuSeconds(`/proc/self/task/${tid}/stat`);
+}
+
+function statCpuSeconds(path: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime, fields 14 and 15 of proc(5).
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;

@@ -27,15 +27,14 @@ export interface ChannelStandIn {
 const xml = (body: string) => `<?xml version="1.0"?>${body}`;
 const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** The value of the message attribute `name` of the entry under `prefix` (SNS query form encoding). */
+/**
+ * The value of the message attribute `name` of the entry under `prefix` (SNS query form encoding: entries are
+ * numbered from 1). No RegExp per key: bench:latency runs this stand-in in the handler's process.
+ */
 function attribute(form: URLSearchParams, prefix: string, name: string): string {
-  for (const [key, value] of form) {
-    const match = new RegExp(
-      `^${prefix.replace(/\./g, '\\.')}MessageAttributes\\.entry\\.(\\d+)\\.Name$`,
-    ).exec(key);
-    if (match && value === name) {
-      return form.get(`${prefix}MessageAttributes.entry.${match[1]}.Value.StringValue`) ?? '';
-    }
+  const entry = `${prefix}MessageAttributes.entry.`;
+  for (let n = 1; form.has(`${entry}${n}.Name`); n++) {
+    if (form.get(`${entry}${n}.Name`) === name) return form.get(`${entry}${n}.Value.StringValue`) ?? '';
   }
   return '';
 }

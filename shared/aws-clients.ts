@@ -9,9 +9,21 @@ let dynamoDbClient: DynamoDBClient | undefined;
 let documentClient: DynamoDBDocumentClient | undefined;
 let s3Client: S3Client | undefined;
 
+/**
+ * Takes the SDK's logger middleware off a client. With no logger configured it still runs on every call: it
+ * walks the call's input and output against their schemas to mask sensitive members, for a log line that no-op
+ * logger drops (5-15% of the client's CPU per 25-item BatchWriteItem + BatchGetItem pair, 2026-12-06).
+ */
+export function withoutCallLog<Client extends { middlewareStack: { remove(name: string): boolean } }>(
+  client: Client,
+): Client {
+  client.middlewareStack.remove('loggerMiddleware');
+  return client;
+}
+
 /** The low-level client, for libraries that take one (Powertools idempotency); traced when X-Ray is on. */
 export function dynamoClient(): DynamoDBClient {
-  dynamoDbClient ??= traced(new DynamoDBClient({ maxAttempts: 5 }));
+  dynamoDbClient ??= traced(withoutCallLog(new DynamoDBClient({ maxAttempts: 5 })));
   return dynamoDbClient;
 }
 

@@ -20,13 +20,15 @@ import {
  * `<paymentId>:<outcome>`, a statement line by the invoice or payment it counts); storing one twice is storing it
  * once, so writes need no condition and are batched (BatchWriteItem, 25 a request). Payment state and statement
  * sums are derived from the facts when read (payment-status.ts), so no fact is ever updated and no counter needs
- * a guard. A batch:
- *   R1  one batched read of what its bookings already have (invoice, payments, PARKED mark);
- *   R2  one batched read of the statement lines those existing invoices should have;
- *   W1  one batched write of whatever is missing;
- *   R3  one batched read closing the payment-before-invoice race (below), only for what W1 created;
+ * a guard. A batch, in as few sequential round trips as the reasoning allows (each stage's requests at once):
+ *   R1       one batched read of what its bookings already have (invoice, payments; PARKED mark without a ride);
+ *   W1 | R2  the batched write of what R1 shows missing (with the statement lines of those new effects), and
+ *            at the same time one batched read of the lines of effects R1 found stored, and of the marks;
+ *   W2 | R3  the lines R2 did not find (only after a crash), and one batched read closing the
+ *            payment-before-invoice race (below), only for what W1 created;
  * then, only for bookings that had a payment before their invoice, a Query of their payments, their statement
- * lines, and the PARKED mark removed. A redelivered batch finds everything in R1/R2 and writes nothing.
+ * lines, and the PARKED mark removed. First delivery: payments for stored invoices R1, W1 (2 round trips);
+ * rides R1, W1, R3 (3). A redelivered batch finds everything in R1/R2 and writes nothing.
  *
  * First-wins. A second booking.completed for a booking (re-produced with a new id and other numbers) keeps the
  * first invoice: R1 finds it and the statement line is written from the stored invoice. Within a batch the
@@ -147,6 +149,10 @@ interface Booking {
   /** The stored invoice, or the one this batch creates. */
   invoice?: Invoice;
   invoiceStored: boolean;
+  /**
+   * R1 found its PARKED mark. Read only for bookings without a ride in the batch: with one, the invoice exists
+   * after W1, and the mark is read after that anyway (R2 for a stored invoice, R3 for a new one).
+   */
   parkedAtStart: boolean;
 }
 
@@ -245,7 +251,7 @@ export async function billBatch(
   const r1 = await readFor(all, () =>
     ledger.find({
       invoices: all.map((b) => b.bookingId),
-      parked: all.map((b) => b.bookingId),
+      parked: all.filter((b) => !b.ride).map((b) => b.bookingId),
       payments: all.flatMap((b) =>
         b.payments.map((p) => ({ bookingId: b.bookingId, paymentKey: paymentKey(p.payment) })),
       ),
@@ -264,72 +270,93 @@ export async function billBatch(
     }
   }
 
-  // R2: statement lines of stored invoices, and the reads whose order the stored facts already guarantee:
-  // the PARKED mark of a booking whose invoice is stored, the invoice of a payment stored with its mark.
+  // W1 of what R1 shows missing, and R2 at the same time: R2 reads what only an earlier delivery can have
+  // written (the statement lines of effects R1 found stored) and the reads whose order the stored facts already
+  // guarantee (the PARKED mark of a booking whose invoice is stored, the invoice of a payment stored with its
+  // mark). A line of an effect R1 did not find stored is written without a read: it is missing unless a crash
+  // stored it without its effect, and writing it again is writing the same fact. So a first delivery costs R1
+  // and one stage of writes; a redelivery R1 and R2, then W2 only for lines still missing.
   const stored = all.filter((b) => healthy(b) && b.invoiceStored);
   const parkedOnly = all.filter(
     (b) => healthy(b) && !b.invoice && b.parkedAtStart && b.payments.every((p) => p.stored),
   );
-  const expectedLines = (b: Booking): StatementLine[] => {
+  /** The booking's statement lines; `known`: its invoice and effect were stored, so the line may be too. */
+  const lineOwners = (b: Booking): Array<{ line: StatementLine; owner: Effect; known: boolean }> => {
     const invoice = b.invoice as Invoice;
     return [
-      ...(b.ride ? [invoiceLine(invoice)] : []),
-      ...b.payments.map((p) => paymentLine(invoice, p.payment)),
+      ...(b.ride ? [{ line: invoiceLine(invoice), owner: b.ride, known: b.invoiceStored }] : []),
+      ...b.payments.map((p) => ({
+        line: paymentLine(invoice, p.payment),
+        owner: p,
+        known: b.invoiceStored && p.stored,
+      })),
     ];
   };
-  const r2 = await readFor([...stored, ...parkedOnly], () =>
-    ledger.find({
-      lines: stored.flatMap(expectedLines),
-      parked: stored.map((b) => b.bookingId),
-      invoices: parkedOnly.map((b) => b.bookingId),
-    }),
-  );
-
-  // W1: whatever is missing.
-  const planned: Array<{ fact: BillingFact; owners: Effect[] }> = [];
-  const toSettle = new Map<string, Invoice>();
+  const w1: Array<{ fact: BillingFact; owners: Effect[] }> = [];
   for (const booking of all) {
     if (!healthy(booking)) continue;
-    const { ride, invoice } = booking;
+    const { ride } = booking;
     if (ride && !booking.invoiceStored) {
-      planned.push({ fact: { kind: 'INVOICE', invoice: ride.invoice }, owners: [ride, ...booking.payments] });
+      w1.push({ fact: { kind: 'INVOICE', invoice: ride.invoice }, owners: [ride, ...booking.payments] });
     }
     for (const effect of booking.payments) {
-      if (!effect.stored)
-        planned.push({ fact: { kind: 'PAYMENT', payment: effect.payment }, owners: [effect] });
+      if (!effect.stored) w1.push({ fact: { kind: 'PAYMENT', payment: effect.payment }, owners: [effect] });
     }
-    if (invoice) {
-      for (const line of expectedLines(booking)) {
-        if (booking.invoiceStored && r2?.lines.has(statementLineId(line))) continue;
-        const owner =
-          line.kind === 'INVOICE'
-            ? ride
-            : booking.payments.find((p) => paymentKey(p.payment) === line.paymentKey);
-        planned.push({ fact: { kind: 'LINE', line }, owners: owner ? [owner] : [] });
-      }
-      if (booking.invoiceStored && (booking.parkedAtStart || r2?.parked.has(booking.bookingId))) {
-        toSettle.set(booking.bookingId, invoice);
+    if (booking.invoice) {
+      for (const { line, owner, known } of lineOwners(booking)) {
+        if (!known) w1.push({ fact: { kind: 'LINE', line }, owners: [owner] });
       }
     } else if (booking.payments.some((p) => !p.stored) || !booking.parkedAtStart) {
-      planned.push({ fact: { kind: 'PARKED', bookingId: booking.bookingId }, owners: booking.payments });
-    } else {
-      const found = r2?.invoices.get(booking.bookingId);
-      if (found) {
-        booking.invoice = found;
-        toSettle.set(booking.bookingId, found);
-      }
+      w1.push({ fact: { kind: 'PARKED', bookingId: booking.bookingId }, owners: booking.payments });
     }
   }
-  await writeFacts(ledger, planned);
+  const [r2] = await Promise.all([
+    readFor([...stored, ...parkedOnly], () =>
+      ledger.find({
+        lines: stored.flatMap((b) =>
+          lineOwners(b)
+            .filter((l) => l.known)
+            .map((l) => l.line),
+        ),
+        parked: stored.map((b) => b.bookingId),
+        invoices: parkedOnly.map((b) => b.bookingId),
+      }),
+    ),
+    writeFacts(ledger, w1),
+  ]);
 
-  // R3: after W1, the mark of each invoice it created and the invoice of each payment it parked.
+  // W2: lines of stored effects that R2 did not find (a crash between storing an effect and its line).
+  const w2: Array<{ fact: BillingFact; owners: Effect[] }> = [];
+  const toSettle = new Map<string, Invoice>();
+  for (const booking of stored) {
+    if (!healthy(booking) || !r2) continue;
+    for (const { line, owner, known } of lineOwners(booking)) {
+      if (known && !r2.lines.has(statementLineId(line)))
+        w2.push({ fact: { kind: 'LINE', line }, owners: [owner] });
+    }
+    if (booking.parkedAtStart || r2.parked.has(booking.bookingId)) {
+      toSettle.set(booking.bookingId, booking.invoice as Invoice);
+    }
+  }
+  for (const booking of parkedOnly) {
+    const found = r2?.invoices.get(booking.bookingId);
+    if (healthy(booking) && found) {
+      booking.invoice = found;
+      toSettle.set(booking.bookingId, found);
+    }
+  }
+
+  // R3, with W2: after W1, the mark of each invoice it created and the invoice of each payment it parked.
   const created = all.filter((b) => healthy(b) && b.invoice && !b.invoiceStored);
   const parked = all.filter(
     (b) => healthy(b) && !b.invoice && (b.payments.some((p) => !p.stored) || !b.parkedAtStart),
   );
-  const r3 = await readFor([...created, ...parked], () =>
-    ledger.find({ parked: created.map((b) => b.bookingId), invoices: parked.map((b) => b.bookingId) }),
-  );
+  const [r3] = await Promise.all([
+    readFor([...created, ...parked], () =>
+      ledger.find({ parked: created.map((b) => b.bookingId), invoices: parked.map((b) => b.bookingId) }),
+    ),
+    writeFacts(ledger, w2),
+  ]);
   for (const booking of created) {
     if (r3?.parked.has(booking.bookingId)) toSettle.set(booking.bookingId, booking.invoice as Invoice);
   }

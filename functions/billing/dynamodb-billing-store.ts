@@ -87,8 +87,8 @@ export class DynamoDbBillingLedger implements BillingLedger {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    /** Batch requests in flight at once. */
-    private readonly concurrency = 8,
+    /** Batch requests in flight at once: 16 writes 400 facts (a 6-partition batch's rides) in one round trip. */
+    private readonly concurrency = 16,
   ) {}
 
   async find(lookup: BillingLookup): Promise<BillingFound> {

@@ -5,6 +5,7 @@ import {
   type PublishBatchRequestEntry,
   SNSClient,
 } from '@aws-sdk/client-sns';
+import { withoutCallLog } from '../../shared/aws-clients';
 import { chunk, mapBounded } from '../../shared/concurrency';
 import { traced } from '../../shared/observability';
 import {
@@ -52,7 +53,7 @@ export class SnsChannel implements NotificationChannel {
   constructor(
     private readonly client: SNSClient,
     private readonly topicArn: string,
-    private readonly concurrency = 8,
+    private readonly concurrency = 10,
   ) {}
 
   async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
@@ -127,7 +128,7 @@ export class SesChannel implements NotificationChannel {
     private readonly client: SESv2Client,
     private readonly from: string,
     private readonly to: string,
-    private readonly concurrency = 8,
+    private readonly concurrency = 10,
   ) {}
 
   send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
@@ -197,8 +198,8 @@ const oneBoundedAttempt = {
 
 export function awsChannels(
   settings: AwsChannelSettings,
-  sns = traced(new SNSClient(oneBoundedAttempt)),
-  ses = traced(new SESv2Client(oneBoundedAttempt)),
+  sns = traced(withoutCallLog(new SNSClient(oneBoundedAttempt))),
+  ses = traced(withoutCallLog(new SESv2Client(oneBoundedAttempt))),
 ) {
   return new RoutingChannel({
     PAGER: new SnsChannel(sns, settings.oncallTopicArn, settings.concurrency),

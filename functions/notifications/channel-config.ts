@@ -5,7 +5,8 @@ import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 
 /**
- * CHANNEL_CONCURRENCY (8): channel calls in flight per kind (SNS PublishBatch calls of 10, SES emails, outbox puts).
+ * CHANNEL_CONCURRENCY (10): channel calls in flight per kind (SNS PublishBatch calls of 10, SES emails, outbox puts):
+ * a 100-notification batch goes out in one round of 10 PublishBatch calls.
  * CHANNEL=outbox (messages land in the notifications table, `dev` shows them) or aws (SNS for on-call
  * paging and customer push, SES for reviewer email). Default: aws when ONCALL_TOPIC_ARN is set (a deployed
  * stage), outbox otherwise (local runs). aws needs ONCALL_TOPIC_ARN,
@@ -21,7 +22,7 @@ export function createChannel(
   notificationsTable: string,
 ): NotificationChannel {
   const kind = channelAdapterName(env);
-  const concurrency = intFromEnv('CHANNEL_CONCURRENCY', 8);
+  const concurrency = intFromEnv('CHANNEL_CONCURRENCY', 10);
   if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable, Date.now, concurrency);
   if (kind !== 'aws') throw new ConfigurationError(`CHANNEL must be outbox or aws, got "${env.CHANNEL}"`);
   const names = ['ONCALL_TOPIC_ARN', 'CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'] as const;

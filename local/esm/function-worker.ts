@@ -4,12 +4,14 @@
 import '../../shared/kafka/node20-polyfills';
 import { type EsmHandler, resolveHandler } from './invoker';
 
-export function sourceHandler({
+export async function sourceHandler({
   handlerPath,
   root,
 }: {
   handlerPath: string;
   root: string;
 }): Promise<EsmHandler> {
+  // A benchmark's probe (bench:e2e: the thread's CPU profile and DynamoDB requests), loaded before the handler.
+  if (process.env.ESM_WORKER_PROBE) await import(process.env.ESM_WORKER_PROBE);
   return resolveHandler(handlerPath, root);
 }

@@ -99,6 +99,9 @@ describe('billing batches on the DynamoDB stand-in', () => {
     const again = await costOf([...rides, ...payments]);
     console.info(JSON.stringify({ firstRides, firstPayments, redelivered: again }));
     expect(firstRides).toBeLessThanOrEqual(0.5);
+    // Exactly: one BatchGetItem of the 100 invoices (no PARKED marks: R3 reads those after W1), 8 BatchWriteItem
+    // of invoices and statement lines, one BatchGetItem of the marks.
+    expect(firstRides).toBe(0.1);
     expect(firstPayments).toBeLessThanOrEqual(0.5);
     expect(again).toBeLessThanOrEqual(0.3);
     // Everything billed: 100 invoices of 4.25 + n/60 started minutes... each paid 4.25 (some mismatch).

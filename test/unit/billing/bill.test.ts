@@ -139,6 +139,24 @@ describe('billBatch', () => {
     ]);
   });
 
+  it('waits for 3 round trips on new rides, 2 on payments of stored invoices and 2 on a redelivery', async () => {
+    const bookings = Array.from({ length: 50 }, (_, i) => `b-${i}`);
+    const rides = bookings.map((id, i) => ride(i, id));
+    const payments = bookings.map((id, i) => pay(i, id, `p-${i}`));
+    const ledger = new MemoryLedger();
+    const sequential = async (inputs: BillingInput[]) => {
+      ledger.sequential = 0;
+      expect((await billBatch(inputs, ledger)).failures).toEqual([]);
+      return ledger.sequential;
+    };
+    // Rides: R1, W1, then R3 (the marks of payments that came first; it must follow W1). Payments: R1, then
+    // W1 with R2 at once (nothing R2 reads decides what W1 writes on a first delivery).
+    expect(await sequential(rides)).toBe(3);
+    expect(await sequential(payments)).toBe(2);
+    expect(await sequential([...rides, ...payments])).toBe(2);
+    expect(ledger.lines.size).toBe(100);
+  });
+
   it('fails only the records whose facts could not be stored', async () => {
     const ledger = new MemoryLedger();
     const record = ledger.record.bind(ledger);

@@ -12,16 +12,29 @@ import {
   statementLineId,
 } from '../../../functions/billing/ports';
 
-/** An in-memory BillingLedger for unit tests; counts its calls like round trips. */
+/**
+ * An in-memory BillingLedger for unit tests; counts its calls like round trips, and the sequential ones: each
+ * call answers a macrotask later (as a request would), so calls made together overlap, and `sequential` is the
+ * longest chain of calls each started after the previous one had answered.
+ */
 export class MemoryLedger implements BillingLedger {
   readonly invoices = new Map<string, Invoice>();
   readonly payments = new Map<string, PaymentRecord>();
   readonly parked = new Set<string>();
   readonly lines = new Map<string, StatementLine>();
   calls = 0;
+  sequential = 0;
+
+  /** Counts one call: `calls`, and its place on the longest chain. */
+  private async trip(): Promise<void> {
+    this.calls++;
+    const depth = this.sequential + 1;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.sequential = Math.max(this.sequential, depth);
+  }
 
   async find(lookup: BillingLookup): Promise<BillingFound> {
-    this.calls++;
+    await this.trip();
     const found: BillingFound = {
       invoices: new Map(),
       parked: new Set(),
@@ -44,12 +57,12 @@ export class MemoryLedger implements BillingLedger {
   }
 
   async paymentsOf(bookingId: string): Promise<PaymentRecord[]> {
-    this.calls++;
+    await this.trip();
     return [...this.payments.values()].filter((payment) => payment.bookingId === bookingId);
   }
 
   async record(facts: BillingFact[]): Promise<FailedFact[]> {
-    this.calls++;
+    await this.trip();
     for (const fact of facts) {
       if (fact.kind === 'INVOICE') this.invoices.set(fact.invoice.bookingId, fact.invoice);
       else if (fact.kind === 'PAYMENT') {
@@ -61,7 +74,7 @@ export class MemoryLedger implements BillingLedger {
   }
 
   async unpark(bookingIds: string[]): Promise<{ bookingId: string; error: unknown }[]> {
-    this.calls++;
+    await this.trip();
     for (const id of bookingIds) this.parked.delete(id);
     return [];
   }
