@@ -205,6 +205,8 @@ describe('incident-explanation with DynamoDB idempotency', () => {
       decision: 'DISMISSED',
       reasons: ['SEVERITY_HIGH'],
     });
+    // Its reasons were added without putting it back in the open reviews.
+    expect((await reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(incidentId);
   });
 
   it('a review opened by an attempt that stored no outcome, then resolved, is not reopened by the redelivery', async () => {
