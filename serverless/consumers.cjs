@@ -46,13 +46,9 @@ const CONSUMERS = {
     },
     grants: {
       tables: {
-        // Views in batches; reviews opened and resolved by conditional writes, one each.
-        IncidentsTable: [
-          'dynamodb:BatchWriteItem',
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-        ],
+        // Views and reviews read and written in batches; a resolution is a conditional update (first decision
+        // wins). GetItem and Query are `review`'s, run with the operator's own credentials.
+        IncidentsTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
         // Explanation records read and written per batch (functions/incident-explanation/incident-batch.ts).
         IncidentIdempotencyTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
       },

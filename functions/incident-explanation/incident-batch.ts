@@ -91,8 +91,8 @@ const failed = (error: unknown): EventResult => ({ ok: false, error });
 /**
  * incident.detected, per batch: one batched read of what its incidents have stored; a plan (plan-incidents.ts)
  * of what each record gets, one incident's records in offset order; the explainer for the incidents with
- * nothing usable stored, `explainConcurrency` at once per partition; their views (batched) and reviews
- * (conditional, at once), then their outcomes (batched); then ONE produce of the genai.* events of every
+ * nothing usable stored, `explainConcurrency` at once per partition; their views and reviews (batched; a
+ * review only where none is stored), then their outcomes (batched); then ONE produce of the genai.* events of every
  * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
  * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
  * Events are produced only from an outcome that is stored, so every copy of an event is the same.

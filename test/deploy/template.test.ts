@@ -937,9 +937,9 @@ describe('IAM against the code', () => {
     batchPutAll: 'dynamodb:BatchWriteItem',
   };
   // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest)
-  // and the open-review listing of `review list`, run by an operator with their own credentials.
+  // and `review list | resolve` (the open reviews, one review), run by an operator with their own credentials.
   const OPERATOR_ONLY: Partial<Record<FunctionKey, string[]>> = {
-    'incident-explanation': ['dynamodb:Query'],
+    'incident-explanation': ['dynamodb:Query', 'dynamodb:GetItem'],
     'demand-prediction-update': ['dynamodb:Scan', 'dynamodb:BatchWriteItem'],
     billing: ['dynamodb:Scan'],
     // listOutbox: what `dev` shows of the local outbox.

@@ -65,7 +65,7 @@ function setUp(explainer = new CountingExplainer(new ScriptedModelExplainer({ co
   const batches = createIncidentBatchProcessor({ explainer, views, reviews, records, publisher });
   // One event as a batch of its own: its result, or its failure thrown.
   const processor = { process: (event: ConsumedEvent) => single(batches, event) };
-  return { explainer, publisher, views, reviews, processor, batches };
+  return { explainer, publisher, views, reviews, records, processor, batches };
 }
 
 async function single(batches: IncidentBatchProcessor, event: ConsumedEvent): Promise<ProcessedEvent> {
@@ -205,6 +205,51 @@ describe('incident-explanation with DynamoDB idempotency', () => {
       decision: 'DISMISSED',
       reasons: ['SEVERITY_HIGH'],
     });
+    // Its reasons were added without putting it back in the open reviews.
+    expect((await reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(incidentId);
+  });
+
+  it('a review opened by an attempt that stored no outcome, then resolved, is not reopened by the redelivery', async () => {
+    // The first attempt writes the view and the review, then fails to store its outcome (as if killed there).
+    const first = setUp();
+    const incidentId = `${prefix}-inc-unstored`;
+    const complete = first.records.complete.bind(first.records);
+    first.records.complete = async () => {
+      throw new Error('killed before the outcome was stored');
+    };
+    await expect(first.processor.process(incidentEvent(incidentId, 'CRITICAL'))).rejects.toThrow('killed');
+    first.records.complete = complete;
+    expect((await first.reviews.get(incidentId))?.status).toBe('OPEN');
+    expect((await first.reviews.listOpen(1000)).map((task) => task.incidentId)).toContain(incidentId);
+
+    // A reviewer decides on it (`review list` shows it), then the incident is redelivered to a new container.
+    await first.processor.process({
+      topic: 'genai.hitl.resolved',
+      id: 'ce-unstored-resolution',
+      time: '2026-11-23T10:05:00.000Z',
+      data: {
+        reviewId: (await first.reviews.get(incidentId))?.reviewId,
+        incidentId,
+        decision: 'CONFIRMED',
+        reviewer: 'ana',
+      },
+    });
+    const redelivery = setUp();
+    expect(await redelivery.processor.process(incidentEvent(incidentId, 'CRITICAL'))).toMatchObject({
+      kind: 'explained',
+      replayed: false,
+    });
+    expect(redelivery.explainer.calls).toBe(1);
+    // Its batch read found the resolved review: not written again, so not reopened nor back in the open list.
+    expect(await redelivery.reviews.get(incidentId)).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'CONFIRMED',
+      reviewer: 'ana',
+      reasons: ['SEVERITY_CRITICAL'],
+    });
+    expect((await redelivery.reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(
+      incidentId,
+    );
   });
 
   it('a failing publish is retried from the stored outcome, not with a new model call', async () => {
