@@ -62,6 +62,29 @@ export async function localDynamoDb(): Promise<{
   };
 }
 
+let counters = 0;
+
+/**
+ * Counts the HTTP requests a client sends (each attempt, retries included), in all and per command: what the
+ * request-count tests assert on. Returns the live counter.
+ */
+export function countRequests(client: Pick<DynamoDBDocumentClient, 'middlewareStack'>): {
+  count: number;
+  byCommand: Map<string, number>;
+} {
+  const counter = { count: 0, byCommand: new Map<string, number>() };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      counter.count++;
+      const name = String(context.commandName);
+      counter.byCommand.set(name, (counter.byCommand.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: `countRequests${++counters}` },
+  );
+  return counter;
+}
+
 /** A document client on the test DynamoDB. */
 export async function documentClient(): Promise<DynamoDBDocumentClient> {
   return (await localDynamoDb()).documents;

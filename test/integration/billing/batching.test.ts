@@ -7,7 +7,7 @@ import {
 } from '../../../functions/billing/dynamodb-billing-store';
 import type { BillingLedger } from '../../../functions/billing/ports';
 import type { KafkaEventRecord } from '../../../shared/msk';
-import { createTable, documentClient, snapshot } from '../../support/dynamodb';
+import { countRequests, createTable, documentClient, snapshot } from '../../support/dynamodb';
 import { deliverBatch } from './deliver';
 import { billingRecord, point, T0 } from './records';
 
@@ -53,17 +53,11 @@ const range = (count: number, from = 0) => Array.from({ length: count }, (_, i) 
 describe('billing batches on the DynamoDB stand-in', () => {
   let client: DynamoDBDocumentClient;
   let table: string;
-  const requests = { count: 0 };
+  let requests: ReturnType<typeof countRequests>;
 
   beforeAll(async () => {
     client = await documentClient();
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        requests.count++;
-        return next(args);
-      },
-      { step: 'finalizeRequest', name: 'countRequests' },
-    );
+    requests = countRequests(client);
   });
   beforeEach(async () => {
     table = await createTable(client, 'BillingTable');

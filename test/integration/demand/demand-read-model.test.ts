@@ -9,7 +9,7 @@ import type { ApplyOutcome, DemandReadModel } from '../../../functions/demand-pr
 import { demandReadModelRebuilder } from '../../../functions/demand-prediction-update/rebuild';
 import { type DemandInput, updateDemand } from '../../../functions/demand-prediction-update/update-demand';
 import zonesFile from '../../../functions/demand-prediction-update/zones.json';
-import { createTable, documentClient, snapshot } from '../../support/dynamodb';
+import { countRequests, createTable, documentClient, snapshot } from '../../support/dynamodb';
 
 const config = zonesFile as DemandModelConfig;
 const knownZones = new Set(config.zones.map((z) => z.zoneId));
@@ -91,18 +91,6 @@ function batches(records: DemandInput[], size: number): DemandInput[][] {
   const out: DemandInput[][] = [];
   for (let i = 0; i < records.length; i += size) out.push(records.slice(i, i + size));
   return out;
-}
-
-function countRequests(client: DynamoDBDocumentClient): { count: number } {
-  const counter = { count: 0 };
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      counter.count++;
-      return next(args);
-    },
-    { step: 'initialize', name: `countRequests${Math.random()}` },
-  );
-  return counter;
 }
 
 describe('demand read model on the DynamoDB stand-in', () => {

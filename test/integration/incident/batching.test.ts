@@ -12,7 +12,7 @@ import {
   createIncidentBatchProcessor,
 } from '../../../functions/incident-explanation/incident-batch';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { countRequests, createTable, localDynamoDb } from '../../support/dynamodb';
 import { CountingExplainer, InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
 
 /*
@@ -21,7 +21,7 @@ import { CountingExplainer, InMemoryGenAiEventPublisher, sampleIncident } from '
  */
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 let documents: DynamoDBDocumentClient;
-const requests = { count: 0, byCommand: new Map<string, number>() };
+let requests: ReturnType<typeof countRequests>;
 
 beforeAll(async () => {
   dynamo = await localDynamoDb();
@@ -34,15 +34,7 @@ beforeAll(async () => {
     },
   });
   documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  documents.middlewareStack.add(
-    (next, context) => async (args) => {
-      requests.count++;
-      const name = String(context.commandName);
-      requests.byCommand.set(name, (requests.byCommand.get(name) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'finalizeRequest', name: 'countRequests' },
-  );
+  requests = countRequests(documents);
 });
 afterAll(async () => {
   documents?.destroy();

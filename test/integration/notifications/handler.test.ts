@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChannelStandIn, startChannelStandIn } from '../../../local/channel-stand-in';
 import { dynamoDocumentClient } from '../../../shared/aws-clients';
 import { type KafkaBatchResponse, type KafkaEvent, kafkaEvent } from '../../../shared/msk';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { countRequests, createTable, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
 import { avroRecord } from '../../support/msk-records';
 
@@ -16,7 +16,7 @@ let channel: ChannelStandIn;
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 let handler: (event: KafkaEvent, context: Context) => Promise<KafkaBatchResponse>;
 /** DynamoDB requests of the handler's own client (the shared one), counted by an SDK middleware. */
-const dynamoRequests = { count: 0 };
+let dynamoRequests: ReturnType<typeof countRequests>;
 
 beforeAll(async () => {
   channel = await startChannelStandIn();
@@ -37,13 +37,7 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
   ({ handler } = await import('../../../functions/notifications/handler'));
-  dynamoDocumentClient().middlewareStack.add(
-    (next) => async (args) => {
-      dynamoRequests.count++;
-      return next(args);
-    },
-    { step: 'finalizeRequest', name: 'countRequests' },
-  );
+  dynamoRequests = countRequests(dynamoDocumentClient());
 });
 
 afterAll(async () => {

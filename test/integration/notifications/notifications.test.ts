@@ -13,13 +13,13 @@ import type {
 } from '../../../functions/notifications/ports';
 import type { ConsumedEvent } from '../../../functions/notifications/rules';
 import { notifyPartition } from '../../../functions/notifications/send-notifications';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { countRequests, createTable, localDynamoDb } from '../../support/dynamodb';
 import { sampleEvents } from '../../unit/notifications/fakes';
 
 let dynamo: Awaited<ReturnType<typeof localDynamoDb>>;
 /** A client of its own for the log, so its requests are counted apart from the outbox's (the channel's). */
 let logDocuments: DynamoDBDocumentClient;
-const logRequests = { count: 0 };
+let logRequests: ReturnType<typeof countRequests>;
 
 beforeAll(async () => {
   dynamo = await localDynamoDb();
@@ -32,13 +32,7 @@ beforeAll(async () => {
     },
   });
   logDocuments = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  logDocuments.middlewareStack.add(
-    (next) => async (args) => {
-      logRequests.count++;
-      return next(args);
-    },
-    { step: 'finalizeRequest', name: 'countRequests' },
-  );
+  logRequests = countRequests(logDocuments);
 });
 afterAll(async () => {
   logDocuments?.destroy();
