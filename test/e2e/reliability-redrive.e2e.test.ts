@@ -5,11 +5,12 @@
 // original records: every invoice and payment lands exactly once; a second redrive sends nothing; and one that
 // sends everything again (tags lost) changes nothing.
 import { PutObjectTaggingCommand } from '@aws-sdk/client-s3';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../local/esm/destinations';
 import { type LambdaApiServer, startLambdaApi } from '../../local/lambda-api/server';
 import { run } from '../../ops/redrive/command';
 import { produceAll } from '../support/kafka';
+import { captureStdout } from '../support/stdout';
 import { waitFor } from '../support/wait';
 import { type BuiltEvent, buildEvent, newFlowIds } from './reliability/events';
 import {
@@ -36,13 +37,8 @@ const PARTITIONS = 2;
 const FLOWS = 4;
 
 async function redrive(spec: RunSpec, lambdaEndpoint: string, ...args: string[]) {
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await run([
+  const { result: code, out } = await captureStdout(() =>
+    run([
       '--function',
       'billing',
       '--lambda-endpoint',
@@ -51,11 +47,9 @@ async function redrive(spec: RunSpec, lambdaEndpoint: string, ...args: string[])
       spec.bucket,
       '--json',
       ...args,
-    ]);
-    return { code, report: JSON.parse(chunks.join('')) };
-  } finally {
-    spy.mockRestore();
-  }
+    ]),
+  );
+  return { code, report: JSON.parse(out) };
 }
 
 describe('reliability: redrive', () => {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectTaggingCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../../local/esm/destinations';
 import { EsmEmulator } from '../../../local/esm/emulator';
 import type { EsmHandler } from '../../../local/esm/invoker';
@@ -16,6 +16,7 @@ import { run } from '../../../ops/redrive/command';
 import { stackVar } from '../../support/env';
 import { testDefinition } from '../../support/esm-definition';
 import { createTopic, kafkaBrokers, produce, uniqueName } from '../../support/kafka';
+import { captureStdout } from '../../support/stdout';
 import { waitFor } from '../../support/wait';
 
 const topic = uniqueName('redrive');
@@ -69,25 +70,10 @@ afterAll(async () => {
 
 /** The CLI in-process: exit code (or thrown CliError's) and what it printed. */
 async function redrive(...args: string[]): Promise<{ code: number; out: string }> {
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  try {
-    const code = await run([
-      '--function',
-      functionKey,
-      '--lambda-endpoint',
-      api.url,
-      '--bucket',
-      bucket,
-      ...args,
-    ]);
-    return { code, out: chunks.join('') };
-  } finally {
-    spy.mockRestore();
-  }
+  const { result: code, out } = await captureStdout(() =>
+    run(['--function', functionKey, '--lambda-endpoint', api.url, '--bucket', bucket, ...args]),
+  );
+  return { code, out };
 }
 
 const recorded = () =>
