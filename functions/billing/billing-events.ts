@@ -1,5 +1,5 @@
 import type { RecordCoordinates } from '../../shared/msk/decode';
-import { InvalidFieldError } from '../../shared/msk/invalid-field';
+import { InvalidFieldError, textLengthProblem } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 import { type Price, PricingError, priceRide, type TariffTable } from './pricing';
 
@@ -55,6 +55,8 @@ export function toBillingCommand(
   const text = (field: string): string => {
     const value = data[field];
     if (typeof value !== 'string' || value === '') throw invalid(field, 'is missing');
+    const tooLong = textLengthProblem(value);
+    if (tooLong) throw invalid(field, tooLong);
     return value;
   };
   const time = (field: string): string => {

@@ -3,6 +3,7 @@
  * the rules and the review policy need. `toIncident` reads them from decoded event data and names every
  * field that is missing or wrong, so a malformed event fails with a useful message.
  */
+import { MAX_TEXT_BYTES, textLengthProblem } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 
 export const severities = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
@@ -22,6 +23,13 @@ export interface Incident {
   /** ISO-8601 instant the anomaly was detected. */
   detectedAt: string;
 }
+
+/**
+ * Bounds on the telemetry snapshot: the prompt, the view and the stored outcome (one DynamoDB item, 400 KB at most,
+ * written in a batch that one oversized item would fail as a whole) each carry it.
+ */
+export const MAX_TELEMETRY_READINGS = 64;
+export const MAX_TELEMETRY_VALUE_BYTES = 1_024;
 
 export class InvalidIncidentError extends Error {
   override name = 'InvalidIncidentError';
@@ -51,11 +59,27 @@ function toIsoInstant(value: unknown): string | undefined {
   return isoInstant(unwrapUnion(value));
 }
 
-function toTelemetry(value: unknown): Record<string, TelemetryValue> {
+function toTelemetry(value: unknown, problems: string[]): Record<string, TelemetryValue> {
   if (!isRecord(value)) return {};
   const telemetry: Record<string, TelemetryValue> = {};
+  const names = Object.keys(value);
+  if (names.length > MAX_TELEMETRY_READINGS) {
+    problems.push(`telemetry has ${names.length} readings, the limit is ${MAX_TELEMETRY_READINGS}`);
+    return telemetry;
+  }
   for (const [name, raw] of Object.entries(value)) {
+    const nameProblem = textLengthProblem(name, MAX_TEXT_BYTES);
+    if (nameProblem) {
+      problems.push(`telemetry reading name ${nameProblem}`);
+      continue;
+    }
     const reading = unwrapUnion(raw);
+    const valueProblem =
+      typeof reading === 'string' ? textLengthProblem(reading, MAX_TELEMETRY_VALUE_BYTES) : undefined;
+    if (valueProblem) {
+      problems.push(`telemetry.${name} ${valueProblem}`);
+      continue;
+    }
     if (reading === null || ['string', 'number', 'boolean'].includes(typeof reading)) {
       telemetry[name] = reading as TelemetryValue;
     } else if (typeof reading === 'bigint') {
@@ -70,7 +94,11 @@ export function toIncident(data: unknown): Incident {
   const problems: string[] = [];
   const text = (name: string): string => {
     const value = unwrapUnion(data[name]);
-    if (typeof value === 'string' && value.length > 0) return value;
+    if (typeof value === 'string' && value.length > 0) {
+      const tooLong = textLengthProblem(value);
+      if (tooLong) problems.push(`${name} ${tooLong}`);
+      return value;
+    }
     problems.push(`${name} must be a non-empty string`);
     return '';
   };
@@ -87,6 +115,7 @@ export function toIncident(data: unknown): Incident {
     problems.push('location.lat and location.lon must be numbers');
   const detectedAt = toIsoInstant(data.detectedAt ?? data.occurredAt ?? data.timestamp);
   if (detectedAt === undefined) problems.push('detectedAt must be a timestamp');
+  const telemetry = toTelemetry(data.telemetry ?? data.telemetrySnapshot, problems);
   if (problems.length > 0)
     throw new InvalidIncidentError(`Invalid incident.detected data: ${problems.join('; ')}`);
   return {
@@ -95,7 +124,7 @@ export function toIncident(data: unknown): Incident {
     severity: severity as Severity,
     anomalyType,
     location: { lat, lon },
-    telemetry: toTelemetry(data.telemetry ?? data.telemetrySnapshot),
+    telemetry,
     detectedAt: detectedAt as string,
   };
 }

@@ -114,8 +114,8 @@ const AWS_BATCH_LEVEL_NAMES = new Set([
   'ResourceNotFoundException',
 ]);
 
-/** Names of aborts, and of Powertools when its persistence store fails (its `cause` says whether transiently). */
-const BATCH_LEVEL_NAMES = new Set(['AbortError', 'IdempotencyPersistenceLayerError']);
+/** Names of aborts. */
+const BATCH_LEVEL_NAMES = new Set(['AbortError']);
 
 /** node-postgres reports a lost or refused connection by message only. */
 const PG_CONNECTION_MESSAGE =

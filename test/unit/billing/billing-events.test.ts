@@ -17,4 +17,22 @@ describe('toBillingCommand', () => {
     expect(build).toThrow(InvalidBillingEvent);
     expect(build).toThrow('booking.completed-2@41: field "completedAt" is missing or not a timestamp');
   });
+
+  it('refuses an id longer than a store key may be (512 UTF-8 bytes), naming the field, alone', () => {
+    const build = (bookingId: string) =>
+      toBillingCommand(
+        {
+          ...where,
+          eventSource: 'urn:test',
+          eventId: 'e-1',
+          eventType: 'booking.completed',
+          data: { ...sampleData['booking.completed'](7), bookingId },
+        },
+        tariffsFile as TariffTable,
+      );
+    expect(build('b'.repeat(512))).toMatchObject({ kind: 'RIDE_COMPLETED' });
+    expect(() => build('€'.repeat(171))).toThrow(
+      'booking.completed-2@41: field "bookingId" is 513 bytes, the limit is 512',
+    );
+  });
 });

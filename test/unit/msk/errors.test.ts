@@ -43,11 +43,8 @@ describe('error classification: batch-level (the invocation fails, the ESM retri
     ['AWS access denied', awsError('AccessDeniedException', 'client')],
     ['a timeout', Object.assign(new Error('timed out'), { name: 'TimeoutError' })],
     [
-      'a Powertools persistence failure wrapping throttling',
-      Object.assign(new Error('Failed to update record'), {
-        name: 'IdempotencyPersistenceLayerError',
-        cause: awsError('ThrottlingException', 'client'),
-      }),
+      "a store adapter's failure wrapping throttling",
+      new Error('Failed to update record', { cause: awsError('ThrottlingException', 'client') }),
     ],
     ['a wrapper whose cause is batch-level', new Error('wrapped', { cause: new ConfigurationError('x') })],
   ])('%s', (_what, error) => {

@@ -34,11 +34,8 @@ describe('isStoreOutage', () => {
     ['node-postgres losing its connection', new Error('Connection terminated unexpectedly')],
     ['a Kafka broker not answering', withProps('Connection closed', { code: 'PLT_KFK_NETWORK' })],
     [
-      'an outage wrapped by Powertools idempotency',
-      withProps('Failed to put record', {
-        name: 'IdempotencyPersistenceLayerError',
-        cause: withProps('x', { code: 'ECONNREFUSED' }),
-      }),
+      'an outage wrapped by a store adapter',
+      new Error('Failed to put record', { cause: withProps('x', { code: 'ECONNREFUSED' }) }),
     ],
     [
       'one of several connection attempts',
