@@ -1,3 +1,4 @@
+import { textLengthProblem } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 import type { TemplateName } from './templates';
 
@@ -57,6 +58,11 @@ function required(event: ConsumedEvent, data: Fields, ...names: string[]): Recor
   }
   if (missing.length > 0) {
     throw new InvalidNotificationEventError(`${event.topic} ${event.id} lacks ${missing.join(', ')}`);
+  }
+  // Identifiers go into log keys and messages sent 10 to a PublishBatch call, which one oversized entry fails whole.
+  for (const [name, value] of Object.entries(values)) {
+    const tooLong = textLengthProblem(value);
+    if (tooLong) throw new InvalidNotificationEventError(`${event.topic} ${event.id}: ${name} ${tooLong}`);
   }
   return values;
 }

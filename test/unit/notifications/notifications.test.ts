@@ -51,6 +51,16 @@ describe('notification rules', () => {
       /customerId, vehicleId/,
     );
   });
+  it('rejects an identifier longer than 512 UTF-8 bytes alone, naming it: it would fail a whole PublishBatch', () => {
+    const withCustomer = (customerId: string) => ({
+      ...sampleEvents.bookingCreated,
+      data: { ...(sampleEvents.bookingCreated.data as Record<string, unknown>), customerId },
+    });
+    expect(decideNotifications(withCustomer('c'.repeat(500)))).toHaveLength(1);
+    expect(() => decideNotifications(withCustomer('€'.repeat(171)))).toThrow(
+      'customerId is 513 bytes, the limit is 512',
+    );
+  });
   it('every rule supplies every placeholder of its template', () => {
     for (const event of Object.values(sampleEvents)) {
       for (const intent of decideNotifications(event)) {
