@@ -450,6 +450,7 @@ async function measure(
   let sequential = 0;
   for (const event of events) {
     const started = performance.now();
+    const startedUs = process.hrtime.bigint() / 1000n;
     roundTrips.reset();
     const cpu = process.cpuUsage();
     const dynaliteCpu = processCpuSeconds(dynalitePid);
@@ -459,7 +460,14 @@ async function measure(
     const requests = roundTrips.reset();
     sequential += Math.max(0, ...requests.map((r) => r.depth));
     if (TRACE)
-      traceBatch(`${topic} x${partitions} ${delivery}`, batchWall, requests, cpu, dynaliteCpu, started);
+      traceBatch(
+        `${topic} x${partitions} ${delivery} [monotonic us ${startedUs}-${process.hrtime.bigint() / 1000n}]`,
+        batchWall,
+        requests,
+        cpu,
+        dynaliteCpu,
+        started,
+      );
     failed += response.batchItemFailures.length;
   }
   const after = counters();

@@ -7,6 +7,8 @@
  *   BENCH_LATENCY_ONLY=notifications,demand npm run bench:latency     # some rows only (writes no results)
  *   BENCH_LATENCY_RECORDS=10 BENCH_LATENCY_BATCHES=2                   # records per partition, batches per case
  *   BENCH_LATENCY_DYNAMODB_MS=4 BENCH_LATENCY_POSTGRES_MS=1 BENCH_LATENCY_KAFKA_MS=3 BENCH_LATENCY_CHANNEL_MS=15
+ *   BENCH_LATENCY_TRACE=1                 # each batch's requests and where its wall time went, on stderr
+ *   BENCH_LATENCY_CPU_PROF=/tmp/prof      # a V8 CPU profile of each case's process
  *
  * Each case runs in a process of its own (bench/latency-worker.ts). Requests per record are counted at the
  * proxies (bench/delay-proxy.ts). The local stack is brought up like a test run (reused if running).
@@ -76,7 +78,10 @@ const log = (line: string) => process.stderr.write(`[bench:latency] ${line}\n`);
 
 function runCase(spec: LatencyCase, env: Record<string, string>): Promise<Measured[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/latency-worker.ts'], {
+    // BENCH_LATENCY_CPU_PROF=<dir>: a V8 CPU profile of each case's process (bench/cpu-profile.ts splits it).
+    const profile = process.env.BENCH_LATENCY_CPU_PROF;
+    const profiling = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--cpu-prof-interval=250'] : [];
+    const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'bench/latency-worker.ts'], {
       env: { ...process.env, ...env, BENCH_LATENCY_CASE: JSON.stringify(spec) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
