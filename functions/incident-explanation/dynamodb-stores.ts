@@ -68,37 +68,40 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     private readonly tableName: string,
   ) {}
 
-  /**
-   * One consistent batched read of the tasks' review items, then batched unconditional puts of the missing ones
-   * (OPEN, in the OpenReviews index): a review that exists, open or resolved, is never written as OPEN again, so a
-   * review is opened in O(1) requests per batch instead of a conditional write each. Why no condition is needed,
-   * and the one race it leaves (a resolution landing between this read and write): README, "Reviews".
-   */
-  async openAll(tasks: readonly ReviewTask[]): Promise<void> {
-    if (tasks.length === 0) return;
-    const found = new Map(
-      (
-        await batchGetAll(
-          this.client,
-          this.tableName,
-          tasks.map((task) => incidentKey(task.incidentId, 'REVIEW')),
-          BATCH_REQUESTS_IN_FLIGHT,
-        )
-      ).map((item) => [item.pk as string, item]),
+  /** One consistent BatchGetItem per 100 incidents. */
+  async findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>> {
+    if (incidentIds.length === 0) return new Map();
+    const items = await batchGetAll(
+      this.client,
+      this.tableName,
+      incidentIds.map((incidentId) => incidentKey(incidentId, 'REVIEW')),
+      BATCH_REQUESTS_IN_FLIGHT,
     );
+    return new Map(items.map((item) => [String(item.pk).slice('INCIDENT#'.length), toReviewTask(item)]));
+  }
+
+  /**
+   * Batched unconditional puts of the tasks `found` (the batch's consistent read, findAll) does not hold: OPEN, in
+   * the OpenReviews index. A review that exists, open or resolved, is never written as OPEN again, so a review is
+   * opened in O(1) requests per batch instead of a conditional write each. Why no condition is needed, and the one
+   * race it leaves (a resolution landing between the read and this write): README, "Reviews".
+   */
+  async openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void> {
     const items: Record<string, unknown>[] = [];
     for (const task of tasks) {
       const key = incidentKey(task.incidentId, 'REVIEW');
-      const item = found.get(key.pk);
-      if (!item) {
+      const stored = found.get(task.incidentId);
+      if (!stored) {
         items.push({ ...key, ...task, status: OPEN, reviewQueue: OPEN });
-      } else if (item.status !== OPEN && (item.reasons === undefined || item.openedAt === undefined)) {
+      } else if (stored.status !== OPEN && (stored.reasons === undefined || stored.openedAt === undefined)) {
         // A resolution arrived first: keep it, and record why the review was wanted. Rewriting it whole is safe:
         // a resolved review never changes again (resolve() is conditional on OPEN), so nothing is overwritten.
+        const openedAt = stored.openedAt ?? task.openedAt;
         items.push({
-          ...(task.openedAt === undefined ? {} : { openedAt: task.openedAt }),
-          reasons: task.reasons,
-          ...item,
+          ...stored,
+          ...key,
+          reasons: stored.reasons ?? task.reasons,
+          ...(openedAt === undefined ? {} : { openedAt }),
         });
       }
     }

@@ -89,10 +89,11 @@ const ok = (value: ProcessedEvent): EventResult => ({ ok: true, value });
 const failed = (error: unknown): EventResult => ({ ok: false, error });
 
 /**
- * incident.detected, per batch: one batched read of what its incidents have stored; a plan (plan-incidents.ts)
+ * incident.detected, per batch: one round of batched reads of what its incidents have stored (outcomes and
+ * reviews); a plan (plan-incidents.ts)
  * of what each record gets, one incident's records in offset order; the explainer for the incidents with
- * nothing usable stored, `explainConcurrency` at once per partition; their views and reviews (batched; a
- * review only where none is stored), then their outcomes (batched); then ONE produce of the genai.* events of every
+ * nothing usable stored, `explainConcurrency` at once per partition; their views and reviews (batched writes; a
+ * review only where the read found none), then their outcomes (batched); then ONE produce of the genai.* events of every
  * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
  * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
  * Events are produced only from an outcome that is stored, so every copy of an event is the same.
@@ -116,8 +117,15 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
       for (const record of detected) results[record.index] = failed(error);
     };
     let stored: Awaited<ReturnType<ExplanationRecords['find']>>;
+    let storedReviews: Awaited<ReturnType<ReviewTasks['findAll']>>;
     try {
-      stored = await options.records.find([...new Set(detected.map((d) => d.incident.incidentId))]);
+      // Both reads in one round trip: the reviews are read before anyone knows which incidents want one, so
+      // that opening them later costs a write and no second read (a review wanted is opened where none is stored).
+      const incidentIds = [...new Set(detected.map((d) => d.incident.incidentId))];
+      [stored, storedReviews] = await Promise.all([
+        options.records.find(incidentIds),
+        options.reviews.findAll(incidentIds),
+      ]);
     } catch (error) {
       failAll(error);
       return;
@@ -164,7 +172,10 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
         const outcomes = toStore.map(([, outcome]) => outcome);
         await Promise.all([
           options.views.saveAll(outcomes.map((outcome) => outcome.view)),
-          options.reviews.openAll(outcomes.flatMap((outcome) => (outcome.review ? [outcome.review] : []))),
+          options.reviews.openAll(
+            outcomes.flatMap((outcome) => (outcome.review ? [outcome.review] : [])),
+            storedReviews,
+          ),
         ]);
         await options.records.complete(
           toStore.map(([position, outcome]) => ({
@@ -186,6 +197,7 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
         case 'replay':
           return { outcome: decision.outcome, replayed: true };
         case 'mismatch':
+        case 'unreadable':
           return { error: decision.error };
         case 'same-as': {
           const owner = outcomeOf(decision.owner);
@@ -279,7 +291,10 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
           results[index] = failed(error);
         }
       });
-      await Promise.all([explainAll(detected, results), resolveAll(resolutions, results)]);
+      // Resolutions after the explanations: a resolution of this batch is then never written between the reviews'
+      // read and their write (one ESM per topic never mixes them in AWS; a local run may).
+      await explainAll(detected, results);
+      await resolveAll(resolutions, results);
       return results;
     },
   };

@@ -22,13 +22,16 @@ export interface PlannedIncident {
  * - explain: ask the explainer (the first record of an incident nothing usable is stored for);
  * - replay: the stored outcome answers it (the explainer is not asked);
  * - same-as: an earlier record of this batch (`owner`, its position) explains the same detection: its outcome;
- * - mismatch: the incident was explained from other data: a record failure.
+ * - mismatch: the incident was explained from other data: a record failure;
+ * - unreadable: its stored outcome cannot be read back: a record failure (not explained again: a second,
+ *   different explanation under the same event ids is what the record exists to prevent).
  */
 export type IncidentDecision =
   | { kind: 'explain' }
   | { kind: 'replay'; outcome: IncidentOutcome }
   | { kind: 'same-as'; owner: number }
-  | { kind: 'mismatch'; error: IdempotencyPayloadMismatchError };
+  | { kind: 'mismatch'; error: IdempotencyPayloadMismatchError }
+  | { kind: 'unreadable'; error: Error };
 
 /**
  * Decides every incident.detected record of a batch from what is stored, one incident's records in their
@@ -52,6 +55,7 @@ export function planIncidents(
       return mismatch(record.incident, first.incident);
     }
     const found = stored.get(incidentId);
+    if (found?.status === 'UNREADABLE') return { kind: 'unreadable', error: found.error };
     const sameData = !found?.payloadHash || found.payloadHash === record.hash;
     if (found?.status === 'COMPLETED') {
       return sameData

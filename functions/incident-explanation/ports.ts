@@ -54,8 +54,13 @@ export type ResolveOutcome = 'RESOLVED' | 'ALREADY_RESOLVED';
 
 /** Human-review tasks. Both operations are idempotent and commute (a resolution may arrive first). */
 export interface ReviewTasks {
-  /** Opens each task unless it exists already (opened by an earlier attempt, or resolved already). */
-  openAll(tasks: readonly ReviewTask[]): Promise<void>;
+  /** The stored review tasks of these incidents (a consistent read), by incident id; absent: none stored. */
+  findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>>;
+  /**
+   * Opens each task that `found` (what findAll returned for the batch) does not hold: one opened by an earlier
+   * attempt, or resolved already, is not opened again.
+   */
+  openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void>;
   /** Closes the task with the decision; the first resolution wins, a repeated one is ALREADY_RESOLVED. */
   resolve(resolution: ReviewResolution): Promise<ResolveOutcome>;
   get(incidentId: string): Promise<ReviewTask | undefined>;
@@ -70,7 +75,7 @@ export interface OpenReviews {
  * Event data follows schemas/genai.*.v1.avsc: timestamps as epoch milliseconds (timestamp-millis), absent
  * optional values as null.
  *
- * What one incident produced. It is JSON (the idempotency layer stores it), and it holds the events in full,
+ * What one incident produced. It is JSON (the explanation record stores it), and it holds the events in full,
  * so a redelivered incident re-produces exactly the same events without asking the explainer again.
  */
 export interface IncidentOutcome {
@@ -86,7 +91,8 @@ export interface IncidentOutcome {
  */
 export type StoredExplanation =
   | { status: 'COMPLETED'; payloadHash?: string; outcome: IncidentOutcome }
-  | { status: 'INPROGRESS'; payloadHash?: string };
+  | { status: 'INPROGRESS'; payloadHash?: string }
+  | { status: 'UNREADABLE'; error: Error };
 
 /** An outcome to store, with the hash of the detection it was computed from. */
 export interface CompletedExplanation {

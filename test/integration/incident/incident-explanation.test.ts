@@ -1,7 +1,7 @@
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
@@ -9,6 +9,7 @@ import {
   DynamoDbIncidentViewStore,
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
+import { explanationKey, payloadHash } from '../../../functions/incident-explanation/explanation-records';
 import { FallbackIncidentExplainer } from '../../../functions/incident-explanation/fallback-explainer';
 import { toIncident } from '../../../functions/incident-explanation/incident';
 import {
@@ -337,20 +338,28 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect(oldOutcome.events).toEqual([]);
   });
 
-  it('reads and writes the records of the Powertools design: its outcomes replay here, ours replay there', async () => {
+  it('replays the outcomes the Powertools design stored; stores its own packed under the same key and hash', async () => {
     const event = incidentEvent(`${prefix}-inc-compat`, 'HIGH');
     const incident = toIncident(event.data);
-    const powertools = powertoolsExplainOnce(async () => {
-      throw new Error('Powertools must replay the stored outcome, not explain');
-    });
-    // Ours, read by Powertools (a rollback mid-stream): same key, same payload hash, same item.
     const ours = setUp();
     await ours.processor.process(event);
-    const replayed = await powertools.call({ incidentId: incident.incidentId, incident });
-    expect(replayed).toMatchObject({ incidentId: incident.incidentId, view: { severity: 'HIGH' } });
-    expect((replayed as { events: unknown[] }).events).toEqual(ours.publisher.published);
+    const key = { id: explanationKey(incident.incidentId) };
+    const { Item: item } = await dynamo.documents.send(
+      new GetCommand({ TableName: idempotencyTable, Key: key, ConsistentRead: true }),
+    );
+    // Powertools' key, status and payload hash; the outcome packed in one Binary attribute instead of `data`.
+    expect(item).toMatchObject({ status: 'COMPLETED', validation: payloadHash(incident) });
+    expect(item?.data).toBeUndefined();
+    expect(item?.outcome).toBeInstanceOf(Uint8Array);
+    const packed = (item as { outcome: Uint8Array }).outcome.length;
+    const plain = JSON.stringify(
+      await new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable)
+        .find([incident.incidentId])
+        .then((found) => (found.get(incident.incidentId) as { outcome: unknown }).outcome),
+    ).length;
+    expect(packed).toBeLessThan(plain / 2);
 
-    // Powertools', read by ours (the deploy): an outcome it stored is replayed without the explainer.
+    // Powertools', read by ours (the deploy): an outcome it stored in `data` is replayed without the explainer.
     const other = incidentEvent(`${prefix}-inc-compat-2`, 'LOW');
     const stored = await powertoolsExplainOnce(async (input) => ({
       incidentId: input.incidentId,
@@ -366,6 +375,30 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     await expect(
       after.processor.process({ ...incidentEvent(`${prefix}-inc-compat-2`, 'CRITICAL'), id: 'ce-other' }),
     ).rejects.toThrow(IdempotencyPayloadMismatchError);
+  });
+
+  it('fails only the records of an incident whose stored outcome cannot be read, naming the item', async () => {
+    const broken = incidentEvent(`${prefix}-inc-broken`, 'LOW');
+    const fine = incidentEvent(`${prefix}-inc-fine`, 'LOW');
+    const first = setUp();
+    await first.batches.process([broken, fine]);
+    const key = { id: explanationKey(`${prefix}-inc-broken`) };
+    await dynamo.documents.send(
+      new UpdateCommand({
+        TableName: idempotencyTable,
+        Key: key,
+        UpdateExpression: 'SET outcome = :garbage',
+        ExpressionAttributeValues: { ':garbage': new Uint8Array([1, 2, 3]) },
+      }),
+    );
+    const again = setUp();
+    const [brokenResult, fineResult] = await again.batches.process([broken, fine]);
+    expect(brokenResult).toMatchObject({ ok: false });
+    expect(String((brokenResult as { error: Error }).error.message)).toContain(
+      `the stored outcome of item ${key.id} cannot be read`,
+    );
+    expect(fineResult).toMatchObject({ ok: true, value: { kind: 'explained', replayed: true } });
+    expect(again.explainer.calls).toBe(0);
   });
 
   it('takes over a record the Powertools design left INPROGRESS (a dead invocation) at once', async () => {

@@ -30,9 +30,17 @@ export class InMemoryIncidentViewStore implements IncidentViewStore {
 
 export class InMemoryReviewTasks implements ReviewTasks {
   readonly tasks = new Map<string, ReviewTask>();
-  async openAll(tasks: readonly ReviewTask[]): Promise<void> {
+  async findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>> {
+    const found = new Map<string, ReviewTask>();
+    for (const id of incidentIds) {
+      const task = this.tasks.get(id);
+      if (task) found.set(id, structuredClone(task));
+    }
+    return found;
+  }
+  async openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void> {
     for (const task of tasks) {
-      if (!this.tasks.has(task.incidentId)) this.tasks.set(task.incidentId, { ...task, status: 'OPEN' });
+      if (!found.has(task.incidentId)) this.tasks.set(task.incidentId, { ...task, status: 'OPEN' });
     }
   }
   async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
