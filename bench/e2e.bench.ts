@@ -35,6 +35,7 @@ import { percentile } from '../local/esm/stats';
 import type { StackState } from '../local/stack/index';
 import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
 import { kafkaBrokers } from '../test/support/kafka';
+import { startChannelProcess } from './channel-process';
 import type { ProbeChunk } from './e2e-worker-probe';
 import {
   type CpuSources,
@@ -327,18 +328,7 @@ const PROBE = fileURLToPath(new URL('./e2e-worker-probe.ts', import.meta.url));
 let channelEnv: Record<string, string> = {};
 
 async function startChannel(): Promise<{ pid: number | undefined; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/channel-stand-in-process.ts'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
-      if (line) resolve((JSON.parse(line) as { url: string }).url);
-    });
-    child.once('exit', (code) => reject(new Error(`channel stand-in exited (${code}): ${out}`)));
-  });
+  const { url, pid, stop } = await startChannelProcess();
   channelEnv = {
     CHANNEL: 'aws',
     ONCALL_TOPIC_ARN: 'arn:aws:sns:eu-west-1:000000000000:operations-oncall',
@@ -348,7 +338,7 @@ async function startChannel(): Promise<{ pid: number | undefined; stop: () => vo
     AWS_ENDPOINT_URL_SNS: url,
     AWS_ENDPOINT_URL_SESV2: url,
   };
-  return { pid: child.pid, stop: () => child.kill() };
+  return { pid, stop };
 }
 
 const probeChunks = (dir: string): ProbeChunk[] =>

@@ -19,7 +19,6 @@ import { toIncident } from '../functions/incident-explanation/incident';
 import { kafkaGenAiEventPublisher } from '../functions/incident-explanation/kafka-genai-publisher';
 import type { IncidentOutcome } from '../functions/incident-explanation/ports';
 import { RulesIncidentExplainer } from '../functions/incident-explanation/rules-explainer';
-import { startChannelStandIn } from '../local/channel-stand-in';
 import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
 import { readStackState } from '../local/stack/index';
 import { runMigrations } from '../ops/migrations';
@@ -35,6 +34,7 @@ import {
   kafkaEvent,
   kafkaEventRecord,
 } from '../shared/msk';
+import { startChannelProcess } from './channel-process';
 import { type DelayProxy, RoundTripTrace, redirectConnections, startDelayProxy } from './delay-proxy';
 import { processCpuSeconds } from './process-cpu';
 
@@ -71,6 +71,8 @@ export interface Measured {
   failedRecords: number;
   /** The longest chain of HTTP requests (DynamoDB, SNS/SES) each sent after the previous one's answer, per batch (mean). */
   sequentialRoundTrips: number;
+  /** CPU per batch (mean): this process (the handler, its clients, and the bench's proxies), and dynalite's. */
+  cpuMsPerBatch: { worker: number; dynalite?: number };
   perRecord: { dynamodb: number; postgres: number; kafkaProduce: number; channel: number; model: number };
 }
 
@@ -103,7 +105,9 @@ const proxies: Record<'dynamodb' | 'postgres' | 'kafka' | 'channel', DelayProxy>
   }),
   channel: undefined as unknown as DelayProxy,
 };
-const channel = await startChannelStandIn();
+// In a process of its own: in-process, its parsing of every PublishBatch ran on the handler's event loop.
+const channel = await startChannelProcess();
+process.on('exit', () => channel.stop());
 proxies.channel = await startDelayProxy({
   target: hostPort(channel.url),
   delayMs: spec.delays.channel,
@@ -448,6 +452,8 @@ async function measure(
   let wall = 0;
   let failed = 0;
   let sequential = 0;
+  let workerCpu = 0;
+  let dynaliteCpuTotal: number | undefined = 0;
   for (const event of events) {
     const started = performance.now();
     const startedUs = process.hrtime.bigint() / 1000n;
@@ -457,6 +463,13 @@ async function measure(
     const response = await handler(event, context());
     const batchWall = performance.now() - started;
     wall += batchWall;
+    const used = process.cpuUsage(cpu);
+    workerCpu += (used.user + used.system) / 1000;
+    const dynaliteAfter = processCpuSeconds(dynalitePid);
+    dynaliteCpuTotal =
+      dynaliteCpuTotal === undefined || dynaliteAfter === undefined || dynaliteCpu === undefined
+        ? undefined
+        : dynaliteCpuTotal + (dynaliteAfter - dynaliteCpu) * 1000;
     const requests = roundTrips.reset();
     sequential += Math.max(0, ...requests.map((r) => r.depth));
     if (TRACE)
@@ -487,6 +500,12 @@ async function measure(
     recordsPerSecondPerPartition: Math.round((spec.records * 1000) / wallMsPerBatch),
     failedRecords: failed,
     sequentialRoundTrips: Number((sequential / events.length).toFixed(1)),
+    cpuMsPerBatch: {
+      worker: Math.round(workerCpu / events.length),
+      ...(dynaliteCpuTotal === undefined || proxies.dynamodb.requests() === before.dynamodb
+        ? {}
+        : { dynalite: Math.round(dynaliteCpuTotal / events.length) }),
+    },
     perRecord: {
       dynamodb: per('dynamodb'),
       postgres: per('postgres'),

@@ -142,7 +142,8 @@ const rows = await withStack(async (stack) => {
     for (const row of measured) {
       log(
         `  ${row.topic} x${row.partitions} ${row.delivery}: ${row.wallMsPerBatch} ms/batch, ` +
-          `${row.recordsPerSecondPerPartition} rec/s/partition, ${JSON.stringify(row.perRecord)}, ${row.sequentialRoundTrips} sequential`,
+          `${row.recordsPerSecondPerPartition} rec/s/partition, ${JSON.stringify(row.perRecord)}, ${row.sequentialRoundTrips} sequential, ` +
+          `CPU ms/batch ${JSON.stringify(row.cpuMsPerBatch)}`,
       );
     }
     all.push(...measured);
@@ -172,7 +173,7 @@ function writeSection(measured: Measured[]): void {
   const table = measured.map(
     (r) =>
       `| ${r.case} | ${r.topic} | ${r.partitions} | ${r.delivery} | ${r.recordsPerPartition} | ${r.wallMsPerBatch.toFixed(0)} | ` +
-      `${fmt(r.recordsPerSecondPerPartition)} | ${requests(r)} |`,
+      `${fmt(r.recordsPerSecondPerPartition)} | ${requests(r)} | ${r.cpuMsPerBatch.worker} | ${r.cpuMsPerBatch.dynalite ?? '-'} |`,
   );
   // DynamoDB requests per record, first delivery and redelivery, one partition (the same with six).
   const dynamoRows = [...new Set(measured.map((r) => `${r.case}|${r.topic}`))].map((key) => {
@@ -186,10 +187,16 @@ function writeSection(measured: Measured[]): void {
   const handlerRows = measured.filter(
     (r) => r.delivery === 'first' && !r.fn.endsWith('-per-record') && !r.case.includes('model'),
   );
-  const slowest = handlerRows.reduce((a, b) =>
+  const meeting = handlerRows.filter((r) => r.recordsPerSecondPerPartition >= 1_000);
+  // The target as issue 19 defines it: a 100-record batch (one partition) in <= 100 ms. An x6 row is one
+  // invocation of 600 records, which no deployed batch size sends (BatchSize bounds the whole invocation).
+  const single = handlerRows.filter((r) => r.partitions === 1);
+  const singleMeeting = single.filter((r) => r.recordsPerSecondPerPartition >= 1_000);
+  const six = handlerRows.filter((r) => r.partitions === 6);
+  const sixMeeting = six.filter((r) => r.recordsPerSecondPerPartition >= 1_000);
+  const slowest = single.reduce((a, b) =>
     a.recordsPerSecondPerPartition <= b.recordsPerSecondPerPartition ? a : b,
   );
-  const meeting = handlerRows.filter((r) => r.recordsPerSecondPerPartition >= 1_000);
   const model = measured.filter((r) => r.case.includes('model') && r.delivery === 'first');
   const section = [
     '## Latency: each handler at AWS-like round trips (bench:latency)',
@@ -229,8 +236,12 @@ function writeSection(measured: Measured[]): void {
     'in flight together count once; on a busy machine a request the handler was too slow to send before another',
     "one's answer arrived counts as one more, so the figure is exact only on an idle machine.",
     '',
-    '| case | topic | partitions | delivery | records/partition | wall ms/batch | records/s per partition | requests per record |',
-    '|---|---|---:|---|---:|---:|---:|---|',
+    '"CPU ms/batch": CPU time per batch (mean, from the kernel) of the case\'s process (the handler, its SDK and Kafka',
+    "clients, and the bench's proxies, which add a few ms) and of dynalite, on the same 2 cores: in AWS the stand-in's",
+    'share is inside the round trip, so a batch there takes about the sequential round trips plus the first figure.',
+    '',
+    '| case | topic | partitions | delivery | records/partition | wall ms/batch | records/s per partition | requests per record | CPU ms/batch, process | CPU ms/batch, dynalite |',
+    '|---|---|---:|---|---:|---:|---:|---|---:|---:|',
     ...table,
     '',
     'DynamoDB requests per record, one partition of 100 (batched designs need fewer per record as batches grow:',
@@ -244,7 +255,8 @@ function writeSection(measured: Measured[]): void {
     `- Target >= 1,000 records/s per partition (100-record batch in <= 100 ms), first delivery: met by ` +
       `${meeting.map((r) => `${r.case} (${r.topic} x${r.partitions})`).join(', ') || 'none'}. ` +
       `The slowest is ${slowest.case} on ${slowest.topic} at ${fmt(slowest.recordsPerSecondPerPartition)} records/s per partition ` +
-      `(${slowest.wallMsPerBatch.toFixed(0)} ms per batch).`,
+      `(${slowest.wallMsPerBatch.toFixed(0)} ms per batch). One partition of 100: ${singleMeeting.length} of ${single.length} rows; ` +
+      `six at once (one invocation of 600 records, CPU-bound on 2 cores shared with the stand-ins): ${sixMeeting.length} of ${six.length}.`,
     ...(model.length > 0
       ? [
           `- incident-explanation with a ${MODEL_LATENCY_MS / 1000} s model: ` +
@@ -274,9 +286,8 @@ function writeSection(measured: Measured[]): void {
         [notificationsRatio(measured), incidentRatio(measured)].filter((r) => r !== '-').join('; ') || '-',
       target: '>= 1,000 records/s per partition, every function, first delivery',
       met:
-        meeting.length === handlerRows.length
-          ? 'yes'
-          : `no (${handlerRows.length - meeting.length} of ${handlerRows.length} rows)`,
+        `one partition of 100: ${singleMeeting.length === single.length ? 'yes' : `no (${single.length - singleMeeting.length} of ${single.length} rows)`}; ` +
+        `six in one invocation: ${sixMeeting.length === six.length ? 'yes' : `no (${six.length - sixMeeting.length} of ${six.length} rows)`}`,
     },
   });
 }
