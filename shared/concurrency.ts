@@ -72,3 +72,13 @@ export async function settlePerKey<Item, Result>(
   });
   return results;
 }
+
+/**
+ * Like Promise.all, but settles only when every promise has: rejects with the first rejection (in list order) once
+ * none is still running, so a caller never answers while work it started is in flight.
+ */
+export async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise<void> {
+  for (const result of await Promise.allSettled(promises)) {
+    if (result.status === 'rejected') throw result.reason;
+  }
+}

@@ -211,20 +211,17 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
     return found;
   }
 
-  async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
+  async complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void> {
     const now = (this.options.now ?? Date.now)();
-    await batchPutAll(
-      this.client,
-      this.tableName,
-      explanations.map((explanation) =>
-        completedItem(
-          explanation,
-          now,
-          this.options.keyPrefix ?? DEFAULT_KEY_PREFIX,
-          this.options.ttlSeconds ?? DEFAULT_EXPLANATION_TTL_SECONDS,
-        ),
+    const items = explanations.map((explanation) =>
+      completedItem(
+        explanation,
+        now,
+        this.options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+        this.options.ttlSeconds ?? DEFAULT_EXPLANATION_TTL_SECONDS,
       ),
-      BATCH_REQUESTS_IN_FLIGHT,
     );
+    await after;
+    await batchPutAll(this.client, this.tableName, items, BATCH_REQUESTS_IN_FLIGHT);
   }
 }

@@ -1,4 +1,4 @@
-import { mapBounded, settlePerKey } from '../../shared/concurrency';
+import { allSettledOrThrow, mapBounded, settlePerKey } from '../../shared/concurrency';
 import {
   type AggregateResult,
   type BatchPolicy,
@@ -161,36 +161,38 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
       ),
     );
 
-    // Views and reviews first, then the outcomes: a stored outcome means its view and review are stored.
+    // Views and reviews first, then the outcomes, then the produce: a stored outcome means its view and review are
+    // stored, and every event produced comes from a stored outcome. Each step is prepared (outcomes packed, events
+    // encoded) while the one before it is in flight, and sent only once that one succeeded.
     const toStore = [...explained].filter(
       (entry): entry is [number, IncidentOutcome] => !('error' in entry[1]),
     );
-    let writeFailure: { error: unknown } | undefined;
+    let written: Promise<unknown> = Promise.resolve();
     if (toStore.length > 0) {
       for (const [position, outcome] of toStore) remember(detected[position] as Detected, outcome);
-      try {
-        const outcomes = toStore.map(([, outcome]) => outcome);
-        await Promise.all([
-          options.views.saveAll(outcomes.map((outcome) => outcome.view)),
-          options.reviews.openAll(
-            outcomes.flatMap((outcome) => (outcome.review ? [outcome.review] : [])),
-            storedReviews,
-          ),
-        ]);
-        await options.records.complete(
-          toStore.map(([position, outcome]) => ({
-            outcome,
-            payloadHash: (detected[position] as Detected).hash,
-          })),
-        );
-        for (const [position] of toStore) unstored.delete(unstoredKey(detected[position] as Detected));
-      } catch (error) {
-        writeFailure = { error };
-      }
+      const outcomes = toStore.map(([, outcome]) => outcome);
+      const viewsAndReviews = allSettledOrThrow([
+        options.views.saveAll(outcomes.map((outcome) => outcome.view)),
+        options.reviews.openAll(
+          outcomes.flatMap((outcome) => (outcome.review ? [outcome.review] : [])),
+          storedReviews,
+        ),
+      ]);
+      const outcomesStored = options.records.complete(
+        toStore.map(([position, outcome]) => ({
+          outcome,
+          payloadHash: (detected[position] as Detected).hash,
+        })),
+        viewsAndReviews,
+      );
+      // Settled, not raced: the batch never answers while a write of its own is still in flight.
+      written = allSettledOrThrow([viewsAndReviews, outcomesStored]);
+      written.catch(() => undefined); // awaited below
     }
 
     const outcomeOf = (
       position: number,
+      writeFailure: { error: unknown } | undefined,
     ): { outcome: IncidentOutcome; replayed: boolean } | { error: unknown } => {
       const decision = decisions[position];
       switch (decision?.kind) {
@@ -200,7 +202,7 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
         case 'unreadable':
           return { error: decision.error };
         case 'same-as': {
-          const owner = outcomeOf(decision.owner);
+          const owner = outcomeOf(decision.owner, writeFailure);
           return 'error' in owner ? owner : { outcome: owner.outcome, replayed: true };
         }
         default: {
@@ -213,27 +215,49 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
     };
 
     // One produce for the whole batch: each incident's events once, however many of its records came.
-    const answered: Array<{ record: Detected; outcome: IncidentOutcome; replayed: boolean }> = [];
-    const events: OutgoingEvent[] = [];
-    const produced = new Set<string>();
-    detected.forEach((record, position) => {
-      const result = outcomeOf(position);
-      if ('error' in result) {
-        results[record.index] = failed(result.error);
-        return;
-      }
-      answered.push({ record, ...result });
-      if (produced.has(result.outcome.incidentId)) return;
-      produced.add(result.outcome.incidentId);
-      events.push(...result.outcome.events);
-    });
+    const answer = (writeFailure: { error: unknown } | undefined) => {
+      const answered: Array<{ record: Detected; outcome: IncidentOutcome; replayed: boolean }> = [];
+      const failures: Array<{ record: Detected; error: unknown }> = [];
+      const events: OutgoingEvent[] = [];
+      const produced = new Set<string>();
+      detected.forEach((record, position) => {
+        const result = outcomeOf(position, writeFailure);
+        if ('error' in result) {
+          failures.push({ record, error: result.error });
+          return;
+        }
+        answered.push({ record, ...result });
+        if (produced.has(result.outcome.incidentId)) return;
+        produced.add(result.outcome.incidentId);
+        events.push(...result.outcome.events);
+      });
+      return { answered, failures, events };
+    };
+    const publish = (events: OutgoingEvent[], after?: Promise<unknown>) => {
+      const sent = events.length > 0 ? options.publisher.publish(events, after) : Promise.resolve();
+      sent.catch(() => undefined); // awaited below
+      return sent;
+    };
+
+    // The usual case, every write succeeding: its events are encoded now and sent once the writes are done.
+    let plan = answer(undefined);
+    let sent = publish(plan.events, written);
     try {
-      if (events.length > 0) await options.publisher.publish(events);
+      await written;
+      for (const [position] of toStore) unstored.delete(unstoredKey(detected[position] as Detected));
     } catch (error) {
-      for (const { record } of answered) results[record.index] = failed(error);
+      // Not sent (the writes failed): the replays are still answered, the incidents explained now fail.
+      plan = answer({ error });
+      sent = publish(plan.events);
+    }
+    for (const { record, error } of plan.failures) results[record.index] = failed(error);
+    try {
+      await sent;
+    } catch (error) {
+      for (const { record } of plan.answered) results[record.index] = failed(error);
       return;
     }
-    for (const { record, outcome, replayed } of answered) {
+    for (const { record, outcome, replayed } of plan.answered) {
       results[record.index] = ok({
         kind: 'explained',
         incidentId: outcome.incidentId,

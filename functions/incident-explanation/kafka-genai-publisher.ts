@@ -19,7 +19,7 @@ export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
     private readonly topicPrefix = '',
   ) {}
 
-  async publish(events: OutgoingEvent[]): Promise<void> {
+  async publish(events: OutgoingEvent[], after?: Promise<unknown>): Promise<void> {
     // A failed creation is not cached: the record is retried and the next publish tries again.
     this.#producer ??= this.producer().catch((error: unknown) => {
       this.#producer = undefined;
@@ -28,6 +28,7 @@ export class KafkaGenAiEventPublisher implements GenAiEventPublisher {
     const prefix = this.topicPrefix;
     return (await this.#producer).publish(
       prefix ? events.map((event) => ({ ...event, topic: `${prefix}${event.topic}` })) : events,
+      after,
     );
   }
 

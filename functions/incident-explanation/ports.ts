@@ -107,8 +107,11 @@ export interface CompletedExplanation {
 export interface ExplanationRecords {
   /** The stored records of these incidents; an incident never explained (or expired) is absent. */
   find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>>;
-  /** Stores completed outcomes (one per incident), replacing what was stored. */
-  complete(explanations: readonly CompletedExplanation[]): Promise<void>;
+  /**
+   * Stores completed outcomes (one per incident), replacing what was stored. They are prepared at once and written
+   * once `after` resolves (never, if it rejects: the returned promise rejects with its reason).
+   */
+  complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void>;
 }
 
 /** An event this function produces: the project's one outgoing-event shape (key = the incident id; ce_id
@@ -117,6 +120,9 @@ export type { OutgoingEvent };
 
 /** Produces genai.request, genai.response and genai.hitl.requested events (Kafka in AWS and locally). */
 export interface GenAiEventPublisher {
-  /** All events of a batch in one produce request (per broker); rejects if any is not acknowledged. */
-  publish(events: OutgoingEvent[]): Promise<void>;
+  /**
+   * All events of a batch in one produce request (per broker); rejects if any is not acknowledged. They are
+   * encoded at once and sent once `after` resolves (never, if it rejects: the returned promise rejects with its reason).
+   */
+  publish(events: OutgoingEvent[], after?: Promise<unknown>): Promise<void>;
 }

@@ -53,9 +53,11 @@ export class EventProducer {
     return new EventProducer(createKafkaSender(settings));
   }
 
-  async publish(events: readonly OutgoingEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /** Encodes the events now and sends them once `after` resolves (never, if it rejects). */
+  async publish(events: readonly OutgoingEvent[], after?: Promise<unknown>): Promise<void> {
     const messages = events.map((event) => toProducerRecord(toKafkaMessage(event, this.#registry)));
+    await after;
+    if (messages.length === 0) return;
     await this.#sender.send({ messages });
   }
 

@@ -72,7 +72,8 @@ export class InMemoryExplanationRecords implements ExplanationRecords {
     }
     return found;
   }
-  async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
+  async complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void> {
+    await after;
     for (const { outcome, payloadHash } of explanations) {
       this.records.set(outcome.incidentId, structuredClone({ status: 'COMPLETED', outcome, payloadHash }));
     }
@@ -83,9 +84,11 @@ export class InMemoryGenAiEventPublisher implements GenAiEventPublisher {
   readonly published: OutgoingEvent[] = [];
   /** Calls of publish (produce requests). */
   calls = 0;
-  async publish(events: OutgoingEvent[]): Promise<void> {
+  async publish(events: OutgoingEvent[], after?: Promise<unknown>): Promise<void> {
+    const copies = structuredClone(events);
+    await after;
     this.calls += 1;
-    this.published.push(...structuredClone(events));
+    this.published.push(...copies);
   }
 }
 

@@ -242,33 +242,69 @@ describe('the incident batch', () => {
     expect(publisher.published.map((e) => e.subject)).toEqual(['x', 'x', 'x', 'z', 'z']);
   });
 
-  it('a failed write fails the explained records and produces nothing; running the batch again reuses the outcomes instead of asking again', async () => {
+  it('a failed write fails the explained records and produces none of their events (a replay in the batch is still answered); running the batch again reuses the outcomes instead of asking again', async () => {
     const setup = setUp();
     const { processor, explainer, publisher, records, views } = setup;
+    await processor.process([detected(incident('w0'))]);
+    publisher.published.length = 0;
+    publisher.calls = 0;
     const saveAll = views.saveAll.bind(views);
     let failures = 1;
     views.saveAll = async (list) => {
       if (failures-- > 0) throw new Error('DynamoDB unavailable');
       return saveAll(list);
     };
-    const batch = [detected(incident('w1', 'HIGH')), detected(incident('w2'))];
+    const batch = [detected(incident('w0')), detected(incident('w1', 'HIGH')), detected(incident('w2'))];
     expect(kinds(await processor.process(batch))).toEqual([
+      'explained',
       'failed Error: DynamoDB unavailable',
       'failed Error: DynamoDB unavailable',
     ]);
-    expect(records.records.size).toBe(0);
-    expect(publisher.published).toEqual([]);
+    expect(records.records.size).toBe(1);
+    // One send, the replay's events only: the one prepared for the whole batch was never sent.
+    expect(publisher.calls).toBe(1);
+    expect(publisher.published.map((e) => e.subject)).toEqual(['w0', 'w0']);
 
-    expect(kinds(await processor.process(batch))).toEqual(['explained', 'explained']);
-    expect(explainer.calls).toBe(2);
-    expect(records.records.size).toBe(2);
-    expect(publisher.published.map((e) => e.topic)).toEqual([
+    expect(kinds(await processor.process(batch))).toEqual(['explained', 'explained', 'explained']);
+    expect(explainer.calls).toBe(3);
+    expect(records.records.size).toBe(3);
+    expect(publisher.published.slice(2).map((e) => e.topic)).toEqual([
+      'genai.request',
+      'genai.response',
       'genai.request',
       'genai.response',
       'genai.hitl.requested',
       'genai.request',
       'genai.response',
     ]);
+  });
+
+  it('stores the outcomes only once the views and reviews are stored, and produces only once the outcomes are', async () => {
+    const { processor, publisher, records, views } = setUp();
+    const saveAll = views.saveAll.bind(views);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    views.saveAll = async (list) => {
+      await gate;
+      return saveAll(list);
+    };
+    const complete = records.complete.bind(records);
+    let outcomesWritten = false;
+    records.complete = async (list, after) => {
+      await complete(list, after);
+      outcomesWritten = true;
+    };
+    const running = processor.process([detected(incident('o1', 'HIGH'))]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(records.records.size).toBe(0);
+    expect(publisher.calls).toBe(0);
+    release();
+    expect(kinds(await running)).toEqual(['explained']);
+    expect(outcomesWritten).toBe(true);
+    expect(records.records.size).toBe(1);
+    expect(publisher.calls).toBe(1);
   });
 
   it('a failed produce fails every answered record; the retry replays the stored outcomes without the explainer', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunk, mapBounded, settlePerKey } from '../../../shared/concurrency';
+import { allSettledOrThrow, chunk, mapBounded, settlePerKey } from '../../../shared/concurrency';
 
 describe('mapBounded', () => {
   it('keeps at most `limit` calls in flight and returns results in input order', async () => {
@@ -101,5 +101,22 @@ describe('settlePerKey', () => {
       { status: 'fulfilled', value: 'b2' },
       { status: 'rejected', reason: failure },
     ]);
+  });
+});
+
+describe('allSettledOrThrow', () => {
+  it('rejects with the first rejection only once every promise has settled', async () => {
+    let slowDone = false;
+    const slow = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        slowDone = true;
+        resolve();
+      }, 20),
+    );
+    await expect(
+      allSettledOrThrow([slow, Promise.reject(new Error('first')), Promise.reject(new Error('second'))]),
+    ).rejects.toThrow('first');
+    expect(slowDone).toBe(true);
+    await expect(allSettledOrThrow([Promise.resolve(1), slow])).resolves.toBeUndefined();
   });
 });
