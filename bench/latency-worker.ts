@@ -54,6 +54,8 @@ export interface LatencyCase {
   batches: number;
   partitions: number[];
   delays: { dynamodb: number; postgres: number; kafka: number; channel: number };
+  /** Unmeasured full-size batches per topic before the measured ones. */
+  warmupBatches: number;
   /** incident: a Converse stand-in that answers after this long (otherwise the rules explainer). */
   modelLatencyMs?: number;
 }
@@ -517,12 +519,14 @@ async function measure(
 }
 
 const handler = await loadHandler();
-// Warm-up (not measured): connections, SDK clients, the first decode of each schema, and one full-size batch per
-// topic so V8 has compiled the batch paths: a function under load runs warm, and a single cold 100-record batch
-// measured ~90 ms of JIT on top of its steady state (2026-12-06, incident-explanation).
+// Warm-up (not measured): connections, SDK clients, the first decode of each schema, and full-size batches per
+// topic so V8 has compiled the batch paths: a function under load runs warm. A single cold 100-record batch
+// measured ~90 ms of JIT on top of its steady state, and the 2nd to 4th batches of a fresh process were still
+// 20-30% slower than the ones after them (2026-12-06, incident-explanation, BENCH_LATENCY_TRACE=1).
 for (const topic of spec.topics) {
   await handler(batch(topic, 1, [Array.from({ length: 3 }, () => nextN++)]), context());
-  await handler(batch(topic, 1, [Array.from({ length: spec.records }, () => nextN++)]), context());
+  for (let i = 0; i < spec.warmupBatches; i++)
+    await handler(batch(topic, 1, [Array.from({ length: spec.records }, () => nextN++)]), context());
 }
 
 const results: Measured[] = [];
