@@ -18,6 +18,7 @@ export async function startChannelProcess(): Promise<{
       if (line) resolve((JSON.parse(line) as { url: string }).url);
     });
     child.once('exit', (code) => reject(new Error(`channel stand-in exited (${code}): ${out}`)));
+    child.once('error', (error) => reject(new Error(`channel stand-in did not start: ${error.message}`)));
   });
   return { url, pid: child.pid, stop: () => child.kill() };
 }

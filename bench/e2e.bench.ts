@@ -130,7 +130,7 @@ class Samples {
    * with the canonical topic names, others with the run's: `topic` is the canonical name, `runTopic` the run's.
    */
   onTopicBetween(functionKey: string, topic: string, runTopic: string, from: number, to: number): number[] {
-    return [topic, runTopic]
+    return [...new Set([topic, runTopic])]
       .flatMap((name) => this.byTopic.get(`${functionKey}|${name}`) ?? [])
       .filter((s) => s.at >= from && s.at < to)
       .map((s) => s.ms);

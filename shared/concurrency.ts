@@ -24,9 +24,7 @@ export async function mapBounded<Item, Result>(
       }
     }
   };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const rejected = settled.find((outcome) => outcome.status === 'rejected');
-  if (rejected) throw (rejected as PromiseRejectedResult).reason;
+  await allSettledOrThrow(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
 
@@ -81,4 +79,13 @@ export async function allSettledOrThrow(promises: readonly Promise<unknown>[]): 
   for (const result of await Promise.allSettled(promises)) {
     if (result.status === 'rejected') throw result.reason;
   }
+}
+
+/**
+ * Resolves on the event loop's next check phase: synchronous work queued after it runs once the requests started
+ * before it (the SDK's middleware runs in microtasks) are written to their sockets, so it overlaps their round trip
+ * instead of delaying them.
+ */
+export function afterRequestsAreSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

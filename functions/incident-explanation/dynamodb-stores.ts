@@ -205,8 +205,9 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
     const found = new Map<string, StoredExplanation>();
     for (const item of items) {
       const incidentId = byKey.get(item.id as string);
-      const stored = storedExplanationOf(item, now);
-      if (incidentId !== undefined && stored) found.set(incidentId, stored);
+      if (incidentId === undefined) continue;
+      const stored = storedExplanationOf(item, incidentId, now);
+      if (stored) found.set(incidentId, stored);
     }
     return found;
   }

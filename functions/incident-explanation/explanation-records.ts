@@ -44,15 +44,15 @@ export function payloadHash(incident: Incident): string {
 }
 
 /** The outcome as stored: its JSON, gzipped at level 1 (~3x smaller; ~40 us per outcome). */
-export function packOutcome(outcome: IncidentOutcome): Uint8Array {
+function packOutcome(outcome: IncidentOutcome): Uint8Array {
   return gzipSync(JSON.stringify(outcome), { level: 1 });
 }
 
-function unpackOutcome(packed: Uint8Array): IncidentOutcome {
-  const outcome = JSON.parse(gunzipSync(packed).toString('utf8')) as IncidentOutcome;
+function checkedOutcome(value: unknown): IncidentOutcome {
+  const outcome = value as Partial<IncidentOutcome> | undefined;
   if (typeof outcome?.incidentId !== 'string' || !Array.isArray(outcome.events))
     throw new Error('not an incident outcome (no incidentId or events)');
-  return outcome;
+  return outcome as IncidentOutcome;
 }
 
 /**
@@ -61,22 +61,27 @@ function unpackOutcome(packed: Uint8Array): IncidentOutcome {
  */
 export function storedExplanationOf(
   item: Record<string, unknown>,
+  incidentId: string,
   nowMs: number,
 ): StoredExplanation | undefined {
   if (typeof item.expiration === 'number' && nowMs / 1000 > item.expiration) return undefined;
   const hash = typeof item.validation === 'string' && item.validation !== '' ? item.validation : undefined;
   const withHash = hash === undefined ? {} : { payloadHash: hash };
   if (item.status === 'COMPLETED') {
-    if (!(item.outcome instanceof Uint8Array))
-      return { status: 'COMPLETED', outcome: item.data as IncidentOutcome, ...withHash };
     try {
-      return { status: 'COMPLETED', outcome: unpackOutcome(item.outcome), ...withHash };
+      const outcome = checkedOutcome(
+        item.outcome instanceof Uint8Array
+          ? JSON.parse(gunzipSync(item.outcome).toString('utf8'))
+          : item.data, // written by the Powertools design
+      );
+      return { status: 'COMPLETED', outcome, ...withHash };
     } catch (error) {
       return {
         status: 'UNREADABLE',
         error: new Error(
-          `the stored outcome of item ${String(item.id)} cannot be read (${(error as Error).message}); ` +
-            'delete the item to have the incident explained again',
+          `the stored outcome of incident ${incidentId} (item ${String(item.id)}) cannot be read: ` +
+            `${(error as Error).message}. Its records fail until the item is repaired; deleting it has the incident ` +
+            'explained again, with a new explanation under the same event ids (audit-append reports those as conflicts)',
         ),
       };
     }

@@ -1,4 +1,4 @@
-import { allSettledOrThrow, mapBounded, settlePerKey } from '../../shared/concurrency';
+import { afterRequestsAreSent, allSettledOrThrow, mapBounded, settlePerKey } from '../../shared/concurrency';
 import {
   type AggregateResult,
   type BatchPolicy,
@@ -90,11 +90,11 @@ const failed = (error: unknown): EventResult => ({ ok: false, error });
 
 /**
  * incident.detected, per batch: one round of batched reads of what its incidents have stored (outcomes and
- * reviews); a plan (plan-incidents.ts)
- * of what each record gets, one incident's records in offset order; the explainer for the incidents with
- * nothing usable stored, `explainConcurrency` at once per partition; their views and reviews (batched writes; a
- * review only where the read found none), then their outcomes (batched); then ONE produce of the genai.* events of every
- * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
+ * reviews); a plan (plan-incidents.ts) of what each record gets, one incident's records in offset order; the
+ * explainer for the incidents with nothing usable stored, `explainConcurrency` at once per partition; their views
+ * and reviews (batched writes; a review only where the read found none), then their outcomes (batched); then ONE
+ * produce of the genai.* events of every record of the batch, replays included. A redelivery finds the outcomes
+ * and re-produces the same events
  * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
  * Events are produced only from an outcome that is stored, so every copy of an event is the same.
  *
@@ -178,6 +178,8 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
           storedReviews,
         ),
       ]);
+      viewsAndReviews.catch(() => undefined); // awaited below
+      await afterRequestsAreSent();
       const outcomesStored = options.records.complete(
         toStore.map(([position, outcome]) => ({
           outcome,
@@ -241,6 +243,7 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
 
     // The usual case, every write succeeding: its events are encoded now and sent once the writes are done.
     let plan = answer(undefined);
+    if (toStore.length > 0) await afterRequestsAreSent();
     let sent = publish(plan.events, written);
     try {
       await written;

@@ -52,7 +52,10 @@ export interface ReviewResolution {
 
 export type ResolveOutcome = 'RESOLVED' | 'ALREADY_RESOLVED';
 
-/** Human-review tasks. Both operations are idempotent and commute (a resolution may arrive first). */
+/**
+ * Human-review tasks. Opening is idempotent given a fresh `found`, and a resolution may arrive first; a resolution
+ * landing between findAll and openAll is the one race left (README, "Reviews").
+ */
 export interface ReviewTasks {
   /** The stored review tasks of these incidents (a consistent read), by incident id; absent: none stored. */
   findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>>;
@@ -109,7 +112,8 @@ export interface ExplanationRecords {
   find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>>;
   /**
    * Stores completed outcomes (one per incident), replacing what was stored. They are prepared at once and written
-   * once `after` resolves (never, if it rejects: the returned promise rejects with its reason).
+   * once `after` resolves; never if it rejects (the returned promise then rejects with its reason) or if preparing
+   * fails (it rejects with that error).
    */
   complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void>;
 }
@@ -122,7 +126,8 @@ export type { OutgoingEvent };
 export interface GenAiEventPublisher {
   /**
    * All events of a batch in one produce request (per broker); rejects if any is not acknowledged. They are
-   * encoded at once and sent once `after` resolves (never, if it rejects: the returned promise rejects with its reason).
+   * encoded at once and sent once `after` resolves; never if it rejects (the returned promise then rejects with its
+   * reason) or if encoding fails (it rejects with that error).
    */
   publish(events: OutgoingEvent[], after?: Promise<unknown>): Promise<void>;
 }

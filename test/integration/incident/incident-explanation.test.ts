@@ -19,6 +19,7 @@ import {
   type ProcessedEvent,
 } from '../../../functions/incident-explanation/incident-batch';
 import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
+import type { IncidentOutcome } from '../../../functions/incident-explanation/ports';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
@@ -377,7 +378,33 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     ).rejects.toThrow(IdempotencyPayloadMismatchError);
   });
 
-  it('fails only the records of an incident whose stored outcome cannot be read, naming the item', async () => {
+  it('writes outcomes only once the write they wait for succeeded, and none when it failed', async () => {
+    const records = new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable);
+    const incidentId = `${prefix}-inc-gated`;
+    const explanation = {
+      outcome: { incidentId, view: { incidentId }, events: [] } as unknown as IncidentOutcome,
+      payloadHash: 'h',
+    };
+    await expect(
+      records.complete([explanation], Promise.reject(new Error('views not stored'))),
+    ).rejects.toThrow('views not stored');
+    expect((await records.find([incidentId])).size).toBe(0);
+
+    let release: () => void = () => undefined;
+    const writing = records.complete(
+      [explanation],
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await records.find([incidentId])).size).toBe(0);
+    release();
+    await writing;
+    expect((await records.find([incidentId])).get(incidentId)?.status).toBe('COMPLETED');
+  });
+
+  it('fails only the records of an incident whose stored outcome cannot be read, naming the incident and the item', async () => {
     const broken = incidentEvent(`${prefix}-inc-broken`, 'LOW');
     const fine = incidentEvent(`${prefix}-inc-fine`, 'LOW');
     const first = setUp();
@@ -395,7 +422,7 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     const [brokenResult, fineResult] = await again.batches.process([broken, fine]);
     expect(brokenResult).toMatchObject({ ok: false });
     expect(String((brokenResult as { error: Error }).error.message)).toContain(
-      `the stored outcome of item ${key.id} cannot be read`,
+      `the stored outcome of incident ${prefix}-inc-broken (item ${key.id}) cannot be read`,
     );
     expect(fineResult).toMatchObject({ ok: true, value: { kind: 'explained', replayed: true } });
     expect(again.explainer.calls).toBe(0);

@@ -33,6 +33,30 @@ function fakeSender() {
 }
 
 describe('EventProducer', () => {
+  it('encodes at once but sends only once `after` resolves, and never when it rejects', async () => {
+    const { sent, sender } = fakeSender();
+    const producer = new EventProducer(sender);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const publishing = producer.publish([event], gate);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(sent).toHaveLength(0);
+    release();
+    await publishing;
+    expect(sent).toHaveLength(1);
+
+    await expect(producer.publish([event], Promise.reject(new Error('outcomes not stored')))).rejects.toThrow(
+      'outcomes not stored',
+    );
+    expect(sent).toHaveLength(1);
+    // An event that cannot be encoded fails the publish before the gate is waited for.
+    await expect(
+      producer.publish([{ ...event, data: { ...incident, severity: 42 } }], new Promise(() => undefined)),
+    ).rejects.toThrow();
+  });
+
   it('sends key = aggregate id, CloudEvents headers and Confluent-framed Avro that decodes back', async () => {
     const { sent, sender } = fakeSender();
     await new EventProducer(sender).publish([event]);

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { explainIncident } from '../../../functions/incident-explanation/explain-incident';
 import type { ExplainerResult, IncidentExplainer } from '../../../functions/incident-explanation/explanation';
@@ -68,12 +69,43 @@ describe('explanation records (Powertools item format)', () => {
       status: 'COMPLETED',
       expiration: now / 1000 + 60,
     });
-    expect(storedExplanationOf(item, now + 59_000)).toEqual(stored);
-    expect(storedExplanationOf(item, now + 61_000)).toBeUndefined();
-    expect(storedExplanationOf({ ...item, status: 'INPROGRESS', validation: 'h' }, now)).toEqual({
+    expect(storedExplanationOf(item, 'inc-1', now + 59_000)).toEqual(stored);
+    expect(storedExplanationOf(item, 'inc-1', now + 61_000)).toBeUndefined();
+    expect(storedExplanationOf({ ...item, status: 'INPROGRESS', validation: 'h' }, 'inc-1', now)).toEqual({
       status: 'INPROGRESS',
       payloadHash: 'h',
     });
+  });
+
+  it('reads an outcome the Powertools design stored in data; one that is not an outcome, packed or not, is UNREADABLE naming the incident', async () => {
+    const stored = (await completed(incident('inc-2'))) as Extract<
+      StoredExplanation,
+      { status: 'COMPLETED' }
+    >;
+    const now = Date.parse('2026-12-06T10:00:00Z');
+    const legacy = {
+      id: explanationKey('inc-2'),
+      status: 'COMPLETED',
+      data: stored.outcome,
+      validation: 'h',
+    };
+    expect(storedExplanationOf(legacy, 'inc-2', now)).toEqual({
+      status: 'COMPLETED',
+      outcome: stored.outcome,
+      payloadHash: 'h',
+    });
+    for (const broken of [
+      { ...legacy, data: undefined },
+      { ...legacy, data: { view: {} } },
+      { ...legacy, data: undefined, outcome: new Uint8Array([1, 2, 3]) },
+      { ...legacy, data: undefined, outcome: gzipSync('{"incidentId":"inc-2"}') },
+    ]) {
+      const read = storedExplanationOf(broken, 'inc-2', now);
+      expect(read?.status).toBe('UNREADABLE');
+      expect(String((read as { error: Error }).error.message)).toMatch(
+        /^the stored outcome of incident inc-2 \(item incident-explanation#.*\) cannot be read: /,
+      );
+    }
   });
 });
 
@@ -279,32 +311,80 @@ describe('the incident batch', () => {
     ]);
   });
 
-  it('stores the outcomes only once the views and reviews are stored, and produces only once the outcomes are', async () => {
-    const { processor, publisher, records, views } = setUp();
+  it('stores the outcomes only once the views and the reviews are stored, and produces only once the outcomes are', async () => {
+    const gated = () => {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return { gate, release: () => release() };
+    };
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
+    const { processor, publisher, records, views, reviews } = setUp();
+    const [viewsGate, reviewsGate, outcomesGate] = [gated(), gated(), gated()];
     const saveAll = views.saveAll.bind(views);
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
     views.saveAll = async (list) => {
-      await gate;
+      await viewsGate.gate;
       return saveAll(list);
     };
-    const complete = records.complete.bind(records);
-    let outcomesWritten = false;
-    records.complete = async (list, after) => {
-      await complete(list, after);
-      outcomesWritten = true;
+    const openAll = reviews.openAll.bind(reviews);
+    reviews.openAll = async (tasks, found) => {
+      await reviewsGate.gate;
+      return openAll(tasks, found);
     };
-    const running = processor.process([detected(incident('o1', 'HIGH'))]);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(records.records.size).toBe(0);
-    expect(publisher.calls).toBe(0);
-    release();
+    const complete = records.complete.bind(records);
+    records.complete = async (list, after) => {
+      await after;
+      await outcomesGate.gate;
+      return complete(list);
+    };
+    let answered = false;
+    const running = processor.process([detected(incident('o1', 'HIGH'))]).then((results) => {
+      answered = true;
+      return results;
+    });
+    viewsGate.release();
+    await pause();
+    // The views are stored, the review not yet: no outcome, nothing produced.
+    expect(views.views.size).toBe(1);
+    expect([records.records.size, publisher.calls, answered]).toEqual([0, 0, false]);
+    reviewsGate.release();
+    await pause();
+    // Both stored, the outcome's write in flight: still nothing produced.
+    expect((await reviews.get('o1'))?.status).toBe('OPEN');
+    expect([records.records.size, publisher.calls, answered]).toEqual([0, 0, false]);
+    outcomesGate.release();
     expect(kinds(await running)).toEqual(['explained']);
-    expect(outcomesWritten).toBe(true);
-    expect(records.records.size).toBe(1);
-    expect(publisher.calls).toBe(1);
+    expect([records.records.size, publisher.calls]).toEqual([1, 1]);
+  });
+
+  it('answers a batch whose views failed only once its reviews have settled, storing no outcome', async () => {
+    const { processor, publisher, records, views, reviews } = setUp();
+    views.saveAll = async () => {
+      throw new Error('views refused');
+    };
+    let reviewsDone = false;
+    const openAll = reviews.openAll.bind(reviews);
+    reviews.openAll = async (tasks, found) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await openAll(tasks, found);
+      reviewsDone = true;
+    };
+    expect(kinds(await processor.process([detected(incident('f1', 'HIGH'))]))).toEqual([
+      'failed Error: views refused',
+    ]);
+    expect(reviewsDone).toBe(true);
+    expect([records.records.size, publisher.calls]).toEqual([0, 0]);
+  });
+
+  it("resolves a review of the batch after the batch's explanations, so the resolution is not overwritten by the opening", async () => {
+    const { processor, reviews } = setUp();
+    const results = await processor.process([
+      resolved('m1', 'CONFIRMED'),
+      detected(incident('m1', 'CRITICAL')),
+    ]);
+    expect(kinds(results)).toEqual(['review-resolved', 'explained']);
+    expect(await reviews.get('m1')).toMatchObject({ status: 'RESOLVED', decision: 'CONFIRMED' });
   });
 
   it('a failed produce fails every answered record; the retry replays the stored outcomes without the explainer', async () => {
