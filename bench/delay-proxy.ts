@@ -71,34 +71,41 @@ function requestCounter(protocol: ProxyProtocol, count: (produce: boolean) => vo
       if (REQUEST_LINE.test(chunk.subarray(0, 64).toString('latin1'))) count(false);
     };
   }
-  // Length-framed messages: postgres [type(1)] length(4, includes itself) body; kafka size(4) body.
-  let pending: Buffer = Buffer.alloc(0);
+  // Length-framed messages: postgres [type(1)] length(4, includes itself) body; kafka size(4) body. Only a
+  // frame's header is kept; its body is skipped as it passes. (Concatenating the chunks of a 1 MB produce to
+  // count it cost the handler's process, which hosts the proxy, up to ~10 ms of CPU a batch.)
   let untyped = protocol === 'postgres'; // the startup message has no type byte
+  const headerLength = () => (protocol === 'kafka' ? 6 : untyped ? 8 : 5);
+  let header: Buffer = Buffer.alloc(0);
+  let skip = 0; // bytes of the current frame still to pass
   return (chunk) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    for (;;) {
+    let at = 0;
+    while (at < chunk.length) {
+      if (skip > 0) {
+        const passed = Math.min(skip, chunk.length - at);
+        skip -= passed;
+        at += passed;
+        continue;
+      }
+      const wanted = headerLength();
+      const taken = Math.min(wanted - header.length, chunk.length - at);
+      header = Buffer.concat([header, chunk.subarray(at, at + taken)]);
+      at += taken;
+      if (header.length < wanted) return;
+      let frameLength: number;
       if (protocol === 'kafka') {
-        if (pending.length < 6) return;
-        const size = pending.readInt32BE(0);
-        if (pending.length < 4 + size) return;
-        count(pending.readInt16BE(4) === 0);
-        pending = pending.subarray(4 + size);
-        continue;
+        frameLength = 4 + header.readInt32BE(0);
+        count(header.readInt16BE(4) === 0);
+      } else if (untyped) {
+        frameLength = header.readInt32BE(0);
+        untyped = PG_NEGOTIATION.has(header.readInt32BE(4));
+      } else {
+        frameLength = 1 + header.readInt32BE(1);
+        const type = String.fromCharCode(header[0] as number);
+        if (type === 'S' || type === 'Q') count(false);
       }
-      if (untyped) {
-        if (pending.length < 8) return;
-        const length = pending.readInt32BE(0);
-        if (pending.length < length) return;
-        untyped = PG_NEGOTIATION.has(pending.readInt32BE(4));
-        pending = pending.subarray(length);
-        continue;
-      }
-      if (pending.length < 5) return;
-      const length = pending.readInt32BE(1);
-      if (pending.length < 1 + length) return;
-      const type = String.fromCharCode(pending[0] as number);
-      if (type === 'S' || type === 'Q') count(false);
-      pending = pending.subarray(1 + length);
+      skip = Math.max(0, frameLength - wanted);
+      header = Buffer.alloc(0);
     }
   };
 }

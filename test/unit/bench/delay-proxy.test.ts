@@ -60,6 +60,22 @@ describe('the delaying proxy of bench:latency', () => {
     expect(proxy.produces()).toBe(2);
   });
 
+  it('counts a large Kafka frame once, whatever the chunks, and the frame after it from a split header', async () => {
+    const proxy = await proxyTo(await echo(), 'kafka');
+    const produce = Buffer.alloc(1_000_000);
+    produce.writeInt16BE(0, 0);
+    const stream = Buffer.concat([int32(produce.length), produce, kafkaRequest(3), kafkaRequest(0)]);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < 1_000_004; at += 65_536)
+      chunks.push(stream.subarray(at, Math.min(at + 65_536, 1_000_004)));
+    // The next frame's header one byte at a time, then the rest.
+    for (let at = 1_000_004; at < 1_000_010; at++) chunks.push(stream.subarray(at, at + 1));
+    chunks.push(stream.subarray(1_000_010));
+    await send(proxy.port, chunks);
+    expect(proxy.requests()).toBe(3);
+    expect(proxy.produces()).toBe(2);
+  });
+
   it('counts PostgreSQL round trips (Sync, Query) after the SSL request and the startup message', async () => {
     const proxy = await proxyTo(await echo(), 'postgres');
     const ssl = Buffer.concat([int32(8), int32(80877103)]);
