@@ -46,11 +46,12 @@ const CONSUMERS = {
     },
     grants: {
       tables: {
-        // Views and reviews read and written in batches; a resolution is a conditional update (first decision
-        // wins). GetItem and Query are `review`'s, run with the operator's own credentials.
+        // Views (each with its outcome) and reviews read and written in batches; a resolution is a conditional
+        // update (first decision wins). GetItem and Query are `review`'s, run with the operator's own credentials.
         IncidentsTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
-        // Explanation records read and written per batch (functions/incident-explanation/incident-batch.ts).
-        IncidentIdempotencyTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        // Read only: the outcomes earlier releases stored here, looked up for views stored without one
+        // (functions/incident-explanation/explanation-records.ts). Nothing is written here any more.
+        IncidentIdempotencyTable: ['dynamodb:BatchGetItem'],
       },
       // Produces the GenAI trail; these topics only, no wildcard over genai.*.
       produces: ['genai.request', 'genai.response', 'genai.hitl.requested'],

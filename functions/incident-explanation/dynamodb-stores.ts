@@ -1,11 +1,11 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll, batchPutAll, isConditionalCheckFailure } from '../../shared/dynamodb';
 import {
-  completedItem,
-  DEFAULT_EXPLANATION_TTL_SECONDS,
   DEFAULT_KEY_PREFIX,
   explanationKey,
-  storedExplanationOf,
+  legacyOutcomeOf,
+  outcomeAttributes,
+  storedOutcomeOf,
 } from './explanation-records';
 import type {
   CompletedExplanation,
@@ -19,34 +19,23 @@ import type {
   ReviewTasks,
   StoredExplanation,
 } from './ports';
+import { reviewToOpen } from './review-policy';
 
-// IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation) | REVIEW (the human review).
-// An open review also carries reviewQueue = OPEN, the key of the sparse index OpenReviews (serverless.yml).
+// IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation, with the outcome it came from:
+// explanation-records.ts) | REVIEW (the human review). An open review also carries reviewQueue = OPEN, the key of
+// the sparse index OpenReviews (serverless.yml).
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
 const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
-/**
- * Batch requests of one call in flight at once (100 keys or 25 items each: a 6-partition batch writes 24 of
- * views and 24 of outcomes).
- */
+/** Batch requests of one call in flight at once (100 keys or 25 items each: a 6-partition batch writes 24 of views). */
 const BATCH_REQUESTS_IN_FLIGHT = 8;
 
+/** Reads a view (`review show`, tests); the batch writes them with their outcomes (DynamoDbExplanationRecords). */
 export class DynamoDbIncidentViewStore implements IncidentViewStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
-
-  async saveAll(views: readonly IncidentView[]): Promise<void> {
-    // Plain batched puts: a view is written before its outcome is stored and rewritten only by a run that
-    // explains the incident again, whose outcome then replaces the stored one too.
-    await batchPutAll(
-      this.client,
-      this.tableName,
-      views.map((view) => ({ ...incidentKey(view.incidentId, 'VIEW'), ...view })),
-      BATCH_REQUESTS_IN_FLIGHT,
-    );
-  }
 
   async get(incidentId: string): Promise<IncidentView | undefined> {
     const { Item } = await this.client.send(
@@ -57,7 +46,7 @@ export class DynamoDbIncidentViewStore implements IncidentViewStore {
       }),
     );
     if (!Item) return undefined;
-    const { pk: _pk, sk: _sk, ...view } = Item;
+    const { pk: _pk, sk: _sk, outcome: _outcome, validation: _validation, ...view } = Item;
     return view as IncidentView;
   }
 }
@@ -89,21 +78,13 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   async openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void> {
     const items: Record<string, unknown>[] = [];
     for (const task of tasks) {
-      const key = incidentKey(task.incidentId, 'REVIEW');
-      const stored = found.get(task.incidentId);
-      if (!stored) {
-        items.push({ ...key, ...task, status: OPEN, reviewQueue: OPEN });
-      } else if (stored.status !== OPEN && (stored.reasons === undefined || stored.openedAt === undefined)) {
-        // A resolution arrived first: keep it, and record why the review was wanted. Rewriting it whole is safe:
-        // a resolved review never changes again (resolve() is conditional on OPEN), so nothing is overwritten.
-        const openedAt = stored.openedAt ?? task.openedAt;
-        items.push({
-          ...stored,
-          ...key,
-          reasons: stored.reasons ?? task.reasons,
-          ...(openedAt === undefined ? {} : { openedAt }),
-        });
-      }
+      const open = reviewToOpen(task, found.get(task.incidentId));
+      if (!open) continue;
+      items.push({
+        ...incidentKey(task.incidentId, 'REVIEW'),
+        ...open,
+        ...(open.status === OPEN ? { reviewQueue: OPEN } : {}),
+      });
     }
     await batchPutAll(this.client, this.tableName, items, BATCH_REQUESTS_IN_FLIGHT);
   }
@@ -182,22 +163,50 @@ function toReviewTask(item: Record<string, unknown>): ReviewTask {
 }
 
 /**
- * The idempotency table (Powertools' item format, explanation-records.ts): one consistent BatchGetItem per 100
- * incidents, one BatchWriteItem per 25 completed outcomes.
+ * Outcomes stored with their views (IncidentsTable, explanation-records.ts): one consistent BatchGetItem per 100
+ * incidents, one BatchWriteItem per 25 outcomes with their views. Views without an outcome (written by an earlier
+ * release) are looked up in the legacy table, the earlier releases' idempotency table, when one is given.
  */
 export class DynamoDbExplanationRecords implements ExplanationRecords {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly options: { keyPrefix?: string; ttlSeconds?: number; now?: () => number } = {},
+    private readonly options: { legacyTable?: string; keyPrefix?: string; now?: () => number } = {},
   ) {}
 
   async find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
+    const found = new Map<string, StoredExplanation>();
+    if (incidentIds.length === 0) return found;
+    const views = await batchGetAll(
+      this.client,
+      this.tableName,
+      incidentIds.map((incidentId) => incidentKey(incidentId, 'VIEW')),
+      BATCH_REQUESTS_IN_FLIGHT,
+    );
+    const legacy: string[] = [];
+    for (const item of views) {
+      const incidentId = String(item.pk).slice('INCIDENT#'.length);
+      const stored = storedOutcomeOf(item, incidentId);
+      if (stored) found.set(incidentId, stored);
+      else legacy.push(incidentId);
+    }
+    if (legacy.length > 0 && this.options.legacyTable) {
+      for (const [incidentId, stored] of await this.findLegacy(this.options.legacyTable, legacy))
+        found.set(incidentId, stored);
+    }
+    return found;
+  }
+
+  /** A second round, only for views an earlier release wrote (its outcome, if stored, is there). */
+  private async findLegacy(
+    table: string,
+    incidentIds: readonly string[],
+  ): Promise<Map<string, StoredExplanation>> {
     const prefix = this.options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     const byKey = new Map(incidentIds.map((incidentId) => [explanationKey(incidentId, prefix), incidentId]));
     const items = await batchGetAll(
       this.client,
-      this.tableName,
+      table,
       [...byKey.keys()].map((id) => ({ id })),
       BATCH_REQUESTS_IN_FLIGHT,
     );
@@ -206,23 +215,22 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
     for (const item of items) {
       const incidentId = byKey.get(item.id as string);
       if (incidentId === undefined) continue;
-      const stored = storedExplanationOf(item, incidentId, now);
+      const stored = legacyOutcomeOf(item, incidentId, now);
       if (stored) found.set(incidentId, stored);
     }
     return found;
   }
 
-  async complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void> {
-    const now = (this.options.now ?? Date.now)();
-    const items = explanations.map((explanation) =>
-      completedItem(
-        explanation,
-        now,
-        this.options.keyPrefix ?? DEFAULT_KEY_PREFIX,
-        this.options.ttlSeconds ?? DEFAULT_EXPLANATION_TTL_SECONDS,
-      ),
+  async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
+    await batchPutAll(
+      this.client,
+      this.tableName,
+      explanations.map((explanation) => ({
+        ...incidentKey(explanation.outcome.incidentId, 'VIEW'),
+        ...explanation.outcome.view,
+        ...outcomeAttributes(explanation),
+      })),
+      BATCH_REQUESTS_IN_FLIGHT,
     );
-    await after;
-    await batchPutAll(this.client, this.tableName, items, BATCH_REQUESTS_IN_FLIGHT);
   }
 }

@@ -1,10 +1,13 @@
 /**
- * The record of an incident's explanation in the idempotency table. Key, status, expiry and payload hash are
- * those of Powertools' DynamoDB persistence layer (what this function wrote before it batched: `makeIdempotent`
- * keyed by `incidentId`, prefix `incident-explanation`, payload validation on `incident`), so the outcomes that
- * design stored are replayed here (a deploy mid-stream). The outcome itself is one attribute, `outcome`: the JSON
- * gzipped, as Binary. Powertools kept it in `data` as a nested map of ~5 KB, whose marshalling and size were the
- * largest part of a batch's cost (README, "Throughput"); `data` is still read.
+ * An incident's explanation record: its outcome stored with its view, in the view's item of IncidentsTable
+ * (`INCIDENT#<id>` / `VIEW`): the outcome's JSON gzipped in one Binary attribute `outcome`, and `validation`, the
+ * hash of the detection it answers. One item per incident, written in one round with the reviews, so a first
+ * delivery costs one write round and 100 fewer items per 100 incidents than with the outcome in a table of its own.
+ *
+ * Outcomes stored by earlier releases are in IncidentIdempotencyTable, in Powertools' item format (key, status,
+ * expiration, payload hash; the outcome in `data` as a nested map, or packed in `outcome`), and are still read
+ * (legacyOutcomeOf): every earlier release wrote an incident's view before its outcome, so a view without an
+ * outcome is the only place one can be.
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -12,9 +15,6 @@ import type { Incident } from './incident';
 import type { CompletedExplanation, IncidentOutcome, StoredExplanation } from './ports';
 
 export const DEFAULT_KEY_PREFIX = 'incident-explanation';
-
-/** 31 days: incident.detected is kept for 30, so a replay from the earliest offset still finds the record. */
-export const DEFAULT_EXPLANATION_TTL_SECONDS = 31 * 24 * 3600;
 
 /** Powertools' deepSort: object keys in case-insensitive order, so the hash does not depend on key order. */
 function deepSort(value: unknown): unknown {
@@ -55,18 +55,58 @@ function checkedOutcome(value: unknown): IncidentOutcome {
   return outcome as IncidentOutcome;
 }
 
+/** What an outcome that cannot be read back is: its incident's records fail, naming it, and no other's. */
+function unreadable(incidentId: string, item: string, error: unknown): StoredExplanation {
+  return {
+    status: 'UNREADABLE',
+    error: new Error(
+      `the stored outcome of incident ${incidentId} (item ${item}) cannot be read: ` +
+        `${(error as Error).message}. Its records fail until the item is repaired; deleting the outcome has the incident ` +
+        'explained again, with a new explanation under the same event ids (audit-append reports those as conflicts)',
+    ),
+  };
+}
+
+const hashOf = (item: Record<string, unknown>) =>
+  typeof item.validation === 'string' && item.validation !== '' ? { payloadHash: item.validation } : {};
+
+/** The attributes a view's item carries for its outcome (beside the view's own). */
+export function outcomeAttributes(explanation: CompletedExplanation): {
+  outcome: Uint8Array;
+  validation: string;
+} {
+  return { outcome: packOutcome(explanation.outcome), validation: explanation.payloadHash };
+}
+
 /**
- * The stored explanation an item holds, or undefined when it expired (as Powertools treats it: absent). An outcome
- * that cannot be read back is UNREADABLE: that incident's records fail, naming it, and no other's.
+ * The stored explanation a view's item holds, or undefined when it has no outcome (a view an earlier release
+ * wrote: its outcome, if any, is in the legacy table). An outcome stored with its view does not expire: a replay
+ * from any offset finds it.
  */
-export function storedExplanationOf(
+export function storedOutcomeOf(
+  item: Record<string, unknown>,
+  incidentId: string,
+): StoredExplanation | undefined {
+  if (item.outcome === undefined) return undefined;
+  try {
+    if (!(item.outcome instanceof Uint8Array)) throw new Error('the outcome attribute is not Binary');
+    const outcome = checkedOutcome(JSON.parse(gunzipSync(item.outcome).toString('utf8')));
+    return { status: 'COMPLETED', outcome, ...hashOf(item) };
+  } catch (error) {
+    return unreadable(incidentId, `${String(item.pk)} ${String(item.sk)}`, error);
+  }
+}
+
+/**
+ * The stored explanation an item of the legacy table (Powertools' format) holds, or undefined when it expired (as
+ * Powertools treats it: absent).
+ */
+export function legacyOutcomeOf(
   item: Record<string, unknown>,
   incidentId: string,
   nowMs: number,
 ): StoredExplanation | undefined {
   if (typeof item.expiration === 'number' && nowMs / 1000 > item.expiration) return undefined;
-  const hash = typeof item.validation === 'string' && item.validation !== '' ? item.validation : undefined;
-  const withHash = hash === undefined ? {} : { payloadHash: hash };
   if (item.status === 'COMPLETED') {
     try {
       const outcome = checkedOutcome(
@@ -74,34 +114,11 @@ export function storedExplanationOf(
           ? JSON.parse(gunzipSync(item.outcome).toString('utf8'))
           : item.data, // written by the Powertools design
       );
-      return { status: 'COMPLETED', outcome, ...withHash };
+      return { status: 'COMPLETED', outcome, ...hashOf(item) };
     } catch (error) {
-      return {
-        status: 'UNREADABLE',
-        error: new Error(
-          `the stored outcome of incident ${incidentId} (item ${String(item.id)}) cannot be read: ` +
-            `${(error as Error).message}. Its records fail until the item is repaired; deleting it has the incident ` +
-            'explained again, with a new explanation under the same event ids (audit-append reports those as conflicts)',
-        ),
-      };
+      return unreadable(incidentId, String(item.id), error);
     }
   }
-  if (item.status === 'INPROGRESS') return { status: 'INPROGRESS', ...withHash };
+  if (item.status === 'INPROGRESS') return { status: 'INPROGRESS', ...hashOf(item) };
   return undefined;
-}
-
-/** The item of a completed explanation: Powertools' attributes, with the outcome packed (above). */
-export function completedItem(
-  explanation: CompletedExplanation,
-  nowMs: number,
-  prefix = DEFAULT_KEY_PREFIX,
-  ttlSeconds = DEFAULT_EXPLANATION_TTL_SECONDS,
-): Record<string, unknown> {
-  return {
-    id: explanationKey(explanation.outcome.incidentId, prefix),
-    status: 'COMPLETED',
-    expiration: Math.round(nowMs / 1000 + ttlSeconds),
-    outcome: packOutcome(explanation.outcome),
-    validation: explanation.payloadHash,
-  };
 }

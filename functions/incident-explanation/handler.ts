@@ -6,11 +6,7 @@ import { schemaRegistryFromEnv } from '../../shared/contracts/registry-from-env'
 import { createKafkaHandler, type KafkaBatchResponse, type KafkaEvent } from '../../shared/msk';
 import { createObservability } from '../../shared/observability';
 import { circuitMetricName } from './circuit-breaker';
-import {
-  DynamoDbExplanationRecords,
-  DynamoDbIncidentViewStore,
-  DynamoDbReviewTasks,
-} from './dynamodb-stores';
+import { DynamoDbExplanationRecords, DynamoDbReviewTasks } from './dynamodb-stores';
 import { createExplainer, explainerSettingsFromEnv } from './explainer-config';
 import { createIncidentBatchProcessor, DEFAULT_EXPLAIN_CONCURRENCY, incidentPolicy } from './incident-batch';
 import { kafkaGenAiEventPublisher } from './kafka-genai-publisher';
@@ -45,9 +41,11 @@ const processor = createIncidentBatchProcessor({
       },
     },
   ),
-  views: new DynamoDbIncidentViewStore(documents, env.INCIDENTS_TABLE),
   reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
-  records: new DynamoDbExplanationRecords(documents, env.IDEMPOTENCY_TABLE),
+  // Outcomes are stored with their views; those of earlier releases are read from their idempotency table.
+  records: new DynamoDbExplanationRecords(documents, env.INCIDENTS_TABLE, {
+    legacyTable: env.IDEMPOTENCY_TABLE,
+  }),
   publisher,
   confidenceThreshold: confidenceThresholdFromEnv(),
   explainConcurrency,

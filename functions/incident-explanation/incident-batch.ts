@@ -19,13 +19,13 @@ import { planIncidents } from './plan-incidents';
 import type {
   ExplanationRecords,
   GenAiEventPublisher,
-  IncidentViewStore,
   OutgoingEvent,
   ResolveOutcome,
   ReviewResolution,
   ReviewTasks,
 } from './ports';
 import { toResolution } from './resolve-review';
+import { reviewToOpen } from './review-policy';
 
 /** A consumed event, decoded: what this function needs of a Kafka record and its CloudEvents headers. */
 export interface ConsumedEvent {
@@ -56,7 +56,6 @@ export type ProcessedEvent =
 export type EventResult = { ok: true; value: ProcessedEvent } | { ok: false; error: unknown };
 
 export interface IncidentBatchOptions extends ExplainIncidentDependencies {
-  views: IncidentViewStore;
   reviews: ReviewTasks;
   records: ExplanationRecords;
   publisher: GenAiEventPublisher;
@@ -89,14 +88,15 @@ const ok = (value: ProcessedEvent): EventResult => ({ ok: true, value });
 const failed = (error: unknown): EventResult => ({ ok: false, error });
 
 /**
- * incident.detected, per batch: one round of batched reads of what its incidents have stored (outcomes and
- * reviews); a plan (plan-incidents.ts) of what each record gets, one incident's records in offset order; the
- * explainer for the incidents with nothing usable stored, `explainConcurrency` at once per partition; their views
- * and reviews (batched writes; a review only where the read found none), then their outcomes (batched); then ONE
- * produce of the genai.* events of every record of the batch, replays included. A redelivery finds the outcomes
- * and re-produces the same events
+ * incident.detected, per batch: one round of batched reads of what its incidents have stored (outcomes with their
+ * views, and reviews); a plan (plan-incidents.ts) of what each record gets, one incident's records in offset order;
+ * the explainer for the incidents with nothing usable stored, `explainConcurrency` at once per partition; one round
+ * of batched writes: their outcomes with their views, and the reviews the read did not find (a replayed outcome's
+ * too, should its review's write have failed after the outcome's); then ONE produce of the genai.* events of every
+ * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
  * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
- * Events are produced only from an outcome that is stored, so every copy of an event is the same.
+ * Events are produced only from an outcome that is stored and once its review is, so every copy of an event is the
+ * same and a genai.hitl.requested always names a review that exists.
  *
  * genai.hitl.resolved: closes the review task (a conditional update, first decision wins), one incident's
  * resolutions in offset order, incidents at once.
@@ -161,34 +161,38 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
       ),
     );
 
-    // Views and reviews first, then the outcomes, then the produce: a stored outcome means its view and review are
-    // stored, and every event produced comes from a stored outcome. Each step is prepared (outcomes packed, events
-    // encoded) while the one before it is in flight, and sent only once that one succeeded.
+    // One write round: the outcomes with their views, and the reviews wanted that the read did not find, the
+    // replays' included (a review whose write failed after its outcome's is opened by the redelivery); then the
+    // produce. The events are encoded while the writes are in flight and sent once they all succeeded.
     const toStore = [...explained].filter(
       (entry): entry is [number, IncidentOutcome] => !('error' in entry[1]),
     );
+    const repairs = new Set<number>();
+    decisions.forEach((decision, position) => {
+      const review = decision.kind === 'replay' ? decision.outcome.review : undefined;
+      if (review && reviewToOpen(review, storedReviews.get(review.incidentId))) repairs.add(position);
+    });
     let written: Promise<unknown> = Promise.resolve();
-    if (toStore.length > 0) {
+    if (toStore.length > 0 || repairs.size > 0) {
       for (const [position, outcome] of toStore) remember(detected[position] as Detected, outcome);
-      const outcomes = toStore.map(([, outcome]) => outcome);
-      const viewsAndReviews = allSettledOrThrow([
-        options.views.saveAll(outcomes.map((outcome) => outcome.view)),
-        options.reviews.openAll(
-          outcomes.flatMap((outcome) => (outcome.review ? [outcome.review] : [])),
-          storedReviews,
+      const reviews = [
+        ...toStore.map(([, outcome]) => outcome.review),
+        ...[...repairs].map(
+          (position) => (decisions[position] as { outcome: IncidentOutcome }).outcome.review,
         ),
-      ]);
-      viewsAndReviews.catch(() => undefined); // awaited below
+      ].filter((review) => review !== undefined);
+      const reviewsOpened = options.reviews.openAll(reviews, storedReviews);
+      reviewsOpened.catch(() => undefined); // awaited below
+      // The reviews' requests go out first; the outcomes are packed meanwhile.
       await afterRequestsAreSent();
       const outcomesStored = options.records.complete(
         toStore.map(([position, outcome]) => ({
           outcome,
           payloadHash: (detected[position] as Detected).hash,
         })),
-        viewsAndReviews,
       );
       // Settled, not raced: the batch never answers while a write of its own is still in flight.
-      written = allSettledOrThrow([viewsAndReviews, outcomesStored]);
+      written = allSettledOrThrow([reviewsOpened, outcomesStored]);
       written.catch(() => undefined); // awaited below
     }
 
@@ -199,7 +203,9 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
       const decision = decisions[position];
       switch (decision?.kind) {
         case 'replay':
-          return { outcome: decision.outcome, replayed: true };
+          return repairs.has(position) && writeFailure
+            ? writeFailure
+            : { outcome: decision.outcome, replayed: true };
         case 'mismatch':
         case 'unreadable':
           return { error: decision.error };
@@ -243,13 +249,13 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
 
     // The usual case, every write succeeding: its events are encoded now and sent once the writes are done.
     let plan = answer(undefined);
-    if (toStore.length > 0) await afterRequestsAreSent();
+    if (toStore.length > 0 || repairs.size > 0) await afterRequestsAreSent();
     let sent = publish(plan.events, written);
     try {
       await written;
       for (const [position] of toStore) unstored.delete(unstoredKey(detected[position] as Detected));
     } catch (error) {
-      // Not sent (the writes failed): the replays are still answered, the incidents explained now fail.
+      // Not sent (the writes failed): the replays are still answered, the incidents written now fail.
       plan = answer({ error });
       sent = publish(plan.events);
     }

@@ -20,9 +20,8 @@ export interface IncidentView {
   explainedAt: string;
 }
 
+/** Reads the view of an incident (written with its outcome: ExplanationRecords.complete). */
 export interface IncidentViewStore {
-  /** Stores the views (one per incident); a view rewritten on a retry is the same view. */
-  saveAll(views: readonly IncidentView[]): Promise<void>;
   get(incidentId: string): Promise<IncidentView | undefined>;
 }
 
@@ -78,7 +77,7 @@ export interface OpenReviews {
  * Event data follows schemas/genai.*.v1.avsc: timestamps as epoch milliseconds (timestamp-millis), absent
  * optional values as null.
  *
- * What one incident produced. It is JSON (the explanation record stores it), and it holds the events in full,
+ * What one incident produced. It is JSON (stored with the view, packed), and it holds the events in full,
  * so a redelivered incident re-produces exactly the same events without asking the explainer again.
  */
 export interface IncidentOutcome {
@@ -89,8 +88,8 @@ export interface IncidentOutcome {
 }
 
 /**
- * What the idempotency table holds for an incident. INPROGRESS only comes from the Powertools design (this one
- * writes no claim, see README): a record a dead invocation left, explained again at once.
+ * What is stored for an incident. INPROGRESS only comes from the Powertools design's table (this one writes no
+ * claim, see README): a record a dead invocation left, explained again at once.
  */
 export type StoredExplanation =
   | { status: 'COMPLETED'; payloadHash?: string; outcome: IncidentOutcome }
@@ -104,18 +103,14 @@ export interface CompletedExplanation {
 }
 
 /**
- * What was explained already, per incident id (the idempotency table): read for a whole batch before anything
- * is explained, written for a whole batch once its views and reviews are stored.
+ * What was explained already, per incident id: each outcome stored with its incident's view (one item), read for
+ * a whole batch before anything is explained, written for a whole batch in the round that opens its reviews.
  */
 export interface ExplanationRecords {
   /** The stored records of these incidents; an incident never explained (or expired) is absent. */
   find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>>;
-  /**
-   * Stores completed outcomes (one per incident), replacing what was stored. They are prepared at once and written
-   * once `after` resolves; never if it rejects (the returned promise then rejects with its reason) or if preparing
-   * fails (it rejects with that error).
-   */
-  complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void>;
+  /** Stores completed outcomes with their views (one per incident), replacing what was stored. */
+  complete(explanations: readonly CompletedExplanation[]): Promise<void>;
 }
 
 /** An event this function produces: the project's one outgoing-event shape (key = the incident id; ce_id

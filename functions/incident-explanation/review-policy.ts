@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../../shared/config';
 import type { ExplainerResult } from './explanation';
 import type { Incident } from './incident';
-import type { ReviewReason } from './ports';
+import type { ReviewReason, ReviewTask } from './ports';
 
 /** Confidence below which a human reviews the explanation, unless configured otherwise. */
 export const DEFAULT_CONFIDENCE_THRESHOLD = 0.6;
@@ -21,6 +21,24 @@ export function reviewReasons(
   if (result.fallback !== undefined) reasons.push('EXPLANATION_FAILED');
   if (result.explanation.confidence < confidenceThreshold) reasons.push('LOW_CONFIDENCE');
   return reasons;
+}
+
+/**
+ * What to write for a review an outcome wants, given the review stored (the batch's consistent read): the task,
+ * OPEN, where none is stored; a review a resolution created first (no reasons) as stored plus why it was wanted
+ * (safe to rewrite whole: a resolved review never changes again); nothing where one is stored, open or resolved,
+ * so a review is never reopened.
+ */
+export function reviewToOpen(task: ReviewTask, stored: ReviewTask | undefined): ReviewTask | undefined {
+  if (!stored) return { ...task, status: 'OPEN' };
+  if (stored.status === 'OPEN' || (stored.reasons !== undefined && stored.openedAt !== undefined))
+    return undefined;
+  const openedAt = stored.openedAt ?? task.openedAt;
+  return {
+    ...stored,
+    reasons: stored.reasons ?? task.reasons,
+    ...(openedAt === undefined ? {} : { openedAt }),
+  };
 }
 
 /** REVIEW_CONFIDENCE_THRESHOLD (0..1) from the environment, or the default. */

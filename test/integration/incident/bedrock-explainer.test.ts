@@ -247,9 +247,10 @@ describe('Bedrock circuit breaker, the explainer as the handler builds it (creat
         now: () => clock.now,
         onStateChange: (change) => changes.push(change),
       }),
-      views,
       reviews: new DynamoDbReviewTasks(dynamo.documents, incidentsTable),
-      records: new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable),
+      records: new DynamoDbExplanationRecords(dynamo.documents, incidentsTable, {
+        legacyTable: idempotencyTable,
+      }),
       publisher: new InMemoryGenAiEventPublisher(),
     });
     const run = Date.now().toString(36);

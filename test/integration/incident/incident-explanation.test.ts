@@ -1,7 +1,8 @@
+import { gzipSync } from 'node:zlib';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
@@ -19,7 +20,6 @@ import {
   type ProcessedEvent,
 } from '../../../functions/incident-explanation/incident-batch';
 import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
-import type { IncidentOutcome } from '../../../functions/incident-explanation/ports';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { createTable, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
@@ -63,8 +63,10 @@ function setUp(explainer = new CountingExplainer(new ScriptedModelExplainer({ co
   const publisher = new InMemoryGenAiEventPublisher();
   const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
   const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
-  const records = new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable);
-  const batches = createIncidentBatchProcessor({ explainer, views, reviews, records, publisher });
+  const records = new DynamoDbExplanationRecords(dynamo.documents, incidentsTable, {
+    legacyTable: idempotencyTable,
+  });
+  const batches = createIncidentBatchProcessor({ explainer, reviews, records, publisher });
   // One event as a batch of its own: its result, or its failure thrown.
   const processor = { process: (event: ConsumedEvent) => single(batches, event) };
   return { explainer, publisher, views, reviews, records, processor, batches };
@@ -74,6 +76,16 @@ async function single(batches: IncidentBatchProcessor, event: ConsumedEvent): Pr
   const [result] = await batches.process([event]);
   if (!result?.ok) throw result?.error;
   return result.value;
+}
+
+/** A view as every earlier release wrote it before storing the outcome in the idempotency table: no outcome. */
+async function legacyView(incidentId: string): Promise<void> {
+  await dynamo.documents.send(
+    new PutCommand({
+      TableName: incidentsTable,
+      Item: { pk: `INCIDENT#${incidentId}`, sk: 'VIEW', incidentId, severity: 'LOW', explainer: 'MODEL' },
+    }),
+  );
 }
 
 /** What Powertools' makeIdempotent (this function's design before batching) reads and writes, configured as it was. */
@@ -212,7 +224,7 @@ describe('incident-explanation with DynamoDB idempotency', () => {
   });
 
   it('a review opened by an attempt that stored no outcome, then resolved, is not reopened by the redelivery', async () => {
-    // The first attempt writes the view and the review, then fails to store its outcome (as if killed there).
+    // The first attempt writes the review, and fails to store its outcome with its view (as if killed there).
     const first = setUp();
     const incidentId = `${prefix}-inc-unstored`;
     const complete = first.records.complete.bind(first.records);
@@ -328,7 +340,9 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     const incidentId = `${prefix}-inc-legacy`;
     const event = incidentEvent(incidentId, 'LOW');
     const legacy = setUp();
-    // What the function stored before payload validation: same key and prefix, no payload hash.
+    // What the function stored before payload validation: its view, then its record under the same key and
+    // prefix, with no payload hash.
+    await legacyView(incidentId);
     const oldOutcome = await powertoolsExplainOnce(
       async (input) => ({ incidentId: input.incidentId, events: [], view: {} }),
       false,
@@ -339,69 +353,81 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect(oldOutcome.events).toEqual([]);
   });
 
-  it('replays the outcomes the Powertools design stored; stores its own packed under the same key and hash', async () => {
-    const event = incidentEvent(`${prefix}-inc-compat`, 'HIGH');
+  it('stores the outcome packed in its view item, with the payload hash; the view reads back without them; nothing goes to the legacy table', async () => {
+    const event = incidentEvent(`${prefix}-inc-packed`, 'HIGH');
     const incident = toIncident(event.data);
     const ours = setUp();
     await ours.processor.process(event);
-    const key = { id: explanationKey(incident.incidentId) };
     const { Item: item } = await dynamo.documents.send(
-      new GetCommand({ TableName: idempotencyTable, Key: key, ConsistentRead: true }),
+      new GetCommand({
+        TableName: incidentsTable,
+        Key: { pk: `INCIDENT#${incident.incidentId}`, sk: 'VIEW' },
+        ConsistentRead: true,
+      }),
     );
-    // Powertools' key, status and payload hash; the outcome packed in one Binary attribute instead of `data`.
-    expect(item).toMatchObject({ status: 'COMPLETED', validation: payloadHash(incident) });
-    expect(item?.data).toBeUndefined();
+    expect(item).toMatchObject({ severity: 'HIGH', explainer: 'MODEL', validation: payloadHash(incident) });
     expect(item?.outcome).toBeInstanceOf(Uint8Array);
     const packed = (item as { outcome: Uint8Array }).outcome.length;
-    const plain = JSON.stringify(
-      await new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable)
-        .find([incident.incidentId])
-        .then((found) => (found.get(incident.incidentId) as { outcome: unknown }).outcome),
-    ).length;
-    expect(packed).toBeLessThan(plain / 2);
+    const outcome = (await ours.records.find([incident.incidentId])).get(incident.incidentId) as {
+      outcome: unknown;
+    };
+    expect(packed).toBeLessThan(JSON.stringify(outcome.outcome).length / 2);
+    const view = await ours.views.get(incident.incidentId);
+    expect(view).toMatchObject({ incidentId: incident.incidentId, severity: 'HIGH' });
+    expect(view).not.toHaveProperty('outcome');
+    expect(view).not.toHaveProperty('validation');
+    const { Item: legacy } = await dynamo.documents.send(
+      new GetCommand({ TableName: idempotencyTable, Key: { id: explanationKey(incident.incidentId) } }),
+    );
+    expect(legacy).toBeUndefined();
+  });
 
-    // Powertools', read by ours (the deploy): an outcome it stored in `data` is replayed without the explainer.
-    const other = incidentEvent(`${prefix}-inc-compat-2`, 'LOW');
-    const stored = await powertoolsExplainOnce(async (input) => ({
+  it('replays the outcomes earlier releases stored in the idempotency table (Powertools data, packed) for their views; a view with no outcome anywhere is explained', async () => {
+    // Powertools' design: the view, then the record with the outcome in `data`.
+    const powertools = incidentEvent(`${prefix}-inc-compat-1`, 'LOW');
+    await legacyView(`${prefix}-inc-compat-1`);
+    await powertoolsExplainOnce(async (input) => ({
       incidentId: input.incidentId,
       events: [],
       view: {},
-    })).call({ incidentId: `${prefix}-inc-compat-2`, incident: toIncident(other.data) });
-    expect(stored.events).toEqual([]);
-    const after = setUp();
-    expect(await after.processor.process(other)).toMatchObject({ kind: 'explained', replayed: true });
-    expect(after.explainer.calls).toBe(0);
-
-    // The same key with other data, against a Powertools record: a mismatch here too.
-    await expect(
-      after.processor.process({ ...incidentEvent(`${prefix}-inc-compat-2`, 'CRITICAL'), id: 'ce-other' }),
-    ).rejects.toThrow(IdempotencyPayloadMismatchError);
-  });
-
-  it('writes outcomes only once the write they wait for succeeded, and none when it failed', async () => {
-    const records = new DynamoDbExplanationRecords(dynamo.documents, idempotencyTable);
-    const incidentId = `${prefix}-inc-gated`;
-    const explanation = {
-      outcome: { incidentId, view: { incidentId }, events: [] } as unknown as IncidentOutcome,
-      payloadHash: 'h',
-    };
-    await expect(
-      records.complete([explanation], Promise.reject(new Error('views not stored'))),
-    ).rejects.toThrow('views not stored');
-    expect((await records.find([incidentId])).size).toBe(0);
-
-    let release: () => void = () => undefined;
-    const writing = records.complete(
-      [explanation],
-      new Promise<void>((resolve) => {
-        release = resolve;
+    })).call({
+      incidentId: `${prefix}-inc-compat-1`,
+      incident: toIncident(powertools.data),
+    });
+    // The release before this one: the view, then the record with the outcome packed.
+    const packed = incidentEvent(`${prefix}-inc-compat-2`, 'MEDIUM');
+    const packedIncident = toIncident(packed.data);
+    await legacyView(packedIncident.incidentId);
+    const packedOutcome = { incidentId: packedIncident.incidentId, events: [], view: {} };
+    await dynamo.documents.send(
+      new PutCommand({
+        TableName: idempotencyTable,
+        Item: {
+          id: explanationKey(packedIncident.incidentId),
+          status: 'COMPLETED',
+          expiration: Math.round(Date.now() / 1000) + 3600,
+          outcome: gzipSync(JSON.stringify(packedOutcome)),
+          validation: payloadHash(packedIncident),
+        },
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect((await records.find([incidentId])).size).toBe(0);
-    release();
-    await writing;
-    expect((await records.find([incidentId])).get(incidentId)?.status).toBe('COMPLETED');
+    // An earlier release's view whose outcome was never stored (its write failed).
+    const unstored = incidentEvent(`${prefix}-inc-compat-3`, 'LOW');
+    await legacyView(`${prefix}-inc-compat-3`);
+
+    const after = setUp();
+    const results = await after.batches.process([powertools, packed, unstored]);
+    expect(results.map((r) => r.ok && r.value)).toMatchObject([
+      { kind: 'explained', replayed: true, events: 0 },
+      { kind: 'explained', replayed: true, events: 0 },
+      { kind: 'explained', replayed: false, events: 2 },
+    ]);
+    expect(after.explainer.calls).toBe(1);
+
+    // The same key with other data, against a legacy record: a mismatch here too.
+    await expect(
+      after.processor.process({ ...incidentEvent(`${prefix}-inc-compat-1`, 'CRITICAL'), id: 'ce-other' }),
+    ).rejects.toThrow(IdempotencyPayloadMismatchError);
   });
 
   it('fails only the records of an incident whose stored outcome cannot be read, naming the incident and the item', async () => {
@@ -409,10 +435,10 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     const fine = incidentEvent(`${prefix}-inc-fine`, 'LOW');
     const first = setUp();
     await first.batches.process([broken, fine]);
-    const key = { id: explanationKey(`${prefix}-inc-broken`) };
+    const key = { pk: `INCIDENT#${prefix}-inc-broken`, sk: 'VIEW' };
     await dynamo.documents.send(
       new UpdateCommand({
-        TableName: idempotencyTable,
+        TableName: incidentsTable,
         Key: key,
         UpdateExpression: 'SET outcome = :garbage',
         ExpressionAttributeValues: { ':garbage': new Uint8Array([1, 2, 3]) },
@@ -422,7 +448,7 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     const [brokenResult, fineResult] = await again.batches.process([broken, fine]);
     expect(brokenResult).toMatchObject({ ok: false });
     expect(String((brokenResult as { error: Error }).error.message)).toContain(
-      `the stored outcome of incident ${prefix}-inc-broken (item ${key.id}) cannot be read`,
+      `the stored outcome of incident ${prefix}-inc-broken (item ${key.pk} VIEW) cannot be read`,
     );
     expect(fineResult).toMatchObject({ ok: true, value: { kind: 'explained', replayed: true } });
     expect(again.explainer.calls).toBe(0);

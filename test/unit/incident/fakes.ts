@@ -17,16 +17,7 @@ import type {
   ReviewTasks,
   StoredExplanation,
 } from '../../../functions/incident-explanation/ports';
-
-export class InMemoryIncidentViewStore implements IncidentViewStore {
-  readonly views = new Map<string, IncidentView>();
-  async saveAll(views: readonly IncidentView[]): Promise<void> {
-    for (const view of views) this.views.set(view.incidentId, structuredClone(view));
-  }
-  async get(incidentId: string): Promise<IncidentView | undefined> {
-    return this.views.get(incidentId);
-  }
-}
+import { reviewToOpen } from '../../../functions/incident-explanation/review-policy';
 
 export class InMemoryReviewTasks implements ReviewTasks {
   readonly tasks = new Map<string, ReviewTask>();
@@ -40,7 +31,8 @@ export class InMemoryReviewTasks implements ReviewTasks {
   }
   async openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void> {
     for (const task of tasks) {
-      if (!found.has(task.incidentId)) this.tasks.set(task.incidentId, { ...task, status: 'OPEN' });
+      const open = reviewToOpen(task, found.get(task.incidentId));
+      if (open) this.tasks.set(task.incidentId, structuredClone(open));
     }
   }
   async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
@@ -59,7 +51,8 @@ export class InMemoryReviewTasks implements ReviewTasks {
   }
 }
 
-export class InMemoryExplanationRecords implements ExplanationRecords {
+/** Outcomes with their views, as the IncidentsTable adapter stores them: one entry per incident. */
+export class InMemoryExplanationRecords implements ExplanationRecords, IncidentViewStore {
   readonly records = new Map<string, StoredExplanation>();
   /** Calls of find, with the incident ids asked for. */
   readonly finds: string[][] = [];
@@ -72,11 +65,14 @@ export class InMemoryExplanationRecords implements ExplanationRecords {
     }
     return found;
   }
-  async complete(explanations: readonly CompletedExplanation[], after?: Promise<unknown>): Promise<void> {
-    await after;
+  async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
     for (const { outcome, payloadHash } of explanations) {
       this.records.set(outcome.incidentId, structuredClone({ status: 'COMPLETED', outcome, payloadHash }));
     }
+  }
+  async get(incidentId: string): Promise<IncidentView | undefined> {
+    const record = this.records.get(incidentId);
+    return record?.status === 'COMPLETED' ? record.outcome.view : undefined;
   }
 }
 

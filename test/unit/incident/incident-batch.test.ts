@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { explainIncident } from '../../../functions/incident-explanation/explain-incident';
 import type { ExplainerResult, IncidentExplainer } from '../../../functions/incident-explanation/explanation';
 import {
-  completedItem,
   explanationKey,
+  legacyOutcomeOf,
+  outcomeAttributes,
   payloadHash,
-  storedExplanationOf,
+  storedOutcomeOf,
 } from '../../../functions/incident-explanation/explanation-records';
 import type { Incident } from '../../../functions/incident-explanation/incident';
 import {
@@ -24,7 +25,6 @@ import {
   CountingExplainer,
   InMemoryExplanationRecords,
   InMemoryGenAiEventPublisher,
-  InMemoryIncidentViewStore,
   InMemoryReviewTasks,
   ScriptedModelExplainer,
   sampleIncident,
@@ -52,32 +52,33 @@ describe('explanation records (Powertools item format)', () => {
     expect(payloadHash(incident('inc-1', 'HIGH'))).not.toBe(payloadHash(value));
   });
 
-  it('reads back what it writes, and an expired record as absent', async () => {
+  it('reads back the outcome stored with a view; a view without one (an earlier release wrote it) has none', async () => {
     const stored = (await completed(incident('inc-1'))) as Extract<
       StoredExplanation,
       { status: 'COMPLETED' }
     >;
-    const now = Date.parse('2026-12-06T10:00:00Z');
-    const item = completedItem(
-      { outcome: stored.outcome, payloadHash: stored.payloadHash as string },
-      now,
-      undefined,
-      60,
-    );
-    expect(item).toMatchObject({
-      id: explanationKey('inc-1'),
-      status: 'COMPLETED',
-      expiration: now / 1000 + 60,
-    });
-    expect(storedExplanationOf(item, 'inc-1', now + 59_000)).toEqual(stored);
-    expect(storedExplanationOf(item, 'inc-1', now + 61_000)).toBeUndefined();
-    expect(storedExplanationOf({ ...item, status: 'INPROGRESS', validation: 'h' }, 'inc-1', now)).toEqual({
-      status: 'INPROGRESS',
-      payloadHash: 'h',
-    });
+    const view = { pk: 'INCIDENT#inc-1', sk: 'VIEW', ...stored.outcome.view };
+    const item = {
+      ...view,
+      ...outcomeAttributes({ outcome: stored.outcome, payloadHash: stored.payloadHash as string }),
+    };
+    expect(item.validation).toBe(stored.payloadHash);
+    expect(storedOutcomeOf(item, 'inc-1')).toEqual(stored);
+    expect(storedOutcomeOf(view, 'inc-1')).toBeUndefined();
+    for (const broken of [
+      { ...view, outcome: 'not binary' },
+      { ...view, outcome: new Uint8Array([1, 2, 3]) },
+      { ...view, outcome: gzipSync('{"incidentId":"inc-1"}') },
+    ]) {
+      const read = storedOutcomeOf(broken, 'inc-1');
+      expect(read?.status).toBe('UNREADABLE');
+      expect(String((read as { error: Error }).error.message)).toMatch(
+        /^the stored outcome of incident inc-1 \(item INCIDENT#inc-1 VIEW\) cannot be read: /,
+      );
+    }
   });
 
-  it('reads an outcome the Powertools design stored in data; one that is not an outcome, packed or not, is UNREADABLE naming the incident', async () => {
+  it('reads the legacy table: packed and Powertools outcomes, INPROGRESS, an expired record as absent; one that is not an outcome is UNREADABLE naming the incident', async () => {
     const stored = (await completed(incident('inc-2'))) as Extract<
       StoredExplanation,
       { status: 'COMPLETED' }
@@ -86,12 +87,17 @@ describe('explanation records (Powertools item format)', () => {
     const legacy = {
       id: explanationKey('inc-2'),
       status: 'COMPLETED',
+      expiration: now / 1000 + 60,
       data: stored.outcome,
       validation: 'h',
     };
-    expect(storedExplanationOf(legacy, 'inc-2', now)).toEqual({
-      status: 'COMPLETED',
-      outcome: stored.outcome,
+    const read = { status: 'COMPLETED', outcome: stored.outcome, payloadHash: 'h' };
+    expect(legacyOutcomeOf(legacy, 'inc-2', now)).toEqual(read);
+    const packed = { ...legacy, data: undefined, outcome: gzipSync(JSON.stringify(stored.outcome)) };
+    expect(legacyOutcomeOf(packed, 'inc-2', now)).toEqual(read);
+    expect(legacyOutcomeOf(packed, 'inc-2', now + 61_000)).toBeUndefined();
+    expect(legacyOutcomeOf({ ...legacy, status: 'INPROGRESS' }, 'inc-2', now)).toEqual({
+      status: 'INPROGRESS',
       payloadHash: 'h',
     });
     for (const broken of [
@@ -100,9 +106,9 @@ describe('explanation records (Powertools item format)', () => {
       { ...legacy, data: undefined, outcome: new Uint8Array([1, 2, 3]) },
       { ...legacy, data: undefined, outcome: gzipSync('{"incidentId":"inc-2"}') },
     ]) {
-      const read = storedExplanationOf(broken, 'inc-2', now);
-      expect(read?.status).toBe('UNREADABLE');
-      expect(String((read as { error: Error }).error.message)).toMatch(
+      const unreadable = legacyOutcomeOf(broken, 'inc-2', now);
+      expect(unreadable?.status).toBe('UNREADABLE');
+      expect(String((unreadable as { error: Error }).error.message)).toMatch(
         /^the stored outcome of incident inc-2 \(item incident-explanation#.*\) cannot be read: /,
       );
     }
@@ -192,7 +198,6 @@ class GatedExplainer implements IncidentExplainer {
 function setUp(overrides: Partial<IncidentBatchOptions> = {}) {
   const fakes = {
     explainer: new CountingExplainer(new ScriptedModelExplainer({ confidence: 0.9 })),
-    views: new InMemoryIncidentViewStore(),
     reviews: new InMemoryReviewTasks(),
     records: new InMemoryExplanationRecords(),
     publisher: new InMemoryGenAiEventPublisher(),
@@ -220,7 +225,7 @@ const kinds = (results: EventResult[]) =>
 
 describe('the incident batch', () => {
   it('reads once, explains each incident once, produces once for the whole batch; a redelivery only reads and produces', async () => {
-    const { processor, explainer, records, publisher, views } = setUp();
+    const { processor, explainer, records, publisher } = setUp();
     const batch = [
       ...Array.from({ length: 30 }, (_, i) => detected(incident(`inc-${i}`))),
       detected(incident('inc-3')),
@@ -233,7 +238,8 @@ describe('the incident batch', () => {
     expect(publisher.calls).toBe(1);
     // Each incident's events once, the duplicate record included.
     expect(publisher.published).toHaveLength(60);
-    expect(views.views.size).toBe(30);
+    expect(records.records.size).toBe(30);
+    expect((await records.get('inc-3'))?.incidentId).toBe('inc-3');
     expect(first[31 - 1]).toEqual({
       ok: true,
       value: { kind: 'explained', incidentId: 'inc-3', events: 2, reviewOpened: false, replayed: true },
@@ -276,15 +282,15 @@ describe('the incident batch', () => {
 
   it('a failed write fails the explained records and produces none of their events (a replay in the batch is still answered); running the batch again reuses the outcomes instead of asking again', async () => {
     const setup = setUp();
-    const { processor, explainer, publisher, records, views } = setup;
+    const { processor, explainer, publisher, records } = setup;
     await processor.process([detected(incident('w0'))]);
     publisher.published.length = 0;
     publisher.calls = 0;
-    const saveAll = views.saveAll.bind(views);
+    const complete = records.complete.bind(records);
     let failures = 1;
-    views.saveAll = async (list) => {
+    records.complete = async (list) => {
       if (failures-- > 0) throw new Error('DynamoDB unavailable');
-      return saveAll(list);
+      return complete(list);
     };
     const batch = [detected(incident('w0')), detected(incident('w1', 'HIGH')), detected(incident('w2'))];
     expect(kinds(await processor.process(batch))).toEqual([
@@ -311,7 +317,7 @@ describe('the incident batch', () => {
     ]);
   });
 
-  it('stores the outcomes only once the views and the reviews are stored, and produces only once the outcomes are', async () => {
+  it('writes the outcomes with their views and the reviews in one round, and produces only once both are stored', async () => {
     const gated = () => {
       let release: () => void = () => undefined;
       const gate = new Promise<void>((resolve) => {
@@ -320,21 +326,18 @@ describe('the incident batch', () => {
       return { gate, release: () => release() };
     };
     const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
-    const { processor, publisher, records, views, reviews } = setUp();
-    const [viewsGate, reviewsGate, outcomesGate] = [gated(), gated(), gated()];
-    const saveAll = views.saveAll.bind(views);
-    views.saveAll = async (list) => {
-      await viewsGate.gate;
-      return saveAll(list);
-    };
+    const { processor, publisher, records, reviews } = setUp();
+    const [reviewsGate, outcomesGate] = [gated(), gated()];
+    const started: string[] = [];
     const openAll = reviews.openAll.bind(reviews);
     reviews.openAll = async (tasks, found) => {
+      started.push('reviews');
       await reviewsGate.gate;
       return openAll(tasks, found);
     };
     const complete = records.complete.bind(records);
-    records.complete = async (list, after) => {
-      await after;
+    records.complete = async (list) => {
+      started.push('outcomes');
       await outcomesGate.gate;
       return complete(list);
     };
@@ -343,25 +346,23 @@ describe('the incident batch', () => {
       answered = true;
       return results;
     });
-    viewsGate.release();
     await pause();
-    // The views are stored, the review not yet: no outcome, nothing produced.
-    expect(views.views.size).toBe(1);
-    expect([records.records.size, publisher.calls, answered]).toEqual([0, 0, false]);
-    reviewsGate.release();
-    await pause();
-    // Both stored, the outcome's write in flight: still nothing produced.
-    expect((await reviews.get('o1'))?.status).toBe('OPEN');
-    expect([records.records.size, publisher.calls, answered]).toEqual([0, 0, false]);
+    // Both writes in flight at once: one round trip.
+    expect(started).toEqual(['reviews', 'outcomes']);
     outcomesGate.release();
+    await pause();
+    // The outcome is stored, the review not yet: nothing produced (genai.hitl.requested names the review).
+    expect([records.records.size, publisher.calls, answered]).toEqual([1, 0, false]);
+    reviewsGate.release();
     expect(kinds(await running)).toEqual(['explained']);
-    expect([records.records.size, publisher.calls]).toEqual([1, 1]);
+    expect((await reviews.get('o1'))?.status).toBe('OPEN');
+    expect(publisher.calls).toBe(1);
   });
 
-  it('answers a batch whose views failed only once its reviews have settled, storing no outcome', async () => {
-    const { processor, publisher, records, views, reviews } = setUp();
-    views.saveAll = async () => {
-      throw new Error('views refused');
+  it('answers a batch whose outcomes failed only once its reviews have settled, producing nothing', async () => {
+    const { processor, publisher, records, reviews } = setUp();
+    records.complete = async () => {
+      throw new Error('outcomes refused');
     };
     let reviewsDone = false;
     const openAll = reviews.openAll.bind(reviews);
@@ -371,10 +372,37 @@ describe('the incident batch', () => {
       reviewsDone = true;
     };
     expect(kinds(await processor.process([detected(incident('f1', 'HIGH'))]))).toEqual([
-      'failed Error: views refused',
+      'failed Error: outcomes refused',
     ]);
     expect(reviewsDone).toBe(true);
     expect([records.records.size, publisher.calls]).toEqual([0, 0]);
+  });
+
+  it("opens a replayed outcome's review when its write failed after the outcome's, before producing; a failed repair fails that record alone", async () => {
+    const { processor, publisher, records, reviews } = setUp();
+    // The first delivery stored both outcomes, the reviews' write failed.
+    const openAll = reviews.openAll.bind(reviews);
+    reviews.openAll = async () => {
+      throw new Error('reviews refused');
+    };
+    const batch = [detected(incident('h1', 'HIGH')), detected(incident('m1'))];
+    expect(kinds(await processor.process(batch))).toEqual([
+      'failed Error: reviews refused',
+      'failed Error: reviews refused',
+    ]);
+    expect([records.records.size, await reviews.get('h1'), publisher.calls]).toEqual([2, undefined, 0]);
+
+    // Redelivered while the reviews still fail: the replay that needs its review fails, the other is answered.
+    expect(kinds(await processor.process(batch))).toEqual(['failed Error: reviews refused', 'explained']);
+    expect(publisher.published.map((e) => e.subject)).toEqual(['m1', 'm1']);
+
+    reviews.openAll = openAll;
+    const again = await processor.process(batch);
+    expect(again.every((r) => r.ok && r.value.kind === 'explained' && r.value.replayed)).toBe(true);
+    expect((await reviews.get('h1'))?.status).toBe('OPEN');
+    expect(publisher.published.slice(2).map((e) => `${e.subject} ${e.topic}`)).toContain(
+      'h1 genai.hitl.requested',
+    );
   });
 
   it("resolves a review of the batch after the batch's explanations, so the resolution is not overwritten by the opening", async () => {
