@@ -83,22 +83,32 @@ function stillUnprocessed(count: number): Error {
 
 /**
  * Reads `keys` of one table with consistent BatchGetItem requests of 100 keys, `concurrency` requests in
- * flight, resending unprocessed keys with backoff. Items come back in no particular order.
+ * flight, resending unprocessed keys with backoff. Items come back in no particular order; with `attributes`,
+ * only those (a projection: fewer bytes to send and to unmarshal).
  */
 export async function batchGetAll(
   client: DynamoDBDocumentClient,
   tableName: string,
   keys: readonly Record<string, unknown>[],
   concurrency = 4,
+  attributes?: readonly string[],
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
+  const projection = attributes
+    ? {
+        ProjectionExpression: attributes.map((_, i) => `#a${i}`).join(', '),
+        ExpressionAttributeNames: Object.fromEntries(attributes.map((name, i) => [`#a${i}`, name])),
+      }
+    : {};
   await mapBounded(chunk(keys, GET_BATCH), concurrency, async (part) => {
     let pending: Record<string, unknown>[] | undefined = part;
     for (let attempt = 1; pending && pending.length > 0; attempt++) {
       if (attempt > UNPROCESSED_ATTEMPTS) throw stillUnprocessed(pending.length);
       if (attempt > 1) await unprocessedBackoff(attempt);
       const result: BatchGetCommandOutput = await client.send(
-        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+        new BatchGetCommand({
+          RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true, ...projection } },
+        }),
       );
       items.push(...(result.Responses?.[tableName] ?? []));
       pending = result.UnprocessedKeys?.[tableName]?.Keys;

@@ -177,11 +177,13 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
   async find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
     const found = new Map<string, StoredExplanation>();
     if (incidentIds.length === 0) return found;
+    // Only what a replay needs: the view's own attributes are in the outcome.
     const views = await batchGetAll(
       this.client,
       this.tableName,
       incidentIds.map((incidentId) => incidentKey(incidentId, 'VIEW')),
       BATCH_REQUESTS_IN_FLIGHT,
+      ['pk', 'sk', 'outcome', 'validation'],
     );
     const legacy: string[] = [];
     for (const item of views) {

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localDefinitions, localDynamoClient, provisionTables } from '../../local/provision';
 import { runMigrations } from '../../ops/migrations';
+import { batchGetAll, batchPutAll } from '../../shared/dynamodb';
 
 const suffix = randomUUID().slice(0, 8);
 
@@ -115,6 +116,20 @@ describe('DynamoDB (AWS_ENDPOINT_URL_DYNAMODB)', () => {
         }),
       ),
     ).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+  });
+
+  it('batch-reads only the attributes asked for (names that are reserved words included)', async () => {
+    const definition = localDefinitions().tables.IncidentsTable;
+    await provisionTables(endpoint, [{ ...definition, TableName }]);
+    const items = [1, 2].map((n) => ({ pk: `INCIDENT#p${n}`, sk: 'VIEW', status: 'x', data: 'y', size: n }));
+    await batchPutAll(documents, TableName, items);
+    const keys = items.map(({ pk, sk }) => ({ pk, sk }));
+    const read = await batchGetAll(documents, TableName, keys, 1, ['pk', 'status', 'size']);
+    expect(read.sort((a, b) => String(a.pk).localeCompare(String(b.pk)))).toEqual([
+      { pk: 'INCIDENT#p1', status: 'x', size: 1 },
+      { pk: 'INCIDENT#p2', status: 'x', size: 2 },
+    ]);
+    expect(await batchGetAll(documents, TableName, keys, 1)).toHaveLength(2);
   });
 });
 
