@@ -1,17 +1,9 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchGetAll, batchPutAll, isConditionalCheckFailure } from '../../shared/dynamodb';
-import {
-  DEFAULT_KEY_PREFIX,
-  explanationKey,
-  legacyOutcomeOf,
-  outcomeAttributes,
-  storedOutcomeOf,
-} from './explanation-records';
+import { explanationKey, legacyOutcomeOf, outcomeAttributes, storedOutcomeOf } from './explanation-records';
 import type {
   CompletedExplanation,
   ExplanationRecords,
-  IncidentView,
-  IncidentViewStore,
   OpenReviews,
   ResolveOutcome,
   ReviewResolution,
@@ -19,7 +11,6 @@ import type {
   ReviewTasks,
   StoredExplanation,
 } from './ports';
-import { reviewToOpen } from './review-policy';
 
 // IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation, with the outcome it came from:
 // explanation-records.ts) | REVIEW (the human review). An open review also carries reviewQueue = OPEN, the key of
@@ -29,27 +20,6 @@ const OPEN = 'OPEN';
 const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
 /** Batch requests of one call in flight at once (100 keys or 25 items each: a 6-partition batch writes 24 of views). */
 const BATCH_REQUESTS_IN_FLIGHT = 8;
-
-/** Reads a view (`review show`, tests); the batch writes them with their outcomes (DynamoDbExplanationRecords). */
-export class DynamoDbIncidentViewStore implements IncidentViewStore {
-  constructor(
-    private readonly client: DynamoDBDocumentClient,
-    private readonly tableName: string,
-  ) {}
-
-  async get(incidentId: string): Promise<IncidentView | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: incidentKey(incidentId, 'VIEW'),
-        ConsistentRead: true,
-      }),
-    );
-    if (!Item) return undefined;
-    const { pk: _pk, sk: _sk, outcome: _outcome, validation: _validation, ...view } = Item;
-    return view as IncidentView;
-  }
-}
 
 export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   constructor(
@@ -70,23 +40,21 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   }
 
   /**
-   * Batched unconditional puts of the tasks `found` (the batch's consistent read, findAll) does not hold: OPEN, in
-   * the OpenReviews index. A review that exists, open or resolved, is never written as OPEN again, so a review is
-   * opened in O(1) requests per batch instead of a conditional write each. Why no condition is needed, and the one
-   * race it leaves (a resolution landing between the read and this write): README, "Reviews".
+   * Batched unconditional puts (25 a request), instead of a conditional write each: the batch writes only what its
+   * consistent read did not find (reviewToOpen). Why no condition is needed, and the one race it leaves (a
+   * resolution landing between the read and this write): README, "Reviews".
    */
-  async openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void> {
-    const items: Record<string, unknown>[] = [];
-    for (const task of tasks) {
-      const open = reviewToOpen(task, found.get(task.incidentId));
-      if (!open) continue;
-      items.push({
+  async saveAll(tasks: readonly ReviewTask[]): Promise<void> {
+    await batchPutAll(
+      this.client,
+      this.tableName,
+      tasks.map((task) => ({
         ...incidentKey(task.incidentId, 'REVIEW'),
-        ...open,
-        ...(open.status === OPEN ? { reviewQueue: OPEN } : {}),
-      });
-    }
-    await batchPutAll(this.client, this.tableName, items, BATCH_REQUESTS_IN_FLIGHT);
+        ...task,
+        ...(task.status === OPEN ? { reviewQueue: OPEN } : {}),
+      })),
+      BATCH_REQUESTS_IN_FLIGHT,
+    );
   }
 
   async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
@@ -171,7 +139,8 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly options: { legacyTable?: string; keyPrefix?: string; now?: () => number } = {},
+    /** The earlier releases' table (IncidentIdempotencyTable), read for views stored without an outcome. */
+    private readonly legacyTable: string,
   ) {}
 
   async find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
@@ -192,27 +161,22 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
       if (stored) found.set(incidentId, stored);
       else legacy.push(incidentId);
     }
-    if (legacy.length > 0 && this.options.legacyTable) {
-      for (const [incidentId, stored] of await this.findLegacy(this.options.legacyTable, legacy))
-        found.set(incidentId, stored);
+    if (legacy.length > 0) {
+      for (const [incidentId, stored] of await this.findLegacy(legacy)) found.set(incidentId, stored);
     }
     return found;
   }
 
   /** A second round, only for views an earlier release wrote (its outcome, if stored, is there). */
-  private async findLegacy(
-    table: string,
-    incidentIds: readonly string[],
-  ): Promise<Map<string, StoredExplanation>> {
-    const prefix = this.options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    const byKey = new Map(incidentIds.map((incidentId) => [explanationKey(incidentId, prefix), incidentId]));
+  private async findLegacy(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
+    const byKey = new Map(incidentIds.map((incidentId) => [explanationKey(incidentId), incidentId]));
     const items = await batchGetAll(
       this.client,
-      table,
+      this.legacyTable,
       [...byKey.keys()].map((id) => ({ id })),
       BATCH_REQUESTS_IN_FLIGHT,
     );
-    const now = (this.options.now ?? Date.now)();
+    const now = Date.now();
     const found = new Map<string, StoredExplanation>();
     for (const item of items) {
       const incidentId = byKey.get(item.id as string);

@@ -14,7 +14,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Incident } from './incident';
 import type { CompletedExplanation, IncidentOutcome, StoredExplanation } from './ports';
 
-export const DEFAULT_KEY_PREFIX = 'incident-explanation';
+/** Powertools' key prefix as this function configured it. */
+const KEY_PREFIX = 'incident-explanation';
 
 /** Powertools' deepSort: object keys in case-insensitive order, so the hash does not depend on key order. */
 function deepSort(value: unknown): unknown {
@@ -33,9 +34,9 @@ const md5 = (value: unknown) =>
     .update(JSON.stringify(deepSort(value)))
     .digest('base64');
 
-/** The item key (`id`) of an incident's record. */
-export function explanationKey(incidentId: string, prefix = DEFAULT_KEY_PREFIX): string {
-  return `${prefix}#${md5(incidentId)}`;
+/** The item key (`id`) of an incident's record in the legacy table. */
+export function explanationKey(incidentId: string): string {
+  return `${KEY_PREFIX}#${md5(incidentId)}`;
 }
 
 /** The hash of the detection an outcome answers (Powertools' `validation` attribute). */
@@ -55,13 +56,16 @@ function checkedOutcome(value: unknown): IncidentOutcome {
   return outcome as IncidentOutcome;
 }
 
-/** What an outcome that cannot be read back is: its incident's records fail, naming it, and no other's. */
-function unreadable(incidentId: string, item: string, error: unknown): StoredExplanation {
+/**
+ * What an outcome that cannot be read back is: its incident's records fail, naming it, and no other's. `undo` is
+ * how to have it explained again instead of repairing it.
+ */
+function unreadable(incidentId: string, item: string, undo: string, error: unknown): StoredExplanation {
   return {
     status: 'UNREADABLE',
     error: new Error(
       `the stored outcome of incident ${incidentId} (item ${item}) cannot be read: ` +
-        `${(error as Error).message}. Its records fail until the item is repaired; deleting the outcome has the incident ` +
+        `${(error as Error).message}. Its records fail until the item is repaired; ${undo} has the incident ` +
         'explained again, with a new explanation under the same event ids (audit-append reports those as conflicts)',
     ),
   };
@@ -93,7 +97,12 @@ export function storedOutcomeOf(
     const outcome = checkedOutcome(JSON.parse(gunzipSync(item.outcome).toString('utf8')));
     return { status: 'COMPLETED', outcome, ...hashOf(item) };
   } catch (error) {
-    return unreadable(incidentId, `${String(item.pk)} ${String(item.sk)}`, error);
+    return unreadable(
+      incidentId,
+      `${String(item.pk)} ${String(item.sk)}`,
+      'removing its outcome attribute (REMOVE outcome, validation)',
+      error,
+    );
   }
 }
 
@@ -116,7 +125,7 @@ export function legacyOutcomeOf(
       );
       return { status: 'COMPLETED', outcome, ...hashOf(item) };
     } catch (error) {
-      return unreadable(incidentId, String(item.id), error);
+      return unreadable(incidentId, String(item.id), 'deleting the item', error);
     }
   }
   if (item.status === 'INPROGRESS') return { status: 'INPROGRESS', ...hashOf(item) };

@@ -43,9 +43,7 @@ const processor = createIncidentBatchProcessor({
   ),
   reviews: new DynamoDbReviewTasks(documents, env.INCIDENTS_TABLE),
   // Outcomes are stored with their views; those of earlier releases are read from their idempotency table.
-  records: new DynamoDbExplanationRecords(documents, env.INCIDENTS_TABLE, {
-    legacyTable: env.IDEMPOTENCY_TABLE,
-  }),
+  records: new DynamoDbExplanationRecords(documents, env.INCIDENTS_TABLE, env.IDEMPOTENCY_TABLE),
   publisher,
   confidenceThreshold: confidenceThresholdFromEnv(),
   explainConcurrency,

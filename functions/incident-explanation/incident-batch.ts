@@ -22,6 +22,7 @@ import type {
   OutgoingEvent,
   ResolveOutcome,
   ReviewResolution,
+  ReviewTask,
   ReviewTasks,
 } from './ports';
 import { toResolution } from './resolve-review';
@@ -45,7 +46,10 @@ export type ProcessedEvent =
       kind: 'explained';
       incidentId: string;
       events: number;
-      /** A review was opened by this record (not by an earlier delivery whose outcome it replays). */
+      /**
+       * A review was opened by this record: the outcome it was explained with wants one, or it replays an outcome
+       * whose review this batch opened (the first record of that incident); not by an earlier delivery.
+       */
       reviewOpened: boolean;
       /** Answered from an outcome stored earlier or explained for an earlier record: no explainer call. */
       replayed: boolean;
@@ -92,7 +96,7 @@ const failed = (error: unknown): EventResult => ({ ok: false, error });
  * views, and reviews); a plan (plan-incidents.ts) of what each record gets, one incident's records in offset order;
  * the explainer for the incidents with nothing usable stored, `explainConcurrency` at once per partition; one round
  * of batched writes: their outcomes with their views, and the reviews the read did not find (a replayed outcome's
- * too, should its review's write have failed after the outcome's); then ONE produce of the genai.* events of every
+ * too, should its review's write have failed while the outcome's succeeded); then ONE produce of the genai.* events of every
  * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
  * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
  * Events are produced only from an outcome that is stored and once its review is, so every copy of an event is the
@@ -162,26 +166,32 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
     );
 
     // One write round: the outcomes with their views, and the reviews wanted that the read did not find, the
-    // replays' included (a review whose write failed after its outcome's is opened by the redelivery); then the
-    // produce. The events are encoded while the writes are in flight and sent once they all succeeded.
+    // replays' included (a review whose write failed while its outcome's succeeded is opened by the redelivery);
+    // then the produce. The events are encoded while the writes are in flight and sent once they all succeeded.
     const toStore = [...explained].filter(
       (entry): entry is [number, IncidentOutcome] => !('error' in entry[1]),
     );
-    const repairs = new Set<number>();
+    // Each incident's review decided once (a batch may hold several records of one incident).
+    const reviewWrites = new Map<string, ReviewTask>();
+    for (const [, outcome] of toStore) {
+      const write = outcome.review && reviewToOpen(outcome.review, storedReviews.get(outcome.incidentId));
+      if (write) reviewWrites.set(outcome.incidentId, write);
+    }
+    /** Incidents replayed whose review this batch opens, and the record that opens it (its first). */
+    const repairs = new Map<string, number>();
     decisions.forEach((decision, position) => {
-      const review = decision.kind === 'replay' ? decision.outcome.review : undefined;
-      if (review && reviewToOpen(review, storedReviews.get(review.incidentId))) repairs.add(position);
+      if (decision.kind !== 'replay' || !decision.outcome.review) return;
+      const { incidentId } = decision.outcome;
+      if (repairs.has(incidentId)) return;
+      const write = reviewToOpen(decision.outcome.review, storedReviews.get(incidentId));
+      if (!write) return;
+      reviewWrites.set(incidentId, write);
+      repairs.set(incidentId, position);
     });
     let written: Promise<unknown> = Promise.resolve();
-    if (toStore.length > 0 || repairs.size > 0) {
+    if (toStore.length > 0 || reviewWrites.size > 0) {
       for (const [position, outcome] of toStore) remember(detected[position] as Detected, outcome);
-      const reviews = [
-        ...toStore.map(([, outcome]) => outcome.review),
-        ...[...repairs].map(
-          (position) => (decisions[position] as { outcome: IncidentOutcome }).outcome.review,
-        ),
-      ].filter((review) => review !== undefined);
-      const reviewsOpened = options.reviews.openAll(reviews, storedReviews);
+      const reviewsOpened = options.reviews.saveAll([...reviewWrites.values()]);
       reviewsOpened.catch(() => undefined); // awaited below
       // The reviews' requests go out first; the outcomes are packed meanwhile.
       await afterRequestsAreSent();
@@ -199,32 +209,38 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
     const outcomeOf = (
       position: number,
       writeFailure: { error: unknown } | undefined,
-    ): { outcome: IncidentOutcome; replayed: boolean } | { error: unknown } => {
+    ): { outcome: IncidentOutcome; replayed: boolean; reviewOpened: boolean } | { error: unknown } => {
       const decision = decisions[position];
       switch (decision?.kind) {
-        case 'replay':
-          return repairs.has(position) && writeFailure
-            ? writeFailure
-            : { outcome: decision.outcome, replayed: true };
+        case 'replay': {
+          const repair = repairs.get(decision.outcome.incidentId);
+          if (repair !== undefined && writeFailure) return writeFailure;
+          return { outcome: decision.outcome, replayed: true, reviewOpened: repair === position };
+        }
         case 'mismatch':
         case 'unreadable':
           return { error: decision.error };
         case 'same-as': {
           const owner = outcomeOf(decision.owner, writeFailure);
-          return 'error' in owner ? owner : { outcome: owner.outcome, replayed: true };
+          return 'error' in owner ? owner : { outcome: owner.outcome, replayed: true, reviewOpened: false };
         }
         default: {
           const outcome = explained.get(position);
           if (!outcome) return { error: new Error('not explained') };
           if ('error' in outcome) return outcome;
-          return writeFailure ?? { outcome, replayed: false };
+          return writeFailure ?? { outcome, replayed: false, reviewOpened: outcome.review !== undefined };
         }
       }
     };
 
     // One produce for the whole batch: each incident's events once, however many of its records came.
     const answer = (writeFailure: { error: unknown } | undefined) => {
-      const answered: Array<{ record: Detected; outcome: IncidentOutcome; replayed: boolean }> = [];
+      const answered: Array<{
+        record: Detected;
+        outcome: IncidentOutcome;
+        replayed: boolean;
+        reviewOpened: boolean;
+      }> = [];
       const failures: Array<{ record: Detected; error: unknown }> = [];
       const events: OutgoingEvent[] = [];
       const produced = new Set<string>();
@@ -249,7 +265,7 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
 
     // The usual case, every write succeeding: its events are encoded now and sent once the writes are done.
     let plan = answer(undefined);
-    if (toStore.length > 0 || repairs.size > 0) await afterRequestsAreSent();
+    if (toStore.length > 0 || reviewWrites.size > 0) await afterRequestsAreSent();
     let sent = publish(plan.events, written);
     try {
       await written;
@@ -266,12 +282,12 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
       for (const { record } of plan.answered) results[record.index] = failed(error);
       return;
     }
-    for (const { record, outcome, replayed } of plan.answered) {
+    for (const { record, outcome, replayed, reviewOpened } of plan.answered) {
       results[record.index] = ok({
         kind: 'explained',
         incidentId: outcome.incidentId,
         events: outcome.events.length,
-        reviewOpened: !replayed && outcome.review !== undefined,
+        reviewOpened,
         replayed,
       });
     }

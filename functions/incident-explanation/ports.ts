@@ -20,11 +20,6 @@ export interface IncidentView {
   explainedAt: string;
 }
 
-/** Reads the view of an incident (written with its outcome: ExplanationRecords.complete). */
-export interface IncidentViewStore {
-  get(incidentId: string): Promise<IncidentView | undefined>;
-}
-
 export type ReviewReason = 'SEVERITY_HIGH' | 'SEVERITY_CRITICAL' | 'LOW_CONFIDENCE' | 'EXPLANATION_FAILED';
 export type ReviewStatus = 'OPEN' | 'RESOLVED';
 
@@ -52,17 +47,15 @@ export interface ReviewResolution {
 export type ResolveOutcome = 'RESOLVED' | 'ALREADY_RESOLVED';
 
 /**
- * Human-review tasks. Opening is idempotent given a fresh `found`, and a resolution may arrive first; a resolution
- * landing between findAll and openAll is the one race left (README, "Reviews").
+ * Human-review tasks. The batch decides what to write from a fresh `findAll` (review-policy.ts, reviewToOpen), and
+ * a resolution may arrive first; a resolution landing between findAll and saveAll is the one race left (README,
+ * "Reviews").
  */
 export interface ReviewTasks {
   /** The stored review tasks of these incidents (a consistent read), by incident id; absent: none stored. */
   findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>>;
-  /**
-   * Opens each task that `found` (what findAll returned for the batch) does not hold: one opened by an earlier
-   * attempt, or resolved already, is not opened again.
-   */
-  openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void>;
+  /** Writes these tasks as they are, one per incident (an OPEN one joins the open reviews); unconditional. */
+  saveAll(tasks: readonly ReviewTask[]): Promise<void>;
   /** Closes the task with the decision; the first resolution wins, a repeated one is ALREADY_RESOLVED. */
   resolve(resolution: ReviewResolution): Promise<ResolveOutcome>;
   get(incidentId: string): Promise<ReviewTask | undefined>;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { stageTableDefinition, waitUntilTableActive } from '../../local/provision';
 
 let endpoint: Promise<string> | undefined;
@@ -96,6 +96,27 @@ export async function createTable(client: Pick<DynamoDBClient, 'send'>, logicalI
   await client.send(new CreateTableCommand(stageTableDefinition(logicalId, name)));
   await waitUntilTableActive(client, name);
   return name;
+}
+
+/**
+ * An incident's view as IncidentsTable holds it (`INCIDENT#<id>` / `VIEW`), without the key and the outcome stored
+ * in the same item: a consistent GetItem.
+ */
+export async function incidentView(
+  documents: Pick<DynamoDBDocumentClient, 'send'>,
+  tableName: string,
+  incidentId: string,
+): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await documents.send(
+    new GetCommand({
+      TableName: tableName,
+      Key: { pk: `INCIDENT#${incidentId}`, sk: 'VIEW' },
+      ConsistentRead: true,
+    }),
+  );
+  if (!Item) return undefined;
+  const { pk: _pk, sk: _sk, outcome: _outcome, validation: _validation, ...view } = Item;
+  return view;
 }
 
 /** Every item of a table, page by page, read consistently. */

@@ -14,7 +14,6 @@ import {
 import type { CircuitStateChange } from '../../../functions/incident-explanation/circuit-breaker';
 import {
   DynamoDbExplanationRecords,
-  DynamoDbIncidentViewStore,
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
 import {
@@ -29,7 +28,7 @@ import {
 } from '../../../functions/incident-explanation/incident-batch';
 import { buildPrompt } from '../../../functions/incident-explanation/prompt';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
 
 /** A local stand-in for Bedrock Runtime's Converse API (HTTP/2 cleartext, as the SDK's default handler speaks): each request takes the next scripted answer. */
@@ -241,16 +240,14 @@ describe('Bedrock circuit breaker, the explainer as the handler builds it (creat
       BEDROCK_CIRCUIT_FAILURES: '3',
       BEDROCK_CIRCUIT_COOLDOWN_MS: '30000',
     });
-    const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
+    const views = { get: (incidentId: string) => incidentView(dynamo.documents, incidentsTable, incidentId) };
     const processor = createIncidentBatchProcessor({
       explainer: createExplainer(settings, (reason) => fallbacks.push(reason), {
         now: () => clock.now,
         onStateChange: (change) => changes.push(change),
       }),
       reviews: new DynamoDbReviewTasks(dynamo.documents, incidentsTable),
-      records: new DynamoDbExplanationRecords(dynamo.documents, incidentsTable, {
-        legacyTable: idempotencyTable,
-      }),
+      records: new DynamoDbExplanationRecords(dynamo.documents, incidentsTable, idempotencyTable),
       publisher: new InMemoryGenAiEventPublisher(),
     });
     const run = Date.now().toString(36);

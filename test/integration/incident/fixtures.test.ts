@@ -3,9 +3,8 @@ import '../../../shared/kafka/node20-polyfills';
 import { Admin } from '@platformatic/kafka';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbIncidentViewStore } from '../../../functions/incident-explanation/dynamodb-stores';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { kafkaBrokers } from '../../support/kafka';
 import { lambdaContext } from '../../support/lambda-context';
 import { loadEvent } from '../../support/load-event';
@@ -67,13 +66,15 @@ describe('incident-explanation handler on the sample events (rules explainer)', 
         expect(response.batchItemFailures, fixture).toEqual([]);
       }
     }
-    const views = new DynamoDbIncidentViewStore(dynamo.documents, process.env.INCIDENTS_TABLE as string);
     const event = loadEvent('incident-explanation/incident-detected.json');
     const keys = Object.values(event.records).flatMap((records) => records.map((r) => r.key as string));
     expect(keys.length).toBeGreaterThan(1);
     for (const key of keys) {
       const incidentId = Buffer.from(key, 'base64').toString('utf8');
-      expect(await views.get(incidentId), incidentId).toMatchObject({
+      expect(
+        await incidentView(dynamo.documents, process.env.INCIDENTS_TABLE as string, incidentId),
+        incidentId,
+      ).toMatchObject({
         explainer: 'RULES_FALLBACK',
         modelId: 'rules/incident-explainer-v1',
       });

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
 import {
   DynamoDbExplanationRecords,
-  DynamoDbIncidentViewStore,
   DynamoDbReviewTasks,
 } from '../../../functions/incident-explanation/dynamodb-stores';
 import { explanationKey, payloadHash } from '../../../functions/incident-explanation/explanation-records';
@@ -21,7 +20,7 @@ import {
 } from '../../../functions/incident-explanation/incident-batch';
 import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
 import {
   CountingExplainer,
@@ -61,11 +60,9 @@ function incidentEvent(incidentId: string, severity: string, anomalyType = 'HARS
 let runId = 0;
 function setUp(explainer = new CountingExplainer(new ScriptedModelExplainer({ confidence: 0.9 }))) {
   const publisher = new InMemoryGenAiEventPublisher();
-  const views = new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable);
+  const views = { get: (incidentId: string) => incidentView(dynamo.documents, incidentsTable, incidentId) };
   const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
-  const records = new DynamoDbExplanationRecords(dynamo.documents, incidentsTable, {
-    legacyTable: idempotencyTable,
-  });
+  const records = new DynamoDbExplanationRecords(dynamo.documents, incidentsTable, idempotencyTable);
   const batches = createIncidentBatchProcessor({ explainer, reviews, records, publisher });
   // One event as a batch of its own: its result, or its failure thrown.
   const processor = { process: (event: ConsumedEvent) => single(batches, event) };
@@ -106,6 +103,8 @@ function powertoolsExplainOnce<T>(
   return {
     call: makeIdempotent(explain, { persistenceStore, config, keyPrefix: 'incident-explanation' }),
     persistenceStore,
+    // What makeIdempotent does on its first call: the key prefix and payload validation.
+    configure: () => persistenceStore.configure({ config, keyPrefix: 'incident-explanation' }),
   };
 }
 
@@ -223,6 +222,37 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect((await reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(incidentId);
   });
 
+  it('opens the review of an outcome stored without it (its write failed) when two records of the incident are redelivered in one batch, once, before the events', async () => {
+    const first = setUp();
+    const incidentId = `${prefix}-inc-review-lost`;
+    const saveAll = first.reviews.saveAll.bind(first.reviews);
+    first.reviews.saveAll = async () => {
+      throw new Error('the reviews write failed');
+    };
+    await expect(first.processor.process(incidentEvent(incidentId, 'CRITICAL'))).rejects.toThrow(
+      'the reviews write failed',
+    );
+    first.reviews.saveAll = saveAll;
+    expect((await first.records.find([incidentId])).get(incidentId)?.status).toBe('COMPLETED');
+    expect(await first.reviews.get(incidentId)).toBeUndefined();
+
+    const redelivery = setUp();
+    const event = incidentEvent(incidentId, 'CRITICAL');
+    const results = await redelivery.batches.process([event, { ...event, id: 'ce-again' }]);
+    expect(results.map((r) => r.ok && r.value)).toMatchObject([
+      { kind: 'explained', replayed: true, reviewOpened: true },
+      { kind: 'explained', replayed: true, reviewOpened: false },
+    ]);
+    expect(redelivery.explainer.calls).toBe(0);
+    expect((await redelivery.reviews.get(incidentId))?.status).toBe('OPEN');
+    expect((await redelivery.reviews.listOpen(1000)).map((task) => task.incidentId)).toContain(incidentId);
+    expect(redelivery.publisher.published.map((e) => e.topic)).toEqual([
+      'genai.request',
+      'genai.response',
+      'genai.hitl.requested',
+    ]);
+  });
+
   it('a review opened by an attempt that stored no outcome, then resolved, is not reopened by the redelivery', async () => {
     // The first attempt writes the review, and fails to store its outcome with its view (as if killed there).
     const first = setUp();
@@ -283,8 +313,8 @@ describe('incident-explanation with DynamoDB idempotency', () => {
   });
 
   it('explains an incident a killed invocation left INPROGRESS at once, stores it, and replays it afterwards', async () => {
-    // The first invocation hangs inside the model call (like one killed there): its idempotency record stays
-    // INPROGRESS until its deadline, 60 s away, and it never produces anything.
+    // The first invocation hangs inside the model call (like one killed there): it stores nothing and never
+    // produces anything.
     const hung = setUp(
       new CountingExplainer({
         modelId: 'test.hung-model',
@@ -454,17 +484,35 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect(again.explainer.calls).toBe(0);
   });
 
-  it('takes over a record the Powertools design left INPROGRESS (a dead invocation) at once', async () => {
-    const event = incidentEvent(`${prefix}-inc-powertools-stranded`, 'MEDIUM');
-    const incident = toIncident(event.data);
-    const { persistenceStore } = powertoolsExplainOnce(async () => ({}));
-    // What a Powertools invocation killed inside the model call left: INPROGRESS until its deadline, 60 s away.
-    await persistenceStore.saveInProgress({ incidentId: incident.incidentId, incident } as never, 60_000);
+  it('takes over a record the Powertools design left INPROGRESS (a dead invocation) at once, with or without its view; with other data, a mismatch', async () => {
+    const { persistenceStore, configure } = powertoolsExplainOnce(async () => ({}));
+    configure();
+    // Killed inside the model call (no view yet), and killed after writing its view: INPROGRESS until its
+    // deadline, 60 s away. The second is found through its view (the legacy read).
+    const beforeView = incidentEvent(`${prefix}-inc-powertools-stranded-1`, 'MEDIUM');
+    const afterView = incidentEvent(`${prefix}-inc-powertools-stranded-2`, 'MEDIUM');
+    await legacyView(`${prefix}-inc-powertools-stranded-2`);
+    for (const event of [beforeView, afterView]) {
+      const incident = toIncident(event.data);
+      await persistenceStore.saveInProgress({ incidentId: incident.incidentId, incident } as never, 60_000);
+    }
+    // The same incident id with other data against the INPROGRESS record found through the view.
+    const other = setUp();
+    await expect(
+      other.processor.process({
+        ...incidentEvent(`${prefix}-inc-powertools-stranded-2`, 'CRITICAL'),
+        id: 'ce-x',
+      }),
+    ).rejects.toThrow(IdempotencyPayloadMismatchError);
+    expect(other.explainer.calls).toBe(0);
+
     const redelivery = setUp();
-    expect(await redelivery.processor.process(event)).toMatchObject({ kind: 'explained', replayed: false });
-    expect(redelivery.explainer.calls).toBe(1);
+    for (const event of [beforeView, afterView]) {
+      expect(await redelivery.processor.process(event)).toMatchObject({ kind: 'explained', replayed: false });
+    }
+    expect(redelivery.explainer.calls).toBe(2);
     const later = setUp();
-    await later.processor.process(event);
+    for (const event of [beforeView, afterView]) await later.processor.process(event);
     expect(later.explainer.calls).toBe(0);
     expect(later.publisher.published).toEqual(redelivery.publisher.published);
   });

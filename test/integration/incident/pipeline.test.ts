@@ -6,17 +6,14 @@ import { once } from 'node:events';
 import type { Context, MSKEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { incidentArtefactId } from '../../../functions/incident-explanation/deterministic-id';
-import {
-  DynamoDbIncidentViewStore,
-  DynamoDbReviewTasks,
-} from '../../../functions/incident-explanation/dynamodb-stores';
+import { DynamoDbReviewTasks } from '../../../functions/incident-explanation/dynamodb-stores';
 import { listOutbox } from '../../../functions/notifications/outbox-channel';
 import { EsmEmulator } from '../../../local/esm/emulator';
 import type { EsmHandler } from '../../../local/esm/invoker';
 import { PostgresAuditReader } from '../../../ops/audit/postgres-audit-reader';
 import { EventProducer } from '../../../shared/kafka/producer';
 import type { KafkaBatchResponse, KafkaEvent } from '../../../shared/msk';
-import { createTable, localDynamoDb } from '../../support/dynamodb';
+import { createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { testDefinition } from '../../support/esm-definition';
 import { createTopic, kafkaBrokers } from '../../support/kafka';
 import { waitFor } from '../../support/wait';
@@ -215,7 +212,7 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
       `incident.detected -> outbox (page + review request via genai.hitl.requested): ${elapsedMs} ms`,
     );
 
-    const view = await new DynamoDbIncidentViewStore(dynamo.documents, incidentsTable).get(incidentId);
+    const view = await incidentView(dynamo.documents, incidentsTable, incidentId);
     expect(view).toMatchObject({ explainer: 'RULES_FALLBACK', severity: 'CRITICAL' });
     const reviews = new DynamoDbReviewTasks(dynamo.documents, incidentsTable);
     expect((await reviews.get(incidentId))?.status).toBe('OPEN');

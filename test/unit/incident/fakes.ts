@@ -9,7 +9,6 @@ import type {
   ExplanationRecords,
   GenAiEventPublisher,
   IncidentView,
-  IncidentViewStore,
   OutgoingEvent,
   ResolveOutcome,
   ReviewResolution,
@@ -17,7 +16,6 @@ import type {
   ReviewTasks,
   StoredExplanation,
 } from '../../../functions/incident-explanation/ports';
-import { reviewToOpen } from '../../../functions/incident-explanation/review-policy';
 
 export class InMemoryReviewTasks implements ReviewTasks {
   readonly tasks = new Map<string, ReviewTask>();
@@ -29,11 +27,13 @@ export class InMemoryReviewTasks implements ReviewTasks {
     }
     return found;
   }
-  async openAll(tasks: readonly ReviewTask[], found: ReadonlyMap<string, ReviewTask>): Promise<void> {
-    for (const task of tasks) {
-      const open = reviewToOpen(task, found.get(task.incidentId));
-      if (open) this.tasks.set(task.incidentId, structuredClone(open));
-    }
+  /** Calls of saveAll, with the tasks written. */
+  readonly saves: ReviewTask[][] = [];
+  async saveAll(tasks: readonly ReviewTask[]): Promise<void> {
+    this.saves.push(structuredClone([...tasks]));
+    if (new Set(tasks.map((task) => task.incidentId)).size !== tasks.length)
+      throw new Error('the same review twice in one write (DynamoDB refuses duplicate keys in a batch)');
+    for (const task of tasks) this.tasks.set(task.incidentId, structuredClone(task));
   }
   async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
     const existing = this.tasks.get(resolution.incidentId);
@@ -52,7 +52,7 @@ export class InMemoryReviewTasks implements ReviewTasks {
 }
 
 /** Outcomes with their views, as the IncidentsTable adapter stores them: one entry per incident. */
-export class InMemoryExplanationRecords implements ExplanationRecords, IncidentViewStore {
+export class InMemoryExplanationRecords implements ExplanationRecords {
   readonly records = new Map<string, StoredExplanation>();
   /** Calls of find, with the incident ids asked for. */
   readonly finds: string[][] = [];
@@ -70,7 +70,8 @@ export class InMemoryExplanationRecords implements ExplanationRecords, IncidentV
       this.records.set(outcome.incidentId, structuredClone({ status: 'COMPLETED', outcome, payloadHash }));
     }
   }
-  async get(incidentId: string): Promise<IncidentView | undefined> {
+  /** The view stored with an incident's outcome. */
+  view(incidentId: string): IncidentView | undefined {
     const record = this.records.get(incidentId);
     return record?.status === 'COMPLETED' ? record.outcome.view : undefined;
   }

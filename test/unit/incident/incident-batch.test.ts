@@ -239,7 +239,7 @@ describe('the incident batch', () => {
     // Each incident's events once, the duplicate record included.
     expect(publisher.published).toHaveLength(60);
     expect(records.records.size).toBe(30);
-    expect((await records.get('inc-3'))?.incidentId).toBe('inc-3');
+    expect(records.view('inc-3')?.incidentId).toBe('inc-3');
     expect(first[31 - 1]).toEqual({
       ok: true,
       value: { kind: 'explained', incidentId: 'inc-3', events: 2, reviewOpened: false, replayed: true },
@@ -329,11 +329,11 @@ describe('the incident batch', () => {
     const { processor, publisher, records, reviews } = setUp();
     const [reviewsGate, outcomesGate] = [gated(), gated()];
     const started: string[] = [];
-    const openAll = reviews.openAll.bind(reviews);
-    reviews.openAll = async (tasks, found) => {
+    const saveAll = reviews.saveAll.bind(reviews);
+    reviews.saveAll = async (tasks) => {
       started.push('reviews');
       await reviewsGate.gate;
-      return openAll(tasks, found);
+      return saveAll(tasks);
     };
     const complete = records.complete.bind(records);
     records.complete = async (list) => {
@@ -365,10 +365,10 @@ describe('the incident batch', () => {
       throw new Error('outcomes refused');
     };
     let reviewsDone = false;
-    const openAll = reviews.openAll.bind(reviews);
-    reviews.openAll = async (tasks, found) => {
+    const saveAll = reviews.saveAll.bind(reviews);
+    reviews.saveAll = async (tasks) => {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      await openAll(tasks, found);
+      await saveAll(tasks);
       reviewsDone = true;
     };
     expect(kinds(await processor.process([detected(incident('f1', 'HIGH'))]))).toEqual([
@@ -378,27 +378,42 @@ describe('the incident batch', () => {
     expect([records.records.size, publisher.calls]).toEqual([0, 0]);
   });
 
-  it("opens a replayed outcome's review when its write failed after the outcome's, before producing; a failed repair fails that record alone", async () => {
+  it("opens a replayed outcome's review when its write failed while the outcome's succeeded, once however many of its records come, before producing; a failed repair fails that incident's records alone", async () => {
     const { processor, publisher, records, reviews } = setUp();
     // The first delivery stored both outcomes, the reviews' write failed.
-    const openAll = reviews.openAll.bind(reviews);
-    reviews.openAll = async () => {
+    const saveAll = reviews.saveAll.bind(reviews);
+    reviews.saveAll = async () => {
       throw new Error('reviews refused');
     };
-    const batch = [detected(incident('h1', 'HIGH')), detected(incident('m1'))];
+    const batch = [
+      detected(incident('h1', 'HIGH')),
+      detected(incident('m1')),
+      detected(incident('h1', 'HIGH')),
+    ];
     expect(kinds(await processor.process(batch))).toEqual([
+      'failed Error: reviews refused',
       'failed Error: reviews refused',
       'failed Error: reviews refused',
     ]);
     expect([records.records.size, await reviews.get('h1'), publisher.calls]).toEqual([2, undefined, 0]);
 
-    // Redelivered while the reviews still fail: the replay that needs its review fails, the other is answered.
-    expect(kinds(await processor.process(batch))).toEqual(['failed Error: reviews refused', 'explained']);
+    // Redelivered while the reviews still fail: h1's replays need their review and fail, m1's is answered.
+    expect(kinds(await processor.process(batch))).toEqual([
+      'failed Error: reviews refused',
+      'explained',
+      'failed Error: reviews refused',
+    ]);
     expect(publisher.published.map((e) => e.subject)).toEqual(['m1', 'm1']);
 
-    reviews.openAll = openAll;
+    reviews.saveAll = saveAll;
     const again = await processor.process(batch);
-    expect(again.every((r) => r.ok && r.value.kind === 'explained' && r.value.replayed)).toBe(true);
+    expect(again.map((r) => r.ok && r.value)).toMatchObject([
+      { kind: 'explained', replayed: true, reviewOpened: true },
+      { kind: 'explained', replayed: true, reviewOpened: false },
+      { kind: 'explained', replayed: true, reviewOpened: false },
+    ]);
+    // One write of h1's review, not one per record.
+    expect(reviews.saves.at(-1)?.map((task) => task.incidentId)).toEqual(['h1']);
     expect((await reviews.get('h1'))?.status).toBe('OPEN');
     expect(publisher.published.slice(2).map((e) => `${e.subject} ${e.topic}`)).toContain(
       'h1 genai.hitl.requested',
