@@ -96,8 +96,8 @@ const failed = (error: unknown): EventResult => ({ ok: false, error });
  * views, and reviews); a plan (plan-incidents.ts) of what each record gets, one incident's records in offset order;
  * the explainer for the incidents with nothing usable stored, `explainConcurrency` at once per partition; one round
  * of batched writes: their outcomes with their views, and the reviews the read did not find (a replayed outcome's
- * too, should its review's write have failed while the outcome's succeeded); then ONE produce of the genai.* events of every
- * record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
+ * too, should its review's write have failed while the outcome's succeeded); then ONE produce of the genai.* events
+ * of every record of the batch, replays included. A redelivery finds the outcomes and re-produces the same events
  * (deterministic ids, same bytes), which downstream consumers dedupe; the explainer is not asked again.
  * Events are produced only from an outcome that is stored and once its review is, so every copy of an event is the
  * same and a genai.hitl.requested always names a review that exists.
