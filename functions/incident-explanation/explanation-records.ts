@@ -44,6 +44,15 @@ export function payloadHash(incident: Incident): string {
   return md5(incident);
 }
 
+/**
+ * The most a stored outcome may unpack to. An outcome is ~5 KB (the prompt, the model's bounded answer, 2-3 events);
+ * a DynamoDB item holds at most 400 KB, which a crafted gzip could inflate a thousandfold.
+ */
+const MAX_OUTCOME_BYTES = 1024 * 1024;
+
+const unpackOutcome = (packed: Uint8Array): unknown =>
+  JSON.parse(gunzipSync(packed, { maxOutputLength: MAX_OUTCOME_BYTES }).toString('utf8'));
+
 /** The outcome as stored: its JSON, gzipped at level 1 (~3x smaller; ~40 us per outcome). */
 function packOutcome(outcome: IncidentOutcome): Uint8Array {
   return gzipSync(JSON.stringify(outcome), { level: 1 });
@@ -94,7 +103,7 @@ export function storedOutcomeOf(
   if (item.outcome === undefined) return undefined;
   try {
     if (!(item.outcome instanceof Uint8Array)) throw new Error('the outcome attribute is not Binary');
-    const outcome = checkedOutcome(JSON.parse(gunzipSync(item.outcome).toString('utf8')));
+    const outcome = checkedOutcome(unpackOutcome(item.outcome));
     return { status: 'COMPLETED', outcome, ...hashOf(item) };
   } catch (error) {
     return unreadable(
@@ -119,9 +128,7 @@ export function legacyOutcomeOf(
   if (item.status === 'COMPLETED') {
     try {
       const outcome = checkedOutcome(
-        item.outcome instanceof Uint8Array
-          ? JSON.parse(gunzipSync(item.outcome).toString('utf8'))
-          : item.data, // written by the Powertools design
+        item.outcome instanceof Uint8Array ? unpackOutcome(item.outcome) : item.data, // written by the Powertools design
       );
       return { status: 'COMPLETED', outcome, ...hashOf(item) };
     } catch (error) {

@@ -69,6 +69,11 @@ describe('explanation records (Powertools item format)', () => {
       { ...view, outcome: 'not binary' },
       { ...view, outcome: new Uint8Array([1, 2, 3]) },
       { ...view, outcome: gzipSync('{"incidentId":"inc-1"}') },
+      // A few KB that would unpack to 2 MB: refused before it is inflated.
+      {
+        ...view,
+        outcome: gzipSync(`{"incidentId":"inc-1","events":[],"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`),
+      },
     ]) {
       const read = storedOutcomeOf(broken, 'inc-1');
       expect(read?.status).toBe('UNREADABLE');
