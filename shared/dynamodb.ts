@@ -9,7 +9,7 @@ import {
 import { chunk, mapBounded } from './concurrency';
 
 /** DynamoDB's limit per BatchWriteItem request. */
-const WRITE_BATCH = 25;
+export const WRITE_BATCH = 25;
 
 /**
  * A conditional write or check that DynamoDB refused: the expected outcome of a fence or a claim, not a fault.

@@ -19,6 +19,7 @@ import {
   type ProcessedEvent,
 } from '../../../functions/incident-explanation/incident-batch';
 import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
+import type { IncidentOutcome } from '../../../functions/incident-explanation/ports';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
@@ -381,6 +382,28 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect(await legacy.processor.process(event)).toMatchObject({ kind: 'explained', events: 0 });
     expect(legacy.explainer.calls).toBe(0);
     expect(oldOutcome.events).toEqual([]);
+  });
+
+  it('stores outcomes a request at a time (60: 3 requests), every one; a refused write fails the call', async () => {
+    const { records } = setUp();
+    const explanations = Array.from({ length: 60 }, (_, i) => {
+      const incidentId = `${prefix}-inc-many-${i}`;
+      return {
+        outcome: { incidentId, view: { incidentId }, events: [] } as unknown as IncidentOutcome,
+        payloadHash: `h${i}`,
+      };
+    });
+    await records.complete(explanations);
+    const found = await records.find(explanations.map((e) => e.outcome.incidentId));
+    expect(found.size).toBe(60);
+    expect(found.get(`${prefix}-inc-many-59`)).toMatchObject({ status: 'COMPLETED', payloadHash: 'h59' });
+
+    const nowhere = new DynamoDbExplanationRecords(
+      dynamo.documents,
+      `${incidentsTable}-missing`,
+      idempotencyTable,
+    );
+    await expect(nowhere.complete(explanations)).rejects.toThrow(/non-existent table|not found/i);
   });
 
   it('stores the outcome packed in its view item, with the payload hash; the view reads back without them; nothing goes to the legacy table', async () => {
