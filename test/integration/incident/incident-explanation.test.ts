@@ -21,7 +21,7 @@ import {
 import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
 import type { IncidentOutcome } from '../../../functions/incident-explanation/ports';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
-import { createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
+import { countRequests, createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
 import {
   CountingExplainer,
@@ -384,7 +384,7 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect(oldOutcome.events).toEqual([]);
   });
 
-  it('stores outcomes a request at a time (60: 3 requests), every one; a refused write fails the call', async () => {
+  it('stores 60 outcomes (three write requests of at most 25), every one; a refused write fails the call', async () => {
     const { records } = setUp();
     const explanations = Array.from({ length: 60 }, (_, i) => {
       const incidentId = `${prefix}-inc-many-${i}`;
@@ -393,7 +393,9 @@ describe('incident-explanation with DynamoDB idempotency', () => {
         payloadHash: `h${i}`,
       };
     });
+    const requests = countRequests(dynamo.documents);
     await records.complete(explanations);
+    expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchWriteItemCommand: 3 });
     const found = await records.find(explanations.map((e) => e.outcome.incidentId));
     expect(found.size).toBe(60);
     expect(found.get(`${prefix}-inc-many-59`)).toMatchObject({ status: 'COMPLETED', payloadHash: 'h59' });
