@@ -190,7 +190,9 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
 
   async complete(explanations: readonly CompletedExplanation[]): Promise<void> {
     // A request's worth at a time, each sent before the next is packed: packing (gzip) is ~0.1 ms an outcome, so
-    // the store works on the first 25 while the handler packs the rest.
+    // the store works on the first 25 while the handler packs the rest. A loop, not mapBounded: its workers would
+    // queue every yield at once, all run in one check phase, and the requests would leave together after the last
+    // pack (traced: the 4 outcome requests sent within 1 ms of each other instead of 3-4 ms apart).
     const sent: Promise<void>[] = [];
     let failed = false;
     for (const part of chunk(explanations, WRITE_BATCH)) {
