@@ -8,11 +8,18 @@ import {
 import { chunk, mapBounded } from '../../shared/concurrency';
 import { eventKey } from '../../shared/contracts/cloudevents';
 import { isConditionalCheckFailure } from '../../shared/dynamodb';
-import type { LeaseResult, LogEntry, LogRecord, NotificationLog, NotificationMessage } from './ports';
+import type {
+  LeaseResult,
+  LogEntry,
+  LogRecord,
+  NotificationLog,
+  NotificationMessage,
+  OffsetRange,
+} from './ports';
 
 // NotificationsTable:
 //   notification entries: pk NOTIFICATION#["<ce source>","<ce id>"], sk RECIPIENT#<recipientId>; SENT | FAILED
-//   partition leases:     pk LEASE#<topic>-<partition>, sk LEASE; holder, leaseUntil
+//   partition leases:     pk LEASE#<topic>-<partition>, sk LEASE; holder, leaseUntil, through (last offset)
 /** The key of a notification's log entry: the event's CloudEvents source and id (eventKey: JSON, no separator clash). */
 export function notificationLogKey(eventSource: string, eventId: string, recipientId: string) {
   return {
@@ -41,16 +48,33 @@ export class DynamoDbNotificationLog implements NotificationLog {
     private readonly tableName: string,
   ) {}
 
-  async acquireLease(partition: string, holder: string, now: number, leaseMs: number): Promise<LeaseResult> {
+  async acquireLease(
+    partition: string,
+    holder: string,
+    offsets: OffsetRange,
+    now: number,
+    leaseMs: number,
+  ): Promise<LeaseResult> {
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: leaseKey(partition),
-          UpdateExpression: 'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now',
-          // Free, lapsed (its holder crashed or timed out), or already ours.
-          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder',
-          ExpressionAttributeValues: { ':holder': holder, ':leaseUntil': now + leaseMs, ':now': now },
+          UpdateExpression:
+            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, through = :last',
+          // Free or released, lapsed (its holder crashed or timed out), already ours, or held for offsets that
+          // all come before ours: the ESM delivers a partition's later offsets only once the earlier ones
+          // succeeded, so that holder is done with them (a lease without `through`, from before it was kept,
+          // is only released or lapsed).
+          ConditionExpression:
+            'attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder OR through < :first',
+          ExpressionAttributeValues: {
+            ':holder': holder,
+            ':leaseUntil': now + leaseMs,
+            ':now': now,
+            ':first': offsets.first,
+            ':last': offsets.last,
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );

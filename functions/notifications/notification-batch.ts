@@ -14,15 +14,18 @@ import {
 
 /**
  * One topic-partition of a decoded MSK event, as notifyPartition takes it: the events before the first record
- * that could not be decoded (the engine reports that one with the later ones); a tombstone has no event.
+ * that could not be decoded (the engine reports that one with the later ones), with their offsets; a
+ * tombstone has no event.
  */
 export function notifyDecodedPartition(
   partition: DecodedPartition,
   dependencies: SendNotificationsDependencies,
 ): Promise<PartitionNotificationResult> {
   const events: (ConsumedEvent | null)[] = [];
+  let last: number | undefined;
   for (const record of partition.records) {
     if (record instanceof RecordDecodeError) break;
+    last = record.offset;
     events.push(
       record.tombstone
         ? null
@@ -35,7 +38,8 @@ export function notifyDecodedPartition(
           },
     );
   }
-  return notifyPartition(partition.key, events, dependencies);
+  const first = partition.records[0]?.offset ?? 0;
+  return notifyPartition({ key: partition.key, first, last: last ?? first }, events, dependencies);
 }
 
 export interface NotificationBatchResult extends AggregateResult {

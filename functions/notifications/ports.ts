@@ -41,6 +41,12 @@ export class PermanentChannelError extends Error {
   override name = 'PermanentChannelError';
 }
 
+/** The offsets of one partition's records in this delivery, first and last. */
+export interface OffsetRange {
+  first: number;
+  last: number;
+}
+
 export type LeaseResult =
   | { acquired: true; leaseUntil: number }
   /** Another invocation holds the partition (it may be sending right now): do not send, retry later. */
@@ -62,13 +68,22 @@ export type LogRecord =
 
 /**
  * The notification log. Two things:
- * - a lease per topic-partition: only its holder sends for that partition, so two invocations that got the
- *   same records (a poller rebalance, a retry while a slow invocation still runs) never send concurrently;
+ * - a lease per topic-partition, fenced by offset: it records the last offset of its holder's records, and
+ *   another invocation takes it only if it lapsed, was released, or the newcomer's records all come after that
+ *   offset. Two invocations that got overlapping records (a poller rebalance, a retry while a slow invocation
+ *   still runs) therefore never send at once, while the next batch of the partition (which the ESM delivers
+ *   only once the previous one succeeded) needs no release from the one before;
  * - one entry per notification (source, event id, recipient), SENT or FAILED, read in bulk before sending
  *   and written in bulk after, so a redelivery skips what was sent.
  */
 export interface NotificationLog {
-  acquireLease(partition: string, holder: string, now: number, leaseMs: number): Promise<LeaseResult>;
+  acquireLease(
+    partition: string,
+    holder: string,
+    offsets: OffsetRange,
+    now: number,
+    leaseMs: number,
+  ): Promise<LeaseResult>;
   releaseLease(partition: string, holder: string): Promise<void>;
   entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>>;
   record(records: LogRecord[], now: number): Promise<void>;

@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type {
   DeliveryReceipt,
+  LogEntry,
   LogRecord,
   NotificationChannel,
   NotificationLog,
   NotificationMessage,
+  OffsetRange,
 } from './ports';
 import { type ConsumedEvent, decideNotifications } from './rules';
 import { render } from './templates';
@@ -70,28 +72,42 @@ export function notificationId(eventSource: string, eventId: string, recipientId
     .slice(0, 32);
 }
 
+/** One topic-partition of a delivery: its key (`<topic>-<partition>`) and the offsets of the events given. */
+export interface DeliveredPartition extends OffsetRange {
+  key: string;
+}
+
 /**
  * Sends what the rules decide for the events of one topic-partition (in offset order; `null` is a record
  * without an event, a tombstone), each notification at most once as far as the log can tell:
  *
- * 1. take the partition's lease (one conditional write; none when no event of the batch notifies anyone);
- * 2. read the log entries of every notification of the batch (batched reads) and drop those already SENT;
- * 3. send the rest at once (the channel batches and bounds its concurrency), retrying transient failures
- *    with backoff, never starting an attempt that could outlast the lease;
- * 4. write SENT or FAILED for each (batched writes), release the lease.
+ * 1. take the partition's lease (one conditional write; none when no event of the batch notifies anyone) and,
+ *    at the same time, read the log entries of every notification of the batch (batched reads);
+ * 2. drop those already SENT and send the rest at once (the channel batches and bounds its concurrency),
+ *    retrying transient failures with backoff, never starting an attempt that could outlast the lease;
+ * 3. write SENT or FAILED for each (batched writes). The lease is released only when the partition failed
+ *    (its redelivery starts inside this one's offsets); otherwise the next batch takes it by its offsets.
+ *
+ * Three sequential round trips to the log's store on a first delivery, plus the sends (one more, the release,
+ * when something failed). Reading before the lease is ours is safe: the lease is taken at once only when it
+ * is free, ours, lapsed, or held for earlier offsets — and earlier offsets are only behind this batch once the
+ * ESM saw them succeed, i.e. once their invocation wrote its log. When the lease had to be waited for, the
+ * log is read again after taking it (its holder may have written since).
  *
  * Order: the first event whose rules fail or whose message was not sent is the partition's failure; it and
  * the later events are reported and come back, while the later events' messages that were sent are logged
  * SENT and skipped then. Delivery to the channel stays at least once in one window: a crash (or timeout)
- * after the channel accepted a message and before step 4 leaves no SENT entry, so the redelivery sends it
+ * after the channel accepted a message and before step 3 leaves no SENT entry, so the redelivery sends it
  * again once the lease lapses (with the same notification id, the channel's deduplication id).
  *
- * A lease held by another invocation is most often one a crashed invocation left behind: failing at once
- * would use up the ESM's retries long before it ends. So when it ends within `claimWaitBudgetMs`, wait for
- * it and take it; otherwise fail the partition, to be retried later.
+ * A lease held by another invocation whose offsets overlap: if the log says every notification of the batch
+ * was sent (the same records again after a success, e.g. a lost commit), there is nothing to guard and the
+ * batch is done. Otherwise it is most often a lease a crashed invocation left behind: failing at once would
+ * use up the ESM's retries long before it ends. So when it ends within `claimWaitBudgetMs`, wait for it and
+ * take it; otherwise fail the partition, to be retried later.
  */
 export async function notifyPartition(
-  partition: string,
+  partition: DeliveredPartition,
   events: readonly (ConsumedEvent | null)[],
   dependencies: SendNotificationsDependencies,
 ): Promise<PartitionNotificationResult> {
@@ -120,36 +136,47 @@ export async function notifyPartition(
   const first = planned[0];
   if (!first) return result;
 
+  // One message per notification id: the same event twice in a batch (a producer's retry) sends once.
+  const unique = new Map<string, NotificationMessage>();
+  for (const { message } of planned)
+    if (!unique.has(message.notificationId)) unique.set(message.notificationId, message);
+  const messages = [...unique.values()];
+
   const holder = dependencies.holder?.() ?? randomUUID();
-  let lease = await log.acquireLease(partition, holder, clock(), leaseMs);
+  const offsets = { first: partition.first, last: partition.last };
+  const reading = log.entries(messages);
+  // Its rejection is handled where it is awaited, below; this keeps a failed lease request from leaving it unhandled.
+  reading.catch(() => undefined);
+  let lease = await log.acquireLease(partition.key, holder, offsets, clock(), leaseMs);
+  if (!lease.acquired && allSent(messages, await reading)) {
+    // The same records again while the batch that sent them still holds the lease (its commit was lost, or
+    // the whole batch was retried): nothing left to send, so nothing for the lease to guard.
+    return report(result, planned, new Map());
+  }
+  let read = reading;
   for (let waits = 0; !lease.acquired && waits < MAX_LEASE_WAITS; waits++) {
     // The log hands a lease over once `leaseUntil < now`, hence the extra millisecond.
     const waitMs = Math.max(lease.leaseUntil - clock() + 1, 1);
     if (waitMs > (dependencies.claimWaitBudgetMs?.() ?? 0)) break;
     await sleep(waitMs);
-    lease = await log.acquireLease(partition, holder, clock(), leaseMs);
+    lease = await log.acquireLease(partition.key, holder, offsets, clock(), leaseMs);
+    // The holder waited for may have logged sends since the first read.
+    if (lease.acquired) read = log.entries(messages);
   }
   if (!lease.acquired) {
     return failFrom(
       result,
       first.index,
       new NotificationDeliveryError(
-        `Partition ${partition} is being sent by another invocation (lease until ${new Date(lease.leaseUntil).toISOString()})`,
+        `Partition ${partition.key} is being sent by another invocation (lease until ${new Date(lease.leaseUntil).toISOString()})`,
       ),
     );
   }
 
   try {
-    // One message per notification id: the same event twice in a batch (a producer's retry) sends once.
-    const unique = new Map<string, NotificationMessage>();
-    for (const { message } of planned)
-      if (!unique.has(message.notificationId)) unique.set(message.notificationId, message);
-    const logged = await log.entries([...unique.values()]);
-    const toSend = [...unique.values()].filter(
-      (message) => logged.get(message.notificationId)?.status !== 'SENT',
-    );
+    const logged = await read;
+    const toSend = messages.filter((message) => logged.get(message.notificationId)?.status !== 'SENT');
     const delivered = await deliver(toSend, dependencies, clock, sleep, lease.leaseUntil);
-
     const records: LogRecord[] = toSend.map((message) => {
       const outcome = delivered.get(message.notificationId) as Delivery;
       const attempts = (logged.get(message.notificationId)?.attempts ?? 0) + outcome.attempts;
@@ -158,45 +185,54 @@ export async function notifyPartition(
         : { message, status: 'FAILED', attempts, error: describe(outcome.error).slice(0, 1000) };
     });
     await log.record(records, clock());
-
-    const reported = new Set<string>();
-    for (const { index, message } of planned) {
-      const outcome = reported.has(message.notificationId)
-        ? undefined
-        : delivered.get(message.notificationId);
-      reported.add(message.notificationId);
-      const entry = {
-        notificationId: message.notificationId,
-        index,
-        recipientId: message.recipient.id,
-      };
-      if (!outcome) {
-        result.notifications.push({ ...entry, outcome: 'ALREADY_SENT' });
-        continue;
-      }
-      result.notifications.push({
-        ...entry,
-        outcome: outcome.receipt ? 'SENT' : 'FAILED',
-        attempts: outcome.attempts,
-      });
-      if (!outcome.receipt) {
-        failFrom(
-          result,
-          index,
-          new NotificationDeliveryError(
-            `Notification ${message.notificationId} (${message.eventType} ${message.eventId} -> ${message.recipient.id}) failed: ${describe(outcome.error)}`,
-            { cause: outcome.error },
-          ),
-        );
-      }
-    }
+    report(result, planned, delivered);
   } catch (error) {
     // The log could not be read or written: nothing of the partition counts as done. The release is tried
     // anyway; if it fails too, the lease lapses by itself.
-    await log.releaseLease(partition, holder).catch(() => undefined);
+    await log.releaseLease(partition.key, holder).catch(() => undefined);
     throw error;
   }
-  await log.releaseLease(partition, holder);
+  // A failure is redelivered from inside this lease's offsets: release it, or the redelivery waits it out. The
+  // result stands if the release fails: the lease then lapses by itself.
+  if (result.failure) await log.releaseLease(partition.key, holder).catch(() => undefined);
+  return result;
+}
+
+function allSent(messages: NotificationMessage[], logged: Map<string, LogEntry>): boolean {
+  return messages.every((message) => logged.get(message.notificationId)?.status === 'SENT');
+}
+
+/** Each planned notification's outcome in the result: delivered now, or (not in `delivered`) sent before. */
+function report(
+  result: PartitionNotificationResult,
+  planned: { index: number; message: NotificationMessage }[],
+  delivered: Map<string, Delivery>,
+): PartitionNotificationResult {
+  const reported = new Set<string>();
+  for (const { index, message } of planned) {
+    const outcome = reported.has(message.notificationId) ? undefined : delivered.get(message.notificationId);
+    reported.add(message.notificationId);
+    const entry = { notificationId: message.notificationId, index, recipientId: message.recipient.id };
+    if (!outcome) {
+      result.notifications.push({ ...entry, outcome: 'ALREADY_SENT' });
+      continue;
+    }
+    result.notifications.push({
+      ...entry,
+      outcome: outcome.receipt ? 'SENT' : 'FAILED',
+      attempts: outcome.attempts,
+    });
+    if (!outcome.receipt) {
+      failFrom(
+        result,
+        index,
+        new NotificationDeliveryError(
+          `Notification ${message.notificationId} (${message.eventType} ${message.eventId} -> ${message.recipient.id}) failed: ${describe(outcome.error)}`,
+          { cause: outcome.error },
+        ),
+      );
+    }
+  }
   return result;
 }
 

@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DynamoDbNotificationLog,
@@ -68,16 +68,22 @@ async function setUp(clock: () => number = Date.now, sleep: (ms: number) => Prom
   const log = new DynamoDbNotificationLog(logDocuments, table);
   let invocation = 0;
   /**
-   * One invocation's processing of one partition: its own lease holder id; `send` replaces the channel,
-   * `remainingMs` is the invocation's remaining time (waits for a lease must fit in it, less 10 s).
+   * One invocation's processing of one partition: its own lease holder id; the events at offsets from `first`
+   * (default 0: every call is the same records again unless told); `send` replaces the channel, `remainingMs`
+   * is the invocation's remaining time (waits for a lease must fit in it, less 10 s).
    * Returns the ids of the events to report (the failed one and its successors).
    */
   const invoke = async (
     events: ConsumedEvent[],
-    { send, remainingMs = 60_000 }: { send?: NotificationChannel['send']; remainingMs?: number } = {},
+    {
+      send,
+      remainingMs = 60_000,
+      first = 0,
+    }: { send?: NotificationChannel['send']; remainingMs?: number; first?: number } = {},
   ) => {
     const holder = `invocation-${++invocation}`;
-    const result = await notifyPartition('topic-0', events, {
+    const partition = { key: 'topic-0', first, last: first + events.length - 1 };
+    const result = await notifyPartition(partition, events, {
       channel: send ? { send } : channel,
       log,
       clock,
@@ -102,14 +108,21 @@ const entry = async (table: string, eventId: string, recipientId: string) =>
 
 describe('notifications with the DynamoDB log and the outbox', () => {
   it('a redelivered event does not reach the channel again', async () => {
-    const { channel, invoke, table } = await setUp();
+    const { time, clock, sleep } = fakeTime();
+    const { channel, invoke, table } = await setUp(clock, sleep);
     const events = Object.values(sampleEvents);
     expect((await invoke(events)).failed).toEqual([]);
     const sentFirst = channel.calls;
     expect(sentFirst).toBe(4); // the MEDIUM incident notifies nobody
-    // Redelivered, twice.
-    await invoke(events);
-    await invoke(events);
+    // The same events in the partition's next batch (produced twice): the lease passes to it at once.
+    expect((await invoke(events, { first: events.length })).failed).toEqual([]);
+    expect(time.slept).toEqual([]);
+    // The same records delivered again to another invocation (the commit was lost) while that batch still
+    // holds the lease: the log says all were sent, so it is done without waiting.
+    const again = await invoke(events, { first: events.length });
+    expect(again.failed).toEqual([]);
+    expect(again.notifications.every((n) => n.outcome === 'ALREADY_SENT')).toBe(true);
+    expect(time.slept).toEqual([]);
     expect(channel.calls).toBe(sentFirst);
     const outbox = await listOutbox(dynamo.documents, table);
     expect(outbox.map((entry) => entry.template).sort()).toEqual([
@@ -223,26 +236,63 @@ describe('notifications with the DynamoDB log and the outbox', () => {
     expect(channel.calls).toBe(1);
   });
 
-  it('a lease is held against other invocations until released or lapsed, and only its holder releases it', async () => {
+  it('a lease is held against other invocations until released, lapsed, or they bring later offsets; only its holder releases it', async () => {
     const table = await createTable(dynamo.client, 'NotificationsTable');
     const log = new DynamoDbNotificationLog(logDocuments, table);
-    expect(await log.acquireLease('payment.failed-1', 'a', 1_000, 30_000)).toEqual({
+    const offsets = (first: number, last: number) => ({ first, last });
+    expect(await log.acquireLease('payment.failed-1', 'a', offsets(0, 9), 1_000, 30_000)).toEqual({
       acquired: true,
       leaseUntil: 31_000,
     });
-    expect(await log.acquireLease('payment.failed-1', 'b', 2_000, 30_000)).toEqual({
-      acquired: false,
-      leaseUntil: 31_000,
-    });
-    expect((await log.acquireLease('payment.failed-2', 'b', 2_000, 30_000)).acquired).toBe(true);
+    // The same records, or some of them, or earlier ones: not while a's lease runs.
+    for (const [first, last] of [
+      [0, 9],
+      [5, 14],
+      [9, 9],
+    ] as const) {
+      expect(await log.acquireLease('payment.failed-1', 'b', offsets(first, last), 2_000, 30_000)).toEqual({
+        acquired: false,
+        leaseUntil: 31_000,
+      });
+    }
+    expect((await log.acquireLease('payment.failed-2', 'b', offsets(0, 9), 2_000, 30_000)).acquired).toBe(
+      true,
+    );
     await log.releaseLease('payment.failed-1', 'b'); // not b's: nothing happens
-    expect((await log.acquireLease('payment.failed-1', 'c', 3_000, 30_000)).acquired).toBe(false);
+    expect((await log.acquireLease('payment.failed-1', 'c', offsets(0, 9), 3_000, 30_000)).acquired).toBe(
+      false,
+    );
     await log.releaseLease('payment.failed-1', 'a');
-    expect((await log.acquireLease('payment.failed-1', 'c', 3_000, 30_000)).acquired).toBe(true);
-    expect((await log.acquireLease('payment.failed-1', 'd', 33_001, 30_000)).acquired).toBe(true); // lapsed
+    expect((await log.acquireLease('payment.failed-1', 'c', offsets(0, 9), 3_000, 30_000)).acquired).toBe(
+      true,
+    );
+    // The partition's next batch: its records all come after c's, so it takes the lease without a release.
+    expect(await log.acquireLease('payment.failed-1', 'd', offsets(10, 19), 4_000, 30_000)).toEqual({
+      acquired: true,
+      leaseUntil: 34_000,
+    });
+    expect((await log.acquireLease('payment.failed-1', 'e', offsets(10, 19), 5_000, 30_000)).acquired).toBe(
+      false,
+    );
+    expect((await log.acquireLease('payment.failed-1', 'e', offsets(0, 9), 34_001, 30_000)).acquired).toBe(
+      true,
+    ); // lapsed
+    // A lease written before it recorded its offsets (no `through`) passes only when released or lapsed.
+    await dynamo.documents.send(
+      new PutCommand({
+        TableName: table,
+        Item: { pk: 'LEASE#payment.failed-3', sk: 'LEASE', holder: 'old', leaseUntil: 31_000 },
+      }),
+    );
+    expect((await log.acquireLease('payment.failed-3', 'f', offsets(500, 599), 2_000, 30_000)).acquired).toBe(
+      false,
+    );
+    expect(
+      (await log.acquireLease('payment.failed-3', 'f', offsets(500, 599), 31_001, 30_000)).acquired,
+    ).toBe(true);
   });
 
-  it('100 notifications: at most 1 DynamoDB request each on first delivery (7 in all), 3 for the redelivery', async () => {
+  it('100 notifications: at most 1 DynamoDB request each on first delivery (6 in all), 2 for the redelivery', async () => {
     const { invoke, channel, table } = await setUp();
     const events: ConsumedEvent[] = Array.from({ length: 100 }, (_, index) => ({
       ...sampleEvents.bookingCreated,
@@ -251,12 +301,13 @@ describe('notifications with the DynamoDB log and the outbox', () => {
     const first = logRequests.count;
     expect((await invoke(events)).failed).toEqual([]);
     const firstRequests = logRequests.count - first;
-    // Lease, one BatchGetItem (100 keys), four BatchWriteItem (25 items each), release.
-    expect(firstRequests).toBe(7);
+    // Lease, one BatchGetItem (100 keys), four BatchWriteItem (25 items each); no release.
+    expect(firstRequests).toBe(6);
     expect(firstRequests / 100).toBeLessThanOrEqual(1);
     const again = logRequests.count;
-    expect((await invoke(events)).failed).toEqual([]);
-    expect(logRequests.count - again).toBe(3); // lease, BatchGetItem (all SENT), release
+    // Delivered again as the partition's next batch (after a failure the lease is released: the same).
+    expect((await invoke(events, { first: 100 })).failed).toEqual([]);
+    expect(logRequests.count - again).toBe(2); // lease, BatchGetItem (all SENT)
     expect(channel.calls).toBe(100);
     expect(await listOutbox(dynamo.documents, table)).toHaveLength(100);
   });

@@ -62,11 +62,15 @@ describe('SNS and SES channels', () => {
     const channel = new SnsChannel(client as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t');
     const [outcome] = await channel.send([message()]);
     expect(outcome).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
-    const result = await notifyPartition('incident.detected-0', [sampleEvents.criticalIncident], {
-      channel,
-      log: new InMemoryNotificationLog(),
-      sleep: async () => {},
-    });
+    const result = await notifyPartition(
+      { key: 'incident.detected-0', first: 0, last: 0 },
+      [sampleEvents.criticalIncident],
+      {
+        channel,
+        log: new InMemoryNotificationLog(),
+        sleep: async () => {},
+      },
+    );
     expect(result.failure?.error.message).toMatch(/InvalidParameterException/);
     expect(calls).toHaveLength(2); // one direct call above, one by notifyPartition: no retries
   });

@@ -5,27 +5,38 @@ import type {
   NotificationChannel,
   NotificationLog,
   NotificationMessage,
+  OffsetRange,
   SendOutcome,
 } from '../../../functions/notifications/ports';
 
 /** The log in memory, with the DynamoDB adapter's semantics; counts its calls. */
 export class InMemoryNotificationLog implements NotificationLog {
   readonly store = new Map<string, LogEntry & { lastError?: string }>();
-  readonly leases = new Map<string, { holder?: string; leaseUntil: number }>();
+  readonly leases = new Map<string, { holder?: string; leaseUntil: number; through?: number }>();
   calls = 0;
+  releases = 0;
 
-  async acquireLease(partition: string, holder: string, now: number, leaseMs: number): Promise<LeaseResult> {
+  async acquireLease(
+    partition: string,
+    holder: string,
+    offsets: OffsetRange,
+    now: number,
+    leaseMs: number,
+  ): Promise<LeaseResult> {
     this.calls++;
     const lease = this.leases.get(partition);
-    if (lease && lease.leaseUntil >= now && lease.holder !== holder) {
+    const before = lease?.through !== undefined && lease.through < offsets.first;
+    if (lease && lease.leaseUntil >= now && lease.holder !== holder && !before) {
       return { acquired: false, leaseUntil: lease.leaseUntil };
     }
-    this.leases.set(partition, { holder, leaseUntil: now + leaseMs });
+    this.leases.set(partition, { holder, leaseUntil: now + leaseMs, through: offsets.last });
     return { acquired: true, leaseUntil: now + leaseMs };
   }
   async releaseLease(partition: string, holder: string): Promise<void> {
     this.calls++;
-    if (this.leases.get(partition)?.holder === holder) this.leases.set(partition, { leaseUntil: 0 });
+    this.releases++;
+    const lease = this.leases.get(partition);
+    if (lease?.holder === holder) this.leases.set(partition, { leaseUntil: 0, through: lease.through });
   }
   async entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>> {
     this.calls++;

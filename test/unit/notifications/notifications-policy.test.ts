@@ -61,12 +61,18 @@ describe('notifications on the batch engine (aggregate policy)', () => {
     // bk-0-3 went out with its batch; partition 1 stops at the undecodable record.
     expect(channel.sent.map((m) => m.eventId).sort()).toEqual(['evt-0-1', 'evt-0-3', 'evt-1-1', 'evt-2-1']);
     expect(first).toMatchObject({ sent: 4, alreadySent: 0 });
+    // Only partition 0's lease was given back: its redelivery starts inside it. Partition 1's starts after
+    // the records its lease covers (those before the undecodable one), partition 2 is done.
+    expect(log.releases).toBe(1);
 
+    // The ESM delivers each failed partition again from its first failed record; the channel has recovered.
     const healthy = new RecordingChannel();
-    const again = await run(event, healthy, log);
+    const redelivery = kafkaEvent([record(0, 2), record(0, 3), record(1, 2, true), record(1, 3)]);
+    const again = await run(redelivery, healthy, log);
     expect(again.failed).toEqual(['payment.failed-1@2', 'payment.failed-1@3']);
     expect(healthy.sent.map((m) => m.eventId)).toEqual(['evt-0-2']);
-    expect(again).toMatchObject({ sent: 1, alreadySent: 4 });
+    expect(again).toMatchObject({ sent: 1, alreadySent: 1 });
+    expect(log.releases).toBe(1);
   });
 
   it('a partition whose log cannot be read fails from its first record; the other partitions are sent', async () => {

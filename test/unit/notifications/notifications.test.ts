@@ -12,12 +12,26 @@ import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes
 
 const noSleep = async () => {};
 
-/** One partition's batch through notifyPartition; throws the failure of its first failed event. */
-async function send(events: ConsumedEvent | ConsumedEvent[], dependencies: SendNotificationsDependencies) {
-  const result = await notifyPartition('topic-0', Array.isArray(events) ? events : [events], dependencies);
+let nextOffset = 0;
+
+/**
+ * One batch of partition topic-0 through notifyPartition, at offsets after every earlier call's (the next
+ * batch of the partition) unless `first` is given; throws the failure of its first failed event.
+ */
+async function send(
+  events: ConsumedEvent | ConsumedEvent[],
+  dependencies: SendNotificationsDependencies,
+  first = nextOffset,
+) {
+  const list = Array.isArray(events) ? events : [events];
+  nextOffset = Math.max(nextOffset, first + list.length);
+  const result = await notifyPartition(at(first, list.length), list, dependencies);
   if (result.failure) throw result.failure.error;
   return result;
 }
+
+/** Partition topic-0 at offsets first .. first + count - 1. */
+const at = (first: number, count: number) => ({ key: 'topic-0', first, last: first + count - 1 });
 
 describe('notification rules', () => {
   it('pages operations on-call for critical incidents only', () => {
@@ -119,7 +133,7 @@ describe('notifyPartition', () => {
     expect(channel.calls).toBe(2);
     expect(new Set(channel.sent.map((message) => message.notificationId)).size).toBe(2);
   });
-  it('sends a batch in one channel call and takes, reads, writes and releases the log once per batch', async () => {
+  it('sends a batch in one channel call, takes the lease and reads and writes the log once, releases nothing', async () => {
     const channel = new RecordingChannel();
     const log = new InMemoryNotificationLog();
     const events = Array.from({ length: 100 }, (_, index) => ({
@@ -129,10 +143,78 @@ describe('notifyPartition', () => {
     const result = await send(events, { channel, log, sleep: noSleep });
     expect(result.notifications.filter((n) => n.outcome === 'SENT')).toHaveLength(100);
     expect(channel.rounds).toBe(1);
-    expect(log.calls).toBe(4); // lease, read, record, release
+    expect(log.calls).toBe(3); // lease, read, record
+    expect(log.releases).toBe(0);
+    // The same events again in the partition's next batch (a producer sent them twice): nothing sent.
     await send(events, { channel, log, sleep: noSleep });
     expect(channel.calls).toBe(100);
-    expect(log.calls).toBe(8); // the redelivery: lease, read, record (nothing), release
+    expect(log.calls).toBe(6); // lease, read, record (nothing)
+  });
+  it("takes the lease its partition's previous batch kept; the same records again find them sent, without it", async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    const dependencies = (holder: string) => ({ channel, log, sleep: noSleep, holder: () => holder });
+    const batch = [sampleEvents.paymentFailed, sampleEvents.bookingCreated];
+    await send(batch, dependencies('a'), 0);
+    // The next batch, by another invocation while a's lease runs: its offsets come after a's.
+    await send(sampleEvents.hitlRequested, dependencies('b'), 2);
+    expect(log.leases.get('topic-0')).toMatchObject({ holder: 'b', through: 2 });
+    // b's records once more, by a third invocation while b's lease runs (b's commit was lost): all sent.
+    const again = await send(sampleEvents.hitlRequested, dependencies('c'), 2);
+    expect(again.notifications).toMatchObject([{ outcome: 'ALREADY_SENT' }]);
+    expect(log.leases.get('topic-0')).toMatchObject({ holder: 'b' });
+    // Not all sent (b's send of a new notification still running, say): c may not send while b holds it.
+    const unsent = { ...sampleEvents.bookingCreated, id: 'ce-booking-2' };
+    await expect(send([sampleEvents.hitlRequested, unsent], dependencies('c'), 2)).rejects.toThrow(
+      /being sent by another invocation/,
+    );
+    expect(channel.calls).toBe(3);
+    expect(log.releases).toBe(0);
+  });
+  it('reads the log while it takes the lease (one round trip, not two)', async () => {
+    const log = new InMemoryNotificationLog();
+    const steps: string[] = [];
+    const acquire = log.acquireLease.bind(log);
+    const entries = log.entries.bind(log);
+    log.acquireLease = async (...args) => {
+      steps.push('lease asked');
+      await new Promise((resolve) => setImmediate(resolve));
+      steps.push('lease answered');
+      return acquire(...args);
+    };
+    log.entries = async (messages) => {
+      steps.push('log read');
+      return entries(messages);
+    };
+    await send(sampleEvents.paymentFailed, { channel: new RecordingChannel(), log, sleep: noSleep });
+    // Both asked before the lease's answer: the read does not wait for it.
+    expect(steps).toHaveLength(3);
+    expect(steps.at(-1)).toBe('lease answered');
+  });
+  it('reads the log again after waiting for a lease: what its holder logged meanwhile is not sent again', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel();
+    await log.acquireLease('topic-0', 'slow', { first: 0, last: 0 }, 1_000, 30_000);
+    const [intent] = decideNotifications(sampleEvents.hitlRequested);
+    const id = notificationId('test/notifications', 'ce-hitl-1', intent?.recipient.id ?? '');
+    let now = 2_000;
+    const result = await send(
+      sampleEvents.hitlRequested,
+      {
+        channel,
+        log,
+        clock: () => now,
+        claimWaitBudgetMs: () => 60_000,
+        sleep: async (ms) => {
+          // While this invocation waits, the slow holder's send is logged.
+          log.store.set(id, { status: 'SENT', attempts: 1, messageId: 'by-slow' });
+          now += ms;
+        },
+      },
+      0,
+    );
+    expect(result.notifications).toMatchObject([{ outcome: 'ALREADY_SENT' }]);
+    expect(channel.calls).toBe(0);
   });
   it('takes no lease for a batch that notifies nobody', async () => {
     const log = new InMemoryNotificationLog();
@@ -183,13 +265,14 @@ describe('notifyPartition', () => {
     const log = new InMemoryNotificationLog();
     const batch = [sampleEvents.criticalIncident, sampleEvents.paymentFailed, sampleEvents.bookingCreated];
     const flaky = new RecordingChannel(0, (message) => message.eventType === 'payment.failed');
-    const first = await notifyPartition('topic-0', batch, { channel: flaky, log, sleep: noSleep });
+    const first = await notifyPartition(at(0, 3), batch, { channel: flaky, log, sleep: noSleep });
     expect(first.failure?.index).toBe(1);
     expect(first.failure?.error.message).toMatch(/payment.failed ce-payment-1 -> customer-cust-7\) failed/);
     expect(flaky.sent.map((message) => message.eventId)).toEqual(['ce-incident-1', 'ce-booking-1']);
-    // The ESM redelivers from the failed record on; the channel has recovered.
+    // The ESM redelivers from the failed record on (the lease was given back for it); the channel has recovered.
+    expect(log.releases).toBe(1);
     const healthy = new RecordingChannel();
-    const again = await notifyPartition('topic-0', batch.slice(1), { channel: healthy, log, sleep: noSleep });
+    const again = await notifyPartition(at(1, 2), batch.slice(1), { channel: healthy, log, sleep: noSleep });
     expect(again.failure).toBeUndefined();
     expect(healthy.sent.map((message) => message.eventId)).toEqual(['ce-payment-1']);
     expect(again.notifications.map((n) => n.outcome)).toEqual(['SENT', 'ALREADY_SENT']);
@@ -198,7 +281,7 @@ describe('notifyPartition', () => {
     const channel = new RecordingChannel();
     const bad = { ...sampleEvents.bookingCreated, id: 'ce-bad', data: { bookingId: 'x' } };
     const result = await notifyPartition(
-      'topic-0',
+      at(0, 4),
       [sampleEvents.paymentFailed, null, bad, sampleEvents.hitlRequested],
       {
         channel,
@@ -219,29 +302,29 @@ describe('notifyPartition', () => {
       throw lost;
     };
     await expect(
-      notifyPartition('topic-0', [sampleEvents.bookingCreated], {
+      notifyPartition(at(0, 1), [sampleEvents.bookingCreated], {
         channel: new RecordingChannel(),
         log,
         sleep: noSleep,
       }),
     ).rejects.toBe(lost);
-    expect(log.leases.get('topic-0')).toEqual({ leaseUntil: 0 });
+    expect(log.leases.get('topic-0')).toEqual({ leaseUntil: 0, through: 0 });
   });
   it('does not send while another invocation holds the lease, and takes over an expired one', async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
-    await log.acquireLease('topic-0', 'crashed', 1_000, 30_000);
+    await log.acquireLease('topic-0', 'crashed', { first: 0, last: 0 }, 1_000, 30_000);
     await expect(
-      send(sampleEvents.hitlRequested, { channel, log, clock: () => 2_000, sleep: noSleep }),
+      send(sampleEvents.hitlRequested, { channel, log, clock: () => 2_000, sleep: noSleep }, 0),
     ).rejects.toThrow(/being sent by another invocation/);
     expect(channel.calls).toBe(0);
-    await send(sampleEvents.hitlRequested, { channel, log, clock: () => 40_000, sleep: noSleep });
+    await send(sampleEvents.hitlRequested, { channel, log, clock: () => 40_000, sleep: noSleep }, 0);
     expect(channel.calls).toBe(1);
   });
   it("waits for a crashed sender's lease that lapses within the budget, then sends once", async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
-    await log.acquireLease('topic-0', 'crashed', 1_000, 30_000); // until 31 000
+    await log.acquireLease('topic-0', 'crashed', { first: 0, last: 0 }, 1_000, 30_000); // until 31 000
     let now = 6_000;
     const slept: number[] = [];
     const dependencies = {
@@ -254,7 +337,7 @@ describe('notifyPartition', () => {
       },
       claimWaitBudgetMs: () => 40_000,
     };
-    const result = await send(sampleEvents.hitlRequested, dependencies);
+    const result = await send(sampleEvents.hitlRequested, dependencies, 0);
     expect(slept).toEqual([25_001]);
     expect(result.notifications).toMatchObject([{ outcome: 'SENT', attempts: 1 }]);
     expect(channel.calls).toBe(1);
@@ -265,30 +348,38 @@ describe('notifyPartition', () => {
   it('fails at once when the lease outlives the budget, and waits a bounded number of times', async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
-    await log.acquireLease('topic-0', 'crashed', 1_000, 30_000);
+    await log.acquireLease('topic-0', 'crashed', { first: 0, last: 0 }, 1_000, 30_000);
     const slept: number[] = [];
     const sleep = async (ms: number) => {
       slept.push(ms);
     };
     await expect(
-      send(sampleEvents.hitlRequested, {
-        channel,
-        log,
-        clock: () => 2_000,
-        sleep,
-        claimWaitBudgetMs: () => 29_000,
-      }),
+      send(
+        sampleEvents.hitlRequested,
+        {
+          channel,
+          log,
+          clock: () => 2_000,
+          sleep,
+          claimWaitBudgetMs: () => 29_000,
+        },
+        0,
+      ),
     ).rejects.toThrow(NotificationDeliveryError);
     expect(slept).toEqual([]);
     // A clock that does not move (like skew between senders): a few waits, then the batch fails.
     await expect(
-      send(sampleEvents.hitlRequested, {
-        channel,
-        log,
-        clock: () => 2_000,
-        sleep,
-        claimWaitBudgetMs: () => 60_000,
-      }),
+      send(
+        sampleEvents.hitlRequested,
+        {
+          channel,
+          log,
+          clock: () => 2_000,
+          sleep,
+          claimWaitBudgetMs: () => 60_000,
+        },
+        0,
+      ),
     ).rejects.toThrow(/being sent by another invocation/);
     expect(slept).toEqual([29_001, 29_001, 29_001]);
     expect(channel.calls).toBe(0);
@@ -297,7 +388,7 @@ describe('notifyPartition', () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel(1);
     let now = 0;
-    const result = await notifyPartition('topic-0', [sampleEvents.bookingCreated], {
+    const result = await notifyPartition(at(0, 1), [sampleEvents.bookingCreated], {
       channel,
       log,
       leaseMs: 10_000,
