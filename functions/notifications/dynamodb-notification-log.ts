@@ -56,7 +56,7 @@ export class DynamoDbNotificationLog implements NotificationLog {
     leaseMs: number,
   ): Promise<LeaseResult> {
     try {
-      await this.client.send(
+      const { Attributes: previous } = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: leaseKey(partition),
@@ -75,10 +75,23 @@ export class DynamoDbNotificationLog implements NotificationLog {
             ':first': offsets.first,
             ':last': offsets.last,
           },
+          // Who held it before, at no extra request: the caller decides from it whether its log read is current.
+          ReturnValues: 'ALL_OLD',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { acquired: true, leaseUntil: now + leaseMs };
+      return {
+        acquired: true,
+        leaseUntil: now + leaseMs,
+        ...(previous
+          ? {
+              previous: {
+                ...(previous.holder !== undefined ? { holder: String(previous.holder) } : {}),
+                ...(previous.through !== undefined ? { through: Number(previous.through) } : {}),
+              },
+            }
+          : {}),
+      };
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
       // The error carries the blocking item in wire format (lib-dynamodb does not unmarshall errors); dynalite

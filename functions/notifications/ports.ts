@@ -47,8 +47,15 @@ export interface OffsetRange {
   last: number;
 }
 
+/** The lease as it was before it was taken: who held it last and for which offsets (absent: never held). */
+export interface PreviousLease {
+  holder?: string;
+  /** The last offset of that holder's records; absent on a lease written before offsets were kept. */
+  through?: number;
+}
+
 export type LeaseResult =
-  | { acquired: true; leaseUntil: number }
+  | { acquired: true; leaseUntil: number; previous?: PreviousLease }
   /** Another invocation holds the partition (it may be sending right now): do not send, retry later. */
   | { acquired: false; leaseUntil: number };
 

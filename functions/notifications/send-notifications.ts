@@ -7,6 +7,7 @@ import type {
   NotificationLog,
   NotificationMessage,
   OffsetRange,
+  PreviousLease,
 } from './ports';
 import { type ConsumedEvent, decideNotifications } from './rules';
 import { render } from './templates';
@@ -89,10 +90,11 @@ export interface DeliveredPartition extends OffsetRange {
  *    (its redelivery starts inside this one's offsets); otherwise the next batch takes it by its offsets.
  *
  * Three sequential round trips to the log's store on a first delivery, plus the sends (one more, the release,
- * when something failed). Reading before the lease is ours is safe: the lease is taken at once only when it
- * is free, ours, lapsed, or held for earlier offsets — and earlier offsets are only behind this batch once the
- * ESM saw them succeed, i.e. once their invocation wrote its log. When the lease had to be waited for, the
- * log is read again after taking it (its holder may have written since).
+ * when something failed). The read made beside the lease request is used only when the lease tells no one
+ * else can have logged a send of these records since: it was never held, was ours, or its last holder's
+ * offsets all come before ours (the ESM delivers ours only once those succeeded, their log written). After a
+ * holder that released the lease (it failed), let it lapse (it crashed) or had to be waited for, the log is
+ * read again once the lease is ours: one round trip more, on those redeliveries only.
  *
  * Order: the first event whose rules fail or whose message was not sent is the partition's failure; it and
  * the later events are reported and come back, while the later events' messages that were sent are logged
@@ -153,15 +155,17 @@ export async function notifyPartition(
     // the whole batch was retried): nothing left to send, so nothing for the lease to guard.
     return report(result, planned, new Map());
   }
-  let read = reading;
+  // The read beside the lease request may predate the SENT entries of a holder that released the lease or let it
+  // lapse after it was started; it is current only when no other holder can have sent our records' notifications
+  // since: the lease was never held, was ours, or was held for earlier offsets only (those were done, logged
+  // included, before the ESM delivered ours).
+  const read = lease.acquired && readIsCurrent(lease.previous, holder, offsets) ? reading : undefined;
   for (let waits = 0; !lease.acquired && waits < MAX_LEASE_WAITS; waits++) {
     // The log hands a lease over once `leaseUntil < now`, hence the extra millisecond.
     const waitMs = Math.max(lease.leaseUntil - clock() + 1, 1);
     if (waitMs > (dependencies.claimWaitBudgetMs?.() ?? 0)) break;
     await sleep(waitMs);
     lease = await log.acquireLease(partition.key, holder, offsets, clock(), leaseMs);
-    // The holder waited for may have logged sends since the first read.
-    if (lease.acquired) read = log.entries(messages);
   }
   if (!lease.acquired) {
     return failFrom(
@@ -174,7 +178,8 @@ export async function notifyPartition(
   }
 
   try {
-    const logged = await read;
+    // Read again after taking the lease when the first read may be stale (a holder waited for, released or lapsed).
+    const logged = await (read ?? log.entries(messages));
     const toSend = messages.filter((message) => logged.get(message.notificationId)?.status !== 'SENT');
     const delivered = await deliver(toSend, dependencies, clock, sleep, lease.leaseUntil);
     const records: LogRecord[] = toSend.map((message) => {
@@ -196,6 +201,14 @@ export async function notifyPartition(
   // result stands if the release fails: the lease then lapses by itself.
   if (result.failure) await log.releaseLease(partition.key, holder).catch(() => undefined);
   return result;
+}
+
+function readIsCurrent(previous: PreviousLease | undefined, holder: string, offsets: OffsetRange): boolean {
+  return (
+    previous === undefined ||
+    previous.holder === holder ||
+    (previous.through !== undefined && previous.through < offsets.first)
+  );
 }
 
 function allSent(messages: NotificationMessage[], logged: Map<string, LogEntry>): boolean {

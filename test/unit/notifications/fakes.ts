@@ -30,7 +30,11 @@ export class InMemoryNotificationLog implements NotificationLog {
       return { acquired: false, leaseUntil: lease.leaseUntil };
     }
     this.leases.set(partition, { holder, leaseUntil: now + leaseMs, through: offsets.last });
-    return { acquired: true, leaseUntil: now + leaseMs };
+    const previous = lease && {
+      ...(lease.holder !== undefined ? { holder: lease.holder } : {}),
+      ...(lease.through !== undefined ? { through: lease.through } : {}),
+    };
+    return { acquired: true, leaseUntil: now + leaseMs, ...(previous ? { previous } : {}) };
   }
   async releaseLease(partition: string, holder: string): Promise<void> {
     this.calls++;

@@ -61,8 +61,8 @@ describe('notifications on the batch engine (aggregate policy)', () => {
     // bk-0-3 went out with its batch; partition 1 stops at the undecodable record.
     expect(channel.sent.map((m) => m.eventId).sort()).toEqual(['evt-0-1', 'evt-0-3', 'evt-1-1', 'evt-2-1']);
     expect(first).toMatchObject({ sent: 4, alreadySent: 0 });
-    // Only partition 0's lease was given back: its redelivery starts inside it. Partition 1's starts after
-    // the records its lease covers (those before the undecodable one), partition 2 is done.
+    // Only partition 0's lease was given back: its redelivery starts inside it. Partition 1's lease covers the
+    // record before the undecodable one only, and its redelivery starts at that one; partition 2 is done.
     expect(log.releases).toBe(1);
 
     // The ESM delivers each failed partition again from its first failed record; the channel has recovered.

@@ -191,6 +191,45 @@ describe('notifyPartition', () => {
     expect(steps).toHaveLength(3);
     expect(steps.at(-1)).toBe('lease answered');
   });
+  it('reads the log again when the lease it took was released by a holder of the same records: their sends are not repeated', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel();
+    const batch = [sampleEvents.paymentFailed, sampleEvents.bookingCreated];
+    // Another invocation got the same records (a rebalance) and holds the lease.
+    await log.acquireLease('topic-0', 'other', { first: 0, last: 1 }, Date.now(), 30_000);
+    const [payment] = decideNotifications(sampleEvents.paymentFailed);
+    const paymentId = notificationId('test/notifications', 'ce-payment-1', payment?.recipient.id ?? '');
+    const acquire = log.acquireLease.bind(log);
+    let reads = 0;
+    const entries = log.entries.bind(log);
+    log.entries = async (messages) => {
+      reads++;
+      return entries(messages);
+    };
+    // Between this invocation's read and its lease request, the other one logs the payment's message SENT,
+    // fails on the booking's and releases the lease for the redelivery.
+    log.acquireLease = async (...args) => {
+      log.store.set(paymentId, { status: 'SENT', attempts: 1, messageId: 'by-other' });
+      await log.releaseLease('topic-0', 'other');
+      return acquire(...args);
+    };
+    const result = await send(batch, { channel, log, sleep: noSleep }, 0);
+    expect(channel.sent.map((message) => message.eventId)).toEqual(['ce-booking-1']);
+    expect(result.notifications.map((n) => n.outcome)).toEqual(['ALREADY_SENT', 'SENT']);
+    expect(reads).toBe(2);
+  });
+  it('a notification logged FAILED is not "all sent": the batch does not pass a lease held for its records', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel();
+    const [intent] = decideNotifications(sampleEvents.hitlRequested);
+    const id = notificationId('test/notifications', 'ce-hitl-1', intent?.recipient.id ?? '');
+    log.store.set(id, { status: 'FAILED', attempts: 3 });
+    await log.acquireLease('topic-0', 'other', { first: 0, last: 0 }, Date.now(), 30_000);
+    await expect(send(sampleEvents.hitlRequested, { channel, log, sleep: noSleep }, 0)).rejects.toThrow(
+      /being sent by another invocation/,
+    );
+    expect(channel.calls).toBe(0);
+  });
   it('reads the log again after waiting for a lease: what its holder logged meanwhile is not sent again', async () => {
     const log = new InMemoryNotificationLog();
     const channel = new RecordingChannel();
