@@ -392,34 +392,16 @@ describe('notifyPartition', () => {
     const sleep = async (ms: number) => {
       slept.push(ms);
     };
-    await expect(
+    const attempt = (budgetMs: number) =>
       send(
         sampleEvents.hitlRequested,
-        {
-          channel,
-          log,
-          clock: () => 2_000,
-          sleep,
-          claimWaitBudgetMs: () => 29_000,
-        },
+        { channel, log, clock: () => 2_000, sleep, claimWaitBudgetMs: () => budgetMs },
         0,
-      ),
-    ).rejects.toThrow(NotificationDeliveryError);
+      );
+    await expect(attempt(29_000)).rejects.toThrow(NotificationDeliveryError);
     expect(slept).toEqual([]);
     // A clock that does not move (like skew between senders): a few waits, then the batch fails.
-    await expect(
-      send(
-        sampleEvents.hitlRequested,
-        {
-          channel,
-          log,
-          clock: () => 2_000,
-          sleep,
-          claimWaitBudgetMs: () => 60_000,
-        },
-        0,
-      ),
-    ).rejects.toThrow(/being sent by another invocation/);
+    await expect(attempt(60_000)).rejects.toThrow(/being sent by another invocation/);
     expect(slept).toEqual([29_001, 29_001, 29_001]);
     expect(channel.calls).toBe(0);
   });
