@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AggregateResult,
   type BatchPolicy,
@@ -53,6 +54,11 @@ export interface NotificationBatchResult extends AggregateResult {
  * its successors in the partition (the engine reports from the earliest failure; decode errors it finds
  * itself); a partition whose log could not be read or written fails from its first record, and when that
  * is an outage the engine runs the batch again, which is safe: what was sent is logged and skipped.
+ *
+ * The partitions that succeeded keep their leases for their next batches, except in an attempt where some
+ * partition's log failed: the engine may then give up on the invocation, and the ESM's retry of the whole
+ * batch (with more records, maybe) would wait up to the lease's length for them. So they are released then
+ * (one request each, on those attempts only), under the holder every partition of the attempt shares.
  */
 export function notificationsPolicy(
   dependencies: SendNotificationsDependencies,
@@ -63,17 +69,23 @@ export function notificationsPolicy(
     handle: async (partitions) => {
       const result: NotificationBatchResult = { failures: [], sent: 0, alreadySent: 0 };
       const failures: RecordFailure[] = [];
+      const holder = dependencies.holder?.() ?? randomUUID();
+      const attempt = { ...dependencies, holder: () => holder };
+      const kept: string[] = [];
+      let logFailed = false;
       await Promise.all(
         partitions.map(async (partition) => {
           const first = partition.records[0];
           if (!first) return;
           let outcome: PartitionNotificationResult;
           try {
-            outcome = await notifyDecodedPartition(partition, dependencies);
+            outcome = await notifyDecodedPartition(partition, attempt);
           } catch (error) {
+            logFailed = true;
             failures.push({ record: first, error });
             return;
           }
+          if (outcome.leaseKept) kept.push(partition.key);
           for (const notification of outcome.notifications) {
             if (notification.outcome === 'SENT') result.sent++;
             if (notification.outcome === 'ALREADY_SENT') result.alreadySent++;
@@ -82,6 +94,12 @@ export function notificationsPolicy(
           if (failed && outcome.failure) failures.push({ record: failed, error: outcome.failure.error });
         }),
       );
+      if (logFailed) {
+        // Best effort: a lease not released lapses by itself.
+        await Promise.all(
+          kept.map((key) => dependencies.log.releaseLease(key, holder).catch(() => undefined)),
+        );
+      }
       return { ...result, failures };
     },
     ...(done ? { done } : {}),

@@ -51,6 +51,8 @@ export interface PartitionNotificationResult {
   }[];
   /** The first event that failed: it and every later event of the partition are to be reported. */
   failure?: { index: number; error: Error };
+  /** The partition's lease is still this invocation's: it succeeded, and the next batch takes the lease over. */
+  leaseKept?: true;
 }
 
 /** Raised when a message could not be delivered; the record goes to the failure path (batch item failure). */
@@ -200,6 +202,7 @@ export async function notifyPartition(
   // A failure is redelivered from inside this lease's offsets: release it, or the redelivery waits it out. The
   // result stands if the release fails: the lease then lapses by itself.
   if (result.failure) await log.releaseLease(partition.key, holder).catch(() => undefined);
+  else result.leaseKept = true;
   return result;
 }
 

@@ -87,5 +87,18 @@ describe('notifications on the batch engine (aggregate policy)', () => {
     const result = await run(kafkaEvent([record(0, 1), record(1, 1), record(1, 2)]), channel, log);
     expect(result.failed).toEqual(['payment.failed-1@1', 'payment.failed-1@2']);
     expect(channel.sent.map((m) => m.eventId)).toEqual(['evt-0-1']);
+    // Partition 0 succeeded, but in an attempt whose batch may yet fail as a whole (partition 1's log): its
+    // lease is released, so a retry of the whole batch does not wait for it. Partition 1 released its own.
+    expect(log.leases.get(`${topic}-0`)).toMatchObject({ leaseUntil: 0 });
+    expect(log.releases).toBe(2);
+  });
+
+  it('partitions that succeeded keep their leases when no log failed (the next batches take them over)', async () => {
+    const log = new InMemoryNotificationLog();
+    const channel = new RecordingChannel(0, (message) => message.subject.includes('bk-1-1'));
+    const result = await run(kafkaEvent([record(0, 1), record(1, 1)]), channel, log);
+    expect(result.failed).toEqual(['payment.failed-1@1']);
+    expect(log.leases.get(`${topic}-0`)?.leaseUntil).toBeGreaterThan(0);
+    expect(log.releases).toBe(1); // partition 1's, for its redelivery
   });
 });
