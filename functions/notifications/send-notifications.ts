@@ -147,11 +147,10 @@ export async function notifyPartition(
   const messages = [...unique.values()];
 
   const holder = dependencies.holder?.() ?? randomUUID();
-  const offsets = { first: partition.first, last: partition.last };
   const reading = log.entries(messages);
   // Its rejection is handled where it is awaited, below; this keeps a failed lease request from leaving it unhandled.
   reading.catch(() => undefined);
-  let lease = await log.acquireLease(partition.key, holder, offsets, clock(), leaseMs);
+  let lease = await log.acquireLease(partition.key, holder, partition, clock(), leaseMs);
   if (!lease.acquired && allSent(messages, await reading)) {
     // The same records again while the batch that sent them still holds the lease (its commit was lost, or
     // the whole batch was retried): nothing left to send, so nothing for the lease to guard.
@@ -161,13 +160,13 @@ export async function notifyPartition(
   // lapse after it was started; it is current only when no other holder can have sent our records' notifications
   // since: the lease was never held, was ours, or was held for earlier offsets only (those were done, logged
   // included, before the ESM delivered ours).
-  const read = lease.acquired && readIsCurrent(lease.previous, holder, offsets) ? reading : undefined;
+  const read = lease.acquired && readIsCurrent(lease.previous, holder, partition) ? reading : undefined;
   for (let waits = 0; !lease.acquired && waits < MAX_LEASE_WAITS; waits++) {
     // The log hands a lease over once `leaseUntil < now`, hence the extra millisecond.
     const waitMs = Math.max(lease.leaseUntil - clock() + 1, 1);
     if (waitMs > (dependencies.claimWaitBudgetMs?.() ?? 0)) break;
     await sleep(waitMs);
-    lease = await log.acquireLease(partition.key, holder, offsets, clock(), leaseMs);
+    lease = await log.acquireLease(partition.key, holder, partition, clock(), leaseMs);
   }
   if (!lease.acquired) {
     return failFrom(
