@@ -70,7 +70,11 @@ export async function run(args: string[]): Promise<number> {
       const state = readStackState();
       for (const s of services) {
         const pid = s.pid ? `pid ${s.pid}` : s.managed ? '-' : 'external';
-        const note = s.note ? `  (${s.note})` : s.owner === 'test' ? '  (started by a test run)' : '';
+        const notes = [
+          s.note ?? (s.owner === 'test' ? 'started by a test run' : undefined),
+          s.storage === 'memory' ? 'tables in memory' : undefined,
+        ].filter((n) => n !== undefined);
+        const note = notes.length > 0 ? `  (${notes.join('; ')})` : '';
         process.stdout.write(
           `${s.name.padEnd(9)} ${(s.up ? 'up' : 'down').padEnd(5)} ${pid.padEnd(10)} ${shownEndpoint(s.endpoint)}${note}\n`,
         );

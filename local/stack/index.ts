@@ -27,7 +27,14 @@ import {
   stopProcess,
   writePid,
 } from './processes';
-import { kafkaControllerPort, type ServiceDefinition, type ServiceName, services } from './services';
+import {
+  type DynamoDbStorage,
+  dynaliteStorage,
+  kafkaControllerPort,
+  type ServiceDefinition,
+  type ServiceName,
+  services,
+} from './services';
 
 export { StackError } from './processes';
 
@@ -42,6 +49,8 @@ export interface ServiceState {
   owner?: PidRecord['owner'];
   /** What this `up` did with it. */
   action: 'started' | 'reused' | 'external';
+  /** dynamodb started by this stack: where dynalite keeps its tables. */
+  storage?: DynamoDbStorage;
 }
 
 export interface StackState {
@@ -58,6 +67,11 @@ export interface UpOptions {
   /** Per service readiness timeout. */
   timeoutMs?: number;
   provision?: boolean;
+  /**
+   * dynalite, if this call starts it, keeps its tables in memory (StartSettings); a running one is reused as it is
+   * (ServiceState.storage says which).
+   */
+  dynamodbInMemory?: boolean;
 }
 
 /** Cross-process mutex on .local/stack.lock (mkdir is atomic); a lock whose holder died is broken. */
@@ -152,7 +166,16 @@ async function ensureService(definition: ServiceDefinition, options: UpOptions):
       // `stack up` adopts a stack a test run started, so that test run's teardown leaves it alone.
       const owner = options.owner === 'cli' ? 'cli' : record.owner;
       if (owner !== record.owner) writePid(definition.name, { ...record, owner });
-      return { ...base, managed: true, endpoint, pid, port, owner, action: 'reused' };
+      return {
+        ...base,
+        managed: true,
+        endpoint,
+        pid,
+        port,
+        owner,
+        action: 'reused',
+        ...storageOf(definition, pid),
+      };
     }
     options.log?.(`${definition.name}: pid ${pid} is alive but does not answer on ${port}; restarting it`);
     await stopProcess(record, 5000);
@@ -172,11 +195,22 @@ async function ensureService(definition: ServiceDefinition, options: UpOptions):
   options.log?.(`${definition.name}: starting ${definition.description} on 127.0.0.1:${port}`);
   const started = Date.now();
   try {
-    const newPid = await definition.start(port, options.timeoutMs ?? 120_000);
+    const newPid = await definition.start(port, options.timeoutMs ?? 120_000, {
+      ...(options.dynamodbInMemory ? { dynamodbInMemory: true } : {}),
+    });
     options.log?.(
       `${definition.name}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${newPid})`,
     );
-    return { ...base, managed: true, endpoint, pid: newPid, port, owner: options.owner, action: 'started' };
+    return {
+      ...base,
+      managed: true,
+      endpoint,
+      pid: newPid,
+      port,
+      owner: options.owner,
+      action: 'started',
+      ...storageOf(definition, newPid),
+    };
   } catch (error) {
     // A child that never became ready must not outlive the failed `up`.
     const spawned = readPid(definition.name);
@@ -184,6 +218,11 @@ async function ensureService(definition: ServiceDefinition, options: UpOptions):
     removePid(definition.name);
     throw error;
   }
+}
+
+function storageOf(definition: ServiceDefinition, pid: number): { storage?: DynamoDbStorage } {
+  const storage = definition.name === 'dynamodb' ? dynaliteStorage(pid) : undefined;
+  return storage ? { storage } : {};
 }
 
 function stackEnv(
@@ -292,6 +331,7 @@ export interface ServiceStatus {
   endpoint: string;
   up: boolean;
   owner?: PidRecord['owner'];
+  storage?: DynamoDbStorage;
   note?: string;
 }
 
@@ -331,6 +371,7 @@ export async function status(): Promise<ServiceStatus[]> {
         pid,
         up,
         owner: record.owner,
+        ...storageOf(definition, pid),
         ...(up ? {} : { note: `not answering; see ${logFile(definition.name)}` }),
       };
     }),

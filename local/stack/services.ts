@@ -3,9 +3,18 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { kafkaAnswersMetadata, startKafka } from './kafka';
 import { logFile, repoRoot, stateDir } from './paths';
-import { portAnswers, spawnDetached, waitUntilReady } from './processes';
+import { commandLine, portAnswers, spawnDetached, waitUntilReady } from './processes';
 
 export type ServiceName = 'kafka' | 'postgres' | 'dynamodb' | 's3';
+
+/** How a service is started when `up` has to start it. */
+export interface StartSettings {
+  /**
+   * dynalite keeps its tables in memory instead of LevelDB under .local: nothing survives a restart, and every
+   * request costs it about a quarter less CPU (bench/RESULTS.md). For runs whose data does not outlive them.
+   */
+  dynamodbInMemory?: boolean;
+}
 
 export interface ServiceDefinition {
   name: ServiceName;
@@ -17,7 +26,7 @@ export interface ServiceDefinition {
   /** Part of the child's command line; guards against a recycled pid being taken for ours. */
   marker: string;
   endpoint(port: number): string;
-  start(port: number, timeoutMs: number): Promise<number>;
+  start(port: number, timeoutMs: number, settings: StartSettings): Promise<number>;
   /** A real request against the service (beyond the port answering). */
   ready(port: number): Promise<boolean>;
 }
@@ -56,6 +65,39 @@ async function startNodeServer(
     ready: async () => (await portAnswers(port)) && ready(),
   });
   return pid;
+}
+
+export type DynamoDbStorage = 'memory' | 'disk';
+
+/** dynalite's arguments after its script. */
+export function dynaliteArgs(port: number, storage: DynamoDbStorage): string[] {
+  const path: string[] = [];
+  if (storage === 'disk') {
+    // LevelDB under .local so items survive a restart like the broker's topics do.
+    const dataDir = join(stateDir, 'dynalite');
+    mkdirSync(dataDir, { recursive: true });
+    path.push('--path', dataDir);
+  }
+  return [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...path,
+    '--createTableMs',
+    '0',
+    '--deleteTableMs',
+    '0',
+    '--updateTableMs',
+    '0',
+  ];
+}
+
+/** Where a running dynalite keeps its tables, from its command line (undefined: unknown, not on Linux). */
+export function dynaliteStorage(pid: number): DynamoDbStorage | undefined {
+  const command = commandLine(pid);
+  if (command === '' || command === '(unknown)') return undefined;
+  return / --path /.test(command) ? 'disk' : 'memory';
 }
 
 export const services: ServiceDefinition[] = [
@@ -107,33 +149,18 @@ export const services: ServiceDefinition[] = [
     defaultPort: 4567,
     marker: 'dynalite',
     endpoint: (port) => `http://127.0.0.1:${port}`,
-    start: (port, timeoutMs) => {
-      const dataDir = join(stateDir, 'dynalite');
-      mkdirSync(dataDir, { recursive: true });
-      return startNodeServer(
+    start: (port, timeoutMs, settings) =>
+      startNodeServer(
         'dynamodb',
         'dynalite',
         [
           modulePath('dynalite', 'cli.js'),
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          // LevelDB under .local so items survive a restart like the broker's topics do.
-          '--path',
-          dataDir,
-          '--createTableMs',
-          '0',
-          '--deleteTableMs',
-          '0',
-          '--updateTableMs',
-          '0',
+          ...dynaliteArgs(port, settings.dynamodbInMemory ? 'memory' : 'disk'),
         ],
         port,
         timeoutMs,
         async () => true,
-      );
-    },
+      ),
     ready: (port) => portAnswers(port),
   },
   {

@@ -4,12 +4,14 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readStackState, status, up } from '../../local/stack/index';
-import { logFile, stackFile, stateDir } from '../../local/stack/paths';
+import { logFile, repoRoot, stackFile, stateDir } from '../../local/stack/paths';
 import {
   assertPortFree,
   livePid,
+  portAnswers,
   processStartTime,
   readPid,
   removePid,
@@ -19,6 +21,7 @@ import {
   waitUntilReady,
   writePid,
 } from '../../local/stack/processes';
+import { dynaliteArgs, dynaliteStorage } from '../../local/stack/services';
 import { stackEnv } from '../support/env';
 
 const REQUIRED = [
@@ -67,6 +70,14 @@ describe('local stack', () => {
     for (const file of cached) {
       expect((statSync(join(printCache, file)).mode & 0o777).toString(8), file).toBe('600');
     }
+  });
+
+  it("says where dynalite keeps its tables (status, up), from the running process's command line", async () => {
+    const fromStatus = (await status()).find((s) => s.name === 'dynamodb');
+    const fromUp = (await up({ owner: 'test' })).services.find((s) => s.name === 'dynamodb');
+    if (fromStatus?.managed === false) return; // AWS_ENDPOINT_URL_DYNAMODB given: nothing started here
+    expect(['memory', 'disk']).toContain(fromStatus?.storage);
+    expect(fromUp?.storage).toBe(fromStatus?.storage);
   });
 
   it('reuses the running services on a second up', async () => {
@@ -141,6 +152,56 @@ describe('stack process safeguards', () => {
     expect(livePid(probe)).toBe(pid);
     expect(await stopProcess(record as NonNullable<typeof record>, 5000)).toBe('stopped');
     await exited;
+  });
+
+  it('starts dynalite with its tables in memory when asked, serving like the one on disk', async () => {
+    server = createServer();
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    server = undefined;
+    expect(dynaliteArgs(port, 'memory')).not.toContain('--path');
+    expect(dynaliteArgs(port, 'disk')).toEqual(
+      expect.arrayContaining(['--path', join(stateDir, 'dynalite')]),
+    );
+    const { pid } = spawnDetached(
+      process.execPath,
+      [join(repoRoot, 'node_modules', 'dynalite', 'cli.js'), ...dynaliteArgs(port, 'memory')],
+      { service: probe, marker: 'dynalite', logFile: logFile(probe), cwd: repoRoot },
+    );
+    const record = readPid(probe) as NonNullable<ReturnType<typeof readPid>>;
+    try {
+      await waitUntilReady({
+        service: 'probe',
+        pid,
+        logFile: logFile(probe),
+        timeoutMs: 30_000,
+        ready: () => portAnswers(port),
+      });
+      expect(dynaliteStorage(pid)).toBe('memory');
+      const client = new DynamoDBClient({
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'eu-west-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      await client.send(
+        new CreateTableCommand({
+          TableName: 'probe',
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        }),
+      );
+      await client.send(new PutItemCommand({ TableName: 'probe', Item: { pk: { S: 'a' }, n: { N: '1' } } }));
+      const { Item } = await client.send(new GetItemCommand({ TableName: 'probe', Key: { pk: { S: 'a' } } }));
+      expect(Item?.n).toEqual({ N: '1' });
+      client.destroy();
+    } finally {
+      await stopProcess(record, 5000);
+    }
+    // The stack's own dynalite, wherever it keeps its tables, is not this one: its pid file is untouched.
+    expect(readPid('dynamodb')?.pid).not.toBe(pid);
   });
 
   it('names the port and the variable when a port is taken', async () => {
