@@ -9,6 +9,7 @@ import { chunk, mapBounded } from '../../shared/concurrency';
 import { eventKey } from '../../shared/contracts/cloudevents';
 import { isConditionalCheckFailure } from '../../shared/dynamodb';
 import type {
+  HeldLease,
   LeaseResult,
   LogEntry,
   LogRecord,
@@ -96,14 +97,49 @@ export class DynamoDbNotificationLog implements NotificationLog {
       if (!isConditionalCheckFailure(error)) throw error;
       // The error carries the blocking item in wire format (lib-dynamodb does not unmarshall errors); dynalite
       // ignores ReturnValuesOnConditionCheckFailure, so then read it.
-      const returned = (error.Item?.leaseUntil as { N?: string } | undefined)?.N;
-      if (returned !== undefined) return { acquired: false, leaseUntil: Number(returned) };
+      const returned = error.Item as Record<string, { S?: string; N?: string }> | undefined;
+      if (returned?.leaseUntil?.N !== undefined) {
+        return refused(returned.leaseUntil.N, returned.holder?.S, returned.through?.N);
+      }
       const held = (
         await this.client.send(
           new GetCommand({ TableName: this.tableName, Key: leaseKey(partition), ConsistentRead: true }),
         )
       ).Item;
-      return { acquired: false, leaseUntil: Number(held?.leaseUntil ?? now) };
+      return refused(held?.leaseUntil ?? now, held?.holder, held?.through);
+    }
+  }
+
+  async takeOverLease(
+    partition: string,
+    from: HeldLease,
+    holder: string,
+    offsets: OffsetRange,
+    now: number,
+    leaseMs: number,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: leaseKey(partition),
+          UpdateExpression:
+            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, through = :last',
+          ConditionExpression: 'holder = :from AND through = :through',
+          ExpressionAttributeValues: {
+            ':holder': holder,
+            ':leaseUntil': now + leaseMs,
+            ':now': now,
+            ':last': offsets.last,
+            ':from': from.holder,
+            ':through': from.through,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
     }
   }
 
@@ -193,6 +229,15 @@ export class DynamoDbNotificationLog implements NotificationLog {
       }
     });
   }
+}
+
+function refused(leaseUntil: unknown, holder: unknown, through: unknown): LeaseResult {
+  return {
+    acquired: false,
+    leaseUntil: Number(leaseUntil),
+    ...(typeof holder === 'string' ? { holder } : {}),
+    ...(through !== undefined && Number.isFinite(Number(through)) ? { through: Number(through) } : {}),
+  };
 }
 
 function keyText(key: { pk: unknown; sk: unknown }): string {

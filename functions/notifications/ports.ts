@@ -56,8 +56,17 @@ export interface PreviousLease {
 
 export type LeaseResult =
   | { acquired: true; leaseUntil: number; previous?: PreviousLease }
-  /** Another invocation holds the partition (it may be sending right now): do not send, retry later. */
-  | { acquired: false; leaseUntil: number };
+  /**
+   * Another invocation holds the partition (it may be sending right now): do not send, retry later. `holder` and
+   * `through`: who holds it, for offsets up to which (absent when the store did not say).
+   */
+  | { acquired: false; leaseUntil: number; holder?: string; through?: number };
+
+/** A lease as a refused request saw it: the holder and the last offset of its records. */
+export interface HeldLease {
+  holder: string;
+  through: number;
+}
 
 export type LoggedStatus = 'SENT' | 'FAILED';
 
@@ -79,7 +88,9 @@ export type LogRecord =
  *   another invocation takes it only if it lapsed, was released, or the newcomer's records all come after that
  *   offset. Two invocations that got overlapping records (a poller rebalance, a retry while a slow invocation
  *   still runs) therefore never send at once, while the next batch of the partition (which the ESM delivers
- *   only once the previous one succeeded) needs no release from the one before;
+ *   only once the previous one succeeded) needs no release from the one before. A newcomer whose records
+ *   overlap the holder's may take it over (takeOverLease) once the log shows every notification of the
+ *   overlapping records SENT: that holder has nothing of them left to send;
  * - one entry per notification (source, event id, recipient), SENT or FAILED, read in bulk before sending
  *   and written in bulk after, so a redelivery skips what was sent.
  */
@@ -91,6 +102,18 @@ export interface NotificationLog {
     now: number,
     leaseMs: number,
   ): Promise<LeaseResult>;
+  /**
+   * Takes the lease from `from` only if it still holds it for the same offsets (compare and swap); false if it
+   * changed hands, was released or renewed for other offsets meanwhile.
+   */
+  takeOverLease(
+    partition: string,
+    from: HeldLease,
+    holder: string,
+    offsets: OffsetRange,
+    now: number,
+    leaseMs: number,
+  ): Promise<boolean>;
   releaseLease(partition: string, holder: string): Promise<void>;
   entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>>;
   record(records: LogRecord[], now: number): Promise<void>;

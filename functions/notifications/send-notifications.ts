@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type {
   DeliveryReceipt,
+  HeldLease,
+  LeaseResult,
   LogEntry,
   LogRecord,
   NotificationChannel,
@@ -106,9 +108,11 @@ export interface DeliveredPartition extends OffsetRange {
  *
  * A lease held by another invocation whose offsets overlap: if the log says every notification of the batch
  * was sent (the same records again after a success, e.g. a lost commit), there is nothing to guard and the
- * batch is done. Otherwise it is most often a lease a crashed invocation left behind: failing at once would
- * use up the ESM's retries long before it ends. So when it ends within `claimWaitBudgetMs`, wait for it and
- * take it; otherwise fail the partition, to be retried later.
+ * batch is done. If it says so of the notifications of the records the lease covers (up to its `through`), the
+ * holder has nothing left to send and the batch takes the lease over from it (the ESM's retry, with more
+ * records, of an invocation that timed out after its log write). Otherwise it is most often a lease a crashed
+ * invocation left behind: failing at once would use up the ESM's retries long before it ends. So when it ends
+ * within `claimWaitBudgetMs`, wait for it and take it; otherwise fail the partition, to be retried later.
  */
 export async function notifyPartition(
   partition: DeliveredPartition,
@@ -151,16 +155,33 @@ export async function notifyPartition(
   // Its rejection is handled where it is awaited, below; this keeps a failed lease request from leaving it unhandled.
   reading.catch(() => undefined);
   let lease = await log.acquireLease(partition.key, holder, partition, clock(), leaseMs);
-  if (!lease.acquired && allSent(messages, await reading)) {
+  let takenOver = false;
+  if (!lease.acquired) {
+    const logged = await reading;
     // The same records again while the batch that sent them still holds the lease (its commit was lost, or
     // the whole batch was retried): nothing left to send, so nothing for the lease to guard.
-    return report(result, planned, new Map());
+    if (allSent(messages, logged)) return report(result, planned, new Map());
+    // Its records plus newer ones (its invocation timed out or crashed after logging, and the ESM's retry brought
+    // more): once every notification of the records it holds is SENT, it has nothing of them left to send, and
+    // the lease is taken from it now instead of waited for.
+    const held = heldLease(lease);
+    const now = clock();
+    if (
+      held &&
+      allSent(messagesThrough(planned, partition.first, held.through), logged) &&
+      (await log.takeOverLease(partition.key, held, holder, partition, now, leaseMs))
+    ) {
+      lease = { acquired: true, leaseUntil: now + leaseMs };
+      takenOver = true;
+    }
   }
   // The read beside the lease request may predate the SENT entries of a holder that released the lease or let it
   // lapse after it was started; it is current only when no other holder can have sent our records' notifications
   // since: the lease was never held, was ours, or was held for earlier offsets only (those were done, logged
-  // included, before the ESM delivered ours).
-  const read = lease.acquired && readIsCurrent(lease.previous, holder, partition) ? reading : undefined;
+  // included, before the ESM delivered ours). After a takeover it is read again as well (one round trip on that
+  // path only): the holder it was taken from is not the only one that may have logged since the read.
+  const read =
+    lease.acquired && !takenOver && readIsCurrent(lease.previous, holder, partition) ? reading : undefined;
   for (let waits = 0; !lease.acquired && waits < MAX_LEASE_WAITS; waits++) {
     // The log hands a lease over once `leaseUntil < now`, hence the extra millisecond.
     const waitMs = Math.max(lease.leaseUntil - clock() + 1, 1);
@@ -211,6 +232,23 @@ function readIsCurrent(previous: PreviousLease | undefined, holder: string, offs
     previous.holder === holder ||
     (previous.through !== undefined && previous.through < offsets.first)
   );
+}
+
+function heldLease(lease: LeaseResult): HeldLease | undefined {
+  if (lease.acquired || lease.holder === undefined || lease.through === undefined) return undefined;
+  return { holder: lease.holder, through: lease.through };
+}
+
+/**
+ * The messages of the events at offsets up to `through`. Offsets grow by at least one per record, so those events
+ * are among the first `through - first + 1`: the set may hold some later events' messages too, never fewer.
+ */
+function messagesThrough(
+  planned: { index: number; message: NotificationMessage }[],
+  first: number,
+  through: number,
+): NotificationMessage[] {
+  return planned.filter(({ index }) => first + index <= through).map(({ message }) => message);
 }
 
 function allSent(messages: NotificationMessage[], logged: Map<string, LogEntry>): boolean {

@@ -250,9 +250,12 @@ describe('notifications with the DynamoDB log and the outbox', () => {
       [5, 14],
       [9, 9],
     ] as const) {
+      // Refused with who holds it and for which offsets (read back on dynalite, returned by DynamoDB).
       expect(await log.acquireLease('payment.failed-1', 'b', offsets(first, last), 2_000, 30_000)).toEqual({
         acquired: false,
         leaseUntil: 31_000,
+        holder: 'a',
+        through: 9,
       });
     }
     expect((await log.acquireLease('payment.failed-2', 'b', offsets(0, 9), 2_000, 30_000)).acquired).toBe(
@@ -294,6 +297,71 @@ describe('notifications with the DynamoDB log and the outbox', () => {
     expect(
       (await log.acquireLease('payment.failed-3', 'f', offsets(500, 599), 31_001, 30_000)).acquired,
     ).toBe(true);
+  });
+
+  it('a lease is taken over only from the holder it names while it holds it for the same offsets', async () => {
+    const table = await createTable(dynamo.client, 'NotificationsTable');
+    const log = new DynamoDbNotificationLog(logDocuments, table);
+    await log.acquireLease('booking.created-0', 'a', { first: 0, last: 9 }, 1_000, 30_000);
+    const from = { holder: 'a', through: 9 };
+    expect(
+      await log.takeOverLease(
+        'booking.created-0',
+        { holder: 'x', through: 9 },
+        'b',
+        { first: 0, last: 19 },
+        2_000,
+        30_000,
+      ),
+    ).toBe(false);
+    expect(
+      await log.takeOverLease(
+        'booking.created-0',
+        { holder: 'a', through: 8 },
+        'b',
+        { first: 0, last: 19 },
+        2_000,
+        30_000,
+      ),
+    ).toBe(false);
+    expect(
+      await log.takeOverLease('booking.created-0', from, 'b', { first: 0, last: 19 }, 2_000, 30_000),
+    ).toBe(true);
+    // b's now, through its own last offset: a's attempt cannot take it back, and a second takeover from a fails.
+    expect(await log.acquireLease('booking.created-0', 'a', { first: 0, last: 9 }, 3_000, 30_000)).toEqual({
+      acquired: false,
+      leaseUntil: 32_000,
+      holder: 'b',
+      through: 19,
+    });
+    expect(
+      await log.takeOverLease('booking.created-0', from, 'c', { first: 0, last: 29 }, 3_000, 30_000),
+    ).toBe(false);
+    // Released by a failed holder, nobody holds it to take it from: the lease is acquired instead.
+    await log.releaseLease('booking.created-0', 'b');
+    expect(
+      await log.takeOverLease(
+        'booking.created-0',
+        { holder: 'b', through: 19 },
+        'c',
+        { first: 0, last: 29 },
+        4_000,
+        30_000,
+      ),
+    ).toBe(false);
+  });
+
+  it("the ESM's retry with more records after a timed-out invocation had logged its sends: sent at once, no wait", async () => {
+    const { time, clock, sleep } = fakeTime();
+    const { invoke, channel } = await setUp(clock, sleep);
+    const first = [sampleEvents.paymentFailed, sampleEvents.bookingCreated];
+    expect((await invoke(first)).failed).toEqual([]);
+    // That invocation timed out after its log write: its lease is kept; the retry holds its records and one more.
+    const retried = await invoke([...first, sampleEvents.hitlRequested], { remainingMs: 60_000 });
+    expect(retried.failed).toEqual([]);
+    expect(retried.notifications.map((n) => n.outcome)).toEqual(['ALREADY_SENT', 'ALREADY_SENT', 'SENT']);
+    expect(time.slept).toEqual([]);
+    expect(channel.calls).toBe(3);
   });
 
   it('100 notifications: at most 1 DynamoDB request each on first delivery (6 in all), 2 for the same events in the next batch', async () => {

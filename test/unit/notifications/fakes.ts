@@ -1,4 +1,5 @@
 import type {
+  HeldLease,
   LeaseResult,
   LogEntry,
   LogRecord,
@@ -27,7 +28,12 @@ export class InMemoryNotificationLog implements NotificationLog {
     const lease = this.leases.get(partition);
     const before = lease?.through !== undefined && lease.through < offsets.first;
     if (lease && lease.leaseUntil >= now && lease.holder !== holder && !before) {
-      return { acquired: false, leaseUntil: lease.leaseUntil };
+      return {
+        acquired: false,
+        leaseUntil: lease.leaseUntil,
+        ...(lease.holder !== undefined ? { holder: lease.holder } : {}),
+        ...(lease.through !== undefined ? { through: lease.through } : {}),
+      };
     }
     this.leases.set(partition, { holder, leaseUntil: now + leaseMs, through: offsets.last });
     const previous = lease && {
@@ -35,6 +41,22 @@ export class InMemoryNotificationLog implements NotificationLog {
       ...(lease.through !== undefined ? { through: lease.through } : {}),
     };
     return { acquired: true, leaseUntil: now + leaseMs, ...(previous ? { previous } : {}) };
+  }
+  takeovers = 0;
+  async takeOverLease(
+    partition: string,
+    from: HeldLease,
+    holder: string,
+    offsets: OffsetRange,
+    now: number,
+    leaseMs: number,
+  ): Promise<boolean> {
+    this.calls++;
+    const lease = this.leases.get(partition);
+    if (lease?.holder !== from.holder || lease.through !== from.through) return false;
+    this.takeovers++;
+    this.leases.set(partition, { holder, leaseUntil: now + leaseMs, through: offsets.last });
+    return true;
   }
   async releaseLease(partition: string, holder: string): Promise<void> {
     this.calls++;

@@ -163,13 +163,88 @@ describe('notifyPartition', () => {
     const again = await send(sampleEvents.hitlRequested, dependencies('c'), 2);
     expect(again.notifications).toMatchObject([{ outcome: 'ALREADY_SENT' }]);
     expect(log.leases.get('topic-0')).toMatchObject({ holder: 'b' });
-    // Not all sent (b's send of a new notification still running, say): c may not send while b holds it.
-    const unsent = { ...sampleEvents.bookingCreated, id: 'ce-booking-2' };
-    await expect(send([sampleEvents.hitlRequested, unsent], dependencies('c'), 2)).rejects.toThrow(
-      /being sent by another invocation/,
-    );
-    expect(channel.calls).toBe(3);
+    // b's record with a newer one it does not hold (b timed out after logging; the ESM's retry brought more): c
+    // takes the lease over at once and sends the newer one only.
+    const newer = { ...sampleEvents.bookingCreated, id: 'ce-booking-2' };
+    const retried = await send([sampleEvents.hitlRequested, newer], dependencies('c'), 2);
+    expect(retried.notifications.map((n) => n.outcome)).toEqual(['ALREADY_SENT', 'SENT']);
+    expect(log.takeovers).toBe(1);
+    expect(log.leases.get('topic-0')).toMatchObject({ holder: 'c', through: 3 });
+    expect(channel.sent.map((message) => message.eventId)).toEqual([
+      'ce-payment-1',
+      'ce-booking-1',
+      'ce-hitl-1',
+      'ce-booking-2',
+    ]);
     expect(log.releases).toBe(0);
+  });
+  it("takes over a lease once its holder's records are all logged SENT: no wait, the log read again", async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    const slept: number[] = [];
+    const dependencies = (holder: string) => ({
+      channel,
+      log,
+      holder: () => holder,
+      claimWaitBudgetMs: () => 60_000,
+      sleep: async (ms: number) => {
+        slept.push(ms);
+      },
+    });
+    await send([sampleEvents.paymentFailed, sampleEvents.bookingCreated], dependencies('timed-out'), 0);
+    let reads = 0;
+    const entries = log.entries.bind(log);
+    log.entries = async (messages) => {
+      reads++;
+      return entries(messages);
+    };
+    const result = await send(
+      [sampleEvents.paymentFailed, sampleEvents.bookingCreated, sampleEvents.hitlRequested],
+      dependencies('retry'),
+      0,
+    );
+    expect(result.notifications.map((n) => n.outcome)).toEqual(['ALREADY_SENT', 'ALREADY_SENT', 'SENT']);
+    expect(slept).toEqual([]);
+    expect(reads).toBe(2);
+    expect(channel.sent.map((message) => message.eventId)).toEqual([
+      'ce-payment-1',
+      'ce-booking-1',
+      'ce-hitl-1',
+    ]);
+    expect(log.leases.get('topic-0')).toMatchObject({ holder: 'retry', through: 2 });
+  });
+  it("waits for the lease while a notification of its holder's records is not SENT (it may be sending it)", async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    await send(sampleEvents.paymentFailed, { channel, log, sleep: noSleep, holder: () => 'a' }, 0);
+    // The holder of offsets 0..1 logged the first record's notification and is still sending the second's.
+    await log.releaseLease('topic-0', 'a');
+    await log.acquireLease('topic-0', 'sending', { first: 0, last: 1 }, Date.now(), 30_000);
+    await expect(
+      send(
+        [sampleEvents.paymentFailed, sampleEvents.bookingCreated, sampleEvents.hitlRequested],
+        { channel, log, sleep: noSleep },
+        0,
+      ),
+    ).rejects.toThrow(/being sent by another invocation/);
+    expect(log.takeovers).toBe(0);
+    expect(channel.calls).toBe(1);
+  });
+  it('does not take over a lease that changed hands after it was refused: it waits for that one', async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    await send(sampleEvents.paymentFailed, { channel, log, sleep: noSleep, holder: () => 'a' }, 0);
+    const takeOver = log.takeOverLease.bind(log);
+    log.takeOverLease = async (...args) => {
+      // Between the refusal and the takeover, another invocation with the same records took it.
+      log.leases.set('topic-0', { holder: 'other', leaseUntil: Date.now() + 30_000, through: 1 });
+      return takeOver(...args);
+    };
+    await expect(
+      send([sampleEvents.paymentFailed, sampleEvents.hitlRequested], { channel, log, sleep: noSleep }, 0),
+    ).rejects.toThrow(/being sent by another invocation/);
+    expect(log.takeovers).toBe(0);
+    expect(channel.calls).toBe(1);
   });
   it('reads the log while it takes the lease (one round trip, not two)', async () => {
     const log = new InMemoryNotificationLog();
