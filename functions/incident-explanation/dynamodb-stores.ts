@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterRequestsAreSent, allSettledOrThrow, chunk } from '../../shared/concurrency';
 import { batchGetAll, batchPutAll, isConditionalCheckFailure, WRITE_BATCH } from '../../shared/dynamodb';
 import { explanationKey, legacyOutcomeOf, outcomeAttributes, storedOutcomeOf } from './explanation-records';
@@ -14,21 +14,31 @@ import type {
 } from './ports';
 
 // IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation, with the outcome it came from:
-// explanation-records.ts) | REVIEW (the human review). An open review also carries reviewQueue = OPEN, the key of
-// the sparse index OpenReviews (serverless.yml).
+// explanation-records.ts) | REVIEW (the human review task) | RESOLUTION (the first decision on it, written once, by
+// `resolve` only). An open review also carries reviewQueue = OPEN, the key of the sparse index OpenReviews
+// (serverless.yml).
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
-const incidentKey = (incidentId: string, sk: 'VIEW' | 'REVIEW') => ({ pk: `INCIDENT#${incidentId}`, sk });
+type IncidentItem = 'VIEW' | 'REVIEW' | 'RESOLUTION';
+const incidentKey = (incidentId: string, sk: IncidentItem) => ({ pk: `INCIDENT#${incidentId}`, sk });
+const incidentIdOf = (item: Record<string, unknown>) => String(item.pk).slice('INCIDENT#'.length);
 /** Batch requests of one call in flight at once (100 keys or 25 items each: a 6-partition batch writes 24 of views). */
 const BATCH_REQUESTS_IN_FLIGHT = 8;
 
+/**
+ * Review tasks and their decisions. A batch opens a review with a blind put (saveAll: no condition, so that 100
+ * of them cost 4 requests, not 100), which can land after a resolution its read did not see and write the task
+ * OPEN again. The decision is therefore also kept in an item of its own, RESOLUTION, which only `resolve` writes,
+ * once (the first decision): what `get` and `listOpen` return is the task with that decision on it, whatever the
+ * task item says. README, "Reviews".
+ */
 export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
-  /** One consistent BatchGetItem per 100 incidents. */
+  /** One consistent BatchGetItem per 100 incidents: the task items (a decision always comes with one). */
   async findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>> {
     if (incidentIds.length === 0) return new Map();
     const items = await batchGetAll(
@@ -37,13 +47,13 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
       incidentIds.map((incidentId) => incidentKey(incidentId, 'REVIEW')),
       BATCH_REQUESTS_IN_FLIGHT,
     );
-    return new Map(items.map((item) => [String(item.pk).slice('INCIDENT#'.length), toReviewTask(item)]));
+    return new Map(items.map((item) => [incidentIdOf(item), toReviewTask(item)]));
   }
 
   /**
    * Batched unconditional puts (25 a request), instead of a conditional write each: the batch writes only what its
-   * consistent read did not find (reviewToOpen). Why no condition is needed, and the one race it leaves (a
-   * resolution landing between the read and this write): README, "Reviews".
+   * consistent read did not find (reviewToOpen). A resolution landing between that read and this write is
+   * overwritten here and kept in its RESOLUTION item (README, "Reviews").
    */
   async saveAll(tasks: readonly ReviewTask[]): Promise<void> {
     await batchPutAll(
@@ -58,53 +68,50 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     );
   }
 
+  /**
+   * The task closed with the decision (conditional: OPEN or absent), then the decision kept apart (conditional:
+   * none kept yet). The first decision wins either way: a task found resolved answers ALREADY_RESOLVED (and has its
+   * decision kept, should a crash have come between the two writes); one found OPEN while a decision is kept (a
+   * batch wrote it OPEN again after that decision) gets the kept decision back and answers ALREADY_RESOLVED too.
+   */
   async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: incidentKey(resolution.incidentId, 'REVIEW'),
-          UpdateExpression:
-            'SET #status = :resolved, reviewId = :reviewId, incidentId = :incidentId, decision = :decision, ' +
-            'reviewer = :reviewer, resolvedAt = :resolvedAt' +
-            (resolution.comment ? ', #comment = :comment' : '') +
-            ' REMOVE reviewQueue',
+          ...closeTask(resolution, { ':open': OPEN }),
           // First resolution wins; a redelivered or late second resolution changes nothing.
           ConditionExpression: 'attribute_not_exists(#status) OR #status = :open',
-          ExpressionAttributeNames: {
-            '#status': 'status',
-            ...(resolution.comment ? { '#comment': 'comment' } : {}),
-          },
-          ExpressionAttributeValues: {
-            ':resolved': 'RESOLVED',
-            ':open': 'OPEN',
-            ':reviewId': resolution.reviewId,
-            ':incidentId': resolution.incidentId,
-            ':decision': resolution.decision,
-            ':reviewer': resolution.reviewer,
-            ':resolvedAt': resolution.resolvedAt,
-            ...(resolution.comment ? { ':comment': resolution.comment } : {}),
-          },
         }),
       );
-      return 'RESOLVED';
     } catch (error) {
-      if (isConditionalCheckFailure(error)) return 'ALREADY_RESOLVED';
-      throw error;
+      if (!isConditionalCheckFailure(error)) throw error;
+      const { REVIEW: task } = await this.items(resolution.incidentId, ['REVIEW']);
+      if (task?.status === 'RESOLVED') await this.keepDecision(decisionOf(task));
+      return 'ALREADY_RESOLVED';
     }
+    if (await this.keepDecision(resolution)) return 'RESOLVED';
+    const { RESOLUTION: kept } = await this.items(resolution.incidentId, ['RESOLUTION']);
+    if (kept) {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: incidentKey(resolution.incidentId, 'REVIEW'),
+          ...closeTask(decisionOf(kept)),
+        }),
+      );
+    }
+    return 'ALREADY_RESOLVED';
   }
 
+  /** The review of an incident with its decision (one consistent BatchGetItem of both items). */
   async get(incidentId: string): Promise<ReviewTask | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: incidentKey(incidentId, 'REVIEW'),
-        ConsistentRead: true,
-      }),
-    );
-    return Item ? toReviewTask(Item) : undefined;
+    const { REVIEW: task, RESOLUTION: decision } = await this.items(incidentId, ['REVIEW', 'RESOLUTION']);
+    return reviewOf(task, decision);
   }
 
+  /** The open tasks, oldest first, less those whose decision is kept (a task written OPEN again after it). */
   async listOpen(limit: number): Promise<ReviewTask[]> {
     const tasks: ReviewTask[] = [];
     let from: Record<string, unknown> | undefined;
@@ -119,11 +126,109 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
           ...(from ? { ExclusiveStartKey: from } : {}),
         }),
       );
-      tasks.push(...(page.Items ?? []).map(toReviewTask));
+      const items = page.Items ?? [];
+      const decided = new Set(
+        (
+          await batchGetAll(
+            this.client,
+            this.tableName,
+            items.map((item) => incidentKey(incidentIdOf(item), 'RESOLUTION')),
+            BATCH_REQUESTS_IN_FLIGHT,
+            ['pk'],
+          )
+        ).map(incidentIdOf),
+      );
+      tasks.push(...items.filter((item) => !decided.has(incidentIdOf(item))).map(toReviewTask));
       from = page.LastEvaluatedKey;
     } while (from && tasks.length < limit);
     return tasks;
   }
+
+  /** Keeps the decision unless one is kept already; true if this one was. */
+  private async keepDecision(decision: ReviewResolution): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: incidentKey(decision.incidentId, 'RESOLUTION'),
+          ...setDecision(decision),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private async items(
+    incidentId: string,
+    kinds: IncidentItem[],
+  ): Promise<Partial<Record<IncidentItem, Record<string, unknown>>>> {
+    const items = await batchGetAll(
+      this.client,
+      this.tableName,
+      kinds.map((kind) => incidentKey(incidentId, kind)),
+    );
+    return Object.fromEntries(items.map((item) => [item.sk, item]));
+  }
+}
+
+/** The fields of a decision, as SET clauses (UpdateItem writes them whether the item exists or not). */
+function setDecision(decision: ReviewResolution) {
+  const comment = decision.comment ? ', #comment = :comment' : '';
+  return {
+    UpdateExpression:
+      'SET reviewId = :reviewId, incidentId = :incidentId, decision = :decision, reviewer = :reviewer, ' +
+      `resolvedAt = :resolvedAt${comment}`,
+    ...(decision.comment ? { ExpressionAttributeNames: { '#comment': 'comment' } } : {}),
+    ExpressionAttributeValues: {
+      ':reviewId': decision.reviewId,
+      ':incidentId': decision.incidentId,
+      ':decision': decision.decision,
+      ':reviewer': decision.reviewer,
+      ':resolvedAt': decision.resolvedAt,
+      ...(decision.comment ? { ':comment': decision.comment } : {}),
+    },
+  };
+}
+
+/**
+ * A task closed with a decision: RESOLVED, the decision on it, out of the open reviews' index. `values`: those a
+ * condition beside it uses (DynamoDB refuses values no expression uses).
+ */
+function closeTask(decision: ReviewResolution, values: Record<string, string> = {}) {
+  const set = setDecision(decision);
+  return {
+    UpdateExpression: `${set.UpdateExpression.replace('SET ', 'SET #status = :resolved, ')} REMOVE reviewQueue`,
+    ExpressionAttributeNames: { '#status': 'status', ...set.ExpressionAttributeNames },
+    ExpressionAttributeValues: { ...set.ExpressionAttributeValues, ':resolved': 'RESOLVED', ...values },
+  };
+}
+
+function decisionOf(item: Record<string, unknown>): ReviewResolution {
+  return {
+    reviewId: String(item.reviewId),
+    incidentId: String(item.incidentId),
+    decision: String(item.decision),
+    reviewer: String(item.reviewer),
+    resolvedAt: String(item.resolvedAt),
+    ...(typeof item.comment === 'string' && item.comment !== '' ? { comment: item.comment } : {}),
+  };
+}
+
+/**
+ * A review as its items tell it: the task, with the kept decision on it when there is one (the task item may say
+ * OPEN: written again after the decision). Undefined when neither item exists.
+ */
+export function reviewOf(
+  task: Record<string, unknown> | undefined,
+  decision: Record<string, unknown> | undefined,
+): ReviewTask | undefined {
+  if (!decision) return task ? toReviewTask(task) : undefined;
+  const { comment: _comment, ...open } = task ? toReviewTask(task) : ({} as Partial<ReviewTask>);
+  return { ...open, ...decisionOf(decision), status: 'RESOLVED' } as ReviewTask;
 }
 
 function toReviewTask(item: Record<string, unknown>): ReviewTask {

@@ -48,16 +48,17 @@ export type ResolveOutcome = 'RESOLVED' | 'ALREADY_RESOLVED';
 
 /**
  * Human-review tasks. The batch decides what to write from a fresh `findAll` (review-policy.ts, reviewToOpen), and
- * a resolution may arrive first; a resolution landing between findAll and saveAll is the one race left (README,
- * "Reviews").
+ * a resolution may arrive first; one landing between findAll and saveAll may leave the task written OPEN, and the
+ * decision is kept apart so that `get` and `listOpen` still tell it (README, "Reviews").
  */
 export interface ReviewTasks {
   /** The stored review tasks of these incidents (a consistent read), by incident id; absent: none stored. */
   findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>>;
   /** Writes these tasks as they are, one per incident (an OPEN one joins the open reviews); unconditional. */
   saveAll(tasks: readonly ReviewTask[]): Promise<void>;
-  /** Closes the task with the decision; the first resolution wins, a repeated one is ALREADY_RESOLVED. */
+  /** Closes the task with the decision and keeps the decision; the first resolution wins, a repeated one is ALREADY_RESOLVED. */
   resolve(resolution: ReviewResolution): Promise<ResolveOutcome>;
+  /** The task with its decision (the kept one wins over what the task item says). */
   get(incidentId: string): Promise<ReviewTask | undefined>;
 }
 

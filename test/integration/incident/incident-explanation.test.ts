@@ -223,6 +223,84 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect((await reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(incidentId);
   });
 
+  it('a resolution landing between the batch review read and its write is not lost: the first decision stands', async () => {
+    const { batches, reviews } = setUp();
+    const incidentId = `${prefix}-inc-race`;
+    const resolution = (decision: string, id: string): ConsumedEvent => ({
+      topic: 'genai.hitl.resolved',
+      id,
+      time: '2026-11-23T10:05:00.000Z',
+      data: { reviewId: 'r-race', incidentId, decision, reviewer: 'ana' },
+    });
+    // The resolution is consumed (another ESM) after this batch read the reviews and before it writes them.
+    const resolver = setUp();
+    const findAll = reviews.findAll.bind(reviews);
+    reviews.findAll = async (ids) => {
+      const found = await findAll(ids);
+      await resolver.processor.process(resolution('DISMISSED', 'ce-race-1'));
+      return found;
+    };
+    await batches.process([incidentEvent(incidentId, 'HIGH')]);
+    expect(await reviews.get(incidentId)).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'DISMISSED',
+      reviewer: 'ana',
+    });
+    expect((await reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(incidentId);
+    // A second decision on the task written OPEN again: refused, and the task gets the first decision back.
+    expect(await resolver.processor.process(resolution('CONFIRMED', 'ce-race-2'))).toMatchObject({
+      outcome: 'ALREADY_RESOLVED',
+    });
+    expect(await reviews.get(incidentId)).toMatchObject({ status: 'RESOLVED', decision: 'DISMISSED' });
+    const task = (
+      await dynamo.documents.send(
+        new GetCommand({ TableName: incidentsTable, Key: { pk: `INCIDENT#${incidentId}`, sk: 'REVIEW' } }),
+      )
+    ).Item;
+    expect(task).toMatchObject({ status: 'RESOLVED', decision: 'DISMISSED', reasons: ['SEVERITY_HIGH'] });
+    expect(task?.reviewQueue).toBeUndefined();
+  });
+
+  it('keeps the decision of a review resolved before the decision was kept apart (or whose second write was lost)', async () => {
+    const { processor, reviews } = setUp();
+    const incidentId = `${prefix}-inc-legacy-resolved`;
+    await dynamo.documents.send(
+      new PutCommand({
+        TableName: incidentsTable,
+        Item: {
+          pk: `INCIDENT#${incidentId}`,
+          sk: 'REVIEW',
+          reviewId: 'r-legacy',
+          incidentId,
+          status: 'RESOLVED',
+          reasons: ['SEVERITY_HIGH'],
+          decision: 'CONFIRMED',
+          reviewer: 'bo',
+          resolvedAt: '2026-11-23T10:00:00.000Z',
+        },
+      }),
+    );
+    // A second decision: refused, and the first one kept apart from now on.
+    expect(
+      await processor.process({
+        topic: 'genai.hitl.resolved',
+        id: 'ce-legacy-2',
+        time: '2026-11-23T10:06:00.000Z',
+        data: { reviewId: 'r-legacy', incidentId, decision: 'DISMISSED', reviewer: 'ana' },
+      }),
+    ).toMatchObject({ outcome: 'ALREADY_RESOLVED' });
+    const kept = (
+      await dynamo.documents.send(
+        new GetCommand({
+          TableName: incidentsTable,
+          Key: { pk: `INCIDENT#${incidentId}`, sk: 'RESOLUTION' },
+        }),
+      )
+    ).Item;
+    expect(kept).toMatchObject({ decision: 'CONFIRMED', reviewer: 'bo' });
+    expect(await reviews.get(incidentId)).toMatchObject({ status: 'RESOLVED', decision: 'CONFIRMED' });
+  });
+
   it('opens the review of an outcome stored without it (its write failed) when two records of the incident are redelivered in one batch, once, before the events', async () => {
     const first = setUp();
     const incidentId = `${prefix}-inc-review-lost`;
