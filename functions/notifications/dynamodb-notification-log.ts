@@ -20,7 +20,8 @@ import type {
 
 // NotificationsTable:
 //   notification entries: pk NOTIFICATION#["<ce source>","<ce id>"], sk RECIPIENT#<recipientId>; SENT | FAILED
-//   partition leases:     pk LEASE#<topic>-<partition>, sk LEASE; holder, leaseUntil, through (last offset)
+//   partition leases:     pk LEASE#<topic>-<partition>, sk LEASE; holder, leaseUntil, fromOffset and through (the
+//                         first and last offsets of its holder's records)
 /** The key of a notification's log entry: the event's CloudEvents source and id (eventKey: JSON, no separator clash). */
 export function notificationLogKey(eventSource: string, eventId: string, recipientId: string) {
   return {
@@ -62,7 +63,7 @@ export class DynamoDbNotificationLog implements NotificationLog {
           TableName: this.tableName,
           Key: leaseKey(partition),
           UpdateExpression:
-            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, through = :last',
+            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, fromOffset = :first, through = :last',
           // Free or released, lapsed (its holder crashed or timed out), already ours, or held for offsets that
           // all come before ours: the ESM delivers a partition's later offsets only once the earlier ones
           // succeeded, so that holder is done with them (a lease without `through`, from before it was kept,
@@ -99,14 +100,19 @@ export class DynamoDbNotificationLog implements NotificationLog {
       // ignores ReturnValuesOnConditionCheckFailure, so then read it.
       const returned = error.Item as Record<string, { S?: string; N?: string }> | undefined;
       if (returned?.leaseUntil?.N !== undefined) {
-        return refused(returned.leaseUntil.N, returned.holder?.S, returned.through?.N);
+        return refused(
+          returned.leaseUntil.N,
+          returned.holder?.S,
+          returned.fromOffset?.N,
+          returned.through?.N,
+        );
       }
       const held = (
         await this.client.send(
           new GetCommand({ TableName: this.tableName, Key: leaseKey(partition), ConsistentRead: true }),
         )
       ).Item;
-      return refused(held?.leaseUntil ?? now, held?.holder, held?.through);
+      return refused(held?.leaseUntil ?? now, held?.holder, held?.fromOffset, held?.through);
     }
   }
 
@@ -124,12 +130,13 @@ export class DynamoDbNotificationLog implements NotificationLog {
           TableName: this.tableName,
           Key: leaseKey(partition),
           UpdateExpression:
-            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, through = :last',
+            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, fromOffset = :first, through = :last',
           ConditionExpression: 'holder = :from AND through = :through',
           ExpressionAttributeValues: {
             ':holder': holder,
             ':leaseUntil': now + leaseMs,
             ':now': now,
+            ':first': offsets.first,
             ':last': offsets.last,
             ':from': from.holder,
             ':through': from.through,
@@ -231,12 +238,16 @@ export class DynamoDbNotificationLog implements NotificationLog {
   }
 }
 
-function refused(leaseUntil: unknown, holder: unknown, through: unknown): LeaseResult {
+function refused(leaseUntil: unknown, holder: unknown, first: unknown, through: unknown): LeaseResult {
+  const offset = (value: unknown) =>
+    value !== undefined && Number.isFinite(Number(value)) ? Number(value) : undefined;
+  const [from, last] = [offset(first), offset(through)];
   return {
     acquired: false,
     leaseUntil: Number(leaseUntil),
     ...(typeof holder === 'string' ? { holder } : {}),
-    ...(through !== undefined && Number.isFinite(Number(through)) ? { through: Number(through) } : {}),
+    ...(from !== undefined ? { first: from } : {}),
+    ...(last !== undefined ? { through: last } : {}),
   };
 }
 

@@ -57,14 +57,15 @@ export interface PreviousLease {
 export type LeaseResult =
   | { acquired: true; leaseUntil: number; previous?: PreviousLease }
   /**
-   * Another invocation holds the partition (it may be sending right now): do not send, retry later. `holder` and
-   * `through`: who holds it, for offsets up to which (absent when the store did not say).
+   * Another invocation holds the partition (it may be sending right now): do not send, retry later. `holder`,
+   * `first` and `through`: who holds it, for which offsets (absent when the store did not say).
    */
-  | { acquired: false; leaseUntil: number; holder?: string; through?: number };
+  | { acquired: false; leaseUntil: number; holder?: string; first?: number; through?: number };
 
-/** A lease as a refused request saw it: the holder and the last offset of its records. */
+/** A lease as a refused request saw it: the holder and the first and last offsets of its records. */
 export interface HeldLease {
   holder: string;
+  first: number;
   through: number;
 }
 

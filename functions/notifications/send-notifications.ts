@@ -108,9 +108,9 @@ export interface DeliveredPartition extends OffsetRange {
  *
  * A lease held by another invocation whose offsets overlap: if the log says every notification of the batch
  * was sent (the same records again after a success, e.g. a lost commit), there is nothing to guard and the
- * batch is done. If it says so of the notifications of the records the lease covers (up to its `through`), the
- * holder has nothing left to send and the batch takes the lease over from it (the ESM's retry, with more
- * records, of an invocation that timed out after its log write). Otherwise it is most often a lease a crashed
+ * batch is done. If the batch holds all the records the lease covers (from its first offset to its `through`)
+ * and the log says so of their notifications, the holder has nothing left to send and the batch takes the lease
+ * over from it (the ESM's retry, with more records, of an invocation that timed out after its log write). Otherwise it is most often a lease a crashed
  * invocation left behind: failing at once would use up the ESM's retries long before it ends. So when it ends
  * within `claimWaitBudgetMs`, wait for it and take it; otherwise fail the partition, to be retried later.
  */
@@ -163,11 +163,14 @@ export async function notifyPartition(
     if (allSent(messages, logged)) return report(result, planned, new Map());
     // Its records plus newer ones (its invocation timed out or crashed after logging, and the ESM's retry brought
     // more): once every notification of the records it holds is SENT, it has nothing of them left to send, and
-    // the lease is taken from it now instead of waited for.
+    // the lease is taken from it now instead of waited for. Only when this batch holds all of them (it starts at
+    // or before the holder's first offset): of records before ours, the holder may still be sending one whose
+    // event comes again later in our batch (a producer's duplicate).
     const held = heldLease(lease);
     const now = clock();
     if (
       held &&
+      partition.first <= held.first &&
       allSent(messagesThrough(planned, partition.first, held.through), logged) &&
       (await log.takeOverLease(partition.key, held, holder, partition, now, leaseMs))
     ) {
@@ -235,8 +238,9 @@ function readIsCurrent(previous: PreviousLease | undefined, holder: string, offs
 }
 
 function heldLease(lease: LeaseResult): HeldLease | undefined {
-  if (lease.acquired || lease.holder === undefined || lease.through === undefined) return undefined;
-  return { holder: lease.holder, through: lease.through };
+  if (lease.acquired || lease.holder === undefined) return undefined;
+  if (lease.first === undefined || lease.through === undefined) return undefined;
+  return { holder: lease.holder, first: lease.first, through: lease.through };
 }
 
 /**

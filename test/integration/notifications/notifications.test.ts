@@ -255,6 +255,7 @@ describe('notifications with the DynamoDB log and the outbox', () => {
         acquired: false,
         leaseUntil: 31_000,
         holder: 'a',
+        first: 0,
         through: 9,
       });
     }
@@ -302,53 +303,36 @@ describe('notifications with the DynamoDB log and the outbox', () => {
   it('a lease is taken over only from the holder it names while it holds it for the same offsets', async () => {
     const table = await createTable(dynamo.client, 'NotificationsTable');
     const log = new DynamoDbNotificationLog(logDocuments, table);
-    await log.acquireLease('booking.created-0', 'a', { first: 0, last: 9 }, 1_000, 30_000);
-    const from = { holder: 'a', through: 9 };
-    expect(
-      await log.takeOverLease(
-        'booking.created-0',
-        { holder: 'x', through: 9 },
-        'b',
-        { first: 0, last: 19 },
-        2_000,
+    const partition = 'booking.created-0';
+    /** `holder` takes the lease from (fromHolder, through) for offsets 0..last at `now`. */
+    const takeOver = (fromHolder: string, through: number, holder: string, last: number, now: number) =>
+      log.takeOverLease(
+        partition,
+        { holder: fromHolder, first: 0, through },
+        holder,
+        { first: 0, last },
+        now,
         30_000,
-      ),
-    ).toBe(false);
-    expect(
-      await log.takeOverLease(
-        'booking.created-0',
-        { holder: 'a', through: 8 },
-        'b',
-        { first: 0, last: 19 },
-        2_000,
-        30_000,
-      ),
-    ).toBe(false);
-    expect(
-      await log.takeOverLease('booking.created-0', from, 'b', { first: 0, last: 19 }, 2_000, 30_000),
-    ).toBe(true);
+      );
+    await log.acquireLease(partition, 'a', { first: 0, last: 9 }, 1_000, 30_000);
+    expect(await takeOver('x', 9, 'b', 19, 2_000)).toBe(false);
+    expect(await takeOver('a', 8, 'b', 19, 2_000)).toBe(false);
+    expect(await takeOver('a', 9, 'b', 19, 2_000)).toBe(true);
     // b's now, through its own last offset: a's attempt cannot take it back, and a second takeover from a fails.
-    expect(await log.acquireLease('booking.created-0', 'a', { first: 0, last: 9 }, 3_000, 30_000)).toEqual({
+    expect(await log.acquireLease(partition, 'a', { first: 0, last: 9 }, 3_000, 30_000)).toEqual({
       acquired: false,
       leaseUntil: 32_000,
       holder: 'b',
+      first: 0,
       through: 19,
     });
-    expect(
-      await log.takeOverLease('booking.created-0', from, 'c', { first: 0, last: 29 }, 3_000, 30_000),
-    ).toBe(false);
+    expect(await takeOver('a', 9, 'c', 29, 3_000)).toBe(false);
     // Released by a failed holder, nobody holds it to take it from: the lease is acquired instead.
-    await log.releaseLease('booking.created-0', 'b');
-    expect(
-      await log.takeOverLease(
-        'booking.created-0',
-        { holder: 'b', through: 19 },
-        'c',
-        { first: 0, last: 29 },
-        4_000,
-        30_000,
-      ),
-    ).toBe(false);
+    await log.releaseLease(partition, 'b');
+    expect(await takeOver('b', 19, 'c', 29, 4_000)).toBe(false);
+    expect((await log.acquireLease(partition, 'c', { first: 0, last: 29 }, 4_000, 30_000)).acquired).toBe(
+      true,
+    );
   });
 
   it("the ESM's retry with more records after a timed-out invocation had logged its sends: sent at once, no wait", async () => {

@@ -13,7 +13,10 @@ import type {
 /** The log in memory, with the DynamoDB adapter's semantics; counts its calls. */
 export class InMemoryNotificationLog implements NotificationLog {
   readonly store = new Map<string, LogEntry & { lastError?: string }>();
-  readonly leases = new Map<string, { holder?: string; leaseUntil: number; through?: number }>();
+  readonly leases = new Map<
+    string,
+    { holder?: string; leaseUntil: number; first?: number; through?: number }
+  >();
   calls = 0;
   releases = 0;
 
@@ -32,10 +35,16 @@ export class InMemoryNotificationLog implements NotificationLog {
         acquired: false,
         leaseUntil: lease.leaseUntil,
         ...(lease.holder !== undefined ? { holder: lease.holder } : {}),
+        ...(lease.first !== undefined ? { first: lease.first } : {}),
         ...(lease.through !== undefined ? { through: lease.through } : {}),
       };
     }
-    this.leases.set(partition, { holder, leaseUntil: now + leaseMs, through: offsets.last });
+    this.leases.set(partition, {
+      holder,
+      leaseUntil: now + leaseMs,
+      first: offsets.first,
+      through: offsets.last,
+    });
     const previous = lease && {
       ...(lease.holder !== undefined ? { holder: lease.holder } : {}),
       ...(lease.through !== undefined ? { through: lease.through } : {}),
@@ -55,14 +64,20 @@ export class InMemoryNotificationLog implements NotificationLog {
     const lease = this.leases.get(partition);
     if (lease?.holder !== from.holder || lease.through !== from.through) return false;
     this.takeovers++;
-    this.leases.set(partition, { holder, leaseUntil: now + leaseMs, through: offsets.last });
+    this.leases.set(partition, {
+      holder,
+      leaseUntil: now + leaseMs,
+      first: offsets.first,
+      through: offsets.last,
+    });
     return true;
   }
   async releaseLease(partition: string, holder: string): Promise<void> {
     this.calls++;
     this.releases++;
     const lease = this.leases.get(partition);
-    if (lease?.holder === holder) this.leases.set(partition, { leaseUntil: 0, through: lease.through });
+    if (lease?.holder === holder)
+      this.leases.set(partition, { leaseUntil: 0, first: lease.first, through: lease.through });
   }
   async entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>> {
     this.calls++;

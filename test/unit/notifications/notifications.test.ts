@@ -230,6 +230,24 @@ describe('notifyPartition', () => {
     expect(log.takeovers).toBe(0);
     expect(channel.calls).toBe(1);
   });
+  it('does not take over from a holder whose records start before its own (one of those may come again later)', async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    const newer = { ...sampleEvents.bookingCreated, id: 'ce-booking-2' };
+    const held = [sampleEvents.paymentFailed, sampleEvents.bookingCreated, sampleEvents.hitlRequested];
+    await send(held, { channel, log, sleep: noSleep, holder: () => 'h' }, 0);
+    // Offsets 1.. and a newer one (a poller that starts later in the partition): its records up to the holder's
+    // last are all SENT, but the holder's record at offset 0 is not among them.
+    await expect(
+      send(
+        [sampleEvents.bookingCreated, sampleEvents.hitlRequested, newer],
+        { channel, log, sleep: noSleep },
+        1,
+      ),
+    ).rejects.toThrow(/being sent by another invocation/);
+    expect(log.takeovers).toBe(0);
+    expect(channel.calls).toBe(3);
+  });
   it('does not take over a lease that changed hands after it was refused: it waits for that one', async () => {
     const channel = new RecordingChannel();
     const log = new InMemoryNotificationLog();
@@ -422,7 +440,7 @@ describe('notifyPartition', () => {
         sleep: noSleep,
       }),
     ).rejects.toBe(lost);
-    expect(log.leases.get('topic-0')).toEqual({ leaseUntil: 0, through: 0 });
+    expect(log.leases.get('topic-0')).toEqual({ leaseUntil: 0, first: 0, through: 0 });
   });
   it('does not send while another invocation holds the lease, and takes over an expired one', async () => {
     const log = new InMemoryNotificationLog();
