@@ -93,6 +93,8 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     }
     if (await this.keepDecision(resolution)) return 'RESOLVED';
     const { RESOLUTION: kept } = await this.items(resolution.incidentId, ['RESOLUTION']);
+    // This very decision, kept by a concurrent delivery of it that found the task closed by this one.
+    if (kept && sameDecision(decisionOf(kept), resolution)) return 'RESOLVED';
     if (kept) {
       await this.client.send(
         new UpdateCommand({
@@ -200,11 +202,23 @@ function setDecision(decision: ReviewResolution) {
  */
 function closeTask(decision: ReviewResolution, values: Record<string, string> = {}) {
   const set = setDecision(decision);
+  // A decision without a comment leaves none behind (the task may carry another decision's).
+  const remove = decision.comment ? 'reviewQueue' : 'reviewQueue, #comment';
   return {
-    UpdateExpression: `${set.UpdateExpression.replace('SET ', 'SET #status = :resolved, ')} REMOVE reviewQueue`,
-    ExpressionAttributeNames: { '#status': 'status', ...set.ExpressionAttributeNames },
+    UpdateExpression: `${set.UpdateExpression.replace('SET ', 'SET #status = :resolved, ')} REMOVE ${remove}`,
+    ExpressionAttributeNames: { '#status': 'status', '#comment': 'comment', ...set.ExpressionAttributeNames },
     ExpressionAttributeValues: { ...set.ExpressionAttributeValues, ':resolved': 'RESOLVED', ...values },
   };
+}
+
+function sameDecision(a: ReviewResolution, b: ReviewResolution): boolean {
+  return (
+    a.reviewId === b.reviewId &&
+    a.decision === b.decision &&
+    a.reviewer === b.reviewer &&
+    a.resolvedAt === b.resolvedAt &&
+    (a.comment ?? '') === (b.comment ?? '')
+  );
 }
 
 function decisionOf(item: Record<string, unknown>): ReviewResolution {
