@@ -763,7 +763,7 @@ async function main(stack: StackState): Promise<void> {
     : `PostgreSQL at ${new URL(process.env.DATABASE_URL ?? 'postgres://?').host}`;
   const dynalite = stack.services.find((s) => s.name === 'dynamodb');
   const dynaliteTables =
-    dynalite?.storage === 'disk' ? 'on disk' : `in ${dynalite?.storage ?? 'unknown storage'}`;
+    dynalite?.storage === 'disk' ? 'on disk' : dynalite?.storage === 'memory' ? 'in memory' : 'where unknown';
   const loadBefore = loadavg()[0] ?? 0;
   {
     // Where the machine's time goes while load is offered: every process of the test bed.

@@ -131,10 +131,10 @@ async function calibrate(env: Record<string, string>): Promise<{ dynamodb: numbe
 
 const loadBefore = loadavg()[0] ?? 0;
 let standIns = { dynamodb: Number.NaN, postgres: Number.NaN };
-let dynaliteStorage = 'memory';
+let dynaliteStorage: string | undefined;
 const started = Date.now();
 const rows = await withStack(async (stack) => {
-  dynaliteStorage = stack.services.find((s) => s.name === 'dynamodb')?.storage ?? 'unknown';
+  dynaliteStorage = stack.services.find((s) => s.name === 'dynamodb')?.storage;
   if (!stack.env.DATABASE_URL)
     throw new Error('bench:latency needs DATABASE_URL (a PostgreSQL server) for audit-append');
   Object.assign(process.env, stack.env);
@@ -235,7 +235,7 @@ function writeSection(measured: Measured[]): void {
       '"x6": one invocation with six partitions of 100 records (the handler runs partitions at once). Requests per record',
     'are counted at the proxies: DynamoDB and channel HTTP requests, PostgreSQL round trips (Sync/Query), Kafka',
     'Produce requests; the model row counts Converse calls. The stand-ins share this 2-core machine: wall time',
-    `includes their own service time, measured at the start without the proxy: DynamoDB (dynalite, tables ${dynaliteStorage === 'disk' ? 'on disk' : `in ${dynaliteStorage}`}) ${standIns.dynamodb} ms and`,
+    `includes their own service time, measured at the start without the proxy: DynamoDB (dynalite, tables ${dynaliteStorage === 'disk' ? 'on disk' : dynaliteStorage === 'memory' ? 'in memory' : 'where unknown'}) ${standIns.dynamodb} ms and`,
     `PostgreSQL ${standIns.postgres} ms per request, on top of the simulated round trip. When that is larger than the simulated`,
     'round trip (a busy machine), records/s here are a floor and the requests per record say more; at AWS the',
     'wall time of a sequential design is about (requests per record x round trip) per record.',

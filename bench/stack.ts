@@ -1,7 +1,7 @@
 // The benchmarks that need the local stack bring it up the way a test run does: they reuse a stack that is
 // already running and, when they end, stop only what they started (unless a test run still holds a lease on
 // it), so a benchmark never leaves a broker behind on the machine. dynalite, when a benchmark starts it, keeps its
-// tables in memory: nothing a benchmark writes outlives it, and LevelDB on disk cost dynalite 25-30% more CPU per
+// tables in memory: nothing a benchmark writes outlives it, and LevelDB on disk cost dynalite about a third more CPU per
 // request on this 2-core machine, all of it a stand-in's cost that AWS does not have (bench/RESULTS.md).
 import { acquireLease, releaseLeaseAndStopIfUnused, type StackState, up } from '../local/stack/index';
 

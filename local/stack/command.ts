@@ -30,6 +30,11 @@ export async function run(args: string[]): Promise<number> {
         log(
           `${service.name.padEnd(9)} ${service.action.padEnd(8)} ${pid.padEnd(10)} ${shownEndpoint(service.endpoint)}`,
         );
+        if (service.storage === 'memory')
+          log(
+            `note: ${service.name} keeps its tables in memory (a benchmark started it): nothing in it survives a ` +
+              'restart; `npm run stack -- down` and `up` again for tables on disk',
+          );
       }
       const p = state.provision;
       if (p) {

@@ -247,10 +247,15 @@ describe('incident-explanation with DynamoDB idempotency', () => {
       reviewer: 'ana',
     });
     expect((await reviews.listOpen(1000)).map((task) => task.incidentId)).not.toContain(incidentId);
-    // A second decision on the task written OPEN again: refused, and the task gets the first decision back.
-    expect(await resolver.processor.process(resolution('CONFIRMED', 'ce-race-2'))).toMatchObject({
-      outcome: 'ALREADY_RESOLVED',
-    });
+    // A second decision (with a comment) on the task written OPEN again: refused, and the task gets the first
+    // decision back, with no comment left from the second.
+    const second = resolution('CONFIRMED', 'ce-race-2');
+    expect(
+      await resolver.processor.process({
+        ...second,
+        data: { ...(second.data as object), comment: 'looks fine' },
+      }),
+    ).toMatchObject({ outcome: 'ALREADY_RESOLVED' });
     expect(await reviews.get(incidentId)).toMatchObject({ status: 'RESOLVED', decision: 'DISMISSED' });
     const task = (
       await dynamo.documents.send(
@@ -259,6 +264,31 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     ).Item;
     expect(task).toMatchObject({ status: 'RESOLVED', decision: 'DISMISSED', reasons: ['SEVERITY_HIGH'] });
     expect(task?.reviewQueue).toBeUndefined();
+    expect(task?.comment).toBeUndefined();
+  });
+
+  it('a resolution whose decision a concurrent delivery of it already kept is RESOLVED, not ALREADY_RESOLVED', async () => {
+    const { reviews } = setUp();
+    const incidentId = `${prefix}-inc-twice`;
+    const decision = {
+      reviewId: 'r-twice',
+      incidentId,
+      decision: 'CONFIRMED',
+      reviewer: 'ana',
+      resolvedAt: '2026-11-23T10:05:00.000Z',
+    };
+    // The other delivery found the task closed by this one and kept the decision before this one could.
+    for (const item of [
+      { sk: 'REVIEW', reviewId: 'r-twice', incidentId, status: 'OPEN', reasons: ['SEVERITY_HIGH'] },
+      { sk: 'RESOLUTION', ...decision },
+    ]) {
+      await dynamo.documents.send(
+        new PutCommand({ TableName: incidentsTable, Item: { pk: `INCIDENT#${incidentId}`, ...item } }),
+      );
+    }
+    expect(await reviews.resolve(decision)).toBe('RESOLVED');
+    expect(await reviews.resolve({ ...decision, decision: 'REJECTED' })).toBe('ALREADY_RESOLVED');
+    expect(await reviews.get(incidentId)).toMatchObject({ status: 'RESOLVED', decision: 'CONFIRMED' });
   });
 
   it('keeps the decision of a review resolved before the decision was kept apart (or whose second write was lost)', async () => {
