@@ -62,21 +62,13 @@ export class DynamoDbNotificationLog implements NotificationLog {
         new UpdateCommand({
           TableName: this.tableName,
           Key: leaseKey(partition),
-          UpdateExpression:
-            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, fromOffset = :first, through = :last',
+          ...held(holder, offsets, now, leaseMs),
           // Free or released, lapsed (its holder crashed or timed out), already ours, or held for offsets that
           // all come before ours: the ESM delivers a partition's later offsets only once the earlier ones
           // succeeded, so that holder is done with them (a lease without `through`, from before it was kept,
           // is only released or lapsed).
           ConditionExpression:
             'attribute_not_exists(pk) OR leaseUntil < :now OR holder = :holder OR through < :first',
-          ExpressionAttributeValues: {
-            ':holder': holder,
-            ':leaseUntil': now + leaseMs,
-            ':now': now,
-            ':first': offsets.first,
-            ':last': offsets.last,
-          },
           // Who held it before, at no extra request: the caller decides from it whether its log read is current.
           ReturnValues: 'ALL_OLD',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -129,18 +121,8 @@ export class DynamoDbNotificationLog implements NotificationLog {
         new UpdateCommand({
           TableName: this.tableName,
           Key: leaseKey(partition),
-          UpdateExpression:
-            'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, fromOffset = :first, through = :last',
+          ...held(holder, offsets, now, leaseMs, { ':from': from.holder, ':through': from.through }),
           ConditionExpression: 'holder = :from AND through = :through',
-          ExpressionAttributeValues: {
-            ':holder': holder,
-            ':leaseUntil': now + leaseMs,
-            ':now': now,
-            ':first': offsets.first,
-            ':last': offsets.last,
-            ':from': from.holder,
-            ':through': from.through,
-          },
         }),
       );
       return true;
@@ -236,6 +218,28 @@ export class DynamoDbNotificationLog implements NotificationLog {
       }
     });
   }
+}
+
+/** The lease held by `holder` for `offsets` until now + leaseMs; `values`: those its condition uses besides. */
+function held(
+  holder: string,
+  offsets: OffsetRange,
+  now: number,
+  leaseMs: number,
+  values: Record<string, unknown> = {},
+) {
+  return {
+    UpdateExpression:
+      'SET holder = :holder, leaseUntil = :leaseUntil, acquiredAt = :now, fromOffset = :first, through = :last',
+    ExpressionAttributeValues: {
+      ':holder': holder,
+      ':leaseUntil': now + leaseMs,
+      ':now': now,
+      ':first': offsets.first,
+      ':last': offsets.last,
+      ...values,
+    },
+  };
 }
 
 function refused(leaseUntil: unknown, holder: unknown, first: unknown, through: unknown): LeaseResult {

@@ -171,11 +171,15 @@ export async function notifyPartition(
     if (
       held &&
       partition.first <= held.first &&
-      allSent(messagesThrough(planned, partition.first, held.through), logged) &&
-      (await log.takeOverLease(partition.key, held, holder, partition, now, leaseMs))
+      allSent(messagesThrough(planned, partition.first, held.through), logged)
     ) {
-      lease = { acquired: true, leaseUntil: now + leaseMs };
-      takenOver = true;
+      if (await log.takeOverLease(partition.key, held, holder, partition, now, leaseMs)) {
+        lease = { acquired: true, leaseUntil: now + leaseMs };
+        takenOver = true;
+      } else {
+        // It changed hands or was released meanwhile: ask again rather than wait out what was refused.
+        lease = await log.acquireLease(partition.key, holder, partition, clock(), leaseMs);
+      }
     }
   }
   // The read beside the lease request may predate the SENT entries of a holder that released the lease or let it

@@ -248,6 +248,38 @@ describe('notifyPartition', () => {
     expect(log.takeovers).toBe(0);
     expect(channel.calls).toBe(3);
   });
+  it('a takeover that finds the lease released meanwhile takes it at once, and reads the log again', async () => {
+    const channel = new RecordingChannel();
+    const log = new InMemoryNotificationLog();
+    const slept: number[] = [];
+    await send(sampleEvents.paymentFailed, { channel, log, sleep: noSleep, holder: () => 'a' }, 0);
+    const takeOver = log.takeOverLease.bind(log);
+    log.takeOverLease = async (...args) => {
+      await log.releaseLease('topic-0', 'a'); // a failed after all, and released it
+      return takeOver(...args);
+    };
+    let reads = 0;
+    const entries = log.entries.bind(log);
+    log.entries = async (messages) => {
+      reads++;
+      return entries(messages);
+    };
+    const result = await send(
+      [sampleEvents.paymentFailed, sampleEvents.hitlRequested],
+      {
+        channel,
+        log,
+        claimWaitBudgetMs: () => 60_000,
+        sleep: async (ms: number) => {
+          slept.push(ms);
+        },
+      },
+      0,
+    );
+    expect(result.notifications.map((n) => n.outcome)).toEqual(['ALREADY_SENT', 'SENT']);
+    expect(slept).toEqual([]);
+    expect(reads).toBe(2);
+  });
   it('does not take over a lease that changed hands after it was refused: it waits for that one', async () => {
     const channel = new RecordingChannel();
     const log = new InMemoryNotificationLog();
