@@ -110,9 +110,10 @@ export interface DeliveredPartition extends OffsetRange {
  * was sent (the same records again after a success, e.g. a lost commit), there is nothing to guard and the
  * batch is done. If the batch holds all the records the lease covers (from its first offset to its `through`)
  * and the log says so of their notifications, the holder has nothing left to send and the batch takes the lease
- * over from it (the ESM's retry, with more records, of an invocation that timed out after its log write). Otherwise it is most often a lease a crashed
- * invocation left behind: failing at once would use up the ESM's retries long before it ends. So when it ends
- * within `claimWaitBudgetMs`, wait for it and take it; otherwise fail the partition, to be retried later.
+ * over from it (the ESM's retry, with more records, of an invocation that timed out after its log write).
+ * Otherwise it is most often a lease a crashed invocation left behind: failing at once would use up the ESM's
+ * retries long before it ends. So when it ends within `claimWaitBudgetMs`, wait for it and take it; otherwise
+ * fail the partition, to be retried later.
  */
 export async function notifyPartition(
   partition: DeliveredPartition,
