@@ -20,6 +20,7 @@ import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/cli
 import pg from 'pg';
 import { DEFAULT_EXPLAIN_CONCURRENCY } from '../functions/incident-explanation/incident-batch';
 import { stageTableDefinition, waitUntilTableActive } from '../local/provision';
+import type { DynamoDbStorage } from '../local/stack/services';
 import type { LatencyCase, Measured } from './latency-worker';
 import { writeResultsSection } from './results-file';
 import { withStack } from './stack';
@@ -131,7 +132,7 @@ async function calibrate(env: Record<string, string>): Promise<{ dynamodb: numbe
 
 const loadBefore = loadavg()[0] ?? 0;
 let standIns = { dynamodb: Number.NaN, postgres: Number.NaN };
-let dynaliteStorage: string | undefined;
+let dynaliteStorage: DynamoDbStorage | undefined;
 const started = Date.now();
 const rows = await withStack(async (stack) => {
   dynaliteStorage = stack.services.find((s) => s.name === 'dynamodb')?.storage;

@@ -203,12 +203,13 @@ describe('reliability: emulator crashes', () => {
           expectedReviews.set(outcome.incidentId, `OPEN ${outcome.review.reasons.join(',')}`);
       }
       // Each review as the store tells it: its task with the decision kept apart on it (reviewOf).
-      const itemOf = (incidentId: string, sk: string) =>
-        incidentItems.find((i) => i.sk === sk && i.incidentId === incidentId);
+      const decisions = new Map(
+        incidentItems.filter((i) => i.sk === 'RESOLUTION').map((i) => [i.incidentId as string, i]),
+      );
       const reviews = new Map(
         incidentItems
           .filter((i) => i.sk === 'REVIEW')
-          .map((i) => reviewOf(i, itemOf(i.incidentId as string, 'RESOLUTION')))
+          .map((i) => reviewOf(i, decisions.get(i.incidentId as string)))
           .map((review) => [
             review?.incidentId as string,
             review?.status === 'RESOLVED' ? 'RESOLVED' : `${review?.status} ${review?.reasons.join(',')}`,
@@ -217,7 +218,7 @@ describe('reliability: emulator crashes', () => {
       expect(Object.fromEntries(reviews)).toEqual(Object.fromEntries(expectedReviews));
       /** Tasks a batch wrote OPEN after their decision (the race README "Reviews" describes): the decision held. */
       const reopened = incidentItems.filter(
-        (i) => i.sk === 'REVIEW' && i.status === 'OPEN' && itemOf(i.incidentId as string, 'RESOLUTION'),
+        (i) => i.sk === 'REVIEW' && i.status === 'OPEN' && decisions.has(i.incidentId as string),
       ).length;
 
       // Audit: one row per audited event id, incident-explanation's produced events included however often a
