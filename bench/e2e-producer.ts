@@ -57,7 +57,12 @@ const outstanding = new Set<Promise<unknown>>();
 let sent = 0;
 while (sent < total) {
   const due = Math.min(total, Math.floor(((Date.now() - startedAt + tickMs) / 1000) * job.rate));
-  const batch = events.slice(sent, Math.max(due, sent + 1));
+  if (due <= sent) {
+    // Below 1 event per tick (rates under 50/s): wait for the next one's time (it once sent 1 per tick regardless).
+    await sleep(Math.max(1, startedAt + ((sent + 1) / job.rate) * 1000 - tickMs - Date.now()));
+    continue;
+  }
+  const batch = events.slice(sent, due);
   const sending = producer.send({
     messages: batch.map(({ message: m }) => ({
       topic: m.topic,

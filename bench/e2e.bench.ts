@@ -23,7 +23,7 @@ import { writeResultsSection } from './results-file';
 import { settle } from './settle';
 import '../shared/kafka/node20-polyfills';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ import type { StackState } from '../local/stack/index';
 import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
 import { kafkaBrokers } from '../test/support/kafka';
 import { startChannelProcess } from './channel-process';
-import type { ProbeChunk } from './e2e-worker-probe';
+import { PROBE_WINDOW_FILE, type ProbeChunk, type ProbeWindow } from './e2e-worker-probe';
 import {
   type CpuSources,
   commandCpuSeconds,
@@ -362,27 +362,41 @@ async function startChannel(): Promise<{ pid: number | undefined; stop: () => vo
   return { pid, stop };
 }
 
-const probeChunks = (dir: string): ProbeChunk[] =>
+const probeFiles = <T>(dir: string, suffix: string): T[] =>
   readdirSync(dir)
-    .filter((name) => name.endsWith('.json'))
+    .filter((name) => name.endsWith(suffix) && name !== PROBE_WINDOW_FILE)
     .flatMap((name) => {
       try {
-        return [JSON.parse(readFileSync(join(dir, name), 'utf8')) as ProbeChunk];
+        return [JSON.parse(readFileSync(join(dir, name), 'utf8')) as T];
       } catch {
         return []; // being written
       }
     });
+const probeThreads = (dir: string) => probeFiles<{ fn: string; tid: number }>(dir, '.tid');
 
-/** CPU seconds so far of the worker threads of `fn` that its probe has reported. */
+/** CPU seconds so far of the worker threads of `fn` that have announced themselves to the probe. */
 function functionCpuSeconds(dir: string, fn: string): number {
-  const tids = new Set(
-    probeChunks(dir)
-      .filter((c) => c.fn === fn)
-      .map((c) => c.tid),
-  );
   let total = 0;
-  for (const tid of tids) total += threadCpuSeconds(tid) ?? 0;
+  for (const { tid } of probeThreads(dir).filter((t) => t.fn === fn)) total += threadCpuSeconds(tid) ?? 0;
   return total;
+}
+
+/** Names the measured window to every worker's probe and waits for what each saw in it (bench/e2e-worker-probe.ts). */
+async function probeWindow(dir: string, window: ProbeWindow): Promise<ProbeChunk[]> {
+  writeFileSync(join(dir, PROBE_WINDOW_FILE), JSON.stringify(window));
+  const threads = probeThreads(dir).length;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const chunks = probeFiles<ProbeChunk>(dir, '.json');
+    if (chunks.length >= threads) return chunks;
+    if (Date.now() > deadline) {
+      log(
+        `probe: ${chunks.length} of ${threads} worker threads reported their profile (the others had exited)`,
+      );
+      return chunks;
+    }
+    await sleep(250);
+  }
 }
 
 interface CpuPerRecord {
@@ -406,16 +420,12 @@ interface CpuPerRecord {
  * PostgreSQL's to audit-append (the only function on it).
  */
 function cpuPerRecord(
-  dir: string,
+  chunks: ProbeChunk[],
   samples: Samples,
   offered: Offered,
   functionCpu: Record<string, number>,
 ): CpuPerRecord[] {
   const seconds = (offered.endedAt - offered.startedAt) / 1000;
-  const chunks = probeChunks(dir).filter((c) => {
-    const middle = (c.from + c.to) / 2;
-    return middle >= offered.startedAt && middle < offered.endedAt;
-  });
   const requests = (fn: string) =>
     chunks.filter((c) => c.fn === fn).reduce((sum, c) => sum + c.dynamodbRequests, 0);
   const allRequests = FUNCTIONS.reduce((sum, fn) => sum + requests(fn), 0);
@@ -453,7 +463,13 @@ function cpuPerRecord(
 
 async function fixedRate(harness: Harness, processes: CpuSources) {
   const probeDir = mkdtempSync(join(tmpdir(), 'bench-e2e-probe-'));
-  const env = { ESM_WORKER_PROBE: PROBE, BENCH_E2E_PROBE_DIR: probeDir };
+  const env = {
+    ESM_WORKER_PROBE: PROBE,
+    BENCH_E2E_PROBE_DIR: probeDir,
+    ...(process.env.BENCH_E2E_PROBE_PROFILES && {
+      BENCH_E2E_PROBE_PROFILES: process.env.BENCH_E2E_PROBE_PROFILES,
+    }),
+  };
   const run = { functions: FUNCTIONS, topics: MIXED_EVENT_TOPICS, env };
   try {
     return await withRun(harness, run, async (spec, samples) => {
@@ -474,10 +490,11 @@ async function fixedRate(harness: Harness, processes: CpuSources) {
         else cpu[name] = share;
       }
       const offered = { ...measured, cpu };
-      return { ...(await fixedRateResults(harness, spec, samples, warm, offered)), functionCpu, probeDir };
+      const chunks = await probeWindow(probeDir, { from: measured.startedAt, to: measured.endedAt });
+      return { ...(await fixedRateResults(harness, spec, samples, warm, offered)), functionCpu, chunks };
     }).then((result) => ({
       ...result,
-      cpuPerRecord: cpuPerRecord(result.probeDir, result.samples, result.offered, result.functionCpu),
+      cpuPerRecord: cpuPerRecord(result.chunks, result.samples, result.offered, result.functionCpu),
     }));
   } finally {
     rmSync(probeDir, { recursive: true, force: true });
