@@ -54,4 +54,25 @@ describe('the local bundles', () => {
       expect(zipped.replaceAll(linked, 'node_modules/') === local, `${key}: ${file} differs`).toBe(true);
     }
   });
+
+  // shared/xray-mode.ts must run before the X-Ray SDK in the bundle too (esbuild keeps import order): without
+  // tracing, no async hook on every promise.
+  it('start the X-Ray SDK in manual mode without tracing, in its automatic mode with it', async () => {
+    const probe = [
+      `require(${JSON.stringify(bundles.file('billing'))});`,
+      'console.log(JSON.stringify({ hook: Boolean(process.namespaces && process.namespaces.AWSXRay) }));',
+    ].join(' ');
+    const started = async (tracing: boolean) => {
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        AWS_REGION: 'eu-west-1',
+        BILLING_TABLE: 'billing',
+      };
+      if (tracing) env.AWS_XRAY_DAEMON_ADDRESS = '169.254.79.129:2000';
+      const { stdout } = await run(process.execPath, ['-e', probe], { env });
+      return JSON.parse(stdout.trim().split('\n').at(-1) as string) as { hook: boolean };
+    };
+    expect(await started(false)).toEqual({ hook: false });
+    expect(await started(true)).toEqual({ hook: true });
+  });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 // aws-xray-sdk-core names its SDK v3 middleware so; a traced client has it on its middleware stack.
@@ -52,5 +53,38 @@ describe('X-Ray tracing of the AWS clients', () => {
     // One tracer per process: the handler's is the one the clients report to.
     expect(tracer).toBe(processTracer());
     expect(tracer.isTracingEnabled()).toBe(true);
+  });
+});
+
+describe("the X-Ray SDK's async context", () => {
+  /** In a process of its own: the SDK decides at its first import, which a test worker has long done. */
+  function startedWith(env: Record<string, string>) {
+    const script = [
+      "await import('./shared/observability.ts');",
+      'console.log(JSON.stringify({ hook: Boolean(process.namespaces?.AWSXRay), manual: process.env.AWS_XRAY_MANUAL_MODE ?? null }));',
+    ].join(' ');
+    const child = { ...process.env, ...env };
+    for (const name of ['AWS_XRAY_DAEMON_ADDRESS', 'AWS_XRAY_MANUAL_MODE'])
+      if (!(name in env)) delete child[name];
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: child,
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+    return JSON.parse(run.stdout.trim().split('\n').at(-1) as string) as {
+      hook: boolean;
+      manual: string | null;
+    };
+  }
+
+  it('is not kept where tracing is off: no async hook on every promise (manual mode)', () => {
+    expect(startedWith({})).toEqual({ hook: false, manual: '1' });
+  });
+
+  it('is kept with tracing on, the mode the Tracer relies on in Lambda', () => {
+    expect(startedWith({ AWS_XRAY_DAEMON_ADDRESS: '169.254.79.129:2000' })).toEqual({
+      hook: true,
+      manual: null,
+    });
   });
 });
