@@ -41,6 +41,7 @@ import {
   type CpuSources,
   commandCpuSeconds,
   ownCpuSeconds,
+  ownThreadsCpuSeconds,
   processCpuSeconds,
   startCpuMeter,
   threadCpuSeconds,
@@ -340,6 +341,8 @@ async function auditBalance(harness: Harness, spec: RunSpec) {
 }
 
 const PROBE = fileURLToPath(new URL('./e2e-worker-probe.ts', import.meta.url));
+const EMULATOR = 'emulator and function workers';
+const PROFILER_THREADS = "the probe's profiler threads";
 
 /**
  * Notifications send through the SNS/SES stand-in (bench/channel-stand-in-process.ts) as they would in AWS:
@@ -475,9 +478,13 @@ async function fixedRate(harness: Harness, processes: CpuSources) {
     return await withRun(harness, run, async (spec, samples) => {
       const warm = await warmUp(harness, spec, processes, { label: 'fixed rate', rate: RATE, kind: 'mixed' });
       log(`fixed rate: ${RATE} events/s for ${SECONDS} s, mixed events, ${FUNCTIONS.length} functions`);
-      const workers: CpuSources = Object.fromEntries(
-        FUNCTIONS.map((fn) => [`worker:${fn}`, () => functionCpuSeconds(probeDir, fn)]),
-      );
+      const workers: CpuSources = {
+        ...Object.fromEntries(
+          FUNCTIONS.map((fn) => [`worker:${fn}`, () => functionCpuSeconds(probeDir, fn)]),
+        ),
+        // Each profiled thread has a sampler thread of V8's: the probe's cost, not the emulator's.
+        [PROFILER_THREADS]: () => ownThreadsCpuSeconds('v8:ProfEvntProc'),
+      };
       const measured = await offer(
         { topics: spec.topics, rate: RATE, seconds: SECONDS, kind: 'mixed', from: warm.sent },
         { ...processes, ...workers },
@@ -489,6 +496,9 @@ async function fixedRate(harness: Harness, processes: CpuSources) {
         if (name.startsWith('worker:')) functionCpu[name.slice('worker:'.length)] = share;
         else cpu[name] = share;
       }
+      // The samplers run in the emulator's process too: shown apart, so no part of the test bed carries them.
+      const sampling = cpu[PROFILER_THREADS] ?? 0;
+      cpu[EMULATOR] = (cpu[EMULATOR] ?? 0) - sampling;
       const offered = { ...measured, cpu };
       const chunks = await probeWindow(probeDir, { from: measured.startedAt, to: measured.endedAt });
       return { ...(await fixedRateResults(harness, spec, samples, warm, offered)), functionCpu, chunks };
@@ -788,7 +798,7 @@ async function main(stack: StackState): Promise<void> {
     const channel = await startChannel();
     process.once('exit', channel.stop);
     const processes: CpuSources = {
-      'emulator and function workers': ownCpuSeconds,
+      [EMULATOR]: ownCpuSeconds,
       'SNS/SES stand-in': () => processCpuSeconds(channel.pid),
       Kafka: () => processCpuSeconds(pidOf('kafka')),
       PostgreSQL: () => (postgres?.managed ? processCpuSeconds(postgres.pid) : commandCpuSeconds('postgres')),
@@ -902,7 +912,7 @@ async function main(stack: StackState): Promise<void> {
       '(/proc, exact), split in the proportions of a 1 ms sampling profile of each thread (bench/e2e-worker-probe.ts: a',
       "sample counts for the innermost frame of the function's code, the AWS SDK (@aws-sdk, @smithy, Powertools), the Kafka",
       "client (incident-explanation's producer) or another package (avsc, pg) on its stack; Node builtins count for their",
-      'caller; none of them: Node and GC). Sampling adds its own cost to the threads (this run only; the step-ups run without it).',
+      "caller; none of them: Node and GC). Sampling adds its own cost (this run only; the step-ups run without it): V8's sampler threads, shown apart in the CPU line above, and the interruptions of the threads sampled.",
       "Stand-ins: dynalite's CPU apportioned by each function's DynamoDB requests in the same time (a batch request",
       "costs it more than a single one: indicative), PostgreSQL's to audit-append, the only function on it.",
       '',
@@ -914,7 +924,7 @@ async function main(stack: StackState): Promise<void> {
           `${Number.isFinite(f.dynamodbRequests) ? f.dynamodbRequests.toFixed(2) : 'n/a'} | ${ms(f.dynalite)} | ${ms(f.postgres)} |`,
       ),
       '',
-      `Shared by every function: the emulator's main thread (consumers, batching, invoking, commits) ${perEvent(share('emulator and function workers') - workersShare, delivered)} ms ` +
+      `Shared by every function: the emulator's process besides the function workers (its main thread: consumers, batching, invoking, commits; and the helper threads of V8 and libuv all its threads share: garbage collection, compilers) ${perEvent(share(EMULATOR) - workersShare, delivered)} ms ` +
         `per record delivered (${fmt(delivered)} records to the ${FUNCTIONS.length} functions); the Kafka broker ${perEvent(share('Kafka'), fixed.offered.sent)} ms and ` +
         `the load generator ${perEvent(share('load generator'), fixed.offered.sent)} ms per event produced (${fmt(fixed.offered.sent)}).`,
       `On-call page (notifications on incident.detected, produce to PublishBatch answered; every incident takes the ` +

@@ -10,6 +10,24 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
   return pid === undefined ? undefined : statCpuSeconds(`/proc/${pid}/stat`);
 }
 
+/** CPU seconds so far of this process's threads of one name (proc(5) comm), e.g. V8's profiler threads. */
+export function ownThreadsCpuSeconds(name: string): number | undefined {
+  try {
+    let total = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === name)
+          total += statCpuSeconds(`/proc/self/task/${tid}/stat`) ?? 0;
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds (user + system) one thread of this process has used so far: a worker thread, by its tid. */
 export function threadCpuSeconds(tid: number): number | undefined {
   return statCpuSeconds(`/proc/self/task/${tid}/stat`);

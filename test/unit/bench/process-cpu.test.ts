@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   commandCpuSeconds,
   ownCpuSeconds,
+  ownThreadsCpuSeconds,
   processCpuSeconds,
   processMinorFaults,
   startCpuMeter,
@@ -35,6 +37,14 @@ describe('process CPU from /proc', () => {
     // Fewer with transparent huge pages, which map 2 MiB at a time.
     expect(after - before).toBeGreaterThanOrEqual(16);
     expect(processMinorFaults(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  it("sums this process's threads of one name, and nothing for a name no thread has", () => {
+    const name = readFileSync('/proc/thread-self/comm', 'utf8').trim();
+    const before = ownThreadsCpuSeconds(name) as number;
+    spin(150);
+    expect((ownThreadsCpuSeconds(name) as number) - before).toBeGreaterThanOrEqual(0.1);
+    expect(ownThreadsCpuSeconds('no-such-thread')).toBe(0);
   });
 
   it('sums every process of a command name', () => {
