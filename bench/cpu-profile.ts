@@ -76,6 +76,34 @@ export function splitProfile(profile: CpuProfile): Record<Part | 'runtime' | 'id
   return totals;
 }
 
+/**
+ * The profile's samples within [from, to) of the wall clock, as a profile of that span. V8 stamps samples with the
+ * monotonic clock in microseconds, the clock of process.hrtime; `wallAt` pairs a reading of each.
+ */
+export function profileWithin(
+  profile: CpuProfile,
+  wallAt: { wallMs: number; monotonicUs: number },
+  window: { from: number; to: number },
+): CpuProfile {
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  let at = profile.startTime;
+  let startTime: number | undefined;
+  let endTime = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    const wall = wallAt.wallMs + (at - wallAt.monotonicUs) / 1000;
+    if (wall >= window.from && wall < window.to) {
+      startTime ??= at - delta;
+      endTime = at;
+      samples.push(id);
+      timeDeltas.push(delta);
+    }
+  });
+  return { ...profile, startTime: startTime ?? endTime, endTime, samples, timeDeltas };
+}
+
 export const readProfile = (path: string): CpuProfile => JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
 
 // `tsx bench/cpu-profile.ts <file.cpuprofile>...`: the split of each profile, in ms.

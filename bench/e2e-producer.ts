@@ -58,7 +58,7 @@ let sent = 0;
 while (sent < total) {
   const due = Math.min(total, Math.floor(((Date.now() - startedAt + tickMs) / 1000) * job.rate));
   if (due <= sent) {
-    // Below 1 event per tick (rates under 50/s): wait for the next one's time (it once sent 1 per tick regardless).
+    // Below 1 event per tick (rates under 50/s): wait for the next one's time.
     await sleep(Math.max(1, startedAt + ((sent + 1) / job.rate) * 1000 - tickMs - Date.now()));
     continue;
   }

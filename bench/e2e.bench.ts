@@ -23,7 +23,7 @@ import { writeResultsSection } from './results-file';
 import { settle } from './settle';
 import '../shared/kafka/node20-polyfills';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ import type { StackState } from '../local/stack/index';
 import { MIXED_EVENT_TOPICS } from '../test/e2e/reliability/events';
 import { kafkaBrokers } from '../test/support/kafka';
 import { startChannelProcess } from './channel-process';
-import { PROBE_WINDOW_FILE, type ProbeChunk, type ProbeWindow } from './e2e-worker-probe';
+import { PROBE_WINDOW_FILE, type ProbeReport, type ProbeThread, type ProbeWindow } from './e2e-probe-files';
 import {
   type CpuSources,
   commandCpuSeconds,
@@ -375,7 +375,7 @@ const probeFiles = <T>(dir: string, suffix: string): T[] =>
         return []; // being written
       }
     });
-const probeThreads = (dir: string) => probeFiles<{ fn: string; tid: number }>(dir, '.tid');
+const probeThreads = (dir: string) => probeFiles<ProbeThread>(dir, '.tid');
 
 /** CPU seconds so far of the worker threads of `fn` that have announced themselves to the probe. */
 function functionCpuSeconds(dir: string, fn: string): number {
@@ -384,19 +384,27 @@ function functionCpuSeconds(dir: string, fn: string): number {
   return total;
 }
 
-/** Names the measured window to every worker's probe and waits for what each saw in it (bench/e2e-worker-probe.ts). */
-async function probeWindow(dir: string, window: ProbeWindow): Promise<ProbeChunk[]> {
-  writeFileSync(join(dir, PROBE_WINDOW_FILE), JSON.stringify(window));
-  const threads = probeThreads(dir).length;
+/**
+ * Names the measured window to every worker's probe (bench/e2e-worker-probe.ts) and waits until each thread still
+ * running has reported what it saw in it.
+ */
+async function probeWindow(dir: string, window: ProbeWindow): Promise<ProbeReport[]> {
+  const file = join(dir, PROBE_WINDOW_FILE);
+  writeFileSync(`${file}.tmp`, JSON.stringify(window));
+  renameSync(`${file}.tmp`, file); // a probe never reads half of it
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const chunks = probeFiles<ProbeChunk>(dir, '.json');
-    if (chunks.length >= threads) return chunks;
-    if (Date.now() > deadline) {
-      log(
-        `probe: ${chunks.length} of ${threads} worker threads reported their profile (the others had exited)`,
-      );
-      return chunks;
+    const reports = probeFiles<ProbeReport>(dir, '.json');
+    const reported = new Set(reports.map((r) => r.tid));
+    const failed = readdirSync(dir).filter((name) => name.endsWith('.error'));
+    const waiting = probeThreads(dir).filter(
+      (t) => !reported.has(t.tid) && threadCpuSeconds(t.tid) !== undefined,
+    );
+    if (waiting.length === failed.length || Date.now() > deadline) {
+      for (const name of failed) log(`probe: ${name}: ${readFileSync(join(dir, name), 'utf8')}`);
+      if (waiting.length > failed.length)
+        log(`probe: no report after 30 s from ${waiting.map((t) => `${t.fn} (tid ${t.tid})`).join(', ')}`);
+      return reports;
     }
     await sleep(250);
   }
@@ -423,14 +431,14 @@ interface CpuPerRecord {
  * PostgreSQL's to audit-append (the only function on it).
  */
 function cpuPerRecord(
-  chunks: ProbeChunk[],
+  reports: ProbeReport[],
   samples: Samples,
   offered: Offered,
   functionCpu: Record<string, number>,
 ): CpuPerRecord[] {
   const seconds = (offered.endedAt - offered.startedAt) / 1000;
   const requests = (fn: string) =>
-    chunks.filter((c) => c.fn === fn).reduce((sum, c) => sum + c.dynamodbRequests, 0);
+    reports.filter((r) => r.fn === fn).reduce((sum, r) => sum + r.dynamodbRequests, 0);
   const allRequests = FUNCTIONS.reduce((sum, fn) => sum + requests(fn), 0);
   const dynaliteSeconds = ((offered.cpu.dynalite ?? 0) * seconds) / 100;
   const postgresSeconds = ((offered.cpu.PostgreSQL ?? 0) * seconds) / 100;
@@ -439,7 +447,7 @@ function cpuPerRecord(
     const perRecord = (cpuSeconds: number) => (records > 0 ? (cpuSeconds * 1000) / records : Number.NaN);
     const threadSeconds = ((functionCpu[fn] ?? 0) * seconds) / 100;
     const split = { sdk: 0, handler: 0, packages: 0, kafka: 0, node: 0 };
-    for (const c of chunks.filter((chunk) => chunk.fn === fn)) {
+    for (const c of reports.filter((r) => r.fn === fn)) {
       split.sdk += c.split.sdk;
       split.handler += c.split.handler;
       split.packages += c.split.packages + c.split.bench;
@@ -500,11 +508,15 @@ async function fixedRate(harness: Harness, processes: CpuSources) {
       const sampling = cpu[PROFILER_THREADS] ?? 0;
       cpu[EMULATOR] = (cpu[EMULATOR] ?? 0) - sampling;
       const offered = { ...measured, cpu };
-      const chunks = await probeWindow(probeDir, { from: measured.startedAt, to: measured.endedAt });
-      return { ...(await fixedRateResults(harness, spec, samples, warm, offered)), functionCpu, chunks };
+      // The reports come in while the backlog drains: the drain's time runs from the last produce.
+      const [results, reports] = await Promise.all([
+        fixedRateResults(harness, spec, samples, warm, offered),
+        probeWindow(probeDir, { from: measured.startedAt, to: measured.endedAt }),
+      ]);
+      return { ...results, functionCpu, reports };
     }).then((result) => ({
       ...result,
-      cpuPerRecord: cpuPerRecord(result.chunks, result.samples, result.offered, result.functionCpu),
+      cpuPerRecord: cpuPerRecord(result.reports, result.samples, result.offered, result.functionCpu),
     }));
   } finally {
     rmSync(probeDir, { recursive: true, force: true });

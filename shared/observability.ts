@@ -1,17 +1,14 @@
+// First: it decides the X-Ray SDK's mode, which the SDK reads when the Tracer loads it.
 import './xray-mode';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { tracingEnabled } from './xray-mode';
 
 export interface Observability {
   logger: Logger;
   tracer: Tracer;
   metrics: Metrics;
-}
-
-/** Lambda with active tracing sets the daemon address; everywhere else (tests, invoke local) tracing is off. */
-function tracingEnabled(): boolean {
-  return process.env.AWS_XRAY_DAEMON_ADDRESS !== undefined;
 }
 
 let tracer: Tracer | undefined;

@@ -60,7 +60,7 @@ describe('the local bundles', () => {
   it('start the X-Ray SDK in manual mode without tracing, in its automatic mode with it', async () => {
     const probe = [
       `require(${JSON.stringify(bundles.file('billing'))});`,
-      'console.log(JSON.stringify({ hook: Boolean(process.namespaces && process.namespaces.AWSXRay) }));',
+      "console.log(JSON.stringify({ hook: 'AWSXRay' in (process.namespaces || {}) }));",
     ].join(' ');
     const started = async (tracing: boolean) => {
       const env: NodeJS.ProcessEnv = {

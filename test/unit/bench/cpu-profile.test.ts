@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CpuProfile } from '../../../bench/cpu-profile';
-import { profileWithin } from '../../../bench/e2e-worker-probe';
+import { type CpuProfile, profileWithin } from '../../../bench/cpu-profile';
 
 // One profile per thread, cut to the measured window afterwards: samples are stamped by the monotonic clock.
 describe('profileWithin', () => {
@@ -19,6 +18,9 @@ describe('profileWithin', () => {
     expect(within.samples).toHaveLength(2);
     expect(within.timeDeltas).toEqual([1_000, 1_000]);
     expect(within.nodes).toBe(profile.nodes);
+    // Its own span, so a profiler shows the window's samples where they were taken.
+    expect(within.startTime).toBe(5_000_500); // the first kept sample's interval starts there
+    expect(within.endTime).toBe(5_002_500);
   });
 
   it('keeps nothing of a window before the profile or after it', () => {
