@@ -37,10 +37,28 @@ export const EMULATOR_STATE_FILE = path.resolve(
   process.env.ESM_EMULATOR_STATE_FILE ?? path.join(stateDir, 'esm-emulator.json'),
 );
 
+export const USAGE = `usage: npm run dev -- [--rate N] [--no-samples] [--keep-stack] [--api-port 0] [--concurrency N]
+                      [--inspect] [--inspect-port 9229] [--sources]
+
+The whole service locally: brings the stack up (Kafka, PostgreSQL, DynamoDB, S3), runs every ESM of serverless.yml
+with the real handlers (each function's bundle in worker threads, rebuilt on change), produces the events/ samples
+and shows a live table. Ctrl-C stops everything (the stack too, if this run started it).
+
+  --rate <n>               also produce n generated events per second across the consumed topics
+  --no-samples             do not produce the events/ samples
+  --keep-stack             leave a stack this run started running
+  --api-port <n>           the local Lambda API's port (default 0: any free port)
+  --concurrency <n>        batches in flight per ESM (default maximumPollers x 5, at most ESM_FUNCTION_INSTANCES)
+  --inspect                open the inspector (port 9229) with source maps; function timeouts become 900 s
+  --inspect-port <n>       the inspector's port (0: any free port); implies --inspect
+  --sources                run the TypeScript sources through tsx instead of the bundles
+  --help                   this text`;
+
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      help: { type: 'boolean' },
       rate: { type: 'string' },
       'no-samples': { type: 'boolean' },
       'keep-stack': { type: 'boolean' },
@@ -51,6 +69,10 @@ export async function run(args: string[]): Promise<number> {
       sources: { type: 'boolean' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   // Checked before anything starts: a typo must not bring the stack up first.
   const rate = numberFlag(
     'rate',

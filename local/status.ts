@@ -2,6 +2,7 @@
 // and in seconds (now minus the broker's timestamp of the oldest record not consumed yet), the figures operators
 // alarm on. Reads the ESMs from serverless.yml and the broker from the running stack.
 import '../shared/kafka/node20-polyfills';
+import { parseArgs } from 'node:util';
 import { Admin } from '@platformatic/kafka';
 import { type EsmDefinition, loadEsmDefinitions } from './esm/config';
 import { formatTable } from './esm/dashboard';
@@ -38,7 +39,20 @@ export async function statusReport(
   return `${formatTable(rows)}\n\ntotal lag ${total}, oldest unconsumed record ${lagSeconds(oldest)} s\n`;
 }
 
-export async function run(_args: string[]): Promise<number> {
+export const USAGE = `usage: npm run esm:status
+
+Consumer lag per ESM and partition of serverless.yml, in records (latest offset minus the group's committed offset)
+and in seconds (now minus the broker's timestamp of the oldest record not consumed yet), from the running stack's
+broker (or KAFKA_BROKERS).
+
+  --help                   this text`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const brokers = (
     process.env.KAFKA_BROKERS ??
     readStackState()?.env.KAFKA_BROKERS ??

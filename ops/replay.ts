@@ -295,10 +295,31 @@ export function formatReplay(plans: MappingReplay[], dryRun: boolean): string {
   return lines.join('\n');
 }
 
+export const USAGE = `usage: npm run replay -- --function <key> (--from-earliest | --from-timestamp <time> | --offsets <p:o,...>)
+       [--topic <topic>] [--dry-run] [--rebuild] [--stage local] [--lambda-endpoint <url>] [--wait-timeout 120]
+
+Replays what the function's ESMs consume: finds each ESM through the Lambda API, disables it, waits until its
+consumer group is empty, resets the group's offsets, enables it again. The same against AWS and locally.
+
+  --function <key>         the function (e.g. billing), required
+  --from-earliest          from the start of each partition
+  --from-timestamp <time>  from the first record at or after (ISO 8601 or epoch seconds)
+  --offsets <p:o,...>      from these offsets (0:10,1:20); partitions not named keep their position
+  --topic <topic>          only the ESM of this topic (default: all of the function's)
+  --dry-run                print the plan (old and new offset, records to reprocess per partition); change nothing
+  --rebuild                clear the read model first, while the ESM is disabled (billing, demand-prediction-update)
+  --stage <stage>          default local (the running \`npm run dev\`); another stage is AWS
+  --lambda-endpoint <url>  Lambda API endpoint (default: AWS, or the local one of \`npm run dev\`)
+  --wait-timeout <s>       how long to wait for the group to empty (default 120)
+  --help                   this text
+
+exit: 0 replayed (or planned), 1 failed, 2 wrong usage`;
+
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      help: { type: 'boolean' },
       function: { type: 'string' },
       topic: { type: 'string' },
       'from-earliest': { type: 'boolean' },
@@ -311,6 +332,10 @@ export async function run(args: string[]): Promise<number> {
       'wait-timeout': { type: 'string', default: '120' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   if (!values.function) throw new CliError('--function <key> is required (e.g. --function billing)', 2);
   const waitTimeoutSeconds = numberFlag(
     'wait-timeout',

@@ -58,6 +58,21 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
+  it.each([
+    ['replay', 'usage: npm run replay -- --function <key>', '--from-timestamp <time>'],
+    ['dev', 'usage: npm run dev -- [--rate N]', '--keep-stack'],
+    ['status', 'usage: npm run esm:status', 'committed offset'],
+  ])('prints %s --help on stdout and exits 0, starting nothing', (command, first, mentions) => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/cli.ts', command, '--help'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.startsWith(first)).toBe(true);
+    expect(run.stdout).toContain(mentions);
+    expect(run.stdout).toContain('--help');
+  });
+
   it('prints redrive --help on stdout and exits 0', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/cli.ts', 'redrive', '--help'], {
       encoding: 'utf8',
