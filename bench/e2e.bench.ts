@@ -394,17 +394,25 @@ async function probeWindow(dir: string, window: ProbeWindow): Promise<ProbeRepor
   renameSync(`${file}.tmp`, file); // a probe never reads half of it
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const reports = probeFiles<ProbeReport>(dir, '.json');
-    const reported = new Set(reports.map((r) => r.tid));
-    const failed = readdirSync(dir).filter((name) => name.endsWith('.error'));
-    const waiting = probeThreads(dir).filter(
-      (t) => !reported.has(t.tid) && threadCpuSeconds(t.tid) !== undefined,
-    );
-    if (waiting.length === failed.length || Date.now() > deadline) {
-      for (const name of failed) log(`probe: ${name}: ${readFileSync(join(dir, name), 'utf8')}`);
-      if (waiting.length > failed.length)
-        log(`probe: no report after 30 s from ${waiting.map((t) => `${t.fn} (tid ${t.tid})`).join(', ')}`);
-      return reports;
+    // A thread is done when it reported, failed (`<name>.error`), or has exited since it announced itself.
+    const names = readdirSync(dir);
+    const waiting = names
+      .filter((name) => name.endsWith('.tid'))
+      .map((name) => name.slice(0, -'.tid'.length))
+      .filter((stem) => !names.includes(`${stem}.json`) && !names.includes(`${stem}.error`))
+      .filter((stem) => {
+        try {
+          const { tid } = JSON.parse(readFileSync(join(dir, `${stem}.tid`), 'utf8')) as ProbeThread;
+          return threadCpuSeconds(tid) !== undefined;
+        } catch {
+          return true; // being written: a thread that has just started
+        }
+      });
+    if (waiting.length === 0 || Date.now() > deadline) {
+      for (const name of names.filter((n) => n.endsWith('.error')))
+        log(`probe: ${name}: ${readFileSync(join(dir, name), 'utf8')}`);
+      if (waiting.length > 0) log(`probe: no report after 30 s from ${waiting.join(', ')}`);
+      return probeFiles<ProbeReport>(dir, '.json');
     }
     await sleep(250);
   }
