@@ -79,8 +79,11 @@ export class InMemoryNotificationLog implements NotificationLog {
     if (lease?.holder === holder)
       this.leases.set(partition, { leaseUntil: 0, first: lease.first, through: lease.through });
   }
+  /** Reads of the log (entries calls), as the lease takeover's tests count them. */
+  reads = 0;
   async entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>> {
     this.calls++;
+    this.reads++;
     const found = new Map<string, LogEntry>();
     for (const message of messages) {
       const entry = this.store.get(message.notificationId);
