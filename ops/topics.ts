@@ -201,9 +201,10 @@ export function formatPlan(plan: TopicPlan, header: string): string {
   return lines.join('\n');
 }
 
-/** The managed part of every topic on the cluster (internal `__` topics left out). */
-export async function readTopics(admin: Admin): Promise<Map<string, TopicState>> {
-  const names = (await admin.listTopics()).filter((name) => !name.startsWith('__'));
+/** The managed part of every topic on the cluster (internal `__` topics left out), or of the topics named. */
+export async function readTopics(admin: Admin, only?: string[]): Promise<Map<string, TopicState>> {
+  const listed = (await admin.listTopics()).filter((name) => !name.startsWith('__'));
+  const names = only ? listed.filter((name) => only.includes(name)) : listed;
   const current = new Map<string, TopicState>();
   if (names.length === 0) return current;
   const metadata = await admin.metadata({ topics: names, forceUpdate: true });
@@ -230,8 +231,37 @@ export async function readTopics(admin: Admin): Promise<Map<string, TopicState>>
   return current;
 }
 
-/** Carries out a plan that `refusal` let through; creates first, then partitions, then configs. */
-export async function applyPlan(admin: Admin, plan: TopicPlan): Promise<string[]> {
+/** What the cluster does not show yet of the changes applied: empty once it shows all of them. */
+export function notYetVisible(changes: TopicChange[], current: Map<string, TopicState>): string[] {
+  const missing: string[] = [];
+  for (const change of changes) {
+    const state = current.get(change.topic);
+    if (change.kind === 'create' && state?.partitions !== change.spec.partitions)
+      missing.push(`${change.topic} with ${change.spec.partitions} partitions`);
+    else if (change.kind === 'add-partitions' && state?.partitions !== change.to)
+      missing.push(`${change.topic} with ${change.to} partitions`);
+    else if (change.kind === 'set-config' && state?.configs[change.key] !== change.to)
+      missing.push(`${change.topic} ${change.key}=${change.to}`);
+  }
+  return missing;
+}
+
+export interface ApplyOptions {
+  /** How long to wait for the cluster to show what was applied. */
+  visibleWithinMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * Carries out a plan that `refusal` let through; creates first, then partitions, then configs. Returns once the
+ * cluster's metadata shows every change: a broker answers CreateTopics when the controller has the topic, before
+ * every broker's metadata has it, so a plan or a consumer right after apply could otherwise miss it.
+ */
+export async function applyPlan(
+  admin: Admin,
+  plan: TopicPlan,
+  { visibleWithinMs = 30_000, pollMs = 100 }: ApplyOptions = {},
+): Promise<string[]> {
   const done: string[] = [];
   for (const change of plan.changes) {
     if (change.kind === 'create') {
@@ -267,7 +297,21 @@ export async function applyPlan(admin: Admin, plan: TopicPlan): Promise<string[]
     });
     done.push(...changes.map(describe));
   }
-  return done;
+  const applied = plan.changes.filter(
+    (c) => c.kind === 'create' || c.kind === 'add-partitions' || c.kind === 'set-config',
+  );
+  if (applied.length === 0) return done;
+  const topics = [...new Set(applied.map((c) => c.topic))];
+  const deadline = Date.now() + visibleWithinMs;
+  for (;;) {
+    const missing = notYetVisible(applied, await readTopics(admin, topics));
+    if (missing.length === 0) return done;
+    if (Date.now() >= deadline)
+      throw new Error(
+        `topics apply: the cluster accepted the changes but its metadata does not show them after ${visibleWithinMs} ms: ${missing.join(', ')}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }
 
 const USAGE = `usage: topics plan|apply [--stage local] [--topic NAME] [--allow-data-loss] [--allow-repartition]

@@ -1,7 +1,10 @@
 // topics plan/apply's rules, on plain data: what is created, what needs a flag, what is never done.
+import type { Admin } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import {
+  applyPlan,
   formatPlan,
+  notYetVisible,
   planTopics,
   refusal,
   run,
@@ -144,6 +147,86 @@ describe('planTopics', () => {
       { kind: 'drift', topic: 't', reason: expect.stringContaining('partition reassignment') },
     ]);
     expect(refusal(plan, new Set())).toBeUndefined();
+  });
+});
+
+/**
+ * A cluster whose metadata shows a created topic only from its `lag`-th read after the create, as a broker can
+ * when it answers CreateTopics before its own metadata has the topic.
+ */
+function laggingCluster(lag: number) {
+  let created: { name: string; partitions: number } | undefined;
+  let readsSinceCreate = 0;
+  const visible = () => (created && readsSinceCreate >= lag ? created : undefined);
+  const admin = {
+    async createTopics(options: { topics: string[]; partitions: number }) {
+      created = { name: options.topics[0] ?? '', partitions: options.partitions };
+    },
+    async listTopics() {
+      if (created) readsSinceCreate += 1;
+      const topic = visible();
+      return topic ? [topic.name] : [];
+    },
+    async metadata() {
+      const topic = visible();
+      const topics = new Map();
+      if (topic)
+        topics.set(topic.name, {
+          partitionsCount: topic.partitions,
+          partitions: Array.from({ length: topic.partitions }, () => ({ replicas: [1, 2, 3] })),
+        });
+      return { topics };
+    },
+    async describeConfigs() {
+      const topic = visible();
+      if (!topic) return [];
+      return [
+        {
+          resourceName: topic.name,
+          configs: Object.entries(spec().configs).map(([name, value]) => ({ name, value })),
+        },
+      ];
+    },
+  };
+  return { admin: admin as unknown as Admin, reads: () => readsSinceCreate };
+}
+
+describe('applyPlan waits for the cluster to show what it applied', () => {
+  it('says what is not visible yet, change by change', () => {
+    const current = new Map([['t', state({ partitions: 6, configs: { 'retention.ms': '1' } })]]);
+    expect(
+      notYetVisible(
+        [
+          { kind: 'create', topic: 'new', spec: spec({ name: 'new' }) },
+          { kind: 'add-partitions', topic: 't', from: 6, to: 8, guard: 'repartition' },
+          { kind: 'set-config', topic: 't', key: 'retention.ms', from: '5', to: '1' },
+          { kind: 'set-config', topic: 't', key: 'cleanup.policy', from: 'compact', to: 'delete' },
+        ],
+        current,
+      ),
+    ).toEqual(['new with 6 partitions', 't with 8 partitions', 't cleanup.policy=delete']);
+  });
+
+  it('returns only once a created topic is in the metadata', async () => {
+    const cluster = laggingCluster(3);
+    const done = await applyPlan(
+      cluster.admin,
+      { changes: [{ kind: 'create', topic: 't', spec: spec() }], unmanaged: [] },
+      { pollMs: 1 },
+    );
+    expect(done).toEqual([expect.stringContaining('create t: 6 partitions')]);
+    expect(cluster.reads()).toBe(3);
+  });
+
+  it('fails naming what the metadata still lacks when it never shows', async () => {
+    const cluster = laggingCluster(Number.POSITIVE_INFINITY);
+    await expect(
+      applyPlan(
+        cluster.admin,
+        { changes: [{ kind: 'create', topic: 't', spec: spec() }], unmanaged: [] },
+        { visibleWithinMs: 20, pollMs: 1 },
+      ),
+    ).rejects.toThrow(/does not show them after 20 ms: t with 6 partitions/);
   });
 });
 
