@@ -3,6 +3,8 @@
 import { createRequire } from 'node:module';
 
 export interface Consumer {
+  /** Another function's folder whose handler it runs (oncall-paging runs notifications'); absent: its own. */
+  code?: string;
   description: string;
   /** The topics it consumes, one ESM each; none for a function on a schedule. */
   topics?: string[];
@@ -18,6 +20,7 @@ const map = createRequire(import.meta.url)('../serverless/consumers.cjs') as {
   CONSUMERS: Record<string, Consumer>;
   ESM_DEFAULTS: Record<string, unknown>;
   consumerGroupId(service: string, stage: string, functionKey: string, topic: string): string;
+  codeOf(functionKey: string): string;
   roleLogicalId(functionKey: string): string;
 };
 
@@ -26,6 +29,8 @@ export const consumers: Readonly<Record<string, Consumer>> = map.CONSUMERS;
 /** Settings every ESM gets unless its function's `esm` says otherwise. */
 export const ESM_DEFAULTS: Readonly<Record<string, unknown>> = map.ESM_DEFAULTS;
 export const consumerGroupId = map.consumerGroupId;
+/** The folder of functions/ whose handler a function runs: its own key, or the `code` it names. */
+export const codeOf = map.codeOf;
 /** The IAM role a function runs with: incident-explanation -> IncidentExplanationExecutionRole. */
 export const roleLogicalId = map.roleLogicalId;
 

@@ -23,6 +23,7 @@ const { mskEventLogicalId } = require('./esm-extensions.cjs');
 // Records of lag that mean "behind": incidents must flow within seconds, aggregates tolerate more.
 const OFFSET_LAG_THRESHOLD = {
   'incident-explanation': 100,
+  'oncall-paging': 100,
   notifications: 1000,
   default: 10000,
 };
@@ -32,9 +33,10 @@ const OFFSET_LAG_THRESHOLD = {
 // timeout) does not page. The others tolerate minutes.
 const RECORD_AGE_THRESHOLD_MS = {
   'incident-explanation:incident.detected': 10_000,
-  'notifications:incident.detected': 10_000,
+  'oncall-paging:incident.detected': 10_000,
   'notifications:genai.hitl.requested': 10_000,
   'incident-explanation': 60_000,
+  'oncall-paging': 60_000,
   notifications: 60_000,
   default: 300_000,
 };

@@ -8,6 +8,8 @@
 //
 // Per function (the folder functions/<key>/ has its code; handler functions/<key>/handler.handler, role
 // <Key>ExecutionRole and POWERTOOLS_SERVICE_NAME <key> are derived):
+//   code           another function's folder whose handler it runs (one code, two deployments that differ in
+//                  topics, environment and grants: oncall-paging runs notifications' code)
 //   description, timeout, memorySize, vpc   as in a serverless.yml function (provider defaults otherwise)
 //   environment    its own variables, as serverless.yml variables (variable('self:custom.tables.billing'))
 //   grants         what its role may touch besides its ESMs' topics and groups (serverless/iam.cjs reads them)
@@ -28,6 +30,17 @@ const ESM_DEFAULTS = {
   maximumBatchingWindow: 0,
   provisionedPollerConfig: { minimumPollers: 1, maximumPollers: 6 },
 };
+
+// The notification log's leases: UpdateItem (+ GetItem where the condition failure returns no item); its entries:
+// batched reads and writes; the local outbox channel: PutItem. notifications and oncall-paging share the table
+// (one log: a notification is sent once whichever function sends it).
+const NOTIFICATION_LOG_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:PutItem',
+];
 
 /** A serverless.yml variable, e.g. variable('sls:stage'); spelt so that no JS string looks like a template. */
 const variable = (source) => ['$', '{', source, '}'].join('');
@@ -131,31 +144,38 @@ const CONSUMERS = {
     batchSize: 100,
   },
   notifications: {
-    description: 'Decides who must be told what and sends each notification once',
+    description: 'Tells reviewers and customers what they must know, each notification once',
     environment: {
-      ONCALL_TOPIC_ARN: variable('self:custom.deploy.notifications.pagerTopicArn'),
       CUSTOMER_TOPIC_ARN: variable('self:custom.deploy.notifications.pushTopicArn'),
       EMAIL_FROM: variable('self:custom.deploy.notifications.emailFrom'),
       REVIEWERS_EMAIL: variable('self:custom.deploy.notifications.reviewersEmail'),
       NOTIFICATIONS_TABLE: variable('self:custom.tables.notifications'),
     },
     grants: {
-      tables: {
-        // Leases: UpdateItem (+ GetItem where the condition failure returns no item); log entries: batched
-        // reads and writes; the local outbox channel: PutItem.
-        NotificationsTable: [
-          'dynamodb:GetItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:BatchGetItem',
-          'dynamodb:BatchWriteItem',
-          'dynamodb:PutItem',
-        ],
-      },
-      // PAGER and PUSH go to two SNS topics, EMAIL through SES from one sender (params notifications*).
-      notificationChannels: true,
+      tables: { NotificationsTable: NOTIFICATION_LOG_ACTIONS },
+      // PUSH to the customer SNS topic, EMAIL through SES from one sender (params notifications*); no paging.
+      notificationChannels: ['PUSH', 'EMAIL'],
       schemaRegistry: true,
     },
-    topics: ['incident.detected', 'genai.hitl.requested', 'payment.failed', 'booking.created'],
+    topics: ['genai.hitl.requested', 'payment.failed', 'booking.created'],
+    batchSize: 50,
+  },
+  // The on-call page: notifications' code on incident.detected alone, as a function of its own, so that a page
+  // never waits for an execution environment busy with customer or reviewer messages (their volume is the
+  // bookings'), and so that its concurrency, alarms and grants are its own (it can page, nothing else).
+  'oncall-paging': {
+    code: 'notifications',
+    description: 'Pages operations on-call for critical incidents, each page once',
+    environment: {
+      ONCALL_TOPIC_ARN: variable('self:custom.deploy.notifications.pagerTopicArn'),
+      NOTIFICATIONS_TABLE: variable('self:custom.tables.notifications'),
+    },
+    grants: {
+      tables: { NotificationsTable: NOTIFICATION_LOG_ACTIONS },
+      notificationChannels: ['PAGER'],
+      schemaRegistry: true,
+    },
+    topics: ['incident.detected'],
     batchSize: 50,
   },
 };
@@ -193,6 +213,7 @@ const upperFirst = (name) => name.charAt(0).toUpperCase() + name.slice(1);
 const roleLogicalId = (functionKey) => `${functionKey.split(/[-_]/).map(upperFirst).join('')}ExecutionRole`;
 
 const ENTRY_KEYS = [
+  'code',
   'description',
   'timeout',
   'memorySize',
@@ -216,7 +237,12 @@ function validate(functionKey, entry) {
     throw new Error(`${where}: needs topics or a schedule, one of them`);
   if (entry.topics?.length && !Number.isInteger(entry.batchSize))
     throw new Error(`${where}: batchSize is required`);
+  if (entry.code !== undefined && (entry.code === functionKey || !CONSUMERS[entry.code]?.topics))
+    throw new Error(`${where}: code must name another function of this map that consumes topics`);
 }
+
+/** The folder of functions/ whose handler a function runs: its own, or the one `code` names. */
+const codeOf = (functionKey, entry = entryOf(functionKey)) => entry.code ?? functionKey;
 
 /** One serverless.yml function: the entry's settings with its handler, role, service name and events. */
 function functionOf(functionKey, entry = entryOf(functionKey)) {
@@ -224,7 +250,7 @@ function functionOf(functionKey, entry = entryOf(functionKey)) {
   const { description, timeout, memorySize, vpc, environment, schedule } = entry;
   const settings = { description, timeout, memorySize, vpc };
   return {
-    handler: `functions/${functionKey}/handler.handler`,
+    handler: `functions/${codeOf(functionKey, entry)}/handler.handler`,
     ...Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)),
     role: roleLogicalId(functionKey),
     environment: { POWERTOOLS_SERVICE_NAME: functionKey, ...environment },
@@ -238,6 +264,7 @@ module.exports = {
   CONSUMERS,
   ESM_DEFAULTS,
   consumerGroupId,
+  codeOf,
   mskEventsOf,
   roleLogicalId,
   functionOf,

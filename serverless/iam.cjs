@@ -181,17 +181,30 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
       },
     );
   }
-  if (grants.notificationChannels && deploy.notifications.pagerTopicArn) {
+  // notificationChannels: the channel kinds it sends on (PAGER and PUSH are two SNS topics, EMAIL is SES from
+  // one sender); a function is granted those and no other.
+  const channels = grants.notificationChannels ?? [];
+  const unknownChannels = channels.filter((kind) => !['PAGER', 'PUSH', 'EMAIL'].includes(kind));
+  if (unknownChannels.length > 0)
+    throw new Error(
+      `serverless/consumers.cjs, function "${functionKey}": unknown notificationChannels ${unknownChannels.join(', ')} (PAGER, PUSH, EMAIL)`,
+    );
+  if (channels.length > 0 && deploy.notifications.pagerTopicArn) {
     const { pagerTopicArn, pushTopicArn, emailFrom, sesIdentity } = deploy.notifications;
-    statements.push(
-      {
+    const topics = [
+      ...(channels.includes('PAGER') ? [pagerTopicArn] : []),
+      ...(channels.includes('PUSH') ? [pushTopicArn] : []),
+    ];
+    if (topics.length > 0)
+      statements.push({
         Sid: 'NotificationTopics',
         Effect: 'Allow',
         // PublishBatch is authorised by sns:Publish (there is no sns:PublishBatch action).
         Action: ['sns:Publish'],
-        Resource: [pagerTopicArn, pushTopicArn],
-      },
-      {
+        Resource: topics,
+      });
+    if (channels.includes('EMAIL'))
+      statements.push({
         Sid: 'NotificationEmail',
         Effect: 'Allow',
         Action: ['ses:SendEmail'],
@@ -199,8 +212,7 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
           `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`,
         ),
         Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
-      },
-    );
+      });
   }
   // schemaRegistry: the handler decodes with schemaRegistryFromEnv (SCHEMA_REGISTRY). GetSchemaVersion by
   // version id is authorised on the registry and schema.

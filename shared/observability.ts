@@ -31,8 +31,13 @@ export function traced<Client>(client: Client): Client {
   return processTracer().captureAWSv3Client(client);
 }
 
-/** Logger, tracer and metrics for one function, created once at module scope. */
-export function createObservability(serviceName: string): Observability {
+/**
+ * Logger, tracer and metrics for one function, created once at module scope. The service is the function:
+ * POWERTOOLS_SERVICE_NAME, which serverless.yml sets to its key (the alarms' `service` dimension; two functions
+ * can run one code, as oncall-paging runs notifications'), else `fallbackName` (tests, scripts).
+ */
+export function createObservability(fallbackName: string): Observability {
+  const serviceName = process.env.POWERTOOLS_SERVICE_NAME || fallbackName;
   return {
     logger: new Logger({ serviceName }),
     tracer: processTracer(serviceName),

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-sns';
 import { withoutCallLog } from '../../shared/aws-clients';
 import { chunk, mapBounded } from '../../shared/concurrency';
+import { ConfigurationError } from '../../shared/config';
 import { traced } from '../../shared/observability';
 import {
   type NotificationChannel,
@@ -155,9 +156,14 @@ export class SesChannel implements NotificationChannel {
   }
 }
 
-/** Sends each message through the adapter for its channel kind (PAGER, EMAIL, PUSH), the kinds at once. */
+/**
+ * Sends each message through the adapter for its channel kind (PAGER, EMAIL, PUSH), the kinds at once. A
+ * deployment serves the kinds it is configured for (oncall-paging PAGER, notifications PUSH and EMAIL); a message
+ * of another kind fails with a ConfigurationError: the deployment's wiring is wrong, not the record, so the
+ * batch fails as a whole and is retried (README "Failures") instead of the record going to the destination.
+ */
 export class RoutingChannel implements NotificationChannel {
-  constructor(private readonly routes: Record<ChannelKind, NotificationChannel>) {}
+  constructor(private readonly routes: Partial<Record<ChannelKind, NotificationChannel>>) {}
 
   async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
     const byKind = new Map<ChannelKind, number[]>();
@@ -167,9 +173,10 @@ export class RoutingChannel implements NotificationChannel {
     const outcomes = new Array<SendOutcome>(messages.length);
     await Promise.all(
       [...byKind].map(async ([kind, indexes]) => {
-        const sent = await this.routes[kind].send(
-          indexes.map((index) => messages[index] as NotificationMessage),
-        );
+        const route = this.routes[kind];
+        const sent = route
+          ? await route.send(indexes.map((index) => messages[index] as NotificationMessage))
+          : indexes.map(() => unserved(kind, Object.keys(this.routes)));
         for (const [position, index] of indexes.entries()) outcomes[index] = sent[position] as SendOutcome;
       }),
     );
@@ -177,11 +184,28 @@ export class RoutingChannel implements NotificationChannel {
   }
 }
 
+function unserved(kind: ChannelKind, served: string[]): SendOutcome {
+  return {
+    ok: false,
+    error: new ConfigurationError(
+      `no ${kind} channel in this function (it sends ${served.join(', ') || 'nothing'}; ${CHANNEL_ENV[kind].join(' and ')} configure ${kind}): its ESMs consume a topic another function should`,
+    ),
+    permanent: true,
+  };
+}
+
+/** What configures each channel kind in a deployed function's environment. */
+export const CHANNEL_ENV: Record<ChannelKind, readonly string[]> = {
+  PAGER: ['ONCALL_TOPIC_ARN'],
+  PUSH: ['CUSTOMER_TOPIC_ARN'],
+  EMAIL: ['EMAIL_FROM', 'REVIEWERS_EMAIL'],
+};
+
 export interface AwsChannelSettings {
-  oncallTopicArn: string;
-  customerTopicArn: string;
-  emailFrom: string;
-  reviewersEmail: string;
+  /** The channels this function sends on; absent ones are not served. */
+  oncallTopicArn?: string;
+  customerTopicArn?: string;
+  email?: { from: string; reviewers: string };
   /** Calls in flight per channel kind (SNS PublishBatch calls of 10, or SES emails). */
   concurrency?: number;
 }
@@ -201,9 +225,10 @@ export function awsChannels(
   sns = traced(withoutCallLog(new SNSClient(oneBoundedAttempt))),
   ses = traced(withoutCallLog(new SESv2Client(oneBoundedAttempt))),
 ) {
+  const { oncallTopicArn, customerTopicArn, email, concurrency } = settings;
   return new RoutingChannel({
-    PAGER: new SnsChannel(sns, settings.oncallTopicArn, settings.concurrency),
-    PUSH: new SnsChannel(sns, settings.customerTopicArn, settings.concurrency),
-    EMAIL: new SesChannel(ses, settings.emailFrom, settings.reviewersEmail, settings.concurrency),
+    ...(oncallTopicArn && { PAGER: new SnsChannel(sns, oncallTopicArn, concurrency) }),
+    ...(customerTopicArn && { PUSH: new SnsChannel(sns, customerTopicArn, concurrency) }),
+    ...(email && { EMAIL: new SesChannel(ses, email.from, email.reviewers, concurrency) }),
   });
 }

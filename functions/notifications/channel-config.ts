@@ -1,16 +1,17 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigurationError, intFromEnv } from '../../shared/config';
-import { awsChannels } from './aws-channels';
+import { awsChannels, CHANNEL_ENV } from './aws-channels';
 import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
+import type { ChannelKind } from './rules';
 
 /**
  * CHANNEL_CONCURRENCY (10): channel calls in flight per kind (SNS PublishBatch calls of 10, SES emails, outbox puts):
  * a 100-notification batch goes out in one round of 10 PublishBatch calls.
  * CHANNEL=outbox (messages land in the notifications table, `dev` shows them) or aws (SNS for on-call
- * paging and customer push, SES for reviewer email). Default: aws when ONCALL_TOPIC_ARN is set (a deployed
- * stage), outbox otherwise (local runs). aws needs ONCALL_TOPIC_ARN,
- * CUSTOMER_TOPIC_ARN, EMAIL_FROM and REVIEWERS_EMAIL.
+ * paging and customer push, SES for reviewer email). Default: aws when a channel's variable is set (a deployed
+ * stage), outbox otherwise (local runs). aws serves the kinds configured (CHANNEL_ENV: ONCALL_TOPIC_ARN for
+ * PAGER, CUSTOMER_TOPIC_ARN for PUSH, EMAIL_FROM with REVIEWERS_EMAIL for EMAIL) and needs at least one.
  *
  * The SNS and SES clients are imported statically: esbuild tree-shakes a static import down to the client and
  * the one command used, but not a module behind import(), so a lazy import put all 167 SNS and SES commands
@@ -25,18 +26,38 @@ export function createChannel(
   const concurrency = intFromEnv('CHANNEL_CONCURRENCY', 10);
   if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable, Date.now, concurrency);
   if (kind !== 'aws') throw new ConfigurationError(`CHANNEL must be outbox or aws, got "${env.CHANNEL}"`);
-  const names = ['ONCALL_TOPIC_ARN', 'CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'] as const;
-  const missing = names.filter((name) => !env[name]);
-  if (missing.length > 0) throw new ConfigurationError(`CHANNEL=aws needs ${missing.join(', ')}`);
+  const configured = channelsConfigured(env);
+  if (configured.length === 0)
+    throw new ConfigurationError(
+      `CHANNEL=aws needs a channel: ${Object.values(CHANNEL_ENV)
+        .map((names) => names.join(' with '))
+        .join(', or ')}`,
+    );
   return awsChannels({
-    oncallTopicArn: env.ONCALL_TOPIC_ARN as string,
-    customerTopicArn: env.CUSTOMER_TOPIC_ARN as string,
-    emailFrom: env.EMAIL_FROM as string,
-    reviewersEmail: env.REVIEWERS_EMAIL as string,
+    ...(configured.includes('PAGER') && { oncallTopicArn: env.ONCALL_TOPIC_ARN }),
+    ...(configured.includes('PUSH') && { customerTopicArn: env.CUSTOMER_TOPIC_ARN }),
+    ...(configured.includes('EMAIL') && {
+      email: { from: env.EMAIL_FROM as string, reviewers: env.REVIEWERS_EMAIL as string },
+    }),
     concurrency,
   });
 }
 
+/** The channel kinds whose variables are all set; one set without the others of its kind is an error. */
+export function channelsConfigured(env: NodeJS.ProcessEnv): ChannelKind[] {
+  const kinds: ChannelKind[] = [];
+  for (const [kind, names] of Object.entries(CHANNEL_ENV) as Array<[ChannelKind, readonly string[]]>) {
+    const missing = names.filter((name) => !env[name]);
+    if (missing.length === 0) kinds.push(kind);
+    else if (missing.length < names.length)
+      throw new ConfigurationError(
+        `${kind} needs ${names.join(' and ')}: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set`,
+      );
+  }
+  return kinds;
+}
+
 export function channelAdapterName(env: NodeJS.ProcessEnv): string {
-  return (env.CHANNEL || (env.ONCALL_TOPIC_ARN ? 'aws' : 'outbox')).toLowerCase();
+  const deployed = Object.values(CHANNEL_ENV).some((names) => names.some((name) => env[name]));
+  return (env.CHANNEL || (deployed ? 'aws' : 'outbox')).toLowerCase();
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumers, roleLogicalId } from '../../local/consumers';
+import { codeOf, consumers, roleLogicalId } from '../../local/consumers';
 import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../ops/redrive/redrive';
 import { DEFAULT_RETRY_MARGIN_MS } from '../../shared/msk/handler';
 import {
@@ -40,6 +40,7 @@ const TABLES: Record<FunctionKey, string[]> = {
   'demand-prediction-update': ['DemandTable'],
   billing: ['BillingTable'],
   notifications: ['NotificationsTable'],
+  'oncall-paging': ['NotificationsTable'],
 };
 const IDEMPOTENCY_TABLES = ['IncidentIdempotencyTable'];
 const READ_MODEL_TABLES = ['IncidentsTable', 'DemandTable', 'BillingTable', 'NotificationsTable'];
@@ -317,7 +318,7 @@ describe('every packaged stage', () => {
         // entries in batches under its partition lease (functions/notifications); incident-explanation writes
         // a batch's views, each with its outcome, and reviews in batches (functions/incident-explanation).
         const forbidden = ['dynamodb:Scan', 'dynamodb:DeleteTable'];
-        if (!['billing', 'notifications', 'incident-explanation'].includes(fn))
+        if (!['billing', 'notifications', 'oncall-paging', 'incident-explanation'].includes(fn))
           forbidden.push('dynamodb:BatchWriteItem');
         for (const action of forbidden) expect(dynamoActions, `${stage} ${fn}`).not.toContain(action);
         // The outcomes earlier releases stored: read, never written (incident-explanation stores its outcomes
@@ -482,7 +483,7 @@ describe('every packaged stage', () => {
       // Lag as time, per ESM: 10 s on the high-priority flows (incident alerts, HITL), looser elsewhere.
       const highPriority = [
         'incident-explanation incident.detected',
-        'notifications incident.detected',
+        'oncall-paging incident.detected',
         'notifications genai.hitl.requested',
       ];
       const ages = alarms.filter((a) => a.MetricName === 'OldestRecordAgeMs');
@@ -507,7 +508,7 @@ describe('every packaged stage', () => {
         expect(age[0].Threshold, `${functionKey} ${topic}`).toBe(
           urgent
             ? 10_000
-            : ['incident-explanation', 'notifications'].includes(functionKey)
+            : ['incident-explanation', 'notifications', 'oncall-paging'].includes(functionKey)
               ? 60_000
               : 300_000,
         );
@@ -560,9 +561,8 @@ describe('every packaged stage', () => {
         },
         'demand-prediction-update': { DEMAND_TABLE: 'DemandTable' },
         billing: { BILLING_TABLE: 'BillingTable' },
-        notifications: {
-          NOTIFICATIONS_TABLE: 'NotificationsTable',
-        },
+        notifications: { NOTIFICATIONS_TABLE: 'NotificationsTable' },
+        'oncall-paging': { NOTIFICATIONS_TABLE: 'NotificationsTable' },
       };
       for (const [fn, tables] of Object.entries(expected)) {
         for (const [variable, id] of Object.entries(tables)) {
@@ -590,7 +590,11 @@ describe('the local stage', () => {
     });
     expect(environmentOf(template, 'audit-append')).toMatchObject({ DATABASE_SECRET_ARN: '' });
     expect(environmentOf(template, 'audit-append').DATABASE_URL).toMatch(/^postgres:\/\//);
-    expect(environmentOf(template, 'notifications')).toMatchObject({ ONCALL_TOPIC_ARN: '' });
+    expect(environmentOf(template, 'notifications')).toMatchObject({
+      CUSTOMER_TOPIC_ARN: '',
+      EMAIL_FROM: '',
+    });
+    expect(environmentOf(template, 'oncall-paging')).toMatchObject({ ONCALL_TOPIC_ARN: '' });
     expect(template.Conditions?.AuroraCreate).toEqual({ 'Fn::Equals': ['none', 'create'] });
     const names = roleStatements(template, roleOf('audit-append')).map((s) => s.Sid);
     expect(names).not.toContain('DatabaseSecret');
@@ -613,7 +617,7 @@ describe('an AWS stage', () => {
       SecurityGroupIds: ['sg-0123456789abcdef0', { 'Fn::GetAtt': ['AuroraClientSecurityGroup', 'GroupId'] }],
     });
     expect(vpcOf('audit-digest')).toEqual(vpcOf('audit-append'));
-    for (const fn of ['demand-prediction-update', 'billing', 'notifications'] as const) {
+    for (const fn of ['demand-prediction-update', 'billing', 'notifications', 'oncall-paging'] as const) {
       expect(vpcOf(fn), fn).toBeUndefined();
     }
     expect(environmentOf(template, 'incident-explanation')).toMatchObject({
@@ -622,11 +626,16 @@ describe('an AWS stage', () => {
       KAFKA_BROKERS: AWS_STAGE_PARAMS.kafkaBrokers,
     });
     expect(environmentOf(template, 'notifications')).toMatchObject({
-      ONCALL_TOPIC_ARN: AWS_STAGE_PARAMS.notificationsPagerTopicArn,
       CUSTOMER_TOPIC_ARN: AWS_STAGE_PARAMS.notificationsPushTopicArn,
       EMAIL_FROM: AWS_STAGE_PARAMS.notificationsEmailFrom,
       REVIEWERS_EMAIL: AWS_STAGE_PARAMS.notificationsReviewersEmail,
     });
+    expect(environmentOf(template, 'notifications').ONCALL_TOPIC_ARN).toBeUndefined();
+    expect(environmentOf(template, 'oncall-paging')).toMatchObject({
+      ONCALL_TOPIC_ARN: AWS_STAGE_PARAMS.notificationsPagerTopicArn,
+    });
+    for (const name of ['CUSTOMER_TOPIC_ARN', 'EMAIL_FROM', 'REVIEWERS_EMAIL'])
+      expect(environmentOf(template, 'oncall-paging')[name], name).toBeUndefined();
   });
 
   it('gives Bedrock to incident-explanation only, through the inference profile and its models', () => {
@@ -647,24 +656,24 @@ describe('an AWS stage', () => {
     }
   });
 
-  it('gives SNS and SES to notifications only, on its two topics and its sender', () => {
+  it('lets oncall-paging page and nothing else, notifications push and mail but not page, nobody else either', () => {
     const template = prod.template!;
     for (const fn of FUNCTION_KEYS) {
       const statements = roleStatements(template, roleOf(fn));
-      const sns = statements.filter((s) =>
+      const sends = statements.filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('sns:') || a.startsWith('ses:')),
       );
-      if (fn !== 'notifications') {
-        expect(sns, fn).toEqual([]);
-        continue;
-      }
-      expect(sns.find((s) => s.Sid === 'NotificationTopics')!.Resource).toEqual([
-        AWS_STAGE_PARAMS.notificationsPagerTopicArn,
-        AWS_STAGE_PARAMS.notificationsPushTopicArn,
-      ]);
-      expect(sns.find((s) => s.Sid === 'NotificationEmail')!.Condition).toEqual({
-        StringEquals: { 'ses:FromAddress': AWS_STAGE_PARAMS.notificationsEmailFrom },
-      });
+      if (fn === 'oncall-paging') {
+        expect(sends.map((s) => [s.Sid, s.Action, s.Resource])).toEqual([
+          ['NotificationTopics', ['sns:Publish'], [AWS_STAGE_PARAMS.notificationsPagerTopicArn]],
+        ]);
+      } else if (fn === 'notifications') {
+        expect(sends.map((s) => s.Sid)).toEqual(['NotificationTopics', 'NotificationEmail']);
+        expect(sends[0]!.Resource).toEqual([AWS_STAGE_PARAMS.notificationsPushTopicArn]);
+        expect(sends[1]!.Condition).toEqual({
+          StringEquals: { 'ses:FromAddress': AWS_STAGE_PARAMS.notificationsEmailFrom },
+        });
+      } else expect(sends, fn).toEqual([]);
     }
   });
 
@@ -940,17 +949,21 @@ describe('IAM against the code', () => {
     batchPutAll: 'dynamodb:BatchWriteItem',
   };
   // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest)
-  // and `review list | resolve` (the open reviews, one review), run by an operator with their own credentials.
-  const OPERATOR_ONLY: Partial<Record<FunctionKey, string[]>> = {
+  // and `review list | resolve` (the open reviews, one review), run by an operator with their own credentials;
+  // and a channel a function running shared code is not configured for.
+  const NOT_SENT_BY_THE_LAMBDA: Partial<Record<FunctionKey, string[]>> = {
     'incident-explanation': ['dynamodb:Query', 'dynamodb:GetItem'],
     'demand-prediction-update': ['dynamodb:Scan', 'dynamodb:BatchWriteItem'],
     billing: ['dynamodb:Scan'],
     // listOutbox: what `dev` shows of the local outbox.
     notifications: ['dynamodb:Query'],
+    // notifications' code, configured for PAGER alone (its environment has no EMAIL_FROM): the SES channel is
+    // never built, and a record that would need it fails the invocation (functions/notifications/aws-channels.ts).
+    'oncall-paging': ['dynamodb:Query', 'ses:SendEmail'],
   };
 
   async function actionsUsedBy(fn: FunctionKey): Promise<Set<string>> {
-    const dir = path.join(projectRoot, 'functions', fn);
+    const dir = path.join(projectRoot, 'functions', codeOf(fn));
     const used = new Set<string>();
     for (const entry of await readdir(dir, { recursive: true })) {
       if (!entry.endsWith('.ts')) continue;
@@ -962,7 +975,7 @@ describe('IAM against the code', () => {
         if (new RegExp(`\\b${helper}\\(`).test(source)) used.add(action);
       }
     }
-    for (const action of OPERATOR_ONLY[fn] ?? []) used.delete(action);
+    for (const action of NOT_SENT_BY_THE_LAMBDA[fn] ?? []) used.delete(action);
     return used;
   }
 
@@ -988,7 +1001,7 @@ describe('the packaged bundles', () => {
       );
     });
   let dir: string;
-  const functionDir = (fn: FunctionKey) => path.join(dir, fn, 'functions', fn);
+  const functionDir = (fn: FunctionKey) => path.join(dir, fn, 'functions', codeOf(fn));
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'mobility-events-load-'));
@@ -1049,6 +1062,7 @@ describe('the packaged bundles', () => {
     };
     expect(await commandsIn('notifications', 'client-sns')).toEqual(['PublishBatch']);
     expect(await commandsIn('notifications', 'client-sesv2')).toEqual(['SendEmail']);
+    expect(await commandsIn('oncall-paging', 'client-sns')).toEqual(['PublishBatch']);
     expect(await commandsIn('incident-explanation', 'client-bedrock-runtime')).toEqual(['Converse']);
   });
 

@@ -1,4 +1,4 @@
-// Mixed events (bookings, payments, incidents, genai.*) through the real broker and the real handlers of all five
+// Mixed events (bookings, payments, incidents, genai.*) through the real broker and the real handlers of all six
 // functions (incident-explanation produces its genai.* events to the run's topics, where audit-append and
 // notifications consume them with the rest), while the emulator (a child process) is SIGKILLed at seeded random
 // points and restarted. Afterwards every store holds exactly the expected effects: no event lost, none doubled
@@ -127,6 +127,7 @@ describe('reliability: emulator crashes', () => {
           'demand-prediction-update',
           'incident-explanation',
           'notifications',
+          'oncall-paging',
         ],
         topics: MIXED_EVENT_TOPICS,
         partitions: PARTITIONS,

@@ -9,7 +9,7 @@
 // 45 s (CI); RELIABILITY_DYNAMODB_OUTAGE_S=300 runs the 5 minutes the README promises.
 //
 // Functions: those on the batch engine that write DynamoDB (demand-prediction-update, incident-explanation,
-// notifications, whose log and local outbox are both DynamoDB, billing): all four.
+// notifications and oncall-paging, whose log and local outbox are both DynamoDB, billing): all five.
 import { afterAll, describe, expect, it } from 'vitest';
 import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
@@ -35,7 +35,13 @@ import {
 
 const OUTAGE_S = Number(process.env.RELIABILITY_DYNAMODB_OUTAGE_S ?? 45);
 const EVENTS = 2_400;
-const FUNCTIONS = ['demand-prediction-update', 'incident-explanation', 'notifications', 'billing'];
+const FUNCTIONS = [
+  'demand-prediction-update',
+  'incident-explanation',
+  'notifications',
+  'oncall-paging',
+  'billing',
+];
 const TOPICS = [
   'booking.created',
   'booking.completed',

@@ -25,6 +25,7 @@ import { ListOffsetTimestamps } from '@platformatic/kafka';
 import type { MSKEvent } from 'aws-lambda';
 import pg from 'pg';
 import { topics as incidentTopics } from '../../../functions/incident-explanation/explain-incident';
+import { codeOf } from '../../../local/consumers';
 import { bundlesDir, FunctionBundles, functionCode } from '../../../local/esm/bundles';
 import {
   type EsmDefinition,
@@ -168,7 +169,7 @@ export function canonicalTopic(spec: RunSpec, topic: string): string {
   return found ? found[0] : topic;
 }
 
-/** Functions that decide by topic name: their handlers see the canonical names. */
+/** Code that decides by topic name: the handlers of functions running it see the canonical names. */
 const BY_TOPIC_NAME = new Set(['notifications', 'incident-explanation']);
 
 /**
@@ -266,7 +267,7 @@ export async function startEmulator(spec: RunSpec, options: StartOptions = {}): 
         onInvoked?.(definition.functionKey, event, response);
         return response;
       };
-      return BY_TOPIC_NAME.has(definition.functionKey) ? withCanonicalTopics(spec, handler) : handler;
+      return BY_TOPIC_NAME.has(codeOf(definition.functionKey)) ? withCanonicalTopics(spec, handler) : handler;
     },
     log: (line) => output.write(`[esm] ${line}\n`),
     ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),

@@ -125,7 +125,7 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
       definitions: [
         mapping('incident-explanation', 'incident.detected'),
         mapping('incident-explanation', 'genai.hitl.resolved'),
-        mapping('notifications', 'incident.detected'),
+        mapping('oncall-paging', 'incident.detected'),
         mapping('notifications', 'genai.hitl.requested'),
         mapping('audit-append', 'genai.request'),
         mapping('audit-append', 'genai.response'),
@@ -136,6 +136,8 @@ describe('local pipeline: incident -> explanation -> review notification -> reso
       handlers: {
         'incident-explanation': asEsmHandler(incidentHandler),
         notifications: asEsmHandler(notificationsHandler),
+        // notifications' code, deployed on its own for incident.detected (serverless/consumers.cjs).
+        'oncall-paging': asEsmHandler(notificationsHandler),
         'audit-append': asEsmHandler(auditHandler),
       },
       retryDelayMs: () => 100,

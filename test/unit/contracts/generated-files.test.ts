@@ -31,13 +31,14 @@ describe('generated files (npm run events:generate)', () => {
     expect(generateFiles()).toEqual(generated);
   });
 
-  it('cover the five functions, each with a multi-partition batch, a tombstone and a poison record', () => {
+  it('cover every function that consumes topics, each with a multi-partition batch, a tombstone and a poison record', () => {
     for (const fn of [
       'incident-explanation',
       'audit-append',
       'demand-prediction-update',
       'billing',
       'notifications',
+      'oncall-paging',
     ]) {
       for (const name of ['multi-partition.json', 'tombstone.json', 'poison.json']) {
         expect(generated.has(`events/${fn}/${name}`), `${fn}/${name}`).toBe(true);
@@ -84,7 +85,7 @@ describe('poison fixture', () => {
   });
 
   it('multi-partition fixtures carry several topic-partitions', () => {
-    expect(Object.keys(loadEvent('notifications/multi-partition.json').records)).toEqual([
+    expect(Object.keys(loadEvent('oncall-paging/multi-partition.json').records)).toEqual([
       'incident.detected-0',
       'incident.detected-3',
       'incident.detected-5',

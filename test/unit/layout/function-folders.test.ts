@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { consumers } from '../../../local/consumers';
+import { codeOf, consumers } from '../../../local/consumers';
 
 // Every function folder has the same shape, so a new function starts as a copy of one, plus its entry in the
 // consumers map (serverless/consumers.cjs), from which serverless.yml declares it (README, Layout).
@@ -25,7 +25,7 @@ describe('function folders', () => {
   it('every function of the consumers map has its folder, with the handler serverless.yml will name', () => {
     const handler = /export const handler\b|export \{[^}]*\bhandler\b[^}]*\}/;
     const wrong = Object.keys(consumers).filter((name) => {
-      const file = join(functionsDir, name, 'handler.ts');
+      const file = join(functionsDir, codeOf(name), 'handler.ts');
       return !existsSync(file) || !handler.test(readFileSync(file, 'utf8'));
     });
     expect(wrong).toEqual([]);
@@ -33,5 +33,11 @@ describe('function folders', () => {
 
   it('every folder is a function of the consumers map', () => {
     expect(folders.filter((folder) => !(folder in consumers))).toEqual([]);
+  });
+
+  it("a function that runs another folder's code says so, and that folder is a function of its own", () => {
+    const shared = Object.keys(consumers).filter((name) => codeOf(name) !== name);
+    expect(shared).toEqual(['oncall-paging']);
+    for (const name of shared) expect(folders).toContain(codeOf(name));
   });
 });

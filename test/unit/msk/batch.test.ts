@@ -174,7 +174,7 @@ describe('decode and the stop policy together', () => {
   it('report the poison fixture: the record and the rest of its partition only', async () => {
     const seen: number[] = [];
     const response = await stop(
-      await decodeEvent(loadEvent('notifications/poison.json'), { registry }),
+      await decodeEvent(loadEvent('oncall-paging/poison.json'), { registry }),
       (r) => {
         seen.push(r.offset);
       },

@@ -1,9 +1,16 @@
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { SNSClient } from '@aws-sdk/client-sns';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { RoutingChannel, SesChannel, SnsChannel } from '../../../functions/notifications/aws-channels';
+import {
+  channelAdapterName,
+  channelsConfigured,
+  createChannel,
+} from '../../../functions/notifications/channel-config';
 import { type NotificationMessage, PermanentChannelError } from '../../../functions/notifications/ports';
 import { notifyPartition } from '../../../functions/notifications/send-notifications';
+import { ConfigurationError } from '../../../shared/config';
 import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
 
 function clientThrowing(name: string) {
@@ -130,5 +137,44 @@ describe('SNS and SES channels', () => {
     expect(outcomes.map((outcome) => outcome.ok)).toEqual([false, true, true, false]);
     expect([pager.rounds, email.rounds, push.rounds]).toEqual([1, 1, 1]);
     expect(email.calls).toBe(2);
+  });
+
+  it('fail a message of a kind the function does not serve with a ConfigurationError, the others sent', async () => {
+    const pager = new RecordingChannel();
+    const routing = new RoutingChannel({ PAGER: pager });
+    const outcomes = await routing.send([message(1, 'PUSH'), message(2, 'PAGER')]);
+    expect(outcomes[0]).toMatchObject({ ok: false, permanent: true, error: expect.any(ConfigurationError) });
+    expect(outcomes[0]?.ok === false && outcomes[0].error.message).toMatch(
+      /no PUSH channel in this function \(it sends PAGER; CUSTOMER_TOPIC_ARN configure PUSH\)/,
+    );
+    expect(outcomes[1]).toMatchObject({ ok: true });
+    expect(pager.sent.map((m) => m.notificationId)).toEqual(['n2']);
+  });
+});
+
+describe('the channels a deployed function is configured for', () => {
+  const documents = {} as DynamoDBDocumentClient;
+  it('are the kinds whose variables are all set', () => {
+    expect(channelsConfigured({ ONCALL_TOPIC_ARN: 'arn:p' })).toEqual(['PAGER']);
+    expect(
+      channelsConfigured({ CUSTOMER_TOPIC_ARN: 'arn:c', EMAIL_FROM: 'a@b.c', REVIEWERS_EMAIL: 'r@b.c' }),
+    ).toEqual(['PUSH', 'EMAIL']);
+    expect(channelsConfigured({})).toEqual([]);
+  });
+
+  it('name the missing variable of a kind set in part', () => {
+    expect(() => channelsConfigured({ EMAIL_FROM: 'a@b.c' })).toThrow(
+      new ConfigurationError('EMAIL needs EMAIL_FROM and REVIEWERS_EMAIL: REVIEWERS_EMAIL is not set'),
+    );
+  });
+
+  it('make a deployed function send through AWS, and refuse CHANNEL=aws with no channel at all', () => {
+    expect(channelAdapterName({ ONCALL_TOPIC_ARN: 'arn:p' })).toBe('aws');
+    expect(channelAdapterName({ CUSTOMER_TOPIC_ARN: 'arn:c' })).toBe('aws');
+    expect(channelAdapterName({ ONCALL_TOPIC_ARN: '' })).toBe('outbox');
+    expect(createChannel({ ONCALL_TOPIC_ARN: 'arn:p' }, documents, 't')).toBeInstanceOf(RoutingChannel);
+    expect(() => createChannel({ CHANNEL: 'aws' }, documents, 't')).toThrow(
+      /CHANNEL=aws needs a channel: ONCALL_TOPIC_ARN, or CUSTOMER_TOPIC_ARN, or EMAIL_FROM with REVIEWERS_EMAIL/,
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RoutingChannel } from '../../../functions/notifications/aws-channels';
 import { notificationsPolicy } from '../../../functions/notifications/notification-batch';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
 import { decodeEvent, kafkaEvent, runBatch, withRawRecords } from '../../../shared/msk';
@@ -100,5 +101,21 @@ describe('notifications on the batch engine (aggregate policy)', () => {
     expect(result.failed).toEqual(['payment.failed-1@1']);
     expect(log.leases.get(`${topic}-0`)?.leaseUntil).toBeGreaterThan(0);
     expect(log.releases).toBe(1); // partition 1's, for its redelivery
+  });
+
+  it('fails the invocation, not the records, when a record needs a channel the function is not wired for', async () => {
+    // oncall-paging serves PAGER only: a payment.failed (PUSH) reaching it is the deployment's mistake.
+    const pager = new RecordingChannel();
+    const event = kafkaEvent([record(0, 1), record(1, 1)]);
+    const partitions = withRawRecords(await decodeEvent(event, { registry }), event.records);
+    const log = new InMemoryNotificationLog();
+    await expect(
+      runBatch(
+        partitions,
+        notificationsPolicy({ channel: new RoutingChannel({ PAGER: pager }), log, sleep: async () => {} }),
+      ),
+    ).rejects.toThrow(/no PUSH channel in this function/);
+    expect(pager.sent).toEqual([]);
+    expect([...log.leases.values()].every((lease) => lease.leaseUntil === 0)).toBe(true);
   });
 });
