@@ -209,7 +209,7 @@ export async function run(args: string[]): Promise<number> {
     traffic = generateTraffic(rate, consumed);
   }
 
-  // What the notifications function delivered to the local outbox (absent when it sends through SNS/SES).
+  // What notifications and oncall-paging delivered to the local outbox (absent when they send through SNS/SES).
   const outbox = config.functions.notifications
     ? outboxPanel(
         dynamoDocumentClient(),

@@ -48,6 +48,7 @@ describe.sequential('serverless invoke local with the sample events', () => {
     ['demand-prediction-update', 'booking-created.json'],
     ['incident-explanation', 'incident-detected.json'],
     ['notifications', 'booking-created.json'],
+    ['oncall-paging', 'incident-detected.json'],
   ])(
     '%s processes its sample %s and exits',
     async (fn, sample) => {
