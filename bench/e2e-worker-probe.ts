@@ -24,7 +24,9 @@ if (dir) {
   mkdirSync(dir, { recursive: true });
   if (profiles) mkdirSync(profiles, { recursive: true });
   const handlerPath = String((workerData as { handlerPath?: string })?.handlerPath ?? 'unknown');
-  const fn = /functions\/([^/]+)\//.exec(handlerPath)?.[1] ?? handlerPath;
+  // The function (its Lambda env names it), not its code's folder: oncall-paging runs notifications' code.
+  const fn =
+    process.env.POWERTOOLS_SERVICE_NAME || (/functions\/([^/]+)\//.exec(handlerPath)?.[1] ?? handlerPath);
   const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
   const name = `${fn}-${threadId}`;
   writeFileSync(join(dir, `${name}.tid`), JSON.stringify({ fn, tid } satisfies ProbeThread));

@@ -901,7 +901,7 @@ async function main(stack: StackState): Promise<void> {
       `Run ${new Date().toISOString()} on ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, nproc ${cpus().length}, Node ${process.version}, ` +
         'with `npm run bench:e2e` (bench/e2e.bench.ts): local Kafka broker, ESM emulator with the serverless.yml settings,',
       `the real handlers in worker threads with their Lambda env, audit store ${auditStore}, dynalite (DynamoDB, tables ${dynaliteTables}), s3rver,`,
-      'and for notifications an SNS/SES stand-in in a process of its own (PublishBatch, 10 messages a call, as in AWS; until',
+      'and for notifications and oncall-paging an SNS/SES stand-in in a process of its own (PublishBatch, 10 messages a call, as in AWS; until',
       '2026-12-06 the local outbox, one DynamoDB PutItem per message in the shared dynalite).',
       `1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (other work shared the machine).`,
       ...(QUICK
