@@ -304,11 +304,17 @@ export async function applyPlan(
   const topics = [...new Set(applied.map((c) => c.topic))];
   const deadline = Date.now() + visibleWithinMs;
   for (;;) {
-    const missing = notYetVisible(applied, await readTopics(admin, topics));
+    // A broker that has not caught up may refuse the read (unknown topic) as well as answer without the change.
+    let missing: string[];
+    try {
+      missing = notYetVisible(applied, await readTopics(admin, topics));
+    } catch (error) {
+      missing = [`(reading the topics failed: ${error instanceof Error ? error.message : String(error)})`];
+    }
     if (missing.length === 0) return done;
     if (Date.now() >= deadline)
       throw new Error(
-        `topics apply: the cluster accepted the changes but its metadata does not show them after ${visibleWithinMs} ms: ${missing.join(', ')}`,
+        `the cluster accepted the topic changes but its metadata does not show them after ${visibleWithinMs} ms: ${missing.join(', ')}`,
       );
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }

@@ -228,6 +228,24 @@ describe('applyPlan waits for the cluster to show what it applied', () => {
       ),
     ).rejects.toThrow(/does not show them after 20 ms: t with 6 partitions/);
   });
+
+  it('waits through reads the cluster refuses meanwhile', async () => {
+    const cluster = laggingCluster(3);
+    const listTopics = cluster.admin.listTopics.bind(cluster.admin);
+    let refusals = 0;
+    cluster.admin.listTopics = (async () => {
+      const names = await listTopics();
+      if (names.length === 0 && refusals++ === 0) throw new Error('UNKNOWN_TOPIC_OR_PARTITION');
+      return names;
+    }) as typeof cluster.admin.listTopics;
+    await applyPlan(
+      cluster.admin,
+      { changes: [{ kind: 'create', topic: 't', spec: spec() }], unmanaged: [] },
+      { pollMs: 1 },
+    );
+    expect(refusals).toBeGreaterThan(0);
+    expect(cluster.reads()).toBe(3);
+  });
 });
 
 describe('topics command usage', () => {
