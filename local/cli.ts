@@ -1,5 +1,5 @@
 // The project's one command: `tsx local/cli.ts <subcommand> [args]` (npm run stack -- up, ...), for the local
-// platform (stack, dev, status) and the operations in ops/ (replay, redrive, topics, review, audit).
+// platform (stack, dev, status) and the operations in ops/ (replay, redrive, handover, topics, review, audit).
 // Each subcommand is a module exporting `run(args): Promise<number | undefined>` (the exit code); add one by
 // adding a line to the map. Modules load lazily, so one subcommand never pays for another's imports.
 import { CliError } from '../shared/cli-error';
@@ -23,6 +23,10 @@ const subcommands: Record<string, { summary: string; load: () => Promise<Subcomm
     summary:
       'send failed-records objects back to their function (or topic) and tag them redriven (local or AWS)',
     load: () => import('../ops/redrive/command'),
+  },
+  handover: {
+    summary: "before moving a topic to another function: its consumer group takes the other's offsets",
+    load: () => import('../ops/handover'),
   },
   status: {
     summary: 'consumer lag per ESM and partition',

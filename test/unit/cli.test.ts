@@ -47,6 +47,14 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
       'review resolve: --reviewer NAME is required\n',
     ],
     [['review', 'list', '--limit', '0'], '--limit must be a whole number from 1 to 1000, got "0"\n'],
+    [
+      ['handover', '--topic', 'incident.detected', '--from', 'notifications'],
+      'handover: --topic, --from and --to are required (npm run handover -- --help)\n',
+    ],
+    [
+      ['handover', '--topic', 'incident.detected', '--from', 'notifications', '--to', 'billing'],
+      'handover: serverless.yml has no function billing consuming incident.detected\n',
+    ],
   ])('%j', (args, message) => {
     expect(cli(...args)).toEqual({ code: 2, stderr: message });
   });
@@ -62,6 +70,7 @@ describe('local CLI: wrong usage is refused before anything starts, with the mes
     ['replay', 'usage: npm run replay -- --function <key>', '--from-timestamp <time>'],
     ['dev', 'usage: npm run dev -- [--rate N]', '--keep-stack'],
     ['status', 'usage: npm run esm:status', 'committed offset'],
+    ['handover', 'usage: npm run handover -- --topic <topic>', '--dry-run'],
   ])('prints %s --help on stdout and exits 0, starting nothing', (command, first, mentions) => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'local/cli.ts', command, '--help'], {
       encoding: 'utf8',
