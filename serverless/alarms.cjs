@@ -36,7 +36,6 @@ const RECORD_AGE_THRESHOLD_MS = {
   'oncall-paging:incident.detected': 10_000,
   'notifications:genai.hitl.requested': 10_000,
   'incident-explanation': 60_000,
-  'oncall-paging': 60_000,
   notifications: 60_000,
   default: 300_000,
 };

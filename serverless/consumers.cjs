@@ -146,6 +146,10 @@ const CONSUMERS = {
   notifications: {
     description: 'Tells reviewers and customers what they must know, each notification once',
     environment: {
+      // PAGER kept for the upgrade from a release where notifications paged: a stack update deletes its
+      // incident.detected ESM only in its cleanup phase, after this function's new code and environment are live,
+      // and until then it must still page (README "Per function"). Drop it once every stage runs oncall-paging.
+      ONCALL_TOPIC_ARN: variable('self:custom.deploy.notifications.pagerTopicArn'),
       CUSTOMER_TOPIC_ARN: variable('self:custom.deploy.notifications.pushTopicArn'),
       EMAIL_FROM: variable('self:custom.deploy.notifications.emailFrom'),
       REVIEWERS_EMAIL: variable('self:custom.deploy.notifications.reviewersEmail'),
@@ -153,16 +157,17 @@ const CONSUMERS = {
     },
     grants: {
       tables: { NotificationsTable: NOTIFICATION_LOG_ACTIONS },
-      // PUSH to the customer SNS topic, EMAIL through SES from one sender (params notifications*); no paging.
-      notificationChannels: ['PUSH', 'EMAIL'],
+      // PUSH to the customer SNS topic, EMAIL through SES from one sender (params notifications*); PAGER for
+      // the upgrade, as above.
+      notificationChannels: ['PAGER', 'PUSH', 'EMAIL'],
       schemaRegistry: true,
     },
     topics: ['genai.hitl.requested', 'payment.failed', 'booking.created'],
     batchSize: 50,
   },
   // The on-call page: notifications' code on incident.detected alone, as a function of its own, so that a page
-  // never waits for an execution environment busy with customer or reviewer messages (their volume is the
-  // bookings'), and so that its concurrency, alarms and grants are its own (it can page, nothing else).
+  // never queues behind customer or reviewer messages (their volume is the bookings') for an execution
+  // environment of theirs, and so that its errors, alarms and grants are its own (it can page, nothing else).
   'oncall-paging': {
     code: 'notifications',
     description: 'Pages operations on-call for critical incidents, each page once',
@@ -237,8 +242,11 @@ function validate(functionKey, entry) {
     throw new Error(`${where}: needs topics or a schedule, one of them`);
   if (entry.topics?.length && !Number.isInteger(entry.batchSize))
     throw new Error(`${where}: batchSize is required`);
-  if (entry.code !== undefined && (entry.code === functionKey || !CONSUMERS[entry.code]?.topics))
-    throw new Error(`${where}: code must name another function of this map that consumes topics`);
+  const code = entry.code === undefined ? undefined : CONSUMERS[entry.code];
+  if (entry.code !== undefined && (entry.code === functionKey || !code?.topics || code.code !== undefined))
+    throw new Error(
+      `${where}: code must name another function of this map that consumes topics with its own code`,
+    );
 }
 
 /** The folder of functions/ whose handler a function runs: its own, or the one `code` names. */

@@ -182,38 +182,34 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
     );
   }
   // notificationChannels: the channel kinds it sends on (PAGER and PUSH are two SNS topics, EMAIL is SES from
-  // one sender); a function is granted those and no other.
+  // one sender); a function is granted those and no other, each where the stage has it (the local stage none).
   const channels = grants.notificationChannels ?? [];
-  const unknownChannels = channels.filter((kind) => !['PAGER', 'PUSH', 'EMAIL'].includes(kind));
-  if (unknownChannels.length > 0)
+  const kinds = ['PAGER', 'PUSH', 'EMAIL'];
+  if (!Array.isArray(channels) || channels.some((kind) => !kinds.includes(kind)))
     throw new Error(
-      `serverless/consumers.cjs, function "${functionKey}": unknown notificationChannels ${unknownChannels.join(', ')} (PAGER, PUSH, EMAIL)`,
+      `serverless/consumers.cjs, function "${functionKey}": notificationChannels must list channel kinds (${kinds.join(', ')}), got ${JSON.stringify(channels)}`,
     );
-  if (channels.length > 0 && deploy.notifications.pagerTopicArn) {
-    const { pagerTopicArn, pushTopicArn, emailFrom, sesIdentity } = deploy.notifications;
-    const topics = [
-      ...(channels.includes('PAGER') ? [pagerTopicArn] : []),
-      ...(channels.includes('PUSH') ? [pushTopicArn] : []),
-    ];
-    if (topics.length > 0)
-      statements.push({
-        Sid: 'NotificationTopics',
-        Effect: 'Allow',
-        // PublishBatch is authorised by sns:Publish (there is no sns:PublishBatch action).
-        Action: ['sns:Publish'],
-        Resource: topics,
-      });
-    if (channels.includes('EMAIL'))
-      statements.push({
-        Sid: 'NotificationEmail',
-        Effect: 'Allow',
-        Action: ['ses:SendEmail'],
-        Resource: sub(
-          `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`,
-        ),
-        Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
-      });
-  }
+  const { pagerTopicArn, pushTopicArn, emailFrom, sesIdentity } = deploy.notifications;
+  const topics = [
+    ...(channels.includes('PAGER') && pagerTopicArn ? [pagerTopicArn] : []),
+    ...(channels.includes('PUSH') && pushTopicArn ? [pushTopicArn] : []),
+  ];
+  if (topics.length > 0)
+    statements.push({
+      Sid: 'NotificationTopics',
+      Effect: 'Allow',
+      // PublishBatch is authorised by sns:Publish (there is no sns:PublishBatch action).
+      Action: ['sns:Publish'],
+      Resource: topics,
+    });
+  if (channels.includes('EMAIL') && emailFrom && sesIdentity)
+    statements.push({
+      Sid: 'NotificationEmail',
+      Effect: 'Allow',
+      Action: ['ses:SendEmail'],
+      Resource: sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`),
+      Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
+    });
   // schemaRegistry: the handler decodes with schemaRegistryFromEnv (SCHEMA_REGISTRY). GetSchemaVersion by
   // version id is authorised on the registry and schema.
   if (grants.schemaRegistry && deploy.schemaRegistry === 'glue') {

@@ -158,9 +158,9 @@ export class SesChannel implements NotificationChannel {
 
 /**
  * Sends each message through the adapter for its channel kind (PAGER, EMAIL, PUSH), the kinds at once. A
- * deployment serves the kinds it is configured for (oncall-paging PAGER, notifications PUSH and EMAIL); a message
- * of another kind fails with a ConfigurationError: the deployment's wiring is wrong, not the record, so the
- * batch fails as a whole and is retried (README "Failures") instead of the record going to the destination.
+ * deployment serves the kinds it is configured for (oncall-paging PAGER alone); a message of another kind fails
+ * with a ConfigurationError: the deployment's wiring is wrong, not the record, so the invocation fails as a whole
+ * and the ESM retries it (README "Failures") rather than the record failing alone.
  */
 export class RoutingChannel implements NotificationChannel {
   constructor(private readonly routes: Partial<Record<ChannelKind, NotificationChannel>>) {}
@@ -188,18 +188,11 @@ function unserved(kind: ChannelKind, served: string[]): SendOutcome {
   return {
     ok: false,
     error: new ConfigurationError(
-      `no ${kind} channel in this function (it sends ${served.join(', ') || 'nothing'}; ${CHANNEL_ENV[kind].join(' and ')} configure ${kind}): its ESMs consume a topic another function should`,
+      `no ${kind} channel in this function (it sends ${served.join(', ') || 'nothing'}): its ESMs consume a topic another function should`,
     ),
     permanent: true,
   };
 }
-
-/** What configures each channel kind in a deployed function's environment. */
-export const CHANNEL_ENV: Record<ChannelKind, readonly string[]> = {
-  PAGER: ['ONCALL_TOPIC_ARN'],
-  PUSH: ['CUSTOMER_TOPIC_ARN'],
-  EMAIL: ['EMAIL_FROM', 'REVIEWERS_EMAIL'],
-};
 
 export interface AwsChannelSettings {
   /** The channels this function sends on; absent ones are not served. */

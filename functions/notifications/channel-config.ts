@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigurationError, intFromEnv } from '../../shared/config';
-import { awsChannels, CHANNEL_ENV } from './aws-channels';
+import { awsChannels } from './aws-channels';
 import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 import type { ChannelKind } from './rules';
@@ -42,6 +42,13 @@ export function createChannel(
     concurrency,
   });
 }
+
+/** What configures each channel kind in a deployed function's environment. */
+export const CHANNEL_ENV: Record<ChannelKind, readonly string[]> = {
+  PAGER: ['ONCALL_TOPIC_ARN'],
+  PUSH: ['CUSTOMER_TOPIC_ARN'],
+  EMAIL: ['EMAIL_FROM', 'REVIEWERS_EMAIL'],
+};
 
 /** The channel kinds whose variables are all set; one set without the others of its kind is an error. */
 export function channelsConfigured(env: NodeJS.ProcessEnv): ChannelKind[] {

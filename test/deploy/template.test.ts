@@ -630,7 +630,10 @@ describe('an AWS stage', () => {
       EMAIL_FROM: AWS_STAGE_PARAMS.notificationsEmailFrom,
       REVIEWERS_EMAIL: AWS_STAGE_PARAMS.notificationsReviewersEmail,
     });
-    expect(environmentOf(template, 'notifications').ONCALL_TOPIC_ARN).toBeUndefined();
+    // Kept for the upgrade window (serverless/consumers.cjs).
+    expect(environmentOf(template, 'notifications').ONCALL_TOPIC_ARN).toBe(
+      AWS_STAGE_PARAMS.notificationsPagerTopicArn,
+    );
     expect(environmentOf(template, 'oncall-paging')).toMatchObject({
       ONCALL_TOPIC_ARN: AWS_STAGE_PARAMS.notificationsPagerTopicArn,
     });
@@ -656,7 +659,7 @@ describe('an AWS stage', () => {
     }
   });
 
-  it('lets oncall-paging page and nothing else, notifications push and mail but not page, nobody else either', () => {
+  it('lets oncall-paging page and nothing else, notifications page (upgrade), push and mail, nobody else', () => {
     const template = prod.template!;
     for (const fn of FUNCTION_KEYS) {
       const statements = roleStatements(template, roleOf(fn));
@@ -669,7 +672,10 @@ describe('an AWS stage', () => {
         ]);
       } else if (fn === 'notifications') {
         expect(sends.map((s) => s.Sid)).toEqual(['NotificationTopics', 'NotificationEmail']);
-        expect(sends[0]!.Resource).toEqual([AWS_STAGE_PARAMS.notificationsPushTopicArn]);
+        expect(sends[0]!.Resource).toEqual([
+          AWS_STAGE_PARAMS.notificationsPagerTopicArn,
+          AWS_STAGE_PARAMS.notificationsPushTopicArn,
+        ]);
         expect(sends[1]!.Condition).toEqual({
           StringEquals: { 'ses:FromAddress': AWS_STAGE_PARAMS.notificationsEmailFrom },
         });

@@ -43,4 +43,30 @@ describe('the consumers map', () => {
     expect(() => functionOf('ride-receipts', entry)).toThrow(message);
     expect(() => functionOf('ride-receipts', entry)).toThrow(/function "ride-receipts"/);
   });
+
+  it("runs another function's code where `code` names it, with its own name, role and consumer groups", () => {
+    expect(functionOf('ride-receipts', { ...billingLike, code: 'billing' })).toMatchObject({
+      handler: 'functions/billing/handler.handler',
+      role: 'RideReceiptsExecutionRole',
+      environment: { POWERTOOLS_SERVICE_NAME: 'ride-receipts' },
+      events: [
+        {
+          msk: {
+            consumerGroupId: `${'$'}{self:service}-${'$'}{sls:stage}-ride-receipts-booking-completed`,
+          },
+        },
+      ],
+    });
+  });
+
+  it.each([
+    ['its own name', 'ride-receipts'],
+    ['no function of the map', 'ride-receipt'],
+    ['a function without topics', 'audit-digest'],
+    ["a function that runs another's code itself", 'oncall-paging'],
+  ])('refuses a `code` that names %s', (_what, code) => {
+    expect(() => functionOf('ride-receipts', { ...billingLike, code })).toThrow(
+      /function "ride-receipts": code must name another function of this map that consumes topics with its own code/,
+    );
+  });
 });
