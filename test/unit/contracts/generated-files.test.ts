@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateFiles, repoRoot } from '../../../local/generate-events';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
@@ -25,6 +25,13 @@ describe('generated files (npm run events:generate)', () => {
       stale.map(([path]) => path),
       'run `npm run events:generate` and commit the result',
     ).toEqual([]);
+  });
+
+  it('are all there is under events/: a sample no longer generated would still be replayed by `dev`', () => {
+    const onDisk = readdirSync(join(repoRoot, 'events'), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(repoRoot, join(entry.parentPath, entry.name)));
+    expect(onDisk.filter((path) => !generated.has(path))).toEqual([]);
   });
 
   it('are deterministic', () => {
