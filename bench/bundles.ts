@@ -28,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { codeOf } from '../local/consumers';
 import { bundlesDir, FunctionBundles } from '../local/esm/bundles';
 import { functionEnvironment } from '../local/esm/function-env';
 import { invokeHandler } from '../local/esm/invoker';
@@ -329,7 +330,7 @@ async function main() {
       const target = path.join(unpacked, name);
       await run('unzip', ['-q', '-o', path.join(prod.artifactDir, zip), '-d', target]);
       // .cjs: serverless.yml custom.esbuild.outputFileExtension.
-      const handler = path.join(target, 'functions', name, 'handler.cjs');
+      const handler = path.join(target, 'functions', codeOf(name), 'handler.cjs');
       const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1).replace(/-/g, 'Dash')}LambdaFunction`;
       targets.push({
         name,
