@@ -32,7 +32,7 @@ export default defineConfig({
         test: {
           name: 'deploy',
           include: ['test/deploy/**/*.test.ts'],
-          // `serverless package` bundles five functions with esbuild: tens of seconds under load.
+          // `serverless package` bundles the functions with esbuild: tens of seconds under load.
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

@@ -65,7 +65,7 @@ const STEPS = setting('BENCH_E2E_STEPS', '1000,2000,3000,4000,5000,6000,8000,100
   .map(Number);
 const DRAIN_SECONDS = Number(setting('BENCH_E2E_DRAIN_SECONDS', '60', '30'));
 const STEP_WARM_UP_SECONDS = Number(setting('BENCH_E2E_STEP_WARMUP_SECONDS', '5', '3'));
-/** Mixed-event step-up: the highest rate all five functions keep up with, and where each stays under 100 ms. */
+/** Mixed-event step-up: the highest rate every function keeps up with, and where each stays under 100 ms. */
 const MIXED_STEPS = setting('BENCH_E2E_MIXED_STEPS', '50,100,150,200,300,400,500,600,800,1000', '50,150,300')
   .split(',')
   .map(Number);

@@ -13,6 +13,7 @@ import { committedOffsets } from '../local/esm/starting-position';
 import { LOCAL_STAGE, resolvedServerlessConfig } from '../local/serverless-config';
 import { CliError } from '../shared/cli-error';
 import { kafkaClientOptions } from '../shared/kafka/client-options';
+import { useLocalStackEnv } from './local-stack-env';
 import { stageKafkaSettings } from './stage-kafka';
 
 const { consumerGroupId } = createRequire(import.meta.url)('../serverless/consumers.cjs') as {
@@ -117,8 +118,7 @@ export async function run(args: string[]): Promise<number> {
   );
   if (!consumes) throw new CliError(`handover: serverless.yml has no function ${to} consuming ${topic}`, 2);
   if (stage === LOCAL_STAGE) {
-    const { readStackState } = await import('../local/stack/index');
-    for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
+    await useLocalStackEnv();
   }
   const service = typeof config.service === 'string' ? config.service : config.service.name;
   const admin = new Admin({

@@ -20,6 +20,7 @@ import { CliError, numberFlag } from '../shared/cli-error';
 import { type KafkaConnectionSettings, kafkaClientOptions } from '../shared/kafka/client-options';
 import type { ReadModelRebuilder } from '../shared/read-model-rebuilder';
 import { lambdaClientFor } from './lambda-client';
+import { useLocalStackEnv } from './local-stack-env';
 import { stageKafkaSettings } from './stage-kafka';
 
 const rebuilders = new Map<string, ReadModelRebuilder>();
@@ -345,9 +346,7 @@ export async function run(args: string[]): Promise<number> {
   ) as number;
   const stage = values.stage ?? 'local';
   if (stage === 'local') {
-    // Locally the broker and the stores are wherever `npm run stack -- up` / `npm run dev` put them.
-    const { readStackState } = await import('../local/stack/index');
-    for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
+    await useLocalStackEnv();
   }
   if (values.rebuild) await registerProjectRebuilders(stage);
   const from = replayFrom(values);

@@ -11,6 +11,7 @@ import { dynamoDocumentClient } from '../shared/aws-clients';
 import { CliError, numberFlag } from '../shared/cli-error';
 import type { OutgoingEvent } from '../shared/kafka/event-message';
 import { EventProducer } from '../shared/kafka/producer';
+import { useLocalStackEnv } from './local-stack-env';
 import { stageKafkaSettings } from './stage-kafka';
 
 const RESOLVED_TOPIC = 'genai.hitl.resolved';
@@ -142,8 +143,7 @@ export async function run(args: string[]): Promise<number> {
 
   const stage = values.stage ?? 'local';
   if (stage === 'local') {
-    const { readStackState } = await import('../local/stack/index');
-    for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
+    await useLocalStackEnv();
   }
   const table = process.env.INCIDENTS_TABLE ?? `mobility-events-${stage}-incidents`;
   const reviews = new DynamoDbReviewTasks(dynamoDocumentClient(), table);

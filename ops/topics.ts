@@ -8,6 +8,7 @@ import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from
 import { LOCAL_STAGE, resolvedServerlessConfig } from '../local/serverless-config';
 import { CliError } from '../shared/cli-error';
 import { kafkaClientOptions } from '../shared/kafka/client-options';
+import { useLocalStackEnv } from './local-stack-env';
 import { stageKafkaSettings } from './stage-kafka';
 
 // biome-ignore lint/suspicious/noExplicitAny: the resolved serverless config is free-form YAML
@@ -355,8 +356,7 @@ export async function run(args: string[]): Promise<number> {
     throw new CliError(`topics: expected "plan" or "apply"\n\n${USAGE}`, 2);
   const stage = values.stage ?? LOCAL_STAGE;
   if (stage === LOCAL_STAGE) {
-    const { readStackState } = await import('../local/stack/index');
-    for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
+    await useLocalStackEnv();
   }
   let specs = topicSpecs(resolvedServerlessConfig(LOCAL_STAGE), stage);
   if (values.topic) {

@@ -6,8 +6,8 @@
 // emulator (which reads the resolved config) all follow it; local/generate-events.ts writes sample events per
 // consumer from it. Which event type a topic carries is schemas/catalog.json's business, not this file's.
 //
-// Per function (the folder functions/<key>/ has its code; handler functions/<key>/handler.handler, role
-// <Key>ExecutionRole and POWERTOOLS_SERVICE_NAME <key> are derived):
+// Per function (the folder functions/<key>/ has its code, unless `code` names another; handler
+// functions/<code>/handler.handler, role <Key>ExecutionRole and POWERTOOLS_SERVICE_NAME <key> are derived):
 //   code           another function's folder whose handler it runs (one code, two deployments that differ in
 //                  topics, environment and grants: oncall-paging runs notifications' code)
 //   description, timeout, memorySize, vpc   as in a serverless.yml function (provider defaults otherwise)

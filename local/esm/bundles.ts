@@ -178,7 +178,7 @@ export class FunctionBundles {
     return { ...this.#plugin.buildOptions };
   }
 
-  /** The bundle of a function, by serverless.yml key: `<outDir>/functions/<fn>/handler.cjs`. */
+  /** The bundle of a function, by serverless.yml key: `<outDir>/functions/<code>/handler.cjs` (its code's folder). */
   file(functionKey: string): string {
     const entry = this.#plugin.functionEntries.find((e) => e.functionAlias === functionKey)?.entry;
     if (!entry) throw new Error(`No bundle for function ${functionKey}`);

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { CliError } from '../../shared/cli-error';
+import { useLocalStackEnv } from '../local-stack-env';
 import { describeOffsets, FAILURE_CONDITIONS, type FailureCondition } from './failed-batch';
 import {
   AT_TAG,
@@ -242,9 +243,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (options.stage === 'local') {
-    // Locally the broker and the bucket are wherever `npm run stack -- up` / `npm run dev` put them.
-    const { readStackState } = await import('../../local/stack/index');
-    for (const [name, value] of Object.entries(readStackState()?.env ?? {})) process.env[name] ??= value;
+    await useLocalStackEnv();
   }
   // A deployed stage names its bucket explicitly: FAILED_RECORDS_BUCKET in the shell is the local stack's, and
   // records read from a bucket of that name elsewhere would be sent to this stage's functions.

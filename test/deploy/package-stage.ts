@@ -94,7 +94,7 @@ export async function copyService(label: string): Promise<string> {
 
 /**
  * `serverless package <args>` in `dir`, offline (no AWS profile). Never throws: ok=false with the CLI output.
- * At most one run per core at a time: esbuild bundling five functions is CPU-bound, and more packages at
+ * At most one run per core at a time: esbuild bundling the functions is CPU-bound, and more packages at
  * once than cores only made each one slower, until they hit the timeout on a loaded 2-core machine.
  */
 export async function runServerlessPackage(
