@@ -77,7 +77,12 @@ const CASES: LatencyCase[] = [
     topics: ['booking.created'],
   },
   // The on-call page: notifications' code on incident.detected, as oncall-paging runs it (the CRITICAL ones paged).
-  { ...base, name: "oncall-paging (notifications' code)", fn: 'notifications', topics: ['incident.detected'] },
+  {
+    ...base,
+    name: "oncall-paging (notifications' code)",
+    fn: 'notifications',
+    topics: ['incident.detected'],
+  },
 ];
 
 const only = process.env.BENCH_LATENCY_ONLY?.split(',').map((s) => s.trim());
