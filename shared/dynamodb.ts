@@ -84,7 +84,8 @@ function stillUnprocessed(count: number): Error {
 /**
  * Reads `keys` of one table with consistent BatchGetItem requests of 100 keys, `concurrency` requests in
  * flight, resending unprocessed keys with backoff. Items come back in no particular order; with `attributes`,
- * only those (a projection: fewer bytes to send and to unmarshal).
+ * only those (a projection: fewer bytes to send and to unmarshal; the key's attributes always come along).
+ * Reads and writes of one client begun in the same tick share requests (see `BatchRound`).
  */
 export async function batchGetAll(
   client: DynamoDBDocumentClient,
@@ -94,49 +95,218 @@ export async function batchGetAll(
   attributes?: readonly string[],
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];
-  const projection = attributes
-    ? {
-        ProjectionExpression: attributes.map((_, i) => `#a${i}`).join(', '),
-        ExpressionAttributeNames: Object.fromEntries(attributes.map((name, i) => [`#a${i}`, name])),
-      }
-    : {};
   await mapBounded(chunk(keys, GET_BATCH), concurrency, async (part) => {
-    let pending: Record<string, unknown>[] | undefined = part;
-    for (let attempt = 1; pending && pending.length > 0; attempt++) {
+    let pending: Record<string, unknown>[] = part;
+    for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > UNPROCESSED_ATTEMPTS) throw stillUnprocessed(pending.length);
       if (attempt > 1) await unprocessedBackoff(attempt);
-      const result: BatchGetCommandOutput = await client.send(
-        new BatchGetCommand({
-          RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true, ...projection } },
-        }),
-      );
-      items.push(...(result.Responses?.[tableName] ?? []));
-      pending = result.UnprocessedKeys?.[tableName]?.Keys;
+      const result = await roundOf(client).get(tableName, pending, attributes);
+      items.push(...result.items);
+      pending = result.unprocessed;
     }
   });
   return items;
 }
 
 /**
- * Puts `items` into one table with BatchWriteItem requests of 25 (no two with the same key), `concurrency`
- * requests in flight, resending unprocessed items with backoff. Unconditional: for writes that are right
- * whoever wrote first.
+ * Puts `items` into one table with BatchWriteItem requests of 25 (no two with the same key, whose attributes
+ * `key` names), `concurrency` requests in flight, resending unprocessed items with backoff. Unconditional: for
+ * writes that are right whoever wrote first. Writes begun in the same tick share requests (see `BatchRound`).
  */
 export async function batchPutAll(
   client: DynamoDBDocumentClient,
   tableName: string,
+  key: readonly string[],
   items: readonly Record<string, unknown>[],
   concurrency = 4,
 ): Promise<void> {
   await mapBounded(chunk(items, WRITE_BATCH), concurrency, async (part) => {
-    let pending: Record<string, unknown>[] | undefined = part.map((Item) => ({ PutRequest: { Item } }));
-    for (let attempt = 1; pending && pending.length > 0; attempt++) {
+    let pending: Record<string, unknown>[] = part;
+    for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > UNPROCESSED_ATTEMPTS) throw stillUnprocessed(pending.length);
       if (attempt > 1) await unprocessedBackoff(attempt);
-      const result: BatchWriteCommandOutput = await client.send(
-        new BatchWriteCommand({ RequestItems: { [tableName]: pending as never } }),
-      );
-      pending = result.UnprocessedItems?.[tableName] as Record<string, unknown>[] | undefined;
+      pending = await roundOf(client).put(tableName, key, pending);
     }
   });
+}
+
+interface Share<Result> {
+  table: string;
+  /** The key attributes' names; a share's keys or items are told apart, and routed back, by their values. */
+  key: readonly string[];
+  entries: Record<string, unknown>[];
+  /** A get's projection; undefined: every attribute. */
+  attributes?: readonly string[];
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
+interface GetResult {
+  items: Record<string, unknown>[];
+  unprocessed: Record<string, unknown>[];
+}
+type GetShare = Share<GetResult>;
+type PutShare = Share<Record<string, unknown>[]>;
+
+const keyNames = (key: Record<string, unknown>) => Object.keys(key).sort();
+const keyOf = (names: readonly string[], value: Record<string, unknown>) =>
+  JSON.stringify(names.map((name) => value[name]));
+
+/**
+ * The batch requests one client's callers begin in one tick, sent together once it ends: every BatchGetItem share
+ * in as few requests of at most 100 keys as fit, every BatchWriteItem share in requests of at most 25 items, any
+ * tables, a share never split and no key twice in one request (DynamoDB refuses that). A batch whose reads (or
+ * writes) go to two ports of one table thus costs one round trip, not two. Each share gets back its own items and
+ * its own unprocessed keys or items, matched by key; a failed request fails every share in it.
+ */
+class BatchRound {
+  private readonly gets: GetShare[] = [];
+  private readonly puts: PutShare[] = [];
+
+  constructor(private readonly client: DynamoDBDocumentClient) {}
+
+  get(table: string, keys: Record<string, unknown>[], attributes?: readonly string[]) {
+    return new Promise<GetResult>((resolve, reject) => {
+      this.gets.push({ table, key: keyNames(keys[0] ?? {}), entries: keys, attributes, resolve, reject });
+    });
+  }
+
+  put(table: string, key: readonly string[], items: Record<string, unknown>[]) {
+    return new Promise<Record<string, unknown>[]>((resolve, reject) => {
+      this.puts.push({ table, key, entries: items, resolve, reject });
+    });
+  }
+
+  send(): void {
+    for (const shares of pack(this.gets, GET_BATCH)) this.sendGet(shares);
+    for (const shares of pack(this.puts, WRITE_BATCH)) this.sendPut(shares);
+  }
+
+  private sendGet(shares: GetShare[]): void {
+    const byTable = groupByTable(shares);
+    const RequestItems = Object.fromEntries(
+      [...byTable].map(([table, group]) => {
+        const Keys = group.flatMap((share) => share.entries);
+        // One projection per table and request: the union of the shares', or everything if one wants everything.
+        const wanted = group.every((share) => share.attributes)
+          ? [...new Set(group.flatMap((share) => [...share.key, ...(share.attributes ?? [])]))]
+          : undefined;
+        const projection = wanted
+          ? {
+              ProjectionExpression: wanted.map((_, i) => `#a${i}`).join(', '),
+              ExpressionAttributeNames: Object.fromEntries(wanted.map((name, i) => [`#a${i}`, name])),
+            }
+          : {};
+        return [table, { Keys, ConsistentRead: true, ...projection }];
+      }),
+    );
+    sent(() => this.client.send(new BatchGetCommand({ RequestItems }))).then(
+      (result: BatchGetCommandOutput) => {
+        for (const [table, group] of byTable) {
+          const items = route(group, result.Responses?.[table] ?? []);
+          const unprocessed = route(group, result.UnprocessedKeys?.[table]?.Keys ?? []);
+          group.forEach((share, i) => {
+            share.resolve({ items: items[i] ?? [], unprocessed: unprocessed[i] ?? [] });
+          });
+        }
+      },
+      (error: unknown) => {
+        for (const share of shares) share.reject(error);
+      },
+    );
+  }
+
+  private sendPut(shares: PutShare[]): void {
+    const byTable = groupByTable(shares);
+    const RequestItems = Object.fromEntries(
+      [...byTable].map(([table, group]) => [
+        table,
+        group.flatMap((share) => share.entries.map((Item) => ({ PutRequest: { Item } }))),
+      ]),
+    );
+    sent(() => this.client.send(new BatchWriteCommand({ RequestItems }))).then(
+      (result: BatchWriteCommandOutput) => {
+        for (const [table, group] of byTable) {
+          const left = (result.UnprocessedItems?.[table] ?? []).flatMap((request) =>
+            request.PutRequest?.Item ? [request.PutRequest.Item] : [],
+          );
+          const unprocessed = route(group, left);
+          group.forEach((share, i) => {
+            share.resolve(unprocessed[i] ?? []);
+          });
+        }
+      },
+      (error: unknown) => {
+        for (const share of shares) share.reject(error);
+      },
+    );
+  }
+}
+
+/** A request's promise, a synchronous throw included (every share must settle). */
+const sent = async <T>(request: () => Promise<T>): Promise<T> => request();
+
+const rounds = new WeakMap<DynamoDBDocumentClient, BatchRound>();
+
+/** The client's round of this tick, sent when the tick's synchronous work is done (process.nextTick). */
+function roundOf(client: DynamoDBDocumentClient): BatchRound {
+  let round = rounds.get(client);
+  if (!round) {
+    const started = new BatchRound(client);
+    rounds.set(client, started);
+    process.nextTick(() => {
+      rounds.delete(client);
+      started.send();
+    });
+    round = started;
+  }
+  return round;
+}
+
+/** Shares into requests of at most `limit` entries, first fit in arrival order, no key twice in a request. */
+function pack<S extends Share<unknown>>(shares: readonly S[], limit: number): S[][] {
+  const requests: Array<{ shares: S[]; size: number; keys: Set<string> }> = [];
+  for (const share of shares) {
+    const keys = share.entries.map((entry) => `${share.table}\u0000${keyOf(share.key, entry)}`);
+    let request = requests.find(
+      (open) => open.size + share.entries.length <= limit && !keys.some((key) => open.keys.has(key)),
+    );
+    if (!request) {
+      request = { shares: [], size: 0, keys: new Set() };
+      requests.push(request);
+    }
+    request.shares.push(share);
+    request.size += share.entries.length;
+    for (const key of keys) request.keys.add(key);
+  }
+  return requests.map((request) => request.shares);
+}
+
+function groupByTable<S extends Share<unknown>>(shares: readonly S[]): Map<string, S[]> {
+  const byTable = new Map<string, S[]>();
+  for (const share of shares) {
+    const group = byTable.get(share.table);
+    if (group) group.push(share);
+    else byTable.set(share.table, [share]);
+  }
+  return byTable;
+}
+
+/** `values` (items or keys of one table) back to the shares whose keys they carry, one list per share. */
+function route(
+  group: readonly Share<unknown>[],
+  values: readonly Record<string, unknown>[],
+): Record<string, unknown>[][] {
+  const lists = group.map(() => [] as Record<string, unknown>[]);
+  if (values.length === 0) return lists;
+  const names = group[0]?.key ?? [];
+  const owner = new Map<string, number>();
+  group.forEach((share, i) => {
+    for (const entry of share.entries) owner.set(keyOf(names, entry), i);
+  });
+  for (const value of values) {
+    const at = owner.get(keyOf(names, value));
+    // A key no share asked for cannot come back; should it, the first share takes it rather than lose it.
+    lists[at ?? 0]?.push(value);
+  }
+  return lists;
 }

@@ -21,6 +21,7 @@ const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
 type IncidentItem = 'VIEW' | 'REVIEW' | 'RESOLUTION';
 const incidentKey = (incidentId: string, sk: IncidentItem) => ({ pk: `INCIDENT#${incidentId}`, sk });
+const INCIDENT_KEY = ['pk', 'sk'];
 const incidentIdOf = (item: Record<string, unknown>) => String(item.pk).slice('INCIDENT#'.length);
 /** Batch requests of one call in flight at once (100 keys or 25 items each: a 6-partition batch writes 24 of views). */
 const BATCH_REQUESTS_IN_FLIGHT = 8;
@@ -59,6 +60,7 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     await batchPutAll(
       this.client,
       this.tableName,
+      INCIDENT_KEY,
       tasks.map((task) => ({
         ...incidentKey(task.incidentId, 'REVIEW'),
         ...task,
@@ -321,6 +323,7 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
       const put = batchPutAll(
         this.client,
         this.tableName,
+        INCIDENT_KEY,
         part.map((explanation) => ({
           ...incidentKey(explanation.outcome.incidentId, 'VIEW'),
           ...explanation.outcome.view,

@@ -123,8 +123,9 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
     let stored: Awaited<ReturnType<ExplanationRecords['find']>>;
     let storedReviews: Awaited<ReturnType<ReviewTasks['findAll']>>;
     try {
-      // Both reads in one round trip: the reviews are read before anyone knows which incidents want one, so
-      // that opening them later costs a write and no second read (a review wanted is opened where none is stored).
+      // Both reads in one round trip, one request when they fit (begun in one tick, shared/dynamodb.ts): the reviews
+      // are read before anyone knows which incidents want one, so that opening them later costs a write and no
+      // second read (a review wanted is opened where none is stored).
       const incidentIds = [...new Set(detected.map((d) => d.incident.incidentId))];
       [stored, storedReviews] = await Promise.all([
         options.records.find(incidentIds),
@@ -191,10 +192,10 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
     let written: Promise<unknown> = Promise.resolve();
     if (toStore.length > 0 || reviewWrites.size > 0) {
       for (const [position, outcome] of toStore) remember(detected[position] as Detected, outcome);
+      // Both begun in this tick: the reviews and the first outcomes share a BatchWriteItem when they fit in one
+      // (shared/dynamodb.ts), so a batch of a few incidents writes in one request, not two.
       const reviewsOpened = options.reviews.saveAll([...reviewWrites.values()]);
       reviewsOpened.catch(() => undefined); // awaited below
-      // The reviews' requests go out first; the outcomes are packed meanwhile.
-      await afterRequestsAreSent();
       const outcomesStored = options.records.complete(
         toStore.map(([position, outcome]) => ({
           outcome,

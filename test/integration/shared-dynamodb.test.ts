@@ -5,8 +5,8 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deleteAllItems, isConditionalCheckFailure } from '../../shared/dynamodb';
-import { createTable, documentClient } from '../support/dynamodb';
+import { batchGetAll, batchPutAll, deleteAllItems, isConditionalCheckFailure } from '../../shared/dynamodb';
+import { createTable, documentClient, localDynamoDb } from '../support/dynamodb';
 
 let client: DynamoDBDocumentClient;
 
@@ -70,5 +70,59 @@ describe('shared DynamoDB kit against dynalite', () => {
     expect(isConditionalCheckFailure(refused)).toBe(true);
     expect(isConditionalCheckFailure(new Error('ResourceNotFoundException'))).toBe(false);
     expect(isConditionalCheckFailure('ConditionalCheckFailedException')).toBe(false);
+  });
+
+  it('reads and writes begun in one tick share one request each, and each caller gets what is its own', async () => {
+    // A client of its own, counting the operations it sends.
+    const { client: low, documents, stop } = await localDynamoDb();
+    const operations: string[] = [];
+    low.middlewareStack.add(
+      (next, context) => (args) => {
+        operations.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize', name: 'countOperations' },
+    );
+    try {
+      const table = await createTable(documents, 'IncidentsTable');
+      const views = [1, 2, 3].map((n) => ({ pk: `INCIDENT#${n}`, sk: 'VIEW', outcome: `o${n}`, extra: 'x' }));
+      const reviews = [1, 2].map((n) => ({ pk: `INCIDENT#${n}`, sk: 'REVIEW', status: 'OPEN' }));
+      operations.length = 0;
+      await Promise.all([
+        batchPutAll(documents, table, ['pk', 'sk'], views),
+        batchPutAll(documents, table, ['pk', 'sk'], reviews),
+      ]);
+      expect(operations).toEqual(['BatchWriteItemCommand']);
+
+      operations.length = 0;
+      const [readViews, readReviews] = await Promise.all([
+        batchGetAll(
+          documents,
+          table,
+          views.map(({ pk, sk }) => ({ pk, sk })),
+          4,
+          ['outcome'],
+        ),
+        batchGetAll(
+          documents,
+          table,
+          [1, 2, 3].map((n) => ({ pk: `INCIDENT#${n}`, sk: 'REVIEW' })),
+          4,
+          ['status'],
+        ),
+      ]);
+      expect(operations).toEqual(['BatchGetItemCommand']);
+      const byPk = (items: Record<string, unknown>[]) =>
+        [...items].sort((a, b) => String(a.pk).localeCompare(String(b.pk)));
+      // Each read gets its own items; a projection shared by two reads brings the other's attributes, never `extra`.
+      expect(byPk(readViews).map(({ pk, sk, outcome, extra }) => ({ pk, sk, outcome, extra }))).toEqual(
+        views.map(({ pk, sk, outcome }) => ({ pk, sk, outcome, extra: undefined })),
+      );
+      expect(byPk(readReviews).map(({ pk, status }) => ({ pk, status }))).toEqual(
+        reviews.map(({ pk, status }) => ({ pk, status })),
+      );
+    } finally {
+      await stop();
+    }
   });
 });

@@ -42,27 +42,33 @@ afterAll(async () => {
 
 const severities: Incident['severity'][] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
+/** A processor on fresh tables, the rules explainer counted, and a batch of `size` incidents of one partition. */
+async function incidentBatch(size: number) {
+  const incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
+  const idempotencyTable = await createTable(dynamo.client, 'IncidentIdempotencyTable');
+  const explainer = new CountingExplainer(new RulesIncidentExplainer());
+  const publisher = new InMemoryGenAiEventPublisher();
+  const reviews = new DynamoDbReviewTasks(documents, incidentsTable);
+  const processor = createIncidentBatchProcessor({
+    explainer,
+    reviews,
+    records: new DynamoDbExplanationRecords(documents, incidentsTable, idempotencyTable),
+    publisher,
+  });
+  const run = Date.now().toString(36);
+  const batch: ConsumedEvent[] = Array.from({ length: size }, (_, i) => ({
+    topic: 'incident.detected',
+    position: { partition: 0, offset: i },
+    id: `ce-${run}-${i}`,
+    time: '2026-12-06T10:00:00.000Z',
+    data: sampleIncident({ incidentId: `${run}-inc-${i}`, severity: severities[i % 4] }),
+  }));
+  return { explainer, publisher, reviews, processor, run, batch };
+}
+
 describe('incident-explanation batches on the DynamoDB stand-in', () => {
   it('100 incidents, half of them reviewed: at most 0.10 DynamoDB requests per record first delivery (one read and one write request per table and 100 or 25), whatever the reviews, 0.02 redelivered; one produce per batch', async () => {
-    const incidentsTable = await createTable(dynamo.client, 'IncidentsTable');
-    const idempotencyTable = await createTable(dynamo.client, 'IncidentIdempotencyTable');
-    const explainer = new CountingExplainer(new RulesIncidentExplainer());
-    const publisher = new InMemoryGenAiEventPublisher();
-    const reviews = new DynamoDbReviewTasks(documents, incidentsTable);
-    const processor = createIncidentBatchProcessor({
-      explainer,
-      reviews,
-      records: new DynamoDbExplanationRecords(documents, incidentsTable, idempotencyTable),
-      publisher,
-    });
-    const run = Date.now().toString(36);
-    const batch: ConsumedEvent[] = Array.from({ length: 100 }, (_, i) => ({
-      topic: 'incident.detected',
-      position: { partition: 0, offset: i },
-      id: `ce-${run}-${i}`,
-      time: '2026-12-06T10:00:00.000Z',
-      data: sampleIncident({ incidentId: `${run}-inc-${i}`, severity: severities[i % 4] }),
-    }));
+    const { explainer, publisher, reviews, processor, run, batch } = await incidentBatch(100);
 
     const before = requests.count;
     requests.byCommand.clear();
@@ -98,5 +104,23 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
       `100 incidents (${reviewed} reviews): ${firstRequests / 100} DynamoDB requests per record first delivery, ` +
         `${(requests.count - again) / 100} redelivered; 1 produce per batch`,
     );
+  });
+
+  it('a batch of the deployed size (10), reviews included: one BatchGetItem and one BatchWriteItem (its reads, and its writes, share a request), one read redelivered', async () => {
+    const { publisher, processor, batch } = await incidentBatch(10);
+    requests.byCommand.clear();
+    const first = await processor.process(batch);
+    expect(first.filter((r) => !r.ok)).toEqual([]);
+    expect(first.some((r) => r.ok && r.value.kind === 'explained' && r.value.reviewOpened)).toBe(true);
+    expect(Object.fromEntries(requests.byCommand)).toEqual({
+      BatchGetItemCommand: 1,
+      BatchWriteItemCommand: 1,
+    });
+    expect(publisher.calls).toBe(1);
+
+    requests.byCommand.clear();
+    const redelivered = await processor.process(batch);
+    expect(redelivered.every((r) => r.ok && r.value.kind === 'explained' && r.value.replayed)).toBe(true);
+    expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchGetItemCommand: 1 });
   });
 });

@@ -46,16 +46,177 @@ describe('batchGetAll and batchPutAll resend what DynamoDB left unprocessed', ()
 
   it('writes every item, resending the unprocessed ones', async () => {
     const { client, sent, stored } = holdingBack('T', [5, 2]);
-    await batchPutAll(client, 'T', keys(20), 1);
+    await batchPutAll(client, 'T', ['pk'], keys(20), 1);
     expect(sent).toEqual([20, 5, 2]);
     expect(stored).toHaveLength(20);
   });
 
   it('gives up after its attempts with an error classified as an outage (retried, never a record failure)', async () => {
     const { client, sent } = holdingBack('T', Array(20).fill(1));
-    const failure = await batchPutAll(client, 'T', keys(2), 1).catch((error: unknown) => error);
+    const failure = await batchPutAll(client, 'T', ['pk'], keys(2), 1).catch((error: unknown) => error);
     expect(sent).toHaveLength(8);
     expect(String(failure)).toContain('still unprocessed after 8 attempts');
     expect(isStoreOutage(failure)).toBe(true);
+  });
+});
+
+// What a BatchGetItem / BatchWriteItem request carried, per table: keys (reads) or items (writes).
+interface Sent {
+  kind: 'get' | 'put';
+  tables: Record<string, { entries: Record<string, unknown>[]; projection?: string[] }>;
+}
+
+/**
+ * A DynamoDB that serves every key it is asked for as an item (`{...key, read: true}`), stores what it is given,
+ * and, per request in order, fails it or holds back the entries `holdBack` picks.
+ */
+function recording(
+  options: {
+    failRequest?: number;
+    holdBack?: (request: number, table: string, entry: Record<string, unknown>) => boolean;
+  } = {},
+) {
+  const sent: Sent[] = [];
+  const client = {
+    send: async (command: { input: { RequestItems: Record<string, unknown> } }) => {
+      const index = sent.length;
+      const isPut = Object.values(command.input.RequestItems).every(Array.isArray);
+      const record: Sent = { kind: isPut ? 'put' : 'get', tables: {} };
+      sent.push(record);
+      if (index === options.failRequest) throw new Error(`request ${index} failed`);
+      const held = (table: string, entry: Record<string, unknown>) =>
+        options.holdBack?.(index, table, entry) ?? false;
+      if (isPut) {
+        const unprocessed: Record<string, unknown[]> = {};
+        for (const [table, requests] of Object.entries(command.input.RequestItems)) {
+          const items = (requests as Array<{ PutRequest: { Item: Record<string, unknown> } }>).map(
+            (r) => r.PutRequest.Item,
+          );
+          record.tables[table] = { entries: items };
+          const left = items.filter((item) => held(table, item));
+          if (left.length > 0) unprocessed[table] = left.map((Item) => ({ PutRequest: { Item } }));
+        }
+        return { UnprocessedItems: unprocessed };
+      }
+      const responses: Record<string, unknown[]> = {};
+      const unprocessed: Record<string, { Keys: unknown[] }> = {};
+      for (const [table, request] of Object.entries(command.input.RequestItems)) {
+        const { Keys, ExpressionAttributeNames } = request as {
+          Keys: Record<string, unknown>[];
+          ExpressionAttributeNames?: Record<string, string>;
+        };
+        record.tables[table] = {
+          entries: Keys,
+          ...(ExpressionAttributeNames ? { projection: Object.values(ExpressionAttributeNames).sort() } : {}),
+        };
+        responses[table] = Keys.filter((key) => !held(table, key)).map((key) => ({ ...key, read: true }));
+        const left = Keys.filter((key) => held(table, key));
+        if (left.length > 0) unprocessed[table] = { Keys: left };
+      }
+      return { Responses: responses, UnprocessedKeys: unprocessed };
+    },
+  } as unknown as DynamoDBDocumentClient;
+  return { client, sent };
+}
+
+const incidentKeys = (prefix: string, n: number, sk = 'VIEW') =>
+  Array.from({ length: n }, (_, i) => ({ pk: `${prefix}${i}`, sk }));
+const pks = (items: Record<string, unknown>[]) => items.map((item) => String(item.pk)).sort();
+
+describe('batch requests begun in one tick share requests', () => {
+  it('two reads of one table go out as one BatchGetItem, and each gets back only its own items', async () => {
+    const { client, sent } = recording();
+    const [views, reviews] = await Promise.all([
+      batchGetAll(client, 'T', incidentKeys('i', 3), 4, ['outcome']),
+      batchGetAll(client, 'T', incidentKeys('i', 3, 'REVIEW'), 4),
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.tables.T?.entries).toHaveLength(6);
+    // One projection per table and request: one read wants every attribute, so the request asks for all.
+    expect(sent[0]?.tables.T?.projection).toBeUndefined();
+    expect(views.every((item) => item.sk === 'VIEW')).toBe(true);
+    expect(reviews.every((item) => item.sk === 'REVIEW')).toBe(true);
+    expect(pks(views)).toEqual(['i0', 'i1', 'i2']);
+  });
+
+  it('projections of reads sharing a request are joined, with the key attributes', async () => {
+    const { client, sent } = recording();
+    await Promise.all([
+      batchGetAll(client, 'T', incidentKeys('a', 1), 4, ['outcome']),
+      batchGetAll(client, 'T', incidentKeys('b', 1), 4, ['status']),
+    ]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.tables.T?.projection).toEqual(['outcome', 'pk', 'sk', 'status']);
+  });
+
+  it('reads of two tables share a request; reads over 100 keys in all take another, a read never split', async () => {
+    const { client, sent } = recording();
+    const [a, b, c] = await Promise.all([
+      batchGetAll(client, 'A', incidentKeys('a', 60), 4),
+      batchGetAll(client, 'B', incidentKeys('b', 30), 4),
+      batchGetAll(client, 'A', incidentKeys('c', 20), 4),
+    ]);
+    expect(
+      sent.map((s) => Object.fromEntries(Object.entries(s.tables).map(([t, v]) => [t, v.entries.length]))),
+    ).toEqual([{ A: 60, B: 30 }, { A: 20 }]);
+    expect([a.length, b.length, c.length]).toEqual([60, 30, 20]);
+  });
+
+  it('a key asked for twice goes out in two requests (DynamoDB refuses a key twice in one)', async () => {
+    const { client, sent } = recording();
+    const [first, second] = await Promise.all([
+      batchGetAll(client, 'T', incidentKeys('i', 2), 4),
+      batchGetAll(client, 'T', incidentKeys('i', 1), 4),
+    ]);
+    expect(sent).toHaveLength(2);
+    expect([first.length, second.length]).toEqual([2, 1]);
+  });
+
+  it('reads begun in later ticks go out in requests of their own', async () => {
+    const { client, sent } = recording();
+    await batchGetAll(client, 'T', incidentKeys('a', 1), 4);
+    await batchGetAll(client, 'T', incidentKeys('b', 1), 4);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('unprocessed keys go back to the read that asked for them, and only its keys are sent again', async () => {
+    const { client, sent } = recording({
+      holdBack: (request, _table, key) => request === 0 && key.pk === 'b1',
+    });
+    const [a, b] = await Promise.all([
+      batchGetAll(client, 'T', incidentKeys('a', 2), 4),
+      batchGetAll(client, 'T', incidentKeys('b', 2), 4),
+    ]);
+    expect(pks(a)).toEqual(['a0', 'a1']);
+    expect(pks(b)).toEqual(['b0', 'b1']);
+    expect(sent.map((s) => s.tables.T?.entries.map((k) => k.pk))).toEqual([['a0', 'a1', 'b0', 'b1'], ['b1']]);
+  });
+
+  it('two writes share a BatchWriteItem up to 25 items, across tables; unprocessed items go back to their writer', async () => {
+    const { client, sent } = recording({
+      holdBack: (request, table, item) => request === 0 && table === 'V' && item.pk === 'v1',
+    });
+    await Promise.all([
+      batchPutAll(client, 'R', ['pk', 'sk'], incidentKeys('r', 5, 'REVIEW')),
+      batchPutAll(client, 'V', ['pk', 'sk'], incidentKeys('v', 10)),
+      batchPutAll(client, 'V', ['pk', 'sk'], incidentKeys('w', 12)),
+    ]);
+    expect(
+      sent.map((s) => Object.fromEntries(Object.entries(s.tables).map(([t, v]) => [t, v.entries.length]))),
+    ).toEqual([{ R: 5, V: 10 }, { V: 12 }, { V: 1 }]);
+    expect(sent[2]?.tables.V?.entries.map((item) => item.pk)).toEqual(['v1']);
+  });
+
+  it('a failed request fails every read in it and none in another request', async () => {
+    const { client } = recording({ failRequest: 0 });
+    const [first, second, third] = await Promise.allSettled([
+      batchGetAll(client, 'T', incidentKeys('a', 60), 4),
+      batchGetAll(client, 'T', incidentKeys('b', 40), 4),
+      batchGetAll(client, 'T', incidentKeys('c', 10), 4),
+    ]);
+    expect(first.status).toBe('rejected');
+    expect(second.status).toBe('rejected');
+    expect(String((first as PromiseRejectedResult).reason)).toContain('request 0 failed');
+    expect(third).toEqual({ status: 'fulfilled', value: expect.any(Array) });
   });
 });
