@@ -113,28 +113,56 @@ export async function batchGetAll(
  * `key` names), `concurrency` requests in flight, resending unprocessed items with backoff. Unconditional: for
  * writes that are right whoever wrote first. Writes begun in the same tick share requests (see `BatchRound`).
  */
-export async function batchPutAll(
+export function batchPutAll(
   client: DynamoDBDocumentClient,
   tableName: string,
   key: readonly string[],
   items: readonly Record<string, unknown>[],
   concurrency = 4,
 ): Promise<void> {
-  await mapBounded(chunk(items, WRITE_BATCH), concurrency, async (part) => {
-    let pending: Record<string, unknown>[] = part;
+  const requests = items.map((Item) => ({ PutRequest: { Item } }));
+  return batchWriteAll(client, tableName, key, requests, concurrency);
+}
+
+/** Deletes the items of `keys` (no key twice), like batchPutAll. */
+export function batchDeleteAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  keys: readonly Record<string, unknown>[],
+  concurrency = 4,
+): Promise<void> {
+  const requests = keys.map((Key) => ({ DeleteRequest: { Key } }));
+  return batchWriteAll(client, tableName, keyNames(keys[0] ?? {}), requests, concurrency);
+}
+
+type WriteRequest =
+  | { PutRequest: { Item: Record<string, unknown> } }
+  | { DeleteRequest: { Key: Record<string, unknown> } };
+
+async function batchWriteAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  key: readonly string[],
+  requests: readonly WriteRequest[],
+  concurrency: number,
+): Promise<void> {
+  await mapBounded(chunk(requests, WRITE_BATCH), concurrency, async (part) => {
+    let pending: WriteRequest[] = part;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > UNPROCESSED_ATTEMPTS) throw stillUnprocessed(pending.length);
       if (attempt > 1) await unprocessedBackoff(attempt);
-      pending = await roundOf(client).put(tableName, key, pending);
+      pending = await roundOf(client).write(tableName, key, pending);
     }
   });
 }
 
-interface Share<Result> {
+interface Share<Entry, Result> {
   table: string;
-  /** The key attributes' names; a share's keys or items are told apart, and routed back, by their values. */
+  /** The key attributes' names; a share's entries are told apart, and routed back, by their values. */
   key: readonly string[];
-  entries: Record<string, unknown>[];
+  entries: Entry[];
+  /** Where an entry's key attributes are. */
+  locate(entry: Entry): Record<string, unknown>;
   /** A get's projection; undefined: every attribute. */
   attributes?: readonly string[];
   resolve(result: Result): void;
@@ -144,8 +172,14 @@ interface GetResult {
   items: Record<string, unknown>[];
   unprocessed: Record<string, unknown>[];
 }
-type GetShare = Share<GetResult>;
-type PutShare = Share<Record<string, unknown>[]>;
+type GetShare = Share<Record<string, unknown>, GetResult>;
+type WriteShare = Share<WriteRequest, WriteRequest[]>;
+type AnyShare = GetShare | WriteShare;
+
+/** Where a write request's key attributes are: its item, or its key. */
+const writeKey = (request: WriteRequest): Record<string, unknown> =>
+  'PutRequest' in request ? request.PutRequest.Item : request.DeleteRequest.Key;
+const itself = (entry: Record<string, unknown>) => entry;
 
 const keyNames = (key: Record<string, unknown>) => Object.keys(key).sort();
 const keyOf = (names: readonly string[], value: Record<string, unknown>) =>
@@ -160,25 +194,33 @@ const keyOf = (names: readonly string[], value: Record<string, unknown>) =>
  */
 class BatchRound {
   private readonly gets: GetShare[] = [];
-  private readonly puts: PutShare[] = [];
+  private readonly writes: WriteShare[] = [];
 
   constructor(private readonly client: DynamoDBDocumentClient) {}
 
   get(table: string, keys: Record<string, unknown>[], attributes?: readonly string[]) {
     return new Promise<GetResult>((resolve, reject) => {
-      this.gets.push({ table, key: keyNames(keys[0] ?? {}), entries: keys, attributes, resolve, reject });
+      this.gets.push({
+        table,
+        key: keyNames(keys[0] ?? {}),
+        entries: keys,
+        locate: itself,
+        attributes,
+        resolve,
+        reject,
+      });
     });
   }
 
-  put(table: string, key: readonly string[], items: Record<string, unknown>[]) {
-    return new Promise<Record<string, unknown>[]>((resolve, reject) => {
-      this.puts.push({ table, key, entries: items, resolve, reject });
+  write(table: string, key: readonly string[], requests: WriteRequest[]) {
+    return new Promise<WriteRequest[]>((resolve, reject) => {
+      this.writes.push({ table, key, entries: requests, locate: writeKey, resolve, reject });
     });
   }
 
   send(): void {
     for (const shares of pack(this.gets, GET_BATCH)) this.sendGet(shares);
-    for (const shares of pack(this.puts, WRITE_BATCH)) this.sendPut(shares);
+    for (const shares of pack(this.writes, WRITE_BATCH)) this.sendWrite(shares);
   }
 
   private sendGet(shares: GetShare[]): void {
@@ -215,21 +257,15 @@ class BatchRound {
     );
   }
 
-  private sendPut(shares: PutShare[]): void {
+  private sendWrite(shares: WriteShare[]): void {
     const byTable = groupByTable(shares);
     const RequestItems = Object.fromEntries(
-      [...byTable].map(([table, group]) => [
-        table,
-        group.flatMap((share) => share.entries.map((Item) => ({ PutRequest: { Item } }))),
-      ]),
+      [...byTable].map(([table, group]) => [table, group.flatMap((share) => share.entries)]),
     );
     sent(() => this.client.send(new BatchWriteCommand({ RequestItems }))).then(
       (result: BatchWriteCommandOutput) => {
         for (const [table, group] of byTable) {
-          const left = (result.UnprocessedItems?.[table] ?? []).flatMap((request) =>
-            request.PutRequest?.Item ? [request.PutRequest.Item] : [],
-          );
-          const unprocessed = route(group, left);
+          const unprocessed = route(group, (result.UnprocessedItems?.[table] ?? []) as WriteRequest[]);
           group.forEach((share, i) => {
             share.resolve(unprocessed[i] ?? []);
           });
@@ -263,10 +299,12 @@ function roundOf(client: DynamoDBDocumentClient): BatchRound {
 }
 
 /** Shares into requests of at most `limit` entries, first fit in arrival order, no key twice in a request. */
-function pack<S extends Share<unknown>>(shares: readonly S[], limit: number): S[][] {
+function pack<S extends AnyShare>(shares: readonly S[], limit: number): S[][] {
   const requests: Array<{ shares: S[]; size: number; keys: Set<string> }> = [];
   for (const share of shares) {
-    const keys = share.entries.map((entry) => `${share.table}\u0000${keyOf(share.key, entry)}`);
+    const keys = (share.entries as never[]).map(
+      (entry) => `${share.table}\u0000${keyOf(share.key, share.locate(entry))}`,
+    );
     let request = requests.find(
       (open) => open.size + share.entries.length <= limit && !keys.some((key) => open.keys.has(key)),
     );
@@ -281,7 +319,7 @@ function pack<S extends Share<unknown>>(shares: readonly S[], limit: number): S[
   return requests.map((request) => request.shares);
 }
 
-function groupByTable<S extends Share<unknown>>(shares: readonly S[]): Map<string, S[]> {
+function groupByTable<S extends AnyShare>(shares: readonly S[]): Map<string, S[]> {
   const byTable = new Map<string, S[]>();
   for (const share of shares) {
     const group = byTable.get(share.table);
@@ -291,20 +329,22 @@ function groupByTable<S extends Share<unknown>>(shares: readonly S[]): Map<strin
   return byTable;
 }
 
-/** `values` (items or keys of one table) back to the shares whose keys they carry, one list per share. */
-function route(
-  group: readonly Share<unknown>[],
-  values: readonly Record<string, unknown>[],
-): Record<string, unknown>[][] {
-  const lists = group.map(() => [] as Record<string, unknown>[]);
+/** `values` (items, keys or write requests of one table) back to the shares whose keys they carry, one list each. */
+function route<Entry extends Record<string, unknown> | WriteRequest>(
+  group: readonly Share<Entry, unknown>[],
+  values: readonly Entry[],
+): Entry[][] {
+  const lists = group.map(() => [] as Entry[]);
   if (values.length === 0) return lists;
-  const names = group[0]?.key ?? [];
+  const first = group[0];
+  if (!first) return lists;
+  const names = first.key;
   const owner = new Map<string, number>();
   group.forEach((share, i) => {
-    for (const entry of share.entries) owner.set(keyOf(names, entry), i);
+    for (const entry of share.entries) owner.set(keyOf(names, share.locate(entry)), i);
   });
   for (const value of values) {
-    const at = owner.get(keyOf(names, value));
+    const at = owner.get(keyOf(names, first.locate(value)));
     // A key no share asked for cannot come back; should it, the first share takes it rather than lose it.
     lists[at ?? 0]?.push(value);
   }

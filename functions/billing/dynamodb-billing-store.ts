@@ -1,11 +1,6 @@
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  type BatchWriteCommandOutput,
-  type DynamoDBDocumentClient,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { chunk, mapBounded } from '../../shared/concurrency';
+import { batchDeleteAll, batchGetAll, batchPutAll, WRITE_BATCH } from '../../shared/dynamodb';
 import { invoiceView, statementOf } from './payment-status';
 import {
   type BillingFact,
@@ -46,11 +41,7 @@ const lineKey = (line: StatementLine): Key => ({
   sk: `${statementPrefix(line.month)}${line.kind === 'INVOICE' ? `INVOICE#${line.invoiceId}` : `PAYMENT#${line.paymentKey}`}`,
 });
 const keyId = (key: Key) => `${key.pk}\u0000${key.sk}`;
-
-/** DynamoDB's limits: 100 keys per BatchGetItem, 25 items per BatchWriteItem. */
-const GET_CHUNK = 100;
-const WRITE_CHUNK = 25;
-const MAX_ATTEMPTS = 8;
+const KEY = ['pk', 'sk'];
 
 function withoutKeys<T>(item: Record<string, unknown>): T {
   const { pk: _pk, sk: _sk, ...rest } = item;
@@ -70,18 +61,6 @@ function itemOf(fact: BillingFact): Record<string, unknown> {
   }
 }
 
-/** What DynamoDB answers when it keeps part of a batch request back: capacity, so an outage-like error. */
-function stillUnprocessed(count: number): Error {
-  const error = new Error(
-    `${count} items of a batch request still unprocessed after ${MAX_ATTEMPTS} attempts`,
-  );
-  error.name = 'ProvisionedThroughputExceededException';
-  return error;
-}
-
-const backoff = (attempt: number) =>
-  new Promise((resolve) => setTimeout(resolve, Math.min(25 * 2 ** attempt, 1_000)));
-
 /** Billing on one DynamoDB table: batched consistent reads, batched unconditional writes of immutable facts. */
 export class DynamoDbBillingLedger implements BillingLedger {
   constructor(
@@ -98,7 +77,7 @@ export class DynamoDbBillingLedger implements BillingLedger {
     for (const bookingId of lookup.parked ?? []) add(parkedKey(bookingId));
     for (const { bookingId, paymentKey: key } of lookup.payments ?? []) add(paymentItemKey(bookingId, key));
     for (const line of lookup.lines ?? []) add(lineKey(line));
-    const items = await this.getAll([...keys.values()]);
+    const items = await batchGetAll(this.client, this.tableName, [...keys.values()], this.concurrency);
     const found: BillingFound = {
       invoices: new Map(),
       parked: new Set(),
@@ -120,25 +99,6 @@ export class DynamoDbBillingLedger implements BillingLedger {
     return found;
   }
 
-  private async getAll(keys: Key[]): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    await mapBounded(chunk(keys, GET_CHUNK), this.concurrency, async (chunk) => {
-      let pending: Key[] | undefined = chunk;
-      for (let attempt = 1; pending && pending.length > 0; attempt++) {
-        if (attempt > MAX_ATTEMPTS) throw stillUnprocessed(pending.length);
-        if (attempt > 1) await backoff(attempt);
-        const result = await this.client.send(
-          new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } },
-          }),
-        );
-        items.push(...(result.Responses?.[this.tableName] ?? []));
-        pending = result.UnprocessedKeys?.[this.tableName]?.Keys as Key[] | undefined;
-      }
-    });
-    return items;
-  }
-
   async record(facts: BillingFact[]): Promise<FailedFact[]> {
     // One request must not name an item twice; facts of one key are the same fact.
     const byKey = new Map<string, { item: Record<string, unknown>; facts: BillingFact[] }>();
@@ -150,9 +110,16 @@ export class DynamoDbBillingLedger implements BillingLedger {
       else byKey.set(id, { item, facts: [fact] });
     }
     const failed: FailedFact[] = [];
-    await mapBounded(chunk([...byKey.values()], WRITE_CHUNK), this.concurrency, async (chunk) => {
+    // A request's worth at a time, so that a request that fails fails its own facts alone.
+    await mapBounded(chunk([...byKey.values()], WRITE_BATCH), this.concurrency, async (chunk) => {
       try {
-        await this.writeAll(chunk.map(({ item }) => ({ PutRequest: { Item: item } })));
+        await batchPutAll(
+          this.client,
+          this.tableName,
+          KEY,
+          chunk.map(({ item }) => item),
+          1,
+        );
       } catch (error) {
         for (const { facts } of chunk) for (const fact of facts) failed.push({ fact, error });
       }
@@ -162,26 +129,14 @@ export class DynamoDbBillingLedger implements BillingLedger {
 
   async unpark(bookingIds: string[]): Promise<{ bookingId: string; error: unknown }[]> {
     const failed: { bookingId: string; error: unknown }[] = [];
-    await mapBounded(chunk([...new Set(bookingIds)], WRITE_CHUNK), this.concurrency, async (chunk) => {
+    await mapBounded(chunk([...new Set(bookingIds)], WRITE_BATCH), this.concurrency, async (chunk) => {
       try {
-        await this.writeAll(chunk.map((bookingId) => ({ DeleteRequest: { Key: parkedKey(bookingId) } })));
+        await batchDeleteAll(this.client, this.tableName, chunk.map(parkedKey), 1);
       } catch (error) {
         for (const bookingId of chunk) failed.push({ bookingId, error });
       }
     });
     return failed;
-  }
-
-  private async writeAll(requests: Record<string, unknown>[]): Promise<void> {
-    let pending: Record<string, unknown>[] | undefined = requests;
-    for (let attempt = 1; pending && pending.length > 0; attempt++) {
-      if (attempt > MAX_ATTEMPTS) throw stillUnprocessed(pending.length);
-      if (attempt > 1) await backoff(attempt);
-      const result: BatchWriteCommandOutput = await this.client.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } }),
-      );
-      pending = result.UnprocessedItems?.[this.tableName] as Record<string, unknown>[] | undefined;
-    }
   }
 
   paymentsOf(bookingId: string): Promise<PaymentRecord[]> {

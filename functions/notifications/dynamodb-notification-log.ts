@@ -1,13 +1,6 @@
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { chunk, mapBounded } from '../../shared/concurrency';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { eventKey } from '../../shared/contracts/cloudevents';
-import { isConditionalCheckFailure } from '../../shared/dynamodb';
+import { batchGetAll, batchPutAll, isConditionalCheckFailure } from '../../shared/dynamodb';
 import type {
   HeldLease,
   LeaseResult,
@@ -34,15 +27,9 @@ const entryKey = (message: NotificationMessage) =>
   notificationLogKey(message.eventSource, message.eventId, message.recipient.id);
 const leaseKey = (partition: string) => ({ pk: `LEASE#${partition}`, sk: 'LEASE' });
 
-/** DynamoDB's limits per BatchGetItem and BatchWriteItem request. */
-const GET_BATCH = 100;
-const WRITE_BATCH = 25;
+const ENTRY_KEY = ['pk', 'sk'];
 /** Batched requests of one call in flight at once. */
 const BATCH_CONCURRENCY = 4;
-/** Unprocessed keys/items (throttling) are retried this many times, with backoff, before the call fails. */
-const UNPROCESSED_RETRIES = 8;
-
-const pause = (attempt: number) => new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
 
 export class DynamoDbNotificationLog implements NotificationLog {
   constructor(
@@ -152,36 +139,23 @@ export class DynamoDbNotificationLog implements NotificationLog {
   async entries(messages: NotificationMessage[]): Promise<Map<string, LogEntry>> {
     const byKey = new Map(messages.map((message) => [keyText(entryKey(message)), message.notificationId]));
     const found = new Map<string, LogEntry>();
-    await mapBounded(chunk([...byKey.keys()], GET_BATCH), BATCH_CONCURRENCY, async (keys) => {
-      let pending: Record<string, unknown>[] = keys.map((key) => JSON.parse(key));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > UNPROCESSED_RETRIES)
-          throw new Error(`BatchGetItem left ${pending.length} keys unprocessed`);
-        if (attempt > 0) await pause(attempt);
-        const response = await this.client.send(
-          new BatchGetCommand({
-            RequestItems: {
-              [this.tableName]: {
-                Keys: pending,
-                ConsistentRead: true,
-                ProjectionExpression: 'pk, sk, #status, attempts, messageId',
-                ExpressionAttributeNames: { '#status': 'status' },
-              },
-            },
-          }),
-        );
-        for (const item of response.Responses?.[this.tableName] ?? []) {
-          const id = byKey.get(keyText({ pk: item.pk, sk: item.sk }));
-          if (id === undefined) continue;
-          found.set(id, {
-            status: item.status,
-            attempts: Number(item.attempts ?? 0),
-            ...(item.messageId ? { messageId: String(item.messageId) } : {}),
-          });
-        }
-        pending = response.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-      }
-    });
+    // Partitions of one invocation read at once: their reads share requests (shared/dynamodb.ts).
+    const items = await batchGetAll(
+      this.client,
+      this.tableName,
+      [...byKey.keys()].map((key) => JSON.parse(key)),
+      BATCH_CONCURRENCY,
+      ['status', 'attempts', 'messageId'],
+    );
+    for (const item of items) {
+      const id = byKey.get(keyText({ pk: item.pk, sk: item.sk }));
+      if (id === undefined) continue;
+      found.set(id, {
+        status: item.status as LogEntry['status'],
+        attempts: Number(item.attempts ?? 0),
+        ...(item.messageId ? { messageId: String(item.messageId) } : {}),
+      });
+    }
     return found;
   }
 
@@ -205,18 +179,7 @@ export class DynamoDbNotificationLog implements NotificationLog {
         ? { messageId: outcome.messageId, sentAt: at }
         : { lastError: outcome.error, failedAt: at }),
     }));
-    await mapBounded(chunk(items, WRITE_BATCH), BATCH_CONCURRENCY, async (batch) => {
-      let pending = batch.map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > UNPROCESSED_RETRIES)
-          throw new Error(`BatchWriteItem left ${pending.length} items unprocessed`);
-        if (attempt > 0) await pause(attempt);
-        const response = await this.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-        );
-        pending = (response.UnprocessedItems?.[this.tableName] ?? []) as typeof pending;
-      }
-    });
+    await batchPutAll(this.client, this.tableName, ENTRY_KEY, items, BATCH_CONCURRENCY);
   }
 }
 

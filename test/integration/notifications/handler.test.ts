@@ -193,6 +193,36 @@ describe('notifications handler', () => {
     expect(channel.requests() - again.channel).toBe(0);
   });
 
+  it('three partitions in one invocation: a lease each, and their log reads share one BatchGetItem', async () => {
+    const batch = [4, 5, 6].flatMap((partition) =>
+      Array.from({ length: 5 }, (_, n) =>
+        record('payment.failed', partition, `shared-${partition}-${n}`, {
+          paymentId: `shared-${partition}-${n}`,
+          bookingId: `bk-shared-${partition}-${n}`,
+          customerId: `cust-${n}`,
+          invoiceId: null,
+          amount: { amountMinor: 700, currency: 'EUR' },
+          method: 'CARD',
+          failureCode: 'card_declined',
+          failureMessage: 'card declined',
+          retryable: true,
+          attempt: 1,
+          failedAt: Date.parse('2026-11-23T10:00:00Z'),
+        }),
+      ),
+    );
+    dynamoRequests.byCommand.clear();
+    const before = channel.calls.length;
+    expect((await handler(kafkaEvent(batch), lambdaContext('notifications'))).batchItemFailures).toEqual([]);
+    expect(channel.calls.length - before).toBe(15);
+    const requests = Object.fromEntries(dynamoRequests.byCommand);
+    // The lease is a conditional update per partition; the reads begin together (shared/dynamodb.ts).
+    expect(requests.UpdateItemCommand).toBe(3);
+    expect(requests.BatchGetItemCommand).toBe(1);
+    expect(requests.BatchWriteItemCommand).toBeGreaterThanOrEqual(1);
+    expect(requests.BatchWriteItemCommand).toBeLessThanOrEqual(3);
+  });
+
   it('the same event id from two sources is two events: both notified, each once', async () => {
     const data = (n: number) => ({
       bookingId: 'bk-twin',

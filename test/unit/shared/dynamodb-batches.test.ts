@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { batchGetAll, batchPutAll } from '../../../shared/dynamodb';
+import { batchDeleteAll, batchGetAll, batchPutAll } from '../../../shared/dynamodb';
 import { isStoreOutage } from '../../../shared/msk/errors';
 
 // DynamoDB may answer a batch request with part of it unprocessed (capacity); dynalite never does, so the resend
@@ -89,12 +89,15 @@ function recording(
       if (isPut) {
         const unprocessed: Record<string, unknown[]> = {};
         for (const [table, requests] of Object.entries(command.input.RequestItems)) {
-          const items = (requests as Array<{ PutRequest: { Item: Record<string, unknown> } }>).map(
-            (r) => r.PutRequest.Item,
-          );
-          record.tables[table] = { entries: items };
-          const left = items.filter((item) => held(table, item));
-          if (left.length > 0) unprocessed[table] = left.map((Item) => ({ PutRequest: { Item } }));
+          const writes = requests as Array<{
+            PutRequest?: { Item: Record<string, unknown> };
+            DeleteRequest?: { Key: Record<string, unknown> };
+          }>;
+          const entry = (r: (typeof writes)[number]) =>
+            r.PutRequest?.Item ?? { ...r.DeleteRequest?.Key, deleted: true };
+          record.tables[table] = { entries: writes.map(entry) };
+          const left = writes.filter((r) => held(table, entry(r)));
+          if (left.length > 0) unprocessed[table] = left;
         }
         return { UnprocessedItems: unprocessed };
       }
@@ -205,6 +208,20 @@ describe('batch requests begun in one tick share requests', () => {
       sent.map((s) => Object.fromEntries(Object.entries(s.tables).map(([t, v]) => [t, v.entries.length]))),
     ).toEqual([{ R: 5, V: 10 }, { V: 12 }, { V: 1 }]);
     expect(sent[2]?.tables.V?.entries.map((item) => item.pk)).toEqual(['v1']);
+  });
+
+  it('deletes share a BatchWriteItem with puts, never with a put of the same key; unprocessed deletes are resent', async () => {
+    const { client, sent } = recording({
+      holdBack: (request, _table, entry) => request === 1 && entry.deleted === true && entry.pk === 'd0',
+    });
+    await Promise.all([
+      batchPutAll(client, 'T', ['pk', 'sk'], incidentKeys('p', 3)),
+      batchDeleteAll(client, 'T', [...incidentKeys('d', 2), ...incidentKeys('p', 1)]),
+    ]);
+    // p0 is put and deleted: the delete cannot go in the put's request, so the whole delete share waits for another.
+    expect(
+      sent.map((s) => s.tables.T?.entries.map((e) => `${e.deleted ? 'delete' : 'put'} ${e.pk}`)),
+    ).toEqual([['put p0', 'put p1', 'put p2'], ['delete d0', 'delete d1', 'delete p0'], ['delete d0']]);
   });
 
   it('a failed request fails every read in it and none in another request', async () => {
