@@ -17,7 +17,7 @@ export function serve(handler) {
       succeed: () => undefined,
     };
     Promise.resolve()
-      .then(() => handler(invocation.event, context))
+      .then(() => handler(JSON.parse(invocation.payload), context))
       .then(
         (response) => port.postMessage({ id: invocation.id, ok: true, response }),
         (error) =>
