@@ -7,6 +7,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { chunk, mapBounded } from './concurrency';
+import { isStoreOutage } from './msk/errors';
 
 /** DynamoDB's limit per BatchWriteItem request. */
 export const WRITE_BATCH = 25;
@@ -23,8 +24,7 @@ export function isConditionalCheckFailure(
 }
 
 /**
- * Scans a table (consistent reads, keys only) and deletes every item in batches of 25, resending the unprocessed
- * ones. The first step of a read-model rebuild; returns how many items it deleted.
+ * Scans a table (consistent reads, keys only) and deletes every item (batchDeleteAll). The first step of a read-model rebuild; returns how many items it deleted.
  */
 export async function deleteAllItems(
   client: DynamoDBDocumentClient,
@@ -44,17 +44,7 @@ export async function deleteAllItems(
       }),
     );
     const keys = page.Items ?? [];
-    for (let i = 0; i < keys.length; i += WRITE_BATCH) {
-      let requests: unknown[] | undefined = keys
-        .slice(i, i + WRITE_BATCH)
-        .map((key) => ({ DeleteRequest: { Key: key } }));
-      while (requests && requests.length > 0) {
-        const result: BatchWriteCommandOutput = await client.send(
-          new BatchWriteCommand({ RequestItems: { [tableName]: requests as never } }),
-        );
-        requests = result.UnprocessedItems?.[tableName];
-      }
-    }
+    await batchDeleteAll(client, tableName, keys);
     deleted += keys.length;
     startKey = page.LastEvaluatedKey;
   } while (startKey);
@@ -84,8 +74,8 @@ function stillUnprocessed(count: number): Error {
 /**
  * Reads `keys` of one table with consistent BatchGetItem requests of 100 keys, `concurrency` requests in
  * flight, resending unprocessed keys with backoff. Items come back in no particular order; with `attributes`,
- * only those (a projection: fewer bytes to send and to unmarshal; the key's attributes always come along).
- * Reads and writes of one client begun in the same tick share requests (see `BatchRound`).
+ * those and the key's (a projection: fewer bytes to send and to unmarshal), or more when the request is shared
+ * with another read of the table. Reads of one client begun in the same tick share requests (see `BatchRound`).
  */
 export async function batchGetAll(
   client: DynamoDBDocumentClient,
@@ -121,7 +111,7 @@ export function batchPutAll(
   concurrency = 4,
 ): Promise<void> {
   const requests = items.map((Item) => ({ PutRequest: { Item } }));
-  return batchWriteAll(client, tableName, key, requests, concurrency);
+  return batchWriteAll(client, tableName, [...key].sort(), requests, concurrency);
 }
 
 /** Deletes the items of `keys` (no key twice), like batchPutAll. */
@@ -182,15 +172,26 @@ const writeKey = (request: WriteRequest): Record<string, unknown> =>
 const itself = (entry: Record<string, unknown>) => entry;
 
 const keyNames = (key: Record<string, unknown>) => Object.keys(key).sort();
+/** A key's values as text, the same for what was sent and what came back (a binary value as base64). */
 const keyOf = (names: readonly string[], value: Record<string, unknown>) =>
-  JSON.stringify(names.map((name) => value[name]));
+  JSON.stringify(
+    names.map((name) => {
+      const part = value[name];
+      return ArrayBuffer.isView(part)
+        ? `b:${Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64')}`
+        : `${typeof part}:${String(part)}`;
+    }),
+  );
 
 /**
  * The batch requests one client's callers begin in one tick, sent together once it ends: every BatchGetItem share
  * in as few requests of at most 100 keys as fit, every BatchWriteItem share in requests of at most 25 items, any
- * tables, a share never split and no key twice in one request (DynamoDB refuses that). A batch whose reads (or
- * writes) go to two ports of one table thus costs one round trip, not two. Each share gets back its own items and
- * its own unprocessed keys or items, matched by key; a failed request fails every share in it.
+ * tables, a share never split, no key twice in one request (DynamoDB refuses that) and one key schema per table.
+ * A batch whose reads (or writes) go to two ports of one table thus costs one round trip, not two. Each share gets
+ * back its own items and its own unprocessed keys or items, matched by key. A request of several shares that fails
+ * for another reason than an outage (a throttled or unreachable store fails them all, to be retried) is sent again
+ * share by share, so that one caller's bad item fails that caller alone. Requests begun in one tick go out at
+ * once: a put and a delete of the same key in one tick go in two requests whose order is not kept.
  */
 class BatchRound {
   private readonly gets: GetShare[] = [];
@@ -219,8 +220,24 @@ class BatchRound {
   }
 
   send(): void {
-    for (const shares of pack(this.gets, GET_BATCH)) this.sendGet(shares);
-    for (const shares of pack(this.writes, WRITE_BATCH)) this.sendWrite(shares);
+    try {
+      for (const shares of pack(this.gets, GET_BATCH)) this.sendGet(shares);
+      for (const shares of pack(this.writes, WRITE_BATCH)) this.sendWrite(shares);
+    } catch (error) {
+      // Every share settles (one sent already ignores this).
+      for (const share of [...this.gets, ...this.writes]) share.reject(error);
+    }
+  }
+
+  /**
+   * Runs one request for `shares`, which resolves them; when it fails, a request of several shares is sent again
+   * share by share unless the store is out (see the class), otherwise every share fails with it.
+   */
+  private exchange<S extends AnyShare>(shares: S[], request: () => Promise<void>, alone: (share: S) => void) {
+    request().catch((error: unknown) => {
+      if (shares.length > 1 && !isStoreOutage(error)) for (const share of shares) alone(share);
+      else for (const share of shares) share.reject(error);
+    });
   }
 
   private sendGet(shares: GetShare[]): void {
@@ -241,19 +258,21 @@ class BatchRound {
         return [table, { Keys, ConsistentRead: true, ...projection }];
       }),
     );
-    sent(() => this.client.send(new BatchGetCommand({ RequestItems }))).then(
-      (result: BatchGetCommandOutput) => {
-        for (const [table, group] of byTable) {
+    this.exchange(
+      shares,
+      async () => {
+        const result: BatchGetCommandOutput = await this.client.send(new BatchGetCommand({ RequestItems }));
+        // Every share's part is worked out before any is resolved: a part that cannot be fails them all.
+        const parts = [...byTable].flatMap(([table, group]) => {
           const items = route(group, result.Responses?.[table] ?? []);
           const unprocessed = route(group, result.UnprocessedKeys?.[table]?.Keys ?? []);
-          group.forEach((share, i) => {
-            share.resolve({ items: items[i] ?? [], unprocessed: unprocessed[i] ?? [] });
-          });
-        }
+          return group.map(
+            (share, i) => () => share.resolve({ items: items[i] ?? [], unprocessed: unprocessed[i] ?? [] }),
+          );
+        });
+        for (const resolve of parts) resolve();
       },
-      (error: unknown) => {
-        for (const share of shares) share.reject(error);
-      },
+      (share) => this.sendGet([share]),
     );
   }
 
@@ -262,28 +281,29 @@ class BatchRound {
     const RequestItems = Object.fromEntries(
       [...byTable].map(([table, group]) => [table, group.flatMap((share) => share.entries)]),
     );
-    sent(() => this.client.send(new BatchWriteCommand({ RequestItems }))).then(
-      (result: BatchWriteCommandOutput) => {
-        for (const [table, group] of byTable) {
+    this.exchange(
+      shares,
+      async () => {
+        const result: BatchWriteCommandOutput = await this.client.send(
+          new BatchWriteCommand({ RequestItems }),
+        );
+        const parts = [...byTable].flatMap(([table, group]) => {
           const unprocessed = route(group, (result.UnprocessedItems?.[table] ?? []) as WriteRequest[]);
-          group.forEach((share, i) => {
-            share.resolve(unprocessed[i] ?? []);
-          });
-        }
+          return group.map((share, i) => () => share.resolve(unprocessed[i] ?? []));
+        });
+        for (const resolve of parts) resolve();
       },
-      (error: unknown) => {
-        for (const share of shares) share.reject(error);
-      },
+      (share) => this.sendWrite([share]),
     );
   }
 }
 
-/** A request's promise, a synchronous throw included (every share must settle). */
-const sent = async <T>(request: () => Promise<T>): Promise<T> => request();
-
 const rounds = new WeakMap<DynamoDBDocumentClient, BatchRound>();
 
-/** The client's round of this tick, sent when the tick's synchronous work is done (process.nextTick). */
+/**
+ * The client's round of this tick, sent on process.nextTick: after the synchronous work that began it and the
+ * nextTick callbacks queued before it, before promise callbacks queued meanwhile.
+ */
 function roundOf(client: DynamoDBDocumentClient): BatchRound {
   let round = rounds.get(client);
   if (!round) {
@@ -298,22 +318,30 @@ function roundOf(client: DynamoDBDocumentClient): BatchRound {
   return round;
 }
 
-/** Shares into requests of at most `limit` entries, first fit in arrival order, no key twice in a request. */
+/**
+ * Shares into requests of at most `limit` entries, first fit in arrival order, no key twice in a request and one
+ * key schema per table in it (shares are told apart by their key's values).
+ */
 function pack<S extends AnyShare>(shares: readonly S[], limit: number): S[][] {
-  const requests: Array<{ shares: S[]; size: number; keys: Set<string> }> = [];
+  const requests: Array<{ shares: S[]; size: number; keys: Set<string>; schemas: Map<string, string> }> = [];
   for (const share of shares) {
     const keys = (share.entries as never[]).map(
       (entry) => `${share.table}\u0000${keyOf(share.key, share.locate(entry))}`,
     );
+    const schema = share.key.join(',');
     let request = requests.find(
-      (open) => open.size + share.entries.length <= limit && !keys.some((key) => open.keys.has(key)),
+      (open) =>
+        open.size + share.entries.length <= limit &&
+        (open.schemas.get(share.table) ?? schema) === schema &&
+        !keys.some((key) => open.keys.has(key)),
     );
     if (!request) {
-      request = { shares: [], size: 0, keys: new Set() };
+      request = { shares: [], size: 0, keys: new Set(), schemas: new Map() };
       requests.push(request);
     }
     request.shares.push(share);
     request.size += share.entries.length;
+    request.schemas.set(share.table, schema);
     for (const key of keys) request.keys.add(key);
   }
   return requests.map((request) => request.shares);
@@ -345,8 +373,11 @@ function route<Entry extends Record<string, unknown> | WriteRequest>(
   });
   for (const value of values) {
     const at = owner.get(keyOf(names, first.locate(value)));
-    // A key no share asked for cannot come back; should it, the first share takes it rather than lose it.
-    lists[at ?? 0]?.push(value);
+    if (at === undefined)
+      throw new Error(
+        `DynamoDB answered a batch request with a key none of its callers asked for (${first.table})`,
+      );
+    lists[at]?.push(value);
   }
   return lists;
 }

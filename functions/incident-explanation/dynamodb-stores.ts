@@ -268,7 +268,8 @@ export class DynamoDbExplanationRecords implements ExplanationRecords {
   async find(incidentIds: readonly string[]): Promise<Map<string, StoredExplanation>> {
     const found = new Map<string, StoredExplanation>();
     if (incidentIds.length === 0) return found;
-    // Only what a replay needs: the view's own attributes are in the outcome.
+    // What a replay needs (the view's own attributes are in the outcome); the whole item when the request is
+    // shared with the reviews' read, which wants theirs whole.
     const views = await batchGetAll(
       this.client,
       this.tableName,

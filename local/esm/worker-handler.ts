@@ -168,6 +168,8 @@ export function workerHandler(
   const handler: EsmHandler = async (event, context) => {
     const { getRemainingTimeInMillis, done, fail, succeed, ...fields } = context;
     const deadline = Date.now() + getRemainingTimeInMillis();
+    // Before an environment is taken: an event that cannot be sent fails without holding one.
+    const payload = JSON.stringify(event);
     // Waiting for a free environment counts against the invocation's time, as throttling would.
     const current = await environment();
     const remaining = deadline - Date.now();
@@ -179,7 +181,7 @@ export function workerHandler(
     const id = nextId++;
     const invocation: WorkerInvocation = {
       id,
-      payload: JSON.stringify(event),
+      payload,
       context: { ...fields, deadline },
     };
     // Like Lambda's Init Duration plus the first Duration: the module's start-up is in the cold start.

@@ -73,6 +73,10 @@ interface Sent {
 function recording(
   options: {
     failRequest?: number;
+    /** The name of the error the failed request throws (default: a plain Error). */
+    failWith?: string;
+    /** Refuses a request carrying such an entry, as DynamoDB refuses an invalid item (ValidationException). */
+    refuse?: (entry: Record<string, unknown>) => boolean;
     holdBack?: (request: number, table: string, entry: Record<string, unknown>) => boolean;
   } = {},
 ) {
@@ -83,7 +87,11 @@ function recording(
       const isPut = Object.values(command.input.RequestItems).every(Array.isArray);
       const record: Sent = { kind: isPut ? 'put' : 'get', tables: {} };
       sent.push(record);
-      if (index === options.failRequest) throw new Error(`request ${index} failed`);
+      if (index === options.failRequest)
+        throw Object.assign(
+          new Error(`request ${index} failed`),
+          options.failWith ? { name: options.failWith } : {},
+        );
       const held = (table: string, entry: Record<string, unknown>) =>
         options.holdBack?.(index, table, entry) ?? false;
       if (isPut) {
@@ -96,6 +104,10 @@ function recording(
           const entry = (r: (typeof writes)[number]) =>
             r.PutRequest?.Item ?? { ...r.DeleteRequest?.Key, deleted: true };
           record.tables[table] = { entries: writes.map(entry) };
+          if (writes.map(entry).some((e) => options.refuse?.(e)))
+            throw Object.assign(new Error('One or more parameter values were invalid'), {
+              name: 'ValidationException',
+            });
           const left = writes.filter((r) => held(table, entry(r)));
           if (left.length > 0) unprocessed[table] = left;
         }
@@ -218,14 +230,18 @@ describe('batch requests begun in one tick share requests', () => {
       batchPutAll(client, 'T', ['pk', 'sk'], incidentKeys('p', 3)),
       batchDeleteAll(client, 'T', [...incidentKeys('d', 2), ...incidentKeys('p', 1)]),
     ]);
-    // p0 is put and deleted: the delete cannot go in the put's request, so the whole delete share waits for another.
+    // p0 is put and deleted: the delete share cannot join the put's request and goes in a request of its own, sent
+    // at the same time (the order of the two is not kept).
     expect(
       sent.map((s) => s.tables.T?.entries.map((e) => `${e.deleted ? 'delete' : 'put'} ${e.pk}`)),
     ).toEqual([['put p0', 'put p1', 'put p2'], ['delete d0', 'delete d1', 'delete p0'], ['delete d0']]);
   });
 
-  it('a failed request fails every read in it and none in another request', async () => {
-    const { client } = recording({ failRequest: 0 });
+  it('a store outage fails every read of the request, without sending them again', async () => {
+    const { client, sent } = recording({
+      failRequest: 0,
+      failWith: 'ProvisionedThroughputExceededException',
+    });
     const [first, second, third] = await Promise.allSettled([
       batchGetAll(client, 'T', incidentKeys('a', 60), 4),
       batchGetAll(client, 'T', incidentKeys('b', 40), 4),
@@ -235,5 +251,36 @@ describe('batch requests begun in one tick share requests', () => {
     expect(second.status).toBe('rejected');
     expect(String((first as PromiseRejectedResult).reason)).toContain('request 0 failed');
     expect(third).toEqual({ status: 'fulfilled', value: expect.any(Array) });
+    expect(sent).toHaveLength(2);
+  });
+
+  it("a request refused for another reason is sent again share by share: one caller's bad item fails it alone", async () => {
+    const { client, sent } = recording({ refuse: (entry) => entry.pk === 'bad0' });
+    const [good, bad] = await Promise.allSettled([
+      batchPutAll(client, 'T', ['pk', 'sk'], incidentKeys('good', 2)),
+      batchPutAll(client, 'T', ['pk', 'sk'], incidentKeys('bad', 2)),
+    ]);
+    expect(good.status).toBe('fulfilled');
+    expect(String((bad as PromiseRejectedResult).reason)).toContain('ValidationException');
+    expect(sent.map((s) => s.tables.T?.entries.length)).toEqual([4, 2, 2]);
+  });
+
+  it('shares of one table with different key schemas never share a request', async () => {
+    const { client, sent } = recording();
+    await Promise.all([
+      batchGetAll(client, 'T', [{ pk: 'a', sk: 'x' }], 4),
+      batchGetAll(client, 'T', [{ id: 'a' }], 4),
+      batchPutAll(client, 'T', ['sk', 'pk'], [{ pk: 'a', sk: 'y' }]),
+      batchDeleteAll(client, 'T', [{ pk: 'b', sk: 'y' }]),
+    ]);
+    expect(sent.map((s) => `${s.kind} ${s.tables.T?.entries.length}`)).toEqual(['get 1', 'get 1', 'put 2']);
+  });
+
+  it('an answer with a key no caller asked for fails the callers instead of reaching the wrong one', async () => {
+    const client = {
+      send: async () => ({ Responses: { T: [{ pk: 'stranger', sk: 'VIEW' }] }, UnprocessedKeys: {} }),
+    } as unknown as DynamoDBDocumentClient;
+    const failure = await batchGetAll(client, 'T', incidentKeys('a', 1), 4).catch((error: unknown) => error);
+    expect(String(failure)).toContain('a key none of its callers asked for');
   });
 });
