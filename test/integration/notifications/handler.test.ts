@@ -66,13 +66,14 @@ function record(
   });
 }
 
-const payment = (n: number) =>
-  record('payment.failed', 0, `pay-${n}`, {
-    paymentId: `pay-${n}`,
-    bookingId: `bk-${n}`,
-    customerId: 'cust-7',
+/** A payment.failed record of `paymentId` for `customerId` on `partition`. */
+const failedPayment = (partition: number, paymentId: string, customerId: string, amountMinor: number) =>
+  record('payment.failed', partition, paymentId, {
+    paymentId,
+    bookingId: `bk-${paymentId.replace(/^pay-/, '')}`,
+    customerId,
     invoiceId: null,
-    amount: { amountMinor: 1000 + n, currency: 'EUR' },
+    amount: { amountMinor, currency: 'EUR' },
     method: 'CARD',
     failureCode: 'card_declined',
     failureMessage: 'card declined',
@@ -80,6 +81,8 @@ const payment = (n: number) =>
     attempt: 1,
     failedAt: Date.parse('2026-11-23T10:00:00Z'),
   });
+
+const payment = (n: number) => failedPayment(0, `pay-${n}`, 'cust-7', 1000 + n);
 
 describe('notifications handler', () => {
   it('reports a failing send with its successors, and a redelivery sends only what was not sent', async () => {
@@ -160,21 +163,7 @@ describe('notifications handler', () => {
   });
 
   it('one partition of 100 notifications: 6 DynamoDB requests and 10 PublishBatch calls; redelivered: 3 and none', async () => {
-    const batch = Array.from({ length: 100 }, (_, n) =>
-      record('payment.failed', 3, `bulk-${n}`, {
-        paymentId: `bulk-${n}`,
-        bookingId: `bk-bulk-${n}`,
-        customerId: `cust-${n}`,
-        invoiceId: null,
-        amount: { amountMinor: 500, currency: 'EUR' },
-        method: 'CARD',
-        failureCode: 'card_declined',
-        failureMessage: 'card declined',
-        retryable: true,
-        attempt: 1,
-        failedAt: Date.parse('2026-11-23T10:00:00Z'),
-      }),
-    );
+    const batch = Array.from({ length: 100 }, (_, n) => failedPayment(3, `bulk-${n}`, `cust-${n}`, 500));
     const event = kafkaEvent(batch);
     const before = { dynamo: dynamoRequests.count, channel: channel.requests(), sent: channel.calls.length };
     expect((await handler(event, lambdaContext('notifications'))).batchItemFailures).toEqual([]);
@@ -196,19 +185,7 @@ describe('notifications handler', () => {
   it('three partitions in one invocation: a lease each, and their log reads share one BatchGetItem', async () => {
     const batch = [4, 5, 6].flatMap((partition) =>
       Array.from({ length: 5 }, (_, n) =>
-        record('payment.failed', partition, `shared-${partition}-${n}`, {
-          paymentId: `shared-${partition}-${n}`,
-          bookingId: `bk-shared-${partition}-${n}`,
-          customerId: `cust-${n}`,
-          invoiceId: null,
-          amount: { amountMinor: 700, currency: 'EUR' },
-          method: 'CARD',
-          failureCode: 'card_declined',
-          failureMessage: 'card declined',
-          retryable: true,
-          attempt: 1,
-          failedAt: Date.parse('2026-11-23T10:00:00Z'),
-        }),
+        failedPayment(partition, `shared-${partition}-${n}`, `cust-${n}`, 700),
       ),
     );
     dynamoRequests.byCommand.clear();
