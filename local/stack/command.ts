@@ -14,7 +14,7 @@ const USAGE = `usage: npm run stack -- <up|down|status|fetch>
 
 Environment: KAFKA_BROKERS, DATABASE_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3 use that endpoint
 instead of starting a service. Ports: STACK_KAFKA_PORT (9092), STACK_KAFKA_CONTROLLER_PORT (9093),
-STACK_POSTGRES_PORT (55432), STACK_DYNAMODB_PORT (4567), STACK_S3_PORT (4569). State: STACK_STATE_DIR (.local).
+STACK_POSTGRES_PORT (15432), STACK_DYNAMODB_PORT (4567), STACK_S3_PORT (4569). State: STACK_STATE_DIR (.local).
 `;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -8,7 +8,7 @@
  * connection holds the backend from its first message until PostgreSQL reports it idle outside any transaction
  * (ReadyForQuery 'I'), and every named statement and portal is renamed per connection.
  *
- *   node --import tsx local/stack/pglite-server.ts --db=DIR --host=127.0.0.1 --port=55432
+ *   node --import tsx local/stack/pglite-server.ts --db=DIR --host=127.0.0.1 --port=15432
  */
 
 import { createServer, type Server, type Socket } from 'node:net';

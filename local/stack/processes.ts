@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pidFile } from './paths';
 import { writePrivateFile } from './private-file';
@@ -92,6 +92,14 @@ export function livePid(service: string): number | undefined {
   return record && isRecordedProcess(record) ? record.pid : undefined;
 }
 
+/**
+ * A socket connected to itself: a connect to a port nobody listens on yet, given that very port as its ephemeral
+ * local port (TCP simultaneous open). It "answers", and holds the port the server is about to listen on.
+ */
+export function isSelfConnection(socket: Socket): boolean {
+  return socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress;
+}
+
 export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host, port });
@@ -100,7 +108,7 @@ export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000):
       resolve(result);
     };
     socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
+    socket.once('connect', () => done(!isSelfConnection(socket)));
     socket.once('error', () => done(false));
   });
 }

@@ -117,7 +117,8 @@ export const services: ServiceDefinition[] = [
     description: 'PGlite (local/stack/pglite-server.ts)',
     overrideVar: 'DATABASE_URL',
     portVar: 'STACK_POSTGRES_PORT',
-    defaultPort: 55432,
+    // Below Linux's ephemeral range (32768-60999): a port in it can be some connection's local port.
+    defaultPort: 15432,
     marker: 'pglite-server.ts',
     endpoint: (port) => `postgres://postgres@127.0.0.1:${port}/postgres`,
     start: (port, timeoutMs) => {

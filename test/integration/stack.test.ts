@@ -2,7 +2,7 @@
 // second `up` reuses it, and the pid/port safeguards behave (stale pid, recycled pid, port in use, a child
 // that dies during start-up reported with its log).
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { readStackState, status, up } from '../../local/stack/index';
 import { logFile, repoRoot, stackFile, stateDir } from '../../local/stack/paths';
 import {
   assertPortFree,
+  isSelfConnection,
   livePid,
   portAnswers,
   processStartTime,
@@ -21,7 +22,7 @@ import {
   waitUntilReady,
   writePid,
 } from '../../local/stack/processes';
-import { dynaliteArgs, dynaliteStorage } from '../../local/stack/services';
+import { dynaliteArgs, dynaliteStorage, services } from '../../local/stack/services';
 import { stackEnv } from '../support/env';
 
 const REQUIRED = [
@@ -210,6 +211,35 @@ describe('stack process safeguards', () => {
     await expect(assertPortFree(port, 'kafka', 'STACK_KAFKA_PORT')).rejects.toThrow(
       new RegExp(`127\\.0\\.0\\.1:${port} is already in use.*STACK_KAFKA_PORT`),
     );
+  });
+
+  it('tells a socket connected to itself (what a readiness probe may get before the server listens) from a server answering; the default PGlite port is outside the ephemeral range', async () => {
+    // A free port, then a connect to it from that very port: TCP simultaneous open, what a readiness probe gets
+    // when the kernel picks the server's port as the probe's ephemeral port before the server listens.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const self = createConnection({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: port });
+    await new Promise<void>((resolve, reject) => {
+      self.once('connect', resolve);
+      self.once('error', reject);
+    });
+    try {
+      expect(isSelfConnection(self)).toBe(true);
+    } finally {
+      self.destroy();
+    }
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const postgres = services.find((service) => service.name === 'postgres');
+    expect(postgres?.defaultPort).toBeDefined();
+    expect(
+      (postgres?.defaultPort as number) < (low as number) ||
+        (postgres?.defaultPort as number) > (high as number),
+    ).toBe(true);
   });
 
   it('reports a child that dies during start-up with the tail of its log', async () => {
