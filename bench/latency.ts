@@ -49,7 +49,13 @@ const CASES: LatencyCase[] = [
   },
   { ...base, name: 'billing', fn: 'billing', topics: ['booking.completed', 'payment.succeeded'] },
   { ...base, name: 'audit-append', fn: 'audit', topics: ['payment.succeeded'] },
-  { ...base, name: 'incident-explanation (rules explainer)', fn: 'incident', topics: ['incident.detected'] },
+  // Its second topic too: the resolutions of the reviews the incidents opened (the same incidents, after them).
+  {
+    ...base,
+    name: 'incident-explanation (rules explainer)',
+    fn: 'incident',
+    topics: ['incident.detected', 'genai.hitl.resolved'],
+  },
   {
     ...base,
     name: 'incident-explanation, per-record baseline (design before 2026-12-06)',

@@ -59,9 +59,9 @@ const CONSUMERS = {
     },
     grants: {
       tables: {
-        // Views (each with its outcome) and reviews read and written in batches; a resolution is a conditional
-        // update (first decision wins). GetItem and Query are `review`'s, run with the operator's own credentials.
-        IncidentsTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem'],
+        // Views (each with its outcome), reviews and decisions read and written in batches; a decision is kept by
+        // a conditional put (first decision wins). Query is `review`'s, run with the operator's own credentials.
+        IncidentsTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:PutItem'],
         // Read only: the outcomes earlier releases stored here, looked up for views stored without one
         // (functions/incident-explanation/explanation-records.ts). Nothing is written here any more.
         IncidentIdempotencyTable: ['dynamodb:BatchGetItem'],

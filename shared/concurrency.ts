@@ -36,42 +36,6 @@ export function chunk<Item>(list: readonly Item[], size: number): Item[][] {
 }
 
 /**
- * Runs `fn` over `items` grouped by `key`: the items of one key one after another in their order (each may
- * depend on the one before it), up to `limit` keys at once. Once an item fails, the later items of its key are
- * not run and settle with the same error; other keys go on. Results are settled, in the order of `items`.
- */
-export async function settlePerKey<Item, Result>(
-  items: readonly Item[],
-  key: (item: Item) => string,
-  limit: number,
-  fn: (item: Item, index: number) => Promise<Result>,
-): Promise<PromiseSettledResult<Result>[]> {
-  const groups = new Map<string, number[]>();
-  items.forEach((item, index) => {
-    const group = groups.get(key(item));
-    if (group) group.push(index);
-    else groups.set(key(item), [index]);
-  });
-  const results = new Array<PromiseSettledResult<Result>>(items.length);
-  await mapBounded([...groups.values()], limit, async (indexes) => {
-    let failed: { reason: unknown } | undefined;
-    for (const index of indexes) {
-      if (failed) {
-        results[index] = { status: 'rejected', reason: failed.reason };
-        continue;
-      }
-      try {
-        results[index] = { status: 'fulfilled', value: await fn(items[index] as Item, index) };
-      } catch (reason) {
-        failed = { reason };
-        results[index] = { status: 'rejected', reason };
-      }
-    }
-  });
-  return results;
-}
-
-/**
  * Like Promise.all, but settles only when every promise has: rejects with the first rejection (in list order) once
  * none is still running, so a caller never answers while work it started is in flight.
  */

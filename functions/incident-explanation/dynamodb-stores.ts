@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterRequestsAreSent, allSettledOrThrow, chunk } from '../../shared/concurrency';
 import { batchGetAll, batchPutAll, isConditionalCheckFailure, WRITE_BATCH } from '../../shared/dynamodb';
 import { explanationKey, legacyOutcomeOf, outcomeAttributes, storedOutcomeOf } from './explanation-records';
@@ -6,17 +6,17 @@ import type {
   CompletedExplanation,
   ExplanationRecords,
   OpenReviews,
-  ResolveOutcome,
   ReviewResolution,
   ReviewTask,
   ReviewTasks,
   StoredExplanation,
 } from './ports';
+import { reviewOf } from './resolve-review';
 
 // IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation, with the outcome it came from:
-// explanation-records.ts) | REVIEW (the human review task) | RESOLUTION (the first decision on it, written once, by
-// `resolve` only). An open review also carries reviewQueue = OPEN, the key of the sparse index OpenReviews
-// (serverless.yml).
+// explanation-records.ts) | REVIEW (the human review task) | RESOLUTION (the first decision on it, written once,
+// conditionally, by keepDecision only). An open review also carries reviewQueue = OPEN, the key of the sparse index
+// OpenReviews (serverless.yml).
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
 type IncidentItem = 'VIEW' | 'REVIEW' | 'RESOLUTION';
@@ -29,9 +29,9 @@ const BATCH_REQUESTS_IN_FLIGHT = 8;
 /**
  * Review tasks and their decisions. A batch opens a review with a blind put (saveAll: no condition, so that 100
  * of them cost 4 requests, not 100), which can land after a resolution its read did not see and write the task
- * OPEN again. The decision is therefore also kept in an item of its own, RESOLUTION, which only `resolve` writes,
- * once (the first decision): what `get` and `listOpen` return is the task with that decision on it, whatever the
- * task item says. README, "Reviews".
+ * OPEN again. The decision is therefore also kept in an item of its own, RESOLUTION, written once (the first
+ * decision, keepDecision): what `get` and `listOpen` tell is the task with that decision on it, whatever
+ * the task item says. README, "Reviews"; the rules are resolve-review.ts's.
  */
 export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
   constructor(
@@ -39,80 +39,47 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     private readonly tableName: string,
   ) {}
 
-  /** One consistent BatchGetItem per 100 incidents: the task items (a decision always comes with one). */
+  /** One consistent BatchGetItem per 100 incidents: the task items. */
   async findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>> {
-    if (incidentIds.length === 0) return new Map();
-    const items = await batchGetAll(
-      this.client,
-      this.tableName,
-      incidentIds.map((incidentId) => incidentKey(incidentId, 'REVIEW')),
-      BATCH_REQUESTS_IN_FLIGHT,
-    );
+    const items = await this.read(incidentIds, 'REVIEW');
     return new Map(items.map((item) => [incidentIdOf(item), toReviewTask(item)]));
   }
 
+  /** One consistent BatchGetItem per 100 incidents: the kept decisions (begun with findAll, one request). */
+  async findKept(incidentIds: readonly string[]): Promise<Map<string, ReviewResolution>> {
+    const items = await this.read(incidentIds, 'RESOLUTION');
+    return new Map(items.map((item) => [incidentIdOf(item), decisionOf(item)]));
+  }
+
   /**
-   * Batched unconditional puts (25 a request), instead of a conditional write each: the batch writes only what its
-   * consistent read did not find (reviewToOpen). A resolution landing between that read and this write is
-   * overwritten here and kept in its RESOLUTION item (README, "Reviews").
+   * Batched unconditional puts (25 a request), instead of a conditional write each: a batch writes only what its
+   * consistent read did not find or found stale (reviewToOpen, planResolution). A resolution landing between that
+   * read and this write is overwritten here and kept in its RESOLUTION item (README, "Reviews").
    */
   async saveAll(tasks: readonly ReviewTask[]): Promise<void> {
     await batchPutAll(
       this.client,
       this.tableName,
       INCIDENT_KEY,
-      tasks.map((task) => ({
-        ...incidentKey(task.incidentId, 'REVIEW'),
-        ...task,
-        ...(task.status === OPEN ? { reviewQueue: OPEN } : {}),
-      })),
+      tasks.map(taskItem),
       BATCH_REQUESTS_IN_FLIGHT,
     );
   }
 
-  /**
-   * The task closed with the decision (conditional: OPEN or absent), then the decision kept apart (conditional:
-   * none kept yet). The first decision wins either way: a task found resolved answers ALREADY_RESOLVED (and has its
-   * decision kept, should a crash have come between the two writes); one found OPEN while a decision is kept (a
-   * batch wrote it OPEN again after that decision) gets the kept decision back and answers ALREADY_RESOLVED too.
-   */
-  async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: incidentKey(resolution.incidentId, 'REVIEW'),
-          ...closeTask(resolution, { ':open': OPEN }),
-          // First resolution wins; a redelivered or late second resolution changes nothing.
-          ConditionExpression: 'attribute_not_exists(#status) OR #status = :open',
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalCheckFailure(error)) throw error;
-      const { REVIEW: task } = await this.items(resolution.incidentId, ['REVIEW']);
-      if (task?.status === 'RESOLVED') await this.keepDecision(decisionOf(task));
-      return 'ALREADY_RESOLVED';
-    }
-    if (await this.keepDecision(resolution)) return 'RESOLVED';
-    const { RESOLUTION: kept } = await this.items(resolution.incidentId, ['RESOLUTION']);
-    // This very decision, kept by a concurrent delivery of it that found the task closed by this one.
-    if (kept && sameDecision(decisionOf(kept), resolution)) return 'RESOLVED';
-    if (kept) {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: incidentKey(resolution.incidentId, 'REVIEW'),
-          ...closeTask(decisionOf(kept)),
-        }),
-      );
-    }
-    return 'ALREADY_RESOLVED';
+  /** Keeps the decision unless one is kept already (UpdateItem, conditional on no RESOLUTION item). */
+  async keepDecision(decision: ReviewResolution): Promise<boolean> {
+    return this.putIfAbsent({ ...incidentKey(decision.incidentId, 'RESOLUTION'), ...decision });
+  }
+
+  /** Writes the task unless its item exists (PutItem, conditional on no REVIEW item). */
+  async saveIfAbsent(task: ReviewTask): Promise<boolean> {
+    return this.putIfAbsent(taskItem(task));
   }
 
   /** The review of an incident with its decision (one consistent BatchGetItem of both items). */
   async get(incidentId: string): Promise<ReviewTask | undefined> {
-    const { REVIEW: task, RESOLUTION: decision } = await this.items(incidentId, ['REVIEW', 'RESOLUTION']);
-    return reviewOf(task, decision);
+    const [tasks, kept] = await Promise.all([this.findAll([incidentId]), this.findKept([incidentId])]);
+    return reviewOf({ task: tasks.get(incidentId), kept: kept.get(incidentId) });
   }
 
   /** The open tasks, oldest first, less those whose decision is kept (a task written OPEN again after it). */
@@ -148,14 +115,22 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     return tasks;
   }
 
-  /** Keeps the decision unless one is kept already; true if this one was. */
-  private async keepDecision(decision: ReviewResolution): Promise<boolean> {
+  private async read(incidentIds: readonly string[], sk: IncidentItem): Promise<Record<string, unknown>[]> {
+    if (incidentIds.length === 0) return [];
+    return batchGetAll(
+      this.client,
+      this.tableName,
+      incidentIds.map((incidentId) => incidentKey(incidentId, sk)),
+      BATCH_REQUESTS_IN_FLIGHT,
+    );
+  }
+
+  private async putIfAbsent(item: Record<string, unknown>): Promise<boolean> {
     try {
       await this.client.send(
-        new UpdateCommand({
+        new PutCommand({
           TableName: this.tableName,
-          Key: incidentKey(decision.incidentId, 'RESOLUTION'),
-          ...setDecision(decision),
+          Item: item,
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -165,62 +140,15 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
       throw error;
     }
   }
-
-  private async items(
-    incidentId: string,
-    kinds: IncidentItem[],
-  ): Promise<Partial<Record<IncidentItem, Record<string, unknown>>>> {
-    const items = await batchGetAll(
-      this.client,
-      this.tableName,
-      kinds.map((kind) => incidentKey(incidentId, kind)),
-    );
-    return Object.fromEntries(items.map((item) => [item.sk, item]));
-  }
 }
 
-/** The fields of a decision, as SET clauses (UpdateItem writes them whether the item exists or not). */
-function setDecision(decision: ReviewResolution) {
-  const comment = decision.comment ? ', #comment = :comment' : '';
+/** A task's item: an OPEN one carries the key of the open reviews' index. */
+function taskItem(task: ReviewTask): Record<string, unknown> {
   return {
-    UpdateExpression:
-      'SET reviewId = :reviewId, incidentId = :incidentId, decision = :decision, reviewer = :reviewer, ' +
-      `resolvedAt = :resolvedAt${comment}`,
-    ...(decision.comment ? { ExpressionAttributeNames: { '#comment': 'comment' } } : {}),
-    ExpressionAttributeValues: {
-      ':reviewId': decision.reviewId,
-      ':incidentId': decision.incidentId,
-      ':decision': decision.decision,
-      ':reviewer': decision.reviewer,
-      ':resolvedAt': decision.resolvedAt,
-      ...(decision.comment ? { ':comment': decision.comment } : {}),
-    },
+    ...incidentKey(task.incidentId, 'REVIEW'),
+    ...task,
+    ...(task.status === OPEN ? { reviewQueue: OPEN } : {}),
   };
-}
-
-/**
- * A task closed with a decision: RESOLVED, the decision on it, out of the open reviews' index. `values`: those a
- * condition beside it uses (DynamoDB refuses values no expression uses).
- */
-function closeTask(decision: ReviewResolution, values: Record<string, string> = {}) {
-  const set = setDecision(decision);
-  // A decision without a comment leaves none behind (the task may carry another decision's).
-  const remove = decision.comment ? 'reviewQueue' : 'reviewQueue, #comment';
-  return {
-    UpdateExpression: `${set.UpdateExpression.replace('SET ', 'SET #status = :resolved, ')} REMOVE ${remove}`,
-    ExpressionAttributeNames: { '#status': 'status', '#comment': 'comment', ...set.ExpressionAttributeNames },
-    ExpressionAttributeValues: { ...set.ExpressionAttributeValues, ':resolved': 'RESOLVED', ...values },
-  };
-}
-
-function sameDecision(a: ReviewResolution, b: ReviewResolution): boolean {
-  return (
-    a.reviewId === b.reviewId &&
-    a.decision === b.decision &&
-    a.reviewer === b.reviewer &&
-    a.resolvedAt === b.resolvedAt &&
-    (a.comment ?? '') === (b.comment ?? '')
-  );
 }
 
 function decisionOf(item: Record<string, unknown>): ReviewResolution {
@@ -232,19 +160,6 @@ function decisionOf(item: Record<string, unknown>): ReviewResolution {
     resolvedAt: String(item.resolvedAt),
     ...(typeof item.comment === 'string' && item.comment !== '' ? { comment: item.comment } : {}),
   };
-}
-
-/**
- * A review as its items tell it: the task, with the kept decision on it when there is one (the task item may say
- * OPEN: written again after the decision). Undefined when neither item exists.
- */
-export function reviewOf(
-  task: Record<string, unknown> | undefined,
-  decision: Record<string, unknown> | undefined,
-): ReviewTask | undefined {
-  if (!decision) return task ? toReviewTask(task) : undefined;
-  const { comment: _comment, ...open } = task ? toReviewTask(task) : ({} as Partial<ReviewTask>);
-  return { ...open, ...decisionOf(decision), status: 'RESOLVED' } as ReviewTask;
 }
 
 function toReviewTask(item: Record<string, unknown>): ReviewTask {

@@ -47,17 +47,22 @@ export interface ReviewResolution {
 export type ResolveOutcome = 'RESOLVED' | 'ALREADY_RESOLVED';
 
 /**
- * Human-review tasks. The batch decides what to write from a fresh `findAll` (review-policy.ts, reviewToOpen), and
- * a resolution may arrive first; one landing between findAll and saveAll may leave the task written OPEN, and the
- * decision is kept apart so that `get` and `listOpen` still tell it (README, "Reviews").
+ * Human-review tasks. A batch opens reviews from a fresh `findAll` (review-policy.ts, reviewToOpen) and resolves
+ * them from one too (resolve-review.ts, resolveAll). The decision kept apart is the first one and wins over what
+ * the task item says: a resolution landing between a batch's findAll and its saveAll may leave the task written
+ * OPEN again (README, "Reviews").
  */
 export interface ReviewTasks {
   /** The stored review tasks of these incidents (a consistent read), by incident id; absent: none stored. */
   findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>>;
+  /** The decisions kept for these incidents (a consistent read), by incident id; absent: none kept. */
+  findKept(incidentIds: readonly string[]): Promise<Map<string, ReviewResolution>>;
   /** Writes these tasks as they are, one per incident (an OPEN one joins the open reviews); unconditional. */
   saveAll(tasks: readonly ReviewTask[]): Promise<void>;
-  /** Closes the task with the decision and keeps the decision; the first resolution wins, a repeated one is ALREADY_RESOLVED. */
-  resolve(resolution: ReviewResolution): Promise<ResolveOutcome>;
+  /** Keeps the decision unless one is kept already (conditional); true if this one was kept. */
+  keepDecision(decision: ReviewResolution): Promise<boolean>;
+  /** Writes the task unless one is stored (conditional); true if written. */
+  saveIfAbsent(task: ReviewTask): Promise<boolean>;
   /** The task with its decision (the kept one wins over what the task item says). */
   get(incidentId: string): Promise<ReviewTask | undefined>;
 }

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { invoiceViewsOf } from '../../functions/billing/dynamodb-billing-store';
 import { hourBucket } from '../../functions/demand-prediction-update/demand-model';
-import { reviewOf } from '../../functions/incident-explanation/dynamodb-stores';
+import type { ReviewResolution, ReviewTask } from '../../functions/incident-explanation/ports';
+import { reviewOf } from '../../functions/incident-explanation/resolve-review';
 import { notificationLogKey } from '../../functions/notifications/dynamodb-notification-log';
 import { decideNotifications } from '../../functions/notifications/rules';
 import { eventTimeField } from '../../schemas/samples';
@@ -210,7 +211,12 @@ describe('reliability: emulator crashes', () => {
       const reviews = new Map(
         incidentItems
           .filter((i) => i.sk === 'REVIEW')
-          .map((i) => reviewOf(i, decisions.get(i.incidentId as string)))
+          .map((i) =>
+            reviewOf({
+              task: i as unknown as ReviewTask,
+              kept: decisions.get(i.incidentId as string) as ReviewResolution | undefined,
+            }),
+          )
           .map((review) => [
             review?.incidentId as string,
             review?.status === 'RESOLVED' ? 'RESOLVED' : `${review?.status} ${review?.reasons.join(',')}`,

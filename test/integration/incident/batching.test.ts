@@ -123,4 +123,47 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
     expect(redelivered.every((r) => r.ok && r.value.kind === 'explained' && r.value.replayed)).toBe(true);
     expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchGetItemCommand: 1 });
   });
+
+  it('the resolutions of those 100 incidents: one read round (2 BatchGetItem), a conditional PutItem each (a second where no review was opened) and 1 BatchWriteItem per 25 tasks closed; redelivered: the read only', async () => {
+    const { processor, reviews, run, batch } = await incidentBatch(100);
+    const explained = await processor.process(batch);
+    const opened = explained.filter(
+      (r) => r.ok && r.value.kind === 'explained' && r.value.reviewOpened,
+    ).length;
+    const resolutions: ConsumedEvent[] = batch.map((event, i) => ({
+      topic: 'genai.hitl.resolved',
+      position: { partition: 0, offset: i },
+      id: `ce-${run}-resolved-${i}`,
+      time: '2026-12-06T10:05:00.000Z',
+      data: {
+        reviewId: `r-${i}`,
+        incidentId: (event.data as { incidentId: string }).incidentId,
+        decision: 'CONFIRMED',
+        reviewer: 'ana',
+      },
+    }));
+
+    requests.byCommand.clear();
+    const before = requests.count;
+    const first = await processor.process(resolutions);
+    expect(first.map((r) => r.ok && r.value.kind === 'review-resolved' && r.value.outcome)).toEqual(
+      Array(100).fill('RESOLVED'),
+    );
+    // The tasks and the kept decisions of 100 incidents: 200 keys. The incidents without a review get one created
+    // (a conditional PutItem), the others theirs closed (batched puts).
+    expect(Object.fromEntries(requests.byCommand)).toEqual({
+      BatchGetItemCommand: 2,
+      PutItemCommand: 100 + (100 - opened),
+      BatchWriteItemCommand: Math.ceil(opened / 25),
+    });
+    expect((await reviews.get(`${run}-inc-3`))?.status).toBe('RESOLVED');
+    console.log(
+      `100 resolutions (${opened} reviews open): ${(requests.count - before) / 100} DynamoDB requests per record first delivery`,
+    );
+
+    requests.byCommand.clear();
+    const redelivered = await processor.process(resolutions);
+    expect(redelivered.every((r) => r.ok && r.value.kind === 'review-resolved')).toBe(true);
+    expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchGetItemCommand: 2 });
+  });
 });

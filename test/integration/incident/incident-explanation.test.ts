@@ -20,6 +20,7 @@ import {
 } from '../../../functions/incident-explanation/incident-batch';
 import { IdempotencyPayloadMismatchError } from '../../../functions/incident-explanation/plan-incidents';
 import type { IncidentOutcome } from '../../../functions/incident-explanation/ports';
+import { resolveAll } from '../../../functions/incident-explanation/resolve-review';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
 import { countRequests, createTable, incidentView, localDynamoDb } from '../../support/dynamodb';
 import { lambdaContext } from '../../support/lambda-context';
@@ -286,8 +287,12 @@ describe('incident-explanation with DynamoDB idempotency', () => {
         new PutCommand({ TableName: incidentsTable, Item: { pk: `INCIDENT#${incidentId}`, ...item } }),
       );
     }
-    expect(await reviews.resolve(decision)).toBe('RESOLVED');
-    expect(await reviews.resolve({ ...decision, decision: 'REJECTED' })).toBe('ALREADY_RESOLVED');
+    const resolve = async (resolution: typeof decision) => {
+      const [outcome] = await resolveAll([resolution], reviews, 1);
+      return outcome?.status === 'fulfilled' ? outcome.value : outcome?.reason;
+    };
+    expect(await resolve(decision)).toBe('RESOLVED');
+    expect(await resolve({ ...decision, decision: 'REJECTED' })).toBe('ALREADY_RESOLVED');
     expect(await reviews.get(incidentId)).toMatchObject({ status: 'RESOLVED', decision: 'CONFIRMED' });
   });
 

@@ -10,22 +10,25 @@ import type {
   GenAiEventPublisher,
   IncidentView,
   OutgoingEvent,
-  ResolveOutcome,
   ReviewResolution,
   ReviewTask,
   ReviewTasks,
   StoredExplanation,
 } from '../../../functions/incident-explanation/ports';
+import { reviewOf } from '../../../functions/incident-explanation/resolve-review';
 
+/** Review tasks and kept decisions, with DynamoDbReviewTasks' conditions (first decision kept; a task put if absent). */
 export class InMemoryReviewTasks implements ReviewTasks {
   readonly tasks = new Map<string, ReviewTask>();
+  readonly kept = new Map<string, ReviewResolution>();
+  /** Calls of findAll, with the incident ids asked for. */
+  readonly finds: string[][] = [];
   async findAll(incidentIds: readonly string[]): Promise<Map<string, ReviewTask>> {
-    const found = new Map<string, ReviewTask>();
-    for (const id of incidentIds) {
-      const task = this.tasks.get(id);
-      if (task) found.set(id, structuredClone(task));
-    }
-    return found;
+    this.finds.push([...incidentIds]);
+    return pick(this.tasks, incidentIds);
+  }
+  async findKept(incidentIds: readonly string[]): Promise<Map<string, ReviewResolution>> {
+    return pick(this.kept, incidentIds);
   }
   /** Calls of saveAll, with the tasks written. */
   readonly saves: ReviewTask[][] = [];
@@ -35,20 +38,33 @@ export class InMemoryReviewTasks implements ReviewTasks {
       throw new Error('the same review twice in one write (DynamoDB refuses duplicate keys in a batch)');
     for (const task of tasks) this.tasks.set(task.incidentId, structuredClone(task));
   }
-  async resolve(resolution: ReviewResolution): Promise<ResolveOutcome> {
-    const existing = this.tasks.get(resolution.incidentId);
-    if (existing?.status === 'RESOLVED') return 'ALREADY_RESOLVED';
-    this.tasks.set(resolution.incidentId, {
-      reasons: [],
-      ...existing,
-      ...resolution,
-      status: 'RESOLVED',
-    });
-    return 'RESOLVED';
+  /** Conditional writes, in call order. */
+  readonly conditional: Array<{ kind: 'keep' | 'create'; incidentId: string; written: boolean }> = [];
+  async keepDecision(decision: ReviewResolution): Promise<boolean> {
+    const written = !this.kept.has(decision.incidentId);
+    if (written) this.kept.set(decision.incidentId, structuredClone(decision));
+    this.conditional.push({ kind: 'keep', incidentId: decision.incidentId, written });
+    return written;
+  }
+  async saveIfAbsent(task: ReviewTask): Promise<boolean> {
+    const written = !this.tasks.has(task.incidentId);
+    if (written) this.tasks.set(task.incidentId, structuredClone(task));
+    this.conditional.push({ kind: 'create', incidentId: task.incidentId, written });
+    return written;
   }
   async get(incidentId: string): Promise<ReviewTask | undefined> {
-    return this.tasks.get(incidentId);
+    return reviewOf({ task: this.tasks.get(incidentId), kept: this.kept.get(incidentId) });
   }
+}
+
+/** Copies of the entries of these keys that exist. */
+function pick<T>(entries: Map<string, T>, keys: readonly string[]): Map<string, T> {
+  const found = new Map<string, T>();
+  for (const key of keys) {
+    const value = entries.get(key);
+    if (value !== undefined) found.set(key, structuredClone(value));
+  }
+  return found;
 }
 
 /** Outcomes with their views, as the IncidentsTable adapter stores them: one entry per incident. */

@@ -453,33 +453,43 @@ describe('the incident batch', () => {
     expect(publisher.published).toHaveLength(4);
   });
 
-  it('resolutions of one incident in offset order (first decision wins, however slow it is), other incidents at once', async () => {
+  it('resolutions of a batch: one read, each incident decided by its first (the others ALREADY_RESOLVED), incidents at once; a redelivery writes nothing', async () => {
     const reviews = new InMemoryReviewTasks();
-    const resolve = reviews.resolve.bind(reviews);
+    const keep = reviews.keepDecision.bind(reviews);
     let inFlight = 0;
     let most = 0;
-    reviews.resolve = async (resolution: ReviewResolution) => {
+    reviews.keepDecision = async (resolution: ReviewResolution) => {
       inFlight++;
       most = Math.max(most, inFlight);
-      // The first decision is the slow one.
-      await new Promise((r) => setTimeout(r, resolution.decision === 'CONFIRMED' ? 10 : 1));
+      await new Promise((r) => setTimeout(r, 5));
       inFlight--;
-      return resolve(resolution);
+      return keep(resolution);
     };
     const { processor } = setUp({ reviews });
-    const results = await processor.process([
+    const batch = [
       resolved('r1', 'CONFIRMED'),
       resolved('r2', 'CONFIRMED'),
       resolved('r1', 'REJECTED'),
       resolved('r3', 'DISMISSED'),
-    ]);
-    expect(results.map((r) => r.ok && r.value.kind === 'review-resolved' && r.value.outcome)).toEqual([
+    ];
+    const outcomes = (results: EventResult[]) =>
+      results.map((r) => r.ok && r.value.kind === 'review-resolved' && r.value.outcome);
+    expect(outcomes(await processor.process(batch))).toEqual([
       'RESOLVED',
       'RESOLVED',
       'ALREADY_RESOLVED',
       'RESOLVED',
     ]);
+    expect(reviews.finds).toEqual([['r1', 'r2', 'r3']]);
     expect((await reviews.get('r1'))?.decision).toBe('CONFIRMED');
     expect(most).toBe(3);
+    const writes = reviews.conditional.length + reviews.saves.length;
+    expect(outcomes(await processor.process(batch))).toEqual([
+      'ALREADY_RESOLVED',
+      'ALREADY_RESOLVED',
+      'ALREADY_RESOLVED',
+      'ALREADY_RESOLVED',
+    ]);
+    expect(reviews.conditional.length + reviews.saves.length).toBe(writes);
   });
 });

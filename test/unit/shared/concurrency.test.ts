@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allSettledOrThrow, chunk, mapBounded, settlePerKey } from '../../../shared/concurrency';
+import { allSettledOrThrow, chunk, mapBounded } from '../../../shared/concurrency';
 
 describe('mapBounded', () => {
   it('keeps at most `limit` calls in flight and returns results in input order', async () => {
@@ -38,69 +38,6 @@ describe('chunk', () => {
   it('splits into consecutive chunks of at most the size', () => {
     expect(chunk([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
     expect(chunk([], 10)).toEqual([]);
-  });
-});
-
-describe('settlePerKey', () => {
-  const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-  it('runs one key in order, one item at a time, and up to `limit` keys at once', async () => {
-    const items = ['a1', 'b1', 'a2', 'c1', 'b2', 'a3', 'd1', 'c2'];
-    const log: string[] = [];
-    const running = new Map<string, number>();
-    let inFlight = 0;
-    let most = 0;
-    const results = await settlePerKey(
-      items,
-      (item) => item[0] as string,
-      2,
-      async (item) => {
-        const key = item[0] as string;
-        expect(running.get(key) ?? 0).toBe(0);
-        running.set(key, 1);
-        inFlight++;
-        most = Math.max(most, inFlight);
-        log.push(`start ${item}`);
-        // Later items of a key finish faster: order must come from running them one after another.
-        await tick(item.endsWith('1') ? 6 : 1);
-        log.push(`end ${item}`);
-        inFlight--;
-        running.set(key, 0);
-        return item.toUpperCase();
-      },
-    );
-    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason))).toEqual(
-      items.map((item) => item.toUpperCase()),
-    );
-    expect(most).toBe(2);
-    for (const key of ['a', 'b', 'c']) {
-      const ends = log.filter((line) => line.startsWith(`end ${key}`));
-      expect(ends).toEqual([...ends].sort());
-    }
-  });
-
-  it('settles the later items of a failed key with its error and goes on with the other keys', async () => {
-    const ran: string[] = [];
-    const failure = new Error('a2 failed');
-    const results = await settlePerKey(
-      ['a1', 'b1', 'a2', 'b2', 'a3'],
-      (item) => item[0] as string,
-      4,
-      async (item) => {
-        ran.push(item);
-        await tick(1);
-        if (item === 'a2') throw failure;
-        return item;
-      },
-    );
-    expect(ran.sort()).toEqual(['a1', 'a2', 'b1', 'b2']);
-    expect(results).toEqual([
-      { status: 'fulfilled', value: 'a1' },
-      { status: 'fulfilled', value: 'b1' },
-      { status: 'rejected', reason: failure },
-      { status: 'fulfilled', value: 'b2' },
-      { status: 'rejected', reason: failure },
-    ]);
   });
 });
 

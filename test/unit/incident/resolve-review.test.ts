@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import type { ReviewResolution, ReviewTask } from '../../../functions/incident-explanation/ports';
+import { planResolution, resolveAll } from '../../../functions/incident-explanation/resolve-review';
+import { InMemoryReviewTasks } from './fakes';
+
+const decision = (
+  incidentId: string,
+  verdict: string,
+  extra: Partial<ReviewResolution> = {},
+): ReviewResolution => ({
+  reviewId: `r-${incidentId}`,
+  incidentId,
+  decision: verdict,
+  reviewer: 'ana',
+  resolvedAt: '2026-11-23T10:05:00.000Z',
+  ...extra,
+});
+
+const openTask = (incidentId: string, extra: Partial<ReviewTask> = {}): ReviewTask => ({
+  reviewId: `r-${incidentId}`,
+  incidentId,
+  status: 'OPEN',
+  reasons: ['SEVERITY_HIGH'],
+  openedAt: '2026-11-23T10:00:00.000Z',
+  ...extra,
+});
+
+const outcomes = (settled: PromiseSettledResult<unknown>[]) =>
+  settled.map((s) => (s.status === 'fulfilled' ? s.value : `failed ${(s.reason as Error).message}`));
+
+describe('planResolution', () => {
+  it('nothing stored: keeps the decision and creates the task closed, without reasons (its incident adds them)', () => {
+    const plan = planResolution(decision('i1', 'CONFIRMED'), undefined);
+    expect(plan.keep).toEqual(decision('i1', 'CONFIRMED'));
+    expect(plan.create).toEqual({ ...decision('i1', 'CONFIRMED'), status: 'RESOLVED' });
+    expect(plan.close).toBeUndefined();
+  });
+
+  it('an open task: keeps the decision and closes the task with it, reasons kept, no comment but the decision’s', () => {
+    const plan = planResolution(decision('i1', 'CONFIRMED'), { task: openTask('i1', { comment: 'stale' }) });
+    expect(plan.keep?.decision).toBe('CONFIRMED');
+    expect(plan.close).toEqual({
+      ...decision('i1', 'CONFIRMED'),
+      status: 'RESOLVED',
+      reasons: ['SEVERITY_HIGH'],
+      openedAt: '2026-11-23T10:00:00.000Z',
+    });
+    expect(plan.create).toBeUndefined();
+  });
+
+  it('a task resolved before decisions were kept apart: its decision wins and is kept, the task is left as it is', () => {
+    const earlier = decision('i1', 'CONFIRMED', { reviewer: 'bo' });
+    const plan = planResolution(decision('i1', 'DISMISSED'), {
+      task: { ...openTask('i1'), ...earlier, status: 'RESOLVED' },
+    });
+    expect(plan).toEqual({ winner: earlier, keep: earlier });
+  });
+
+  it('a decision kept and the task written OPEN again after it: the task is closed with the kept one, nothing kept', () => {
+    const kept = decision('i1', 'DISMISSED');
+    const plan = planResolution(decision('i1', 'CONFIRMED'), { task: openTask('i1'), kept });
+    expect(plan.winner).toEqual(kept);
+    expect(plan.keep).toBeUndefined();
+    expect(plan.close).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'DISMISSED',
+      reasons: ['SEVERITY_HIGH'],
+    });
+  });
+
+  it('a decision kept and the task showing it: nothing to write', () => {
+    const kept = decision('i1', 'DISMISSED', { comment: 'seen on camera' });
+    expect(planResolution(kept, { task: { ...openTask('i1'), ...kept, status: 'RESOLVED' }, kept })).toEqual({
+      winner: kept,
+    });
+  });
+});
+
+describe('resolveAll', () => {
+  it('another decision kept between the read and the conditional write: that one wins, the task is closed with it', async () => {
+    const reviews = new InMemoryReviewTasks();
+    reviews.tasks.set('i1', openTask('i1'));
+    const keep = reviews.keepDecision.bind(reviews);
+    reviews.keepDecision = async (resolution) => {
+      // Another reviewer's decision, kept by a concurrent invocation just before this write.
+      await keep(decision('i1', 'DISMISSED', { reviewer: 'bo' }));
+      return keep(resolution);
+    };
+    expect(outcomes(await resolveAll([decision('i1', 'CONFIRMED')], reviews, 4))).toEqual([
+      'ALREADY_RESOLVED',
+    ]);
+    expect(reviews.tasks.get('i1')).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'DISMISSED',
+      reviewer: 'bo',
+    });
+    expect(reviews.finds).toHaveLength(2);
+  });
+
+  it('a task opened by its incident between the read and the create: closed with the decision, its reasons kept', async () => {
+    const reviews = new InMemoryReviewTasks();
+    const saveIfAbsent = reviews.saveIfAbsent.bind(reviews);
+    reviews.saveIfAbsent = async (task) => {
+      reviews.tasks.set('i1', openTask('i1'));
+      return saveIfAbsent(task);
+    };
+    expect(outcomes(await resolveAll([decision('i1', 'CONFIRMED')], reviews, 4))).toEqual(['RESOLVED']);
+    expect(await reviews.get('i1')).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'CONFIRMED',
+      reasons: ['SEVERITY_HIGH'],
+    });
+    expect(reviews.tasks.get('i1')?.status).toBe('RESOLVED');
+  });
+
+  it('a failed write fails its incident’s resolutions only; a failed read fails them all', async () => {
+    const reviews = new InMemoryReviewTasks();
+    reviews.tasks.set('closed-by-put', openTask('closed-by-put'));
+    const keep = reviews.keepDecision.bind(reviews);
+    reviews.keepDecision = async (resolution) => {
+      if (resolution.incidentId === 'bad') throw new Error('ValidationException: item too large');
+      return keep(resolution);
+    };
+    const batch = [
+      decision('ok', 'CONFIRMED'),
+      decision('bad', 'CONFIRMED'),
+      decision('bad', 'DISMISSED'),
+      decision('closed-by-put', 'CONFIRMED'),
+    ];
+    expect(outcomes(await resolveAll(batch, reviews, 4))).toEqual([
+      'RESOLVED',
+      'failed ValidationException: item too large',
+      'failed ValidationException: item too large',
+      'RESOLVED',
+    ]);
+
+    const failingPuts = new InMemoryReviewTasks();
+    failingPuts.tasks.set('closed-by-put', openTask('closed-by-put'));
+    failingPuts.saveAll = async () => {
+      throw new Error('the batched put failed');
+    };
+    expect(
+      outcomes(
+        await resolveAll([decision('ok', 'CONFIRMED'), decision('closed-by-put', 'X')], failingPuts, 4),
+      ),
+    ).toEqual(['RESOLVED', 'failed the batched put failed']);
+
+    const unreadable = new InMemoryReviewTasks();
+    unreadable.findKept = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    expect(outcomes(await resolveAll([decision('a', 'X'), decision('b', 'Y')], unreadable, 4))).toEqual([
+      'failed ProvisionedThroughputExceededException',
+      'failed ProvisionedThroughputExceededException',
+    ]);
+  });
+
+  it('at most `concurrency` incidents’ conditional writes in flight; a redelivery reads and writes nothing', async () => {
+    const reviews = new InMemoryReviewTasks();
+    const keep = reviews.keepDecision.bind(reviews);
+    let inFlight = 0;
+    let most = 0;
+    reviews.keepDecision = async (resolution) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight--;
+      return keep(resolution);
+    };
+    const batch = Array.from({ length: 10 }, (_, i) => decision(`i${i}`, 'CONFIRMED'));
+    expect(outcomes(await resolveAll(batch, reviews, 4))).toEqual(Array(10).fill('RESOLVED'));
+    expect(most).toBe(4);
+    const writes = reviews.conditional.length + reviews.saves.length;
+    expect(outcomes(await resolveAll(batch, reviews, 4))).toEqual(Array(10).fill('ALREADY_RESOLVED'));
+    expect(reviews.conditional.length + reviews.saves.length).toBe(writes);
+    expect(reviews.finds).toHaveLength(2);
+  });
+});
