@@ -326,7 +326,12 @@ function notificationsRatio(measured: Measured[]): string {
 function incidentRatio(measured: Measured[]): string {
   const find = (fn: string) =>
     measured.find(
-      (r) => r.fn === fn && r.delivery === 'first' && r.partitions === 1 && !r.case.includes('model'),
+      (r) =>
+        r.fn === fn &&
+        r.topic === 'incident.detected' &&
+        r.delivery === 'first' &&
+        r.partitions === 1 &&
+        !r.case.includes('model'),
     );
   const now = find('incident');
   const before = find('incident-per-record');
