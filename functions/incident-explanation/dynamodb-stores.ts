@@ -66,7 +66,7 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     );
   }
 
-  /** Keeps the decision unless one is kept already (UpdateItem, conditional on no RESOLUTION item). */
+  /** Keeps the decision unless one is kept already (PutItem, conditional on no RESOLUTION item). */
   async keepDecision(decision: ReviewResolution): Promise<boolean> {
     return this.putIfAbsent({ ...incidentKey(decision.incidentId, 'RESOLUTION'), ...decision });
   }

@@ -113,6 +113,10 @@ const failed = (error: unknown): EventResult => ({ ok: false, error });
 export function createIncidentBatchProcessor(options: IncidentBatchOptions): IncidentBatchProcessor {
   const explainConcurrency = options.explainConcurrency ?? DEFAULT_EXPLAIN_CONCURRENCY;
   const resolveConcurrency = options.resolveConcurrency ?? DEFAULT_RESOLVE_CONCURRENCY;
+  for (const [name, value] of Object.entries({ explainConcurrency, resolveConcurrency })) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
   const withEvent = options.withEvent ?? (<T>(_event: ConsumedEvent, explain: () => Promise<T>) => explain());
   const unstored = new Map<string, IncidentOutcome>();
   const unstoredKey = (detected: Detected) => `${detected.hash}\u0000${detected.incident.incidentId}`;

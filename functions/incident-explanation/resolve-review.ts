@@ -91,11 +91,18 @@ export function reviewOf(stored: StoredReview | undefined): ReviewTask | undefin
 
 /** What resolving an incident's review does, given what is stored (see resolveAll). */
 export interface ResolutionPlan {
-  /** The decision that stands: the kept one; else the one a task resolved earlier carries; else the resolution's. */
+  /**
+   * The decision that stands: the kept one; else the one a resolved task carries (an earlier release, or a
+   * resolution whose keep failed after its close); else the resolution's.
+   */
   winner: ReviewResolution;
   /** The winner, to keep (conditional): none is kept yet. */
   keep?: ReviewResolution;
-  /** The task closed with the winner, where the stored one does not show it yet (unconditional put). */
+  /**
+   * The task as read, closed with the winner, where it does not show it yet (an unconditional put). Only a task
+   * with its reasons: one without (created by a resolution) may be getting them from its incident's batch right
+   * now, and a put of it as read would lose them; its kept decision wins over what it says all the same.
+   */
   close?: ReviewTask;
   /** The task closed with the winner, where none is stored yet (conditional: an incident batch may open it). */
   create?: ReviewTask;
@@ -108,7 +115,8 @@ export function planResolution(first: ReviewResolution, stored: StoredReview | u
   if (!stored?.kept) plan.keep = winner;
   const task = stored?.task;
   if (!task) plan.create = closedTask({}, winner);
-  else if (!sameAs(decisionOn(task), winner)) plan.close = closedTask(task, winner);
+  else if (task.reasons !== undefined && !sameAs(decisionOn(task), winner))
+    plan.close = closedTask(task, winner);
   return plan;
 }
 
@@ -116,16 +124,19 @@ const sameAs = (a: ReviewResolution | undefined, b: ReviewResolution) =>
   a !== undefined && sameDecision(a, b);
 
 /**
- * Resolves a batch's reviews, first decision wins, in O(1) round trips per batch:
+ * Resolves a batch's reviews, first decision wins, in a few round trips whatever the batch's size:
  * 1. one consistent read of every incident's task and kept decision (a BatchGetItem per 50 incidents);
- * 2. in one round, each decision not kept yet kept (a conditional write each: the first decision wins, whoever
- *    else resolves the incident at the same time), the tasks found closed with it (batched puts, 25 a request), and
- *    a task not found created closed (conditional: its incident's batch may be opening it);
- * 3. only where step 2 lost a race (another decision kept, or the task opened meanwhile): that incident read again
- *    and its task closed with what is kept.
- * A redelivery finds its decision kept and its task closed, and writes nothing. An incident's resolutions of one
- * batch are decided by the first; the winner's first resolution is RESOLVED if this call kept it or closed the task
- * with it, every other one ALREADY_RESOLVED. A failed write fails that incident's resolutions only.
+ * 2. in one round: each decision not kept yet kept (a conditional write each, `concurrency` incidents at once: the
+ *    first decision kept wins, whoever else resolves the incident meanwhile), a task not found created closed
+ *    (conditional: its incident's batch may be opening it), and the tasks found closed (unconditional puts, sent
+ *    together: one BatchWriteItem per 25, a failed item failing its incident only);
+ * 3. only where a conditional write lost a race (another decision kept, or the task written meanwhile): that
+ *    incident read again and its task closed with what is kept (a task step 2 closed with a decision that lost is
+ *    put right here).
+ * A redelivery finds its decision kept and its task closed: the read, nothing written. An incident's resolutions
+ * of one batch are decided by its first; the winner's first resolution is RESOLVED if this call kept it or closed
+ * the task with it (a redelivery that closes a task written OPEN again included), every other one
+ * ALREADY_RESOLVED. A failed write fails that incident's resolutions only.
  */
 export async function resolveAll(
   resolutions: readonly ReviewResolution[],
@@ -138,10 +149,30 @@ export async function resolveAll(
     if (indexes) indexes.push(index);
     else byIncident.set(resolution.incidentId, [index]);
   });
+  const firstOf = (incidentId: string) =>
+    resolutions[(byIncident.get(incidentId) as number[])[0] as number] as ReviewResolution;
   const results = new Array<PromiseSettledResult<ResolveOutcome>>(resolutions.length);
+  const failedIncidents = new Set<string>();
   const fail = (incidentId: string, reason: unknown) => {
+    failedIncidents.add(incidentId);
     for (const index of byIncident.get(incidentId) ?? []) results[index] = { status: 'rejected', reason };
   };
+  /** Incidents whose decision this call kept or whose task it wrote. */
+  const worked = new Set<string>();
+  /** Closes one task per call, all begun in one tick: they share requests, and a bad item fails its own. */
+  const closeAll = (plans: Array<[string, ResolutionPlan]>) =>
+    Promise.all(
+      plans.map(async ([incidentId, plan]) => {
+        if (!plan.close) return;
+        try {
+          await reviews.saveAll([plan.close]);
+          worked.add(incidentId);
+        } catch (reason) {
+          fail(incidentId, reason);
+        }
+      }),
+    );
+
   let stored: Map<string, StoredReview>;
   try {
     stored = await findStored(reviews, [...byIncident.keys()]);
@@ -150,70 +181,56 @@ export async function resolveAll(
     return results;
   }
   const plans = new Map(
-    [...byIncident].map(([incidentId, [first]]) => [
+    [...byIncident.keys()].map((incidentId) => [
       incidentId,
-      planResolution(resolutions[first as number] as ReviewResolution, stored.get(incidentId)),
+      planResolution(firstOf(incidentId), stored.get(incidentId)),
     ]),
   );
 
   // Step 2: the puts begun first, so that they are in flight while the conditional writes go out.
-  const closes = [...plans.values()].flatMap((plan) => (plan.close ? [plan.close] : []));
-  const closed = closes.length > 0 ? reviews.saveAll(closes) : Promise.resolve();
-  closed.catch(() => undefined); // awaited below
-  const conditional = [...plans].filter(([, plan]) => plan.keep || plan.create);
-  const settled = await mapBounded(conditional, concurrency, async ([, plan]) =>
-    Promise.allSettled([
-      plan.keep ? reviews.keepDecision(plan.keep) : true,
-      plan.create ? reviews.saveIfAbsent(plan.create) : true,
-    ]),
-  );
-  const writesOf = new Map(conditional.map(([incidentId], i) => [incidentId, settled[i] ?? []]));
-  const closeFailure = await closed.then(
-    () => undefined,
-    (reason: unknown) => ({ reason }),
-  );
-  /** Incidents whose task or decision this call wrote, and those whose conditional writes lost a race. */
-  const worked = new Set<string>();
+  const closed = closeAll([...plans]);
   const lost: string[] = [];
-  for (const [incidentId, plan] of plans) {
-    const writes: PromiseSettledResult<boolean>[] = writesOf.get(incidentId) ?? [];
-    const rejected = writes.find((write): write is PromiseRejectedResult => write.status === 'rejected');
-    if (rejected) fail(incidentId, rejected.reason);
-    else if (plan.close && closeFailure) fail(incidentId, closeFailure.reason);
-    else if (writes.some((write) => write.status === 'fulfilled' && !write.value)) lost.push(incidentId);
-    else if (plan.close || writes.length > 0) worked.add(incidentId);
-  }
+  await mapBounded(
+    [...plans].filter(([, plan]) => plan.keep || plan.create),
+    concurrency,
+    async ([incidentId, plan]) => {
+      const writes = await Promise.allSettled([
+        plan.keep ? reviews.keepDecision(plan.keep) : undefined,
+        plan.create ? reviews.saveIfAbsent(plan.create) : undefined,
+      ]);
+      const rejected = writes.find((write): write is PromiseRejectedResult => write.status === 'rejected');
+      if (rejected) {
+        fail(incidentId, rejected.reason);
+        return;
+      }
+      const written = writes.map((write) => (write as PromiseFulfilledResult<boolean | undefined>).value);
+      if (written.includes(true)) worked.add(incidentId);
+      if (written.includes(false)) lost.push(incidentId);
+    },
+  );
+  await closed;
 
   // Step 3: the incidents whose conditional writes lost a race, from what is stored now.
-  if (lost.length > 0) {
+  const again = lost.filter((incidentId) => !failedIncidents.has(incidentId));
+  if (again.length > 0) {
     try {
-      const now = await findStored(reviews, lost);
-      const again = lost.map((incidentId) => {
-        const first = resolutions[(byIncident.get(incidentId) as number[])[0] as number] as ReviewResolution;
-        const plan = planResolution(first, now.get(incidentId));
-        plans.set(incidentId, plan);
-        return plan;
-      });
-      // What is kept now is kept (keep is unset); a task still missing is the incident batch's to open.
-      const tasks = again.flatMap((plan) => (plan.close ? [plan.close] : []));
-      if (tasks.length > 0) await reviews.saveAll(tasks);
-      again.forEach((plan, i) => {
-        if (plan.close) worked.add(lost[i] as string);
-      });
+      const now = await findStored(reviews, again);
+      // What is kept now is kept (no keep is planned), and a task is stored (no create).
+      for (const incidentId of again)
+        plans.set(incidentId, planResolution(firstOf(incidentId), now.get(incidentId)));
+      await closeAll(again.map((incidentId) => [incidentId, plans.get(incidentId) as ResolutionPlan]));
     } catch (reason) {
-      for (const incidentId of lost) fail(incidentId, reason);
+      for (const incidentId of again) fail(incidentId, reason);
     }
   }
 
   for (const [incidentId, indexes] of byIncident) {
-    const plan = plans.get(incidentId) as ResolutionPlan;
+    if (failedIncidents.has(incidentId)) continue;
+    const { winner } = plans.get(incidentId) as ResolutionPlan;
     let answered = false;
     for (const index of indexes) {
-      if (results[index]) continue;
       const mine =
-        !answered &&
-        worked.has(incidentId) &&
-        sameDecision(resolutions[index] as ReviewResolution, plan.winner);
+        !answered && worked.has(incidentId) && sameDecision(resolutions[index] as ReviewResolution, winner);
       if (mine) answered = true;
       results[index] = { status: 'fulfilled', value: mine ? 'RESOLVED' : 'ALREADY_RESOLVED' };
     }

@@ -26,8 +26,8 @@ export function reviewReasons(
 /**
  * What to write for a review an outcome wants, given the review stored (the batch's consistent read): the task,
  * OPEN, where none is stored; a review a resolution created first (no reasons) as stored plus why it was wanted
- * (safe to rewrite whole: a resolved review never changes again); nothing where one is stored, open or resolved,
- * so a review is never reopened.
+ * (safe to rewrite whole: a resolution never writes a task without reasons again, resolve-review.ts); nothing
+ * where one is stored, open or resolved, so a review is never reopened.
  */
 export function reviewToOpen(task: ReviewTask, stored: ReviewTask | undefined): ReviewTask | undefined {
   if (!stored) return { ...task, status: 'OPEN' };

@@ -268,7 +268,7 @@ describe('incident-explanation with DynamoDB idempotency', () => {
     expect(task?.comment).toBeUndefined();
   });
 
-  it('a resolution whose decision a concurrent delivery of it already kept is RESOLVED, not ALREADY_RESOLVED', async () => {
+  it('a resolution whose decision a concurrent delivery of it already kept, its task still OPEN, is RESOLVED (it closes the task), not ALREADY_RESOLVED', async () => {
     const { reviews } = setUp();
     const incidentId = `${prefix}-inc-twice`;
     const decision = {

@@ -68,6 +68,12 @@ describe('planResolution', () => {
     });
   });
 
+  it('a task a resolution created (no reasons yet) is not put again, whatever it says: its incident may be adding them', () => {
+    const kept = decision('i1', 'DISMISSED');
+    const created = { ...decision('i1', 'CONFIRMED', { reviewer: 'bo' }), status: 'RESOLVED' } as ReviewTask;
+    expect(planResolution(decision('i1', 'CONFIRMED'), { task: created, kept })).toEqual({ winner: kept });
+  });
+
   it('a decision kept and the task showing it: nothing to write', () => {
     const kept = decision('i1', 'DISMISSED', { comment: 'seen on camera' });
     expect(planResolution(kept, { task: { ...openTask('i1'), ...kept, status: 'RESOLVED' }, kept })).toEqual({
@@ -113,6 +119,38 @@ describe('resolveAll', () => {
     expect(reviews.tasks.get('i1')?.status).toBe('RESOLVED');
   });
 
+  it('two resolutions of one incident at once, each winning one conditional write: the kept decision stands, the call that kept it answers RESOLVED', async () => {
+    const reviews = new InMemoryReviewTasks();
+    let releaseA: () => void = () => undefined;
+    const aCreates = new Promise<void>((resolve) => {
+      releaseA = resolve;
+    });
+    const keep = reviews.keepDecision.bind(reviews);
+    const saveIfAbsent = reviews.saveIfAbsent.bind(reviews);
+    // A keeps its decision at once but creates the task late; B creates the task first and keeps late.
+    reviews.keepDecision = async (resolution) => {
+      if (resolution.reviewer === 'bo') await aCreates;
+      return keep(resolution);
+    };
+    reviews.saveIfAbsent = async (task) => {
+      if (task.reviewer === 'ana') await new Promise((r) => setTimeout(r, 5));
+      const written = await saveIfAbsent(task);
+      if (task.reviewer === 'ana') releaseA();
+      return written;
+    };
+    const [a, b] = await Promise.all([
+      resolveAll([decision('i1', 'CONFIRMED')], reviews, 4),
+      resolveAll([decision('i1', 'DISMISSED', { reviewer: 'bo' })], reviews, 4),
+    ]);
+    expect([...outcomes(a), ...outcomes(b)]).toEqual(['RESOLVED', 'ALREADY_RESOLVED']);
+    expect(reviews.kept.get('i1')?.decision).toBe('CONFIRMED');
+    expect(await reviews.get('i1')).toMatchObject({
+      status: 'RESOLVED',
+      decision: 'CONFIRMED',
+      reviewer: 'ana',
+    });
+  });
+
   it('a failed write fails its incident’s resolutions only; a failed read fails them all', async () => {
     const reviews = new InMemoryReviewTasks();
     reviews.tasks.set('closed-by-put', openTask('closed-by-put'));
@@ -134,16 +172,25 @@ describe('resolveAll', () => {
       'RESOLVED',
     ]);
 
+    // A task put that fails (an item DynamoDB refuses) fails its incident, not the others closed beside it.
     const failingPuts = new InMemoryReviewTasks();
-    failingPuts.tasks.set('closed-by-put', openTask('closed-by-put'));
-    failingPuts.saveAll = async () => {
-      throw new Error('the batched put failed');
+    for (const id of ['closed', 'refused']) failingPuts.tasks.set(id, openTask(id));
+    const saveAll = failingPuts.saveAll.bind(failingPuts);
+    failingPuts.saveAll = async (tasks) => {
+      if (tasks.some((task) => task.incidentId === 'refused'))
+        throw new Error('ValidationException: item size');
+      return saveAll(tasks);
     };
     expect(
       outcomes(
-        await resolveAll([decision('ok', 'CONFIRMED'), decision('closed-by-put', 'X')], failingPuts, 4),
+        await resolveAll(
+          [decision('new', 'CONFIRMED'), decision('refused', 'X'), decision('closed', 'Y')],
+          failingPuts,
+          4,
+        ),
       ),
-    ).toEqual(['RESOLVED', 'failed the batched put failed']);
+    ).toEqual(['RESOLVED', 'failed ValidationException: item size', 'RESOLVED']);
+    expect(failingPuts.tasks.get('closed')?.status).toBe('RESOLVED');
 
     const unreadable = new InMemoryReviewTasks();
     unreadable.findKept = async () => {
@@ -155,7 +202,7 @@ describe('resolveAll', () => {
     ]);
   });
 
-  it('at most `concurrency` incidents’ conditional writes in flight; a redelivery reads and writes nothing', async () => {
+  it('at most `concurrency` incidents’ conditional writes in flight; a redelivery only reads', async () => {
     const reviews = new InMemoryReviewTasks();
     const keep = reviews.keepDecision.bind(reviews);
     let inFlight = 0;
