@@ -1,4 +1,5 @@
 import { mapBounded } from '../../shared/concurrency';
+import { MAX_TEXT_BYTES, textLengthProblem } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 import type { ResolveOutcome, ReviewResolution, ReviewTask, ReviewTasks } from './ports';
 
@@ -12,22 +13,43 @@ export class InvalidResolutionError extends Error {
   override name = 'InvalidResolutionError';
 }
 
-/** Reads a genai.hitl.resolved event's data (reviewId, incidentId, decision, reviewer, resolvedAt). */
+/**
+ * A reviewer's comment is stored with the decision and on the task (DynamoDB items hold at most 400 KB): bounded
+ * well below, as the ids are (MAX_TEXT_BYTES, shared/msk/invalid-field.ts), since one key DynamoDB refuses fails
+ * the batch's whole read, not the one record.
+ */
+export const MAX_COMMENT_BYTES = 8_192;
+
+/** Reads a genai.hitl.resolved event's data (reviewId, incidentId, decision, reviewer, resolvedAt), bounded. */
 export function toResolution(data: unknown, eventTime: string): ReviewResolution {
   const value = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
-  const text = (name: string): string | undefined => {
+  const problems: string[] = [];
+  const text = (name: string, maxBytes = MAX_TEXT_BYTES): string | undefined => {
     const raw = value[name];
-    if (typeof raw === 'string' && raw !== '') return raw;
-    if (typeof raw === 'object' && raw !== null && typeof (raw as { string?: unknown }).string === 'string') {
-      return (raw as { string: string }).string;
-    }
-    return undefined;
+    const found =
+      typeof raw === 'string'
+        ? raw
+        : typeof raw === 'object' && raw !== null && typeof (raw as { string?: unknown }).string === 'string'
+          ? (raw as { string: string }).string
+          : undefined;
+    if (found === undefined || found === '') return undefined;
+    const tooLong = textLengthProblem(found, maxBytes);
+    if (tooLong) problems.push(`${name} ${tooLong}`);
+    return found;
   };
-  const missing = ['reviewId', 'incidentId', 'decision', 'reviewer'].filter(
-    (name) => text(name) === undefined,
-  );
+  const fields = {
+    reviewId: text('reviewId'),
+    incidentId: text('incidentId'),
+    decision: text('decision'),
+    reviewer: text('reviewer'),
+  };
+  const comment = text('comment', MAX_COMMENT_BYTES);
+  const missing = Object.entries(fields).flatMap(([name, found]) => (found === undefined ? [name] : []));
   if (missing.length > 0) {
     throw new InvalidResolutionError(`Invalid genai.hitl.resolved data: missing ${missing.join(', ')}`);
+  }
+  if (problems.length > 0) {
+    throw new InvalidResolutionError(`Invalid genai.hitl.resolved data: ${problems.join('; ')}`);
   }
   const resolvedAtRaw = value.resolvedAt;
   const resolvedAt =
@@ -37,12 +59,11 @@ export function toResolution(data: unknown, eventTime: string): ReviewResolution
       `Invalid genai.hitl.resolved data: resolvedAt is not a time: ${JSON.stringify(String(resolvedAtRaw))}`,
     );
   }
-  const comment = text('comment');
   return {
-    reviewId: text('reviewId') as string,
-    incidentId: text('incidentId') as string,
-    decision: text('decision') as string,
-    reviewer: text('reviewer') as string,
+    reviewId: fields.reviewId as string,
+    incidentId: fields.incidentId as string,
+    decision: fields.decision as string,
+    reviewer: fields.reviewer as string,
     ...(comment ? { comment } : {}),
     resolvedAt,
   };

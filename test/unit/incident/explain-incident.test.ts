@@ -90,6 +90,15 @@ describe('toResolution', () => {
   it('rejects a resolution without a decision', () => {
     expect(() => toResolution({ reviewId: 'r', incidentId: 'i', reviewer: 'x' }, 't')).toThrow(/decision/);
   });
+  it('bounds the ids and the comment before they reach a store key or item, naming the field and its size', () => {
+    expect(() => toResolution({ ...data, incidentId: 'i'.repeat(3_000) }, 't')).toThrow(
+      /genai.hitl.resolved data: incidentId is 3000 bytes, the limit is 512/,
+    );
+    expect(() => toResolution({ ...data, comment: 'é'.repeat(5_000) }, 't')).toThrow(
+      /comment is 10000 bytes, the limit is 8192/,
+    );
+    expect(toResolution({ ...data, comment: 'c'.repeat(8_192) }, 't').comment).toHaveLength(8_192);
+  });
   it('names a resolvedAt that is not a time', () => {
     for (const resolvedAt of ['not a time', 1e20]) {
       expect(() => toResolution({ ...data, resolvedAt }, '2026-01-01T00:00:00.000Z')).toThrow(

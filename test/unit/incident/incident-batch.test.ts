@@ -453,6 +453,21 @@ describe('the incident batch', () => {
     expect(publisher.published).toHaveLength(4);
   });
 
+  it('a resolution with an id no store key can hold fails alone; the others of its batch are resolved', async () => {
+    const { processor, reviews } = setUp();
+    const results = await processor.process([
+      resolved('ok-1', 'CONFIRMED'),
+      resolved('x'.repeat(3_000), 'CONFIRMED'),
+      resolved('ok-2', 'DISMISSED'),
+    ]);
+    expect(kinds(results)).toEqual([
+      'review-resolved',
+      'failed InvalidResolutionError: Invalid genai.hitl.resolved data: reviewId is 3002 bytes, the limit is 512; incidentId is 3000 bytes, the limit is 512',
+      'review-resolved',
+    ]);
+    expect(reviews.finds).toEqual([['ok-1', 'ok-2']]);
+  });
+
   it('resolutions of a batch: one read, each incident decided by its first (the others ALREADY_RESOLVED), incidents at once; a redelivery writes nothing', async () => {
     const reviews = new InMemoryReviewTasks();
     const keep = reviews.keepDecision.bind(reviews);
