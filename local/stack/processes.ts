@@ -96,13 +96,19 @@ export function livePid(service: string): number | undefined {
  * A socket connected to itself: a connect to a port nobody listens on yet, given that very port as its ephemeral
  * local port (TCP simultaneous open). It "answers", and holds the port the server is about to listen on.
  */
-export function isSelfConnection(socket: Socket): boolean {
+function isSelfConnection(socket: Socket): boolean {
   return socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress;
 }
 
-export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+/** Whether a server answers on the port; `connect` is the socket factory (tests choose the local port). */
+export function portAnswers(
+  port: number,
+  host = '127.0.0.1',
+  timeoutMs = 1000,
+  connect: (options: { host: string; port: number }) => Socket = createConnection,
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
+    const socket = connect({ host, port });
     const done = (result: boolean) => {
       socket.destroy();
       resolve(result);

@@ -10,7 +10,6 @@ import { readStackState, status, up } from '../../local/stack/index';
 import { logFile, repoRoot, stackFile, stateDir } from '../../local/stack/paths';
 import {
   assertPortFree,
-  isSelfConnection,
   livePid,
   portAnswers,
   processStartTime,
@@ -213,22 +212,22 @@ describe('stack process safeguards', () => {
     );
   });
 
-  it('tells a socket connected to itself (what a readiness probe may get before the server listens) from a server answering; the default PGlite port is outside the ephemeral range', async () => {
-    // A free port, then a connect to it from that very port: TCP simultaneous open, what a readiness probe gets
-    // when the kernel picks the server's port as the probe's ephemeral port before the server listens.
+  it('does not take a probe connected to itself for a server answering (what it may get before the server listens); the default PGlite port is outside the ephemeral range', async () => {
+    // A free port, then the probe's connect to it from that very port: TCP simultaneous open, what the kernel does
+    // when it picks the server's port as the probe's ephemeral port before the server listens.
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const self = createConnection({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: port });
-    await new Promise<void>((resolve, reject) => {
-      self.once('connect', resolve);
-      self.once('error', reject);
-    });
+    const fromItself = (options: { host: string; port: number }) =>
+      createConnection({ ...options, localAddress: '127.0.0.1', localPort: port });
+    expect(await portAnswers(port, '127.0.0.1', 1000, fromItself)).toBe(false);
+    // A server that listens answers.
+    await new Promise<void>((resolve) => probe.listen(port, '127.0.0.1', resolve));
     try {
-      expect(isSelfConnection(self)).toBe(true);
+      expect(await portAnswers(port)).toBe(true);
     } finally {
-      self.destroy();
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
     }
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
       .trim()
