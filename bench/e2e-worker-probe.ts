@@ -15,6 +15,7 @@ import { type CpuProfile, profileWithin, splitProfile } from './cpu-profile';
 import { PROBE_WINDOW_FILE, type ProbeReport, type ProbeThread, type ProbeWindow } from './e2e-probe-files';
 
 const POLL_MS = 250;
+const SAMPLING_INTERVAL_US = 10_000;
 const REQUEST_START = 'http.client.request.start';
 
 const dir = process.env.BENCH_E2E_PROBE_DIR;
@@ -42,8 +43,10 @@ if (dir) {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
-  // 1 ms, --cpu-prof's default; only the fixed-rate run is profiled, not the step-ups.
-  await session.post('Profiler.setSamplingInterval', { interval: 1_000 });
+  // 10 ms: the split is a proportion, and a minute of a busy thread gives thousands of samples at this rate. At
+  // --cpu-prof's 1 ms, V8's sampler threads (one per profiled thread) took 15-23% of a core, and interrupted the
+  // threads measured, in the very run whose latencies are reported. Only the fixed-rate run is profiled.
+  await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
   await session.post('Profiler.start');
   const wallAt = { wallMs: Date.now(), monotonicUs: Number(process.hrtime.bigint() / 1000n) };
   const report = async (window: ProbeWindow) => {

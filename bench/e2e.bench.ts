@@ -101,9 +101,14 @@ class Samples {
   readonly byFunction = new Map<string, Array<{ at: number; ms: number }>>();
   /** The same samples by function and topic (the run's topic name): `fn|topic`. */
   readonly byTopic = new Map<string, Array<{ at: number; ms: number }>>();
+  /** When each invocation of a function returned: what a batch's fixed cost is paid per. */
+  readonly invocations = new Map<string, number[]>();
 
   record(functionKey: string, event: MSKEvent, response: unknown): void {
     const now = Date.now();
+    const returned = this.invocations.get(functionKey) ?? [];
+    returned.push(now);
+    this.invocations.set(functionKey, returned);
     const failures = new Set(
       (
         (response as { batchItemFailures?: Array<{ itemIdentifier: { partition: string; offset: number } }> })
@@ -139,6 +144,11 @@ class Samples {
       .flatMap((name) => this.byTopic.get(`${functionKey}|${name}`) ?? [])
       .filter((s) => s.at >= from && s.at < to)
       .map((s) => s.ms);
+  }
+
+  /** Invocations that returned in [from, to). */
+  invokedBetween(functionKey: string, from: number, to: number): number {
+    return (this.invocations.get(functionKey) ?? []).filter((at) => at >= from && at < to).length;
   }
 
   /** Records whose invocation returned in [from, to). */
@@ -425,6 +435,7 @@ async function probeWindow(dir: string, window: ProbeWindow): Promise<ProbeRepor
 interface CpuPerRecord {
   fn: string;
   records: number;
+  invocations: number;
   /** Milliseconds of CPU per record handled. */
   thread: number;
   handler: number;
@@ -456,6 +467,7 @@ function cpuPerRecord(
   const postgresSeconds = ((offered.cpu.PostgreSQL ?? 0) * seconds) / 100;
   return FUNCTIONS.map((fn) => {
     const records = samples.doneBetween(fn, offered.startedAt, offered.endedAt);
+    const invocations = samples.invokedBetween(fn, offered.startedAt, offered.endedAt);
     const perRecord = (cpuSeconds: number) => (records > 0 ? (cpuSeconds * 1000) / records : Number.NaN);
     const threadSeconds = ((functionCpu[fn] ?? 0) * seconds) / 100;
     const split = { sdk: 0, handler: 0, packages: 0, kafka: 0, node: 0 };
@@ -471,6 +483,7 @@ function cpuPerRecord(
     return {
       fn,
       records,
+      invocations,
       thread: perRecord(threadSeconds),
       handler: perRecord(threadSeconds * share(split.handler)),
       sdk: perRecord(threadSeconds * share(split.sdk)),
@@ -933,18 +946,18 @@ async function main(stack: StackState): Promise<void> {
       `CPU while the load was offered, as a share of one core: ${cpuLine(fixed.offered.cpu)}.`,
       '',
       `CPU per record handled while the load was offered (${fmt(fixedSeconds)} s), per function: its worker threads' CPU`,
-      '(/proc, exact), split in the proportions of a 1 ms sampling profile of each thread (bench/e2e-worker-probe.ts: a',
+      '(/proc, exact), split in the proportions of a 10 ms sampling profile of each thread (bench/e2e-worker-probe.ts: a',
       "sample counts for the innermost frame of the function's code, the AWS SDK (@aws-sdk, @smithy, Powertools), the Kafka",
       "client (incident-explanation's producer) or another package (avsc, pg) on its stack; Node builtins count for their",
       "caller; none of them: Node and GC). Sampling adds its own cost (this run only; the step-ups run without it): V8's sampler threads, shown apart in the CPU line above, and the interruptions of the threads sampled.",
       "Stand-ins: dynalite's CPU apportioned by each function's DynamoDB requests in the same time (a batch request",
       "costs it more than a single one: indicative), PostgreSQL's to audit-append, the only function on it.",
       '',
-      '| function | records | worker CPU ms/record | handler code | AWS SDK | Kafka client | other packages | Node, GC | DynamoDB requests/record | dynalite ms/record | PostgreSQL ms/record |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| function | records | records per invocation | worker CPU ms/record | handler code | AWS SDK | Kafka client | other packages | Node, GC | DynamoDB requests/record | dynalite ms/record | PostgreSQL ms/record |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...fixed.cpuPerRecord.map(
         (f) =>
-          `| ${f.fn} | ${fmt(f.records)} | ${ms(f.thread)} | ${ms(f.handler)} | ${ms(f.sdk)} | ${ms(f.kafka)} | ${ms(f.packages)} | ${ms(f.node)} | ` +
+          `| ${f.fn} | ${fmt(f.records)} | ${f.invocations > 0 ? (f.records / f.invocations).toFixed(1) : 'n/a'} | ${ms(f.thread)} | ${ms(f.handler)} | ${ms(f.sdk)} | ${ms(f.kafka)} | ${ms(f.packages)} | ${ms(f.node)} | ` +
           `${Number.isFinite(f.dynamodbRequests) ? f.dynamodbRequests.toFixed(2) : 'n/a'} | ${ms(f.dynalite)} | ${ms(f.postgres)} |`,
       ),
       '',
