@@ -3,6 +3,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { explainerSettingsFromEnv } from '../../functions/incident-explanation/explainer-config';
+import { DEFAULT_EXPLAIN_CONCURRENCY } from '../../functions/incident-explanation/incident-batch';
 import { codeOf, consumers, roleLogicalId } from '../../local/consumers';
 import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../ops/redrive/redrive';
 import { DEFAULT_RETRY_MARGIN_MS } from '../../shared/msk/handler';
@@ -228,13 +230,33 @@ describe('every packaged stage', () => {
     }
   });
 
-  it('batches for throughput where it is cheap and keeps the incident path small', () => {
+  it('batches for throughput where it is cheap, incident-explanation included (50: the page, not it, is the latency-critical path)', () => {
     const template = prod.template!;
     for (const [id, esm] of esmsOf(template, 'audit-append')) {
       expect(esm.Properties.BatchSize, id).toBe(500);
     }
     for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
-      expect(esm.Properties.BatchSize, id).toBe(10);
+      expect(esm.Properties.BatchSize, id).toBe(50);
+    }
+  });
+
+  it("leaves a full batch of incident-explanation's model calls at most half of the invocation", () => {
+    // A batch may hold one partition's records only: ceil(size / explainConcurrency) waves of model calls, each
+    // bounded by BEDROCK_TIMEOUT_MS. The other half is left to ride out a store outage in the same invocation.
+    const template = prod.template!;
+    const lambda = template.Resources[`${idOf('incident-explanation')}LambdaFunction`]!;
+    const variables = (lambda.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
+      ?.Variables;
+    const env = Object.fromEntries(
+      Object.entries(variables ?? {}).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string',
+      ),
+    );
+    const modelMs = explainerSettingsFromEnv(env).timeoutMs;
+    const budgetMs = ((lambda.Properties.Timeout as number) * 1000 - DEFAULT_RETRY_MARGIN_MS) / 2;
+    for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
+      const waves = Math.ceil((esm.Properties.BatchSize as number) / DEFAULT_EXPLAIN_CONCURRENCY);
+      expect(waves * modelMs, `${id}: ${waves} waves of ${modelMs} ms`).toBeLessThanOrEqual(budgetMs);
     }
   });
 
