@@ -22,4 +22,7 @@ export interface ProbeReport extends ProbeThread, ProbeWindow {
   /** Sampled milliseconds by part (bench/cpu-profile.ts). */
   split: ReturnType<typeof splitProfile>;
   dynamodbRequests: number;
+  /** Calls to the notification channels' stand-in: SNS (PublishBatch, 10 messages) and SES v2 (an email each). */
+  snsRequests: number;
+  sesRequests: number;
 }

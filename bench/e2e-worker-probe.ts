@@ -34,10 +34,17 @@ if (dir) {
   const dynamodb = process.env.AWS_ENDPOINT_URL_DYNAMODB
     ? new URL(process.env.AWS_ENDPOINT_URL_DYNAMODB).host
     : undefined;
-  const requestTimes: number[] = [];
+  const hostOf = (url: string | undefined) => (url ? new URL(url).host : undefined);
+  const sns = hostOf(process.env.AWS_ENDPOINT_URL_SNS);
+  const ses = hostOf(process.env.AWS_ENDPOINT_URL_SESV2);
+  const requestTimes = { dynamodb: [] as number[], sns: [] as number[], ses: [] as number[] };
   const onRequest = (message: unknown) => {
     const { request } = message as { request: ClientRequest };
-    if (dynamodb && request.getHeader('host') === dynamodb) requestTimes.push(Date.now());
+    const host = request.getHeader('host');
+    if (dynamodb && host === dynamodb) requestTimes.dynamodb.push(Date.now());
+    // SES v2 is REST (/v2/email/...), SNS a form POST to /: one stand-in may serve both.
+    else if (ses && host === ses && request.path.startsWith('/v2/email')) requestTimes.ses.push(Date.now());
+    else if (sns && host === sns) requestTimes.sns.push(Date.now());
   };
   dc.subscribe(REQUEST_START, onRequest);
   const session = new Session();
@@ -54,13 +61,16 @@ if (dir) {
     session.disconnect();
     dc.unsubscribe(REQUEST_START, onRequest);
     const within = profileWithin(profile as CpuProfile, wallAt, window);
+    const inWindow = (times: number[]) => times.filter((t) => t >= window.from && t < window.to).length;
     if (profiles) writeFileSync(join(profiles, `${name}.cpuprofile`), JSON.stringify(within));
     const seen: ProbeReport = {
       fn,
       tid,
       ...window,
       split: splitProfile(within),
-      dynamodbRequests: requestTimes.filter((t) => t >= window.from && t < window.to).length,
+      dynamodbRequests: inWindow(requestTimes.dynamodb),
+      snsRequests: inWindow(requestTimes.sns),
+      sesRequests: inWindow(requestTimes.ses),
     };
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(seen));
   };

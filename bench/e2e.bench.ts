@@ -444,6 +444,8 @@ interface CpuPerRecord {
   kafka: number;
   node: number;
   dynamodbRequests: number;
+  /** SNS and SES calls per record (notifications' code only sends). */
+  channelRequests: { sns: number; ses: number } | undefined;
   dynalite: number;
   postgres: number;
 }
@@ -460,8 +462,9 @@ function cpuPerRecord(
   functionCpu: Record<string, number>,
 ): CpuPerRecord[] {
   const seconds = (offered.endedAt - offered.startedAt) / 1000;
-  const requests = (fn: string) =>
-    reports.filter((r) => r.fn === fn).reduce((sum, r) => sum + r.dynamodbRequests, 0);
+  const count = (fn: string, kind: 'dynamodbRequests' | 'snsRequests' | 'sesRequests') =>
+    reports.filter((r) => r.fn === fn).reduce((sum, r) => sum + (r[kind] ?? 0), 0);
+  const requests = (fn: string) => count(fn, 'dynamodbRequests');
   const allRequests = FUNCTIONS.reduce((sum, fn) => sum + requests(fn), 0);
   const dynaliteSeconds = ((offered.cpu.dynalite ?? 0) * seconds) / 100;
   const postgresSeconds = ((offered.cpu.PostgreSQL ?? 0) * seconds) / 100;
@@ -491,6 +494,10 @@ function cpuPerRecord(
       kafka: perRecord(threadSeconds * share(split.kafka)),
       node: perRecord(threadSeconds * share(split.node)),
       dynamodbRequests: records > 0 ? requests(fn) / records : Number.NaN,
+      channelRequests:
+        records > 0
+          ? { sns: count(fn, 'snsRequests') / records, ses: count(fn, 'sesRequests') / records }
+          : undefined,
       dynalite: perRecord(allRequests > 0 ? (dynaliteSeconds * requests(fn)) / allRequests : 0),
       postgres: perRecord(fn === 'audit-append' ? postgresSeconds : 0),
     };
@@ -879,6 +886,8 @@ async function main(stack: StackState): Promise<void> {
       (run.behind > 0 ? `; ${fmt(run.behind)} records still behind after ${DRAIN_SECONDS} s` : '');
     const incidentBacklog = fixed.perFunction.find((f) => f.fn === 'incident-explanation')?.backlog ?? 0;
     const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a');
+    const channelCalls = (calls: CpuPerRecord['channelRequests']) =>
+      !calls || calls.sns + calls.ses === 0 ? '-' : `${calls.sns.toFixed(2)} / ${calls.ses.toFixed(2)}`;
     const fixedSeconds = (fixed.offered.endedAt - fixed.offered.startedAt) / 1000;
     const share = (name: string) => fixed.offered.cpu[name] ?? 0;
     const delivered = fixed.cpuPerRecord.reduce((sum, f) => sum + f.records, 0);
@@ -953,12 +962,12 @@ async function main(stack: StackState): Promise<void> {
       "Stand-ins: dynalite's CPU apportioned by each function's DynamoDB requests in the same time (a batch request",
       "costs it more than a single one: indicative), PostgreSQL's to audit-append, the only function on it.",
       '',
-      '| function | records | records per invocation | worker CPU ms/record | handler code | AWS SDK | Kafka client | other packages | Node, GC | DynamoDB requests/record | dynalite ms/record | PostgreSQL ms/record |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| function | records | records per invocation | worker CPU ms/record | handler code | AWS SDK | Kafka client | other packages | Node, GC | DynamoDB requests/record | SNS / SES calls/record | dynalite ms/record | PostgreSQL ms/record |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...fixed.cpuPerRecord.map(
         (f) =>
           `| ${f.fn} | ${fmt(f.records)} | ${f.invocations > 0 ? (f.records / f.invocations).toFixed(1) : 'n/a'} | ${ms(f.thread)} | ${ms(f.handler)} | ${ms(f.sdk)} | ${ms(f.kafka)} | ${ms(f.packages)} | ${ms(f.node)} | ` +
-          `${Number.isFinite(f.dynamodbRequests) ? f.dynamodbRequests.toFixed(2) : 'n/a'} | ${ms(f.dynalite)} | ${ms(f.postgres)} |`,
+          `${Number.isFinite(f.dynamodbRequests) ? f.dynamodbRequests.toFixed(2) : 'n/a'} | ${channelCalls(f.channelRequests)} | ${ms(f.dynalite)} | ${ms(f.postgres)} |`,
       ),
       '',
       `Shared by every function: the emulator's process besides the function workers (its main thread: consumers, batching, invoking, commits; and the helper threads of V8 and libuv all its threads share: garbage collection, compilers) ${perEvent(share(EMULATOR) - workersShare, delivered)} ms ` +
