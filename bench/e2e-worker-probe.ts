@@ -50,7 +50,7 @@ if (dir) {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
-  // 10 ms: the split is a proportion, and a minute of a busy thread gives thousands of samples at this rate. At
+  // 10 ms: the split is a proportion, and a minute of load gives a function's threads ~1,000-5,000 samples. At
   // --cpu-prof's 1 ms, V8's sampler threads (one per profiled thread) took 15-23% of a core, and interrupted the
   // threads measured, in the very run whose latencies are reported. Only the fixed-rate run is profiled.
   await session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });

@@ -72,10 +72,11 @@ const CONSUMERS = {
       schemaRegistry: true,
     },
     // Not the latency-critical path: the page is (oncall-paging, < 1 s). A batch's reads and writes are a round
-    // each whatever its size, so 50 records share them where 10 did (bench:e2e's mix at 1,000 events/s: 0.84-0.89
-    // DynamoDB requests per record instead of 1.19). The model bounds a batch, not its size: explainConcurrency (10)
-    // calls per partition, so a full batch of one partition is 5 waves, at worst 5 x BEDROCK_TIMEOUT_MS (8 s) = 40 s
-    // of the 120 s timeout, the rest left to ride out a store outage.
+    // each whatever its size, so 50 records share them where 10 did (bench:e2e at 1,000 mixed events/s: 0.98 DynamoDB
+    // requests per record, 1.13 with 10; short runs 10 / 50 / 10 on one boot: the page's p95 5.5 / 3.0 / 3.8 s).
+    // The model bounds a batch, not its size: explainConcurrency (10) calls per partition, so a full batch of one
+    // partition is 5 waves, at worst 5 x BEDROCK_TIMEOUT_MS (8 s) = 40 s of the 120 s timeout (a deploy test keeps it
+    // within half). A partition has one batch in flight, so the calls to Bedrock stay at most 10 per partition.
     topics: ['incident.detected', 'genai.hitl.resolved'],
     batchSize: 50,
   },

@@ -113,6 +113,19 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
     );
   });
 
+  it('a batch of 10, reviews included (n + r <= 25): its reads share one BatchGetItem and its writes, views and reviews, one BatchWriteItem', async () => {
+    const { publisher, processor, batch } = await incidentBatch(10);
+    requests.byCommand.clear();
+    const first = await processor.process(batch);
+    expect(first.filter((r) => !r.ok)).toEqual([]);
+    expect(first.some((r) => r.ok && r.value.kind === 'explained' && r.value.reviewOpened)).toBe(true);
+    expect(Object.fromEntries(requests.byCommand)).toEqual({
+      BatchGetItemCommand: 1,
+      BatchWriteItemCommand: 1,
+    });
+    expect(publisher.calls).toBe(1);
+  });
+
   it(`a batch of the deployed size (${DEPLOYED_BATCH_SIZE}), reviews included: its reads share BatchGetItems (100 keys each) and its writes BatchWriteItems (25 items each), one produce; redelivered: the read only`, async () => {
     const { publisher, processor, batch } = await incidentBatch(DEPLOYED_BATCH_SIZE);
     requests.byCommand.clear();
