@@ -75,8 +75,8 @@ const CASES: LatencyCase[] = [
     warmupBatches: 1,
     modelLatencyMs: MODEL_LATENCY_MS,
   },
-  // Its email topic too: a review request is one SES SendEmail (no batch call for distinct messages), a push a
-  // share of an SNS PublishBatch of 10.
+  // Its email topic too: a review request is a share of an SES SendBulkEmail of 50, a push a share of an SNS
+  // PublishBatch of 10.
   {
     ...base,
     name: 'notifications',
@@ -244,7 +244,7 @@ function writeSection(measured: Measured[]): void {
     "  RTT within an AZ plus the server's parse/execute);",
     `- Kafka produce ${delays.kafka} ms: an acks=all produce to MSK (leader append plus replication to the in-sync`,
     '  replicas across AZs; cross-AZ RTT is ~1 ms each way);',
-    `- SNS/SES ${delays.channel} ms: an SNS Publish/PublishBatch or SES SendEmail call answered in the low tens of ms`,
+    `- SNS/SES ${delays.channel} ms: an SNS Publish/PublishBatch or SES SendBulkEmail call answered in the low tens of ms`,
     '  in-region (HTTPS API call, not delivery to the person);',
     `- the model (Bedrock Converse): ${MODEL_LATENCY_MS / 1000} s per call, in the Converse stand-in itself.`,
     '',

@@ -1,6 +1,7 @@
 // A local stand-in for the notification channels: SNS Publish and PublishBatch (query protocol) and SES v2
-// SendEmail (REST JSON), reached through the SDK's AWS_ENDPOINT_URL_SNS / AWS_ENDPOINT_URL_SESV2. It records
-// every message it is given and can be told to fail some, for tests and bench:latency. 127.0.0.1 only.
+// SendBulkEmail with an inline template (REST JSON), reached through the SDK's AWS_ENDPOINT_URL_SNS /
+// AWS_ENDPOINT_URL_SESV2. It records every message it is given, as a recipient would read it, and can be told to
+// fail some, for tests and bench:latency. 127.0.0.1 only.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -10,6 +11,7 @@ export interface ChannelCall {
   request: number;
   notificationId: string;
   subject: string;
+  body: string;
   ok: boolean;
 }
 
@@ -26,6 +28,52 @@ export interface ChannelStandIn {
 
 const xml = (body: string) => `<?xml version="1.0"?>${body}`;
 const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"'`=]/g, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
+
+/**
+ * An SES template with the data of one entry, as SES renders an inline template (simple substitution, no
+ * helpers): `{{{name}}}` as it is, `{{name}}` HTML-escaped, as Handlebars does. A variable the data lacks is
+ * refused with a 400 here; SES would accept the call and drop the email later (a rendering failure event), which
+ * a test could not see.
+ */
+function render(template: string, data: Record<string, unknown>): string {
+  return template.replace(/\{\{(\{?)\s*([\w.-]+)\s*\}?\}\}/g, (_, raw: string, name: string) => {
+    const value = data[name];
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new Error(`the template's variable "${name}" has no value in the entry's data`);
+    return raw ? String(value) : escapeHtml(String(value));
+  });
+}
+
+/** One SendBulkEmail call: each entry rendered from the inline template with its data over the default. */
+function bulkEmails(request: {
+  DefaultContent?: {
+    Template?: { TemplateContent?: { Subject?: string; Text?: string }; TemplateData?: string };
+  };
+  BulkEmailEntries?: {
+    ReplacementEmailContent?: { ReplacementTemplate?: { ReplacementTemplateData?: string } };
+    ReplacementHeaders?: { Name?: string; Value?: string }[];
+  }[];
+}): { subject: string; body: string; notificationId: string }[] {
+  const template = request.DefaultContent?.Template;
+  if (!template?.TemplateContent)
+    throw new Error('the stand-in sends inline templates only: DefaultContent.Template.TemplateContent');
+  const defaults = JSON.parse(template.TemplateData ?? '{}');
+  return (request.BulkEmailEntries ?? []).map((entry) => {
+    const data = {
+      ...defaults,
+      ...JSON.parse(entry.ReplacementEmailContent?.ReplacementTemplate?.ReplacementTemplateData ?? '{}'),
+    };
+    return {
+      subject: render(template.TemplateContent?.Subject ?? '', data),
+      body: render(template.TemplateContent?.Text ?? '', data),
+      notificationId:
+        entry.ReplacementHeaders?.find((header) => header.Name === 'X-Notification-Id')?.Value ?? '',
+    };
+  });
+}
 
 /**
  * The value of the message attribute `name` of the entry under `prefix` (SNS query form encoding: entries are
@@ -49,14 +97,27 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
     request.on('end', () => {
       const id = ++requests;
       const body = Buffer.concat(chunks).toString('utf8');
-      if (request.url?.startsWith('/v2/email/outbound-emails')) {
-        const email = JSON.parse(body);
-        const subject = String(email.Content?.Simple?.Subject?.Data ?? '');
-        const ok = !fails(subject);
-        const notificationId = String(email.Content?.Simple?.Headers?.[0]?.Value ?? '');
-        calls.push({ service: 'ses', request: id, notificationId, subject, ok });
-        response.writeHead(ok ? 200 : 500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(ok ? { MessageId: `ses-${calls.length}` } : { message: 'down' }));
+      if (request.url?.startsWith('/v2/email/outbound-bulk-emails')) {
+        let emails: ReturnType<typeof bulkEmails>;
+        try {
+          emails = bulkEmails(JSON.parse(body));
+        } catch (error) {
+          response.writeHead(400, {
+            'content-type': 'application/json',
+            'x-amzn-errortype': 'BadRequestException',
+          });
+          response.end(JSON.stringify({ message: (error as Error).message }));
+          return;
+        }
+        const results = emails.map((email) => {
+          const ok = !fails(email.subject);
+          calls.push({ service: 'ses', request: id, ...email, ok });
+          return ok
+            ? { Status: 'SUCCESS', MessageId: `ses-${calls.length}` }
+            : { Status: 'TRANSIENT_FAILURE', Error: 'down' };
+        });
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ BulkEmailEntryResults: results }));
         return;
       }
       const form = new URLSearchParams(body);
@@ -69,7 +130,8 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
           const subject = form.get(`${prefix}Subject`) ?? '';
           const ok = !fails(subject);
           const notificationId = attribute(form, prefix, 'notificationId');
-          calls.push({ service: 'sns', request: id, notificationId, subject, ok });
+          const message = form.get(`${prefix}Message`) ?? '';
+          calls.push({ service: 'sns', request: id, notificationId, subject, body: message, ok });
           if (ok) {
             successful.push(
               `<member><Id>${escapeXml(entryId)}</Id><MessageId>sns-${calls.length}</MessageId></member>`,
@@ -98,6 +160,7 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
           request: id,
           notificationId: attribute(form, '', 'notificationId'),
           subject,
+          body: form.get('Message') ?? '',
           ok,
         });
         response.writeHead(ok ? 200 : 500, { 'content-type': 'text/xml' });

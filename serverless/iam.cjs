@@ -206,7 +206,8 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
     statements.push({
       Sid: 'NotificationEmail',
       Effect: 'Allow',
-      Action: ['ses:SendEmail'],
+      // SendBulkEmail with an inline template: authorised on the sending identity alone (no stored template).
+      Action: ['ses:SendBulkEmail'],
       Resource: sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`),
       Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
     });

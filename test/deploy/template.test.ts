@@ -969,7 +969,7 @@ describe('IAM against the code', () => {
     InvokeModelCommand: 'bedrock:InvokeModel',
     PublishCommand: 'sns:Publish',
     PublishBatchCommand: 'sns:Publish',
-    SendEmailCommand: 'ses:SendEmail',
+    SendBulkEmailCommand: 'ses:SendBulkEmail',
     GetSecretValueCommand: 'secretsmanager:GetSecretValue',
     PutObjectCommand: 's3:PutObject',
     GetObjectCommand: 's3:GetObject',
@@ -992,7 +992,7 @@ describe('IAM against the code', () => {
     notifications: ['dynamodb:Query'],
     // notifications' code, configured for PAGER alone (its environment has no EMAIL_FROM): the SES channel is
     // never built, and a record that would need it fails the invocation (functions/notifications/aws-channels.ts).
-    'oncall-paging': ['dynamodb:Query', 'ses:SendEmail'],
+    'oncall-paging': ['dynamodb:Query', 'ses:SendBulkEmail'],
   };
 
   async function actionsUsedBy(fn: FunctionKey): Promise<Set<string>> {
@@ -1094,7 +1094,7 @@ describe('the packaged bundles', () => {
       return [...bundle.matchAll(marker)].map((match) => match[1]).sort();
     };
     expect(await commandsIn('notifications', 'client-sns')).toEqual(['PublishBatch']);
-    expect(await commandsIn('notifications', 'client-sesv2')).toEqual(['SendEmail']);
+    expect(await commandsIn('notifications', 'client-sesv2')).toEqual(['SendBulkEmail']);
     expect(await commandsIn('oncall-paging', 'client-sns')).toEqual(['PublishBatch']);
     expect(await commandsIn('incident-explanation', 'client-bedrock-runtime')).toEqual(['Converse']);
   });

@@ -182,6 +182,44 @@ describe('notifications handler', () => {
     expect(channel.requests() - again.channel).toBe(0);
   });
 
+  it('one partition of 60 review requests: 2 SendBulkEmail calls, each email as rendered, once', async () => {
+    // Characters an HTML-escaping template would change, and braces SES must not read as a variable.
+    const incidentId = (n: number) => `inc-${n} & <"brake's"> {{x}}`;
+    const batch = Array.from({ length: 60 }, (_, n) =>
+      record('genai.hitl.requested', 7, `rev-bulk-${n}`, {
+        reviewId: `rev-bulk-${n}`,
+        incidentId: incidentId(n),
+        reason: 'SEVERITY_CRITICAL',
+        reasons: ['SEVERITY_CRITICAL'],
+        severity: 'CRITICAL',
+        explainer: 'MODEL',
+        confidence: 0.8,
+        summary: 'Crash',
+        requestedAt: Date.parse('2026-11-23T10:00:01Z'),
+      }),
+    );
+    const event = kafkaEvent(batch);
+    const before = { requests: channel.requests(), sent: channel.calls.length };
+    expect((await handler(event, lambdaContext('notifications'))).batchItemFailures).toEqual([]);
+    expect(channel.requests() - before.requests).toBe(2);
+    const emails = channel.calls.slice(before.sent);
+    expect(emails.map((email) => [email.service, email.ok])).toEqual(batch.map(() => ['ses', true]));
+    expect(new Set(emails.map((email) => email.request)).size).toBe(2);
+    expect(new Set(emails.map((email) => email.notificationId)).size).toBe(60);
+    const n = 42;
+    const email = emails.find((e) => e.subject.endsWith(incidentId(n)));
+    expect(email?.subject).toBe(`Review needed: GenAI explanation for incident ${incidentId(n)}`);
+    expect(email?.body).toBe(
+      'An AI-generated incident explanation needs a human review before it is acted on.\n\n' +
+        `Review: rev-bulk-${n}\nIncident: ${incidentId(n)}\nWhy: SEVERITY_CRITICAL\n\n` +
+        'Open the review queue, check the explanation and record your decision.',
+    );
+
+    // Redelivered: all logged SENT, no email again.
+    await handler(event, lambdaContext('notifications'));
+    expect(channel.requests() - before.requests).toBe(2);
+  });
+
   it('three partitions in one invocation: a lease each, and their log reads share one BatchGetItem', async () => {
     const batch = [4, 5, 6].flatMap((partition) =>
       Array.from({ length: 5 }, (_, n) =>

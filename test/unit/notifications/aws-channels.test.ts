@@ -110,6 +110,112 @@ describe('SNS and SES channels', () => {
     expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(45 - 9);
   });
 
+  it('send 50 emails per SendBulkEmail call, a bounded number of calls at once, a status per email in order', async () => {
+    type BulkInput = {
+      FromEmailAddress: string;
+      DefaultContent: { Template: { TemplateContent: unknown; TemplateData: string } };
+      BulkEmailEntries: {
+        Destination: { ToAddresses: string[] };
+        ReplacementEmailContent: { ReplacementTemplate: { ReplacementTemplateData: string } };
+        ReplacementHeaders: { Name: string; Value: string }[];
+      }[];
+    };
+    const inputs: BulkInput[] = [];
+    const track = { inFlight: 0, maxInFlight: 0 };
+    // Per entry, by its position in the call: 3 throttled, 7 rejected, 9 no status; the rest sent. The third
+    // call is answered short (19 results for 20 entries).
+    const statusAt = (index: number) =>
+      index === 3
+        ? { Status: 'ACCOUNT_THROTTLED', Error: 'slow down' }
+        : index === 7
+          ? { Status: 'MESSAGE_REJECTED', Error: 'virus' }
+          : { Status: 'SUCCESS', MessageId: `m-${index}` };
+    const client = {
+      send: async (command: { input: BulkInput }) => {
+        inputs.push(command.input);
+        track.inFlight++;
+        track.maxInFlight = Math.max(track.maxInFlight, track.inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        track.inFlight--;
+        const results = command.input.BulkEmailEntries.map((_, index) => statusAt(index));
+        results[9] = {} as (typeof results)[number];
+        return { BulkEmailEntryResults: results.length === 20 ? results.slice(0, 19) : results };
+      },
+    };
+    const channel = new SesChannel(client as unknown as SESv2Client, 'from@x', 'to@x', 2);
+    const messages = Array.from({ length: 120 }, (_, n) => ({
+      ...message(n, 'EMAIL'),
+      subject: `Review "${n}" & <now>`,
+      body: `line 1\n{{not a variable}} ${n}`,
+    }));
+    const outcomes = await channel.send(messages);
+    expect(inputs.map((input) => input.BulkEmailEntries.length)).toEqual([50, 50, 20]);
+    expect(track.maxInFlight).toBe(2);
+    const [first] = inputs;
+    expect(first?.FromEmailAddress).toBe('from@x');
+    expect(first?.DefaultContent.Template.TemplateContent).toEqual({
+      Subject: '{{{subject}}}',
+      Text: '{{{body}}}',
+    });
+    // Each entry carries its own rendered message as data, unescaped, and its notification id as a header.
+    const entry = inputs[1]?.BulkEmailEntries[4];
+    expect(entry?.Destination).toEqual({ ToAddresses: ['to@x'] });
+    expect(
+      JSON.parse(entry?.ReplacementEmailContent.ReplacementTemplate.ReplacementTemplateData ?? ''),
+    ).toEqual({
+      subject: 'Review "54" & <now>',
+      body: 'line 1\n{{not a variable}} 54',
+    });
+    expect(entry?.ReplacementHeaders).toEqual([{ Name: 'X-Notification-Id', Value: 'n54' }]);
+
+    expect(outcomes[0]).toEqual({ ok: true, receipt: { messageId: 'm-0' } });
+    expect(outcomes[53]).toMatchObject({ ok: false, permanent: false, error: { name: 'ACCOUNT_THROTTLED' } });
+    expect(outcomes[57]).toMatchObject({
+      ok: false,
+      permanent: true,
+      error: expect.any(PermanentChannelError),
+    });
+    expect(outcomes[57]?.ok === false && outcomes[57].error.message).toBe('MESSAGE_REJECTED: virus');
+    // An entry the answer has no status for is retried, never taken as sent.
+    expect(outcomes[59]).toMatchObject({ ok: false, permanent: false });
+    expect(outcomes[59]?.ok === false && outcomes[59].error.message).toMatch(
+      /no status for notification n59/,
+    );
+    // A short answer cannot say which result is whose: the whole call is retried.
+    expect(outcomes.slice(100).every((outcome) => !outcome.ok && !outcome.permanent)).toBe(true);
+    expect(outcomes[100]?.ok === false && outcomes[100].error.message).toBe(
+      'SendBulkEmail answered 19 results for 20 emails',
+    );
+    expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(2 * (50 - 3));
+  });
+
+  it('retry emails whose sending is paused, and fail for good those no retry can send', async () => {
+    const answering = (Status: string) => ({
+      send: async () => ({ BulkEmailEntryResults: [{ Status, Error: 'x' }] }),
+    });
+    const outcome = async (status: string) =>
+      (
+        await new SesChannel(answering(status) as unknown as SESv2Client, 'f@x', 't@x').send([
+          message(1, 'EMAIL'),
+        ])
+      )[0];
+    for (const status of [
+      'ACCOUNT_SENDING_PAUSED',
+      'CONFIGURATION_SET_SENDING_PAUSED',
+      'ACCOUNT_DAILY_QUOTA_EXCEEDED',
+      'TRANSIENT_FAILURE',
+      'FAILED',
+    ])
+      expect(await outcome(status), status).toMatchObject({ ok: false, permanent: false });
+    for (const status of [
+      'MAIL_FROM_DOMAIN_NOT_VERIFIED',
+      'ACCOUNT_SUSPENDED',
+      'INVALID_PARAMETER',
+      'CONFIGURATION_SET_NOT_FOUND',
+    ])
+      expect(await outcome(status), status).toMatchObject({ ok: false, permanent: true });
+  });
+
   it('use the notification id as deduplication id on a FIFO topic', async () => {
     const { client, inputs } = batchingClient();
     const fifo = new SnsChannel(
