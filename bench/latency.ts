@@ -245,7 +245,8 @@ function writeSection(measured: Measured[]): void {
     `- Kafka produce ${delays.kafka} ms: an acks=all produce to MSK (leader append plus replication to the in-sync`,
     '  replicas across AZs; cross-AZ RTT is ~1 ms each way);',
     `- SNS/SES ${delays.channel} ms: an SNS Publish/PublishBatch or SES SendBulkEmail call answered in the low tens of ms`,
-    '  in-region (HTTPS API call, not delivery to the person);',
+    "  in-region (HTTPS API call, not delivery to the person; in AWS the account's SES sending rate, in emails per",
+    '  second whatever the calls, bounds emails above this);',
     `- the model (Bedrock Converse): ${MODEL_LATENCY_MS / 1000} s per call, in the Converse stand-in itself.`,
     '',
     `Batches of 100 records per partition (the model row: ${Math.min(3 * DEFAULT_EXPLAIN_CONCURRENCY, RECORDS)}), ` +

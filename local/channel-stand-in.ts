@@ -21,31 +21,48 @@ export interface ChannelStandIn {
   calls: ChannelCall[];
   /** HTTP requests answered. */
   requests(): number;
-  /** Which messages (by subject) fail with a server error (retryable); none by default. */
-  failWhen(predicate: (subject: string) => boolean): void;
+  /**
+   * Which messages (by subject) fail, and how: `unavailable` (default) as the service's side failing (SNS entry
+   * InternalError without SenderFault, SES ACCOUNT_THROTTLED, a 500 for Publish), `rejected` as the message's own
+   * fault (SNS SenderFault, SES MESSAGE_REJECTED, a 400 for Publish). None by default.
+   */
+  failWhen(predicate: (subject: string) => boolean, how?: FailureKind): void;
   close(): Promise<void>;
 }
+
+export type FailureKind = 'unavailable' | 'rejected';
 
 const xml = (body: string) => `<?xml version="1.0"?>${body}`;
 const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"'`=]/g, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
-
 /**
- * An SES template with the data of one entry, as SES renders an inline template (simple substitution, no
- * helpers): `{{{name}}}` as it is, `{{name}}` HTML-escaped, as Handlebars does. A variable the data lacks is
- * refused with a 400 here; SES would accept the call and drop the email later (a rendering failure event), which
- * a test could not see.
+ * An SES inline template with the data of one entry, as SES documents it: simple substitution of `{{name}}`, the
+ * values as they are (SES does not HTML-escape), and the result not scanned again. Stricter than SES can be
+ * seen to be: any other braces in the template (`{{{x}}}`, helpers, an unclosed tag) and a variable the data
+ * lacks are refused with a 400 (SES would accept the call and drop the email when rendering it, which no test
+ * could see).
  */
 function render(template: string, data: Record<string, unknown>): string {
-  return template.replace(/\{\{(\{?)\s*([\w.-]+)\s*\}?\}\}/g, (_, raw: string, name: string) => {
-    const value = data[name];
-    if (typeof value !== 'string' && typeof value !== 'number')
-      throw new Error(`the template's variable "${name}" has no value in the entry's data`);
-    return raw ? String(value) : escapeHtml(String(value));
-  });
+  const parts = template.split(/\{\{(\w+)\}\}/);
+  return parts
+    .map((part, index) => {
+      if (index % 2 === 0) {
+        if (part.includes('{{') || part.includes('}}'))
+          throw new Error(
+            `the template has a tag an inline template does not support: ${JSON.stringify(part)}`,
+          );
+        return part;
+      }
+      const value = data[part];
+      if (typeof value !== 'string' && typeof value !== 'number')
+        throw new Error(`the template's variable "${part}" has no value in the entry's data`);
+      return String(value);
+    })
+    .join('');
 }
+
+/** SES takes at most 50 entries per SendBulkEmail. */
+const SES_BULK_ENTRIES = 50;
 
 /** One SendBulkEmail call: each entry rendered from the inline template with its data over the default. */
 function bulkEmails(request: {
@@ -60,8 +77,11 @@ function bulkEmails(request: {
   const template = request.DefaultContent?.Template;
   if (!template?.TemplateContent)
     throw new Error('the stand-in sends inline templates only: DefaultContent.Template.TemplateContent');
+  const entries = request.BulkEmailEntries ?? [];
+  if (entries.length === 0 || entries.length > SES_BULK_ENTRIES)
+    throw new Error(`SendBulkEmail takes 1 to ${SES_BULK_ENTRIES} entries, got ${entries.length}`);
   const defaults = JSON.parse(template.TemplateData ?? '{}');
-  return (request.BulkEmailEntries ?? []).map((entry) => {
+  return entries.map((entry) => {
     const data = {
       ...defaults,
       ...JSON.parse(entry.ReplacementEmailContent?.ReplacementTemplate?.ReplacementTemplateData ?? '{}'),
@@ -91,6 +111,7 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
   const calls: ChannelCall[] = [];
   let requests = 0;
   let fails: (subject: string) => boolean = () => false;
+  let failure: FailureKind = 'unavailable';
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -112,9 +133,10 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
         const results = emails.map((email) => {
           const ok = !fails(email.subject);
           calls.push({ service: 'ses', request: id, ...email, ok });
-          return ok
-            ? { Status: 'SUCCESS', MessageId: `ses-${calls.length}` }
-            : { Status: 'TRANSIENT_FAILURE', Error: 'down' };
+          if (ok) return { Status: 'SUCCESS', MessageId: `ses-${calls.length}` };
+          return failure === 'rejected'
+            ? { Status: 'MESSAGE_REJECTED', Error: 'rejected' }
+            : { Status: 'ACCOUNT_THROTTLED', Error: 'down' };
         });
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ BulkEmailEntryResults: results }));
@@ -138,7 +160,9 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
             );
           } else {
             failed.push(
-              `<member><Id>${escapeXml(entryId)}</Id><Code>InternalError</Code><Message>down</Message><SenderFault>false</SenderFault></member>`,
+              failure === 'rejected'
+                ? `<member><Id>${escapeXml(entryId)}</Id><Code>InvalidParameter</Code><Message>rejected</Message><SenderFault>true</SenderFault></member>`
+                : `<member><Id>${escapeXml(entryId)}</Id><Code>InternalError</Code><Message>down</Message><SenderFault>false</SenderFault></member>`,
             );
           }
         }
@@ -163,7 +187,8 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
           body: form.get('Message') ?? '',
           ok,
         });
-        response.writeHead(ok ? 200 : 500, { 'content-type': 'text/xml' });
+        const rejected = !ok && failure === 'rejected';
+        response.writeHead(ok ? 200 : rejected ? 400 : 500, { 'content-type': 'text/xml' });
         response.end(
           ok
             ? xml(
@@ -172,7 +197,9 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
                   '<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>',
               )
             : xml(
-                '<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>',
+                rejected
+                  ? '<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameter</Code><Message>rejected</Message></Error><RequestId>r</RequestId></ErrorResponse>'
+                  : '<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>down</Message></Error><RequestId>r</RequestId></ErrorResponse>',
               ),
         );
         return;
@@ -192,8 +219,9 @@ export async function startChannelStandIn(): Promise<ChannelStandIn> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls,
     requests: () => requests,
-    failWhen: (predicate) => {
+    failWhen: (predicate, how = 'unavailable') => {
       fails = predicate;
+      failure = how;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

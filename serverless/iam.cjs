@@ -206,10 +206,15 @@ function statementsFor(functionKey, fn, deploy, service, stage) {
     statements.push({
       Sid: 'NotificationEmail',
       Effect: 'Allow',
-      // SendBulkEmail with an inline template: authorised on the sending identity alone (no stored template).
+      // SES v2 SendBulkEmail requires both an identity and a template resource (Service Authorization Reference;
+      // the function sends an inline template, so no stored one is named: the account's templates of the region)
+      // and has no ses:FromAddress condition key, which would deny every call. The sender is bounded by the
+      // identity: set sesIdentity to the sender's address identity to allow that one address only.
       Action: ['ses:SendBulkEmail'],
-      Resource: sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`),
-      Condition: { StringEquals: { 'ses:FromAddress': emailFrom } },
+      Resource: [
+        sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${sesIdentity}`),
+        sub(`arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:template/*`),
+      ],
     });
   // schemaRegistry: the handler decodes with schemaRegistryFromEnv (SCHEMA_REGISTRY). GetSchemaVersion by
   // version id is authorised on the registry and schema.

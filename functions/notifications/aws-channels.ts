@@ -13,6 +13,7 @@ import {
 import { withoutCallLog } from '../../shared/aws-clients';
 import { chunk, mapBounded } from '../../shared/concurrency';
 import { ConfigurationError } from '../../shared/config';
+import { BatchLevelError, ServiceUnavailableError } from '../../shared/msk/errors';
 import { traced } from '../../shared/observability';
 import {
   type NotificationChannel,
@@ -22,28 +23,73 @@ import {
 } from './ports';
 import type { ChannelKind } from './rules';
 
-/** Client errors SNS/SES will answer the same way on every retry. */
-const permanentErrorNames = new Set([
+/** Whole-call errors about what the call carried: the same messages fail the same way on every retry. */
+const requestErrorNames = new Set([
   'InvalidParameterException',
   'InvalidParameterValueException',
-  'NotFoundException',
-  'AuthorizationErrorException',
   'MessageRejected',
   'BadRequestException',
+]);
+
+/**
+ * Whole-call errors about the deployment or the account (a missing topic, no authorization, a suspended or
+ * paused account, an unverified sender): no record is at fault and waiting does not fix them. They fail the
+ * invocation (shared/msk/errors.ts: batch-level, not transient), never a record.
+ */
+const deploymentErrorNames = new Set([
+  'NotFoundException',
+  'AuthorizationErrorException',
   'AccountSuspendedException',
   'MailFromDomainNotVerifiedException',
+  'SendingPausedException',
 ]);
+
+const permanent = (text: string): SendOutcome => ({
+  ok: false,
+  error: new PermanentChannelError(text),
+  permanent: true,
+});
+/** Not retried here; fails the invocation (batch-level). */
+const deployment = (text: string, cause?: unknown): SendOutcome => ({
+  ok: false,
+  error: new BatchLevelError(text, { cause }),
+  permanent: true,
+});
+/** Retried here, then inside the invocation like an outage (transient). */
+const unavailable = (text: string): SendOutcome => ({
+  ok: false,
+  error: new ServiceUnavailableError(text),
+  permanent: false,
+});
 
 /** A whole call's failure, as the outcome of each message it carried. */
 function failed(error: unknown): SendOutcome {
-  if (error instanceof Error && permanentErrorNames.has(error.name)) {
-    return {
-      ok: false,
-      error: new PermanentChannelError(`${error.name}: ${error.message}`),
-      permanent: true,
-    };
+  if (error instanceof Error && requestErrorNames.has(error.name)) {
+    return permanent(`${error.name}: ${error.message}`);
   }
+  if (error instanceof Error && deploymentErrorNames.has(error.name)) {
+    return deployment(`${error.name}: ${error.message}`, error);
+  }
+  // Throttling, 5xx, timeouts, refused connections: the SDK's error, which shared/msk/errors.ts classifies.
   return { ok: false, error: error instanceof Error ? error : new Error(String(error)), permanent: false };
+}
+
+/**
+ * Sends a batch call's messages, isolating a request error: when a call of several messages is refused as a
+ * whole for what it carried, each message is sent again in a call of its own, so one bad message costs itself
+ * only (ports.ts), not the messages it shared a call with.
+ */
+async function isolatingRequestErrors(
+  messages: NotificationMessage[],
+  concurrency: number,
+  call: (messages: NotificationMessage[]) => Promise<SendOutcome[]>,
+): Promise<SendOutcome[]> {
+  const outcomes = await call(messages);
+  const refusedWhole =
+    messages.length > 1 &&
+    outcomes.every((outcome) => !outcome.ok && outcome.error instanceof PermanentChannelError);
+  if (!refusedWhole) return outcomes;
+  return (await mapBounded(messages, concurrency, (message) => call([message]))).flat();
 }
 
 /** SNS takes at most 10 entries per PublishBatch. */
@@ -64,7 +110,7 @@ export class SnsChannel implements NotificationChannel {
 
   async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
     const batches = await mapBounded(chunk(messages, SNS_BATCH), this.concurrency, (batch) =>
-      this.publishBatch(batch),
+      isolatingRequestErrors(batch, this.concurrency, (some) => this.publishBatch(some)),
     );
     return batches.flat();
   }
@@ -99,26 +145,14 @@ export class SnsChannel implements NotificationChannel {
       outcomes.set(String(entry.Id), { ok: true, receipt: { messageId: entry.MessageId ?? '' } });
     }
     for (const entry of response.Failed ?? []) {
-      const text = entry.Message ?? 'failed';
-      // SenderFault: the entry itself is wrong (it fails the same way again); otherwise SNS's side, retried.
-      outcomes.set(
-        String(entry.Id),
-        entry.SenderFault
-          ? { ok: false, error: new PermanentChannelError(`${entry.Code}: ${text}`), permanent: true }
-          : {
-              ok: false,
-              error: Object.assign(new Error(text), { name: entry.Code ?? 'Error' }),
-              permanent: false,
-            },
-      );
+      const text = `${entry.Code}: ${entry.Message ?? 'failed'}`;
+      // SenderFault: the entry itself is wrong (it fails the same way again); otherwise SNS's side: an outage.
+      outcomes.set(String(entry.Id), entry.SenderFault ? permanent(text) : unavailable(text));
     }
     return messages.map(
       (message, index) =>
-        outcomes.get(String(index)) ?? {
-          ok: false,
-          error: new Error(`PublishBatch answered nothing for notification ${message.notificationId}`),
-          permanent: false,
-        },
+        outcomes.get(String(index)) ??
+        unavailable(`PublishBatch answered nothing for notification ${message.notificationId}`),
     );
   }
 }
@@ -128,42 +162,42 @@ const SES_BATCH = 50;
 
 /**
  * SendBulkEmail sends one template to many destinations; an inline template (nothing stored in SES) whose
- * subject and text are the message the function already rendered makes it send distinct messages. Triple
- * braces: the values go in as they are, not HTML-escaped (the email is text only).
+ * subject and text are the message the function already rendered makes it send distinct messages. `{{name}}` is
+ * the placeholder an inline template supports (simple substitution only), and SES does not HTML-escape values.
  */
-const PASS_THROUGH_TEMPLATE = { Subject: '{{{subject}}}', Text: '{{{body}}}' };
+const PASS_THROUGH_TEMPLATE = { Subject: '{{subject}}', Text: '{{body}}' };
+
+/** Entry statuses (the SDK's BulkEmailStatus) of the email itself: the same email fails the same way again. */
+const rejectedStatuses = new Set(['MESSAGE_REJECTED', 'INVALID_PARAMETER']);
 
 /**
- * Entry statuses (the SDK's BulkEmailStatus) no retry can fix: the message or the sender's setup is wrong, as
- * the same errors of a whole call are (permanentErrorNames). Paused sending (account or
- * configuration set) is an operator's switch, like an outage: retried, never a dead letter. Throttling, the
- * daily quota, TRANSIENT_FAILURE and FAILED are retried too.
+ * Entry statuses of the deployment or the account (sender, configuration set, pool, a suspended or paused account,
+ * the daily quota): waiting inside an invocation does not fix them, an operator or the next day does. They fail
+ * the invocation, as the same whole-call errors do; no record is at fault.
  */
-const permanentEntryStatuses = new Set([
-  'MESSAGE_REJECTED',
+const deploymentStatuses = new Set([
   'MAIL_FROM_DOMAIN_NOT_VERIFIED',
   'CONFIGURATION_SET_NOT_FOUND',
   'TEMPLATE_NOT_FOUND',
-  'ACCOUNT_SUSPENDED',
   'INVALID_SENDING_POOL_NAME',
-  'INVALID_PARAMETER',
+  'ACCOUNT_SUSPENDED',
+  'ACCOUNT_SENDING_PAUSED',
+  'CONFIGURATION_SET_SENDING_PAUSED',
+  'ACCOUNT_DAILY_QUOTA_EXCEEDED',
 ]);
 
+/** One entry's result. Throttling, TRANSIENT_FAILURE, FAILED and statuses not known here: SES's side, an outage. */
 function entryOutcome(message: NotificationMessage, result: BulkEmailEntryResult | undefined): SendOutcome {
   if (!result?.Status) {
-    return {
-      ok: false,
-      error: new Error(`SendBulkEmail answered no status for notification ${message.notificationId}`),
-      permanent: false,
-    };
+    return unavailable(`SendBulkEmail answered no status for notification ${message.notificationId}`);
   }
   if (result.Status === 'SUCCESS') {
     return { ok: true, receipt: { messageId: result.MessageId ?? message.notificationId } };
   }
   const text = `${result.Status}: ${result.Error ?? 'no reason given'}`;
-  return permanentEntryStatuses.has(result.Status)
-    ? { ok: false, error: new PermanentChannelError(text), permanent: true }
-    : { ok: false, error: Object.assign(new Error(text), { name: result.Status }), permanent: false };
+  if (rejectedStatuses.has(result.Status)) return permanent(text);
+  if (deploymentStatuses.has(result.Status)) return deployment(text);
+  return unavailable(text);
 }
 
 /**
@@ -183,7 +217,7 @@ export class SesChannel implements NotificationChannel {
 
   async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
     const batches = await mapBounded(chunk(messages, SES_BATCH), this.concurrency, (batch) =>
-      this.sendBulk(batch),
+      isolatingRequestErrors(batch, this.concurrency, (some) => this.sendBulk(some)),
     );
     return batches.flat();
   }
@@ -194,7 +228,8 @@ export class SesChannel implements NotificationChannel {
       response = await this.client.send(
         new SendBulkEmailCommand({
           FromEmailAddress: this.from,
-          // Every entry has its own data; the defaults are what a (never) missing entry would render.
+          // Every entry carries its own data. Default data too: SES v1's bulk call required it; empty values,
+          // which no entry uses.
           DefaultContent: {
             Template: {
               TemplateContent: PASS_THROUGH_TEMPLATE,
@@ -219,10 +254,8 @@ export class SesChannel implements NotificationChannel {
     // result is for: all are retried (a duplicate email at worst, never a failed one taken as sent).
     const results = response.BulkEmailEntryResults ?? [];
     if (results.length !== messages.length) {
-      const error = new Error(
-        `SendBulkEmail answered ${results.length} results for ${messages.length} emails`,
-      );
-      return messages.map(() => ({ ok: false, error, permanent: false }));
+      const text = `SendBulkEmail answered ${results.length} results for ${messages.length} emails`;
+      return messages.map(() => unavailable(text));
     }
     return messages.map((message, index) => entryOutcome(message, results[index]));
   }

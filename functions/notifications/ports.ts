@@ -28,7 +28,7 @@ export type SendOutcome =
   | { ok: false; error: Error; permanent: boolean };
 
 /**
- * Delivers messages to people. Adapters: SNS (PublishBatch, 10 a call), SES, the local outbox. One outcome per
+ * Delivers messages to people. Adapters: SNS (PublishBatch, 10 a call), SES (SendBulkEmail, 50 a call), the local outbox. One outcome per
  * message, in order; a message's failure is its outcome, so one bad message never costs the others. A
  * rejection means the call as a whole failed (every message not sent, transient).
  */

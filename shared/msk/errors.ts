@@ -33,6 +33,15 @@ export class SchemaRegistryUnavailableError extends BatchLevelError {
   override name = 'SchemaRegistryUnavailableError';
 }
 
+/**
+ * A service answered the call but not this item: it was throttled or failed on the service's side, reported in a
+ * batch API's per-entry result (SNS PublishBatch, SES SendBulkEmail), so without the SDK's `$metadata` that marks a
+ * failed call. Transient: retried inside the invocation like any outage, never the record's failure.
+ */
+export class ServiceUnavailableError extends BatchLevelError {
+  override name = 'ServiceUnavailableError';
+}
+
 /** SQLSTATE shape (class of two characters, then three): never matches Node's EPIPE-style codes. */
 const SQLSTATE = /^(?:[0-5][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}$/;
 
@@ -157,6 +166,7 @@ function someInChain(error: unknown, test: (error: object) => boolean, depth: nu
 }
 
 function isOutageItself(error: object): boolean {
+  if (error instanceof ServiceUnavailableError) return true;
   const { code, name, message, $metadata, $fault, $retryable } = error as ErrorFields;
   if (typeof code === 'string') {
     if (TRANSIENT_NETWORK_CODES.has(code)) return true;

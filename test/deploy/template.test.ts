@@ -702,9 +702,15 @@ describe('an AWS stage', () => {
           AWS_STAGE_PARAMS.notificationsPagerTopicArn,
           AWS_STAGE_PARAMS.notificationsPushTopicArn,
         ]);
-        expect(sends[1]!.Condition).toEqual({
-          StringEquals: { 'ses:FromAddress': AWS_STAGE_PARAMS.notificationsEmailFrom },
-        });
+        // SendBulkEmail requires an identity and a template resource and has no ses:FromAddress key (a
+        // condition on it would deny every call): the sender's identity (its domain by default) bounds it.
+        const domain = String(AWS_STAGE_PARAMS.notificationsEmailFrom).split('@')[1];
+        expect(sends[1]!.Action).toEqual(['ses:SendBulkEmail']);
+        expect(sends[1]!.Resource).toEqual([
+          { 'Fn::Sub': `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:identity/${domain}` },
+          { 'Fn::Sub': `arn:\${AWS::Partition}:ses:\${AWS::Region}:\${AWS::AccountId}:template/*` },
+        ]);
+        expect(sends[1]!.Condition).toBeUndefined();
       } else expect(sends, fn).toEqual([]);
     }
   });

@@ -123,7 +123,8 @@ describe('notifications handler', () => {
     const payments = [payment(1), payment(2), payment(3)];
     const event = kafkaEvent([criticalIncident, hitl, ...payments]);
 
-    channel.failWhen((subject) => subject.includes('bk-2'));
+    // SNS refuses bk-2's message as the sender's fault (SenderFault): its record fails, not the batch.
+    channel.failWhen((subject) => subject.includes('bk-2'), 'rejected');
     const first = await handler(event, lambdaContext('notifications'));
     const calls = channel.calls;
     expect(first.batchItemFailures).toEqual([
@@ -142,9 +143,9 @@ describe('notifications handler', () => {
       ]),
     );
     expect(delivered()).toHaveLength(4);
-    expect(calls.filter((call) => !call.ok)).toHaveLength(3); // bk-2: three attempts, then the failure path
+    expect(calls.filter((call) => !call.ok)).toHaveLength(1); // bk-2: its own fault, not retried in-process
 
-    // The ESM redelivers (here: the whole event, the worst case); SNS has recovered.
+    // The ESM redelivers (here: the whole event, the worst case); SNS takes the message now.
     channel.failWhen(() => false);
     const second = await handler(event, lambdaContext('notifications'));
     expect(second.batchItemFailures).toEqual([]);
@@ -159,7 +160,7 @@ describe('notifications handler', () => {
     // And once more: nothing reaches a channel.
     await handler(event, lambdaContext('notifications'));
     expect(calls.filter((call) => call.ok)).toHaveLength(5);
-    expect(calls).toHaveLength(8);
+    expect(calls).toHaveLength(6);
   });
 
   it('one partition of 100 notifications: 6 DynamoDB requests and 10 PublishBatch calls; redelivered: 3 and none', async () => {
@@ -183,7 +184,7 @@ describe('notifications handler', () => {
   });
 
   it('one partition of 60 review requests: 2 SendBulkEmail calls, each email as rendered, once', async () => {
-    // Characters an HTML-escaping template would change, and braces SES must not read as a variable.
+    // Characters an HTML-escaping template would change, and braces that must not be read as a variable.
     const incidentId = (n: number) => `inc-${n} & <"brake's"> {{x}}`;
     const batch = Array.from({ length: 60 }, (_, n) =>
       record('genai.hitl.requested', 7, `rev-bulk-${n}`, {
@@ -218,6 +219,31 @@ describe('notifications handler', () => {
     // Redelivered: all logged SENT, no email again.
     await handler(event, lambdaContext('notifications'));
     expect(channel.requests() - before.requests).toBe(2);
+  });
+
+  it('a throttled email is retried inside the invocation until SES takes it: no record failure, sent once', async () => {
+    const review = record('genai.hitl.requested', 8, 'rev-throttled', {
+      reviewId: 'rev-throttled',
+      incidentId: 'inc-throttled',
+      reason: 'LOW_CONFIDENCE',
+      reasons: ['LOW_CONFIDENCE'],
+      severity: 'MEDIUM',
+      explainer: 'MODEL',
+      confidence: 0.4,
+      summary: 'Hard braking',
+      requestedAt: Date.parse('2026-11-23T10:00:01Z'),
+    });
+    // ACCOUNT_THROTTLED for its first 4 attempts: more than the 3 notifications makes in a round, so the batch
+    // engine has to run the batch again (an outage), not report the record.
+    let throttled = 0;
+    channel.failWhen((subject) => subject.includes('inc-throttled') && throttled++ < 4, 'unavailable');
+    const before = channel.calls.length;
+    const response = await handler(kafkaEvent([review]), lambdaContext('notifications'));
+    channel.failWhen(() => false);
+    expect(response.batchItemFailures).toEqual([]);
+    const attempts = channel.calls.slice(before);
+    expect(attempts.map((call) => call.ok)).toEqual([false, false, false, false, true]);
+    expect(new Set(attempts.map((call) => call.notificationId)).size).toBe(1);
   });
 
   it('three partitions in one invocation: a lease each, and their log reads share one BatchGetItem', async () => {

@@ -2,7 +2,13 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../../shared/config';
 import { RecordDecodeError } from '../../../shared/msk/decode';
-import { isBatchLevelError, isStoreOutage, SchemaRegistryUnavailableError } from '../../../shared/msk/errors';
+import {
+  BatchLevelError,
+  isBatchLevelError,
+  isStoreOutage,
+  SchemaRegistryUnavailableError,
+  ServiceUnavailableError,
+} from '../../../shared/msk/errors';
 
 const withProps = (message: string, props: Record<string, unknown>) =>
   Object.assign(new Error(message), props);
@@ -40,6 +46,14 @@ describe('isStoreOutage', () => {
     [
       'one of several connection attempts',
       new AggregateError([withProps('refused', { code: 'ECONNREFUSED' })]),
+    ],
+    [
+      'a batch API entry throttled or failed on the service side',
+      new ServiceUnavailableError('ACCOUNT_THROTTLED'),
+    ],
+    [
+      'such an entry behind a record failure',
+      new Error('Notification n1 failed', { cause: new ServiceUnavailableError('TRANSIENT_FAILURE') }),
     ],
   ])('is true for %s', (_, error) => {
     expect(isStoreOutage(error)).toBe(true);
@@ -96,6 +110,7 @@ describe('transient (retried inside the invocation) is the outage subset of batc
       'a schema registry refusing us',
       new SchemaRegistryUnavailableError('Glue', { cause: aws('AccessDeniedException', 400) }),
     ],
+    ["an operator's switch (SES sending paused)", new BatchLevelError('ACCOUNT_SENDING_PAUSED: paused')],
   ])('%s fails the batch at once, without retries in the invocation', (_, error) => {
     expect(isBatchLevelError(error)).toBe(true);
     expect(isStoreOutage(error)).toBe(false);

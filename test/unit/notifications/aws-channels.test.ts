@@ -11,6 +11,7 @@ import {
 import { type NotificationMessage, PermanentChannelError } from '../../../functions/notifications/ports';
 import { notifyPartition } from '../../../functions/notifications/send-notifications';
 import { ConfigurationError } from '../../../shared/config';
+import { isBatchLevelError, isStoreOutage, ServiceUnavailableError } from '../../../shared/msk/errors';
 import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
 
 function clientThrowing(name: string) {
@@ -101,7 +102,11 @@ describe('SNS and SES channels', () => {
     expect(track.maxInFlight).toBe(2);
     expect(outcomes[0]).toEqual({ ok: true, receipt: { messageId: 'm-0' } });
     // Entry 3 of each batch failed on SNS's side (retried), entry 7 was the sender's fault (not retried).
-    expect(outcomes[13]).toMatchObject({ ok: false, permanent: false });
+    expect(outcomes[13]).toMatchObject({
+      ok: false,
+      permanent: false,
+      error: expect.any(ServiceUnavailableError),
+    });
     expect(outcomes[17]).toMatchObject({
       ok: false,
       permanent: true,
@@ -154,8 +159,8 @@ describe('SNS and SES channels', () => {
     const [first] = inputs;
     expect(first?.FromEmailAddress).toBe('from@x');
     expect(first?.DefaultContent.Template.TemplateContent).toEqual({
-      Subject: '{{{subject}}}',
-      Text: '{{{body}}}',
+      Subject: '{{subject}}',
+      Text: '{{body}}',
     });
     // Each entry carries its own rendered message as data, unescaped, and its notification id as a header.
     const entry = inputs[1]?.BulkEmailEntries[4];
@@ -169,7 +174,14 @@ describe('SNS and SES channels', () => {
     expect(entry?.ReplacementHeaders).toEqual([{ Name: 'X-Notification-Id', Value: 'n54' }]);
 
     expect(outcomes[0]).toEqual({ ok: true, receipt: { messageId: 'm-0' } });
-    expect(outcomes[53]).toMatchObject({ ok: false, permanent: false, error: { name: 'ACCOUNT_THROTTLED' } });
+    // Throttled: SES's side, an outage (retried here, then inside the invocation), never the record's failure.
+    expect(outcomes[53]).toMatchObject({
+      ok: false,
+      permanent: false,
+      error: expect.any(ServiceUnavailableError),
+    });
+    expect(outcomes[53]?.ok === false && outcomes[53].error.message).toBe('ACCOUNT_THROTTLED: slow down');
+    expect(outcomes[53]?.ok === false && isStoreOutage(outcomes[53].error)).toBe(true);
     expect(outcomes[57]).toMatchObject({
       ok: false,
       permanent: true,
@@ -189,31 +201,77 @@ describe('SNS and SES channels', () => {
     expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(2 * (50 - 3));
   });
 
-  it('retry emails whose sending is paused, and fail for good those no retry can send', async () => {
+  it("tell an email's own fault, the deployment's and SES's side apart by the entry's status", async () => {
     const answering = (Status: string) => ({
       send: async () => ({ BulkEmailEntryResults: [{ Status, Error: 'x' }] }),
     });
-    const outcome = async (status: string) =>
-      (
-        await new SesChannel(answering(status) as unknown as SESv2Client, 'f@x', 't@x').send([
-          message(1, 'EMAIL'),
-        ])
-      )[0];
+    const outcome = async (status: string) => {
+      const channel = new SesChannel(answering(status) as unknown as SESv2Client, 'f@x', 't@x');
+      const [sent] = await channel.send([message(1, 'EMAIL')]);
+      if (!sent || sent.ok) throw new Error(`${status} was taken as sent`);
+      return sent;
+    };
+    // SES's side (and a status this code does not know): retried, an outage for the batch engine.
+    for (const status of ['ACCOUNT_THROTTLED', 'TRANSIENT_FAILURE', 'FAILED', 'A_NEW_STATUS']) {
+      const failed = await outcome(status);
+      expect(failed.permanent, status).toBe(false);
+      expect(isStoreOutage(failed.error), status).toBe(true);
+    }
+    // The deployment or the account: not retried here, and it fails the invocation (no record is at fault).
     for (const status of [
       'ACCOUNT_SENDING_PAUSED',
       'CONFIGURATION_SET_SENDING_PAUSED',
       'ACCOUNT_DAILY_QUOTA_EXCEEDED',
-      'TRANSIENT_FAILURE',
-      'FAILED',
-    ])
-      expect(await outcome(status), status).toMatchObject({ ok: false, permanent: false });
-    for (const status of [
-      'MAIL_FROM_DOMAIN_NOT_VERIFIED',
       'ACCOUNT_SUSPENDED',
-      'INVALID_PARAMETER',
+      'MAIL_FROM_DOMAIN_NOT_VERIFIED',
       'CONFIGURATION_SET_NOT_FOUND',
-    ])
-      expect(await outcome(status), status).toMatchObject({ ok: false, permanent: true });
+    ]) {
+      const failed = await outcome(status);
+      expect(failed.permanent, status).toBe(true);
+      expect(isBatchLevelError(failed.error) && !isStoreOutage(failed.error), status).toBe(true);
+    }
+    // The email itself: its record fails (and goes to the on-failure destination after its retries).
+    for (const status of ['MESSAGE_REJECTED', 'INVALID_PARAMETER']) {
+      const failed = await outcome(status);
+      expect(failed.permanent, status).toBe(true);
+      expect(failed.error, status).toBeInstanceOf(PermanentChannelError);
+      expect(isBatchLevelError(failed.error), status).toBe(false);
+    }
+  });
+
+  it('send again one by one the messages of a call refused as a whole for what it carried', async () => {
+    type Entry = { ReplacementEmailContent: { ReplacementTemplate: { ReplacementTemplateData: string } } };
+    const calls: number[] = [];
+    // The service refuses any call that carries the bad message (its header, say), whatever else it carries.
+    const client = {
+      send: async (command: { input: { BulkEmailEntries: Entry[] } }) => {
+        const entries = command.input.BulkEmailEntries;
+        calls.push(entries.length);
+        if (
+          entries.some((e) =>
+            e.ReplacementEmailContent.ReplacementTemplate.ReplacementTemplateData.includes('bad'),
+          )
+        )
+          throw Object.assign(new Error('Invalid header'), { name: 'BadRequestException' });
+        return { BulkEmailEntryResults: entries.map((_, n) => ({ Status: 'SUCCESS', MessageId: `m${n}` })) };
+      },
+    };
+    const channel = new SesChannel(client as unknown as SESv2Client, 'f@x', 't@x');
+    const messages = [message(1, 'EMAIL'), { ...message(2, 'EMAIL'), body: 'bad' }, message(3, 'EMAIL')];
+    const outcomes = await channel.send(messages);
+    expect(calls).toEqual([3, 1, 1, 1]);
+    expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
+    expect(outcomes[1]).toMatchObject({ permanent: true, error: expect.any(PermanentChannelError) });
+
+    // A refusal about the deployment (the SNS topic is gone) is not the messages': one call, the invocation fails.
+    const { client: gone, calls: goneCalls } = clientThrowing('NotFoundException');
+    const sns = new SnsChannel(gone as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t');
+    const refused = await sns.send([message(1), message(2)]);
+    expect(goneCalls).toHaveLength(1);
+    for (const outcome of refused) {
+      expect(outcome.ok).toBe(false);
+      expect(!outcome.ok && isBatchLevelError(outcome.error) && !isStoreOutage(outcome.error)).toBe(true);
+    }
   });
 
   it('use the notification id as deduplication id on a FIFO topic', async () => {
