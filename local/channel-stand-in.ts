@@ -38,7 +38,7 @@ const escapeXml = (text: string) => text.replace(/[<>&"']/g, (c) => `&#${c.charC
 /**
  * An SES inline template with the data of one entry, as SES documents it: simple substitution of `{{name}}`, the
  * values as they are (SES does not HTML-escape), and the result not scanned again. Stricter than SES can be
- * seen to be: any other braces in the template (`{{{x}}}`, helpers, an unclosed tag) and a variable the data
+ * seen to be: any other brace in the template (`{{{x}}}`, helpers, an unclosed tag) and a variable the data
  * lacks are refused with a 400 (SES would accept the call and drop the email when rendering it, which no test
  * could see).
  */
@@ -47,7 +47,7 @@ function render(template: string, data: Record<string, unknown>): string {
   return parts
     .map((part, index) => {
       if (index % 2 === 0) {
-        if (part.includes('{{') || part.includes('}}'))
+        if (part.includes('{') || part.includes('}'))
           throw new Error(
             `the template has a tag an inline template does not support: ${JSON.stringify(part)}`,
           );

@@ -23,27 +23,57 @@ import {
 } from './ports';
 import type { ChannelKind } from './rules';
 
-/** Whole-call errors about what the call carried: the same messages fail the same way on every retry. */
+/**
+ * Whole-call errors about what the call carried: the same messages fail the same way on every retry. SES's
+ * MessageRejected also says "not verified" for a sender or (in the sandbox) a recipient: that one is the
+ * deployment's (below).
+ */
 const requestErrorNames = new Set([
   'InvalidParameterException',
   'InvalidParameterValueException',
   'MessageRejected',
   'BadRequestException',
+  'BatchRequestTooLongException',
 ]);
 
 /**
- * Whole-call errors about the deployment or the account (a missing topic, no authorization, a suspended or
- * paused account, an unverified sender): no record is at fault and waiting does not fix them. They fail the
- * invocation (shared/msk/errors.ts: batch-level, not transient), never a record.
+ * Whole-call errors (and SNS entry codes) about the deployment, the account or this code (a missing topic or
+ * key, no authorization, a suspended or paused account, a sender not verified, a malformed batch): no record is
+ * at fault and waiting inside an invocation does not fix them. They fail the invocation (shared/msk/errors.ts:
+ * batch-level, not transient); after the ESM's retries the batch goes to the on-failure destination with the
+ * reason, to be redriven once fixed.
  */
 const deploymentErrorNames = new Set([
+  'NotFound',
   'NotFoundException',
+  'AuthorizationError',
   'AuthorizationErrorException',
+  'InvalidSecurity',
+  'InvalidSecurityException',
+  'KMSAccessDenied',
+  'KMSAccessDeniedException',
+  'KMSDisabled',
+  'KMSDisabledException',
+  'KMSInvalidState',
+  'KMSInvalidStateException',
+  'KMSNotFound',
+  'KMSNotFoundException',
+  'KMSOptInRequired',
   'AccountSuspendedException',
   'MailFromDomainNotVerifiedException',
   'SendingPausedException',
+  'EmptyBatchRequestException',
+  'TooManyEntriesInBatchRequestException',
+  'InvalidBatchEntryIdException',
+  'BatchEntryIdsNotDistinctException',
 ]);
 
+/** Whole-call errors on the service's side that the SDK reports as client faults. */
+const unavailableErrorNames = new Set(['KMSThrottling', 'KMSThrottlingException']);
+
+const NOT_VERIFIED = /not verified/i;
+
+/** The message itself: not retried, its record fails. */
 const permanent = (text: string): SendOutcome => ({
   ok: false,
   error: new PermanentChannelError(text),
@@ -61,35 +91,52 @@ const unavailable = (text: string): SendOutcome => ({
   error: new ServiceUnavailableError(text),
   permanent: false,
 });
+/**
+ * An answer that cannot say whether a message went out (no result for it, or not one result per message): sent
+ * again only by the ESM's retry of a failed invocation, not in-process or by the engine's outage retries, so a
+ * message that did go out is duplicated a few times at most.
+ */
+const ambiguous = (text: string): SendOutcome =>
+  deployment(`${text} (the answer does not say if it was sent)`);
+
+/** A whole call refused for what it carried: each message is tried again on its own (isolatingRequestErrors). */
+class CallRefusedError extends PermanentChannelError {
+  override name = 'CallRefusedError';
+}
 
 /** A whole call's failure, as the outcome of each message it carried. */
 function failed(error: unknown): SendOutcome {
-  if (error instanceof Error && requestErrorNames.has(error.name)) {
-    return permanent(`${error.name}: ${error.message}`);
-  }
-  if (error instanceof Error && deploymentErrorNames.has(error.name)) {
-    return deployment(`${error.name}: ${error.message}`, error);
-  }
+  if (!(error instanceof Error)) return { ok: false, error: new Error(String(error)), permanent: false };
+  const text = `${error.name}: ${error.message}`;
+  if (deploymentErrorNames.has(error.name) || NOT_VERIFIED.test(error.message))
+    return deployment(text, error);
+  if (requestErrorNames.has(error.name))
+    return { ok: false, error: new CallRefusedError(text), permanent: true };
+  if (unavailableErrorNames.has(error.name)) return unavailable(text);
   // Throttling, 5xx, timeouts, refused connections: the SDK's error, which shared/msk/errors.ts classifies.
-  return { ok: false, error: error instanceof Error ? error : new Error(String(error)), permanent: false };
+  return { ok: false, error, permanent: false };
 }
 
 /**
- * Sends a batch call's messages, isolating a request error: when a call of several messages is refused as a
- * whole for what it carried, each message is sent again in a call of its own, so one bad message costs itself
- * only (ports.ts), not the messages it shared a call with.
+ * Sends a batch call's messages, isolating a refused call: when a call of several messages is refused as a whole
+ * for what it carried, each message is sent again in a call of its own (one at a time: a rare path, and the
+ * channel's calls in flight stay as configured), so one bad message costs itself only (ports.ts). When every one
+ * of them is refused on its own too, no message is at fault but the deployment or this code: the invocation fails.
  */
-async function isolatingRequestErrors(
+async function isolatingRefusedCalls(
   messages: NotificationMessage[],
-  concurrency: number,
   call: (messages: NotificationMessage[]) => Promise<SendOutcome[]>,
 ): Promise<SendOutcome[]> {
   const outcomes = await call(messages);
-  const refusedWhole =
-    messages.length > 1 &&
-    outcomes.every((outcome) => !outcome.ok && outcome.error instanceof PermanentChannelError);
-  if (!refusedWhole) return outcomes;
-  return (await mapBounded(messages, concurrency, (message) => call([message]))).flat();
+  const refused = (outcome: SendOutcome | undefined) =>
+    !outcome?.ok && outcome?.error instanceof CallRefusedError;
+  if (messages.length < 2 || !outcomes.every(refused)) return outcomes;
+  const alone = (await mapBounded(messages, 1, (message) => call([message]))).flat();
+  if (!alone.every(refused)) return alone;
+  const reason = alone[0]?.ok === false ? alone[0].error.message : 'refused';
+  return messages.map(() =>
+    deployment(`every message of the call was refused on its own too, so none is at fault: ${reason}`),
+  );
 }
 
 /** SNS takes at most 10 entries per PublishBatch. */
@@ -110,7 +157,7 @@ export class SnsChannel implements NotificationChannel {
 
   async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
     const batches = await mapBounded(chunk(messages, SNS_BATCH), this.concurrency, (batch) =>
-      isolatingRequestErrors(batch, this.concurrency, (some) => this.publishBatch(some)),
+      isolatingRefusedCalls(batch, (some) => this.publishBatch(some)),
     );
     return batches.flat();
   }
@@ -146,13 +193,21 @@ export class SnsChannel implements NotificationChannel {
     }
     for (const entry of response.Failed ?? []) {
       const text = `${entry.Code}: ${entry.Message ?? 'failed'}`;
-      // SenderFault: the entry itself is wrong (it fails the same way again); otherwise SNS's side: an outage.
-      outcomes.set(String(entry.Id), entry.SenderFault ? permanent(text) : unavailable(text));
+      // The topic, its key or our authorization: the deployment's. Else SenderFault: the entry itself is wrong (it
+      // fails the same way again); otherwise SNS's side: an outage.
+      outcomes.set(
+        String(entry.Id),
+        deploymentErrorNames.has(entry.Code ?? '')
+          ? deployment(text)
+          : entry.SenderFault
+            ? permanent(text)
+            : unavailable(text),
+      );
     }
     return messages.map(
       (message, index) =>
         outcomes.get(String(index)) ??
-        unavailable(`PublishBatch answered nothing for notification ${message.notificationId}`),
+        ambiguous(`PublishBatch answered nothing for notification ${message.notificationId}`),
     );
   }
 }
@@ -189,14 +244,14 @@ const deploymentStatuses = new Set([
 /** One entry's result. Throttling, TRANSIENT_FAILURE, FAILED and statuses not known here: SES's side, an outage. */
 function entryOutcome(message: NotificationMessage, result: BulkEmailEntryResult | undefined): SendOutcome {
   if (!result?.Status) {
-    return unavailable(`SendBulkEmail answered no status for notification ${message.notificationId}`);
+    return ambiguous(`SendBulkEmail answered no status for notification ${message.notificationId}`);
   }
   if (result.Status === 'SUCCESS') {
     return { ok: true, receipt: { messageId: result.MessageId ?? message.notificationId } };
   }
   const text = `${result.Status}: ${result.Error ?? 'no reason given'}`;
+  if (deploymentStatuses.has(result.Status) || NOT_VERIFIED.test(result.Error ?? '')) return deployment(text);
   if (rejectedStatuses.has(result.Status)) return permanent(text);
-  if (deploymentStatuses.has(result.Status)) return deployment(text);
   return unavailable(text);
 }
 
@@ -217,7 +272,7 @@ export class SesChannel implements NotificationChannel {
 
   async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
     const batches = await mapBounded(chunk(messages, SES_BATCH), this.concurrency, (batch) =>
-      isolatingRequestErrors(batch, this.concurrency, (some) => this.sendBulk(some)),
+      isolatingRefusedCalls(batch, (some) => this.sendBulk(some)),
     );
     return batches.flat();
   }
@@ -251,11 +306,11 @@ export class SesChannel implements NotificationChannel {
       return messages.map(() => failed(error));
     }
     // One result per entry, in the entries' order. An answer of another length cannot say which email each
-    // result is for: all are retried (a duplicate email at worst, never a failed one taken as sent).
+    // result is for: none is taken as sent.
     const results = response.BulkEmailEntryResults ?? [];
     if (results.length !== messages.length) {
       const text = `SendBulkEmail answered ${results.length} results for ${messages.length} emails`;
-      return messages.map(() => unavailable(text));
+      return messages.map(() => ambiguous(text));
     }
     return messages.map((message, index) => entryOutcome(message, results[index]));
   }

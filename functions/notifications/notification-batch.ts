@@ -3,6 +3,7 @@ import {
   type AggregateResult,
   type BatchPolicy,
   type DecodedPartition,
+  isBatchLevelError,
   RecordDecodeError,
   type RecordFailure,
 } from '../../shared/msk';
@@ -53,12 +54,14 @@ export interface NotificationBatchResult extends AggregateResult {
  * log read and written in bulk, the sends at once), the partitions at once. A failed event is reported with
  * its successors in the partition (the engine reports from the earliest failure; decode errors it finds
  * itself); a partition whose log could not be read or written fails from its first record, and when that
- * is an outage the engine runs the batch again, which is safe: what was sent is logged and skipped.
+ * is an outage the engine runs the batch again: what was sent and logged is skipped (a log write that failed
+ * after its sends leaves them to be sent again, at least once: README).
  *
  * The partitions that succeeded keep their leases for their next batches, except in an attempt where some
- * partition's log failed: the engine may then give up on the invocation, and the ESM's retry of the whole
- * batch (with more records, maybe) would wait up to the lease's length for them. So they are released then
- * (one request each, on those attempts only), under the holder every partition of the attempt shares.
+ * partition's log failed or a send failed for a batch-level reason (an outage, the deployment's): the engine
+ * then runs the batch again or fails the invocation, and that retry or the ESM's (with more records, maybe)
+ * would wait up to the lease's length for them. So they are released then (one request each, on those
+ * attempts only), under the holder every partition of the attempt shares.
  */
 export function notificationsPolicy(
   dependencies: SendNotificationsDependencies,
@@ -94,8 +97,10 @@ export function notificationsPolicy(
           if (failed && outcome.failure) failures.push({ record: failed, error: outcome.failure.error });
         }),
       );
-      if (logFailed) {
-        // Best effort: a lease not released lapses by itself.
+      // The invocation is going to fail or run the batch again (a log that could not be read or written, or a send
+      // failure that is batch-level: an outage or the deployment's), and its retry may bring other offsets than a
+      // kept lease's: release them. Best effort: a lease not released lapses by itself.
+      if (logFailed || failures.some((failure) => isBatchLevelError(failure.error))) {
         await Promise.all(
           kept.map((key) => dependencies.log.releaseLease(key, holder).catch(() => undefined)),
         );

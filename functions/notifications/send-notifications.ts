@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { ServiceUnavailableError } from '../../shared/msk/errors';
 import type {
   DeliveryReceipt,
   HeldLease,
@@ -335,14 +336,24 @@ async function deliver(
   const retry = dependencies.retry ?? DEFAULT_RETRY;
   const attemptTimeoutMs = dependencies.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
   const delivered = new Map<string, Delivery>();
+  /** Each pending message's last transient failure. */
+  const lastError = new Map<string, Error>();
   let pending = messages;
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (clock() + attemptTimeoutMs > leaseUntil) {
-      // Another invocation may take the lease over before this attempt ends: it would send too.
-      const error = new NotificationDeliveryError(
-        'not sent: the lease would end before the send could finish',
-      );
-      for (const message of pending) delivered.set(message.notificationId, { error, attempts: attempt - 1 });
+      // Another invocation may take the lease over before this attempt ends: it would send too. Not the
+      // message's fault: an outage (the last failure, or the time the lease and log took) for the batch engine.
+      for (const message of pending) {
+        const error = new NotificationDeliveryError(
+          'not sent: the lease would end before the send could finish',
+          {
+            cause:
+              lastError.get(message.notificationId) ??
+              new ServiceUnavailableError('the lease ran out before a send could start'),
+          },
+        );
+        delivered.set(message.notificationId, { error, attempts: attempt - 1 });
+      }
       break;
     }
     const outcomes = await dependencies.channel
@@ -354,8 +365,10 @@ async function deliver(
     for (const [index, message] of pending.entries()) {
       const outcome = outcomes[index];
       if (outcome?.ok) delivered.set(message.notificationId, { receipt: outcome.receipt, attempts: attempt });
-      else if (outcome && !outcome.permanent && attempt < retry.attempts) again.push(message);
-      else {
+      else if (outcome && !outcome.permanent && attempt < retry.attempts) {
+        lastError.set(message.notificationId, outcome.error);
+        again.push(message);
+      } else {
         const error = outcome ? outcome.error : new Error('the channel returned no outcome for this message');
         delivered.set(message.notificationId, { error, attempts: attempt });
       }

@@ -34,9 +34,10 @@ export class SchemaRegistryUnavailableError extends BatchLevelError {
 }
 
 /**
- * A service answered the call but not this item: it was throttled or failed on the service's side, reported in a
- * batch API's per-entry result (SNS PublishBatch, SES SendBulkEmail), so without the SDK's `$metadata` that marks a
- * failed call. Transient: retried inside the invocation like any outage, never the record's failure.
+ * A transient failure without the SDK's `$metadata` to tell it: a service that answered the call but not this item
+ * (throttled or failed on its side, in a batch API's per-entry result: SNS PublishBatch, SES SendBulkEmail), or a
+ * send that had to stop because its lease was running out. Retried inside the invocation like any outage, never
+ * the record's failure.
  */
 export class ServiceUnavailableError extends BatchLevelError {
   override name = 'ServiceUnavailableError';

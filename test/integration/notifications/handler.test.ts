@@ -246,6 +246,23 @@ describe('notifications handler', () => {
     expect(new Set(attempts.map((call) => call.notificationId)).size).toBe(1);
   });
 
+  it('an SNS outage that does not clear fails the invocation, not the record, when the time is up', async () => {
+    // PublishBatch answers, but fails the entry on SNS's side (no SenderFault), every time.
+    channel.failWhen((subject) => subject.includes('bk-sns-down'), 'unavailable');
+    const before = channel.calls.length;
+    // 10.6 s left: the engine retries inside the invocation until 10 s before the end, then gives up.
+    await expect(
+      handler(
+        kafkaEvent([failedPayment(9, 'pay-sns-down', 'cust-9', 900)]),
+        lambdaContext('notifications', 10_600),
+      ),
+    ).rejects.toThrow(/InternalError: down/);
+    channel.failWhen(() => false);
+    // Tried more than one in-process round (3): the batch ran again before the invocation failed.
+    expect(channel.calls.length - before).toBeGreaterThan(3);
+    expect(channel.calls.slice(before).every((call) => call.service === 'sns' && !call.ok)).toBe(true);
+  });
+
   it('three partitions in one invocation: a lease each, and their log reads share one BatchGetItem', async () => {
     const batch = [4, 5, 6].flatMap((partition) =>
       Array.from({ length: 5 }, (_, n) =>

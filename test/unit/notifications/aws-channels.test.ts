@@ -8,7 +8,11 @@ import {
   channelsConfigured,
   createChannel,
 } from '../../../functions/notifications/channel-config';
-import { type NotificationMessage, PermanentChannelError } from '../../../functions/notifications/ports';
+import {
+  type NotificationMessage,
+  PermanentChannelError,
+  type SendOutcome,
+} from '../../../functions/notifications/ports';
 import { notifyPartition } from '../../../functions/notifications/send-notifications';
 import { ConfigurationError } from '../../../shared/config';
 import { isBatchLevelError, isStoreOutage, ServiceUnavailableError } from '../../../shared/msk/errors';
@@ -41,7 +45,7 @@ type BatchInput = { PublishBatchRequestEntries: { Id: string; MessageDeduplicati
 
 /** An SNS client that answers PublishBatch, failing the entries `fail` selects, and tracks calls in flight. */
 function batchingClient(
-  fail: (entry: { Id: string }) => { SenderFault: boolean } | undefined = () => undefined,
+  fail: (entry: { Id: string }) => { SenderFault: boolean; Code?: string } | undefined = () => undefined,
 ) {
   const inputs: BatchInput[] = [];
   const track = { inFlight: 0, maxInFlight: 0 };
@@ -188,15 +192,21 @@ describe('SNS and SES channels', () => {
       error: expect.any(PermanentChannelError),
     });
     expect(outcomes[57]?.ok === false && outcomes[57].error.message).toBe('MESSAGE_REJECTED: virus');
-    // An entry the answer has no status for is retried, never taken as sent.
-    expect(outcomes[59]).toMatchObject({ ok: false, permanent: false });
+    // An answer that does not say whether an email went out: never taken as sent, and not resent in-process or by
+    // the engine's outage retries (a duplicate each time if it did go out); it fails the invocation.
+    const failsInvocation = (outcome: SendOutcome | undefined) =>
+      outcome?.ok === false &&
+      outcome.permanent &&
+      isBatchLevelError(outcome.error) &&
+      !isStoreOutage(outcome.error);
+    expect(failsInvocation(outcomes[59])).toBe(true);
     expect(outcomes[59]?.ok === false && outcomes[59].error.message).toMatch(
       /no status for notification n59/,
     );
-    // A short answer cannot say which result is whose: the whole call is retried.
-    expect(outcomes.slice(100).every((outcome) => !outcome.ok && !outcome.permanent)).toBe(true);
-    expect(outcomes[100]?.ok === false && outcomes[100].error.message).toBe(
-      'SendBulkEmail answered 19 results for 20 emails',
+    // A short answer cannot say which result is whose: the same for the whole call.
+    expect(outcomes.slice(100).every(failsInvocation)).toBe(true);
+    expect(outcomes[100]?.ok === false && outcomes[100].error.message).toMatch(
+      /^SendBulkEmail answered 19 results for 20 emails/,
     );
     expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(2 * (50 - 3));
   });
@@ -230,6 +240,18 @@ describe('SNS and SES channels', () => {
       expect(failed.permanent, status).toBe(true);
       expect(isBatchLevelError(failed.error) && !isStoreOutage(failed.error), status).toBe(true);
     }
+    // Rejected because an address is not verified (the SES sandbox, a sender identity): the deployment's.
+    const unverified = new SesChannel(
+      {
+        send: async () => ({
+          BulkEmailEntryResults: [{ Status: 'MESSAGE_REJECTED', Error: 'Email address is not verified.' }],
+        }),
+      } as unknown as SESv2Client,
+      'f@x',
+      't@x',
+    );
+    const [rejected] = await unverified.send([message(1, 'EMAIL')]);
+    expect(rejected?.ok === false && isBatchLevelError(rejected.error)).toBe(true);
     // The email itself: its record fails (and goes to the on-failure destination after its retries).
     for (const status of ['MESSAGE_REJECTED', 'INVALID_PARAMETER']) {
       const failed = await outcome(status);
@@ -263,6 +285,43 @@ describe('SNS and SES channels', () => {
     expect(outcomes.map((outcome) => outcome.ok)).toEqual([true, false, true]);
     expect(outcomes[1]).toMatchObject({ permanent: true, error: expect.any(PermanentChannelError) });
 
+    // Every message refused on its own too: none is at fault (a sender or header the deployment set): the
+    // invocation fails, no record does.
+    calls.length = 0;
+    const allBad = await channel.send([
+      { ...message(1, 'EMAIL'), body: 'bad' },
+      { ...message(2, 'EMAIL'), body: 'bad' },
+    ]);
+    expect(calls).toEqual([2, 1, 1]);
+    for (const outcome of allBad)
+      expect(!outcome.ok && isBatchLevelError(outcome.error) && !isStoreOutage(outcome.error)).toBe(true);
+    // One message refused alone is its record's failure.
+    calls.length = 0;
+    const [alone] = await channel.send([{ ...message(1, 'EMAIL'), body: 'bad' }]);
+    expect(calls).toEqual([1]);
+    expect(alone).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
+    expect(alone?.ok === false && isBatchLevelError(alone.error)).toBe(false);
+
+    // Entries rejected one by one in an answered call are not a refused call: nothing is sent again.
+    calls.length = 0;
+    const rejecting = new SesChannel(
+      {
+        send: async (command: { input: { BulkEmailEntries: Entry[] } }) => {
+          calls.push(command.input.BulkEmailEntries.length);
+          return {
+            BulkEmailEntryResults: command.input.BulkEmailEntries.map(() => ({
+              Status: 'MESSAGE_REJECTED',
+              Error: 'virus',
+            })),
+          };
+        },
+      } as unknown as SESv2Client,
+      'f@x',
+      't@x',
+    );
+    await rejecting.send([message(1, 'EMAIL'), message(2, 'EMAIL')]);
+    expect(calls).toEqual([2]);
+
     // A refusal about the deployment (the SNS topic is gone) is not the messages': one call, the invocation fails.
     const { client: gone, calls: goneCalls } = clientThrowing('NotFoundException');
     const sns = new SnsChannel(gone as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t');
@@ -272,6 +331,25 @@ describe('SNS and SES channels', () => {
       expect(outcome.ok).toBe(false);
       expect(!outcome.ok && isBatchLevelError(outcome.error) && !isStoreOutage(outcome.error)).toBe(true);
     }
+  });
+
+  it("tell an SNS entry's own fault, the topic's and SNS's side apart", async () => {
+    const { client } = batchingClient((entry) =>
+      entry.Id === '0'
+        ? { SenderFault: true }
+        : entry.Id === '1'
+          ? { SenderFault: true, Code: 'KMSAccessDenied' }
+          : entry.Id === '2'
+            ? { SenderFault: false }
+            : undefined,
+    );
+    const channel = new SnsChannel(client as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t');
+    const [own, topic, side, sent] = await channel.send([message(0), message(1), message(2), message(3)]);
+    expect(own).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
+    expect(topic?.ok === false && topic.permanent && isBatchLevelError(topic.error)).toBe(true);
+    expect(topic?.ok === false && isStoreOutage(topic.error)).toBe(false);
+    expect(side?.ok === false && !side.permanent && isStoreOutage(side.error)).toBe(true);
+    expect(sent?.ok).toBe(true);
   });
 
   it('use the notification id as deduplication id on a FIFO topic', async () => {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { RoutingChannel } from '../../../functions/notifications/aws-channels';
 import { notificationsPolicy } from '../../../functions/notifications/notification-batch';
+import type { NotificationChannel } from '../../../functions/notifications/ports';
 import { fileCatalogSchemaRegistry as registry } from '../../../shared/contracts/file-catalog-registry';
 import { decodeEvent, kafkaEvent, runBatch, withRawRecords } from '../../../shared/msk';
+import { ServiceUnavailableError } from '../../../shared/msk/errors';
 import { sampleAvroRecord } from '../../support/msk-records';
 import { InMemoryNotificationLog, RecordingChannel } from './fakes';
 
@@ -101,6 +103,33 @@ describe('notifications on the batch engine (aggregate policy)', () => {
     expect(result.failed).toEqual(['payment.failed-1@1']);
     expect(log.leases.get(`${topic}-0`)?.leaseUntil).toBeGreaterThan(0);
     expect(log.releases).toBe(1); // partition 1's, for its redelivery
+  });
+
+  it('gives back the leases it kept when a send fails as an outage: the batch is run again or the invocation fails', async () => {
+    const log = new InMemoryNotificationLog();
+    const throttling: NotificationChannel = {
+      send: async (messages) =>
+        messages.map((message) =>
+          message.subject.includes('bk-1-1')
+            ? {
+                ok: false,
+                error: new ServiceUnavailableError('ACCOUNT_THROTTLED: slow down'),
+                permanent: false,
+              }
+            : { ok: true, receipt: { messageId: message.notificationId } },
+        ),
+    };
+    const event = kafkaEvent([record(0, 1), record(1, 1)]);
+    const partitions = withRawRecords(await decodeEvent(event, { registry }), event.records);
+    // No time left to retry inside the invocation (retryUntil 0): the outage fails it as a whole, no record.
+    await expect(
+      runBatch(partitions, notificationsPolicy({ channel: throttling, log, sleep: async () => {} })),
+    ).rejects.toThrow(/ACCOUNT_THROTTLED/);
+    // Partition 0 was sent and logged, and its lease given back: the retry, whatever offsets it brings, does not
+    // wait for it.
+    expect(log.logged.filter((entry) => entry.status === 'SENT')).toHaveLength(1);
+    expect(log.leases.get(`${topic}-0`)).toMatchObject({ leaseUntil: 0 });
+    expect(log.releases).toBe(2);
   });
 
   it('fails the invocation, not the records, when a record needs a channel the function is not wired for', async () => {

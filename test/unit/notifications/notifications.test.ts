@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { NotificationChannel } from '../../../functions/notifications/ports';
 import type { ConsumedEvent } from '../../../functions/notifications/rules';
 import { decideNotifications, formatMinorUnits } from '../../../functions/notifications/rules';
 import {
@@ -8,6 +9,7 @@ import {
   type SendNotificationsDependencies,
 } from '../../../functions/notifications/send-notifications';
 import { placeholders, render, TemplateError, templates } from '../../../functions/notifications/templates';
+import { isStoreOutage, ServiceUnavailableError } from '../../../shared/msk/errors';
 import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
 
 const noSleep = async () => {};
@@ -532,5 +534,44 @@ describe('notifyPartition', () => {
     expect(channel.calls).toBe(1);
     expect(result.failure?.error.message).toMatch(/lease would end before the send could finish/);
     expect(log.logged).toMatchObject([{ status: 'FAILED', attempts: 1 }]);
+    // The channel's failure was not an outage (a plain error): the record's, as after the last attempt.
+    expect(isStoreOutage(result.failure?.error)).toBe(false);
+  });
+
+  it('stops at the lease as an outage when the last failure was one, or when no send could start', async () => {
+    const throttled: NotificationChannel = {
+      send: async (messages) =>
+        messages.map(() => ({
+          ok: false,
+          error: new ServiceUnavailableError('ACCOUNT_THROTTLED'),
+          permanent: false,
+        })),
+    };
+    let now = 0;
+    const slow = await notifyPartition(at(0, 1), [sampleEvents.bookingCreated], {
+      channel: throttled,
+      log: new InMemoryNotificationLog(),
+      leaseMs: 10_000,
+      attemptTimeoutMs: 7_000,
+      clock: () => now,
+      sleep: async (ms) => {
+        now += ms + 4_000;
+      },
+    });
+    expect(slow.failure?.error.message).toMatch(/lease would end/);
+    // The batch engine runs the batch again (shared/msk/engine.ts) instead of failing the record.
+    expect(isStoreOutage(slow.failure?.error)).toBe(true);
+
+    const channel = new RecordingChannel();
+    const late = await notifyPartition(at(0, 1), [sampleEvents.bookingCreated], {
+      channel,
+      log: new InMemoryNotificationLog(),
+      leaseMs: 5_000, // shorter than one attempt may take: no send can start
+      attemptTimeoutMs: 7_000,
+      clock: () => 0,
+      sleep: async () => {},
+    });
+    expect(channel.calls).toBe(0);
+    expect(isStoreOutage(late.failure?.error)).toBe(true);
   });
 });
