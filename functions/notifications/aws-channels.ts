@@ -99,7 +99,7 @@ const unavailable = (text: string): SendOutcome => ({
 const ambiguous = (text: string): SendOutcome =>
   deployment(`${text} (the answer does not say if it was sent)`);
 
-/** A whole call refused for what it carried: each message is tried again on its own (isolatingRequestErrors). */
+/** A whole call refused for what it carried: each message is tried again on its own (isolatingRefusedCalls). */
 class CallRefusedError extends PermanentChannelError {
   override name = 'CallRefusedError';
 }
@@ -119,9 +119,9 @@ function failed(error: unknown): SendOutcome {
 
 /**
  * Sends a batch call's messages, isolating a refused call: when a call of several messages is refused as a whole
- * for what it carried, each message is sent again in a call of its own (one at a time: a rare path, and the
- * channel's calls in flight stay as configured), so one bad message costs itself only (ports.ts). When every one
- * of them is refused on its own too, no message is at fault but the deployment or this code: the invocation fails.
+ * for what it carried, each message is sent again in a call of its own, so one bad message costs itself only
+ * (ports.ts). When every one of them is refused on its own too, no message is at fault but the deployment or this
+ * code: the invocation fails. (A single message refused is its record's failure: one call cannot tell.)
  */
 async function isolatingRefusedCalls(
   messages: NotificationMessage[],
@@ -131,7 +131,8 @@ async function isolatingRefusedCalls(
   const refused = (outcome: SendOutcome | undefined) =>
     !outcome?.ok && outcome?.error instanceof CallRefusedError;
   if (messages.length < 2 || !outcomes.every(refused)) return outcomes;
-  const alone = (await mapBounded(messages, 1, (message) => call([message]))).flat();
+  // All at once: the attempt stays two rounds of calls long (DEFAULT_ATTEMPT_TIMEOUT_MS), within the lease.
+  const alone = (await Promise.all(messages.map((message) => call([message])))).flat();
   if (!alone.every(refused)) return alone;
   const reason = alone[0]?.ok === false ? alone[0].error.message : 'refused';
   return messages.map(() =>
@@ -199,7 +200,7 @@ export class SnsChannel implements NotificationChannel {
         String(entry.Id),
         deploymentErrorNames.has(entry.Code ?? '')
           ? deployment(text)
-          : entry.SenderFault
+          : entry.SenderFault && !unavailableErrorNames.has(entry.Code ?? '')
             ? permanent(text)
             : unavailable(text),
       );
@@ -365,8 +366,9 @@ export interface AwsChannelSettings {
 
 /**
  * The SNS and SES clients make one attempt per call: notifyPartition retries (with backoff, logged in the
- * notification log), so SDK retries would multiply the attempts. Each attempt is bounded (2 s to connect, 5 s
- * to answer: DEFAULT_ATTEMPT_TIMEOUT_MS), so notifyPartition can start only attempts that end within its lease.
+ * notification log), so SDK retries would multiply the attempts. Each call is bounded (2 s to connect, 5 s to
+ * answer), an attempt to two rounds of calls (a refused call, then its messages alone: DEFAULT_ATTEMPT_TIMEOUT_MS),
+ * so notifyPartition can start only attempts that end within its lease.
  */
 const oneBoundedAttempt = {
   maxAttempts: 1,

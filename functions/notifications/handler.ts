@@ -8,6 +8,7 @@ import { createObservability } from '../../shared/observability';
 import { channelAdapterName, createChannel } from './channel-config';
 import { DynamoDbNotificationLog } from './dynamodb-notification-log';
 import { notificationsPolicy } from './notification-batch';
+import { checkedLeaseMs, DEFAULT_LEASE_MS } from './send-notifications';
 
 // Wiring only: configuration, adapters, then decode -> per partition: lease, read the log, send, record.
 const env = requireEnv('NOTIFICATIONS_TABLE');
@@ -30,7 +31,7 @@ const kafkaHandler = createKafkaHandler({
         attempts: intFromEnv('CHANNEL_ATTEMPTS', 3),
         baseDelayMs: intFromEnv('CHANNEL_RETRY_BASE_MS', 200),
       },
-      leaseMs: intFromEnv('NOTIFICATION_LEASE_MS', 30_000),
+      leaseMs: checkedLeaseMs(intFromEnv('NOTIFICATION_LEASE_MS', DEFAULT_LEASE_MS)),
       holder: () => invocation?.awsRequestId ?? randomUUID(),
       claimWaitBudgetMs: () => (invocation ? invocation.getRemainingTimeInMillis() - leaseWaitMarginMs : 0),
     },

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { ConfigurationError } from '../../shared/config';
 import { ServiceUnavailableError } from '../../shared/msk/errors';
 import type {
   DeliveryReceipt,
@@ -65,8 +66,23 @@ export class NotificationDeliveryError extends Error {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200 };
 export const DEFAULT_LEASE_MS = 30_000;
-/** The SNS/SES clients' connection (2 s) plus request (5 s) timeouts (aws-channels.ts). */
-export const DEFAULT_ATTEMPT_TIMEOUT_MS = 7_000;
+
+/**
+ * A lease the sends fit in: no attempt starts that could outlast it, so one no longer than an attempt would send
+ * nothing, ever (each batch an outage until the invocation gives up). Refused at start-up instead.
+ */
+export function checkedLeaseMs(leaseMs: number): number {
+  if (leaseMs <= DEFAULT_ATTEMPT_TIMEOUT_MS)
+    throw new ConfigurationError(
+      `NOTIFICATION_LEASE_MS must be longer than one send attempt (${DEFAULT_ATTEMPT_TIMEOUT_MS} ms), got ${leaseMs}`,
+    );
+  return leaseMs;
+}
+/**
+ * Two rounds of the SNS/SES clients' connection (2 s) plus request (5 s) timeouts: a call refused as a whole, then
+ * its messages alone, at once (aws-channels.ts).
+ */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 14_000;
 /** Bounds the waits for one lease: a lease is not renewed, so one wait normally suffices (more: clock skew). */
 const MAX_LEASE_WAITS = 3;
 

@@ -252,6 +252,9 @@ async function runAggregate<Data, Result extends AggregateResult>(
   try {
     result = await run.withRetries(async () => {
       const attempt = await handle(partitions);
+      // A failure waiting does not fix (batch-level, not transient) ends the run at once, whatever else failed:
+      // running the batch again would only repeat its work until the deadline.
+      if (attempt.failures.some((failure) => lastsPastRetries(run, failure.error))) return attempt;
       // A record that failed for a transient reason fails the attempt: the handler runs again (it is safe to).
       const transient = attempt.failures.find((failure) => run.isTransient(failure.error));
       if (transient) throw transient.error;
@@ -261,7 +264,9 @@ async function runAggregate<Data, Result extends AggregateResult>(
     run.stop(error);
     return undefined;
   }
-  const batchLevel = result.failures.find((failure) => run.failsBatch(failure.error));
+  const batchLevel =
+    result.failures.find((failure) => lastsPastRetries(run, failure.error)) ??
+    result.failures.find((failure) => run.failsBatch(failure.error));
   if (batchLevel) {
     run.stop(batchLevel.error);
     return undefined;
@@ -288,6 +293,11 @@ async function runAggregate<Data, Result extends AggregateResult>(
     reportEarliest(partition, byPartition.get(partition.key) ?? [], run.failures);
   }
   return result;
+}
+
+/** Batch-level and not transient: only a deploy or an operator fixes it. */
+function lastsPastRetries(run: Run, error: unknown): boolean {
+  return run.failsBatch(error) && !run.isTransient(error);
 }
 
 /** Reports the partition from its earliest failed record on, with that record's error. */

@@ -250,11 +250,11 @@ describe('notifications handler', () => {
     // PublishBatch answers, but fails the entry on SNS's side (no SenderFault), every time.
     channel.failWhen((subject) => subject.includes('bk-sns-down'), 'unavailable');
     const before = channel.calls.length;
-    // 10.6 s left: the engine retries inside the invocation until 10 s before the end, then gives up.
+    // 12 s left: the engine retries inside the invocation until 10 s before the end (2 s), then gives up.
     await expect(
       handler(
         kafkaEvent([failedPayment(9, 'pay-sns-down', 'cust-9', 900)]),
-        lambdaContext('notifications', 10_600),
+        lambdaContext('notifications', 12_000),
       ),
     ).rejects.toThrow(/InternalError: down/);
     channel.failWhen(() => false);

@@ -192,6 +192,31 @@ describe('runBatch, aggregate policy', () => {
     expect(calls).toBe(1);
   });
 
+  it('stops at once on a failure waiting does not fix, even beside a transient one', async () => {
+    let calls = 0;
+    const policy: BatchPolicy = {
+      kind: 'aggregate',
+      handle: async () => {
+        calls++;
+        return {
+          failures: [
+            { record: { topic, partition: 0, offset: 1 }, error: refused() },
+            {
+              record: { topic, partition: 1, offset: 1 },
+              error: new ConfigurationError('sender not verified'),
+            },
+          ],
+        };
+      },
+    };
+    // Time to retry the outage for a minute: running the batch again would repeat its work (a send whose answer
+    // did not say if it went out, say) and still fail on the other.
+    await expect(
+      runBatch(await decoded(batchOf(2, 1)), policy, { ...quick, retryUntil: Date.now() + 60_000 }),
+    ).rejects.toThrow('sender not verified');
+    expect(calls).toBe(1);
+  });
+
   it('fails the batch when the handler throws', async () => {
     const policy: BatchPolicy = {
       kind: 'aggregate',

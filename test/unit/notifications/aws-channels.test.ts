@@ -341,15 +341,54 @@ describe('SNS and SES channels', () => {
           ? { SenderFault: true, Code: 'KMSAccessDenied' }
           : entry.Id === '2'
             ? { SenderFault: false }
-            : undefined,
+            : entry.Id === '3'
+              ? { SenderFault: true, Code: 'KMSThrottling' }
+              : undefined,
     );
     const channel = new SnsChannel(client as unknown as SNSClient, 'arn:aws:sns:eu-west-1:000000000000:t');
-    const [own, topic, side, sent] = await channel.send([message(0), message(1), message(2), message(3)]);
+    const [own, topic, side, kmsThrottled, sent] = await channel.send([
+      message(0),
+      message(1),
+      message(2),
+      message(3),
+      message(4),
+    ]);
+    // SNS marks KMS throttling a client fault; it is throttling all the same.
+    expect(kmsThrottled?.ok === false && !kmsThrottled.permanent && isStoreOutage(kmsThrottled.error)).toBe(
+      true,
+    );
     expect(own).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
     expect(topic?.ok === false && topic.permanent && isBatchLevelError(topic.error)).toBe(true);
     expect(topic?.ok === false && isStoreOutage(topic.error)).toBe(false);
     expect(side?.ok === false && !side.permanent && isStoreOutage(side.error)).toBe(true);
     expect(sent?.ok).toBe(true);
+  });
+
+  it('read a whole-call refusal by its name and reason', async () => {
+    const outcomeOf = async (name: string, text: string) => {
+      const client = {
+        send: async () => {
+          throw Object.assign(new Error(text), { name });
+        },
+      };
+      const channel = new SesChannel(client as unknown as SESv2Client, 'f@x', 't@x');
+      return (await channel.send([message(1, 'EMAIL')]))[0];
+    };
+    // MessageRejected names the message's fault, but "not verified" the deployment's (a sender, a sandbox recipient).
+    const unverified = await outcomeOf(
+      'MessageRejected',
+      'Email address is not verified. The following identities failed the check',
+    );
+    expect(unverified?.ok === false && isBatchLevelError(unverified.error)).toBe(true);
+    const rejected = await outcomeOf('MessageRejected', 'Illegal header');
+    expect(rejected).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
+    expect(rejected?.ok === false && isBatchLevelError(rejected.error)).toBe(false);
+    // PublishBatch's 256 KiB in all: the call's content, isolated like any refused call.
+    const tooLong = await outcomeOf('BatchRequestTooLongException', 'too long');
+    expect(tooLong).toMatchObject({ ok: false, permanent: true, error: expect.any(PermanentChannelError) });
+    // A throttled KMS key behind the topic: throttling.
+    const kms = await outcomeOf('KMSThrottlingException', 'slow down');
+    expect(kms?.ok === false && !kms.permanent && isStoreOutage(kms.error)).toBe(true);
   });
 
   it('use the notification id as deduplication id on a FIFO topic', async () => {

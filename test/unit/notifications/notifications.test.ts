@@ -3,12 +3,14 @@ import type { NotificationChannel } from '../../../functions/notifications/ports
 import type { ConsumedEvent } from '../../../functions/notifications/rules';
 import { decideNotifications, formatMinorUnits } from '../../../functions/notifications/rules';
 import {
+  checkedLeaseMs,
   NotificationDeliveryError,
   notificationId,
   notifyPartition,
   type SendNotificationsDependencies,
 } from '../../../functions/notifications/send-notifications';
 import { placeholders, render, TemplateError, templates } from '../../../functions/notifications/templates';
+import { ConfigurationError } from '../../../shared/config';
 import { isStoreOutage, ServiceUnavailableError } from '../../../shared/msk/errors';
 import { InMemoryNotificationLog, RecordingChannel, sampleEvents } from './fakes';
 
@@ -536,6 +538,15 @@ describe('notifyPartition', () => {
     expect(log.logged).toMatchObject([{ status: 'FAILED', attempts: 1 }]);
     // The channel's failure was not an outage (a plain error): the record's, as after the last attempt.
     expect(isStoreOutage(result.failure?.error)).toBe(false);
+  });
+
+  it('refuses at start-up a lease no send attempt fits in', () => {
+    expect(checkedLeaseMs(30_000)).toBe(30_000);
+    expect(() => checkedLeaseMs(10_000)).toThrow(
+      new ConfigurationError(
+        'NOTIFICATION_LEASE_MS must be longer than one send attempt (14000 ms), got 10000',
+      ),
+    );
   });
 
   it('stops at the lease as an outage when the last failure was one, or when no send could start', async () => {
