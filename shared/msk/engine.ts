@@ -9,7 +9,8 @@
  *   reported (Kafka redelivers from there), and the redelivery finds the later successes done.
  * - `aggregate`: the function gets the whole batch at once (every partition, decoded) and returns the records
  *   that failed (demand's fold and fenced writes, audit's one transaction). It must be safe to run again on
- *   the same batch: a transient failure runs it again.
+ *   the same batch: a transient failure runs it again, unless another record of the attempt failed for a
+ *   batch-level reason that is not transient (running it again would stop there too).
  *
  * Decode errors are record failures under every policy. Errors are classified:
  * - record-level (the default): a batch item failure from that record on;
