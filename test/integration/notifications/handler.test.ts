@@ -84,6 +84,20 @@ const failedPayment = (partition: number, paymentId: string, customerId: string,
 
 const payment = (n: number) => failedPayment(0, `pay-${n}`, 'cust-7', 1000 + n);
 
+/** A genai.hitl.requested record (a review request, emailed to the reviewers) on `partition`. */
+const reviewRequest = (partition: number, reviewId: string, incidentId: string, key = reviewId) =>
+  record('genai.hitl.requested', partition, key, {
+    reviewId,
+    incidentId,
+    reason: 'SEVERITY_CRITICAL',
+    reasons: ['SEVERITY_CRITICAL'],
+    severity: 'CRITICAL',
+    explainer: 'MODEL',
+    confidence: 0.8,
+    summary: 'Crash',
+    requestedAt: Date.parse('2026-11-23T10:00:01Z'),
+  });
+
 describe('notifications handler', () => {
   it('reports a failing send with its successors, and a redelivery sends only what was not sent', async () => {
     const criticalIncident = record('incident.detected', 1, 'inc-1', {
@@ -109,17 +123,7 @@ describe('notifications handler', () => {
       detectorVersion: 'det-1',
       detectedAt: Date.parse('2026-11-23T09:59:58Z'),
     });
-    const hitl = record('genai.hitl.requested', 2, 'inc-1', {
-      reviewId: 'rev-1',
-      incidentId: 'inc-1',
-      reason: 'SEVERITY_CRITICAL',
-      reasons: ['SEVERITY_CRITICAL'],
-      severity: 'CRITICAL',
-      explainer: 'MODEL',
-      confidence: 0.8,
-      summary: 'Crash',
-      requestedAt: Date.parse('2026-11-23T10:00:01Z'),
-    });
+    const hitl = reviewRequest(2, 'rev-1', 'inc-1', 'inc-1');
     const payments = [payment(1), payment(2), payment(3)];
     const event = kafkaEvent([criticalIncident, hitl, ...payments]);
 
@@ -186,19 +190,7 @@ describe('notifications handler', () => {
   it('one partition of 60 review requests: 2 SendBulkEmail calls, each email as rendered, once', async () => {
     // Characters an HTML-escaping template would change, and braces that must not be read as a variable.
     const incidentId = (n: number) => `inc-${n} & <"brake's"> {{x}}`;
-    const batch = Array.from({ length: 60 }, (_, n) =>
-      record('genai.hitl.requested', 7, `rev-bulk-${n}`, {
-        reviewId: `rev-bulk-${n}`,
-        incidentId: incidentId(n),
-        reason: 'SEVERITY_CRITICAL',
-        reasons: ['SEVERITY_CRITICAL'],
-        severity: 'CRITICAL',
-        explainer: 'MODEL',
-        confidence: 0.8,
-        summary: 'Crash',
-        requestedAt: Date.parse('2026-11-23T10:00:01Z'),
-      }),
-    );
+    const batch = Array.from({ length: 60 }, (_, n) => reviewRequest(7, `rev-bulk-${n}`, incidentId(n)));
     const event = kafkaEvent(batch);
     const before = { requests: channel.requests(), sent: channel.calls.length };
     expect((await handler(event, lambdaContext('notifications'))).batchItemFailures).toEqual([]);
@@ -222,17 +214,7 @@ describe('notifications handler', () => {
   });
 
   it('a throttled email is retried inside the invocation until SES takes it: no record failure, sent once', async () => {
-    const review = record('genai.hitl.requested', 8, 'rev-throttled', {
-      reviewId: 'rev-throttled',
-      incidentId: 'inc-throttled',
-      reason: 'LOW_CONFIDENCE',
-      reasons: ['LOW_CONFIDENCE'],
-      severity: 'MEDIUM',
-      explainer: 'MODEL',
-      confidence: 0.4,
-      summary: 'Hard braking',
-      requestedAt: Date.parse('2026-11-23T10:00:01Z'),
-    });
+    const review = reviewRequest(8, 'rev-throttled', 'inc-throttled');
     // ACCOUNT_THROTTLED for its first 4 attempts: more than the 3 notifications makes in a round, so the batch
     // engine has to run the batch again (an outage), not report the record.
     let throttled = 0;

@@ -43,29 +43,36 @@ const message = (n = 1, channel: NotificationMessage['channel'] = 'PAGER'): Noti
 
 type BatchInput = { PublishBatchRequestEntries: { Id: string; MessageDeduplicationId?: string }[] };
 
-/** An SNS client that answers PublishBatch, failing the entries `fail` selects, and tracks calls in flight. */
-function batchingClient(
-  fail: (entry: { Id: string }) => { SenderFault: boolean; Code?: string } | undefined = () => undefined,
-) {
-  const inputs: BatchInput[] = [];
+/** A client whose calls take 1 ms and are answered by `answer`; keeps their inputs and the most in flight. */
+function trackingClient<Input, Output>(answer: (input: Input) => Output) {
+  const inputs: Input[] = [];
   const track = { inFlight: 0, maxInFlight: 0 };
   const client = {
-    send: async (command: { input: BatchInput }) => {
+    send: async (command: { input: Input }) => {
       inputs.push(command.input);
       track.inFlight++;
       track.maxInFlight = Math.max(track.maxInFlight, track.inFlight);
       await new Promise((resolve) => setTimeout(resolve, 1));
       track.inFlight--;
-      const entries = command.input.PublishBatchRequestEntries;
-      return {
-        Successful: entries.filter((e) => !fail(e)).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}` })),
-        Failed: entries
-          .filter((e) => fail(e))
-          .map((e) => ({ Id: e.Id, Code: 'InternalError', Message: 'x', ...fail(e) })),
-      };
+      return answer(command.input);
     },
   };
   return { client, inputs, track };
+}
+
+/** An SNS client that answers PublishBatch, failing the entries `fail` selects, and tracks calls in flight. */
+function batchingClient(
+  fail: (entry: { Id: string }) => { SenderFault: boolean; Code?: string } | undefined = () => undefined,
+) {
+  return trackingClient((input: BatchInput) => {
+    const entries = input.PublishBatchRequestEntries;
+    return {
+      Successful: entries.filter((e) => !fail(e)).map((e) => ({ Id: e.Id, MessageId: `m-${e.Id}` })),
+      Failed: entries
+        .filter((e) => fail(e))
+        .map((e) => ({ Id: e.Id, Code: 'InternalError', Message: 'x', ...fail(e) })),
+    };
+  });
 }
 
 describe('SNS and SES channels', () => {
@@ -129,8 +136,6 @@ describe('SNS and SES channels', () => {
         ReplacementHeaders: { Name: string; Value: string }[];
       }[];
     };
-    const inputs: BulkInput[] = [];
-    const track = { inFlight: 0, maxInFlight: 0 };
     // Per entry, by its position in the call: 3 throttled, 7 rejected, 9 no status; the rest sent. The third
     // call is answered short (19 results for 20 entries).
     const statusAt = (index: number) =>
@@ -139,18 +144,11 @@ describe('SNS and SES channels', () => {
         : index === 7
           ? { Status: 'MESSAGE_REJECTED', Error: 'virus' }
           : { Status: 'SUCCESS', MessageId: `m-${index}` };
-    const client = {
-      send: async (command: { input: BulkInput }) => {
-        inputs.push(command.input);
-        track.inFlight++;
-        track.maxInFlight = Math.max(track.maxInFlight, track.inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        track.inFlight--;
-        const results = command.input.BulkEmailEntries.map((_, index) => statusAt(index));
-        results[9] = {} as (typeof results)[number];
-        return { BulkEmailEntryResults: results.length === 20 ? results.slice(0, 19) : results };
-      },
-    };
+    const { client, inputs, track } = trackingClient((input: BulkInput) => {
+      const results = input.BulkEmailEntries.map((_, index) => statusAt(index));
+      results[9] = {} as (typeof results)[number];
+      return { BulkEmailEntryResults: results.length === 20 ? results.slice(0, 19) : results };
+    });
     const channel = new SesChannel(client as unknown as SESv2Client, 'from@x', 'to@x', 2);
     const messages = Array.from({ length: 120 }, (_, n) => ({
       ...message(n, 'EMAIL'),
