@@ -68,6 +68,11 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 200 };
 export const DEFAULT_LEASE_MS = 30_000;
 
 /**
+ * Two rounds of the SNS/SES clients' connection (2 s) plus request (5 s) timeouts: a call refused as a whole, then
+ * its messages alone, at once (aws-channels.ts).
+ */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 14_000;
+/**
  * A lease the sends fit in: no attempt starts that could outlast it, so one no longer than an attempt would send
  * nothing, ever (each batch an outage until the invocation gives up). Refused at start-up instead.
  */
@@ -78,11 +83,7 @@ export function checkedLeaseMs(leaseMs: number): number {
     );
   return leaseMs;
 }
-/**
- * Two rounds of the SNS/SES clients' connection (2 s) plus request (5 s) timeouts: a call refused as a whole, then
- * its messages alone, at once (aws-channels.ts).
- */
-export const DEFAULT_ATTEMPT_TIMEOUT_MS = 14_000;
+
 /** Bounds the waits for one lease: a lease is not renewed, so one wait normally suffices (more: clock skew). */
 const MAX_LEASE_WAITS = 3;
 
@@ -357,8 +358,8 @@ async function deliver(
   let pending = messages;
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (clock() + attemptTimeoutMs > leaseUntil) {
-      // Another invocation may take the lease over before this attempt ends: it would send too. Not the
-      // message's fault: an outage (the last failure, or the time the lease and log took) for the batch engine.
+      // Another invocation may take the lease over before this attempt ends: it would send too. The message keeps
+      // its last failure's kind; with none (no send could start: the lease and the log took the time), an outage.
       for (const message of pending) {
         const error = new NotificationDeliveryError(
           'not sent: the lease would end before the send could finish',
