@@ -140,6 +140,19 @@ async function isolatingRefusedCalls(
   );
 }
 
+/** A batch API's calls: `size` messages a call, `concurrency` calls in flight, outcomes in the messages' order. */
+async function sendInCalls(
+  messages: NotificationMessage[],
+  size: number,
+  concurrency: number,
+  call: (messages: NotificationMessage[]) => Promise<SendOutcome[]>,
+): Promise<SendOutcome[]> {
+  const calls = await mapBounded(chunk(messages, size), concurrency, (some) =>
+    isolatingRefusedCalls(some, call),
+  );
+  return calls.flat();
+}
+
 /** SNS takes at most 10 entries per PublishBatch. */
 const SNS_BATCH = 10;
 
@@ -156,11 +169,8 @@ export class SnsChannel implements NotificationChannel {
     private readonly concurrency = 10,
   ) {}
 
-  async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
-    const batches = await mapBounded(chunk(messages, SNS_BATCH), this.concurrency, (batch) =>
-      isolatingRefusedCalls(batch, (some) => this.publishBatch(some)),
-    );
-    return batches.flat();
+  send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    return sendInCalls(messages, SNS_BATCH, this.concurrency, (some) => this.publishBatch(some));
   }
 
   private async publishBatch(messages: NotificationMessage[]): Promise<SendOutcome[]> {
@@ -222,6 +232,8 @@ const SES_BATCH = 50;
  * the placeholder an inline template supports (simple substitution only), and SES does not HTML-escape values.
  */
 const PASS_THROUGH_TEMPLATE = { Subject: '{{subject}}', Text: '{{body}}' };
+/** Default data too: SES v1's bulk call required it; empty values, which no entry uses (each carries its own). */
+const DEFAULT_TEMPLATE_DATA = JSON.stringify({ subject: '', body: '' });
 
 /** Entry statuses (the SDK's BulkEmailStatus) of the email itself: the same email fails the same way again. */
 const rejectedStatuses = new Set(['MESSAGE_REJECTED', 'INVALID_PARAMETER']);
@@ -271,11 +283,8 @@ export class SesChannel implements NotificationChannel {
     private readonly concurrency = 10,
   ) {}
 
-  async send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
-    const batches = await mapBounded(chunk(messages, SES_BATCH), this.concurrency, (batch) =>
-      isolatingRefusedCalls(batch, (some) => this.sendBulk(some)),
-    );
-    return batches.flat();
+  send(messages: NotificationMessage[]): Promise<SendOutcome[]> {
+    return sendInCalls(messages, SES_BATCH, this.concurrency, (some) => this.sendBulk(some));
   }
 
   private async sendBulk(messages: NotificationMessage[]): Promise<SendOutcome[]> {
@@ -284,13 +293,8 @@ export class SesChannel implements NotificationChannel {
       response = await this.client.send(
         new SendBulkEmailCommand({
           FromEmailAddress: this.from,
-          // Every entry carries its own data. Default data too: SES v1's bulk call required it; empty values,
-          // which no entry uses.
           DefaultContent: {
-            Template: {
-              TemplateContent: PASS_THROUGH_TEMPLATE,
-              TemplateData: JSON.stringify({ subject: '', body: '' }),
-            },
+            Template: { TemplateContent: PASS_THROUGH_TEMPLATE, TemplateData: DEFAULT_TEMPLATE_DATA },
           },
           BulkEmailEntries: messages.map((message) => ({
             Destination: { ToAddresses: [this.to] },
