@@ -2,7 +2,7 @@
 // serverless-esbuild plugin, rebuilt when a source changes. A fixture function in a temporary folder under the
 // ignored .local/ (the plugin bundles from the service directory) with the real custom.esbuild, so no real
 // source is touched.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MSKEvent } from 'aws-lambda';
@@ -57,6 +57,16 @@ describe('function bundles', () => {
     new Promise<RebuildOutcome>((resolve) => {
       onRebuild = resolve;
     });
+  /**
+   * Replaces message.ts in one step (written beside the watched folder, then renamed in): a rebuild that a
+   * pending watcher event starts while a plain write has truncated the file would bundle an empty module (CI saw
+   * one: `message` undefined after the failed rebuild below).
+   */
+  const writeMessage = async (source: string) => {
+    const temporary = path.join(path.dirname(fixture), `.message-${process.pid}.tmp`);
+    await writeFile(temporary, source);
+    await rename(temporary, path.join(fixture, 'message.ts'));
+  };
 
   beforeAll(async () => {
     await mkdir(stateDir, { recursive: true });
@@ -191,7 +201,7 @@ describe('function bundles', () => {
       settled = true;
     });
     const rebuilt = nextRebuild();
-    await writeFile(path.join(fixture, 'message.ts'), message('second'));
+    await writeMessage(message('second'));
     expect(await rebuilt).toMatchObject({ ok: true, changed: ['probe'] });
     const after = invokeHandler(probe.handler, event(), settings);
     expect(settled).toBe(false);
@@ -214,7 +224,7 @@ describe('function bundles', () => {
     // The rebuild of this write, not one the previous test's writes may still have pending (the watcher's events
     // for one write can come apart: CI saw a successful rebuild land here first).
     const before = rebuilds.length;
-    await writeFile(path.join(fixture, 'message.ts'), 'export const message = ;\n');
+    await writeMessage('export const message = ;\n');
     await waitFor('a failed rebuild', () => rebuilds.slice(before).some((outcome) => !outcome.ok));
     const failed = rebuilds.slice(before).find((outcome) => !outcome.ok);
     expect(failed).toMatchObject({ ok: false, changed: [] });
