@@ -59,9 +59,11 @@ const CONSUMERS = {
     },
     grants: {
       tables: {
-        // Views (each with its outcome), reviews and decisions read and written in batches; a decision is kept by
-        // a conditional put (first decision wins). Query is `review`'s, run with the operator's own credentials.
-        IncidentsTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:PutItem'],
+        // Views (each with its outcome), reviews and decisions read and written in batches; a decision is kept,
+        // and a review a resolution finds missing created, by PartiQL INSERTs (BatchExecuteStatement: an INSERT is
+        // refused when the key is taken, so the first decision wins). Query is `review`'s, run with the operator's
+        // own credentials.
+        IncidentsTable: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:PartiQLInsert'],
         // Read only: the outcomes earlier releases stored here, looked up for views stored without one
         // (functions/incident-explanation/explanation-records.ts). Nothing is written here any more.
         IncidentIdempotencyTable: ['dynamodb:BatchGetItem'],

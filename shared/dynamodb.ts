@@ -1,4 +1,6 @@
 import {
+  BatchExecuteStatementCommand,
+  type BatchExecuteStatementCommandOutput,
   BatchGetCommand,
   type BatchGetCommandOutput,
   BatchWriteCommand,
@@ -7,7 +9,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { chunk, mapBounded } from './concurrency';
-import { isStoreOutage } from './msk/errors';
+import { BatchLevelError, isStoreOutage } from './msk/errors';
 
 /** DynamoDB's limit per BatchWriteItem request. */
 export const WRITE_BATCH = 25;
@@ -144,6 +146,106 @@ async function batchWriteAll(
       pending = await roundOf(client).write(tableName, key, pending);
     }
   });
+}
+
+/** DynamoDB's limit of statements per BatchExecuteStatement. */
+export const STATEMENT_BATCH = 25;
+/** A statement's errors that are the store's capacity or a race with another write, not the item's: resent. */
+const RESENT_STATEMENT_ERRORS = new Set([
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'TransactionConflict',
+]);
+/** A statement's errors that a deploy fixes, not the item (a missing table, no permission): the invocation's. */
+const DEPLOYMENT_STATEMENT_ERRORS = new Set(['ResourceNotFound', 'AccessDenied']);
+/** The item's key is taken: INSERT's DuplicateItem (ConditionalCheckFailed is a condition's, named the same way). */
+const KEY_TAKEN_STATEMENT_ERRORS = new Set(['DuplicateItem', 'ConditionalCheckFailed']);
+
+/**
+ * Puts each item unless the table holds one with its key: a PartiQL INSERT each (DynamoDB refuses it with
+ * DuplicateItem when the key is taken), in BatchExecuteStatement requests of 25, `concurrency` in flight. The
+ * conditional put of PutItem with `attribute_not_exists`, at a request per 25 items instead of one each: per item,
+ * true if this call put it, false if the key was taken, or the reason it failed. A request that fails fails its
+ * items (the caller tells an outage by the error); statements throttled one by one are resent with backoff, then
+ * fail as an outage; a statement refused for a missing table or permission fails as batch-level. No two items
+ * may share a key (one request would run both).
+ */
+export async function insertAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  items: readonly Record<string, unknown>[],
+  concurrency = 4,
+): Promise<PromiseSettledResult<boolean>[]> {
+  const results = new Array<PromiseSettledResult<boolean>>(items.length);
+  const settle = (entries: readonly Entry[], result: PromiseSettledResult<boolean>) => {
+    for (const { index } of entries) results[index] = result;
+  };
+  type Entry = { index: number; item: Record<string, unknown> };
+  const entries: Entry[] = items.map((item, index) => ({ index, item }));
+  await mapBounded(chunk(entries, STATEMENT_BATCH), concurrency, async (part) => {
+    let pending = part;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > UNPROCESSED_ATTEMPTS) {
+        settle(pending, { status: 'rejected', reason: stillUnprocessed(pending.length) });
+        return;
+      }
+      if (attempt > 1) await unprocessedBackoff(attempt);
+      let responses: NonNullable<BatchExecuteStatementCommandOutput['Responses']>;
+      try {
+        const output = await client.send(
+          new BatchExecuteStatementCommand({
+            Statements: pending.map(({ item }) => insertStatement(tableName, item)),
+          }),
+        );
+        responses = output.Responses ?? [];
+      } catch (reason) {
+        settle(pending, { status: 'rejected', reason });
+        return;
+      }
+      if (responses.length !== pending.length) {
+        // Responses come in the order of the statements; another count says nothing about which went in.
+        const reason = new BatchLevelError(
+          `BatchExecuteStatement on ${tableName} answered ${responses.length} of ${pending.length} statements`,
+        );
+        settle(pending, { status: 'rejected', reason });
+        return;
+      }
+      const again: Entry[] = [];
+      pending.forEach((entry, i) => {
+        const error = responses[i]?.Error;
+        const code = error?.Code;
+        if (code === undefined) settle([entry], { status: 'fulfilled', value: true });
+        else if (KEY_TAKEN_STATEMENT_ERRORS.has(code)) settle([entry], { status: 'fulfilled', value: false });
+        else if (RESENT_STATEMENT_ERRORS.has(code)) again.push(entry);
+        else settle([entry], { status: 'rejected', reason: statementError(tableName, code, error?.Message) });
+      });
+      pending = again;
+    }
+  });
+  return results;
+}
+
+/** `INSERT INTO "table" VALUE {'a': ?, ...}` with the item's attributes as parameters (no value in the text). */
+function insertStatement(
+  tableName: string,
+  item: Record<string, unknown>,
+): { Statement: string; Parameters: unknown[] } {
+  const names = Object.keys(item).filter((name) => item[name] !== undefined);
+  const tuple = names.map((name) => `'${name.replaceAll("'", "''")}': ?`).join(', ');
+  return {
+    Statement: `INSERT INTO "${tableName}" VALUE {${tuple}}`,
+    Parameters: names.map((name) => item[name]),
+  };
+}
+
+function statementError(tableName: string, code: string, message: string | undefined): Error {
+  const text = `INSERT into ${tableName} refused: ${code}${message ? `: ${message}` : ''}`;
+  if (DEPLOYMENT_STATEMENT_ERRORS.has(code)) return new BatchLevelError(text);
+  const error = new Error(text);
+  error.name = `Statement${code}`;
+  return error;
 }
 
 interface Share<Entry, Result> {

@@ -1,6 +1,6 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterRequestsAreSent, allSettledOrThrow, chunk } from '../../shared/concurrency';
-import { batchGetAll, batchPutAll, isConditionalCheckFailure, WRITE_BATCH } from '../../shared/dynamodb';
+import { batchGetAll, batchPutAll, insertAll, WRITE_BATCH } from '../../shared/dynamodb';
 import { explanationKey, legacyOutcomeOf, outcomeAttributes, storedOutcomeOf } from './explanation-records';
 import type {
   CompletedExplanation,
@@ -15,7 +15,7 @@ import { reviewOf } from './resolve-review';
 
 // IncidentsTable layout: pk INCIDENT#<incidentId>, sk VIEW (the explanation, with the outcome it came from:
 // explanation-records.ts) | REVIEW (the human review task) | RESOLUTION (the first decision on it, written once,
-// conditionally, by keepDecision only). An open review also carries reviewQueue = OPEN, the key of the sparse index
+// conditionally, by keepDecisions only). An open review also carries reviewQueue = OPEN, the key of the sparse index
 // OpenReviews (serverless.yml).
 const OPEN_REVIEWS_INDEX = 'OpenReviews';
 const OPEN = 'OPEN';
@@ -30,7 +30,7 @@ const BATCH_REQUESTS_IN_FLIGHT = 8;
  * Review tasks and their decisions. A batch opens a review with a blind put (saveAll: no condition, so that 100
  * of them cost 4 requests, not 100), which can land after a resolution its read did not see and write the task
  * OPEN again. The decision is therefore also kept in an item of its own, RESOLUTION, written once (the first
- * decision, keepDecision): what `get` and `listOpen` tell is the task with that decision on it, whatever
+ * decision, keepDecisions): what `get` and `listOpen` tell is the task with that decision on it, whatever
  * the task item says. README, "Reviews"; the rules are resolve-review.ts's.
  */
 export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
@@ -66,14 +66,18 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
     );
   }
 
-  /** Keeps the decision unless one is kept already (PutItem, conditional on no RESOLUTION item). */
-  async keepDecision(decision: ReviewResolution): Promise<boolean> {
-    return this.putIfAbsent({ ...incidentKey(decision.incidentId, 'RESOLUTION'), ...decision });
+  /** Keeps each decision unless one is kept (a PartiQL INSERT of its RESOLUTION item each, 25 a request). */
+  keepDecisions(decisions: readonly ReviewResolution[]): Promise<PromiseSettledResult<boolean>[]> {
+    const items = decisions.map((decision) => ({
+      ...incidentKey(decision.incidentId, 'RESOLUTION'),
+      ...decision,
+    }));
+    return insertAll(this.client, this.tableName, items, BATCH_REQUESTS_IN_FLIGHT);
   }
 
-  /** Writes the task unless its item exists (PutItem, conditional on no REVIEW item). */
-  async saveIfAbsent(task: ReviewTask): Promise<boolean> {
-    return this.putIfAbsent(taskItem(task));
+  /** Writes each task unless its REVIEW item exists (a PartiQL INSERT each, 25 a request). */
+  saveAllIfAbsent(tasks: readonly ReviewTask[]): Promise<PromiseSettledResult<boolean>[]> {
+    return insertAll(this.client, this.tableName, tasks.map(taskItem), BATCH_REQUESTS_IN_FLIGHT);
   }
 
   /** The review of an incident with its decision (one consistent BatchGetItem of both items). */
@@ -123,22 +127,6 @@ export class DynamoDbReviewTasks implements ReviewTasks, OpenReviews {
       incidentIds.map((incidentId) => incidentKey(incidentId, sk)),
       BATCH_REQUESTS_IN_FLIGHT,
     );
-  }
-
-  private async putIfAbsent(item: Record<string, unknown>): Promise<boolean> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) return false;
-      throw error;
-    }
   }
 }
 

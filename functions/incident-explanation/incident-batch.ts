@@ -65,8 +65,6 @@ export interface IncidentBatchOptions extends ExplainIncidentDependencies {
   publisher: GenAiEventPublisher;
   /** Explainer calls in flight per partition (default 10): the model's 1-2 s, not the stores, bound a batch. */
   explainConcurrency?: number;
-  /** Incidents whose conditional resolution writes are in flight at once (default 32). */
-  resolveConcurrency?: number;
   /** Runs the explanation of one event (the handler puts the record's log keys around it). */
   withEvent?: <T>(event: ConsumedEvent, explain: () => Promise<T>) => Promise<T>;
 }
@@ -77,8 +75,6 @@ export interface IncidentBatchProcessor {
 }
 
 export const DEFAULT_EXPLAIN_CONCURRENCY = 10;
-// 100 resolutions in 4 waves of conditional writes: ~16 ms at DynamoDB's 4 ms, within the SDK's 50 sockets.
-const DEFAULT_RESOLVE_CONCURRENCY = 32;
 /** Outcomes explained but not stored yet (a write failed), kept for the batch's rerun: at most this many. */
 const UNSTORED_OUTCOMES = 1_000;
 
@@ -104,19 +100,16 @@ const failed = (error: unknown): EventResult => ({ ok: false, error });
  * same and a genai.hitl.requested always names a review that exists.
  *
  * genai.hitl.resolved (resolve-review.ts, resolveAll): one batched read of the tasks and kept decisions, then
- * in one round each decision kept (a conditional write each, first decision wins) and the tasks closed (batched
- * puts); an incident's resolutions are decided by its first in offset order. A redelivery writes nothing.
+ * in one round each decision kept (conditional, first decision wins, in batched requests) and the tasks closed
+ * (batched puts); an incident's resolutions are decided by its first in offset order. A redelivery writes nothing.
  *
  * Running a batch again (an outage, retried by the engine) is safe: what was stored is replayed, and an
  * outcome explained but not stored before the failure is kept in memory and reused, not asked again.
  */
 export function createIncidentBatchProcessor(options: IncidentBatchOptions): IncidentBatchProcessor {
   const explainConcurrency = options.explainConcurrency ?? DEFAULT_EXPLAIN_CONCURRENCY;
-  const resolveConcurrency = options.resolveConcurrency ?? DEFAULT_RESOLVE_CONCURRENCY;
-  for (const [name, value] of Object.entries({ explainConcurrency, resolveConcurrency })) {
-    if (!Number.isInteger(value) || value < 1)
-      throw new RangeError(`${name} must be a positive integer, got ${value}`);
-  }
+  if (!Number.isInteger(explainConcurrency) || explainConcurrency < 1)
+    throw new RangeError(`explainConcurrency must be a positive integer, got ${explainConcurrency}`);
   const withEvent = options.withEvent ?? (<T>(_event: ConsumedEvent, explain: () => Promise<T>) => explain());
   const unstored = new Map<string, IncidentOutcome>();
   const unstoredKey = (detected: Detected) => `${detected.hash}\u0000${detected.incident.incidentId}`;
@@ -317,7 +310,6 @@ export function createIncidentBatchProcessor(options: IncidentBatchOptions): Inc
     const settled = await resolveAll(
       resolutions.map(({ resolution }) => resolution),
       options.reviews,
-      resolveConcurrency,
     );
     settled.forEach((outcome, i) => {
       const { index, resolution } = resolutions[i] as (typeof resolutions)[number];

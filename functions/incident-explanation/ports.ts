@@ -59,10 +59,13 @@ export interface ReviewTasks {
   findKept(incidentIds: readonly string[]): Promise<Map<string, ReviewResolution>>;
   /** Writes these tasks as they are, one per incident (an OPEN one joins the open reviews); unconditional. */
   saveAll(tasks: readonly ReviewTask[]): Promise<void>;
-  /** Keeps the decision unless one is kept already (conditional); true if this one was kept. */
-  keepDecision(decision: ReviewResolution): Promise<boolean>;
-  /** Writes the task unless one is stored (conditional); true if written. */
-  saveIfAbsent(task: ReviewTask): Promise<boolean>;
+  /**
+   * Keeps each decision unless one is kept already for its incident (conditional, one incident's decision once):
+   * per decision, true if this one was kept, false if another was, or why its write failed.
+   */
+  keepDecisions(decisions: readonly ReviewResolution[]): Promise<PromiseSettledResult<boolean>[]>;
+  /** Writes each task unless one is stored for its incident (conditional): per task, true if written, as above. */
+  saveAllIfAbsent(tasks: readonly ReviewTask[]): Promise<PromiseSettledResult<boolean>[]>;
   /** The task with its decision (the kept one wins over what the task item says). */
   get(incidentId: string): Promise<ReviewTask | undefined>;
 }

@@ -1,4 +1,3 @@
-import { mapBounded } from '../../shared/concurrency';
 import { MAX_TEXT_BYTES, textLengthProblem } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 import type { ResolveOutcome, ReviewResolution, ReviewTask, ReviewTasks } from './ports';
@@ -147,10 +146,11 @@ const sameAs = (a: ReviewResolution | undefined, b: ReviewResolution) =>
 /**
  * Resolves a batch's reviews, first decision wins, in a few round trips whatever the batch's size:
  * 1. one consistent read of every incident's task and kept decision (a BatchGetItem per 50 incidents);
- * 2. in one round: each decision not kept yet kept (a conditional write each, `concurrency` incidents at once: the
- *    first decision kept wins, whoever else resolves the incident meanwhile), a task not found created closed
- *    (conditional: its incident's batch may be opening it), and the tasks found closed (unconditional puts, sent
- *    together: one BatchWriteItem per 25, a failed item failing its incident only);
+ * 2. in one round: each decision not kept yet kept (conditional, the first decision kept wins, whoever else
+ *    resolves the incident meanwhile), a task not found created closed (conditional: its incident's batch may be
+ *    opening it), both in batched requests (DynamoDbReviewTasks: PartiQL INSERTs, 25 a request), and the tasks
+ *    found closed (unconditional puts, sent together: one BatchWriteItem per 25); a failed item fails its
+ *    incident only;
  * 3. only where a conditional write lost a race (another decision kept, or the task written meanwhile): that
  *    incident read again and its task closed with what is kept (a task step 2 closed with a decision that lost is
  *    put right here).
@@ -162,7 +162,6 @@ const sameAs = (a: ReviewResolution | undefined, b: ReviewResolution) =>
 export async function resolveAll(
   resolutions: readonly ReviewResolution[],
   reviews: ReviewTasks,
-  concurrency: number,
 ): Promise<PromiseSettledResult<ResolveOutcome>[]> {
   const byIncident = new Map<string, number[]>();
   resolutions.forEach((resolution, index) => {
@@ -208,27 +207,38 @@ export async function resolveAll(
     ]),
   );
 
-  // Step 2: the puts begun first, so that they are in flight while the conditional writes go out.
+  // Step 2: the puts begun first, so that they are in flight while the conditional writes go out; the keeps and
+  // the creates each in batched requests of their own, all in the same round.
   const closed = closeAll([...plans]);
+  const toKeep = [...plans].filter(([, plan]) => plan.keep);
+  const toCreate = [...plans].filter(([, plan]) => plan.create);
+  const [keeps, creates] = await Promise.all([
+    settledEach(toKeep.length, () =>
+      reviews.keepDecisions(toKeep.map(([, plan]) => plan.keep as ReviewResolution)),
+    ),
+    settledEach(toCreate.length, () =>
+      reviews.saveAllIfAbsent(toCreate.map(([, plan]) => plan.create as ReviewTask)),
+    ),
+  ]);
+  const writes = new Map<string, PromiseSettledResult<boolean>[]>();
+  const collect = (planned: Array<[string, ResolutionPlan]>, settled: PromiseSettledResult<boolean>[]) =>
+    planned.forEach(([incidentId], i) => {
+      const write = settled[i] as PromiseSettledResult<boolean>;
+      writes.set(incidentId, [...(writes.get(incidentId) ?? []), write]);
+    });
+  collect(toKeep, keeps);
+  collect(toCreate, creates);
   const lost: string[] = [];
-  await mapBounded(
-    [...plans].filter(([, plan]) => plan.keep || plan.create),
-    concurrency,
-    async ([incidentId, plan]) => {
-      const writes = await Promise.allSettled([
-        plan.keep ? reviews.keepDecision(plan.keep) : undefined,
-        plan.create ? reviews.saveIfAbsent(plan.create) : undefined,
-      ]);
-      const rejected = writes.find((write): write is PromiseRejectedResult => write.status === 'rejected');
-      if (rejected) {
-        fail(incidentId, rejected.reason);
-        return;
-      }
-      const written = writes.map((write) => (write as PromiseFulfilledResult<boolean | undefined>).value);
-      if (written.includes(true)) worked.add(incidentId);
-      if (written.includes(false)) lost.push(incidentId);
-    },
-  );
+  for (const [incidentId, settled] of writes) {
+    const rejected = settled.find((write): write is PromiseRejectedResult => write.status === 'rejected');
+    if (rejected) {
+      fail(incidentId, rejected.reason);
+      continue;
+    }
+    const written = settled.map((write) => (write as PromiseFulfilledResult<boolean>).value);
+    if (written.includes(true)) worked.add(incidentId);
+    if (written.includes(false)) lost.push(incidentId);
+  }
   await closed;
 
   // Step 3: the incidents whose conditional writes lost a race, from what is stored now.
@@ -257,6 +267,19 @@ export async function resolveAll(
     }
   }
   return results;
+}
+
+/** A batched write's outcomes, one per item: a call that fails as a whole fails each of them. */
+async function settledEach(
+  count: number,
+  write: () => Promise<PromiseSettledResult<boolean>[]>,
+): Promise<PromiseSettledResult<boolean>[]> {
+  if (count === 0) return [];
+  try {
+    return await write();
+  } catch (reason) {
+    return Array.from({ length: count }, () => ({ status: 'rejected', reason }) as const);
+  }
 }
 
 /** Tasks and kept decisions, read in one tick: one BatchGetItem per 50 incidents (shared/dynamodb.ts). */

@@ -69,7 +69,7 @@ async function startNodeServer(
 
 export type DynamoDbStorage = 'memory' | 'disk';
 
-/** dynalite's arguments after its script. */
+/** dynalite's arguments after its script (local/stack/dynalite-server.ts takes dynalite's own). */
 export function dynaliteArgs(port: number, storage: DynamoDbStorage): string[] {
   const path: string[] = [];
   if (storage === 'disk') {
@@ -144,7 +144,7 @@ export const services: ServiceDefinition[] = [
   },
   {
     name: 'dynamodb',
-    description: 'dynalite',
+    description: 'dynalite (local/stack/dynalite-server.ts)',
     overrideVar: 'AWS_ENDPOINT_URL_DYNAMODB',
     portVar: 'STACK_DYNAMODB_PORT',
     defaultPort: 4567,
@@ -155,7 +155,9 @@ export const services: ServiceDefinition[] = [
         'dynamodb',
         'dynalite',
         [
-          modulePath('dynalite', 'cli.js'),
+          '--import',
+          'tsx',
+          join(repoRoot, 'local', 'stack', 'dynalite-server.ts'),
           ...dynaliteArgs(port, settings.dynamodbInMemory ? 'memory' : 'disk'),
         ],
         port,

@@ -986,6 +986,7 @@ describe('IAM against the code', () => {
     batchGetAll: 'dynamodb:BatchGetItem',
     batchPutAll: 'dynamodb:BatchWriteItem',
     batchDeleteAll: 'dynamodb:BatchWriteItem',
+    insertAll: 'dynamodb:PartiQLInsert',
   };
   // In the code but never sent by the Lambda: read-model rebuild helpers (clear before a replay from earliest)
   // and `review list | resolve` (the open reviews, one review), run by an operator with their own credentials;

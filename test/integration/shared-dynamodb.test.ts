@@ -1,12 +1,20 @@
 import {
+  BatchExecuteStatementCommand,
   BatchWriteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { batchGetAll, batchPutAll, deleteAllItems, isConditionalCheckFailure } from '../../shared/dynamodb';
-import { createTable, documentClient, localDynamoDb } from '../support/dynamodb';
+import {
+  batchGetAll,
+  batchPutAll,
+  deleteAllItems,
+  insertAll,
+  isConditionalCheckFailure,
+} from '../../shared/dynamodb';
+import { isBatchLevelError, isStoreOutage } from '../../shared/msk/errors';
+import { countRequests, createTable, documentClient, localDynamoDb } from '../support/dynamodb';
 
 let client: DynamoDBDocumentClient;
 
@@ -125,4 +133,76 @@ describe('shared DynamoDB kit against dynalite', () => {
       await stop();
     }
   });
+
+  it('insertAll: conditional puts 25 a request through the stand-in; a taken key answers false, the item stays as it was', async () => {
+    const table = await createTable(client, 'IncidentsTable');
+    const item = (i: number, decision: string) => ({
+      pk: `INCIDENT#i${i}`,
+      sk: 'RESOLUTION',
+      decision,
+      "reviewer's note": `it's ${decision}`,
+      reasons: ['SEVERITY_HIGH', 'LOW_CONFIDENCE'],
+      score: { confidence: 0.5, at: [1, 2] },
+    });
+    const first = Array.from({ length: 30 }, (_, i) => item(i, 'CONFIRMED'));
+    // A client of its own, counting the requests it sends.
+    const { documents, stop } = await localDynamoDb();
+    const requests = countRequests(documents);
+    try {
+      expect(await outcomes(insertAll(documents, table, first))).toEqual(Array(30).fill(true));
+    } finally {
+      await stop();
+    }
+    expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchExecuteStatementCommand: 2 });
+
+    // i20..i29 taken: refused, and what the first call put is what stays; i30..i39 new.
+    const second = Array.from({ length: 20 }, (_, i) => item(i + 20, 'DISMISSED'));
+    expect(await outcomes(insertAll(client, table, second))).toEqual([
+      ...Array(10).fill(false),
+      ...Array(10).fill(true),
+    ]);
+    const stored = await batchGetAll(
+      client,
+      table,
+      [20, 35].map((i) => ({ pk: `INCIDENT#i${i}`, sk: 'RESOLUTION' })),
+    );
+    expect(stored.sort((a, b) => String(a.pk).localeCompare(String(b.pk)))).toEqual([
+      item(20, 'CONFIRMED'),
+      item(35, 'DISMISSED'),
+    ]);
+  });
+
+  it('insertAll: an item the table refuses fails alone, as its own fault; a missing table fails as the deployment’s', async () => {
+    const table = await createTable(client, 'IncidentsTable');
+    const results = await insertAll(client, table, [
+      { pk: 'INCIDENT#ok', sk: 'RESOLUTION' },
+      { pk: 'INCIDENT#no-sort-key' },
+      { pk: 'INCIDENT#ok-2', sk: 'RESOLUTION' },
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const refused = (results[1] as PromiseRejectedResult).reason as Error;
+    expect(refused.message).toMatch(/INSERT into IncidentsTable-\w+ refused: ValidationError: .*sk/);
+    expect(isBatchLevelError(refused)).toBe(false);
+
+    const [missing] = await insertAll(client, 'NoSuchTable', [{ pk: 'x', sk: 'y' }]);
+    expect(isBatchLevelError((missing as PromiseRejectedResult).reason)).toBe(true);
+    expect(isStoreOutage((missing as PromiseRejectedResult).reason)).toBe(false);
+  });
+
+  it('the stand-in refuses a statement it does not run, naming itself and the statement', async () => {
+    const refused = await client
+      .send(
+        new BatchExecuteStatementCommand({
+          Statements: [{ Statement: `UPDATE "IncidentsTable" SET decision = 'X' WHERE pk = 'INCIDENT#1'` }],
+        }),
+      )
+      .catch((error: Error) => error);
+    expect(refused).toMatchObject({ name: 'ValidationException' });
+    expect((refused as Error).message).toContain(
+      'Statements[0]: this local stand-in (local/stack/dynalite-server.ts)',
+    );
+  });
 });
+
+const outcomes = async (results: Promise<PromiseSettledResult<boolean>[]>) =>
+  (await results).map((r) => (r.status === 'fulfilled' ? r.value : r.reason));

@@ -2,11 +2,11 @@
 // in-process dynalite when a file runs on its own; uniquely named copies of serverless.yml's tables, so test files
 // never share state; every item of a table, and a byte-comparable snapshot of it.
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { stageTableDefinition, waitUntilTableActive } from '../../local/provision';
+import { dynaliteServer } from '../../local/stack/dynalite-server';
 
 let endpoint: Promise<string> | undefined;
 
@@ -14,11 +14,7 @@ let endpoint: Promise<string> | undefined;
 export function dynamoEndpoint(): Promise<string> {
   endpoint ??= (async () => {
     if (process.env.AWS_ENDPOINT_URL_DYNAMODB) return process.env.AWS_ENDPOINT_URL_DYNAMODB;
-    // dynalite ships no types: load it through require with the little of its API used here.
-    const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
-      createTableMs: number;
-    }) => import('node:net').Server;
-    const server = dynalite({ createTableMs: 0 });
+    const server = dynaliteServer({ createTableMs: 0 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     server.unref();
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

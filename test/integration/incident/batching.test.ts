@@ -149,7 +149,7 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
     });
   });
 
-  it('the resolutions of those 100 incidents: one read round (2 BatchGetItem), a conditional PutItem each (a second where no review was opened) and 1 BatchWriteItem per 25 tasks closed; redelivered: the read only', async () => {
+  it('the resolutions of those 100 incidents: one read round (2 BatchGetItem), the decisions kept and the missing reviews created by PartiQL INSERTs 25 a request, 1 BatchWriteItem per 25 tasks closed; redelivered: the read only', async () => {
     const { processor, reviews, run, batch } = await incidentBatch(100);
     const explained = await processor.process(batch);
     const opened = explained.filter(
@@ -174,11 +174,11 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
     expect(first.map((r) => r.ok && r.value.kind === 'review-resolved' && r.value.outcome)).toEqual(
       Array(100).fill('RESOLVED'),
     );
-    // The tasks and the kept decisions of 100 incidents: 200 keys. The incidents without a review get one created
-    // (a conditional PutItem), the others theirs closed (batched puts).
+    // The tasks and the kept decisions of 100 incidents: 200 keys. 100 decisions kept, and a review created for the
+    // incidents without one (conditional: BatchExecuteStatement INSERTs), the others' closed (batched puts).
     expect(Object.fromEntries(requests.byCommand)).toEqual({
       BatchGetItemCommand: 2,
-      PutItemCommand: 100 + (100 - opened),
+      BatchExecuteStatementCommand: Math.ceil(100 / 25) + Math.ceil((100 - opened) / 25),
       BatchWriteItemCommand: Math.ceil(opened / 25),
     });
     expect((await reviews.get(`${run}-inc-3`))?.status).toBe('RESOLVED');

@@ -288,7 +288,7 @@ describe('incident-explanation with DynamoDB idempotency', () => {
       );
     }
     const resolve = async (resolution: typeof decision) => {
-      const [outcome] = await resolveAll([resolution], reviews, 1);
+      const [outcome] = await resolveAll([resolution], reviews);
       return outcome?.status === 'fulfilled' ? outcome.value : outcome?.reason;
     };
     expect(await resolve(decision)).toBe('RESOLVED');

@@ -40,6 +40,18 @@ export class InMemoryReviewTasks implements ReviewTasks {
   }
   /** Conditional writes, in call order. */
   readonly conditional: Array<{ kind: 'keep' | 'create'; incidentId: string; written: boolean }> = [];
+  /** Calls of the batched conditional writes, with how many items each. */
+  readonly conditionalCalls: Array<{ kind: 'keep' | 'create'; items: number }> = [];
+  /** All at once, each through keepDecision (a test may replace that one to stage a race). */
+  keepDecisions(decisions: readonly ReviewResolution[]): Promise<PromiseSettledResult<boolean>[]> {
+    this.conditionalCalls.push({ kind: 'keep', items: decisions.length });
+    return Promise.allSettled(decisions.map((decision) => this.keepDecision(decision)));
+  }
+  /** All at once, each through saveIfAbsent (likewise). */
+  saveAllIfAbsent(tasks: readonly ReviewTask[]): Promise<PromiseSettledResult<boolean>[]> {
+    this.conditionalCalls.push({ kind: 'create', items: tasks.length });
+    return Promise.allSettled(tasks.map((task) => this.saveIfAbsent(task)));
+  }
   async keepDecision(decision: ReviewResolution): Promise<boolean> {
     const written = !this.kept.has(decision.incidentId);
     if (written) this.kept.set(decision.incidentId, structuredClone(decision));

@@ -92,9 +92,7 @@ describe('resolveAll', () => {
       await keep(decision('i1', 'DISMISSED', { reviewer: 'bo' }));
       return keep(resolution);
     };
-    expect(outcomes(await resolveAll([decision('i1', 'CONFIRMED')], reviews, 4))).toEqual([
-      'ALREADY_RESOLVED',
-    ]);
+    expect(outcomes(await resolveAll([decision('i1', 'CONFIRMED')], reviews))).toEqual(['ALREADY_RESOLVED']);
     expect(reviews.tasks.get('i1')).toMatchObject({
       status: 'RESOLVED',
       decision: 'DISMISSED',
@@ -110,7 +108,7 @@ describe('resolveAll', () => {
       reviews.tasks.set('i1', openTask('i1'));
       return saveIfAbsent(task);
     };
-    expect(outcomes(await resolveAll([decision('i1', 'CONFIRMED')], reviews, 4))).toEqual(['RESOLVED']);
+    expect(outcomes(await resolveAll([decision('i1', 'CONFIRMED')], reviews))).toEqual(['RESOLVED']);
     expect(await reviews.get('i1')).toMatchObject({
       status: 'RESOLVED',
       decision: 'CONFIRMED',
@@ -139,8 +137,8 @@ describe('resolveAll', () => {
       return written;
     };
     const [a, b] = await Promise.all([
-      resolveAll([decision('i1', 'CONFIRMED')], reviews, 4),
-      resolveAll([decision('i1', 'DISMISSED', { reviewer: 'bo' })], reviews, 4),
+      resolveAll([decision('i1', 'CONFIRMED')], reviews),
+      resolveAll([decision('i1', 'DISMISSED', { reviewer: 'bo' })], reviews),
     ]);
     expect([...outcomes(a), ...outcomes(b)]).toEqual(['RESOLVED', 'ALREADY_RESOLVED']);
     expect(reviews.kept.get('i1')?.decision).toBe('CONFIRMED');
@@ -165,7 +163,7 @@ describe('resolveAll', () => {
       decision('bad', 'DISMISSED'),
       decision('closed-by-put', 'CONFIRMED'),
     ];
-    expect(outcomes(await resolveAll(batch, reviews, 4))).toEqual([
+    expect(outcomes(await resolveAll(batch, reviews))).toEqual([
       'RESOLVED',
       'failed ValidationException: item too large',
       'failed ValidationException: item too large',
@@ -186,7 +184,6 @@ describe('resolveAll', () => {
         await resolveAll(
           [decision('new', 'CONFIRMED'), decision('refused', 'X'), decision('closed', 'Y')],
           failingPuts,
-          4,
         ),
       ),
     ).toEqual(['RESOLVED', 'failed ValidationException: item size', 'RESOLVED']);
@@ -196,14 +193,15 @@ describe('resolveAll', () => {
     unreadable.findKept = async () => {
       throw new Error('ProvisionedThroughputExceededException');
     };
-    expect(outcomes(await resolveAll([decision('a', 'X'), decision('b', 'Y')], unreadable, 4))).toEqual([
+    expect(outcomes(await resolveAll([decision('a', 'X'), decision('b', 'Y')], unreadable))).toEqual([
       'failed ProvisionedThroughputExceededException',
       'failed ProvisionedThroughputExceededException',
     ]);
   });
 
-  it('at most `concurrency` incidents’ conditional writes in flight; a redelivery only reads', async () => {
+  it('the conditional writes of a batch in one call of each kind, all at once; a redelivery only reads', async () => {
     const reviews = new InMemoryReviewTasks();
+    for (let i = 0; i < 5; i++) reviews.tasks.set(`i${i}`, openTask(`i${i}`));
     const keep = reviews.keepDecision.bind(reviews);
     let inFlight = 0;
     let most = 0;
@@ -214,12 +212,31 @@ describe('resolveAll', () => {
       inFlight--;
       return keep(resolution);
     };
+    // Five incidents with a task (a keep each), five without (a keep and a create each).
     const batch = Array.from({ length: 10 }, (_, i) => decision(`i${i}`, 'CONFIRMED'));
-    expect(outcomes(await resolveAll(batch, reviews, 4))).toEqual(Array(10).fill('RESOLVED'));
-    expect(most).toBe(4);
+    expect(outcomes(await resolveAll(batch, reviews))).toEqual(Array(10).fill('RESOLVED'));
+    expect(reviews.conditionalCalls).toEqual([
+      { kind: 'keep', items: 10 },
+      { kind: 'create', items: 5 },
+    ]);
+    expect(most).toBe(10);
     const writes = reviews.conditional.length + reviews.saves.length;
-    expect(outcomes(await resolveAll(batch, reviews, 4))).toEqual(Array(10).fill('ALREADY_RESOLVED'));
+    expect(outcomes(await resolveAll(batch, reviews))).toEqual(Array(10).fill('ALREADY_RESOLVED'));
     expect(reviews.conditional.length + reviews.saves.length).toBe(writes);
+    expect(reviews.conditionalCalls).toHaveLength(2);
     expect(reviews.finds).toHaveLength(2);
+  });
+
+  it('a batched conditional write that fails as a whole fails the incidents it carried, not the others', async () => {
+    const reviews = new InMemoryReviewTasks();
+    reviews.tasks.set('has-task', openTask('has-task'));
+    reviews.saveAllIfAbsent = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    expect(
+      outcomes(
+        await resolveAll([decision('has-task', 'CONFIRMED'), decision('no-task', 'DISMISSED')], reviews),
+      ),
+    ).toEqual(['RESOLVED', 'failed ProvisionedThroughputExceededException']);
   });
 });

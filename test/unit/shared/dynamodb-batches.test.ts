@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { batchDeleteAll, batchGetAll, batchPutAll } from '../../../shared/dynamodb';
-import { isStoreOutage } from '../../../shared/msk/errors';
+import { batchDeleteAll, batchGetAll, batchPutAll, insertAll } from '../../../shared/dynamodb';
+import { isBatchLevelError, isStoreOutage } from '../../../shared/msk/errors';
 
 // DynamoDB may answer a batch request with part of it unprocessed (capacity); dynalite never does, so the resend
 // path is driven here by a client that holds back what it is told to.
@@ -282,5 +282,92 @@ describe('batch requests begun in one tick share requests', () => {
     } as unknown as DynamoDBDocumentClient;
     const failure = await batchGetAll(client, 'T', incidentKeys('a', 1), 4).catch((error: unknown) => error);
     expect(String(failure)).toContain('a key none of its callers asked for');
+  });
+});
+
+// BatchExecuteStatement answers each statement on its own; throttling and races come back per statement, which the
+// stand-in never does, so a client answering as told drives insertAll's handling of each code here.
+describe('insertAll: one outcome per item from BatchExecuteStatement', () => {
+  type Statement = { Statement: string; Parameters: unknown[] };
+  function answering(codes: Array<Array<string | undefined>>, answered?: (sent: number) => number) {
+    const sent: Statement[][] = [];
+    const client = {
+      send: async (command: { input: { Statements: Statement[] } }) => {
+        const statements = command.input.Statements;
+        const round = codes[sent.length] ?? [];
+        sent.push(statements);
+        const responses = statements.map((_, i) => {
+          const Code = round[i];
+          return Code ? { TableName: 'T', Error: { Code, Message: `${Code} message` } } : { TableName: 'T' };
+        });
+        return { Responses: responses.slice(0, answered ? answered(statements.length) : undefined) };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    return { client, sent };
+  }
+  const settled = (results: PromiseSettledResult<boolean>[]) =>
+    results.map((r) =>
+      r.status === 'fulfilled' ? r.value : `${(r.reason as Error).name}: ${(r.reason as Error).message}`,
+    );
+
+  it('an INSERT per item with its attributes as parameters, 25 statements a request', async () => {
+    const { client, sent } = answering([]);
+    const items = Array.from({ length: 60 }, (_, i) => ({ pk: `k${i}`, "it's": i, gone: undefined }));
+    expect(settled(await insertAll(client, 'T', items, 2))).toEqual(Array(60).fill(true));
+    expect(sent.map((statements) => statements.length)).toEqual([25, 25, 10]);
+    expect(sent[0]?.[1]).toEqual({
+      Statement: `INSERT INTO "T" VALUE {'pk': ?, 'it''s': ?}`,
+      Parameters: ['k1', 1],
+    });
+  });
+
+  it('a taken key is false, throttled statements are resent alone, an item refused for itself fails alone', async () => {
+    const { client, sent } = answering([
+      [undefined, 'DuplicateItem', 'ThrottlingError', 'ValidationError', 'TransactionConflict'],
+      [undefined, 'ProvisionedThroughputExceeded'],
+      [],
+    ]);
+    const results = await insertAll(client, 'T', keys(5), 1);
+    expect(sent.map((statements) => statements.length)).toEqual([5, 2, 1]);
+    expect(sent[1]?.map((s) => s.Parameters[0])).toEqual(['k2', 'k4']);
+    expect(settled(results)).toEqual([
+      true,
+      false,
+      true,
+      'StatementValidationError: INSERT into T refused: ValidationError: ValidationError message',
+      true,
+    ]);
+    expect(isStoreOutage((results[3] as PromiseRejectedResult).reason)).toBe(false);
+    expect(isBatchLevelError((results[3] as PromiseRejectedResult).reason)).toBe(false);
+  });
+
+  it('throttled every time: an outage after the resends; a missing table: batch-level, not retried', async () => {
+    const { client } = answering(Array.from({ length: 20 }, () => ['ThrottlingError', 'ResourceNotFound']));
+    const [throttled, missing] = await insertAll(client, 'T', keys(2), 1);
+    expect(isStoreOutage((throttled as PromiseRejectedResult).reason)).toBe(true);
+    expect(isBatchLevelError((missing as PromiseRejectedResult).reason)).toBe(true);
+    expect(isStoreOutage((missing as PromiseRejectedResult).reason)).toBe(false);
+  });
+
+  it('an answer with fewer responses than statements fails them all, batch-level: nobody knows which went in', async () => {
+    const { client } = answering([], (n) => n - 1);
+    const results = await insertAll(client, 'T', keys(3), 1);
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      expect(isBatchLevelError((result as PromiseRejectedResult).reason)).toBe(true);
+    }
+  });
+
+  it('a request that fails fails its own items only', async () => {
+    let calls = 0;
+    const client = {
+      send: async (command: { input: { Statements: unknown[] } }) => {
+        if (calls++ === 0) throw Object.assign(new Error('down'), { name: 'InternalServerError' });
+        return { Responses: command.input.Statements.map(() => ({})) };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const results = await insertAll(client, 'T', keys(30), 1);
+    expect(results.slice(0, 25).every((r) => r.status === 'rejected')).toBe(true);
+    expect(results.slice(25).every((r) => r.status === 'fulfilled' && r.value)).toBe(true);
   });
 });
