@@ -9,7 +9,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { chunk, mapBounded } from './concurrency';
-import { BatchLevelError, isStoreOutage } from './msk/errors';
+import { BatchLevelError, isBatchLevelError, isStoreOutage } from './msk/errors';
 
 /** DynamoDB's limit per BatchWriteItem request. */
 export const WRITE_BATCH = 25;
@@ -158,19 +158,24 @@ const RESENT_STATEMENT_ERRORS = new Set([
   'InternalServerError',
   'TransactionConflict',
 ]);
-/** A statement's errors that a deploy fixes, not the item (a missing table, no permission): the invocation's. */
-const DEPLOYMENT_STATEMENT_ERRORS = new Set(['ResourceNotFound', 'AccessDenied']);
+/** A statement's errors that are the item's own (too large, a key or index type wrong): that item fails alone. */
+const ITEM_STATEMENT_ERRORS = new Set(['ValidationError', 'ItemCollectionSizeLimitExceeded']);
 /** The item's key is taken: INSERT's DuplicateItem (ConditionalCheckFailed is a condition's, named the same way). */
 const KEY_TAKEN_STATEMENT_ERRORS = new Set(['DuplicateItem', 'ConditionalCheckFailed']);
+
+type InsertEntry = { index: number; item: Record<string, unknown> };
 
 /**
  * Puts each item unless the table holds one with its key: a PartiQL INSERT each (DynamoDB refuses it with
  * DuplicateItem when the key is taken), in BatchExecuteStatement requests of 25, `concurrency` in flight. The
  * conditional put of PutItem with `attribute_not_exists`, at a request per 25 items instead of one each: per item,
- * true if this call put it, false if the key was taken, or the reason it failed. A request that fails fails its
- * items (the caller tells an outage by the error); statements throttled one by one are resent with backoff, then
- * fail as an outage; a statement refused for a missing table or permission fails as batch-level. No two items
- * may share a key (one request would run both).
+ * true if this call put it, false if the key was taken, or the reason it failed. Statements throttled one by one
+ * are resent with backoff, then fail as an outage; one refused for its item fails alone, as the item's fault; any
+ * other refusal of a statement (a missing table, no permission, an answer this code does not know) fails as
+ * batch-level. A request that fails as a whole fails its items when the store is out or refuses us; for any other
+ * reason (an item the client cannot send, a request DynamoDB refuses for one statement) its statements are sent
+ * again one per request, so that one item costs itself only. No two items may share a key (one request would run
+ * both).
  */
 export async function insertAll(
   client: DynamoDBDocumentClient,
@@ -179,51 +184,69 @@ export async function insertAll(
   concurrency = 4,
 ): Promise<PromiseSettledResult<boolean>[]> {
   const results = new Array<PromiseSettledResult<boolean>>(items.length);
-  const settle = (entries: readonly Entry[], result: PromiseSettledResult<boolean>) => {
-    for (const { index } of entries) results[index] = result;
-  };
-  type Entry = { index: number; item: Record<string, unknown> };
-  const entries: Entry[] = items.map((item, index) => ({ index, item }));
+  const entries: InsertEntry[] = items.map((item, index) => ({ index, item }));
   await mapBounded(chunk(entries, STATEMENT_BATCH), concurrency, async (part) => {
-    let pending = part;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > UNPROCESSED_ATTEMPTS) {
-        settle(pending, { status: 'rejected', reason: stillUnprocessed(pending.length) });
-        return;
-      }
-      if (attempt > 1) await unprocessedBackoff(attempt);
-      let responses: NonNullable<BatchExecuteStatementCommandOutput['Responses']>;
-      try {
-        const output = await client.send(
-          new BatchExecuteStatementCommand({
-            Statements: pending.map(({ item }) => insertStatement(tableName, item)),
-          }),
-        );
-        responses = output.Responses ?? [];
-      } catch (reason) {
-        settle(pending, { status: 'rejected', reason });
-        return;
-      }
-      if (responses.length !== pending.length) {
-        // Responses come in the order of the statements; another count says nothing about which went in.
-        const reason = new BatchLevelError(
-          `BatchExecuteStatement on ${tableName} answered ${responses.length} of ${pending.length} statements`,
-        );
-        settle(pending, { status: 'rejected', reason });
-        return;
-      }
-      const again: Entry[] = [];
-      pending.forEach((entry, i) => {
-        const error = responses[i]?.Error;
-        const code = error?.Code;
-        if (code === undefined) settle([entry], { status: 'fulfilled', value: true });
-        else if (KEY_TAKEN_STATEMENT_ERRORS.has(code)) settle([entry], { status: 'fulfilled', value: false });
-        else if (RESENT_STATEMENT_ERRORS.has(code)) again.push(entry);
-        else settle([entry], { status: 'rejected', reason: statementError(tableName, code, error?.Message) });
-      });
-      pending = again;
-    }
+    for (const [index, result] of await insertRequest(client, tableName, part)) results[index] = result;
   });
+  return results;
+}
+
+/** One request's statements, resent as `insertAll` says; the outcome of each entry, by its index. */
+async function insertRequest(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  part: readonly InsertEntry[],
+): Promise<Map<number, PromiseSettledResult<boolean>>> {
+  const results = new Map<number, PromiseSettledResult<boolean>>();
+  const settle = (entries: readonly InsertEntry[], result: PromiseSettledResult<boolean>) => {
+    for (const { index } of entries) results.set(index, result);
+  };
+  let pending = part;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > UNPROCESSED_ATTEMPTS) {
+      settle(pending, { status: 'rejected', reason: stillUnprocessed(pending.length) });
+      break;
+    }
+    if (attempt > 1) await unprocessedBackoff(attempt);
+    let responses: NonNullable<BatchExecuteStatementCommandOutput['Responses']>;
+    try {
+      const output = await client.send(
+        new BatchExecuteStatementCommand({
+          Statements: pending.map(({ item }) => insertStatement(tableName, item)),
+        }),
+      );
+      responses = output.Responses ?? [];
+    } catch (reason) {
+      if (pending.length === 1 || isBatchLevelError(reason)) {
+        settle(pending, { status: 'rejected', reason });
+      } else {
+        // Sent again alone, one after another (a share of `concurrency`): one bad item costs itself only.
+        for (const entry of pending)
+          for (const [index, result] of await insertRequest(client, tableName, [entry]))
+            results.set(index, result);
+      }
+      break;
+    }
+    if (responses.length !== pending.length) {
+      // Responses come in the order of the statements; another count says nothing about which went in.
+      const reason = new BatchLevelError(
+        `BatchExecuteStatement on ${tableName} answered ${responses.length} of ${pending.length} statements`,
+      );
+      settle(pending, { status: 'rejected', reason });
+      break;
+    }
+    const again: InsertEntry[] = [];
+    pending.forEach((entry, i) => {
+      const error = responses[i]?.Error;
+      const code = error?.Code;
+      if (error === undefined) settle([entry], { status: 'fulfilled', value: true });
+      else if (code !== undefined && KEY_TAKEN_STATEMENT_ERRORS.has(code))
+        settle([entry], { status: 'fulfilled', value: false });
+      else if (code !== undefined && RESENT_STATEMENT_ERRORS.has(code)) again.push(entry);
+      else settle([entry], { status: 'rejected', reason: statementError(tableName, code, error.Message) });
+    });
+    pending = again;
+  }
   return results;
 }
 
@@ -240,9 +263,9 @@ function insertStatement(
   };
 }
 
-function statementError(tableName: string, code: string, message: string | undefined): Error {
-  const text = `INSERT into ${tableName} refused: ${code}${message ? `: ${message}` : ''}`;
-  if (DEPLOYMENT_STATEMENT_ERRORS.has(code)) return new BatchLevelError(text);
+function statementError(tableName: string, code: string | undefined, message: string | undefined): Error {
+  const text = `INSERT into ${tableName} refused: ${code ?? 'an error without a code'}${message ? `: ${message}` : ''}`;
+  if (code === undefined || !ITEM_STATEMENT_ERRORS.has(code)) return new BatchLevelError(text);
   const error = new Error(text);
   error.name = `Statement${code}`;
   return error;

@@ -1,3 +1,4 @@
+import { BatchLevelError, ServiceUnavailableError } from '../../shared/msk/errors';
 import { MAX_TEXT_BYTES, textLengthProblem } from '../../shared/msk/invalid-field';
 import { isoInstant } from '../../shared/time';
 import type { ResolveOutcome, ReviewResolution, ReviewTask, ReviewTasks } from './ports';
@@ -246,10 +247,22 @@ export async function resolveAll(
   if (again.length > 0) {
     try {
       const now = await findStored(reviews, again);
-      // What is kept now is kept (no keep is planned), and a task is stored (no create).
-      for (const incidentId of again)
-        plans.set(incidentId, planResolution(firstOf(incidentId), now.get(incidentId)));
-      await closeAll(again.map((incidentId) => [incidentId, plans.get(incidentId) as ResolutionPlan]));
+      // What is kept now is kept (no keep is planned), and a task is stored (no create): a write refused for a
+      // taken key whose item the consistent read does not find is not taken for done.
+      const settled: string[] = [];
+      for (const incidentId of again) {
+        const plan = planResolution(firstOf(incidentId), now.get(incidentId));
+        plans.set(incidentId, plan);
+        if (plan.keep || plan.create)
+          fail(
+            incidentId,
+            new ServiceUnavailableError(
+              `incident ${incidentId}: a conditional write was refused for a taken key, but the item is not stored`,
+            ),
+          );
+        else settled.push(incidentId);
+      }
+      await closeAll(settled.map((incidentId) => [incidentId, plans.get(incidentId) as ResolutionPlan]));
     } catch (reason) {
       for (const incidentId of again) fail(incidentId, reason);
     }
@@ -275,10 +288,17 @@ async function settledEach(
   write: () => Promise<PromiseSettledResult<boolean>[]>,
 ): Promise<PromiseSettledResult<boolean>[]> {
   if (count === 0) return [];
+  const each = (reason: unknown) =>
+    Array.from({ length: count }, () => ({ status: 'rejected', reason }) as const);
   try {
-    return await write();
+    const settled = await write();
+    if (settled.length === count) return settled;
+    // Which outcome is whose cannot be told: none is taken for a write.
+    return each(
+      new BatchLevelError(`a batched conditional write answered ${settled.length} of ${count} items`),
+    );
   } catch (reason) {
-    return Array.from({ length: count }, () => ({ status: 'rejected', reason }) as const);
+    return each(reason);
   }
 }
 

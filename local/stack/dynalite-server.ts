@@ -9,6 +9,8 @@
  *
  *   node --import tsx local/stack/dynalite-server.ts --host 127.0.0.1 --port 4567 [--path DIR] [--createTableMs 0]
  */
+
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
@@ -74,7 +76,9 @@ export function dynaliteServer(options: DynaliteOptions = {}): Server {
   } finally {
     dynaliteDb.create = create;
   }
-  const dynaliteStore = store as Store;
+  if (!store)
+    throw new Error('dynalite created its store another way than this stand-in expects (dynalite 4.0.0)');
+  const dynaliteStore = store;
   const [dynaliteHandler] = server.listeners('request') as Array<
     (req: IncomingMessage, res: ServerResponse) => void
   >;
@@ -110,8 +114,15 @@ async function batchExecuteStatement(store: Store, req: IncomingMessage, res: Se
     send(res, 400, { __type: 'com.amazon.coral.validate#ValidationException', message: statements });
     return;
   }
-  const responses = await Promise.all(statements.map((statement) => insert(store, statement)));
-  send(res, 200, { Responses: responses });
+  try {
+    send(res, 200, { Responses: await Promise.all(statements.map((statement) => insert(store, statement))) });
+  } catch (error) {
+    // dynalite's own PutItem throws on some malformed values (a null attribute); an answer, not a dead process.
+    send(res, 500, {
+      __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+      message: `dynalite failed: ${(error as Error).message}`,
+    });
+  }
 }
 
 interface Insert {
@@ -121,6 +132,8 @@ interface Insert {
 
 /** The statements as inserts, or what is wrong with the request (a ValidationException's message). */
 export function parseStatements(input: unknown): Insert[] | string {
+  const unknown = Object.keys(input ?? {}).filter((key) => key !== 'Statements');
+  if (unknown.length > 0) return `this local stand-in does not run ${unknown.join(', ')}`;
   const statements = (input as { Statements?: unknown } | null)?.Statements;
   if (!Array.isArray(statements) || statements.length === 0)
     return 'Statements: at least one statement is required';
@@ -128,7 +141,9 @@ export function parseStatements(input: unknown): Insert[] | string {
     return `Statements: at most ${STATEMENTS_PER_BATCH} statements per batch, got ${statements.length}`;
   const inserts: Insert[] = [];
   for (const [index, entry] of statements.entries()) {
-    const { Statement, Parameters } = (entry ?? {}) as { Statement?: unknown; Parameters?: unknown };
+    const { Statement, Parameters, ...rest } = (entry ?? {}) as Record<string, unknown>;
+    if (Object.keys(rest).length > 0)
+      return `Statements[${index}]: this local stand-in does not run ${Object.keys(rest).join(', ')}`;
     const parsed = typeof Statement === 'string' ? parseInsert(Statement) : undefined;
     if (!parsed)
       return (
@@ -157,14 +172,15 @@ function parseInsert(statement: string): { table: string; names: string[] } | un
   if (!match) return undefined;
   const names: string[] = [];
   let rest = match[2] as string;
-  while (rest.trim() !== '') {
+  let more = true;
+  while (more) {
     const pair = PAIR.exec(rest);
     if (!pair) return undefined;
     names.push((pair[1] as string).replaceAll("''", "'"));
     rest = rest.slice(pair[0].length);
-    if (pair[2] === '' && rest.trim() !== '') return undefined;
+    more = pair[2] === ',';
   }
-  return names.length > 0 ? { table: match[1] as string, names } : undefined;
+  return rest.trim() === '' ? { table: match[1] as string, names } : undefined;
 }
 
 /** One statement: dynalite's PutItem, conditional on no item with its key; its outcome as BatchStatementResponse. */
@@ -228,10 +244,29 @@ function readBody(req: IncomingMessage): Promise<string> {
 function send(res: ServerResponse, status: number, data: unknown): void {
   const body = JSON.stringify(data);
   res.statusCode = status;
+  res.setHeader('x-amzn-RequestId', randomUUID());
   res.setHeader('x-amz-crc32', String(crc32(body)));
   res.setHeader('Content-Type', 'application/x-amz-json-1.0');
   res.setHeader('Content-Length', Buffer.byteLength(body, 'utf8'));
   res.end(body);
+}
+
+/**
+ * Whether the DynamoDB on this port is this stand-in: an empty BatchExecuteStatement is refused with its
+ * ValidationException (a plain dynalite, say one a checkout before this file started, answers UnknownOperation).
+ */
+export async function answersAsStandIn(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': TARGET },
+      body: JSON.stringify({ Statements: [] }),
+      signal: AbortSignal.timeout(2_000),
+    });
+    return response.status === 400 && (await response.text()).includes('Statements: at least one statement');
+  } catch {
+    return false;
+  }
 }
 
 /** The command line: dynalite's own options. */

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { answersAsStandIn } from './dynalite-server';
 import { kafkaAnswersMetadata, startKafka } from './kafka';
 import { logFile, repoRoot, stateDir } from './paths';
 import { commandLine, portAnswers, spawnDetached, waitUntilReady } from './processes';
@@ -93,6 +94,16 @@ export function dynaliteArgs(port: number, storage: DynamoDbStorage): string[] {
   ];
 }
 
+/** Node's arguments that run the DynamoDB stand-in (dynalite with PartiQL INSERTs) on this port. */
+export function dynaliteCommand(port: number, storage: DynamoDbStorage): string[] {
+  return [
+    '--import',
+    'tsx',
+    join(repoRoot, 'local', 'stack', 'dynalite-server.ts'),
+    ...dynaliteArgs(port, storage),
+  ];
+}
+
 /** Where a running dynalite keeps its tables, from its command line (undefined: unknown, not on Linux). */
 export function dynaliteStorage(pid: number): DynamoDbStorage | undefined {
   const command = commandLine(pid);
@@ -154,17 +165,13 @@ export const services: ServiceDefinition[] = [
       startNodeServer(
         'dynamodb',
         'dynalite',
-        [
-          '--import',
-          'tsx',
-          join(repoRoot, 'local', 'stack', 'dynalite-server.ts'),
-          ...dynaliteArgs(port, settings.dynamodbInMemory ? 'memory' : 'disk'),
-        ],
+        dynaliteCommand(port, settings.dynamodbInMemory ? 'memory' : 'disk'),
         port,
         timeoutMs,
-        async () => true,
+        () => answersAsStandIn(port),
       ),
-    ready: (port) => portAnswers(port),
+    // The stand-in, not any DynamoDB on the port: one a checkout before it started is restarted, not reused.
+    ready: async (port) => (await portAnswers(port)) && answersAsStandIn(port),
   },
   {
     name: 's3',

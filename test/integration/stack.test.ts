@@ -4,8 +4,15 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  BatchExecuteStatementCommand,
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { answersAsStandIn } from '../../local/stack/dynalite-server';
 import { readStackState, status, up } from '../../local/stack/index';
 import { logFile, repoRoot, stackFile, stateDir } from '../../local/stack/paths';
 import {
@@ -21,7 +28,7 @@ import {
   waitUntilReady,
   writePid,
 } from '../../local/stack/processes';
-import { dynaliteArgs, dynaliteStorage, services } from '../../local/stack/services';
+import { dynaliteArgs, dynaliteCommand, dynaliteStorage, services } from '../../local/stack/services';
 import { stackEnv } from '../support/env';
 
 const REQUIRED = [
@@ -154,7 +161,7 @@ describe('stack process safeguards', () => {
     await exited;
   });
 
-  it('starts dynalite with its tables in memory when asked, serving like the one on disk', async () => {
+  it('starts the DynamoDB stand-in with its tables in memory when asked, serving like the one on disk, PartiQL INSERTs included', async () => {
     server = createServer();
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
     const address = server.address();
@@ -165,11 +172,12 @@ describe('stack process safeguards', () => {
     expect(dynaliteArgs(port, 'disk')).toEqual(
       expect.arrayContaining(['--path', join(stateDir, 'dynalite')]),
     );
-    const { pid } = spawnDetached(
-      process.execPath,
-      [join(repoRoot, 'node_modules', 'dynalite', 'cli.js'), ...dynaliteArgs(port, 'memory')],
-      { service: probe, marker: 'dynalite', logFile: logFile(probe), cwd: repoRoot },
-    );
+    const { pid } = spawnDetached(process.execPath, dynaliteCommand(port, 'memory'), {
+      service: probe,
+      marker: 'dynalite',
+      logFile: logFile(probe),
+      cwd: repoRoot,
+    });
     const record = readPid(probe) as NonNullable<ReturnType<typeof readPid>>;
     try {
       await waitUntilReady({
@@ -177,7 +185,7 @@ describe('stack process safeguards', () => {
         pid,
         logFile: logFile(probe),
         timeoutMs: 30_000,
-        ready: () => portAnswers(port),
+        ready: async () => (await portAnswers(port)) && answersAsStandIn(port),
       });
       expect(dynaliteStorage(pid)).toBe('memory');
       const client = new DynamoDBClient({
@@ -196,6 +204,18 @@ describe('stack process safeguards', () => {
       await client.send(new PutItemCommand({ TableName: 'probe', Item: { pk: { S: 'a' }, n: { N: '1' } } }));
       const { Item } = await client.send(new GetItemCommand({ TableName: 'probe', Key: { pk: { S: 'a' } } }));
       expect(Item?.n).toEqual({ N: '1' });
+      // The PartiQL INSERTs the functions send run there too: a taken key refused, a new one put.
+      const { Responses } = await client.send(
+        new BatchExecuteStatementCommand({
+          Statements: ['a', 'b'].map((pk) => ({
+            Statement: `INSERT INTO "probe" VALUE {'pk': ?, 'n': ?}`,
+            Parameters: [{ S: pk }, { N: '2' }],
+          })),
+        }),
+      );
+      expect(Responses?.map((r) => r.Error?.Code)).toEqual(['DuplicateItem', undefined]);
+      const b = await client.send(new GetItemCommand({ TableName: 'probe', Key: { pk: { S: 'b' } } }));
+      expect(b.Item?.n).toEqual({ N: '2' });
       client.destroy();
     } finally {
       await stopProcess(record, 5000);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReviewResolution, ReviewTask } from '../../../functions/incident-explanation/ports';
 import { planResolution, resolveAll } from '../../../functions/incident-explanation/resolve-review';
+import { isBatchLevelError, isStoreOutage } from '../../../shared/msk/errors';
 import { InMemoryReviewTasks } from './fakes';
 
 const decision = (
@@ -225,6 +226,25 @@ describe('resolveAll', () => {
     expect(reviews.conditional.length + reviews.saves.length).toBe(writes);
     expect(reviews.conditionalCalls).toHaveLength(2);
     expect(reviews.finds).toHaveLength(2);
+  });
+
+  it('a batched conditional write answering fewer outcomes than items: none taken for a write, batch-level', async () => {
+    const reviews = new InMemoryReviewTasks();
+    reviews.keepDecisions = async () => [{ status: 'fulfilled', value: true }];
+    const results = await resolveAll([decision('a', 'X'), decision('b', 'Y')], reviews);
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      expect(isBatchLevelError((result as PromiseRejectedResult).reason)).toBe(true);
+    }
+  });
+
+  it('a keep refused for a taken key whose decision the re-read does not find: the incident fails as an outage, not answered', async () => {
+    const reviews = new InMemoryReviewTasks();
+    reviews.tasks.set('i1', openTask('i1'));
+    reviews.keepDecision = async () => false;
+    const [result] = await resolveAll([decision('i1', 'CONFIRMED')], reviews);
+    expect(result?.status).toBe('rejected');
+    expect(isStoreOutage((result as PromiseRejectedResult).reason)).toBe(true);
   });
 
   it('a batched conditional write that fails as a whole fails the incidents it carried, not the others', async () => {

@@ -358,6 +358,41 @@ describe('insertAll: one outcome per item from BatchExecuteStatement', () => {
     }
   });
 
+  it('a statement refused for a reason that is not its item (no permission, a code this code does not know, no code): batch-level', async () => {
+    const { client, sent } = answering([
+      ['AccessDenied', 'SomethingNew', 'RequestLimitExceeded', 'InternalServerError'],
+      [],
+    ]);
+    const results = await insertAll(client, 'T', keys(4), 1);
+    expect(sent.map((statements) => statements.length)).toEqual([4, 2]);
+    for (const result of results.slice(0, 2)) {
+      expect(isBatchLevelError((result as PromiseRejectedResult).reason)).toBe(true);
+      expect(isStoreOutage((result as PromiseRejectedResult).reason)).toBe(false);
+    }
+    expect(results.slice(2).map((r) => r.status === 'fulfilled' && r.value)).toEqual([true, true]);
+
+    const codeless = {
+      send: async () => ({ Responses: [{ Error: { Message: 'something' } }] }),
+    } as unknown as DynamoDBDocumentClient;
+    const [result] = await insertAll(codeless, 'T', keys(1), 1);
+    expect(isBatchLevelError((result as PromiseRejectedResult).reason)).toBe(true);
+  });
+
+  it('a request refused as a whole for what one item holds is sent again one statement a request: that item fails alone', async () => {
+    const sent: number[] = [];
+    const client = {
+      send: async (command: { input: { Statements: Array<{ Parameters: unknown[] }> } }) => {
+        const statements = command.input.Statements;
+        sent.push(statements.length);
+        if (statements.some((s) => s.Parameters[0] === 'k1')) throw new Error('cannot marshal an empty set');
+        return { Responses: statements.map(() => ({})) };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const results = await insertAll(client, 'T', keys(3), 1);
+    expect(sent).toEqual([3, 1, 1, 1]);
+    expect(settled(results)).toEqual([true, 'Error: cannot marshal an empty set', true]);
+  });
+
   it('a request that fails fails its own items only', async () => {
     let calls = 0;
     const client = {

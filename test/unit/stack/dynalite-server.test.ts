@@ -33,6 +33,17 @@ describe('the DynamoDB stand-in reads BatchExecuteStatement INSERTs', () => {
     expect(one(`INSERT INTO "T1x" VALUE {'pk': ?, 'pk': ?}`, [{ S: 'a' }, { S: 'b' }])).toBe(
       "Statements[0]: attribute 'pk' given twice",
     );
+    expect(one(`INSERT INTO "T1x" VALUE {'pk': ?,}`)).toMatch(/runs only INSERT/);
+    expect(
+      parseStatements({
+        Statements: [
+          { Statement: `INSERT INTO "T1x" VALUE {'pk': ?}`, Parameters: [{ S: 'a' }], ConsistentRead: true },
+        ],
+      }),
+    ).toBe('Statements[0]: this local stand-in does not run ConsistentRead');
+    expect(parseStatements({ Statements: [], ReturnConsumedCapacity: 'TOTAL' })).toBe(
+      'this local stand-in does not run ReturnConsumedCapacity',
+    );
     expect(parseStatements({ Statements: [] })).toBe('Statements: at least one statement is required');
     expect(
       parseStatements({
