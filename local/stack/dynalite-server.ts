@@ -39,20 +39,30 @@ interface PutItemValidation {
   custom: unknown;
 }
 
-// dynalite ships no types: the little of its internals used here, through require.
+// dynalite ships no types: the little of its internals used here, through require; loaded on first use, so that
+// what imports this module for its probe (the stack's CLI) does not load dynalite.
 const require = createRequire(import.meta.url);
-const dynaliteDb = require('dynalite/db') as { create(options: unknown): Store };
-const dynalite = require('dynalite') as (options: DynaliteOptions) => Server;
-const validations = require('dynalite/validations') as {
-  checkTypes(data: unknown, types: unknown): Record<string, unknown>;
-  checkValidations(data: unknown, types: unknown, custom: unknown, store: Store): void;
-};
-const putItemValidation = require('dynalite/validations/putItem') as PutItemValidation;
-const putItem = require('dynalite/actions/putItem') as (
-  store: Store,
-  data: unknown,
-  cb: Callback<unknown>,
-) => void;
+interface Dynalite {
+  db: { create(options: unknown): Store };
+  server: (options: DynaliteOptions) => Server;
+  validations: {
+    checkTypes(data: unknown, types: unknown): Record<string, unknown>;
+    checkValidations(data: unknown, types: unknown, custom: unknown, store: Store): void;
+  };
+  putItemValidation: PutItemValidation;
+  putItem: (store: Store, data: unknown, cb: Callback<unknown>) => void;
+}
+let loaded: Dynalite | undefined;
+function dynalite(): Dynalite {
+  loaded ??= {
+    db: require('dynalite/db'),
+    server: require('dynalite'),
+    validations: require('dynalite/validations'),
+    putItemValidation: require('dynalite/validations/putItem'),
+    putItem: require('dynalite/actions/putItem'),
+  };
+  return loaded;
+}
 
 export interface DynaliteOptions {
   path?: string;
@@ -64,17 +74,18 @@ export interface DynaliteOptions {
 /** A dynalite HTTP server (not listening yet) that also runs BatchExecuteStatement INSERTs. */
 export function dynaliteServer(options: DynaliteOptions = {}): Server {
   // dynalite creates its store inside; this is how its own handler's store is reached from here.
-  const create = dynaliteDb.create;
+  const { db, server: createServer } = dynalite();
+  const create = db.create;
   let store: Store | undefined;
-  dynaliteDb.create = (storeOptions: unknown) => {
-    store = create.call(dynaliteDb, storeOptions);
+  db.create = (storeOptions: unknown) => {
+    store = create.call(db, storeOptions);
     return store;
   };
   let server: Server;
   try {
-    server = dynalite(options);
+    server = createServer(options);
   } finally {
-    dynaliteDb.create = create;
+    db.create = create;
   }
   if (!store)
     throw new Error('dynalite created its store another way than this stand-in expects (dynalite 4.0.0)');
@@ -196,6 +207,7 @@ function insert(store: Store, { table, item }: Insert): Promise<Record<string, u
       const hashKey = description.KeySchema.find((key) => key.KeyType === 'HASH')?.AttributeName as string;
       let data: Record<string, unknown>;
       try {
+        const { validations, putItemValidation } = dynalite();
         data = validations.checkTypes(
           {
             TableName: table,
@@ -212,7 +224,7 @@ function insert(store: Store, { table, item }: Insert): Promise<Record<string, u
         else reject(error);
         return;
       }
-      putItem(store, data, (error) => {
+      dynalite().putItem(store, data, (error) => {
         if (!error) resolve({ TableName: table });
         else if (error.body?.__type?.endsWith('ConditionalCheckFailedException'))
           resolve(failed('DuplicateItem', 'Duplicate primary key exists in table'));
