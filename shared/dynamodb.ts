@@ -172,9 +172,9 @@ type InsertEntry = { index: number; item: Record<string, unknown> };
  * true if this call put it, false if the key was taken, or the reason it failed. Statements throttled one by one
  * are resent with backoff, then fail as an outage; one refused for its item fails alone, as the item's fault; any
  * other refusal of a statement (a missing table, no permission, an answer this code does not know) fails as
- * batch-level. A request that fails as a whole fails its items when the store is out or refuses us; for any other
- * reason (an item the client cannot send, a request DynamoDB refuses for one statement) its statements are sent
- * again one per request, so that one item costs itself only. No two items may share a key (one request would run
+ * batch-level. A request that fails as a whole for what its items hold (an item the client cannot send, a request
+ * DynamoDB refuses as invalid) is sent again one statement a request, so that one item costs itself only; for any
+ * other reason (the store out, refusing us, an answer not understood) its items fail as batch-level. No two items may share a key (one request would run
  * both).
  */
 export async function insertAll(
@@ -217,13 +217,29 @@ async function insertRequest(
       );
       responses = output.Responses ?? [];
     } catch (reason) {
-      if (pending.length === 1 || isBatchLevelError(reason)) {
+      if (!refusesItems(reason)) {
+        // Not about what the items hold (the store out, refusing us, or an answer not understood, which may
+        // come after the statements ran): none is the item's fault, and resending them one by one would not help.
+        const batchLevel = isBatchLevelError(reason)
+          ? reason
+          : new BatchLevelError(`BatchExecuteStatement on ${tableName} failed: ${String(reason)}`, {
+              cause: reason,
+            });
+        settle(pending, { status: 'rejected', reason: batchLevel });
+      } else if (pending.length === 1) {
         settle(pending, { status: 'rejected', reason });
       } else {
-        // Sent again alone, one after another (a share of `concurrency`): one bad item costs itself only.
-        for (const entry of pending)
-          for (const [index, result] of await insertRequest(client, tableName, [entry]))
-            results.set(index, result);
+        // Sent again alone, one after another (a share of `concurrency`): one bad item costs itself only; once
+        // one fails for a batch-level reason, so do the rest, unsent.
+        for (const [i, entry] of pending.entries()) {
+          const alone = await insertRequest(client, tableName, [entry]);
+          for (const [index, result] of alone) results.set(index, result);
+          const result = alone.get(entry.index);
+          if (result?.status === 'rejected' && isBatchLevelError(result.reason)) {
+            settle(pending.slice(i + 1), result);
+            break;
+          }
+        }
       }
       break;
     }
@@ -248,6 +264,18 @@ async function insertRequest(
     pending = again;
   }
   return results;
+}
+
+/**
+ * Whether a BatchExecuteStatement that failed as a whole was refused for what its items hold: the client could not
+ * send it (an error raised before the request, with no AWS metadata and no network code: a value it cannot
+ * marshal), or DynamoDB refused the request as invalid.
+ */
+function refusesItems(error: unknown): boolean {
+  if (!(error instanceof Error) || isBatchLevelError(error)) return false;
+  const { $metadata, code } = error as Error & { $metadata?: unknown; code?: unknown };
+  if ($metadata === undefined) return typeof code !== 'string';
+  return error.name === 'ValidationException';
 }
 
 /** `INSERT INTO "table" VALUE {'a': ?, ...}` with the item's attributes as parameters (no value in the text). */

@@ -219,9 +219,10 @@ function insert(store: Store, { table, item }: Insert): Promise<Record<string, u
         );
         validations.checkValidations(data, putItemValidation.types, putItemValidation.custom, store);
       } catch (error) {
+        // dynalite's validation throws a plain TypeError on some malformed values (a null attribute): the item's
+        // fault all the same, as DynamoDB would answer it.
         const apiError = error as Error & ApiError;
-        if (apiError.statusCode) resolve(failed('ValidationError', messageOf(apiError)));
-        else reject(error);
+        resolve(failed('ValidationError', apiError.statusCode ? messageOf(apiError) : apiError.message));
         return;
       }
       dynalite().putItem(store, data, (error) => {
@@ -264,20 +265,27 @@ function send(res: ServerResponse, status: number, data: unknown): void {
 }
 
 /**
- * Whether the DynamoDB on this port is this stand-in: an empty BatchExecuteStatement is refused with its
- * ValidationException (a plain dynalite, say one a checkout before this file started, answers UnknownOperation).
+ * What answers on this port: this stand-in (an empty BatchExecuteStatement refused with its ValidationException),
+ * another DynamoDB (a plain dynalite, say one a checkout before this file started: UnknownOperation), or nothing in
+ * time (a busy machine can hold an answer for seconds: that is no reason to restart what may be this stand-in).
  */
-export async function answersAsStandIn(port: number): Promise<boolean> {
+export async function probeStandIn(
+  port: number,
+  timeoutMs = 2_000,
+): Promise<'stand-in' | 'other' | 'no-answer'> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': TARGET },
       body: JSON.stringify({ Statements: [] }),
-      signal: AbortSignal.timeout(2_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
-    return response.status === 400 && (await response.text()).includes('Statements: at least one statement');
+    const body = await response.text();
+    return response.status === 400 && body.includes('Statements: at least one statement')
+      ? 'stand-in'
+      : 'other';
   } catch {
-    return false;
+    return 'no-answer';
   }
 }
 

@@ -177,7 +177,9 @@ async function ensureService(definition: ServiceDefinition, options: UpOptions):
         ...storageOf(definition, pid),
       };
     }
-    options.log?.(`${definition.name}: pid ${pid} is alive but does not answer on ${port}; restarting it`);
+    options.log?.(
+      `${definition.name}: pid ${pid} is alive but does not answer on ${port} as ${definition.description}; restarting it`,
+    );
     await stopProcess(record, 5000);
   } else if (record && isAlive(record.pid)) {
     options.log?.(

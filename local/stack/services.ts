@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { answersAsStandIn } from './dynalite-server';
+import { probeStandIn } from './dynalite-server';
 import { kafkaAnswersMetadata, startKafka } from './kafka';
 import { logFile, repoRoot, stateDir } from './paths';
 import { commandLine, portAnswers, spawnDetached, waitUntilReady } from './processes';
@@ -168,10 +168,11 @@ export const services: ServiceDefinition[] = [
         dynaliteCommand(port, settings.dynamodbInMemory ? 'memory' : 'disk'),
         port,
         timeoutMs,
-        () => answersAsStandIn(port),
+        async () => (await probeStandIn(port)) === 'stand-in',
       ),
-    // The stand-in, not any DynamoDB on the port: one a checkout before it started is restarted, not reused.
-    ready: async (port) => (await portAnswers(port)) && answersAsStandIn(port),
+    // The stand-in, not any DynamoDB on the port: one that answers as another (a plain dynalite an older checkout
+    // started) is restarted, not reused; one too busy to answer in time is not taken for another.
+    ready: async (port) => (await portAnswers(port)) && (await probeStandIn(port)) !== 'other',
   },
   {
     name: 's3',

@@ -122,6 +122,12 @@ const AWS_BATCH_LEVEL_NAMES = new Set([
   'UnrecognizedClientException',
   'ExpiredTokenException',
   'ResourceNotFoundException',
+  // An endpoint that does not run the operation (AWS_ENDPOINT_URL_* at a stand-in without it), or requests it
+  // cannot authenticate: the deployment's, not a record's.
+  'UnknownOperationException',
+  'MissingAuthenticationTokenException',
+  'InvalidSignatureException',
+  'IncompleteSignatureException',
 ]);
 
 /** Names of aborts. */

@@ -1,7 +1,9 @@
 // The stack the integration project runs against: endpoints reach the workers, everything answers, a
 // second `up` reuses it, and the pid/port safeguards behave (stale pid, recycled pid, port in use, a child
 // that dies during start-up reported with its log).
+
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -12,7 +14,7 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { answersAsStandIn } from '../../local/stack/dynalite-server';
+import { dynaliteServer, probeStandIn } from '../../local/stack/dynalite-server';
 import { readStackState, status, up } from '../../local/stack/index';
 import { logFile, repoRoot, stackFile, stateDir } from '../../local/stack/paths';
 import {
@@ -185,7 +187,7 @@ describe('stack process safeguards', () => {
         pid,
         logFile: logFile(probe),
         timeoutMs: 30_000,
-        ready: async () => (await portAnswers(port)) && answersAsStandIn(port),
+        ready: async () => (await portAnswers(port)) && (await probeStandIn(port)) === 'stand-in',
       });
       expect(dynaliteStorage(pid)).toBe('memory');
       const client = new DynamoDBClient({
@@ -216,9 +218,57 @@ describe('stack process safeguards', () => {
       expect(Responses?.map((r) => r.Error?.Code)).toEqual(['DuplicateItem', undefined]);
       const b = await client.send(new GetItemCommand({ TableName: 'probe', Key: { pk: { S: 'b' } } }));
       expect(b.Item?.n).toEqual({ N: '2' });
+      // A value dynalite's validation throws on (null, which no SDK sends): that statement's error, and the
+      // stand-in keeps serving.
+      const raw = await fetch(`http://127.0.0.1:${port}/`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': 'DynamoDB_20120810.BatchExecuteStatement',
+        },
+        body: JSON.stringify({
+          Statements: [
+            { Statement: `INSERT INTO "probe" VALUE {'pk': ?, 'n': ?}`, Parameters: [{ S: 'c' }, null] },
+            { Statement: `INSERT INTO "probe" VALUE {'pk': ?}`, Parameters: [{ S: 'd' }] },
+          ],
+        }),
+      });
+      expect(raw.status).toBe(200);
+      const answered = (await raw.json()) as { Responses: Array<{ Error?: { Code: string } }> };
+      expect(answered.Responses.map((r) => r.Error?.Code)).toEqual(['ValidationError', undefined]);
+      expect(await probeStandIn(port)).toBe('stand-in');
       client.destroy();
     } finally {
       await stopProcess(record, 5000);
+    }
+  });
+
+  it('tells the stand-in from a plain dynalite (restarted, not reused) and from a port that does not answer in time', async () => {
+    // dynalite ships no types: the little of its API used here.
+    const plain = (
+      createRequire(import.meta.url)('dynalite') as (options: object) => import('node:http').Server
+    )({
+      createTableMs: 0,
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    // Accepts connections, never answers.
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const standIn = dynaliteServer({ createTableMs: 0 });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    const portOf = (server: { address(): unknown }) => (server.address() as { port: number }).port;
+    try {
+      expect(await probeStandIn(portOf(plain))).toBe('other');
+      expect(await probeStandIn(portOf(silent), 300)).toBe('no-answer');
+      expect(await probeStandIn(portOf(standIn))).toBe('stand-in');
+      const dynamodb = services.find((service) => service.name === 'dynamodb') as (typeof services)[number];
+      expect(await dynamodb.ready(portOf(plain))).toBe(false);
+      expect(await dynamodb.ready(portOf(standIn))).toBe(true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      for (const server of [plain, standIn]) server.closeAllConnections();
+      for (const server of [plain, silent, standIn]) await new Promise((resolve) => server.close(resolve));
     }
   });
 

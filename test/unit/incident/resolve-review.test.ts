@@ -241,10 +241,19 @@ describe('resolveAll', () => {
   it('a keep refused for a taken key whose decision the re-read does not find: the incident fails as an outage, not answered', async () => {
     const reviews = new InMemoryReviewTasks();
     reviews.tasks.set('i1', openTask('i1'));
-    reviews.keepDecision = async () => false;
-    const [result] = await resolveAll([decision('i1', 'CONFIRMED')], reviews);
-    expect(result?.status).toBe('rejected');
-    expect(isStoreOutage((result as PromiseRejectedResult).reason)).toBe(true);
+    const keep = reviews.keepDecision.bind(reviews);
+    reviews.keepDecision = async (resolution) => (resolution.incidentId === 'i1' ? false : keep(resolution));
+    const results = await resolveAll([decision('i1', 'CONFIRMED'), decision('i2', 'CONFIRMED')], reviews);
+    expect(results[0]?.status).toBe('rejected');
+    expect(isStoreOutage((results[0] as PromiseRejectedResult).reason)).toBe(true);
+    expect(outcomes(results.slice(1))).toEqual(['RESOLVED']);
+
+    // The create's refusal likewise: no task stored, and none written by the re-read's plan.
+    const creates = new InMemoryReviewTasks();
+    creates.saveIfAbsent = async () => false;
+    const [created] = await resolveAll([decision('i3', 'CONFIRMED')], creates);
+    expect(isStoreOutage((created as PromiseRejectedResult).reason)).toBe(true);
+    expect(creates.tasks.has('i3')).toBe(false);
   });
 
   it('a batched conditional write that fails as a whole fails the incidents it carried, not the others', async () => {

@@ -41,6 +41,9 @@ describe('error classification: batch-level (the invocation fails, the ESM retri
     ],
     ['an AWS service fault', awsError('InternalServerError', 'server')],
     ['AWS access denied', awsError('AccessDeniedException', 'client')],
+    ['an endpoint that does not run the operation', awsError('UnknownOperationException', 'client')],
+    ['a request the endpoint cannot authenticate', awsError('MissingAuthenticationTokenException', 'client')],
+    ['a request whose signature the endpoint refuses', awsError('InvalidSignatureException', 'client')],
     ['a timeout', Object.assign(new Error('timed out'), { name: 'TimeoutError' })],
     [
       "a store adapter's failure wrapping throttling",

@@ -393,6 +393,53 @@ describe('insertAll: one outcome per item from BatchExecuteStatement', () => {
     expect(settled(results)).toEqual([true, 'Error: cannot marshal an empty set', true]);
   });
 
+  it('a request refused as a whole for another reason than its items: every item batch-level, nothing resent', async () => {
+    const refusing = (error: Error) => {
+      let calls = 0;
+      const client = {
+        send: async () => {
+          calls++;
+          throw error;
+        },
+      } as unknown as DynamoDBDocumentClient;
+      return { client, calls: () => calls };
+    };
+    const aws = (name: string) =>
+      Object.assign(new Error(name), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+    for (const error of [
+      aws('SomethingNewException'),
+      aws('AccessDeniedException'),
+      aws('UnknownOperationException'),
+    ]) {
+      const { client, calls } = refusing(error);
+      const results = await insertAll(client, 'T', keys(3), 1);
+      expect(calls(), error.name).toBe(1);
+      for (const result of results) {
+        expect(isBatchLevelError((result as PromiseRejectedResult).reason), error.name).toBe(true);
+        expect(isStoreOutage((result as PromiseRejectedResult).reason), error.name).toBe(false);
+      }
+    }
+    // DynamoDB refusing the request as invalid: the items', each sent again alone.
+    const { client, calls } = refusing(aws('ValidationException'));
+    const invalid = await insertAll(client, 'T', keys(3), 1);
+    expect(calls()).toBe(4);
+    for (const result of invalid)
+      expect(isBatchLevelError((result as PromiseRejectedResult).reason)).toBe(false);
+  });
+
+  it('resending alone stops at the first batch-level failure: the rest fail with it, unsent', async () => {
+    let calls = 0;
+    const client = {
+      send: async () => {
+        if (calls++ === 0) throw new Error('cannot marshal an empty set');
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const results = await insertAll(client, 'T', keys(4), 1);
+    expect(calls).toBe(2);
+    for (const result of results) expect(isStoreOutage((result as PromiseRejectedResult).reason)).toBe(true);
+  });
+
   it('a request that fails fails its own items only', async () => {
     let calls = 0;
     const client = {
