@@ -174,8 +174,8 @@ type InsertEntry = { index: number; item: Record<string, unknown> };
  * other refusal of a statement (a missing table, no permission, an answer this code does not know) fails as
  * batch-level. A request that fails as a whole for what its items hold (an item the client cannot send, a request
  * DynamoDB refuses as invalid) is sent again one statement a request, so that one item costs itself only; for any
- * other reason (the store out, refusing us, an answer not understood) its items fail as batch-level. No two items may share a key (one request would run
- * both).
+ * other reason (the store out, refusing us, an answer not understood) its items fail as batch-level. No two items
+ * may share a key (one request would run both).
  */
 export async function insertAll(
   client: DynamoDBDocumentClient,

@@ -143,9 +143,11 @@ interface Insert {
 
 /** The statements as inserts, or what is wrong with the request (a ValidationException's message). */
 export function parseStatements(input: unknown): Insert[] | string {
-  const unknown = Object.keys(input ?? {}).filter((key) => key !== 'Statements');
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return 'the request is not a JSON object';
+  const unknown = Object.keys(input).filter((key) => key !== 'Statements');
   if (unknown.length > 0) return `this local stand-in does not run ${unknown.join(', ')}`;
-  const statements = (input as { Statements?: unknown } | null)?.Statements;
+  const statements = (input as { Statements?: unknown }).Statements;
   if (!Array.isArray(statements) || statements.length === 0)
     return 'Statements: at least one statement is required';
   if (statements.length > STATEMENTS_PER_BATCH)

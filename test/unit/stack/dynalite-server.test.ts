@@ -45,6 +45,8 @@ describe('the DynamoDB stand-in reads BatchExecuteStatement INSERTs', () => {
       'this local stand-in does not run ReturnConsumedCapacity',
     );
     expect(parseStatements({ Statements: [] })).toBe('Statements: at least one statement is required');
+    for (const body of ['INSERT', [], null, 3])
+      expect(parseStatements(body)).toBe('the request is not a JSON object');
     expect(
       parseStatements({
         Statements: Array.from({ length: 26 }, () => ({
