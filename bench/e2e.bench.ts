@@ -64,7 +64,13 @@ const STEPS = setting('BENCH_E2E_STEPS', '1000,2000,3000,4000,5000,6000,8000,100
   .split(',')
   .map(Number);
 const DRAIN_SECONDS = Number(setting('BENCH_E2E_DRAIN_SECONDS', '60', '30'));
-const STEP_WARM_UP_SECONDS = Number(setting('BENCH_E2E_STEP_WARMUP_SECONDS', '5', '3'));
+/**
+ * Every run's unreported warm-up, at the fixed rate: long enough for V8 to finish tiering up each execution
+ * environment's code. After 5 s (until 2026-12-07) its compiler threads were still 10-14% of the machine through
+ * the measured minute at 1,000 events/s, 5-6% only after 60-90 s (perf), and a 30 s step at 1,000 events/s after
+ * a 60 s warm-up had about half the p95 of one after 3 s; a Lambda environment under steady load lives for hours.
+ */
+const WARM_UP_SECONDS = Number(setting('BENCH_E2E_WARMUP_SECONDS', '60', '3'));
 /** Mixed-event step-up: the highest rate every function keeps up with, and where each stays under 100 ms. */
 const MIXED_STEPS = setting('BENCH_E2E_MIXED_STEPS', '50,100,150,200,300,400,500,600,800,1000', '50,150,300')
   .split(',')
@@ -281,11 +287,11 @@ async function warmUp(
   harness: Harness,
   spec: RunSpec,
   processes: CpuSources,
-  job: { label: string; rate: number; kind: 'mixed' | 'audited' },
+  job: { label: string; kind: 'mixed' | 'audited' },
 ): Promise<Offered> {
-  log(`${job.label} warm-up: ${job.rate} events/s for ${STEP_WARM_UP_SECONDS} s`);
+  log(`${job.label} warm-up: ${RATE} events/s for ${WARM_UP_SECONDS} s`);
   const offered = await offer(
-    { topics: spec.topics, rate: job.rate, seconds: STEP_WARM_UP_SECONDS, kind: job.kind, from: 0 },
+    { topics: spec.topics, rate: RATE, seconds: WARM_UP_SECONDS, kind: job.kind, from: 0 },
     processes,
   );
   await drain(harness, spec, DRAIN_SECONDS * 1000);
@@ -516,7 +522,7 @@ async function fixedRate(harness: Harness, processes: CpuSources) {
   const run = { functions: FUNCTIONS, topics: MIXED_EVENT_TOPICS, env };
   try {
     return await withRun(harness, run, async (spec, samples) => {
-      const warm = await warmUp(harness, spec, processes, { label: 'fixed rate', rate: RATE, kind: 'mixed' });
+      const warm = await warmUp(harness, spec, processes, { label: 'fixed rate', kind: 'mixed' });
       log(`fixed rate: ${RATE} events/s for ${SECONDS} s, mixed events, ${FUNCTIONS.length} functions`);
       const workers: CpuSources = {
         ...Object.fromEntries(
@@ -628,7 +634,6 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
   return withRun(harness, plan, async (spec, samples) => {
     const warm = await warmUp(harness, spec, processes, {
       label: `step-up (${plan.label})`,
-      rate: plan.rates[0] ?? 1000,
       kind: plan.kind,
     });
     let n = warm.sent;
@@ -939,7 +944,7 @@ async function main(stack: StackState): Promise<void> {
       `### Fixed offered rate: ${fmt(RATE)} events/s for ${SECONDS} s, ${PARTITIONS} partitions`,
       '',
       `Mixed events (bookings, payments, incidents, genai.*; achieved ${fmt(fixed.offered.achievedRate)} events/s, ${fmt(fixed.offered.sent)} events),`,
-      `after an unreported ${STEP_WARM_UP_SECONDS} s warm-up at the same rate (cold starts), its drain and a quiet machine;`,
+      `after an unreported ${WARM_UP_SECONDS} s warm-up at the same rate (cold starts, and V8 tiering up each execution environment's code), its drain and a quiet machine;`,
       `first ${WARM_UP_MS / 1000} s excluded from the percentiles; backlog = records not yet committed ${DRAIN_SECONDS} s after the last produce.`,
       '',
       '| function | batch / window | p50 | p95 | p99 | records stored | throughput (records/s) | backlog |',
@@ -986,8 +991,8 @@ async function main(stack: StackState): Promise<void> {
       '',
       `### Step-up: mixed events, ${STEP_SECONDS} s per step`,
       '',
-      `The fixed-rate run's mix and functions, each step offered after an unreported ${STEP_WARM_UP_SECONDS} s warm-up at the first`,
-      `rate (cold starts of the execution environments); a step is sustained when every record of it is stored by every`,
+      `The fixed-rate run's mix and functions, the steps offered after an unreported ${WARM_UP_SECONDS} s warm-up at ${fmt(RATE)} events/s`,
+      `(cold starts and V8's tiering up, as for the fixed rate), its drain and a quiet machine; a step is sustained when every record of it is stored by every`,
       `function within ${SUSTAIN_GRACE_MS / 1000} s of its last produce and the producer achieved 95% of the offered rate. Percentiles skip the`,
       `first second of each step. Machine CPU = all the test bed's processes while the step's load was offered, as a`,
       `share of one core (${cpus().length * 100}% = every core busy).`,
