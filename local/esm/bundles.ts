@@ -5,7 +5,6 @@
 // file); with a debugger the bundles get a source map. Rebuilt on change with the plugin's esbuild contexts
 // (incremental).
 import { createHash } from 'node:crypto';
-import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import path from 'node:path';
 import type { BuildOptions, BuildResult, OutputFile } from 'esbuild';
 import { ensurePrivateDir } from '../stack/private-file';
 import type { ResolvedServerlessConfig } from './config';
+import { type TreeWatcher, watchTree } from './watch-tree';
 
 const require = createRequire(import.meta.url);
 
@@ -133,7 +133,7 @@ export class FunctionBundles {
   readonly #options: BundleOptions;
   readonly #hashes = new Map<string, string>();
   readonly #listeners: ((outcome: RebuildOutcome) => void)[] = [];
-  #watchers: FSWatcher[] = [];
+  #watchers: TreeWatcher[] = [];
   #debounce: NodeJS.Timeout | undefined;
   #building: Promise<RebuildOutcome> | undefined;
   #again = false;
@@ -258,7 +258,7 @@ export class FunctionBundles {
       this.#debounce = setTimeout(() => void this.rebuild(), 100);
     };
     for (const folder of folders) {
-      this.#watchers.push(watch(path.join(this.#options.root, folder), { recursive: true }, changed));
+      this.#watchers.push(watchTree(path.join(this.#options.root, folder), changed));
     }
   }
 
