@@ -176,7 +176,10 @@ export async function run(args: string[]): Promise<number> {
         `bundles rebuilt in ${ms.toFixed(0)} ms: ${changed.join(', ')}; their next invocations run the new code`,
       );
     });
-    bundles.watch();
+    bundles.watch(undefined, (error) => {
+      codeNote = 'bundles (a folder is NOT WATCHED: changes in it are not rebuilt; see the log)';
+      logFunctions(`bundles: ${error.message}; changes in it are not rebuilt until dev restarts`);
+    });
   }
   const emulator = new EsmEmulator({
     definitions,

@@ -251,14 +251,20 @@ export class FunctionBundles {
     return file.path.endsWith(this.#plugin.buildOptions.outputFileExtension);
   }
 
-  /** Rebuilds when a file under functions/, shared/ or schemas/ changes (bursts of changes: one rebuild). */
-  watch(folders = WATCHED_FOLDERS): void {
+  /**
+   * Rebuilds when a file under functions/, shared/ or schemas/ changes (bursts of changes: one rebuild).
+   * `failed`: a folder that cannot be watched (the inotify limit, no permission), whose changes would go unseen.
+   */
+  watch(
+    folders = WATCHED_FOLDERS,
+    failed: (error: Error) => void = (error) => console.error(error.message),
+  ): void {
     const changed = () => {
       clearTimeout(this.#debounce);
       this.#debounce = setTimeout(() => void this.rebuild(), 100);
     };
     for (const folder of folders) {
-      this.#watchers.push(watchTree(path.join(this.#options.root, folder), changed));
+      this.#watchers.push(watchTree(path.join(this.#options.root, folder), { changed, failed }));
     }
   }
 

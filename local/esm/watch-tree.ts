@@ -1,69 +1,119 @@
-// Watches every directory of a tree, each with a watch of its own. Node's recursive fs.watch on Linux (20 and 22)
-// watches each file's inode: once a file is replaced by a rename (an editor's atomic save, the bundles test's
-// writes), no later change to it is reported, not even a plain write (24 reports them). A directory's watch
-// reports its entries by name, whatever inode they have.
-import { type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
+// Watches a tree for changes. On Linux, Node's recursive fs.watch (20 and 22) watches each file's inode: once a
+// file is replaced by a rename (an editor's atomic save) no later change to it is reported, not even a plain write
+// (24 reports them). So on Linux every folder has a watch of its own, which reports its entries by name whatever
+// their inode; elsewhere the recursive watch is the platform's own and is used as it is.
+import { type FSWatcher, lstatSync, readdirSync, watch } from 'node:fs';
 import path from 'node:path';
 
 export interface TreeWatcher {
   close(): void;
 }
 
-/** Calls `changed` for any change under `root` (files and folders, new ones included). */
-export function watchTree(root: string, changed: () => void): TreeWatcher {
-  const watchers = new Map<string, FSWatcher>();
-  let closed = false;
-
-  const forget = (dir: string) => {
-    watchers.get(dir)?.close();
-    watchers.delete(dir);
-  };
-
-  const add = (dir: string) => {
-    if (closed || watchers.has(dir)) return;
-    let watcher: FSWatcher;
-    try {
-      watcher = watch(dir, (_event, name) => {
-        changed();
-        if (!name) return;
-        // A folder created or moved in is watched from now on, with what it holds; one removed or moved out is
-        // not (a folder made again under its name is a new one).
-        const entry = path.join(dir, name.toString());
-        if (isDirectory(entry)) add(entry);
-        else forget(entry);
-      });
-    } catch {
-      return; // gone before it could be watched: its parent's watch reports it
-    }
-    // A removed folder's watch may end with an error: it is not watched any more.
-    watcher.on('error', () => forget(dir));
-    watchers.set(dir, watcher);
-    for (const entry of subdirectories(dir)) add(entry);
-  };
-
-  add(root);
-  return {
-    close() {
-      closed = true;
-      for (const dir of [...watchers.keys()]) forget(dir);
-    },
-  };
+export interface WatchTreeOptions {
+  /** Called with the path of what changed (a file or folder under the root; the root when unknown). */
+  changed: (entry: string) => void;
+  /** A folder that could not be watched (the inotify limit, no permission): its changes would go unseen. */
+  failed: (error: Error) => void;
 }
 
-function isDirectory(entry: string): boolean {
-  try {
-    return statSync(entry).isDirectory();
-  } catch {
-    return false;
+/** Watches `root` (which must exist) and everything under it, folders made later included. */
+export function watchTree(root: string, options: WatchTreeOptions): TreeWatcher {
+  if (process.platform !== 'linux') {
+    const watcher = watch(root, { recursive: true }, (_event, name) =>
+      options.changed(name ? path.join(root, name) : root),
+    );
+    watcher.on('error', options.failed);
+    return watcher;
+  }
+  return new FolderWatches(root, options);
+}
+
+class FolderWatches implements TreeWatcher {
+  readonly #watches = new Map<string, FSWatcher>();
+  readonly #options: WatchTreeOptions;
+  #closed = false;
+
+  constructor(root: string, options: WatchTreeOptions) {
+    this.#options = options;
+    if (!lstatSync(root).isDirectory()) throw new Error(`${root} is not a folder`);
+    this.#add(root, true);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const watcher of this.#watches.values()) watcher.close();
+    this.#watches.clear();
+  }
+
+  #add(dir: string, isRoot = false): void {
+    if (this.#closed || this.#watches.has(dir)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, (_event, name) => this.#onEvent(dir, name));
+    } catch (error) {
+      if (isRoot) throw error;
+      // Gone before it could be watched: its parent's watch has reported that.
+      if (!isGone(error)) this.#options.failed(new Error(`cannot watch ${dir}: ${(error as Error).message}`));
+      return;
+    }
+    watcher.on('error', (error) => {
+      this.#forget(dir);
+      if (!isGone(error)) this.#options.failed(new Error(`watching ${dir} failed: ${error.message}`));
+    });
+    this.#watches.set(dir, watcher);
+    for (const entry of subfolders(dir)) this.#add(entry);
+  }
+
+  #onEvent(dir: string, name: string | null): void {
+    if (this.#closed) return;
+    if (!name) {
+      // No name: what changed in the folder is unknown, so its new subfolders are looked for.
+      this.#options.changed(dir);
+      for (const entry of subfolders(dir)) this.#add(entry);
+      return;
+    }
+    const entry = path.join(dir, name);
+    this.#options.changed(entry);
+    // A folder's parent hears of it only when it is made, removed, moved or its attributes change: its watches,
+    // and those of the folders in it, are made anew (a folder removed and made again at once may even have the
+    // removed one's inode, so nothing short of that tells them apart).
+    this.#forget(entry);
+    if (lstatOrUndefined(entry)?.isDirectory()) this.#add(entry);
+  }
+
+  /** Ends the watches of `dir` and of every folder under it. */
+  #forget(dir: string): void {
+    for (const [watched, watcher] of this.#watches) {
+      if (watched === dir || watched.startsWith(`${dir}${path.sep}`)) {
+        watcher.close();
+        this.#watches.delete(watched);
+      }
+    }
   }
 }
 
-function subdirectories(dir: string): string[] {
+function isGone(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function lstatOrUndefined(entry: string) {
   try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => path.join(dir, e.name));
+    return lstatSync(entry);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The folders in `dir`; symbolic links are not followed (nor were they by Node's watch). */
+function subfolders(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
   } catch {
     return [];
   }
+  return entries
+    .map((name) => path.join(dir, name))
+    .filter((entry) => lstatOrUndefined(entry)?.isDirectory());
 }
