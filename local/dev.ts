@@ -136,6 +136,8 @@ export async function run(args: string[]): Promise<number> {
   const keys = [...new Set(definitions.map((d) => d.functionKey))].filter((key) => config.functions[key]);
   const code = functionCode(values.sources);
   let codeNote = 'sources (tsx)';
+  // Kept in the header until dev restarts, whatever the rebuilds say.
+  let unwatched = '';
   let bundles: FunctionBundles | undefined;
   if (code === 'bundles') {
     const started = Date.now();
@@ -177,7 +179,7 @@ export async function run(args: string[]): Promise<number> {
       );
     });
     bundles.watch(undefined, (error) => {
-      codeNote = 'bundles (a folder is NOT WATCHED: changes in it are not rebuilt; see the log)';
+      unwatched = '  a folder is NOT WATCHED (see the log)';
       logFunctions(`bundles: ${error.message}; changes in it are not rebuilt until dev restarts`);
     });
   }
@@ -243,7 +245,7 @@ export async function run(args: string[]): Promise<number> {
   };
   const render = () => {
     const produced = traffic ? `  produced ${traffic.produced()}` : '';
-    const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  code: ${codeNote}  logs ${logPath}  (Ctrl-C to stop)`;
+    const header = `mobility-events dev  ${new Date().toISOString()}  Lambda API ${api.url}${produced}  code: ${codeNote}${unwatched}  logs ${logPath}  (Ctrl-C to stop)`;
     const table = renderDashboard(
       emulator.mappings.map((mapping) => ({
         mapping,
