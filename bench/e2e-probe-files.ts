@@ -22,6 +22,8 @@ export interface ProbeReport extends ProbeThread, ProbeWindow {
   /** Sampled milliseconds by part (bench/cpu-profile.ts). */
   split: ReturnType<typeof splitProfile>;
   dynamodbRequests: number;
+  /** The same requests by operation (BatchGetItem, Query, ...). */
+  dynamodbOperations: Record<string, number>;
   /** Calls to the notification channels' stand-in: SNS (PublishBatch, 10 messages) and SES v2 (an email each). */
   snsRequests: number;
   sesRequests: number;

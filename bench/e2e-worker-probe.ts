@@ -38,10 +38,15 @@ if (dir) {
   const sns = hostOf(process.env.AWS_ENDPOINT_URL_SNS);
   const ses = hostOf(process.env.AWS_ENDPOINT_URL_SESV2);
   const requestTimes = { dynamodb: [] as number[], sns: [] as number[], ses: [] as number[] };
+  // The operation of each DynamoDB request (X-Amz-Target: DynamoDB_20120810.<Operation>), same order as its time.
+  const dynamodbOperations: string[] = [];
   const onRequest = (message: unknown) => {
     const { request } = message as { request: ClientRequest };
     const host = request.getHeader('host');
-    if (dynamodb && host === dynamodb) requestTimes.dynamodb.push(Date.now());
+    if (dynamodb && host === dynamodb) {
+      requestTimes.dynamodb.push(Date.now());
+      dynamodbOperations.push(String(request.getHeader('x-amz-target') ?? '').split('.').at(-1) || 'unknown');
+    }
     // SES v2 is REST (/v2/email/...), SNS a form POST to /: one stand-in may serve both.
     else if (ses && host === ses && request.path.startsWith('/v2/email')) requestTimes.ses.push(Date.now());
     else if (sns && host === sns) requestTimes.sns.push(Date.now());
@@ -61,7 +66,13 @@ if (dir) {
     session.disconnect();
     dc.unsubscribe(REQUEST_START, onRequest);
     const within = profileWithin(profile as CpuProfile, wallAt, window);
-    const inWindow = (times: number[]) => times.filter((t) => t >= window.from && t < window.to).length;
+    const isIn = (t: number) => t >= window.from && t < window.to;
+    const inWindow = (times: number[]) => times.filter(isIn).length;
+    const byOperation: Record<string, number> = {};
+    for (const [i, t] of requestTimes.dynamodb.entries()) {
+      const operation = dynamodbOperations[i] as string;
+      if (isIn(t)) byOperation[operation] = (byOperation[operation] ?? 0) + 1;
+    }
     if (profiles) writeFileSync(join(profiles, `${name}.cpuprofile`), JSON.stringify(within));
     const seen: ProbeReport = {
       fn,
@@ -69,6 +80,7 @@ if (dir) {
       ...window,
       split: splitProfile(within),
       dynamodbRequests: inWindow(requestTimes.dynamodb),
+      dynamodbOperations: byOperation,
       snsRequests: inWindow(requestTimes.sns),
       sesRequests: inWindow(requestTimes.ses),
     };

@@ -461,6 +461,8 @@ interface CpuPerRecord {
   kafka: number;
   node: number;
   dynamodbRequests: number;
+  /** The function's DynamoDB requests per record by operation, most first. */
+  dynamodbOperations: Array<[string, number]>;
   /** SNS and SES calls per record (notifications' code only sends). */
   channelRequests: { sns: number; ses: number } | undefined;
   dynalite: number;
@@ -498,6 +500,10 @@ function cpuPerRecord(
       split.kafka += c.split.kafka;
       split.node += c.split.runtime;
     }
+    const operations: Record<string, number> = {};
+    for (const c of reports.filter((r) => r.fn === fn))
+      for (const [operation, n] of Object.entries(c.dynamodbOperations ?? {}))
+        operations[operation] = (operations[operation] ?? 0) + n;
     const sampled = split.sdk + split.handler + split.packages + split.kafka + split.node;
     const share = (part: number) => (sampled > 0 ? part / sampled : Number.NaN);
     return {
@@ -511,6 +517,12 @@ function cpuPerRecord(
       kafka: perRecord(threadSeconds * share(split.kafka)),
       node: perRecord(threadSeconds * share(split.node)),
       dynamodbRequests: records > 0 ? requests(fn) / records : Number.NaN,
+      dynamodbOperations:
+        records > 0
+          ? Object.entries(operations)
+              .map(([operation, n]): [string, number] => [operation, n / records])
+              .sort((a, b) => b[1] - a[1])
+          : [],
       channelRequests:
         records > 0
           ? { sns: count(fn, 'snsRequests') / records, ses: count(fn, 'sesRequests') / records }
@@ -986,6 +998,11 @@ async function main(stack: StackState): Promise<void> {
           `| ${f.fn} | ${fmt(f.records)} | ${f.invocations > 0 ? (f.records / f.invocations).toFixed(1) : 'n/a'} | ${ms(f.thread)} | ${ms(f.handler)} | ${ms(f.sdk)} | ${ms(f.kafka)} | ${ms(f.packages)} | ${ms(f.node)} | ` +
           `${Number.isFinite(f.dynamodbRequests) ? f.dynamodbRequests.toFixed(2) : 'n/a'} | ${channelCalls(f.channelRequests)} | ${ms(f.dynalite)} | ${ms(f.postgres)} |`,
       ),
+      '',
+      `DynamoDB requests per record by operation: ${fixed.cpuPerRecord
+        .filter((f) => f.dynamodbOperations.length > 0)
+        .map((f) => `${f.fn} ${f.dynamodbOperations.map(([op, n]) => `${op} ${n.toFixed(3)}`).join(', ')}`)
+        .join('; ')}.`,
       '',
       `Shared by every function: the emulator's process besides the function workers (its main thread: consumers, batching, invoking, commits; and the helper threads of V8 and libuv all its threads share: garbage collection, compilers) ${perEvent(share(EMULATOR) - workersShare, delivered)} ms ` +
         `per record delivered (${fmt(delivered)} records to the ${FUNCTIONS.length} functions); the Kafka broker ${perEvent(share('Kafka'), fixed.offered.sent)} ms and ` +
