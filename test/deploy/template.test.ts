@@ -230,13 +230,19 @@ describe('every packaged stage', () => {
     }
   });
 
-  it('batches for throughput where it is cheap, incident-explanation included (50: the page, not it, is the latency-critical path)', () => {
+  it('batches for throughput where it is cheap: audit-append 500, notifications and the page 200, incident-explanation 50 (the page, not it, is the latency-critical path)', () => {
     const template = prod.template!;
     for (const [id, esm] of esmsOf(template, 'audit-append')) {
       expect(esm.Properties.BatchSize, id).toBe(500);
     }
     for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
       expect(esm.Properties.BatchSize, id).toBe(50);
+    }
+    // A batch costs notifications the same round trips whatever its size: 50 capped a busy run's throughput.
+    for (const fn of ['notifications', 'oncall-paging']) {
+      const own = esmsOf(template, fn);
+      expect(own.length, fn).toBeGreaterThan(0);
+      for (const [id, esm] of own) expect(esm.Properties.BatchSize, id).toBe(200);
     }
   });
 
