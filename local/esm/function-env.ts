@@ -10,13 +10,14 @@ export function functionEnvironment(
   resourceNames: Record<string, string>,
 ): Record<string, string> {
   const fn = config.functions[functionKey] as
-    | { environment?: Record<string, EnvValue>; name?: string }
+    | { environment?: Record<string, EnvValue>; name?: string; memorySize?: number }
     | undefined;
   if (!fn) throw new Error(`No function ${functionKey} in serverless.yml`);
   const provider = (config.provider as { environment?: Record<string, EnvValue> }).environment ?? {};
   const env: Record<string, string> = {
     AWS_LAMBDA_FUNCTION_NAME: fn.name ?? functionKey,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(config.provider.memorySize ?? 1024),
+    // The function's own size first (audit-digest has 256 MB), as Lambda sets it.
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize ?? config.provider.memorySize ?? 1024),
   };
   for (const [name, value] of Object.entries({ ...provider, ...(fn.environment ?? {}) })) {
     // NODE_OPTIONS would be read by nothing in a worker thread; keep the parent's.

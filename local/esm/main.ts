@@ -57,12 +57,16 @@ async function main(): Promise<void> {
           outDir: bundlesDir(repoRoot, 'emulator'),
           functions: [...new Set(defs.map((d) => d.functionKey))],
         });
-  // One set of execution environments per function, with this process's environment.
+  // One set of execution environments per function, with this process's environment and the function's memory size.
   const workers = new Map<string, WorkerHandler>();
   const workersOf = (d: EsmDefinition): WorkerHandler => {
     let functionWorkers = workers.get(d.functionKey);
     if (!functionWorkers) {
-      functionWorkers = workerHandler(d.handler, {}, { bundle: bundles?.file(d.functionKey) });
+      functionWorkers = workerHandler(
+        d.handler,
+        { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(d.memorySize) },
+        { bundle: bundles?.file(d.functionKey) },
+      );
       workers.set(d.functionKey, functionWorkers);
     }
     return functionWorkers;

@@ -1,6 +1,6 @@
 // An EsmHandler that forwards invocations to the function's worker threads (function-worker-entry.mjs).
 import { cpus } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import type { Context } from 'aws-lambda';
 import type { EsmHandler } from './invoker';
 
@@ -68,6 +68,35 @@ export function defaultInstances(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
+ * The V8 heap Lambda's Node.js runtime gives a function of `memoryMb` MB: its bootstrap starts node with
+ * --max-semi-space-size=memory/10/2 and --max-old-space-size=memory - memory/10 (read from
+ * AWS_LAMBDA_FUNCTION_MEMORY_SIZE). As a worker's limits: V8's young generation is three semi-spaces (two, and
+ * as much for new large objects), so a 1024 MB function gets 51 MB semi-spaces and a ~1.1 GB heap limit, as in
+ * Lambda, where a worker's defaults would give it 16 MB and a quarter of this machine's memory.
+ */
+export function lambdaHeapLimits(memoryMb: number): ResourceLimits {
+  const newSpace = Math.floor(memoryMb / 10);
+  return {
+    maxYoungGenerationSizeMb: 3 * Math.floor(newSpace / 2),
+    maxOldGenerationSizeMb: memoryMb - newSpace,
+  };
+}
+
+/** The function's memory size from its environment, as Lambda sets it; undefined when not set. */
+export function memorySizeOf(env: Record<string, string | undefined>): number | undefined {
+  const configured = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+  if (configured === undefined || configured === '') return undefined;
+  const memory = Number(configured);
+  // Lambda's range: 128 MB to 10,240 MB.
+  if (!Number.isInteger(memory) || memory < 128 || memory > 10_240) {
+    throw new Error(
+      `AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a whole number of MB from 128 to 10240, got "${configured}"`,
+    );
+  }
+  return memory;
+}
+
+/**
  * Like Lambda's execution environments: a worker is created when an invocation finds none free (cold start),
  * runs one invocation at a time, is reused while warm, and is replaced after it crashed or an invocation
  * timed out (Lambda discards a timed-out environment; its code may still run). At most `instances` exist;
@@ -80,6 +109,10 @@ export function workerHandler(
 ): WorkerHandler {
   const root = options.root ?? process.cwd();
   const limit = options.instances ?? defaultInstances();
+  const workerEnv = { ...process.env, ...env };
+  const memory = memorySizeOf(workerEnv);
+  // The heap of the function's memory size, as Lambda's runtime sizes it; V8's defaults when none is given.
+  const resourceLimits = memory === undefined ? undefined : lambdaHeapLimits(memory);
   const all = new Set<Sandbox>();
   const idle: Sandbox[] = [];
   const waiting: { resolve: (sandbox: Sandbox) => void; reject: (error: Error) => void }[] = [];
@@ -127,7 +160,8 @@ export function workerHandler(
       // A bundle needs no loader. A worker inherits the parent's execArgv, and with it tsx's --require/--import
       // (npm run dev, tsx): 0.5-1 s more per cold start on a loaded 2-core machine (billing 560-1,230 ms -> 66-205).
       ...(options.bundle ? { execArgv: [] } : {}),
-      env: { ...process.env, ...env },
+      env: workerEnv,
+      ...(resourceLimits ? { resourceLimits } : {}),
       ...(options.output ? { stdout: true, stderr: true } : {}),
     });
     const output = options.output;

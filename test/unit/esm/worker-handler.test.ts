@@ -1,7 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import type { MSKEvent } from 'aws-lambda';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type InvocationResult, invokeHandler } from '../../../local/esm/invoker';
-import { defaultInstances, type WorkerHandler, workerHandler } from '../../../local/esm/worker-handler';
+import {
+  defaultInstances,
+  memorySizeOf,
+  type WorkerHandler,
+  workerHandler,
+} from '../../../local/esm/worker-handler';
 
 const fn = {
   functionName: 'fixture',
@@ -91,6 +97,53 @@ describe('workerHandler (worker threads as execution environments)', () => {
     const after = await invokeHandler(pool.handler, event(), fn);
     expect(after.ok ? undefined : after.error.message).toMatch(/its workers are closed/);
   }, 60_000);
+});
+
+describe("an environment's heap: Lambda's for the function's memory size", () => {
+  /** The heap limit of a node started as Lambda's Node.js bootstrap starts it for `memory` MB. */
+  const lambdaHeapLimit = (memory: number) => {
+    const newSpace = Math.floor(memory / 10);
+    return Number(
+      execFileSync(process.execPath, [
+        `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
+        `--max-old-space-size=${memory - newSpace}`,
+        '-p',
+        'require("v8").getHeapStatistics().heap_size_limit',
+      ]).toString(),
+    );
+  };
+  const heapLimitWith = async (env: Record<string, string>) => {
+    const pool = workerHandler('test/unit/esm/fixtures/env-handler.handler', env, { instances: 1 });
+    try {
+      const result = await invokeHandler(pool.handler, event(), fn);
+      if (!result.ok) throw result.error;
+      return (result.response as { heapLimit: number }).heapLimit;
+    } finally {
+      await pool.close();
+    }
+  };
+
+  it('sizes the heap from AWS_LAMBDA_FUNCTION_MEMORY_SIZE as the runtime does; V8 defaults without it', async () => {
+    const at1024 = await heapLimitWith({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' });
+    expect(at1024).toBe(lambdaHeapLimit(1024));
+    expect(await heapLimitWith({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' })).toBe(lambdaHeapLimit(256));
+    // Without it (this process has none to pass on): V8's defaults, this machine's ~4 GB on 24 GiB.
+    expect(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE).toBeUndefined();
+    expect(await heapLimitWith({})).toBeGreaterThan(at1024);
+  }, 60_000);
+
+  it('names AWS_LAMBDA_FUNCTION_MEMORY_SIZE when it is not a memory size Lambda has', () => {
+    expect(memorySizeOf({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1769' })).toBe(1769);
+    expect(memorySizeOf({})).toBeUndefined();
+    for (const bad of ['64', '10241', '1.5', 'lots']) {
+      expect(() => memorySizeOf({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: bad })).toThrow(
+        `AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a whole number of MB from 128 to 10240, got "${bad}"`,
+      );
+    }
+    expect(() => workerHandler('x.handler', { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: 'lots' })).toThrow(
+      /got "lots"/,
+    );
+  });
 });
 
 describe('defaultInstances', () => {
