@@ -45,7 +45,11 @@ if (dir) {
     const host = request.getHeader('host');
     if (dynamodb && host === dynamodb) {
       requestTimes.dynamodb.push(Date.now());
-      dynamodbOperations.push(String(request.getHeader('x-amz-target') ?? '').split('.').at(-1) || 'unknown');
+      dynamodbOperations.push(
+        String(request.getHeader('x-amz-target') ?? '')
+          .split('.')
+          .at(-1) || 'unknown',
+      );
     }
     // SES v2 is REST (/v2/email/...), SNS a form POST to /: one stand-in may serve both.
     else if (ses && host === ses && request.path.startsWith('/v2/email')) requestTimes.ses.push(Date.now());
