@@ -72,7 +72,7 @@ export function defaultInstances(env: NodeJS.ProcessEnv = process.env): number {
  * --max-semi-space-size=memory/10/2 and --max-old-space-size=memory - memory/10 (read from
  * AWS_LAMBDA_FUNCTION_MEMORY_SIZE). As a worker's limits: V8's young generation is three semi-spaces (two, and
  * as much for new large objects), so a 1024 MB function gets 51 MB semi-spaces and a ~1.1 GB heap limit, as in
- * Lambda, where a worker's defaults would give it 16 MB and a quarter of this machine's memory.
+ * Lambda, where a worker's defaults would give it 16 MB and ~4 GB here (V8 sizes them by the machine).
  */
 export function lambdaHeapLimits(memoryMb: number): ResourceLimits {
   const newSpace = Math.floor(memoryMb / 10);
