@@ -8,7 +8,8 @@ export interface Consumer {
   description: string;
   /** The topics it consumes, one ESM each; none for a function on a schedule. */
   topics?: string[];
-  batchSize?: number;
+  /** Records per invocation at most: one size for every ESM of the function, or one per topic. */
+  batchSize?: number | Record<string, number>;
   /** Other `msk` event settings of every ESM of the function, over ESM_DEFAULTS. */
   esm?: Record<string, unknown>;
   schedule?: string;
@@ -20,6 +21,7 @@ const map = createRequire(import.meta.url)('../serverless/consumers.cjs') as {
   CONSUMERS: Record<string, Consumer>;
   ESM_DEFAULTS: Record<string, unknown>;
   consumerGroupId(service: string, stage: string, functionKey: string, topic: string): string;
+  batchSizeOf(entry: Consumer, topic: string): number;
   codeOf(functionKey: string): string;
   roleLogicalId(functionKey: string): string;
 };
@@ -29,6 +31,8 @@ export const consumers: Readonly<Record<string, Consumer>> = map.CONSUMERS;
 /** Settings every ESM gets unless its function's `esm` says otherwise. */
 export const ESM_DEFAULTS: Readonly<Record<string, unknown>> = map.ESM_DEFAULTS;
 export const consumerGroupId = map.consumerGroupId;
+/** The batch size of a function's ESM on a topic. */
+export const batchSizeOf = map.batchSizeOf;
 /** The folder of functions/ whose handler a function runs: its own key, or the `code` it names. */
 export const codeOf = map.codeOf;
 /** The IAM role a function runs with: incident-explanation -> IncidentExplanationExecutionRole. */

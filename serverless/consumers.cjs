@@ -14,7 +14,8 @@
 //   environment    its own variables, as serverless.yml variables (variable('self:custom.tables.billing'))
 //   grants         what its role may touch besides its ESMs' topics and groups (serverless/iam.cjs reads them)
 //   topics         the topics it consumes, one ESM each (consumer group mobility-events-<stage>-<function>-<topic>)
-//   batchSize      records per invocation at most
+//   batchSize      records per invocation at most: one number for all its ESMs, or one per topic
+//                  ({ [topic]: size }, every topic named) where its topics cost a batch differently
 //   esm            any other `msk` event setting for all its ESMs (maximumBatchingWindow, startingPosition,
 //                  startingPositionTimestamp, filterPatterns, enabled, provisionedPollerConfig), over ESM_DEFAULTS
 //   errorHandling  its ESMs' retries and record age over custom.esm.defaults in serverless.yml
@@ -79,8 +80,10 @@ const CONSUMERS = {
     // The model bounds a batch, not its size: explainConcurrency (10) calls per partition, so a full batch of one
     // partition is 5 waves, at worst 5 x BEDROCK_TIMEOUT_MS (8 s) = 40 s of the 120 s timeout (a deploy test keeps it
     // within half). A partition has one batch in flight, so the calls to Bedrock stay at most 10 per partition.
+    // Resolutions never ask the model: a batch of them is a read and a write round whatever its size, so they take
+    // 200 (as notifications, whose full batches of 50 were what held them back under a backlog).
     topics: ['incident.detected', 'genai.hitl.resolved'],
-    batchSize: 50,
+    batchSize: { 'incident.detected': 50, 'genai.hitl.resolved': 200 },
   },
   'audit-append': {
     description: 'Appends compliance-critical events to the immutable audit event store',
@@ -209,6 +212,11 @@ function entryOf(functionKey) {
   return entry;
 }
 
+/** The batch size of the function's ESM on `topic`: its one size, or the one it names for the topic. */
+function batchSizeOf(entry, topic) {
+  return typeof entry.batchSize === 'number' ? entry.batchSize : entry.batchSize?.[topic];
+}
+
 /**
  * The `msk` events of one function, as serverless.yml would spell them. The cluster, service and stage stay
  * variables: osls resolves variables inside a resolved value, so every stage gets its own.
@@ -219,7 +227,7 @@ function mskEventsOf(functionKey, entry = entryOf(functionKey)) {
       arn: variable('self:custom.deploy.mskClusterArn'),
       topic,
       consumerGroupId: consumerGroupId(variable('self:service'), variable('sls:stage'), functionKey, topic),
-      batchSize: entry.batchSize,
+      batchSize: batchSizeOf(entry, topic),
       ...ESM_DEFAULTS,
       ...entry.esm,
     },
@@ -253,8 +261,23 @@ function validate(functionKey, entry) {
     throw new Error(`${where}: unknown ${unknown.join(', ')} (known: ${ENTRY_KEYS.join(', ')})`);
   if (!entry.topics?.length === !entry.schedule)
     throw new Error(`${where}: needs topics or a schedule, one of them`);
-  if (entry.topics?.length && !Number.isInteger(entry.batchSize))
-    throw new Error(`${where}: batchSize is required`);
+  if (entry.topics?.length) {
+    const { batchSize } = entry;
+    const perTopic = typeof batchSize === 'object' && batchSize !== null;
+    const sizes = perTopic ? Object.values(batchSize) : [batchSize];
+    if (!sizes.every((size) => Number.isInteger(size) && size >= 1))
+      throw new Error(`${where}: batchSize is required: a whole number, or one per topic`);
+    const named = perTopic ? Object.keys(batchSize) : entry.topics;
+    const missing = entry.topics.filter((topic) => !named.includes(topic));
+    const extra = named.filter((topic) => !entry.topics.includes(topic));
+    if (missing.length > 0 || extra.length > 0)
+      throw new Error(
+        `${where}: batchSize per topic must name its topics exactly (${[
+          ...missing.map((topic) => `missing ${topic}`),
+          ...extra.map((topic) => `not consumed: ${topic}`),
+        ].join(', ')})`,
+      );
+  }
   const code = entry.code === undefined ? undefined : CONSUMERS[entry.code];
   if (entry.code !== undefined && (entry.code === functionKey || !code?.topics || code.code !== undefined))
     throw new Error(
@@ -285,6 +308,7 @@ module.exports = {
   CONSUMERS,
   ESM_DEFAULTS,
   consumerGroupId,
+  batchSizeOf,
   codeOf,
   mskEventsOf,
   roleLogicalId,

@@ -3,7 +3,7 @@
 // A hand-written `msk` event in serverless.yml, or an emulator default that differs from Lambda's, shows here.
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumerGroupId, consumers, ESM_DEFAULTS } from '../../local/consumers';
+import { batchSizeOf, consumerGroupId, consumers, ESM_DEFAULTS } from '../../local/consumers';
 import { esmDefinitionsFrom } from '../../local/esm/config';
 import { resolvedServerlessConfig } from '../../local/serverless-config';
 import { topicEventTypes } from '../../schemas';
@@ -50,7 +50,7 @@ function fromConsumers(arn: string): Mapping[] {
         logicalId: mskEventLogicalId(fn, arn, topic),
         topic,
         consumerGroupId: consumerGroupId('mobility-events', STAGE, fn, topic),
-        batchSize: consumer.batchSize!,
+        batchSize: batchSizeOf(consumer, topic),
         maximumBatchingWindowSeconds: esm.maximumBatchingWindow,
         // Lambda's default for a Kafka ESM without one, and the emulator's.
         startingPosition: (esm.startingPosition as string | undefined) ?? 'TRIM_HORIZON',

@@ -230,14 +230,18 @@ describe('every packaged stage', () => {
     }
   });
 
-  it('batches for throughput where it is cheap: audit-append 500, notifications and the page 200, incident-explanation 50 (the page, not it, is the latency-critical path)', () => {
+  it('batches for throughput where it is cheap: audit-append 500, notifications, the page and resolutions 200, incidents 50 (the model bounds them)', () => {
     const template = prod.template!;
     for (const [id, esm] of esmsOf(template, 'audit-append')) {
       expect(esm.Properties.BatchSize, id).toBe(500);
     }
-    for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
-      expect(esm.Properties.BatchSize, id).toBe(50);
-    }
+    // incident-explanation: 50 incidents (the model's waves bound them, next test); resolutions, which never ask
+    // the model, 200.
+    const incidentEsms = esmsOf(template, 'incident-explanation');
+    expect(incidentEsms.map(([, esm]) => [esm.Properties.Topics, esm.Properties.BatchSize]).sort()).toEqual([
+      [['genai.hitl.resolved'], 200],
+      [['incident.detected'], 50],
+    ]);
     // A batch costs notifications the same round trips whatever its size: 50 capped a busy run's throughput.
     for (const fn of ['notifications', 'oncall-paging']) {
       const own = esmsOf(template, fn);
@@ -264,7 +268,12 @@ describe('every packaged stage', () => {
     const modelMs = explainerSettingsFromEnv(env).timeoutMs;
     const concurrency = Number(env.EXPLAIN_CONCURRENCY ?? DEFAULT_EXPLAIN_CONCURRENCY);
     const budgetMs = ((lambda.Properties.Timeout as number) * 1000 - DEFAULT_RETRY_MARGIN_MS) / 2;
-    for (const [id, esm] of esmsOf(template, 'incident-explanation')) {
+    // Only incident.detected asks the model; resolutions (genai.hitl.resolved) never do.
+    const explained = esmsOf(template, 'incident-explanation').filter(([, esm]) =>
+      (esm.Properties.Topics as string[]).includes('incident.detected'),
+    );
+    expect(explained).toHaveLength(1);
+    for (const [id, esm] of explained) {
       const waves = Math.ceil((esm.Properties.BatchSize as number) / concurrency);
       expect(waves * modelMs, `${id}: ${waves} waves of ${modelMs} ms`).toBeLessThanOrEqual(budgetMs);
     }

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import {
   createIncidentBatchProcessor,
 } from '../../../functions/incident-explanation/incident-batch';
 import { RulesIncidentExplainer } from '../../../functions/incident-explanation/rules-explainer';
+import { batchSizeOf, type Consumer, consumers } from '../../../local/consumers';
 import { countRequests, createTable, localDynamoDb } from '../../support/dynamodb';
 import { CountingExplainer, InMemoryGenAiEventPublisher, sampleIncident } from '../../unit/incident/fakes';
 
@@ -41,11 +41,8 @@ afterAll(async () => {
   await dynamo?.stop();
 });
 
-/** incident-explanation's batchSize in the consumers map: what its ESMs hand it at most. */
-const { CONSUMERS } = createRequire(import.meta.url)('../../../serverless/consumers.cjs') as {
-  CONSUMERS: Record<string, { batchSize: number }>;
-};
-const DEPLOYED_BATCH_SIZE = (CONSUMERS['incident-explanation'] as { batchSize: number }).batchSize;
+/** incident-explanation's batch size on incident.detected in the consumers map: what that ESM hands it at most. */
+const DEPLOYED_BATCH_SIZE = batchSizeOf(consumers['incident-explanation'] as Consumer, 'incident.detected');
 
 const severities: Incident['severity'][] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 

@@ -39,9 +39,35 @@ describe('the consumers map', () => {
       { description: 'd', grants: {}, topics: ['booking.completed'] },
       /batchSize/,
     ],
+    [
+      'a batch size per topic that misses a topic and names one it does not consume',
+      {
+        ...billingLike,
+        topics: ['booking.completed', 'payment.succeeded'],
+        batchSize: { 'booking.completed': 10, 'payment.failed': 10 },
+      },
+      /batchSize per topic must name its topics exactly \(missing payment.succeeded, not consumed: payment.failed\)/,
+    ],
+    [
+      'a batch size per topic that is not a whole number',
+      { ...billingLike, batchSize: { 'booking.completed': 0 } },
+      /batchSize/,
+    ],
   ])('refuses %s, naming the function', (_what, entry, message) => {
     expect(() => functionOf('ride-receipts', entry)).toThrow(message);
     expect(() => functionOf('ride-receipts', entry)).toThrow(/function "ride-receipts"/);
+  });
+
+  it('gives each ESM the batch size the function names for its topic', () => {
+    const events = functionOf('ride-receipts', {
+      ...billingLike,
+      topics: ['booking.completed', 'payment.succeeded'],
+      batchSize: { 'booking.completed': 10, 'payment.succeeded': 200 },
+    }).events as Array<{ msk: { topic: string; batchSize: number } }>;
+    expect(events.map(({ msk }) => [msk.topic, msk.batchSize])).toEqual([
+      ['booking.completed', 10],
+      ['payment.succeeded', 200],
+    ]);
   });
 
   it("runs another function's code where `code` names it, with its own name, role and consumer groups", () => {
