@@ -177,7 +177,8 @@ const CONSUMERS = {
     // builds the batch size is the function's throughput per execution environment; with the window at 0 a quiet
     // partition still gets batches of a record or two. At 50 a busy run's batches were full (bench:e2e at 1,000
     // mixed events/s: 42-44 records each, p95 14-16 s, the backlog growing); at 200 they held ~70 and it kept up
-    // (p95 3.0 s on the same boot). 200 is 20 PublishBatch calls or 4 SendBulkEmail calls, well inside the timeout.
+    // (p95 3.0 s on the same boot). A partition's 200 go out in one round of CHANNEL_CONCURRENCY (20) PublishBatch
+    // calls, what a send attempt's bound within the lease assumes (a deploy test keeps the size within it).
     batchSize: 200,
   },
   // The on-call page: notifications' code on incident.detected alone, as a function of its own, so that a page
@@ -214,7 +215,9 @@ function entryOf(functionKey) {
 
 /** The batch size of the function's ESM on `topic`: its one size, or the one it names for the topic. */
 function batchSizeOf(entry, topic) {
-  return typeof entry.batchSize === 'number' ? entry.batchSize : entry.batchSize?.[topic];
+  const size = typeof entry.batchSize === 'number' ? entry.batchSize : entry.batchSize?.[topic];
+  if (size === undefined) throw new Error(`serverless/consumers.cjs: no batch size for topic ${topic}`);
+  return size;
 }
 
 /**

@@ -154,7 +154,7 @@ async function sendInCalls(
 }
 
 /** SNS takes at most 10 entries per PublishBatch. */
-const SNS_BATCH = 10;
+export const SNS_BATCH = 10;
 
 /**
  * Publishes to an SNS topic (on-call paging, or the customer-messaging topic whose subscriber resolves the

@@ -5,9 +5,14 @@ import { OutboxChannel } from './outbox-channel';
 import type { NotificationChannel } from './ports';
 import type { ChannelKind } from './rules';
 
+/** Channel calls in flight per kind (CHANNEL_CONCURRENCY): see below. */
+export const DEFAULT_CHANNEL_CONCURRENCY = 20;
+
 /**
- * CHANNEL_CONCURRENCY (10): channel calls in flight per kind (SNS PublishBatch calls of 10, SES emails, outbox puts):
- * a 100-notification batch goes out in one round of 10 PublishBatch calls.
+ * CHANNEL_CONCURRENCY (20): channel calls in flight per kind (SNS PublishBatch calls of 10, SES emails, outbox puts):
+ * a partition's notifications of a full batch (200, one per record and kind) go out in one round of 20 PublishBatch
+ * calls, which is what bounds a send attempt (DEFAULT_ATTEMPT_TIMEOUT_MS) within the lease; a deploy test keeps the
+ * batch size within SNS_BATCH x this.
  * CHANNEL=outbox (messages land in the notifications table, `dev` shows them) or aws (SNS for on-call
  * paging and customer push, SES for reviewer email). Default: aws when a channel's variable is set (a deployed
  * stage), outbox otherwise (local runs). aws serves the kinds configured (CHANNEL_ENV: ONCALL_TOPIC_ARN for
@@ -23,7 +28,7 @@ export function createChannel(
   notificationsTable: string,
 ): NotificationChannel {
   const kind = channelAdapterName(env);
-  const concurrency = intFromEnv('CHANNEL_CONCURRENCY', 10);
+  const concurrency = intFromEnv('CHANNEL_CONCURRENCY', DEFAULT_CHANNEL_CONCURRENCY);
   if (kind === 'outbox') return new OutboxChannel(documents, notificationsTable, Date.now, concurrency);
   if (kind !== 'aws') throw new ConfigurationError(`CHANNEL must be outbox or aws, got "${env.CHANNEL}"`);
   const configured = channelsConfigured(env);

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explainerSettingsFromEnv } from '../../functions/incident-explanation/explainer-config';
 import { DEFAULT_EXPLAIN_CONCURRENCY } from '../../functions/incident-explanation/incident-batch';
+import { SNS_BATCH } from '../../functions/notifications/aws-channels';
+import { DEFAULT_CHANNEL_CONCURRENCY } from '../../functions/notifications/channel-config';
 import { codeOf, consumers, roleLogicalId } from '../../local/consumers';
 import { AT_TAG, STATUS_TAG, VIA_TAG } from '../../ops/redrive/redrive';
 import { DEFAULT_RETRY_MARGIN_MS } from '../../shared/msk/handler';
@@ -247,6 +249,22 @@ describe('every packaged stage', () => {
       const own = esmsOf(template, fn);
       expect(own.length, fn).toBeGreaterThan(0);
       for (const [id, esm] of own) expect(esm.Properties.BatchSize, id).toBe(200);
+    }
+  });
+
+  it("sends a full batch of notifications' code in one round of channel calls, as a send attempt's bound assumes", () => {
+    // DEFAULT_ATTEMPT_TIMEOUT_MS (no attempt starts that could outlast the lease) is two rounds of calls: a refused
+    // call, then its messages alone. A partition's messages of one kind (one per record at most) fit in one round
+    // only while the batch size is within SNS_BATCH x CHANNEL_CONCURRENCY; beyond it an attempt could end after the
+    // lease, and another invocation holding the lapsed lease could send the same notification.
+    const template = prod.template!;
+    for (const fn of ['notifications', 'oncall-paging'] as const) {
+      const configured = environmentOf(template, fn).CHANNEL_CONCURRENCY;
+      if (configured !== undefined) expect(typeof configured, `${fn} CHANNEL_CONCURRENCY`).toBe('string');
+      const concurrency = Number(configured ?? DEFAULT_CHANNEL_CONCURRENCY);
+      for (const [id, esm] of esmsOf(template, fn)) {
+        expect(esm.Properties.BatchSize as number, id).toBeLessThanOrEqual(SNS_BATCH * concurrency);
+      }
     }
   });
 
