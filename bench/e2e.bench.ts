@@ -502,7 +502,7 @@ function cpuPerRecord(
     }
     const operations: Record<string, number> = {};
     for (const c of reports.filter((r) => r.fn === fn))
-      for (const [operation, n] of Object.entries(c.dynamodbOperations ?? {}))
+      for (const [operation, n] of Object.entries(c.dynamodbOperations))
         operations[operation] = (operations[operation] ?? 0) + n;
     const sampled = split.sdk + split.handler + split.packages + split.kafka + split.node;
     const share = (part: number) => (sampled > 0 ? part / sampled : Number.NaN);

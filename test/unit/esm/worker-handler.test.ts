@@ -127,9 +127,9 @@ describe("an environment's heap: Lambda's for the function's memory size", () =>
     const at1024 = await heapLimitWith({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' });
     expect(at1024).toBe(lambdaHeapLimit(1024));
     expect(await heapLimitWith({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' })).toBe(lambdaHeapLimit(256));
-    // Without it (this process has none to pass on): V8's defaults, this machine's ~4 GB on 24 GiB.
+    // Without it (this process has none to pass on): V8's defaults, sized by the machine.
     expect(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE).toBeUndefined();
-    expect(await heapLimitWith({})).toBeGreaterThan(at1024);
+    expect(await heapLimitWith({})).not.toBe(at1024);
   }, 60_000);
 
   it('names AWS_LAMBDA_FUNCTION_MEMORY_SIZE when it is not a memory size Lambda has', () => {

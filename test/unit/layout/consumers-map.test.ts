@@ -49,9 +49,14 @@ describe('the consumers map', () => {
       /batchSize per topic must name its topics exactly \(missing payment.succeeded, not consumed: payment.failed\)/,
     ],
     [
-      'a batch size per topic that is not a whole number',
+      'a batch size per topic of 0',
       { ...billingLike, batchSize: { 'booking.completed': 0 } },
-      /batchSize/,
+      /batchSize is required: a whole number, or one per topic/,
+    ],
+    [
+      'a batch size per topic that is not a whole number',
+      { ...billingLike, batchSize: { 'booking.completed': 1.5 } },
+      /batchSize is required: a whole number, or one per topic/,
     ],
   ])('refuses %s, naming the function', (_what, entry, message) => {
     expect(() => functionOf('ride-receipts', entry)).toThrow(message);
