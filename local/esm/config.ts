@@ -136,7 +136,7 @@ export function esmDefinitionsFrom(
         functionName: fn.name ?? `${serviceName}-${stage}-${functionKey}`,
         handler: fn.handler,
         timeoutSeconds: fn.timeout ?? config.provider.timeout ?? 6,
-        memorySize: fn.memorySize ?? config.provider.memorySize ?? 1024,
+        memorySize: memorySizeOf(config, functionKey),
         topic: msk.topic,
         consumerGroupId,
         eventSourceArn: msk.arn,
@@ -162,6 +162,11 @@ export function esmDefinitionsFrom(
     }
   }
   return definitions;
+}
+
+/** A function's memory size in MB as Lambda gives it: its own, else the provider's, else Lambda's default. */
+export function memorySizeOf(config: ResolvedServerlessConfig, functionKey: string): number {
+  return config.functions[functionKey]?.memorySize ?? config.provider.memorySize ?? 1024;
 }
 
 function numberOr(value: unknown, fallback: number): number {
