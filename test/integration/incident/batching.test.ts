@@ -43,6 +43,11 @@ afterAll(async () => {
 
 /** incident-explanation's batch size on incident.detected in the consumers map: what that ESM hands it at most. */
 const DEPLOYED_BATCH_SIZE = batchSizeOf(consumers['incident-explanation'] as Consumer, 'incident.detected');
+/** Its batch size on genai.hitl.resolved: resolutions never ask the model, so theirs is larger. */
+const RESOLUTIONS_BATCH_SIZE = batchSizeOf(
+  consumers['incident-explanation'] as Consumer,
+  'genai.hitl.resolved',
+);
 
 const severities: Incident['severity'][] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
@@ -146,8 +151,9 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
     });
   });
 
-  it('the resolutions of those 100 incidents: one read round (2 BatchGetItem), the decisions kept and the missing reviews created by PartiQL INSERTs 25 a request, 1 BatchWriteItem per 25 tasks closed; redelivered: the read only', async () => {
-    const { processor, reviews, run, batch } = await incidentBatch(100);
+  it(`the resolutions of a batch of the deployed size (${RESOLUTIONS_BATCH_SIZE}): one read round (BatchGetItems of 100 keys), the decisions kept and the missing reviews created by PartiQL INSERTs 25 a request, 1 BatchWriteItem per 25 tasks closed; redelivered: the read only`, async () => {
+    const n = RESOLUTIONS_BATCH_SIZE;
+    const { processor, reviews, run, batch } = await incidentBatch(n);
     const explained = await processor.process(batch);
     const opened = explained.filter(
       (r) => r.ok && r.value.kind === 'explained' && r.value.reviewOpened,
@@ -169,23 +175,23 @@ describe('incident-explanation batches on the DynamoDB stand-in', () => {
     const before = requests.count;
     const first = await processor.process(resolutions);
     expect(first.map((r) => r.ok && r.value.kind === 'review-resolved' && r.value.outcome)).toEqual(
-      Array(100).fill('RESOLVED'),
+      Array(n).fill('RESOLVED'),
     );
-    // The tasks and the kept decisions of 100 incidents: 200 keys. 100 decisions kept, and a review created for the
+    // The tasks and the kept decisions of n incidents: 2n keys. n decisions kept, and a review created for the
     // incidents without one (conditional: BatchExecuteStatement INSERTs), the others' closed (batched puts).
     expect(Object.fromEntries(requests.byCommand)).toEqual({
-      BatchGetItemCommand: 2,
-      BatchExecuteStatementCommand: Math.ceil(100 / 25) + Math.ceil((100 - opened) / 25),
+      BatchGetItemCommand: Math.ceil((2 * n) / 100),
+      BatchExecuteStatementCommand: Math.ceil(n / 25) + Math.ceil((n - opened) / 25),
       BatchWriteItemCommand: Math.ceil(opened / 25),
     });
     expect((await reviews.get(`${run}-inc-3`))?.status).toBe('RESOLVED');
     console.log(
-      `100 resolutions (${opened} reviews open): ${(requests.count - before) / 100} DynamoDB requests per record first delivery`,
+      `${n} resolutions (${opened} reviews open): ${(requests.count - before) / n} DynamoDB requests per record first delivery`,
     );
 
     requests.byCommand.clear();
     const redelivered = await processor.process(resolutions);
     expect(redelivered.every((r) => r.ok && r.value.kind === 'review-resolved')).toBe(true);
-    expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchGetItemCommand: 2 });
+    expect(Object.fromEntries(requests.byCommand)).toEqual({ BatchGetItemCommand: Math.ceil((2 * n) / 100) });
   });
 });
