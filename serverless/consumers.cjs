@@ -264,6 +264,8 @@ function validate(functionKey, entry) {
     throw new Error(`${where}: unknown ${unknown.join(', ')} (known: ${ENTRY_KEYS.join(', ')})`);
   if (!entry.topics?.length === !entry.schedule)
     throw new Error(`${where}: needs topics or a schedule, one of them`);
+  if (entry.esm && 'batchSize' in entry.esm)
+    throw new Error(`${where}: batchSize belongs in the entry (one number, or one per topic), not in esm`);
   if (entry.topics?.length) {
     const { batchSize } = entry;
     const perTopic = typeof batchSize === 'object' && batchSize !== null;

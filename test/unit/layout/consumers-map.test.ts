@@ -49,6 +49,11 @@ describe('the consumers map', () => {
       /batchSize per topic must name its topics exactly \(missing payment.succeeded, not consumed: payment.failed\)/,
     ],
     [
+      "a batch size in esm, where it would override the entry's",
+      { ...billingLike, esm: { batchSize: 10 } },
+      /batchSize belongs in the entry/,
+    ],
+    [
       'a batch size per topic of 0',
       { ...billingLike, batchSize: { 'booking.completed': 0 } },
       /batchSize is required: a whole number, or one per topic/,
