@@ -64,6 +64,7 @@ export function createKafkaHandler<
   const isBatchLevel = options.isBatchLevel ?? isBatchLevelError;
   const isTransient = options.isTransient ?? isStoreOutage;
   const margin = options.retryMarginMs ?? DEFAULT_RETRY_MARGIN_MS;
+  const perTopic = metrics.singleMetric();
   return async (event, context) => {
     if (context) {
       logger.addContext(context);
@@ -108,7 +109,7 @@ export function createKafkaHandler<
       if (retries > 0) metrics.addMetric('TransientRetries', 'Count', retries);
       // A failed batch counts every record as failed: the ESM delivers all of them again. The one place
       // every function's batch metrics (OldestRecordAgeMs per topic, which the per-ESM alarms read) come from.
-      publishBatchMetrics(metrics, event, response ?? everyRecordFailed(event));
+      publishBatchMetrics(metrics, perTopic, event, response ?? everyRecordFailed(event));
       metrics.publishStoredMetrics();
     }
   };

@@ -54,7 +54,7 @@ describe('publishBatchMetrics', () => {
         record('incident.detected', 0, 1, 1_000),
         record('incident.detected', 1, 4, 3_000),
       ]);
-      publishBatchMetrics(metrics, event, { batchItemFailures: [] }, 13_000);
+      publishBatchMetrics(metrics, metrics.singleMetric(), event, { batchItemFailures: [] }, 13_000);
       metrics.publishStoredMetrics();
     } finally {
       write.mockRestore();
@@ -74,5 +74,49 @@ describe('publishBatchMetrics', () => {
       RecordsProcessed: 2,
       RecordsFailed: 0,
     });
+  });
+
+  it('reuses one single-metric instance across batches: every per-topic metric has its own topic only', () => {
+    const lines: string[] = [];
+    const warnings: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const warn = vi
+      .spyOn(console, 'warn')
+      .mockImplementation((...args) => void warnings.push(args.join(' ')));
+    try {
+      const metrics = new Metrics({ namespace: 'mobility-events', serviceName: 'billing' });
+      const perTopic = metrics.singleMetric();
+      for (const [topic, at] of [
+        ['booking.completed', 1_000],
+        ['payment.succeeded', 2_000],
+      ] as const) {
+        publishBatchMetrics(
+          metrics,
+          perTopic,
+          kafkaEvent([record(topic, 0, 1, at)]),
+          { batchItemFailures: [] },
+          5_000,
+        );
+        metrics.publishStoredMetrics();
+      }
+    } finally {
+      write.mockRestore();
+      warn.mockRestore();
+    }
+    const ages = lines
+      .flatMap((line) => line.split('\n'))
+      .filter((line) => line.includes('OldestRecordAgeMs'))
+      .map((line) => JSON.parse(line));
+    expect(
+      ages.map((entry) => [entry.topic, entry.OldestRecordAgeMs, entry._aws.CloudWatchMetrics[0].Dimensions]),
+    ).toEqual([
+      ['booking.completed', 4_000, [['service', 'topic']]],
+      ['payment.succeeded', 3_000, [['service', 'topic']]],
+    ]);
+    // Powertools warns when a dimension is added twice (a topic left over from the batch before): none was.
+    expect(warnings).toEqual([]);
   });
 });
