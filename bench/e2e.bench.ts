@@ -71,6 +71,11 @@ const DRAIN_SECONDS = Number(setting('BENCH_E2E_DRAIN_SECONDS', '60', '30'));
  * 60 s warm-up than after 3 s; a Lambda environment under steady load lives for hours.
  */
 const WARM_UP_SECONDS = Number(setting('BENCH_E2E_WARMUP_SECONDS', '60', '3'));
+/**
+ * The test bed's CPU with the run's functions and consumers up and nothing offered, measured for this long after
+ * the warm-up: what the step-ups' CPU per invocation is counted above (consumers polling, heartbeats).
+ */
+const IDLE_SECONDS = Number(setting('BENCH_E2E_IDLE_SECONDS', '20', '10'));
 /** How long the warm-up's backlog may take to drain before the run gives up. */
 const WARM_UP_DRAIN_SECONDS = 300;
 /** Mixed-event step-up: the highest rate every function keeps up with, and where each stays under 100 ms. */
@@ -214,7 +219,7 @@ async function offer(
     throw new Error(`load generator failed (exit ${code}): ${out}`);
   const sent = JSON.parse(last) as Omit<Offered, 'cpu'> & { cpuSeconds: number };
   const { cpuSeconds, ...offered } = sent;
-  cpu['load generator'] = (cpuSeconds / ((sent.endedAt - sent.startedAt) / 1000)) * 100;
+  cpu[LOAD_GENERATOR] = (cpuSeconds / ((sent.endedAt - sent.startedAt) / 1000)) * 100;
   return { ...offered, cpu };
 }
 
@@ -373,6 +378,7 @@ async function auditBalance(harness: Harness, spec: RunSpec) {
 
 const PROBE = fileURLToPath(new URL('./e2e-worker-probe.ts', import.meta.url));
 const EMULATOR = 'emulator and function workers';
+const LOAD_GENERATOR = 'load generator';
 const PROFILER_THREADS = "the probe's profiler threads";
 
 /**
@@ -646,6 +652,10 @@ interface Step {
   /** oncall-paging on incident.detected (the on-call page), when the step's functions include it. */
   oncall?: ReturnType<typeof stats>;
   cpu: Record<string, number>;
+  /** Invocations per second of the step's functions while its load was offered. */
+  invocations: number;
+  /** Records those invocations carried, per invocation. */
+  recordsPerInvocation: number;
 }
 
 /**
@@ -661,6 +671,10 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
       kind: plan.kind,
     });
     let n = warm.sent;
+    const stopIdle = startCpuMeter(processes);
+    await sleep(IDLE_SECONDS * 1000);
+    const idle = stopIdle();
+    log(`step-up (${plan.label}): idle ${cpuLine(idle)}`);
     const steps: Step[] = [];
     for (const rate of plan.rates) {
       log(`step-up (${plan.label}): ${rate} events/s for ${STEP_SECONDS} s`);
@@ -690,26 +704,51 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
               ),
             )
           : undefined;
-      steps.push({
+      const invoked = plan.functions.reduce(
+        (sum, fn) => sum + samples.invokedBetween(fn, offered.startedAt, offered.endedAt),
+        0,
+      );
+      const carried = plan.functions.reduce(
+        (sum, fn) => sum + samples.doneBetween(fn, offered.startedAt, offered.endedAt),
+        0,
+      );
+      const step: Step = {
         rate,
         achievedRate: offered.achievedRate,
         sustained,
         perFunction,
         ...(oncall ? { oncall } : {}),
         cpu: offered.cpu,
-      });
+        invocations: invoked / ((offered.endedAt - offered.startedAt) / 1000),
+        recordsPerInvocation: invoked > 0 ? carried / invoked : Number.NaN,
+      };
+      steps.push(step);
       log(
         `  achieved ${Math.round(offered.achievedRate)}/s, p95 ` +
           plan.functions.map((fn) => `${fn} ${perFunction[fn]?.p95} ms`).join(', ') +
-          `, ${sustained ? 'sustained' : 'NOT sustained'}`,
+          `, ${sustained ? 'sustained' : 'NOT sustained'}; ${step.invocations.toFixed(1)} invocations/s, ` +
+          `${cpuPerInvocation(step, idle).toFixed(1)} ms machine CPU each (${cpuLine(offered.cpu)})`,
       );
       if (!sustained) break;
     }
     const backlog = await drain(harness, spec, DRAIN_SECONDS * 1000);
     const audit = await auditBalance(harness, spec);
     const behind = [...backlog.values()].reduce((sum, records) => sum + records, 0);
-    return { steps, audit, behind };
+    return { steps, audit, behind, idle };
   });
+}
+
+/**
+ * Machine CPU (every process of the test bed, above its idle CPU) per invocation of a step, in ms; with `name`,
+ * that process's alone. At low rates an invocation carries a record or two, so this is what an invocation costs
+ * the machine, whatever it carries: the broker's fetch and offset commit, the emulator's batching and dispatch,
+ * the worker's fixed work, the stores' requests.
+ */
+function cpuPerInvocation(step: Step, idle: Record<string, number>, name?: string): number {
+  // The load generator's is the producers' cost, per event; not the pipeline's.
+  const names = name ? [name] : Object.keys(step.cpu).filter((n) => n !== LOAD_GENERATOR);
+  const above = names.reduce((sum, n) => sum + (step.cpu[n] ?? 0) - (idle[n] ?? 0), 0);
+  return step.invocations > 0 ? (above * 10) / step.invocations : Number.NaN;
 }
 
 /** Highest rate sustained, and the highest sustained rate at which every function's p95 met the target. */
@@ -1006,7 +1045,7 @@ async function main(stack: StackState): Promise<void> {
       '',
       `Shared by every function: the emulator's process besides the function workers (its main thread: consumers, batching, invoking, commits; and the helper threads of V8 and libuv all its threads share: garbage collection, compilers) ${perEvent(share(EMULATOR) - workersShare, delivered)} ms ` +
         `per record delivered (${fmt(delivered)} records to the ${FUNCTIONS.length} functions); the Kafka broker ${perEvent(share('Kafka'), fixed.offered.sent)} ms and ` +
-        `the load generator ${perEvent(share('load generator'), fixed.offered.sent)} ms per event produced (${fmt(fixed.offered.sent)}).`,
+        `the load generator ${perEvent(share(LOAD_GENERATOR), fixed.offered.sent)} ms per event produced (${fmt(fixed.offered.sent)}).`,
       `On-call page (oncall-paging on incident.detected, notifications' code deployed on its own; produce to PublishBatch answered; every incident takes the ` +
         `batch path the CRITICAL ones are paged on): ${fmt(fixed.oncall.n)} records, p50 ${fmt(fixed.oncall.p50)} ms, ` +
         `p95 ${fmt(fixed.oncall.p95)} ms, p99 ${fmt(fixed.oncall.p99)} ms; target p95 <= ${fmt(ONCALL_TARGET_MS)} ms at ` +
@@ -1024,15 +1063,32 @@ async function main(stack: StackState): Promise<void> {
       `(cold starts, and V8 tiering up each execution environment's code), its drain and a quiet machine; a step is sustained when every record of it is stored by every`,
       `function within ${SUSTAIN_GRACE_MS / 1000} s of its last produce and the producer achieved 95% of the offered rate. Percentiles skip the`,
       `first second of each step. Machine CPU = all the test bed's processes while the step's load was offered, as a`,
-      `share of one core (${cpus().length * 100}% = every core busy).`,
+      `share of one core (${cpus().length * 100}% = every core busy). Invocations: of all the functions, per second; CPU per`,
+      `invocation: the machine's above its idle CPU (the run's functions and consumers up, nothing offered, ${IDLE_SECONDS} s`,
+      'after the warm-up), the load generator left out, per invocation: what an invocation costs the test bed.',
       '',
-      `| offered (events/s) | achieved | ${FUNCTIONS.map((fn) => `${fn} p95`).join(' | ')} | on-call page p95 | sustained | machine CPU |`,
-      `|---:|---:|${FUNCTIONS.map(() => '---:').join('|')}|---:|---|---:|`,
+      `| offered (events/s) | achieved | ${FUNCTIONS.map((fn) => `${fn} p95`).join(' | ')} | on-call page p95 | sustained | machine CPU | invocations/s | records per invocation | CPU ms per invocation |`,
+      `|---:|---:|${FUNCTIONS.map(() => '---:').join('|')}|---:|---|---:|---:|---:|---:|`,
       ...mixed.steps.map(
         (s) =>
           `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${FUNCTIONS.map((fn) => `${fmt(s.perFunction[fn]?.p95)} ms`).join(' | ')} | ` +
-          `${fmt(s.oncall?.p95)} ms | ${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} |`,
+          `${fmt(s.oncall?.p95)} ms | ${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} | ${fmt(s.invocations)} | ` +
+          `${s.recordsPerInvocation.toFixed(1)} | ${s.invocations > 0 ? cpuPerInvocation(s, mixed.idle).toFixed(1) : 'n/a'} |`,
       ),
+      '',
+      `Idle: ${cpuLine(mixed.idle)}.`,
+      ...(mixed.steps[0]
+        ? [
+            `CPU per invocation at ${fmt(mixed.steps[0].rate)} events/s by process (ms, above idle): ` +
+              Object.keys(mixed.steps[0].cpu)
+                .filter((name) => name !== LOAD_GENERATOR)
+                .map((name) => [name, cpuPerInvocation(mixed.steps[0] as Step, mixed.idle, name)] as const)
+                .sort((a, b) => b[1] - a[1])
+                .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
+                .join(', ') +
+              '.',
+          ]
+        : []),
       ...(mixedLimits.top
         ? [
             '',
@@ -1058,17 +1114,21 @@ async function main(stack: StackState): Promise<void> {
       '',
       'Audited events only, measured like the mixed step-up.',
       '',
-      '| offered (events/s) | achieved | p50 | p95 | p99 | sustained | machine CPU |',
-      '|---:|---:|---:|---:|---:|---|---:|',
+      '| offered (events/s) | achieved | p50 | p95 | p99 | sustained | machine CPU | invocations/s | records per invocation | CPU ms per invocation |',
+      '|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|',
       ...steps.steps.map((s) => {
         const a = auditStats(s);
         return (
           `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${fmt(a.p50)} ms | ${fmt(a.p95)} ms | ${fmt(a.p99)} ms | ` +
-          `${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} |`
+          `${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} | ${fmt(s.invocations)} | ${s.recordsPerInvocation.toFixed(1)} | ` +
+          `${s.invocations > 0 ? cpuPerInvocation(s, steps.idle).toFixed(1) : 'n/a'} |`
         );
       }),
       ...(steps.steps[0]
-        ? ['', `At ${fmt(steps.steps[0].rate)} events/s: ${cpuLine(steps.steps[0].cpu)}.`]
+        ? [
+            '',
+            `At ${fmt(steps.steps[0].rate)} events/s: ${cpuLine(steps.steps[0].cpu)}. Idle: ${cpuLine(steps.idle)}.`,
+          ]
         : []),
       '',
       `Maximum sustained rate: **${fmt(maxRate)} events/s**${lastStep && !lastStep.sustained ? ` (${fmt(lastStep.rate)} was not)` : ' (every step sustained: raise BENCH_E2E_STEPS)'}; target >= 5,000: **${maxRate >= 5000 ? 'met' : 'not met'}**.`,
