@@ -727,7 +727,7 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
         `  achieved ${Math.round(offered.achievedRate)}/s, p95 ` +
           plan.functions.map((fn) => `${fn} ${perFunction[fn]?.p95} ms`).join(', ') +
           `, ${sustained ? 'sustained' : 'NOT sustained'}; ${step.invocations.toFixed(1)} invocations/s, ` +
-          `${cpuPerInvocation(step, idle).toFixed(1)} ms machine CPU each (${cpuLine(offered.cpu)})`,
+          `${fixed1(cpuPerInvocation(step, idle))} ms machine CPU each (${cpuLine(offered.cpu)})`,
       );
       if (!sustained) break;
     }
@@ -738,11 +738,16 @@ async function stepUp(harness: Harness, processes: CpuSources, plan: StepPlan) {
   });
 }
 
+/** One decimal, or n/a (a step without invocations has no per-invocation figures). */
+const fixed1 = (value: number) => (Number.isFinite(value) ? value.toFixed(1) : 'n/a');
+
 /**
  * Machine CPU (every process of the test bed, above its idle CPU) per invocation of a step, in ms; with `name`,
  * that process's alone. At low rates an invocation carries a record or two, so this is what an invocation costs
  * the machine, whatever it carries: the broker's fetch and offset commit, the emulator's batching and dispatch,
- * the worker's fixed work, the stores' requests.
+ * the worker's fixed work, the stores' requests. Invocations are those that returned while the step's load was
+ * offered, the window its CPU is metered over; where records wait seconds, the invocations of the window's last
+ * seconds return after it, so there the figure is high by about latency / step length.
  */
 function cpuPerInvocation(step: Step, idle: Record<string, number>, name?: string): number {
   // The load generator's is the producers' cost, per event; not the pipeline's.
@@ -1073,11 +1078,11 @@ async function main(stack: StackState): Promise<void> {
         (s) =>
           `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${FUNCTIONS.map((fn) => `${fmt(s.perFunction[fn]?.p95)} ms`).join(' | ')} | ` +
           `${fmt(s.oncall?.p95)} ms | ${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} | ${fmt(s.invocations)} | ` +
-          `${s.recordsPerInvocation.toFixed(1)} | ${s.invocations > 0 ? cpuPerInvocation(s, mixed.idle).toFixed(1) : 'n/a'} |`,
+          `${fixed1(s.recordsPerInvocation)} | ${fixed1(cpuPerInvocation(s, mixed.idle))} |`,
       ),
       '',
       `Idle: ${cpuLine(mixed.idle)}.`,
-      ...(mixed.steps[0]
+      ...(mixed.steps[0] && mixed.steps[0].invocations > 0
         ? [
             `CPU per invocation at ${fmt(mixed.steps[0].rate)} events/s by process (ms, above idle): ` +
               Object.keys(mixed.steps[0].cpu)
@@ -1120,8 +1125,8 @@ async function main(stack: StackState): Promise<void> {
         const a = auditStats(s);
         return (
           `| ${fmt(s.rate)} | ${fmt(s.achievedRate)} | ${fmt(a.p50)} ms | ${fmt(a.p95)} ms | ${fmt(a.p99)} ms | ` +
-          `${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} | ${fmt(s.invocations)} | ${s.recordsPerInvocation.toFixed(1)} | ` +
-          `${s.invocations > 0 ? cpuPerInvocation(s, steps.idle).toFixed(1) : 'n/a'} |`
+          `${s.sustained ? 'yes' : 'no'} | ${machineCpu(s)} | ${fmt(s.invocations)} | ${fixed1(s.recordsPerInvocation)} | ` +
+          `${fixed1(cpuPerInvocation(s, steps.idle))} |`
         );
       }),
       ...(steps.steps[0]

@@ -6,6 +6,7 @@
 // Node 20 in runs interleaved on one boot (2026-12-08). Without that binary it runs on the node it has, and says so.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +14,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The Node.js major of serverless.yml's provider runtime (`runtime: nodejs22.x`). */
 export function lambdaNodeMajor(serverlessYml: string): number {
-  const match = /^\s+runtime:\s*nodejs(\d+)\.x\s*$/m.exec(serverlessYml);
+  // The first `runtime:` under `provider:` (a function's own comes later), quoted or not, a comment after it.
+  const match =
+    /^provider:[ \t]*\n(?:(?:[ \t]+.*)?\n)*?[ \t]+runtime:[ \t]*(['"]?)nodejs(\d+)\.x\1[ \t]*(?:#.*)?$/m.exec(
+      serverlessYml,
+    );
   if (!match) throw new Error('serverless.yml: no provider runtime of the form nodejs<major>.x');
-  return Number(match[1]);
+  return Number(match[2]);
 }
 
 /**
@@ -49,10 +54,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (missing) process.stderr.write(`${missing}\n`);
   const env = bin ? { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` } : process.env;
   const child = spawn(command, args, { stdio: 'inherit', env });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+  // Ctrl-C reaches the whole process group, the benchmark too; a SIGTERM or SIGHUP sent to this process alone is
+  // passed on, so the benchmark stops the services it started.
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  process.on('SIGINT', () => {});
   child.on('error', (error) => {
     process.stderr.write(`bench: could not start ${command}: ${error.message}\n`);
     process.exit(1);
   });
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  // A child killed by a signal exits like a shell reports it: 128 + the signal's number.
+  child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0)));
 }

@@ -6,6 +6,10 @@ describe('lambda-node (benchmarks on the Lambda runtime Node.js major)', () => {
   it("reads the provider runtime's major from serverless.yml", () => {
     expect(lambdaNodeMajor(readFileSync('serverless.yml', 'utf8'))).toBe(22);
     expect(() => lambdaNodeMajor('provider:\n  runtime: python3.12\n')).toThrow(/nodejs<major>\.x/);
+    // The provider's, quoted or commented, not a function's of its own.
+    const yml =
+      'functions:\n  f:\n    runtime: nodejs20.x\nprovider:\n  name: aws\n\n  runtime: "nodejs24.x" # Lambda\n';
+    expect(lambdaNodeMajor(yml)).toBe(24);
   });
 
   it('leaves PATH alone when the running node is that major', () => {

@@ -83,9 +83,11 @@ describe('publishBatchMetrics', () => {
       lines.push(String(chunk));
       return true;
     });
-    const warn = vi
-      .spyOn(console, 'warn')
-      .mockImplementation((...args) => void warnings.push(args.join(' ')));
+    // Powertools warns through a Console of its own on process.stderr.
+    const warn = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      warnings.push(String(chunk));
+      return true;
+    });
     try {
       const metrics = new Metrics({ namespace: 'mobility-events', serviceName: 'billing' });
       const perTopic = metrics.singleMetric();
